@@ -1,0 +1,254 @@
+/*
+ * bench_ops.c - per-layer timings of the oneDNN path (src/backend/dnnl.c) on every conv / transposed conv /
+ * linear layer of the seed64 model at batch 64 (encoder, decoder, discriminator), plus the plain-C reference on
+ * two small layers for scale. Correctness is checked first on those two layers (oneDNN vs reference); the
+ * full per-op checks are in tests/unit/test_dnnl_ops.c. Never pass/fail on speed.
+ *
+ * Build: cmake --build build --target bench_ops
+ * Run:   ./build/bench/bench_ops [reps=10] [name-filter]     (OMP_NUM_THREADS picks the thread count)
+ * Output per layer: best-of-reps milliseconds of forward, backward (din+dw+db; dw+db for the image-input
+ * encoder layer) and backward with in/w == NULL (reusing the forward's reordered copies), GFLOP/s of fwd+bwd.
+ * FLOPs: 2*N*OC*OH*OW*IC*KH*KW per pass for conv (2*N*IC*H*W*OC*KH*KW for transposed conv), 2*N*IN*OUT for
+ * linear; backward counts one pass for din and one for dw.
+ */
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend/dnnl.h"
+#include "core/core.h"
+#include "ops/ops.h"
+
+typedef struct bench_layer {
+    const char *name;
+    char kind;          /* 'c' conv, 't' transposed conv, 'l' linear */
+    int ic, oc, h, k, s, p; /* square inputs; for linear: ic = in features, oc = out features */
+    int need_din;       /* 0 for the encoder's first layer (its input is the image) */
+    int ref;            /* also time the reference (slow) */
+} bench_layer;
+
+static const bench_layer k_layers[] = {
+    {"enc.conv0 3->32 k3s1 64", 'c', 3, 32, 64, 3, 1, 1, 0, 0},
+    {"enc.conv1 32->32 k4s2 64", 'c', 32, 32, 64, 4, 2, 1, 1, 0},
+    {"enc.conv2 32->64 k3s1 32", 'c', 32, 64, 32, 3, 1, 1, 1, 0},
+    {"enc.conv3 64->64 k4s2 32", 'c', 64, 64, 32, 4, 2, 1, 1, 0},
+    {"enc.conv4 64->128 k3s1 16", 'c', 64, 128, 16, 3, 1, 1, 1, 0},
+    {"enc.conv5 128->128 k4s2 16", 'c', 128, 128, 16, 4, 2, 1, 1, 0},
+    {"enc.conv6 128->256 k4s2 8", 'c', 128, 256, 8, 4, 2, 1, 1, 0},
+    {"enc.fc 4096->512", 'l', 4096, 512, 0, 0, 0, 0, 1, 1},
+    {"dec.convT0 256->128 4->8", 't', 256, 128, 4, 4, 2, 1, 1, 0},
+    {"dec.conv0 128->128 k3 8", 'c', 128, 128, 8, 3, 1, 1, 1, 0},
+    {"dec.convT1 128->64 8->16", 't', 128, 64, 8, 4, 2, 1, 1, 0},
+    {"dec.conv1 64->64 k3 16", 'c', 64, 64, 16, 3, 1, 1, 1, 0},
+    {"dec.convT2 64->32 16->32", 't', 64, 32, 16, 4, 2, 1, 1, 0},
+    {"dec.conv2 32->32 k3 32", 'c', 32, 32, 32, 3, 1, 1, 1, 0},
+    {"dec.convT3 32->3 32->64", 't', 32, 3, 32, 4, 2, 1, 1, 0},
+    {"disc.conv0 3->32 k4s2 64", 'c', 3, 32, 64, 4, 2, 1, 1, 1},
+    {"disc.conv1 32->64 k4s2 32", 'c', 32, 64, 32, 4, 2, 1, 1, 0},
+    {"disc.conv2 64->128 k4s2 16", 'c', 64, 128, 16, 4, 2, 1, 1, 0},
+    {"disc.conv3 128->256 k4s2 8", 'c', 128, 256, 8, 4, 2, 1, 1, 0},
+};
+
+#define BATCH 64
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
+}
+
+static float *rand_buf(size_t n, re_rng *rng) {
+    float *p = malloc(n * sizeof *p);
+    if (p)
+        for (size_t i = 0; i < n; i++) p[i] = (float)(re_rng_uniform(rng) - 0.5);
+    return p;
+}
+
+/* Max |a-b| / max |b|: a coarse agreement figure for the sanity check. */
+static double rel_diff(const float *a, const float *b, size_t n) {
+    double md = 0, mb = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = a[i] > b[i] ? a[i] - b[i] : b[i] - a[i], v = b[i] < 0 ? -b[i] : b[i];
+        if (d > md) md = d;
+        if (v > mb) mb = v;
+    }
+    return mb > 0 ? md / mb : md;
+}
+
+/* The layer abstraction for this bench: dnnl object (conv or linear) or reference. */
+typedef struct runner {
+    const bench_layer *L;
+    re_conv_params p;
+    re_dnnl_conv *c;
+    re_dnnl_linear *l;
+    float *in, *w, *b, *out, *dout, *din, *dw, *db;
+    size_t n_in, n_out, n_w;
+} runner;
+
+static re_status run_fwd(runner *r, int ref) {
+    const bench_layer *L = r->L;
+    if (ref) {
+        if (L->kind == 'l') re_linear_forward_ref(r->out, r->in, r->w, r->b, BATCH, L->ic, L->oc);
+        else if (L->kind == 't') re_deconv2d_forward_ref(r->out, r->in, r->w, r->b, &r->p);
+        else re_conv2d_forward_ref(r->out, r->in, r->w, r->b, &r->p);
+        return RE_OK;
+    }
+    return L->kind == 'l' ? re_dnnl_linear_forward(r->l, r->out, r->in, r->w, r->b)
+                          : re_dnnl_conv_forward(r->c, r->out, r->in, r->w, r->b);
+}
+
+static re_status run_bwd(runner *r, int ref, int reuse) {
+    const bench_layer *L = r->L;
+    float *din = L->need_din ? r->din : NULL;
+    const float *in = reuse ? NULL : r->in, *w = reuse ? NULL : r->w;
+    if (ref) {
+        if (L->kind == 'l') re_linear_backward_ref(din, r->dw, r->db, r->dout, r->in, r->w, BATCH, L->ic, L->oc);
+        else if (L->kind == 't') re_deconv2d_backward_ref(din, r->dw, r->db, r->dout, r->in, r->w, &r->p);
+        else re_conv2d_backward_ref(din, r->dw, r->db, r->dout, r->in, r->w, &r->p);
+        return RE_OK;
+    }
+    return L->kind == 'l' ? re_dnnl_linear_backward(r->l, din, r->dw, r->db, r->dout, in, w)
+                          : re_dnnl_conv_backward(r->c, din, r->dw, r->db, r->dout, in, w);
+}
+
+static void runner_free(runner *r) {
+    re_dnnl_conv_free(r->c);
+    re_dnnl_linear_free(r->l);
+    free(r->in); free(r->w); free(r->b); free(r->out); free(r->dout); free(r->din); free(r->dw); free(r->db);
+}
+
+static re_status runner_init(runner *r, const bench_layer *L, re_rng *rng) {
+    re_status st;
+    memset(r, 0, sizeof *r);
+    r->L = L;
+    if (L->kind == 'l') {
+        r->n_in = (size_t)BATCH * L->ic;
+        r->n_out = (size_t)BATCH * L->oc;
+        r->n_w = (size_t)L->ic * L->oc;
+        if ((st = re_dnnl_linear_create(&r->l, BATCH, L->ic, L->oc, 1)) != RE_OK) return st;
+    } else {
+        re_conv_params p = {.n = BATCH, .ic = L->ic, .h = L->h, .w = L->h, .oc = L->oc, .kh = L->k, .kw = L->k,
+                            .stride = L->s, .pad = L->p};
+        if (!re_conv_params_finish(&p, L->kind == 't')) return re_fail(RE_ERR_ARG, "bad geometry for %s", L->name);
+        r->p = p;
+        r->n_in = (size_t)BATCH * p.ic * p.h * p.w;
+        r->n_out = (size_t)BATCH * p.oc * p.oh * p.ow;
+        r->n_w = (size_t)p.ic * p.oc * p.kh * p.kw;
+        if ((st = re_dnnl_conv_create(&r->c, &p, L->kind == 't', 1)) != RE_OK) return st;
+    }
+    r->in = rand_buf(r->n_in, rng);
+    r->w = rand_buf(r->n_w, rng);
+    r->b = rand_buf((size_t)L->oc, rng);
+    r->dout = rand_buf(r->n_out, rng);
+    r->out = calloc(r->n_out, sizeof(float));
+    r->din = calloc(r->n_in, sizeof(float));
+    r->dw = calloc(r->n_w, sizeof(float));
+    r->db = calloc((size_t)L->oc, sizeof(float));
+    if (!r->in || !r->w || !r->b || !r->dout || !r->out || !r->din || !r->dw || !r->db)
+        return re_fail(RE_ERR_NOMEM, "bench buffers for %s", L->name);
+    return RE_OK;
+}
+
+static double layer_flops(const runner *r) {
+    const bench_layer *L = r->L;
+    if (L->kind == 'l') return 2.0 * BATCH * L->ic * L->oc;
+    if (L->kind == 't') return 2.0 * BATCH * r->p.ic * r->p.h * r->p.w * (double)r->p.oc * r->p.kh * r->p.kw;
+    return 2.0 * BATCH * r->p.oc * r->p.oh * r->p.ow * (double)r->p.ic * r->p.kh * r->p.kw;
+}
+
+/* Best-of-reps time of fwd, bwd, bwd-with-reuse. Returns non-zero on a failure (message printed). */
+static int time_layer(runner *r, int ref, int reps, double t[3]) {
+    re_status st;
+    t[0] = t[1] = t[2] = 1e30;
+    for (int i = 0; i < reps; i++) {
+        double t0 = now_ms();
+        if ((st = run_fwd(r, ref)) != RE_OK) goto fail;
+        double t1 = now_ms();
+        if ((st = run_bwd(r, ref, 0)) != RE_OK) goto fail;
+        double t2 = now_ms();
+        if (!ref && (st = run_bwd(r, ref, 1)) != RE_OK) goto fail;
+        double t3 = now_ms();
+        if (t1 - t0 < t[0]) t[0] = t1 - t0;
+        if (t2 - t1 < t[1]) t[1] = t2 - t1;
+        if (!ref && t3 - t2 < t[2]) t[2] = t3 - t2;
+    }
+    return 0;
+fail:
+    fprintf(stderr, "%s: %s\n", r->L->name, re_last_error());
+    return 1;
+}
+
+int main(int argc, char **argv) {
+    int reps = argc > 1 ? atoi(argv[1]) : 10;
+    const char *filter = argc > 2 ? argv[2] : NULL;
+    if (reps < 1) reps = 1;
+    if (!re_dnnl_available()) {
+        printf("SKIP: oneDNN not available: %s\n", re_last_error());
+        return 0;
+    }
+    re_rng rng;
+    re_rng_seed(&rng, 7);
+    printf("bench_ops: batch %d, %d OpenMP threads, best of %d\n", BATCH, omp_get_max_threads(), reps);
+    printf("%-28s %9s %9s %9s %9s %8s  %s\n", "layer", "fwd ms", "bwd ms", "bwd*ms", "f+b ms", "GFLOP/s", "impl");
+    double tot_ms = 0, tot_ms_reuse = 0, tot_flop = 0;
+    int failed = 0;
+    for (size_t i = 0; i < sizeof k_layers / sizeof k_layers[0]; i++) {
+        const bench_layer *L = &k_layers[i];
+        if (filter && !strstr(L->name, filter)) continue;
+        runner r;
+        re_status st = runner_init(&r, L, &rng);
+        if (st != RE_OK) {
+            fprintf(stderr, "%s: %s\n", L->name, re_last_error());
+            runner_free(&r);
+            failed = 1;
+            continue;
+        }
+        double t[3];
+        if (run_fwd(&r, 0) != RE_OK || time_layer(&r, 0, reps, t)) { /* warm-up, then timed */
+            runner_free(&r);
+            failed = 1;
+            continue;
+        }
+        double flop = layer_flops(&r) * (1 + 1 + L->need_din);
+        char impl[256];
+        if (L->kind == 'l') re_dnnl_linear_describe(r.l, impl, sizeof impl);
+        else re_dnnl_conv_describe(r.c, impl, sizeof impl);
+        printf("%-28s %9.3f %9.3f %9.3f %9.3f %8.1f  %s\n", L->name, t[0], t[1], t[2], t[0] + t[1],
+               flop / ((t[0] + t[1]) * 1e6), impl);
+        tot_ms += t[0] + t[1];
+        tot_ms_reuse += t[0] + t[2];
+        tot_flop += flop;
+        if (L->ref) {
+            /* sanity check, then the reference's time (one rep: it is slow) */
+            float *out = malloc(r.n_out * sizeof *out), *dw = malloc(r.n_w * sizeof *dw);
+            if (!out || !dw) {
+                free(out); free(dw);
+                runner_free(&r);
+                failed = 1;
+                continue;
+            }
+            memcpy(out, r.out, r.n_out * sizeof *out); /* dnnl results from the last timed rep */
+            memcpy(dw, r.dw, r.n_w * sizeof *dw);
+            double tr[3];
+            if (time_layer(&r, 1, 1, tr) == 0) {
+                double e_out = rel_diff(out, r.out, r.n_out), e_dw = rel_diff(dw, r.dw, r.n_w);
+                printf("%-28s %9.3f %9.3f %9s %9.3f %8.1f  reference (max|dnnl-ref|/max|ref|: out %.1e dw %.1e)\n",
+                       "  (ref)", tr[0], tr[1], "-", tr[0] + tr[1], flop / ((tr[0] + tr[1]) * 1e6), e_out, e_dw);
+                if (e_out > 1e-4 || e_dw > 1e-4) {
+                    fprintf(stderr, "%s: dnnl and reference disagree\n", L->name);
+                    failed = 1;
+                }
+            } else {
+                failed = 1;
+            }
+            free(out);
+            free(dw);
+        }
+        runner_free(&r);
+    }
+    printf("%-28s %9s %9s %9s %9.3f %8.1f  (bwd* = in/w reused: f+b %.3f ms)\n", "TOTAL", "", "", "", tot_ms,
+           tot_flop / (tot_ms * 1e6), tot_ms_reuse);
+    return failed;
+}

@@ -1,0 +1,202 @@
+/*
+ * reenact.h - public C API of libreenact.
+ *
+ * reenact makes a video of the person in ONE photo performing the head motion and facial expressions of the
+ * person in a driving video, with a VAE (64x64 RGB, 200-d latent) made sharp by a GAN discriminator:
+ *     z_t = z_photo + s * (z_drive(t) - z_drive(ref)),  frame_t = decode(z_t).
+ *
+ * Usage (error handling elided):
+ *     re_model *m = NULL;
+ *     re_model_load(&m, "models/reenact-seed64.safetensors", NULL);   // or re_model_create(&m, &cfg, seed)
+ *     re_runner *r = NULL;
+ *     re_runner_create(&r, m, 1);                    // per-run state: activations, scratch
+ *     float z[200];
+ *     re_encode(r, img_chw, 1, z, NULL);             // img: [N,3,64,64] floats in [0,1]
+ *     re_decode(r, z, 1, out_chw);
+ *     re_runner_free(r); re_model_free(m);
+ *
+ * Conventions (see docs/ARCH.md): tensors are NCHW row-major float32; weight layouts match PyTorch
+ * (conv OIHW, transposed conv IOHW, linear [out,in]); gradients are +dL/dx.
+ * Ownership: every create or load function returns an object the caller frees with the matching free function; free(NULL)
+ * is a no-op. Strings and buffers passed in are borrowed, never kept.
+ * Failure: every function that can fail returns re_status (RE_OK == 0, errors < 0) and records a thread-local
+ * message readable with re_last_error(). The library never prints, never exits and never aborts on bad input.
+ */
+#ifndef REENACT_H
+#define REENACT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RE_VERSION_MAJOR 0
+#define RE_VERSION_MINOR 1
+#define RE_VERSION_PATCH 0
+#define RE_VERSION_STRING "0.1.0"
+
+/* Status codes. Append-only: never renumber. */
+typedef enum re_status {
+    RE_OK = 0,
+    RE_ERR_NOMEM = -1,        /* allocation failed or size overflow */
+    RE_ERR_IO = -2,           /* open/read/write/fsync/rename failed */
+    RE_ERR_ARG = -3,          /* invalid argument (programmer or user input) */
+    RE_ERR_TRUNCATED = -4,    /* file shorter than its header says */
+    RE_ERR_BAD_HEADER = -5,   /* header malformed (length, JSON, fields) */
+    RE_ERR_OFFSETS = -6,      /* tensor offsets overlap, leave gaps or miss EOF */
+    RE_ERR_DTYPE = -7,        /* unknown or unsupported dtype */
+    RE_ERR_SHAPE = -8,        /* tensor shape differs from the model's */
+    RE_ERR_MISSING = -9,      /* a tensor the model needs is absent */
+    RE_ERR_UNKNOWN = -10,     /* a tensor the model does not know is present */
+    RE_ERR_CHECKSUM = -11,    /* data SHA-256 mismatch */
+    RE_ERR_VERSION = -12,     /* format name or version not supported */
+    RE_ERR_NONFINITE = -13,   /* NaN/Inf in a loss or gradient */
+    RE_ERR_UNSUPPORTED = -14, /* valid input this build cannot handle */
+    RE_ERR_FORMAT = -15,      /* not a file of the expected kind (image, video, dataset) */
+    RE_ERR_TOO_LARGE = -16,   /* exceeds a safety limit (image pixels, header size) */
+    RE_ERR_NO_FACE = -17,     /* no face found */
+    RE_ERR_BACKEND = -18,     /* accelerator library failed */
+    RE_ERR_CONFIG = -19,      /* bad model/training configuration */
+    RE_ERR_INTERRUPTED = -20  /* stopped on request (signal) */
+} re_status;
+
+/* Message for the last failure on this thread ("" if none). Valid until the next failing call on this thread. */
+const char *re_last_error(void);
+/* Short constant name of a status, e.g. "checksum mismatch". */
+const char *re_status_str(re_status s);
+const char *re_version(void);
+
+/* Compute backend. REF is the plain-C reference path; DNNL uses oneDNN where it supports the op. */
+typedef enum re_backend { RE_BACKEND_AUTO = 0, RE_BACKEND_REF = 1, RE_BACKEND_DNNL = 2 } re_backend;
+/* Number of OpenMP threads used by the library (<= 0: all cores). */
+void re_set_threads(int n);
+int re_get_threads(void);
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Model configuration. "seed64" is the paper's model; "seed128" adds one down/up stage.
+ * Encoder: per stage s: conv(prev->enc_widths[s], k3 s1 p1), conv(enc_widths[s]->enc_widths[s], k4 s2 p1);
+ *          then conv(last->top_ch, k4 s2 p1); flatten; fc(top_ch*b*b -> fc_hidden); fc_mu, fc_logvar.
+ *          (b = res / 2^(n_stages+1); the first conv has no BatchNorm.)
+ * Decoder: fc(latent->fc_hidden), fc(fc_hidden->fc_hidden), fc(fc_hidden->top_ch*b*b); per stage (reversed):
+ *          convT(k4 s2 p1), conv(k3 p1); final convT(enc_widths[0] -> channels) + sigmoid.
+ * Discriminator: conv(k4 s2 p1) over disc_widths; flatten; fc(->disc_fc[0]), fc(->disc_fc[1]), fc(->1).
+ * ------------------------------------------------------------------------------------------------------- */
+#define RE_MAX_STAGES 6
+typedef struct re_config {
+    int res;                          /* input side in pixels: 64 or 128 (any multiple of 2^(n_stages+1) works) */
+    int channels;                     /* 3 */
+    int latent;                       /* 200 */
+    int n_stages;                     /* 3 for seed64 */
+    int enc_widths[RE_MAX_STAGES];    /* {32,64,128} */
+    int top_ch;                       /* 256 */
+    int fc_hidden;                    /* 512 */
+    int n_disc;                       /* 4 */
+    int disc_widths[RE_MAX_STAGES];   /* {32,64,128,256} */
+    int disc_fc[2];                   /* {512,64} */
+    float lrelu_slope;                /* 0.2 */
+    float bn_eps;                     /* 1e-5 */
+    float bn_momentum;                /* 0.1 (PyTorch convention) */
+} re_config;
+
+/* Fill *cfg with a named preset ("seed64", "seed128"). RE_ERR_CONFIG for an unknown name. */
+re_status re_config_preset(re_config *cfg, const char *name);
+/* Checks a configuration; RE_ERR_CONFIG with a message naming the field. */
+re_status re_config_validate(const re_config *cfg);
+/* JSON text of a config (caller frees with free()). NULL on allocation failure. */
+char *re_config_to_json(const re_config *cfg);
+/* Parse a config from JSON text (missing fields take seed64 defaults). */
+re_status re_config_from_json(re_config *cfg, const char *json, size_t len);
+
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Models. A model holds the immutable weights (encoder, decoder and optionally the discriminator); per-run state
+ * (activations, backend primitives) lives in a re_runner or re_trainer, so one model can serve several runners.
+ * ------------------------------------------------------------------------------------------------------- */
+typedef struct re_model re_model;
+typedef enum re_part { RE_PART_ENCODER = 0, RE_PART_DECODER = 1, RE_PART_DISC = 2 } re_part;
+/* Weight storage precision in files. F32 is exact; BF16/F16 halve the file and are converted to f32 on load. */
+typedef enum re_storage { RE_STORE_F32 = 0, RE_STORE_BF16 = 1, RE_STORE_F16 = 2 } re_storage;
+
+/* New model with PyTorch-default initialization (U(-1/sqrt(fan_in), +1/sqrt(fan_in)) for conv/linear weights and
+ * biases, BN gamma=1 beta=0) drawn from a seeded RNG. with_disc: also build the discriminator. */
+re_status re_model_create(re_model **out, const re_config *cfg, uint64_t seed, int with_disc);
+/* Load a reenact safetensors file: checks format name/version, the data checksum, every tensor's presence and shape
+ * and that no unknown tensor is present. The discriminator is loaded when the file has one. */
+re_status re_model_load(re_model **out, const char *path);
+/* Save atomically. include_disc: also write the discriminator. extra_meta: NULL or key,value,...,NULL pairs added
+ * to the metadata (e.g. training provenance). */
+re_status re_model_save(const re_model *m, const char *path, int include_disc, re_storage storage,
+                        const char *const *extra_meta);
+void re_model_free(re_model *m);
+const re_config *re_model_config(const re_model *m);
+int re_model_has_disc(const re_model *m);
+/* Copy all weights and buffers of src into dst (same config); parts without a disc in either are skipped. */
+re_status re_model_copy_weights(re_model *dst, const re_model *src);
+/* Number of trainable parameters of a part (0 if absent). */
+size_t re_model_param_count(const re_model *m, re_part part);
+/* Forward multiply-add FLOPs (2 per MAC) per image of a part. */
+double re_model_flops(const re_model *m, re_part part);
+/* Human-readable per-layer summary (name, kind, output shape, params, MFLOPs) of all parts; caller frees. */
+char *re_model_summary(const re_model *m);
+/* Metadata value from the file the model was loaded from (NULL if absent or created in memory). */
+const char *re_model_meta(const re_model *m, const char *key);
+/* Number of metadata entries and the i-th key/value (borrowed, valid while the model lives). */
+int re_model_meta_count(const re_model *m);
+void re_model_meta_at(const re_model *m, int i, const char **key, const char **value);
+/* Select the compute backend for runners/trainers created afterwards. RE_ERR_UNSUPPORTED if not built in. */
+re_status re_model_set_backend(re_model *m, re_backend b);
+re_backend re_model_backend(const re_model *m);
+
+/* ---- Inference. A runner holds activations for up to max_batch images; eval-mode BatchNorm. */
+typedef struct re_runner re_runner;
+re_status re_runner_create(re_runner **out, re_model *m, int max_batch);
+void re_runner_free(re_runner *r);
+/* x: [n,C,res,res] floats in [0,1]; mu, logvar: [n,latent] (logvar may be NULL). */
+re_status re_encode(re_runner *r, const float *x, int n, float *mu, float *logvar);
+/* z: [n,latent] -> x_out [n,C,res,res] in (0,1). */
+re_status re_decode(re_runner *r, const float *z, int n, float *x_out);
+
+/* ---- Training. */
+typedef enum re_train_mode { RE_MODE_VAE = 0, RE_MODE_VAEGAN = 1 } re_train_mode;
+typedef struct re_train_opts {
+    re_train_mode mode;
+    int batch;                 /* 64 */
+    double lr_g, lr_d;         /* Adam learning rates: encoder+decoder 1e-3 (VAE) / 2e-4 (VAE-GAN); disc 2e-4 */
+    double beta1, beta2, adam_eps, weight_decay;  /* 0.5, 0.999, 1e-8, 0 */
+    float w_rec, w_kl, w_adv, w_fm;               /* loss weights, see docs/ARCH.md */
+    uint64_t seed;             /* reparameterization noise */
+} re_train_opts;
+void re_train_opts_default(re_train_opts *o, re_train_mode mode);
+
+typedef struct re_step_stats {
+    double rec, kl, adv, fm;   /* generator-side terms (unweighted) */
+    double g_loss;             /* weighted total minimized by encoder+decoder */
+    double d_loss;             /* discriminator loss (VAE-GAN only) */
+    double d_real, d_fake;     /* mean sigmoid(D) on real and reconstructed images */
+} re_step_stats;
+
+typedef struct re_trainer re_trainer;
+/* Takes a model (with a discriminator for RE_MODE_VAEGAN); the trainer borrows it and updates it in place. */
+re_status re_trainer_create(re_trainer **out, re_model *m, const re_train_opts *o);
+void re_trainer_free(re_trainer *t);
+/* One optimization step on x [batch,C,res,res]. eps_override: NULL, or [batch,latent] noise to use instead of the
+ * RNG (tests). On RE_ERR_NONFINITE (a NaN/Inf loss or gradient; the message names the tensor) the failing update is
+ * not applied; the trainer should be restored from a checkpoint. */
+re_status re_trainer_step(re_trainer *t, const float *x, const float *eps_override, re_step_stats *st);
+/* Validation losses (eval-mode BN, z = mu, no update) on n <= batch images; fills rec, kl and g_loss. */
+re_status re_trainer_eval(re_trainer *t, const float *x, int n, re_step_stats *st);
+/* Reconstruction (eval mode, z = mu) of n <= batch images into out. */
+re_status re_trainer_reconstruct(re_trainer *t, const float *x, int n, float *out);
+int64_t re_trainer_steps(const re_trainer *t);
+void re_trainer_set_lr(re_trainer *t, double lr_g, double lr_d);
+/* Optimizer state (Adam m/v per parameter, step count, RNG state) to/from a safetensors file, written atomically.
+ * Loading checks that every tensor matches the model. */
+re_status re_trainer_save_state(const re_trainer *t, const char *path, const char *const *extra_meta);
+re_status re_trainer_load_state(re_trainer *t, const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* REENACT_H */

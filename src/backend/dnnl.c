@@ -1,0 +1,515 @@
+/*
+ * dnnl.c - conv2d / transposed conv2d / linear layers on oneDNN 2.x (C API, CPU engine). See dnnl.h for the
+ * contracts.
+ *
+ * How a layer works: at creation we build three primitives (forward_training, backward_data,
+ * backward_weights[+bias]) whose src/weights/dst descriptors use format_tag_any, so oneDNN picks its fastest
+ * layouts (nChw16c, OIhw16i16o, ... on AVX-512). Each tensor argument is a "port": a memory object over the
+ * caller's plain buffer (NCHW / OIHW / IOHW / NC / OI, data handle set per call) plus, only when oneDNN chose
+ * another layout, an owned memory in that layout and a reorder primitive between the two. Everything is created
+ * once; a forward or backward call only sets data handles and executes primitives. oneDNN (Debian's build uses
+ * the OpenMP runtime, libgomp) runs on the same OpenMP pool as the rest of the library; we create no threads.
+ *
+ * Build: compiled into libreenact when CMake finds oneDNN (RE_HAVE_DNNL). Test: test_dnnl_ops.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <oneapi/dnnl/dnnl.h>
+#include <oneapi/dnnl/dnnl_debug.h>
+
+#include "backend/dnnl.h"
+#include "core/core.h"
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Engine and stream: one of each for the process, created on first use. */
+
+static dnnl_engine_t g_engine;
+static dnnl_stream_t g_stream;
+static dnnl_status_t g_init_status = dnnl_runtime_error;
+static const char *g_init_what = "not initialized";
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void dnnl_init_once(void) {
+    dnnl_status_t s = dnnl_engine_create(&g_engine, dnnl_cpu, 0);
+    if (s != dnnl_success) {
+        g_engine = NULL;
+        g_init_status = s;
+        g_init_what = "dnnl_engine_create(cpu, 0)";
+        return;
+    }
+    s = dnnl_stream_create(&g_stream, g_engine, dnnl_stream_default_flags);
+    if (s != dnnl_success) {
+        dnnl_engine_destroy(g_engine);
+        g_engine = NULL;
+        g_stream = NULL;
+        g_init_status = s;
+        g_init_what = "dnnl_stream_create";
+        return;
+    }
+    g_init_status = dnnl_success;
+}
+
+re_status re_dnnl_init(void) {
+    if (pthread_once(&g_once, dnnl_init_once) != 0)
+        return re_fail(RE_ERR_BACKEND, "dnnl: pthread_once failed while creating the oneDNN engine");
+    if (g_init_status != dnnl_success)
+        return re_fail(RE_ERR_BACKEND, "dnnl: %s failed: %s", g_init_what, dnnl_status2str(g_init_status));
+    return RE_OK;
+}
+
+int re_dnnl_available(void) {
+    if (pthread_once(&g_once, dnnl_init_once) != 0) return 0;
+    return g_init_status == dnnl_success;
+}
+
+/* Record a oneDNN failure: `call` is the stringized call, of which only the function name is kept. */
+static re_status dn_fail(dnnl_status_t s, const char *call, const char *ctx) {
+    int fn_len = (int)strcspn(call, "(");
+    return re_fail(RE_ERR_BACKEND, "dnnl: %s: %.*s failed: %s", ctx, fn_len, call, dnnl_status2str(s));
+}
+
+/* Inside a function with `re_status st`, a `fail:` label and a context string `ctx`. */
+#define DN(call) do { dnnl_status_t s_ = (call); \
+    if (s_ != dnnl_success) { st = dn_fail(s_, #call, ctx); goto fail; } } while (0)
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Ports: a caller buffer in plain layout, the primitive's view of it, and the reorder between them. */
+
+typedef struct port {
+    dnnl_memory_t user;        /* plain layout over the caller's buffer; handle set per call */
+    dnnl_memory_t mem;         /* what the primitive reads/writes: == user when the layouts match */
+    dnnl_primitive_t reorder;  /* user->mem (input port) or mem->user (output port); NULL when they match */
+} port;
+
+/* Create a port between the plain descriptor `user_md` and the primitive's `prim_md`. */
+static re_status port_create(port *pt, const dnnl_memory_desc_t *user_md, const dnnl_memory_desc_t *prim_md,
+                             int is_output, const char *ctx) {
+    re_status st = RE_OK;
+    dnnl_primitive_desc_t rpd = NULL;
+    DN(dnnl_memory_create(&pt->user, user_md, g_engine, DNNL_MEMORY_NONE));
+    if (dnnl_memory_desc_equal(user_md, prim_md)) {
+        pt->mem = pt->user;
+        return RE_OK;
+    }
+    DN(dnnl_memory_create(&pt->mem, prim_md, g_engine, DNNL_MEMORY_ALLOCATE));
+    if (is_output)
+        DN(dnnl_reorder_primitive_desc_create(&rpd, prim_md, g_engine, user_md, g_engine, NULL));
+    else
+        DN(dnnl_reorder_primitive_desc_create(&rpd, user_md, g_engine, prim_md, g_engine, NULL));
+    DN(dnnl_primitive_create(&pt->reorder, rpd));
+    DN(dnnl_primitive_desc_destroy(rpd));
+    return RE_OK;
+fail:
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    return st;
+}
+
+static void port_free(port *pt) {
+    if (pt->reorder) dnnl_primitive_destroy(pt->reorder);
+    if (pt->mem && pt->mem != pt->user) dnnl_memory_destroy(pt->mem);
+    if (pt->user) dnnl_memory_destroy(pt->user);
+    memset(pt, 0, sizeof *pt);
+}
+
+/* Input port: point it at `ptr` and reorder into the primitive's layout if needed. */
+static re_status port_in(port *pt, const void *ptr, const char *ctx) {
+    re_status st = RE_OK;
+    DN(dnnl_memory_set_data_handle(pt->user, (void *)ptr));
+    if (pt->reorder) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, pt->user}, {DNNL_ARG_TO, pt->mem}};
+        DN(dnnl_primitive_execute(pt->reorder, g_stream, 2, args));
+    }
+    return RE_OK;
+fail:
+    return st;
+}
+
+/* Output port, after the primitive ran: reorder into the caller's buffer (handle set before) if needed. */
+static re_status port_out(port *pt, const char *ctx) {
+    re_status st = RE_OK;
+    if (pt->reorder) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, pt->mem}, {DNNL_ARG_TO, pt->user}};
+        DN(dnnl_primitive_execute(pt->reorder, g_stream, 2, args));
+    }
+    return RE_OK;
+fail:
+    return st;
+}
+
+/* ---------------------------------------------------------------------------------------------------------
+ * A layer: three primitives and their ports. Conv, transposed conv and linear differ only in how the
+ * primitive descriptors are made (layer_init_*); execution is shared. */
+
+typedef struct layer {
+    char name[96];                    /* for error messages, e.g. "conv 32->64 k3 s1 p1 n64 32x32" */
+    int with_bias;
+    size_t n_w, n_b;                  /* element counts of weights and bias */
+    dnnl_primitive_desc_t fwd_pd, bwd_d_pd, bwd_w_pd;
+    dnnl_primitive_t fwd, bwd_d, bwd_w;
+    port f_src, f_wei, f_dst;         /* forward */
+    port d_ddst, d_wei, d_dsrc;       /* backward data */
+    port w_src, w_ddst, w_dwei;       /* backward weights; w_ddst unused when ddst_shared */
+    dnnl_memory_t bias, dbias;        /* plain [OC] ('a'), NULL without bias */
+    int ddst_shared;                  /* bwd_w's diff_dst layout == bwd_d's: reorder dout once */
+    int src_same;                     /* bwd_w's src layout == fwd's: in == NULL reuses f_src.mem */
+    int wei_same;                     /* bwd_d's weights layout == fwd's: w == NULL reuses f_wei.mem */
+    const float *last_in, *last_w;    /* from the latest forward; NULL before the first */
+    float *trash;                     /* sink for unwanted dw/db that alias a plain layout; lazily allocated */
+} layer;
+
+static void layer_free(layer *L) {
+    port *ports[] = {&L->f_src, &L->f_wei, &L->f_dst, &L->d_ddst, &L->d_wei, &L->d_dsrc,
+                     &L->w_src, &L->w_ddst, &L->w_dwei};
+    for (size_t i = 0; i < sizeof ports / sizeof ports[0]; i++) port_free(ports[i]);
+    if (L->bias) dnnl_memory_destroy(L->bias);
+    if (L->dbias) dnnl_memory_destroy(L->dbias);
+    if (L->fwd) dnnl_primitive_destroy(L->fwd);
+    if (L->bwd_d) dnnl_primitive_destroy(L->bwd_d);
+    if (L->bwd_w) dnnl_primitive_destroy(L->bwd_w);
+    if (L->fwd_pd) dnnl_primitive_desc_destroy(L->fwd_pd);
+    if (L->bwd_d_pd) dnnl_primitive_desc_destroy(L->bwd_d_pd);
+    if (L->bwd_w_pd) dnnl_primitive_desc_destroy(L->bwd_w_pd);
+    re_free(L->trash);
+}
+
+/* Given the three primitive descriptors (already in L) and the plain user descriptors, create the primitives,
+ * ports and bias memories. */
+static re_status layer_finish(layer *L, const dnnl_memory_desc_t *u_src, const dnnl_memory_desc_t *u_wei,
+                              const dnnl_memory_desc_t *u_dst, const dnnl_memory_desc_t *u_bias) {
+    re_status st = RE_OK;
+    const char *ctx = L->name;
+    const dnnl_memory_desc_t *f_src = dnnl_primitive_desc_query_md(L->fwd_pd, dnnl_query_src_md, 0);
+    const dnnl_memory_desc_t *f_wei = dnnl_primitive_desc_query_md(L->fwd_pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *f_dst = dnnl_primitive_desc_query_md(L->fwd_pd, dnnl_query_dst_md, 0);
+    const dnnl_memory_desc_t *d_ddst = dnnl_primitive_desc_query_md(L->bwd_d_pd, dnnl_query_diff_dst_md, 0);
+    const dnnl_memory_desc_t *d_wei = dnnl_primitive_desc_query_md(L->bwd_d_pd, dnnl_query_weights_md, 0);
+    const dnnl_memory_desc_t *d_dsrc = dnnl_primitive_desc_query_md(L->bwd_d_pd, dnnl_query_diff_src_md, 0);
+    const dnnl_memory_desc_t *w_src = dnnl_primitive_desc_query_md(L->bwd_w_pd, dnnl_query_src_md, 0);
+    const dnnl_memory_desc_t *w_ddst = dnnl_primitive_desc_query_md(L->bwd_w_pd, dnnl_query_diff_dst_md, 0);
+    const dnnl_memory_desc_t *w_dwei = dnnl_primitive_desc_query_md(L->bwd_w_pd, dnnl_query_diff_weights_md, 0);
+    if (!f_src || !f_wei || !f_dst || !d_ddst || !d_wei || !d_dsrc || !w_src || !w_ddst || !w_dwei)
+        return re_fail(RE_ERR_BACKEND, "dnnl: %s: a primitive descriptor lacks a memory descriptor", ctx);
+
+    DN(dnnl_primitive_create(&L->fwd, L->fwd_pd));
+    DN(dnnl_primitive_create(&L->bwd_d, L->bwd_d_pd));
+    DN(dnnl_primitive_create(&L->bwd_w, L->bwd_w_pd));
+    if ((st = port_create(&L->f_src, u_src, f_src, 0, ctx)) != RE_OK) goto fail;
+    if ((st = port_create(&L->f_wei, u_wei, f_wei, 0, ctx)) != RE_OK) goto fail;
+    if ((st = port_create(&L->f_dst, u_dst, f_dst, 1, ctx)) != RE_OK) goto fail;
+    if ((st = port_create(&L->d_ddst, u_dst, d_ddst, 0, ctx)) != RE_OK) goto fail;
+    if ((st = port_create(&L->d_wei, u_wei, d_wei, 0, ctx)) != RE_OK) goto fail;
+    if ((st = port_create(&L->d_dsrc, u_src, d_dsrc, 1, ctx)) != RE_OK) goto fail;
+    if ((st = port_create(&L->w_src, u_src, w_src, 0, ctx)) != RE_OK) goto fail;
+    L->ddst_shared = dnnl_memory_desc_equal(d_ddst, w_ddst);
+    if (!L->ddst_shared && (st = port_create(&L->w_ddst, u_dst, w_ddst, 0, ctx)) != RE_OK) goto fail;
+    if ((st = port_create(&L->w_dwei, u_wei, w_dwei, 1, ctx)) != RE_OK) goto fail;
+    L->src_same = dnnl_memory_desc_equal(w_src, f_src);
+    L->wei_same = dnnl_memory_desc_equal(d_wei, f_wei);
+    if (L->with_bias) {
+        DN(dnnl_memory_create(&L->bias, u_bias, g_engine, DNNL_MEMORY_NONE));
+        DN(dnnl_memory_create(&L->dbias, u_bias, g_engine, DNNL_MEMORY_NONE));
+    }
+    return RE_OK;
+fail:
+    return st;
+}
+
+/* Create the three primitive descriptors from operation descriptors (forward is the hint for both backward). */
+static re_status layer_make_pds(layer *L, const_dnnl_op_desc_t fwd, const_dnnl_op_desc_t bwd_d,
+                                const_dnnl_op_desc_t bwd_w) {
+    re_status st = RE_OK;
+    const char *ctx = L->name;
+    DN(dnnl_primitive_desc_create(&L->fwd_pd, fwd, NULL, g_engine, NULL));
+    DN(dnnl_primitive_desc_create(&L->bwd_d_pd, bwd_d, NULL, g_engine, L->fwd_pd));
+    DN(dnnl_primitive_desc_create(&L->bwd_w_pd, bwd_w, NULL, g_engine, L->fwd_pd));
+    return RE_OK;
+fail:
+    return st;
+}
+
+static re_status layer_forward(layer *L, float *out, const float *in, const float *w, const float *b) {
+    re_status st = RE_OK;
+    const char *ctx = L->name;
+    if (!out || !in || !w || (L->with_bias && !b))
+        return re_fail(RE_ERR_ARG, "dnnl: %s forward: NULL %s", ctx,
+                       !out ? "out" : !in ? "in" : !w ? "w" : "b (the layer has a bias)");
+    if ((st = port_in(&L->f_src, in, ctx)) != RE_OK) goto fail;
+    if ((st = port_in(&L->f_wei, w, ctx)) != RE_OK) goto fail;
+    DN(dnnl_memory_set_data_handle(L->f_dst.user, out));
+    dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, L->f_src.mem}, {DNNL_ARG_WEIGHTS, L->f_wei.mem},
+                               {DNNL_ARG_DST, L->f_dst.mem}, {DNNL_ARG_BIAS, L->bias}};
+    if (L->with_bias) DN(dnnl_memory_set_data_handle(L->bias, (void *)b));
+    DN(dnnl_primitive_execute(L->fwd, g_stream, L->with_bias ? 4 : 3, args));
+    if ((st = port_out(&L->f_dst, ctx)) != RE_OK) goto fail;
+    DN(dnnl_stream_wait(g_stream));
+    L->last_in = in;
+    L->last_w = w;
+    return RE_OK;
+fail:
+    L->last_in = L->last_w = NULL;
+    return st;
+}
+
+static re_status layer_backward(layer *L, float *din, float *dw, float *db, const float *dout, const float *in,
+                                const float *w) {
+    re_status st = RE_OK;
+    const char *ctx = L->name;
+    if (!L->with_bias) db = NULL;
+    int want_data = din != NULL, want_wei = dw != NULL || db != NULL;
+    if (!dout) return re_fail(RE_ERR_ARG, "dnnl: %s backward: NULL dout", ctx);
+    if (want_wei && !in && !L->last_in)
+        return re_fail(RE_ERR_ARG, "dnnl: %s backward: in == NULL but no forward call to reuse the input of", ctx);
+    if (want_data && !w && !L->last_w)
+        return re_fail(RE_ERR_ARG, "dnnl: %s backward: w == NULL but no forward call to reuse the weights of", ctx);
+    if (!want_data && !want_wei) return RE_OK;
+
+    /* dout: reordered once when both backward primitives take the same layout. */
+    if (want_data || L->ddst_shared)
+        if ((st = port_in(&L->d_ddst, dout, ctx)) != RE_OK) goto fail;
+
+    if (want_data) {
+        dnnl_memory_t wmem = L->d_wei.mem;
+        if (!w && L->wei_same) wmem = L->f_wei.mem;  /* still holds the forward's weights */
+        else if ((st = port_in(&L->d_wei, w ? w : L->last_w, ctx)) != RE_OK) goto fail;
+        DN(dnnl_memory_set_data_handle(L->d_dsrc.user, din));
+        dnnl_exec_arg_t args[3] = {{DNNL_ARG_DIFF_DST, L->d_ddst.mem}, {DNNL_ARG_WEIGHTS, wmem},
+                                   {DNNL_ARG_DIFF_SRC, L->d_dsrc.mem}};
+        DN(dnnl_primitive_execute(L->bwd_d, g_stream, 3, args));
+        if ((st = port_out(&L->d_dsrc, ctx)) != RE_OK) goto fail;
+    }
+
+    if (want_wei) {
+        dnnl_memory_t smem = L->w_src.mem, ddmem = L->d_ddst.mem;
+        if (!in && L->src_same) smem = L->f_src.mem;  /* still holds the forward's (reordered) input */
+        else if ((st = port_in(&L->w_src, in ? in : L->last_in, ctx)) != RE_OK) goto fail;
+        if (!L->ddst_shared) {
+            if ((st = port_in(&L->w_ddst, dout, ctx)) != RE_OK) goto fail;
+            ddmem = L->w_ddst.mem;
+        }
+        /* A gradient the caller does not want still has to go somewhere when it aliases a plain buffer. */
+        int dw_sink = !dw && L->w_dwei.mem == L->w_dwei.user, db_sink = L->with_bias && !db;
+        if ((dw_sink || db_sink) && !L->trash) {
+            size_t n = L->n_w > L->n_b ? L->n_w : L->n_b, bytes;
+            if (!re_mul_ok(n, sizeof(float), &bytes)) return re_fail(RE_ERR_NOMEM, "dnnl: %s: size overflow", ctx);
+            if (!(L->trash = re_alloc(bytes, "dnnl gradient sink"))) return RE_ERR_NOMEM;
+        }
+        DN(dnnl_memory_set_data_handle(L->w_dwei.user, dw ? dw : L->trash));
+        /* (dw_sink and db_sink never hold together: want_wei needs dw or db, so the sink is never shared.) */
+        if (L->with_bias) DN(dnnl_memory_set_data_handle(L->dbias, db ? db : L->trash));
+        dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, smem}, {DNNL_ARG_DIFF_DST, ddmem},
+                                   {DNNL_ARG_DIFF_WEIGHTS, L->w_dwei.mem}, {DNNL_ARG_DIFF_BIAS, L->dbias}};
+        DN(dnnl_primitive_execute(L->bwd_w, g_stream, L->with_bias ? 4 : 3, args));
+        if (dw && (st = port_out(&L->w_dwei, ctx)) != RE_OK) goto fail;
+    }
+    DN(dnnl_stream_wait(g_stream));
+    return RE_OK;
+fail:
+    return st;
+}
+
+static void layer_describe(const layer *L, char *buf, size_t len) {
+    const char *impl[3] = {"?", "?", "?"};
+    const_dnnl_primitive_desc_t pds[3] = {L->fwd_pd, L->bwd_d_pd, L->bwd_w_pd};
+    if (!buf || !len) return;
+    for (int i = 0; i < 3; i++)
+        if (pds[i] && dnnl_primitive_desc_query(pds[i], dnnl_query_impl_info_str, 0, &impl[i]) != dnnl_success)
+            impl[i] = "?";
+    snprintf(buf, len, "fwd=%s bwd_d=%s bwd_w=%s%s", impl[0], impl[1], impl[2],
+             L->f_src.reorder || L->f_dst.reorder ? " (reorders)" : "");
+}
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Conv / transposed conv. */
+
+struct re_dnnl_conv {
+    layer L;
+    re_conv_params p;
+    int transposed;
+};
+
+re_status re_dnnl_conv_create(re_dnnl_conv **out, const re_conv_params *p, int transposed, int with_bias) {
+    re_status st = RE_OK;
+    re_dnnl_conv *c = NULL;
+    const char *ctx = "conv create";
+    if (!out || !p) return re_fail(RE_ERR_ARG, "dnnl: re_dnnl_conv_create: NULL %s", !out ? "out" : "params");
+    *out = NULL;
+    if (p->n <= 0 || p->ic <= 0 || p->h <= 0 || p->w <= 0 || p->oc <= 0 || p->kh <= 0 || p->kw <= 0 ||
+        p->stride <= 0 || p->pad < 0)
+        return re_fail(RE_ERR_ARG, "dnnl: %s: non-positive size in n=%d ic=%d h=%d w=%d oc=%d k=%dx%d s=%d p=%d",
+                       transposed ? "deconv" : "conv", p->n, p->ic, p->h, p->w, p->oc, p->kh, p->kw, p->stride,
+                       p->pad);
+    /* Output size per PyTorch (64-bit math: the inputs are ints, the products may not fit). */
+    int64_t eh, ew;
+    if (transposed) {
+        eh = (int64_t)(p->h - 1) * p->stride - 2 * (int64_t)p->pad + p->kh;
+        ew = (int64_t)(p->w - 1) * p->stride - 2 * (int64_t)p->pad + p->kw;
+    } else {
+        int64_t nh = (int64_t)p->h + 2 * (int64_t)p->pad - p->kh, nw = (int64_t)p->w + 2 * (int64_t)p->pad - p->kw;
+        eh = nh < 0 ? 0 : nh / p->stride + 1;
+        ew = nw < 0 ? 0 : nw / p->stride + 1;
+    }
+    if (eh <= 0 || ew <= 0 || eh != p->oh || ew != p->ow)
+        return re_fail(RE_ERR_ARG, "dnnl: %s: output size %dx%d given, expected %lldx%lld for input %dx%d k=%dx%d "
+                       "s=%d p=%d", transposed ? "deconv" : "conv", p->oh, p->ow, (long long)eh, (long long)ew,
+                       p->h, p->w, p->kh, p->kw, p->stride, p->pad);
+    if ((st = re_dnnl_init()) != RE_OK) return st;
+    if (!(c = re_alloc(sizeof *c, "dnnl conv"))) return RE_ERR_NOMEM;
+    c->p = *p;
+    c->transposed = transposed != 0;
+    layer *L = &c->L;
+    L->with_bias = with_bias != 0;
+    L->n_w = (size_t)p->oc * p->ic * p->kh * p->kw;
+    L->n_b = (size_t)p->oc;
+    snprintf(L->name, sizeof L->name, "%s %d->%d k%dx%d s%d p%d n%d %dx%d", transposed ? "deconv" : "conv", p->ic,
+             p->oc, p->kh, p->kw, p->stride, p->pad, p->n, p->h, p->w);
+    ctx = L->name;
+
+    dnnl_dims_t d_src = {p->n, p->ic, p->h, p->w}, d_dst = {p->n, p->oc, p->oh, p->ow};
+    dnnl_dims_t d_wei = {p->oc, p->ic, p->kh, p->kw}, d_bias = {p->oc};
+    dnnl_dims_t strides = {p->stride, p->stride}, pad_l = {p->pad, p->pad}, pad_r;
+    /* Right padding that yields exactly oh/ow (PyTorch floors, dropping trailing input rows); oneDNN accepts
+     * any pad_r > -stride, but we keep it >= 0 since not every kernel handles negative padding. */
+    for (int i = 0; i < 2; i++) {
+        int64_t in_sz = i ? p->w : p->h, out_sz = i ? p->ow : p->oh, k = i ? p->kw : p->kh, r;
+        if (transposed) r = (in_sz - 1) * p->stride + k - out_sz - p->pad;   /* deconv: roles of in/out swap */
+        else r = (out_sz - 1) * p->stride + k - in_sz - p->pad;
+        pad_r[i] = r < 0 ? 0 : r;
+    }
+    dnnl_memory_desc_t u_src, u_dst, u_wei, u_bias, a_src, a_dst, a_wei;
+    DN(dnnl_memory_desc_init_by_tag(&u_src, 4, d_src, dnnl_f32, dnnl_nchw));
+    DN(dnnl_memory_desc_init_by_tag(&u_dst, 4, d_dst, dnnl_f32, dnnl_nchw));
+    DN(dnnl_memory_desc_init_by_tag(&u_wei, 4, d_wei, dnnl_f32, transposed ? dnnl_iohw : dnnl_oihw));
+    DN(dnnl_memory_desc_init_by_tag(&u_bias, 1, d_bias, dnnl_f32, dnnl_x));
+    DN(dnnl_memory_desc_init_by_tag(&a_src, 4, d_src, dnnl_f32, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&a_dst, 4, d_dst, dnnl_f32, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&a_wei, 4, d_wei, dnnl_f32, dnnl_format_tag_any));
+    const dnnl_memory_desc_t *bias_md = L->with_bias ? &u_bias : NULL;
+    if (transposed) {
+        dnnl_deconvolution_desc_t fd, bd, wd;
+        DN(dnnl_deconvolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_deconvolution_direct, &a_src, &a_wei,
+                                                bias_md, &a_dst, strides, pad_l, pad_r));
+        DN(dnnl_deconvolution_backward_data_desc_init(&bd, dnnl_deconvolution_direct, &a_src, &a_wei, &a_dst,
+                                                      strides, pad_l, pad_r));
+        DN(dnnl_deconvolution_backward_weights_desc_init(&wd, dnnl_deconvolution_direct, &a_src, &a_wei, bias_md,
+                                                         &a_dst, strides, pad_l, pad_r));
+        if ((st = layer_make_pds(L, &fd, &bd, &wd)) != RE_OK) goto fail;
+    } else {
+        dnnl_convolution_desc_t fd, bd, wd;
+        DN(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct, &a_src, &a_wei,
+                                              bias_md, &a_dst, strides, pad_l, pad_r));
+        DN(dnnl_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &a_src, &a_wei, &a_dst, strides,
+                                                    pad_l, pad_r));
+        DN(dnnl_convolution_backward_weights_desc_init(&wd, dnnl_convolution_direct, &a_src, &a_wei, bias_md, &a_dst,
+                                                       strides, pad_l, pad_r));
+        if ((st = layer_make_pds(L, &fd, &bd, &wd)) != RE_OK) goto fail;
+    }
+    if ((st = layer_finish(L, &u_src, &u_wei, &u_dst, &u_bias)) != RE_OK) goto fail;
+    *out = c;
+    return RE_OK;
+fail:
+    re_dnnl_conv_free(c);
+    return st;
+}
+
+re_status re_dnnl_conv_forward(re_dnnl_conv *c, float *out, const float *in, const float *w, const float *b) {
+    if (!c) return re_fail(RE_ERR_ARG, "dnnl: re_dnnl_conv_forward: NULL layer");
+    return layer_forward(&c->L, out, in, w, b);
+}
+
+re_status re_dnnl_conv_backward(re_dnnl_conv *c, float *din, float *dw, float *db, const float *dout,
+                                const float *in, const float *w) {
+    if (!c) return re_fail(RE_ERR_ARG, "dnnl: re_dnnl_conv_backward: NULL layer");
+    return layer_backward(&c->L, din, dw, db, dout, in, w);
+}
+
+void re_dnnl_conv_describe(const re_dnnl_conv *c, char *buf, size_t len) {
+    if (!c) {
+        if (buf && len) buf[0] = 0;
+        return;
+    }
+    layer_describe(&c->L, buf, len);
+}
+
+void re_dnnl_conv_free(re_dnnl_conv *c) {
+    if (!c) return;
+    layer_free(&c->L);
+    re_free(c);
+}
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Linear (inner product): src [N,IN] 'nc', weights [OUT,IN] 'oi' (= PyTorch), dst [N,OUT] 'nc'. */
+
+struct re_dnnl_linear {
+    layer L;
+    int n, in_f, out_f;
+};
+
+re_status re_dnnl_linear_create(re_dnnl_linear **out, int n, int in_f, int out_f, int with_bias) {
+    re_status st = RE_OK;
+    re_dnnl_linear *l = NULL;
+    const char *ctx = "linear create";
+    if (!out) return re_fail(RE_ERR_ARG, "dnnl: re_dnnl_linear_create: NULL out");
+    *out = NULL;
+    if (n <= 0 || in_f <= 0 || out_f <= 0)
+        return re_fail(RE_ERR_ARG, "dnnl: linear: non-positive size n=%d in=%d out=%d", n, in_f, out_f);
+    if ((st = re_dnnl_init()) != RE_OK) return st;
+    if (!(l = re_alloc(sizeof *l, "dnnl linear"))) return RE_ERR_NOMEM;
+    l->n = n;
+    l->in_f = in_f;
+    l->out_f = out_f;
+    layer *L = &l->L;
+    L->with_bias = with_bias != 0;
+    L->n_w = (size_t)out_f * in_f;
+    L->n_b = (size_t)out_f;
+    snprintf(L->name, sizeof L->name, "linear %d->%d n%d", in_f, out_f, n);
+    ctx = L->name;
+
+    dnnl_dims_t d_src = {n, in_f}, d_dst = {n, out_f}, d_wei = {out_f, in_f}, d_bias = {out_f};
+    dnnl_memory_desc_t u_src, u_dst, u_wei, u_bias, a_src, a_dst, a_wei;
+    DN(dnnl_memory_desc_init_by_tag(&u_src, 2, d_src, dnnl_f32, dnnl_nc));
+    DN(dnnl_memory_desc_init_by_tag(&u_dst, 2, d_dst, dnnl_f32, dnnl_nc));
+    DN(dnnl_memory_desc_init_by_tag(&u_wei, 2, d_wei, dnnl_f32, dnnl_oi));
+    DN(dnnl_memory_desc_init_by_tag(&u_bias, 1, d_bias, dnnl_f32, dnnl_x));
+    DN(dnnl_memory_desc_init_by_tag(&a_src, 2, d_src, dnnl_f32, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&a_dst, 2, d_dst, dnnl_f32, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&a_wei, 2, d_wei, dnnl_f32, dnnl_format_tag_any));
+    const dnnl_memory_desc_t *bias_md = L->with_bias ? &u_bias : NULL;
+    dnnl_inner_product_desc_t fd, bd, wd;
+    DN(dnnl_inner_product_forward_desc_init(&fd, dnnl_forward_training, &a_src, &a_wei, bias_md, &a_dst));
+    DN(dnnl_inner_product_backward_data_desc_init(&bd, &a_src, &a_wei, &a_dst));
+    DN(dnnl_inner_product_backward_weights_desc_init(&wd, &a_src, &a_wei, bias_md, &a_dst));
+    if ((st = layer_make_pds(L, &fd, &bd, &wd)) != RE_OK) goto fail;
+    if ((st = layer_finish(L, &u_src, &u_wei, &u_dst, &u_bias)) != RE_OK) goto fail;
+    *out = l;
+    return RE_OK;
+fail:
+    re_dnnl_linear_free(l);
+    return st;
+}
+
+re_status re_dnnl_linear_forward(re_dnnl_linear *l, float *out, const float *in, const float *w, const float *b) {
+    if (!l) return re_fail(RE_ERR_ARG, "dnnl: re_dnnl_linear_forward: NULL layer");
+    return layer_forward(&l->L, out, in, w, b);
+}
+
+re_status re_dnnl_linear_backward(re_dnnl_linear *l, float *din, float *dw, float *db, const float *dout,
+                                  const float *in, const float *w) {
+    if (!l) return re_fail(RE_ERR_ARG, "dnnl: re_dnnl_linear_backward: NULL layer");
+    return layer_backward(&l->L, din, dw, db, dout, in, w);
+}
+
+void re_dnnl_linear_describe(const re_dnnl_linear *l, char *buf, size_t len) {
+    if (!l) {
+        if (buf && len) buf[0] = 0;
+        return;
+    }
+    layer_describe(&l->L, buf, len);
+}
+
+void re_dnnl_linear_free(re_dnnl_linear *l) {
+    if (!l) return;
+    layer_free(&l->L);
+    re_free(l);
+}

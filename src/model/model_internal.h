@@ -1,0 +1,110 @@
+/*
+ * model_internal.h - the layer graph behind re_model: a model is three sequential nets (encoder trunk + two heads,
+ * decoder, discriminator) over one parameter table. Layers are small structs with views (indices) into the model's
+ * parameter arena; per-batch state (activations, BN statistics, backend primitives) lives in re_net_state, owned by
+ * a runner or trainer, so the weights stay immutable during inference.
+ */
+#ifndef RE_MODEL_INTERNAL_H
+#define RE_MODEL_INTERNAL_H
+
+#include "core/core.h"
+#include "ops/ops.h"
+#include "reenact/reenact.h"
+
+typedef enum re_layer_kind { RE_L_CONV, RE_L_DECONV, RE_L_LINEAR, RE_L_BN, RE_L_LRELU, RE_L_SIGMOID,
+                             RE_L_RESHAPE } re_layer_kind;
+
+typedef enum re_param_kind { RE_P_WEIGHT = 0, RE_P_BUFFER = 1, RE_P_COUNTER = 2 } re_param_kind;
+
+/* One named tensor of the state_dict. Trainable weights and float buffers live in model->data at `offset`;
+ * counters (BatchNorm num_batches_tracked, int64 scalars) live in model->counters[offset]. */
+typedef struct re_param {
+    char name[64];
+    re_param_kind kind;
+    re_part part;
+    int ndim;
+    int64_t shape[4];
+    size_t count;
+    size_t offset;
+} re_param;
+
+typedef struct re_layer {
+    re_layer_kind kind;
+    char name[32];                 /* module name inside its net, e.g. "conv2", "bn_up1" */
+    int c, h, w;                   /* input per sample (linear: c = in features, h = w = 1) */
+    int oc, oh, ow;                /* output per sample */
+    int k, stride, pad;
+    float slope;                   /* LeakyReLU */
+    int p_w, p_b;                  /* param indices: weight/bias or gamma/beta; -1 if none */
+    int p_rm, p_rv, p_nbt;         /* BN running mean/var and counter */
+    int in_place;                  /* output aliases input (activations, reshape) */
+} re_layer;
+
+typedef struct re_net {
+    re_part part;
+    re_layer *layers;
+    int n_layers;
+    int in_c, in_h, in_w;
+    int feat_layers[RE_MAX_STAGES]; /* disc: layers whose outputs are the feature-matching features */
+    int n_feat;
+} re_net;
+
+/* Per-batch state of one net. */
+typedef struct re_net_state {
+    int n;                         /* batch size this state was built for */
+    const float *input;            /* input of the last forward */
+    float **out;                   /* out[i]: output of layer i (aliases for in-place layers) */
+    float **bn_mean, **bn_rstd;    /* per layer (NULL for non-BN) */
+    void **fast;                   /* per layer backend object (NULL = reference path) */
+    float *act_arena;              /* one allocation: all outputs + BN stats */
+    float *grad_a, *grad_b;        /* ping-pong activation-gradient buffers */
+    size_t grad_cap;               /* floats in each */
+} re_net_state;
+
+struct re_model {
+    re_config cfg;
+    re_backend backend;
+    re_param *params;
+    int n_params, cap_params;
+    float *data;                   /* all float parameters and buffers */
+    size_t data_count;
+    int64_t *counters;
+    int n_counters;
+    re_net enc, heads, dec, disc;  /* heads: [fc_mu, fc_logvar] as a 2-layer list run side by side */
+    int has_disc;
+    char **meta_keys, **meta_vals; /* metadata of the loaded file */
+    int n_meta;
+};
+
+/* net.c */
+re_status re_net_state_init(re_net_state *st, const re_model *m, const re_net *net, int n);
+void re_net_state_free(re_net_state *st, const re_net *net);
+/* Forward n samples (n <= st->n); returns the output buffer. training selects BN batch statistics (and updates the
+ * running stats). */
+re_status re_net_forward(const re_net *net, re_net_state *st, re_model *m, const float *in, int n, int training,
+                         const float **out);
+/* Backward from dout (not modified) through the whole net; grads: the model-layout gradient arena (NULL: frozen,
+ * no parameter grads); din: where to write the input gradient (NULL: skip). Overwrites parameter grads. */
+re_status re_net_backward(const re_net *net, re_net_state *st, re_model *m, float *grads, const float *dout, int n,
+                          float *din);
+size_t re_net_out_count(const re_net *net);   /* per sample */
+size_t re_net_in_count(const re_net *net);
+
+/* Single-layer helpers used by net.c and the encoder heads. */
+re_status re_layer_forward(const re_layer *l, void **fast, re_model *m, float *out, const float *in, int n,
+                           int training, float *bn_mean, float *bn_rstd);
+re_status re_layer_backward(const re_layer *l, void **fast, re_model *m, float *grads, float *din, const float *dout,
+                            const float *in, const float *out, int n, const float *bn_mean, const float *bn_rstd);
+void re_layer_fast_free(const re_layer *l, void *fast);
+size_t re_layer_out_count(const re_layer *l);
+size_t re_layer_in_count(const re_layer *l);
+
+/* train.c: one step; apply = 0 computes losses and all gradients (the discriminator is NOT updated before the
+ * generator pass then) without changing any weight or the step count. For gradient checks. */
+re_status re_trainer_step_ex(re_trainer *t, const float *x, const float *eps_override, re_step_stats *st, int apply);
+float *re_trainer_grads(re_trainer *t);   /* model-layout gradient arena */
+
+static inline float *re_param_ptr(re_model *m, int idx) { return m->data + m->params[idx].offset; }
+static inline const float *re_param_cptr(const re_model *m, int idx) { return m->data + m->params[idx].offset; }
+
+#endif

@@ -1,0 +1,550 @@
+/*
+ * train.c - inference runners and the training steps (VAE and VAE-GAN, exactly as docs/ARCH.md and
+ * tools/reenact_torch.py describe), Adam, the NaN/Inf guard, and optimizer state save/load.
+ *
+ * VAE-GAN step (one forward of encoder+decoder per step):
+ *   mu, logvar = E(x); z = mu + eps*exp(logvar/2); xr = G(z)
+ *   1. D update:  d_loss = BCEwl(D(x), 1) + BCEwl(D(xr.detach()), 0)            -> Adam on D
+ *   2. G update (D frozen, already updated): adv = BCEwl(D(xr), 1);
+ *      fm = sum_l mean|D_l(xr) - D_l(x)|;  g = w_rec*rec + w_kl*kl + w_adv*adv + w_fm*fm   -> Adam on E+G
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/safetensors.h"
+#include "model/model_internal.h"
+
+/* Encoder trunk + heads + decoder state for one batch size. */
+typedef struct vae_state {
+    int n;
+    re_net_state enc, heads, dec;
+    float *mu, *logvar;  /* views of heads.out[0], heads.out[1] */
+} vae_state;
+
+static re_status vae_state_init(vae_state *v, re_model *m, int n) {
+    memset(v, 0, sizeof *v);
+    v->n = n;
+    re_status s;
+    if ((s = re_net_state_init(&v->enc, m, &m->enc, n)) || (s = re_net_state_init(&v->heads, m, &m->heads, n)) ||
+        (s = re_net_state_init(&v->dec, m, &m->dec, n)))
+        return s;
+    v->mu = v->heads.out[0];
+    v->logvar = v->heads.out[1];
+    return RE_OK;
+}
+
+static void vae_state_free(vae_state *v, re_model *m) {
+    if (v->enc.out) re_net_state_free(&v->enc, &m->enc);
+    if (v->heads.out) re_net_state_free(&v->heads, &m->heads);
+    if (v->dec.out) re_net_state_free(&v->dec, &m->dec);
+}
+
+/* x [n,...] -> v->mu, v->logvar. Returns the trunk output in *h. */
+static re_status encode_fwd(vae_state *v, re_model *m, const float *x, int training, const float **h) {
+    re_status s = re_net_forward(&m->enc, &v->enc, m, x, v->n, training, h);
+    if (s) return s;
+    for (int i = 0; i < 2; i++) {
+        s = re_layer_forward(&m->heads.layers[i], &v->heads.fast[i], m, v->heads.out[i], *h, v->n, training, NULL,
+                             NULL);
+        if (s) return re_fail_ctx(s, "forward %s", m->heads.layers[i].name);
+    }
+    return RE_OK;
+}
+
+/* ---- runner ---------------------------------------------------------------------------------------------- */
+
+struct re_runner {
+    re_model *m;
+    vae_state v;
+    float *xbuf, *zbuf;   /* padded inputs */
+};
+
+re_status re_runner_create(re_runner **out, re_model *m, int max_batch) {
+    *out = NULL;
+    if (max_batch < 1 || max_batch > 65536) return re_fail(RE_ERR_ARG, "runner: batch %d outside 1..65536", max_batch);
+    re_runner *r = calloc(1, sizeof *r);
+    if (!r) return re_fail(RE_ERR_NOMEM, "runner: out of memory");
+    r->m = m;
+    const re_config *c = &m->cfg;
+    size_t img = (size_t)c->channels * c->res * c->res;
+    re_status s = vae_state_init(&r->v, m, max_batch);
+    if (s) goto fail;
+    r->xbuf = re_alloc((size_t)max_batch * img * sizeof(float), "runner input");
+    r->zbuf = re_alloc((size_t)max_batch * c->latent * sizeof(float), "runner latent");
+    if (!r->xbuf || !r->zbuf) { s = RE_ERR_NOMEM; goto fail; }
+    *out = r;
+    return RE_OK;
+fail:
+    re_runner_free(r);
+    return s;
+}
+
+void re_runner_free(re_runner *r) {
+    if (!r) return;
+    vae_state_free(&r->v, r->m);
+    re_free(r->xbuf);
+    re_free(r->zbuf);
+    free(r);
+}
+
+/* Inputs are padded to the runner's batch so the backend objects (built for that batch) are always used. Eval-mode
+ * BatchNorm treats samples independently, so padding does not change the results. */
+re_status re_encode(re_runner *r, const float *x, int n, float *mu, float *logvar) {
+    const re_config *c = &r->m->cfg;
+    if (n < 1 || n > r->v.n) return re_fail(RE_ERR_ARG, "encode: batch %d outside 1..%d", n, r->v.n);
+    size_t img = (size_t)c->channels * c->res * c->res;
+    const float *in = x;
+    if (n < r->v.n) {
+        memcpy(r->xbuf, x, (size_t)n * img * sizeof(float));
+        memset(r->xbuf + (size_t)n * img, 0, (size_t)(r->v.n - n) * img * sizeof(float));
+        in = r->xbuf;
+    }
+    const float *h;
+    re_status s = encode_fwd(&r->v, r->m, in, 0, &h);
+    if (s) return s;
+    memcpy(mu, r->v.mu, (size_t)n * c->latent * sizeof(float));
+    if (logvar) memcpy(logvar, r->v.logvar, (size_t)n * c->latent * sizeof(float));
+    return RE_OK;
+}
+
+re_status re_decode(re_runner *r, const float *z, int n, float *x_out) {
+    const re_config *c = &r->m->cfg;
+    if (n < 1 || n > r->v.n) return re_fail(RE_ERR_ARG, "decode: batch %d outside 1..%d", n, r->v.n);
+    const float *in = z;
+    if (n < r->v.n) {
+        memcpy(r->zbuf, z, (size_t)n * c->latent * sizeof(float));
+        memset(r->zbuf + (size_t)n * c->latent, 0, (size_t)(r->v.n - n) * c->latent * sizeof(float));
+        in = r->zbuf;
+    }
+    const float *out;
+    re_status s = re_net_forward(&r->m->dec, &r->v.dec, r->m, in, r->v.n, 0, &out);
+    if (s) return s;
+    memcpy(x_out, out, (size_t)n * c->channels * c->res * c->res * sizeof(float));
+    return RE_OK;
+}
+
+/* ---- trainer --------------------------------------------------------------------------------------------- */
+
+struct re_trainer {
+    re_model *m;
+    re_train_opts o;
+    int64_t step;
+    re_rng rng;
+    float *grads, *adam_m, *adam_v;     /* model-layout arenas */
+    vae_state v;
+    re_net_state d2, d1;                /* discriminator at batch 2B (D update) and B (G update) */
+    float *eps, *z, *dz, *dmu, *dlogvar, *dh, *dh2, *dxr, *dxr2, *xx, *dlogit, *fm_target;
+    float **fm_grad;                    /* per disc layer: extra gradient at its output (NULL if none) */
+    size_t img;
+};
+
+void re_train_opts_default(re_train_opts *o, re_train_mode mode) {
+    memset(o, 0, sizeof *o);
+    o->mode = mode;
+    o->batch = 64;
+    o->lr_g = mode == RE_MODE_VAEGAN ? 2e-4 : 1e-3;
+    o->lr_d = 2e-4;
+    o->beta1 = 0.5;
+    o->beta2 = 0.999;
+    o->adam_eps = 1e-8;
+    o->weight_decay = 0;
+    o->w_rec = 1.f;
+    o->w_kl = 1.f;
+    o->w_adv = mode == RE_MODE_VAEGAN ? 20.f : 0.f;
+    o->w_fm = mode == RE_MODE_VAEGAN ? 100.f : 0.f;
+    o->seed = 1;
+}
+
+re_status re_trainer_create(re_trainer **out, re_model *m, const re_train_opts *o) {
+    *out = NULL;
+    if (o->batch < 1 || o->batch > 4096) return re_fail(RE_ERR_ARG, "trainer: batch %d outside 1..4096", o->batch);
+    if (o->mode == RE_MODE_VAEGAN && !m->has_disc)
+        return re_fail(RE_ERR_CONFIG, "trainer: VAE-GAN mode needs a model with a discriminator");
+    if (!(o->lr_g > 0) || !(o->lr_d > 0) || !(o->beta1 >= 0 && o->beta1 < 1) || !(o->beta2 >= 0 && o->beta2 < 1) ||
+        !(o->adam_eps > 0))
+        return re_fail(RE_ERR_ARG, "trainer: Adam settings out of range (lr > 0, 0 <= beta < 1, eps > 0)");
+    re_trainer *t = calloc(1, sizeof *t);
+    if (!t) return re_fail(RE_ERR_NOMEM, "trainer: out of memory");
+    t->m = m;
+    t->o = *o;
+    re_rng_seed(&t->rng, o->seed);
+    const re_config *c = &m->cfg;
+    const int B = o->batch, L = c->latent;
+    t->img = (size_t)c->channels * c->res * c->res;
+    re_status s = RE_ERR_NOMEM;
+    size_t dc = m->data_count;
+    t->grads = re_alloc(dc * sizeof(float), "gradients");
+    t->adam_m = re_alloc(dc * sizeof(float), "Adam first moments");
+    t->adam_v = re_alloc(dc * sizeof(float), "Adam second moments");
+    if (!t->grads || !t->adam_m || !t->adam_v) goto fail;
+    if ((s = vae_state_init(&t->v, m, B))) goto fail;
+    if (o->mode == RE_MODE_VAEGAN) {
+        if ((s = re_net_state_init(&t->d2, m, &m->disc, 2 * B)) || (s = re_net_state_init(&t->d1, m, &m->disc, B)))
+            goto fail;
+    }
+    s = RE_ERR_NOMEM;
+    size_t lat = (size_t)B * L, hid = (size_t)B * c->fc_hidden, imgs = (size_t)B * t->img;
+    t->eps = re_alloc(lat * sizeof(float), "eps");
+    t->z = re_alloc(lat * sizeof(float), "z");
+    t->dz = re_alloc(lat * sizeof(float), "dz");
+    t->dmu = re_alloc(lat * sizeof(float), "dmu");
+    t->dlogvar = re_alloc(lat * sizeof(float), "dlogvar");
+    t->dh = re_alloc(hid * sizeof(float), "dh");
+    t->dh2 = re_alloc(hid * sizeof(float), "dh");
+    t->dxr = re_alloc(imgs * sizeof(float), "dxr");
+    t->dxr2 = re_alloc(imgs * sizeof(float), "dxr");
+    t->xx = re_alloc(2 * imgs * sizeof(float), "disc batch");
+    t->dlogit = re_alloc(2 * (size_t)B * sizeof(float), "disc logits grad");
+    if (!t->eps || !t->z || !t->dz || !t->dmu || !t->dlogvar || !t->dh || !t->dh2 || !t->dxr || !t->dxr2 || !t->xx ||
+        !t->dlogit)
+        goto fail;
+    if (o->mode == RE_MODE_VAEGAN) {
+        size_t feat = 0;
+        for (int i = 0; i < m->disc.n_feat; i++) feat += (size_t)B * re_layer_out_count(&m->disc.layers[m->disc.feat_layers[i]]);
+        t->fm_target = re_alloc(2 * feat * sizeof(float), "feature-matching buffers");
+        t->fm_grad = calloc((size_t)m->disc.n_layers, sizeof *t->fm_grad);
+        if (!t->fm_target || !t->fm_grad) goto fail;
+        float *p = t->fm_target + feat;
+        for (int i = 0; i < m->disc.n_feat; i++) {
+            int li = m->disc.feat_layers[i];
+            t->fm_grad[li] = p;
+            p += (size_t)B * re_layer_out_count(&m->disc.layers[li]);
+        }
+    }
+    *out = t;
+    return RE_OK;
+fail:
+    re_trainer_free(t);
+    return s;
+}
+
+void re_trainer_free(re_trainer *t) {
+    if (!t) return;
+    vae_state_free(&t->v, t->m);
+    if (t->d2.out) re_net_state_free(&t->d2, &t->m->disc);
+    if (t->d1.out) re_net_state_free(&t->d1, &t->m->disc);
+    float *bufs[] = {t->grads, t->adam_m, t->adam_v, t->eps, t->z, t->dz, t->dmu, t->dlogvar, t->dh, t->dh2, t->dxr,
+                     t->dxr2, t->xx, t->dlogit, t->fm_target};
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) re_free(bufs[i]);
+    free(t->fm_grad);
+    free(t);
+}
+
+int64_t re_trainer_steps(const re_trainer *t) { return t->step; }
+
+void re_trainer_set_lr(re_trainer *t, double lr_g, double lr_d) {
+    if (lr_g > 0) t->o.lr_g = lr_g;
+    if (lr_d > 0) t->o.lr_d = lr_d;
+}
+
+/* NaN/Inf guard over the gradients of one part (or of encoder+decoder when part < 0). */
+static re_status check_grads(const re_trainer *t, int part) {
+    const re_model *m = t->m;
+    for (int i = 0; i < m->n_params; i++) {
+        const re_param *p = &m->params[i];
+        if (p->kind != RE_P_WEIGHT) continue;
+        if (part < 0 ? p->part == RE_PART_DISC : (int)p->part != part) continue;
+        const float *g = t->grads + p->offset;
+        for (size_t k = 0; k < p->count; k++)
+            if (!isfinite(g[k]))
+                return re_fail(RE_ERR_NONFINITE, "step %" PRId64 ": non-finite gradient in '%s' (element %zu = %g)",
+                               t->step + 1, p->name, k, (double)g[k]);
+    }
+    return RE_OK;
+}
+
+static void adam_part(re_trainer *t, int disc, double lr) {
+    re_model *m = t->m;
+    re_adam_params ap = {lr, t->o.beta1, t->o.beta2, t->o.adam_eps, t->o.weight_decay};
+    for (int i = 0; i < m->n_params; i++) {
+        const re_param *p = &m->params[i];
+        if (p->kind != RE_P_WEIGHT || (p->part == RE_PART_DISC) != disc) continue;
+        re_adam_update(m->data + p->offset, t->grads + p->offset, t->adam_m + p->offset, t->adam_v + p->offset,
+                       p->count, &ap, t->step + 1);
+    }
+}
+
+#define LOSS_OK(v, name)                                                                                           \
+    do {                                                                                                           \
+        if (!isfinite(v))                                                                                          \
+            return re_fail(RE_ERR_NONFINITE, "step %" PRId64 ": %s loss is %g", t->step + 1, name, (double)(v));  \
+    } while (0)
+
+/* Backward through heads and encoder trunk given dmu/dlogvar (complete). */
+static re_status encoder_bwd(re_trainer *t) {
+    re_model *m = t->m;
+    const int B = t->o.batch;
+    vae_state *v = &t->v;
+    const float *h = v->enc.out[m->enc.n_layers - 1];
+    re_status s = re_layer_backward(&m->heads.layers[0], &v->heads.fast[0], m, t->grads, t->dh, t->dmu, h, v->mu, B,
+                                    NULL, NULL);
+    if (!s) s = re_layer_backward(&m->heads.layers[1], &v->heads.fast[1], m, t->grads, t->dh2, t->dlogvar, h,
+                                  v->logvar, B, NULL, NULL);
+    if (s) return s;
+    const size_t nh = (size_t)B * m->cfg.fc_hidden;
+    for (size_t i = 0; i < nh; i++) t->dh[i] += t->dh2[i];
+    return re_net_backward(&m->enc, &v->enc, m, t->grads, t->dh, B, NULL);
+}
+
+/* Runs backward from dlogits at the discriminator; extra feature-matching gradients go in at feature layers. */
+static re_status disc_backward(re_trainer *t, re_net_state *st, float *grads, const float *dout, int n, float *din,
+                               float **extra);
+
+re_status re_trainer_step(re_trainer *t, const float *x, const float *eps_override, re_step_stats *st) {
+    return re_trainer_step_ex(t, x, eps_override, st, 1);
+}
+
+float *re_trainer_grads(re_trainer *t) { return t->grads; }
+
+re_status re_trainer_step_ex(re_trainer *t, const float *x, const float *eps_override, re_step_stats *st, int apply) {
+    re_model *m = t->m;
+    const re_train_opts *o = &t->o;
+    const int B = o->batch, L = m->cfg.latent;
+    const size_t imgs = (size_t)B * t->img;
+    vae_state *v = &t->v;
+    re_step_stats z = {0};
+    re_status s;
+    const float *h, *xr;
+
+    if ((s = encode_fwd(v, m, x, 1, &h))) return s;
+    if (eps_override) memcpy(t->eps, eps_override, (size_t)B * L * sizeof(float));
+    re_reparam_forward(t->z, t->eps, v->mu, v->logvar, B, L, eps_override ? NULL : &t->rng);
+    if ((s = re_net_forward(&m->dec, &v->dec, m, t->z, B, 1, &xr))) return s;
+
+    if (o->mode == RE_MODE_VAEGAN) {
+        /* 1. Discriminator update on [x ; xr.detach()]. */
+        memcpy(t->xx, x, imgs * sizeof(float));
+        memcpy(t->xx + imgs, xr, imgs * sizeof(float));
+        const float *logit;
+        if ((s = re_net_forward(&m->disc, &t->d2, m, t->xx, 2 * B, 1, &logit))) return s;
+        double lr = re_loss_bce_logits_const(t->dlogit, logit, 1.f, B, 1, 1.f);
+        double lf = re_loss_bce_logits_const(t->dlogit + B, logit + B, 0.f, B, 1, 1.f);
+        double dr = 0, df = 0;
+        for (int i = 0; i < B; i++) {
+            dr += 1.0 / (1.0 + exp(-(double)logit[i]));
+            df += 1.0 / (1.0 + exp(-(double)logit[B + i]));
+        }
+        z.d_real = dr / B;
+        z.d_fake = df / B;
+        z.d_loss = lr + lf;
+        LOSS_OK(z.d_loss, "discriminator");
+        if ((s = disc_backward(t, &t->d2, t->grads, t->dlogit, 2 * B, NULL, NULL))) return s;
+        if ((s = check_grads(t, RE_PART_DISC))) return s;
+        if (apply) adam_part(t, 1, o->lr_d);
+
+        /* 2. Generator-side adversarial + feature-matching gradients through the updated, frozen D. */
+        const int nf = m->disc.n_feat;
+        if (o->w_fm != 0.f) {
+            if ((s = re_net_forward(&m->disc, &t->d1, m, x, B, 1, &logit))) return s;
+            float *p = t->fm_target;
+            for (int i = 0; i < nf; i++) {
+                int li = m->disc.feat_layers[i];
+                size_t cnt = (size_t)B * re_layer_out_count(&m->disc.layers[li]);
+                memcpy(p, t->d1.out[li], cnt * sizeof(float));
+                p += cnt;
+            }
+        }
+        if ((s = re_net_forward(&m->disc, &t->d1, m, xr, B, 1, &logit))) return s;
+        z.adv = re_loss_bce_logits_const(t->dlogit, logit, 1.f, B, 1, o->w_adv);
+        if (o->w_fm != 0.f) {
+            const float *p = t->fm_target;
+            for (int i = 0; i < nf; i++) {
+                int li = m->disc.feat_layers[i];
+                size_t per = re_layer_out_count(&m->disc.layers[li]);
+                z.fm += re_loss_l1(t->fm_grad[li], t->d1.out[li], p, B, per, o->w_fm);
+                p += (size_t)B * per;
+            }
+        }
+        LOSS_OK(z.adv, "adversarial");
+        LOSS_OK(z.fm, "feature-matching");
+        if ((s = disc_backward(t, &t->d1, NULL, t->dlogit, B, t->dxr2, o->w_fm != 0.f ? t->fm_grad : NULL))) return s;
+    }
+
+    /* Reconstruction and KL. */
+    z.rec = re_loss_bce(t->dxr, xr, x, B, t->img, o->w_rec);
+    z.kl = re_loss_kl(t->dmu, t->dlogvar, v->mu, v->logvar, B, L, o->w_kl);
+    LOSS_OK(z.rec, "reconstruction");
+    LOSS_OK(z.kl, "KL");
+    if (o->mode == RE_MODE_VAEGAN)
+        for (size_t i = 0; i < imgs; i++) t->dxr[i] += t->dxr2[i];
+    z.g_loss = o->w_rec * z.rec + o->w_kl * z.kl + o->w_adv * z.adv + o->w_fm * z.fm;
+    LOSS_OK(z.g_loss, "total");
+
+    if ((s = re_net_backward(&m->dec, &v->dec, m, t->grads, t->dxr, B, t->dz))) return s;
+    re_reparam_backward(t->dmu, t->dlogvar, t->dz, t->eps, v->logvar, B, L);
+    if ((s = encoder_bwd(t))) return s;
+    if ((s = check_grads(t, -1))) return s;
+    if (!apply) { if (st) *st = z; return RE_OK; }
+    adam_part(t, 0, o->lr_g);
+    t->step++;
+    if (st) *st = z;
+    return RE_OK;
+}
+
+static re_status disc_backward(re_trainer *t, re_net_state *st, float *grads, const float *dout, int n, float *din,
+                               float **extra) {
+    re_model *m = t->m;
+    if (!extra) return re_net_backward(&m->disc, st, m, grads, dout, n, din);
+    /* Walk the layers like re_net_backward, adding the extra gradient at each feature layer's output. */
+    const re_net *net = &m->disc;
+    const float *g = dout;
+    float *bufs[2] = {st->grad_a, st->grad_b};
+    int which = 0;
+    for (int i = net->n_layers - 1; i >= 0; i--) {
+        const re_layer *l = &net->layers[i];
+        if (extra[i]) {
+            size_t cnt = (size_t)n * re_layer_out_count(l);
+            float *gg = (float *)g;
+            if (g == dout) { gg = bufs[which]; which ^= 1; memcpy(gg, g, cnt * sizeof(float)); }
+            for (size_t k = 0; k < cnt; k++) gg[k] += extra[i][k];
+            g = gg;
+        }
+        const float *in = i > 0 ? st->out[i - 1] : st->input;
+        float *d;
+        if (i == 0) d = din;
+        else if (l->in_place && g != dout) d = (float *)g;
+        else { d = bufs[which]; which ^= 1; }
+        re_status s = re_layer_backward(l, n == st->n ? &st->fast[i] : NULL, m, grads, d, g, in, st->out[i], n,
+                                        st->bn_mean[i], st->bn_rstd[i]);
+        if (s) return re_fail_ctx(s, "backward %s", l->name);
+        g = d;
+    }
+    return RE_OK;
+}
+
+/* Eval-mode forward of up to batch images (padded); leaves reconstructions in the decoder output. */
+static re_status eval_fwd(re_trainer *t, const float *x, int n, const float **xr, const float **xin) {
+    const int B = t->o.batch;
+    if (n < 1 || n > B) return re_fail(RE_ERR_ARG, "eval: batch %d outside 1..%d", n, B);
+    const float *in = x;
+    if (n < B) {
+        memcpy(t->xx, x, (size_t)n * t->img * sizeof(float));
+        memset(t->xx + (size_t)n * t->img, 0, (size_t)(B - n) * t->img * sizeof(float));
+        in = t->xx;
+    }
+    const float *h;
+    re_status s = encode_fwd(&t->v, t->m, in, 0, &h);
+    if (s) return s;
+    *xin = in;
+    return re_net_forward(&t->m->dec, &t->v.dec, t->m, t->v.mu, B, 0, xr);
+}
+
+re_status re_trainer_eval(re_trainer *t, const float *x, int n, re_step_stats *st) {
+    const float *xr, *xin;
+    re_status s = eval_fwd(t, x, n, &xr, &xin);
+    if (s) return s;
+    memset(st, 0, sizeof *st);
+    st->rec = re_loss_bce(NULL, xr, xin, n, t->img, 1.f);
+    st->kl = re_loss_kl(NULL, NULL, t->v.mu, t->v.logvar, n, t->m->cfg.latent, 1.f);
+    st->g_loss = t->o.w_rec * st->rec + t->o.w_kl * st->kl;
+    return RE_OK;
+}
+
+re_status re_trainer_reconstruct(re_trainer *t, const float *x, int n, float *out) {
+    const float *xr, *xin;
+    re_status s = eval_fwd(t, x, n, &xr, &xin);
+    if (s) return s;
+    memcpy(out, xr, (size_t)n * t->img * sizeof(float));
+    return RE_OK;
+}
+
+/* ---- optimizer state ------------------------------------------------------------------------------------- */
+
+#define OPT_FORMAT "reenact-optim"
+
+re_status re_trainer_save_state(const re_trainer *t, const char *path, const char *const *extra_meta) {
+    const re_model *m = t->m;
+    re_status s = RE_ERR_NOMEM;
+    re_st_entry *e = calloc(2 * (size_t)m->n_params, sizeof *e);
+    char (*names)[80] = calloc(2 * (size_t)m->n_params, sizeof *names);
+    size_t n_extra = 0;
+    while (extra_meta && extra_meta[2 * n_extra]) n_extra++;
+    const char **meta = calloc(2 * (n_extra + 4), sizeof *meta);
+    char step[32], rng[80], mode[8];
+    if (!e || !names || !meta) { re_fail(s, "save %s: out of memory", path); goto done; }
+    size_t n = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        const re_param *p = &m->params[i];
+        if (p->kind != RE_P_WEIGHT) continue;
+        if (p->part == RE_PART_DISC && t->o.mode != RE_MODE_VAEGAN) continue;
+        for (int k = 0; k < 2; k++) {
+            snprintf(names[n], sizeof names[n], "%s.%s", k ? "v" : "m", p->name);
+            e[n].name = names[n];
+            e[n].dtype = RE_DT_F32;
+            e[n].ndim = p->ndim;
+            for (int d = 0; d < p->ndim; d++) e[n].shape[d] = p->shape[d];
+            e[n].src_f32 = (k ? t->adam_v : t->adam_m) + p->offset;
+            n++;
+        }
+    }
+    snprintf(step, sizeof step, "%" PRId64, t->step);
+    snprintf(rng, sizeof rng, "%016" PRIx64 "%016" PRIx64 "%016" PRIx64 "%016" PRIx64, t->rng.s[0], t->rng.s[1],
+             t->rng.s[2], t->rng.s[3]);
+    snprintf(mode, sizeof mode, "%s", t->o.mode == RE_MODE_VAEGAN ? "vaegan" : "vae");
+    size_t k = 0;
+    meta[k++] = "format"; meta[k++] = OPT_FORMAT;
+    meta[k++] = "step"; meta[k++] = step;
+    meta[k++] = "rng"; meta[k++] = rng;
+    meta[k++] = "mode"; meta[k++] = mode;
+    for (size_t i = 0; i < 2 * n_extra; i++) meta[k++] = extra_meta[i];
+    s = re_st_write(path, e, n, meta, k / 2);
+done:
+    free(e);
+    free(names);
+    free(meta);
+    return s;
+}
+
+re_status re_trainer_load_state(re_trainer *t, const char *path) {
+    const re_model *m = t->m;
+    re_st_file *f = NULL;
+    re_status s = re_st_load(&f, path);
+    if (s) return s;
+    const char *fmt = re_st_meta(f, "format"), *step = re_st_meta(f, "step"), *rng = re_st_meta(f, "rng"),
+               *mode = re_st_meta(f, "mode");
+    const char *want_mode = t->o.mode == RE_MODE_VAEGAN ? "vaegan" : "vae";
+    re_rng r;
+    if (!fmt || strcmp(fmt, OPT_FORMAT) || !step || !rng || strlen(rng) != 64 || !mode) {
+        s = re_fail(RE_ERR_BAD_HEADER, "%s: not a reenact optimizer state (format/step/rng/mode metadata)", path);
+        goto done;
+    }
+    if (strcmp(mode, want_mode)) {
+        s = re_fail(RE_ERR_CONFIG, "%s: optimizer state is for mode '%s', this run is '%s'", path, mode, want_mode);
+        goto done;
+    }
+    for (int i = 0; i < 4; i++) {
+        char part[17];
+        memcpy(part, rng + 16 * i, 16);
+        part[16] = 0;
+        r.s[i] = strtoull(part, NULL, 16);
+    }
+    size_t expected = 0;
+    for (int i = 0; i < m->n_params; i++) {
+        const re_param *p = &m->params[i];
+        if (p->kind != RE_P_WEIGHT || (p->part == RE_PART_DISC && t->o.mode != RE_MODE_VAEGAN)) continue;
+        for (int k = 0; k < 2; k++) {
+            char name[80];
+            snprintf(name, sizeof name, "%s.%s", k ? "v" : "m", p->name);
+            const re_st_tensor *tt = re_st_find(f, name);
+            if (!tt) { s = re_fail(RE_ERR_MISSING, "%s: tensor '%s' is missing", path, name); goto done; }
+            if ((s = re_st_to_f32(f, tt, (k ? t->adam_v : t->adam_m) + p->offset, p->count))) {
+                re_fail_ctx(s, "%s: tensor '%s'", path, name);
+                goto done;
+            }
+            expected++;
+        }
+    }
+    if (f->n_tensors != expected) {
+        s = re_fail(RE_ERR_UNKNOWN, "%s: %zu tensors, expected %zu (another architecture?)", path, f->n_tensors,
+                    expected);
+        goto done;
+    }
+    t->step = strtoll(step, NULL, 10);
+    t->rng = r;
+done:
+    re_st_free(f);
+    return s;
+}

@@ -1,0 +1,48 @@
+/*
+ * re_test.h - minimal test harness: CHECK macros count failures and print file:line; RE_TEST_END returns
+ * non-zero if anything failed. A skipped test exits 77 (ctest SKIP_RETURN_CODE is not used; skips print "SKIP").
+ */
+#ifndef RE_TEST_H
+#define RE_TEST_H
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int re_test_failures = 0;
+static int re_test_checks = 0;
+
+#define CHECK(c) do { re_test_checks++; if (!(c)) { re_test_failures++; \
+    fprintf(stderr, "FAIL %s:%d: %s\n", __FILE__, __LINE__, #c); } } while (0)
+#define CHECK_MSG(c, ...) do { re_test_checks++; if (!(c)) { re_test_failures++; \
+    fprintf(stderr, "FAIL %s:%d: %s: ", __FILE__, __LINE__, #c); fprintf(stderr, __VA_ARGS__); fputc('\n', stderr); } } while (0)
+#define CHECK_EQ_INT(a, b) do { long long _a = (long long)(a), _b = (long long)(b); re_test_checks++; if (_a != _b) { \
+    re_test_failures++; fprintf(stderr, "FAIL %s:%d: %s == %s (%lld vs %lld)\n", __FILE__, __LINE__, #a, #b, _a, _b); } } while (0)
+#define CHECK_OK(expr) do { int _s = (int)(expr); re_test_checks++; if (_s != 0) { re_test_failures++; \
+    fprintf(stderr, "FAIL %s:%d: %s returned %d: %s\n", __FILE__, __LINE__, #expr, _s, re_last_error()); } } while (0)
+#define RE_TEST_END() do { if (re_test_failures) { fprintf(stderr, "%d of %d checks FAILED\n", re_test_failures, re_test_checks); return 1; } \
+    printf("ok: %d checks\n", re_test_checks); return 0; } while (0)
+
+/* Compare two float arrays: max abs error, max rel error (|a-b|/(|b|+atol)), NMSE; prints the worst index on failure.
+ * Passes if NMSE <= nmse_tol OR max rel err <= rel_tol. */
+static int re_test_close(const char *what, const float *got, const float *want, size_t n, double rel_tol, double nmse_tol) {
+    double maxabs = 0, maxrel = 0, num = 0, den = 0; size_t worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)got[i] - want[i]);
+        double r = d / (fabs((double)want[i]) + 1e-6);
+        if (!(d == d)) { maxabs = INFINITY; worst = i; break; }
+        if (d > maxabs) { maxabs = d; worst = i; }
+        if (r > maxrel) maxrel = r;
+        num += d * d; den += (double)want[i] * want[i];
+    }
+    double nmse = den > 0 ? num / den : num;
+    int ok = (nmse <= nmse_tol || maxrel <= rel_tol) && maxabs != INFINITY;
+    re_test_checks++;
+    if (!ok) {
+        re_test_failures++;
+        fprintf(stderr, "FAIL %s: n=%zu max_abs=%.3g max_rel=%.3g nmse=%.3g worst[%zu] got %.8g want %.8g\n", what, n,
+                maxabs, maxrel, nmse, worst, worst < n ? got[worst] : 0.f, worst < n ? want[worst] : 0.f);
+    }
+    return ok;
+}
+#endif

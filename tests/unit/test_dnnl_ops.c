@@ -1,0 +1,284 @@
+/*
+ * test_dnnl_ops.c - the oneDNN layers (src/backend/dnnl.c) against the reference ops (src/ops/conv2d.c,
+ * linear.c): forward and every backward output of conv2d (k3 s1 p1, k4 s2 p1), transposed conv (k4 s2 p1) and
+ * linear, on odd shapes (batch 3, channels 5/7/17/33, spatial 9x11, stride 2 with floor truncation) and on
+ * channel counts that are multiples of 16 (where oneDNN picks its blocked AVX-512 kernels and reorders).
+ * Also checks the contracts: backward overwrites (buffers are pre-filled with garbage), NULL din/dw/db skip
+ * that output, in/w == NULL reuse the latest forward's, bad geometry and NULL arguments fail with RE_ERR_ARG.
+ *
+ * Tolerance: both sides compute in f32 storage, but the reference accumulates in double in loop order while
+ * oneDNN accumulates in f32 in blocked order (and splits reductions across threads for dw/db). Accumulation
+ * over K <= ~600 terms gives relative errors around sqrt(K) * 6e-8 ~ 1e-6 of the typical term, so an array
+ * passes at NMSE <= 1e-8 (or max relative error <= 1e-4); a wrong layout, index or missing term gives NMSE ~ 1.
+ *
+ * Run: ctest --test-dir build -R test_dnnl_ops   (prints SKIP and exits 0 in a build without oneDNN)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/dnnl.h"
+#include "core/core.h"
+#include "ops/ops.h"
+#include "re_test.h"
+
+#define REL_TOL 1e-4
+#define NMSE_TOL 1e-8
+#define GARBAGE 12345.0f
+
+static re_rng g_rng;
+
+static float *rand_buf(size_t n) {
+    float *p = malloc(n * sizeof *p);
+    if (!p) {
+        fprintf(stderr, "FAIL: out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++) p[i] = (float)(2.0 * re_rng_uniform(&g_rng) - 1.0);
+    return p;
+}
+
+static float *garbage_buf(size_t n) {
+    float *p = malloc(n * sizeof *p);
+    if (!p) {
+        fprintf(stderr, "FAIL: out of memory\n");
+        exit(1);
+    }
+    for (size_t i = 0; i < n; i++) p[i] = GARBAGE;
+    return p;
+}
+
+static void fill_garbage(float *p, size_t n) {
+    for (size_t i = 0; i < n; i++) p[i] = GARBAGE;
+}
+
+static int all_garbage(const float *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != GARBAGE) return 0;
+    return 1;
+}
+
+/* One conv or transposed-conv case: forward, full backward, partial backwards, reuse of the forward's in/w. */
+static void conv_case(int transposed, int n, int ic, int oc, int h, int w, int k, int s, int pad, int bias) {
+    char what[160], tag[128];
+    re_conv_params p = {.n = n, .ic = ic, .h = h, .w = w, .oc = oc, .kh = k, .kw = k, .stride = s, .pad = pad};
+    CHECK(re_conv_params_finish(&p, transposed));
+    snprintf(tag, sizeof tag, "%s n%d %d->%d %dx%d k%d s%d p%d%s", transposed ? "deconv" : "conv", n, ic, oc, h, w, k,
+             s, pad, bias ? " bias" : "");
+    size_t n_in = (size_t)n * ic * h * w, n_out = (size_t)n * oc * p.oh * p.ow, n_w = (size_t)oc * ic * k * k;
+    float *in = rand_buf(n_in), *in2 = rand_buf(n_in), *wt = rand_buf(n_w), *b = rand_buf(oc), *dout = rand_buf(n_out);
+    float *out = garbage_buf(n_out), *out_ref = garbage_buf(n_out);
+    float *din = garbage_buf(n_in), *din_ref = garbage_buf(n_in);
+    float *dw = garbage_buf(n_w), *dw_ref = garbage_buf(n_w), *db = garbage_buf(oc), *db_ref = garbage_buf(oc);
+    re_dnnl_conv *c = NULL;
+    CHECK_OK(re_dnnl_conv_create(&c, &p, transposed, bias));
+    if (!c) goto done;
+    char desc[256];
+    re_dnnl_conv_describe(c, desc, sizeof desc);
+    printf("%s: %s\n", tag, desc);
+
+    /* forward */
+    if (transposed) re_deconv2d_forward_ref(out_ref, in, wt, bias ? b : NULL, &p);
+    else re_conv2d_forward_ref(out_ref, in, wt, bias ? b : NULL, &p);
+    CHECK_OK(re_dnnl_conv_forward(c, out, in, wt, b));
+    snprintf(what, sizeof what, "%s forward", tag);
+    re_test_close(what, out, out_ref, n_out, REL_TOL, NMSE_TOL);
+
+    /* full backward, explicit in/w */
+    if (transposed) re_deconv2d_backward_ref(din_ref, dw_ref, bias ? db_ref : NULL, dout, in, wt, &p);
+    else re_conv2d_backward_ref(din_ref, dw_ref, bias ? db_ref : NULL, dout, in, wt, &p);
+    CHECK_OK(re_dnnl_conv_backward(c, din, dw, bias ? db : NULL, dout, in, wt));
+    snprintf(what, sizeof what, "%s din", tag);
+    re_test_close(what, din, din_ref, n_in, REL_TOL, NMSE_TOL);
+    snprintf(what, sizeof what, "%s dw", tag);
+    re_test_close(what, dw, dw_ref, n_w, REL_TOL, NMSE_TOL);
+    if (bias) {
+        snprintf(what, sizeof what, "%s db", tag);
+        re_test_close(what, db, db_ref, oc, REL_TOL, NMSE_TOL);
+    } else {
+        CHECK_MSG(all_garbage(db, oc), "%s: db written by a layer without bias", tag);
+    }
+
+    /* overwrite, not accumulate: a second identical call gives the same result */
+    CHECK_OK(re_dnnl_conv_backward(c, din, dw, bias ? db : NULL, dout, in, wt));
+    snprintf(what, sizeof what, "%s din (2nd call)", tag);
+    re_test_close(what, din, din_ref, n_in, REL_TOL, NMSE_TOL);
+    snprintf(what, sizeof what, "%s dw (2nd call)", tag);
+    re_test_close(what, dw, dw_ref, n_w, REL_TOL, NMSE_TOL);
+
+    /* input grad only: dw/db untouched */
+    fill_garbage(din, n_in);
+    fill_garbage(dw, n_w);
+    fill_garbage(db, oc);
+    CHECK_OK(re_dnnl_conv_backward(c, din, NULL, NULL, dout, in, wt));
+    snprintf(what, sizeof what, "%s din only", tag);
+    re_test_close(what, din, din_ref, n_in, REL_TOL, NMSE_TOL);
+    CHECK_MSG(all_garbage(dw, n_w) && all_garbage(db, oc), "%s: dw/db written when NULL was passed", tag);
+
+    /* weight grad only (first layer: din NULL) */
+    fill_garbage(din, n_in);
+    CHECK_OK(re_dnnl_conv_backward(c, NULL, dw, NULL, dout, in, wt));
+    snprintf(what, sizeof what, "%s dw only", tag);
+    re_test_close(what, dw, dw_ref, n_w, REL_TOL, NMSE_TOL);
+    CHECK_MSG(all_garbage(din, n_in) && all_garbage(db, oc), "%s: din/db written when NULL was passed", tag);
+
+    if (bias) { /* bias grad only */
+        fill_garbage(dw, n_w);
+        CHECK_OK(re_dnnl_conv_backward(c, NULL, NULL, db, dout, in, wt));
+        snprintf(what, sizeof what, "%s db only", tag);
+        re_test_close(what, db, db_ref, oc, REL_TOL, NMSE_TOL);
+        CHECK_MSG(all_garbage(dw, n_w), "%s: dw written when NULL was passed", tag);
+    }
+
+    /* forward on a second input, then backward with in/w == NULL must use that input and the weights */
+    CHECK_OK(re_dnnl_conv_forward(c, out, in2, wt, b));
+    if (transposed) re_deconv2d_backward_ref(din_ref, dw_ref, NULL, dout, in2, wt, &p);
+    else re_conv2d_backward_ref(din_ref, dw_ref, NULL, dout, in2, wt, &p);
+    fill_garbage(din, n_in);
+    fill_garbage(dw, n_w);
+    CHECK_OK(re_dnnl_conv_backward(c, din, dw, NULL, dout, NULL, NULL));
+    snprintf(what, sizeof what, "%s din (reused w)", tag);
+    re_test_close(what, din, din_ref, n_in, REL_TOL, NMSE_TOL);
+    snprintf(what, sizeof what, "%s dw (reused in)", tag);
+    re_test_close(what, dw, dw_ref, n_w, REL_TOL, NMSE_TOL);
+
+done:
+    re_dnnl_conv_free(c);
+    free(in); free(in2); free(wt); free(b); free(dout); free(out); free(out_ref);
+    free(din); free(din_ref); free(dw); free(dw_ref); free(db); free(db_ref);
+}
+
+static void linear_case(int n, int in_f, int out_f, int bias) {
+    char what[160], tag[96];
+    snprintf(tag, sizeof tag, "linear n%d %d->%d%s", n, in_f, out_f, bias ? " bias" : "");
+    size_t n_in = (size_t)n * in_f, n_out = (size_t)n * out_f, n_w = (size_t)out_f * in_f;
+    float *in = rand_buf(n_in), *in2 = rand_buf(n_in), *wt = rand_buf(n_w), *b = rand_buf(out_f);
+    float *dout = rand_buf(n_out), *out = garbage_buf(n_out), *out_ref = garbage_buf(n_out);
+    float *din = garbage_buf(n_in), *din_ref = garbage_buf(n_in);
+    float *dw = garbage_buf(n_w), *dw_ref = garbage_buf(n_w), *db = garbage_buf(out_f), *db_ref = garbage_buf(out_f);
+    re_dnnl_linear *l = NULL;
+    CHECK_OK(re_dnnl_linear_create(&l, n, in_f, out_f, bias));
+    if (!l) goto done;
+    char desc[256];
+    re_dnnl_linear_describe(l, desc, sizeof desc);
+    printf("%s: %s\n", tag, desc);
+
+    re_linear_forward_ref(out_ref, in, wt, bias ? b : NULL, n, in_f, out_f);
+    CHECK_OK(re_dnnl_linear_forward(l, out, in, wt, b));
+    snprintf(what, sizeof what, "%s forward", tag);
+    re_test_close(what, out, out_ref, n_out, REL_TOL, NMSE_TOL);
+
+    re_linear_backward_ref(din_ref, dw_ref, bias ? db_ref : NULL, dout, in, wt, n, in_f, out_f);
+    CHECK_OK(re_dnnl_linear_backward(l, din, dw, bias ? db : NULL, dout, in, wt));
+    snprintf(what, sizeof what, "%s din", tag);
+    re_test_close(what, din, din_ref, n_in, REL_TOL, NMSE_TOL);
+    snprintf(what, sizeof what, "%s dw", tag);
+    re_test_close(what, dw, dw_ref, n_w, REL_TOL, NMSE_TOL);
+    if (bias) {
+        snprintf(what, sizeof what, "%s db", tag);
+        re_test_close(what, db, db_ref, out_f, REL_TOL, NMSE_TOL);
+    }
+
+    fill_garbage(din, n_in);
+    fill_garbage(dw, n_w);
+    fill_garbage(db, out_f);
+    CHECK_OK(re_dnnl_linear_backward(l, din, NULL, NULL, dout, in, wt));
+    snprintf(what, sizeof what, "%s din only", tag);
+    re_test_close(what, din, din_ref, n_in, REL_TOL, NMSE_TOL);
+    CHECK_MSG(all_garbage(dw, n_w) && all_garbage(db, out_f), "%s: dw/db written when NULL was passed", tag);
+
+    fill_garbage(din, n_in);
+    CHECK_OK(re_dnnl_linear_backward(l, NULL, dw, NULL, dout, in, wt));
+    snprintf(what, sizeof what, "%s dw only", tag);
+    re_test_close(what, dw, dw_ref, n_w, REL_TOL, NMSE_TOL);
+    CHECK_MSG(all_garbage(din, n_in) && all_garbage(db, out_f), "%s: din/db written when NULL was passed", tag);
+
+    if (bias) {
+        fill_garbage(dw, n_w);
+        CHECK_OK(re_dnnl_linear_backward(l, NULL, NULL, db, dout, in, wt));
+        snprintf(what, sizeof what, "%s db only", tag);
+        re_test_close(what, db, db_ref, out_f, REL_TOL, NMSE_TOL);
+        CHECK_MSG(all_garbage(dw, n_w), "%s: dw written when NULL was passed", tag);
+    }
+
+    CHECK_OK(re_dnnl_linear_forward(l, out, in2, wt, b));
+    re_linear_backward_ref(din_ref, dw_ref, NULL, dout, in2, wt, n, in_f, out_f);
+    fill_garbage(din, n_in);
+    fill_garbage(dw, n_w);
+    CHECK_OK(re_dnnl_linear_backward(l, din, dw, NULL, dout, NULL, NULL));
+    snprintf(what, sizeof what, "%s din (reused w)", tag);
+    re_test_close(what, din, din_ref, n_in, REL_TOL, NMSE_TOL);
+    snprintf(what, sizeof what, "%s dw (reused in)", tag);
+    re_test_close(what, dw, dw_ref, n_w, REL_TOL, NMSE_TOL);
+
+done:
+    re_dnnl_linear_free(l);
+    free(in); free(in2); free(wt); free(b); free(dout); free(out); free(out_ref);
+    free(din); free(din_ref); free(dw); free(dw_ref); free(db); free(db_ref);
+}
+
+static void contract_checks(void) {
+    re_conv_params p = {.n = 2, .ic = 3, .h = 8, .w = 8, .oc = 4, .kh = 3, .kw = 3, .stride = 1, .pad = 1};
+    re_dnnl_conv *c = (re_dnnl_conv *)&p; /* must be reset to NULL on failure */
+    CHECK(re_conv_params_finish(&p, 0));
+    p.oh = 7; /* inconsistent with the geometry */
+    CHECK_EQ_INT(re_dnnl_conv_create(&c, &p, 0, 1), RE_ERR_ARG);
+    CHECK(c == NULL);
+    CHECK(strstr(re_last_error(), "expected") != NULL);
+    p.oh = 8;
+    p.stride = 0;
+    CHECK_EQ_INT(re_dnnl_conv_create(&c, &p, 0, 1), RE_ERR_ARG);
+    p.stride = 1;
+    CHECK_EQ_INT(re_dnnl_conv_create(NULL, &p, 0, 1), RE_ERR_ARG);
+    re_dnnl_linear *l = NULL;
+    CHECK_EQ_INT(re_dnnl_linear_create(&l, 0, 4, 4, 1), RE_ERR_ARG);
+    CHECK(l == NULL);
+
+    CHECK_OK(re_dnnl_conv_create(&c, &p, 0, 1));
+    if (c) {
+        float buf[2 * 4 * 8 * 8] = {0}, wt[4 * 3 * 9] = {0};
+        /* backward with in == NULL before any forward: nothing to reuse */
+        CHECK_EQ_INT(re_dnnl_conv_backward(c, NULL, wt, NULL, buf, NULL, wt), RE_ERR_ARG);
+        CHECK_EQ_INT(re_dnnl_conv_backward(c, buf, NULL, NULL, buf, buf, NULL), RE_ERR_ARG);
+        CHECK_EQ_INT(re_dnnl_conv_backward(c, buf, wt, NULL, NULL, buf, wt), RE_ERR_ARG);
+        /* bias layer needs b */
+        CHECK_EQ_INT(re_dnnl_conv_forward(c, buf, buf, wt, NULL), RE_ERR_ARG);
+        CHECK_EQ_INT(re_dnnl_conv_forward(c, NULL, buf, wt, wt), RE_ERR_ARG);
+    }
+    re_dnnl_conv_free(c);
+    re_dnnl_conv_free(NULL);
+    re_dnnl_linear_free(NULL);
+    CHECK_EQ_INT(re_dnnl_conv_forward(NULL, NULL, NULL, NULL, NULL), RE_ERR_ARG);
+}
+
+int main(void) {
+#ifndef RE_HAVE_DNNL
+    CHECK_EQ_INT(re_dnnl_available(), 0);
+    printf("SKIP: built without oneDNN (the stubs return RE_ERR_UNSUPPORTED)\n");
+    return 0;
+#endif
+    CHECK_MSG(re_dnnl_available(), "oneDNN is built in but its CPU engine does not start: %s", re_last_error());
+    if (!re_dnnl_available()) RE_TEST_END();
+    CHECK_OK(re_dnnl_init());
+    re_rng_seed(&g_rng, 20240601);
+
+    /* odd shapes: batch 3, channels 5 and 7, 9x11 */
+    conv_case(0, 3, 5, 7, 9, 11, 3, 1, 1, 1);   /* conv k3 s1 p1 */
+    conv_case(0, 3, 5, 7, 9, 11, 4, 2, 1, 1);   /* conv k4 s2 p1: 9x11 -> 4x5, last input row/col dropped */
+    conv_case(1, 3, 7, 5, 5, 6, 4, 2, 1, 1);    /* deconv k4 s2 p1: 5x6 -> 10x12 */
+    conv_case(0, 3, 3, 5, 9, 11, 3, 1, 1, 0);   /* 3-channel first layer, no bias */
+    conv_case(0, 3, 17, 33, 7, 9, 4, 2, 1, 1);  /* channels just past a 16-block */
+    conv_case(1, 3, 33, 17, 4, 5, 4, 2, 1, 0);  /* deconv, no bias */
+    conv_case(1, 2, 32, 3, 5, 4, 4, 2, 1, 1);   /* deconv to RGB (decoder's last layer) */
+    /* multiples of 16: blocked layouts and jit kernels, reorders at the boundary */
+    conv_case(0, 2, 32, 48, 10, 8, 3, 1, 1, 1);
+    conv_case(0, 2, 32, 64, 8, 8, 4, 2, 1, 1);
+    conv_case(1, 2, 64, 32, 4, 4, 4, 2, 1, 1);
+
+    linear_case(3, 37, 11, 1);
+    linear_case(5, 64, 48, 0);
+    linear_case(4, 256, 96, 1);
+
+    contract_checks();
+    RE_TEST_END();
+}

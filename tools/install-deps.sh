@@ -1,0 +1,26 @@
+#!/bin/sh
+# install-deps.sh: installs every Debian 12 package that reenact's build, tests and tools need.
+# Idempotent: packages already present are skipped by apt-get. Run as root (or with sudo).
+#   sh tools/install-deps.sh          build + test dependencies
+#   sh tools/install-deps.sh --torch  also python3-torch (only to regenerate reference data / run the PyTorch baseline)
+set -eu
+PKGS="build-essential cmake pkg-config git
+ libdnnl-dev libopenblas0-openmp libopenblas-dev
+ libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
+ libpng-dev libjpeg62-turbo-dev libjansson-dev
+ libdlib-dev libdlib-data libblas-dev liblapack-dev
+ clang libclang-rt-14-dev ffmpeg"
+case "${1:-}" in --torch) PKGS="$PKGS python3-torch python3-numpy" ;; esac
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  echo "install-deps: installing:$missing" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
+else
+  echo "install-deps: all packages present" >&2
+fi
