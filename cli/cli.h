@@ -35,5 +35,16 @@ const char *cli_default_model(void);
 /* Common --threads handling: applies re_set_threads. */
 int cli_apply_threads(const char *cmd, const char *val);
 
-int cmd_info(int argc, char **argv);
+/* Subcommands, one file each (cli/cmd_<name>.c). Declared weak so a command whose file is not part of this build
+ * (or not written yet) is reported as unavailable instead of breaking the link. */
+#define RE_CMD(name) int cmd_##name(int argc, char **argv) __attribute__((weak))
+RE_CMD(info);
+RE_CMD(dataset);
+RE_CMD(train);
+RE_CMD(animate);
+RE_CMD(motion);
+RE_CMD(reconstruct);
+RE_CMD(eval);
+RE_CMD(demo);
+#undef RE_CMD
 #endif

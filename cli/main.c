@@ -15,14 +15,21 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"animate", cmd_animate, "animate a photo with the motion of a driving video (or a motion file)"},
+    {"motion", cmd_motion, "extract a driving video's motion into a reusable motion file"},
+    {"reconstruct", cmd_reconstruct, "grid of aligned faces above their reconstructions"},
+    {"eval", cmd_eval, "measure reconstruction and reenactment quality (JSON + summary)"},
+    {"train", cmd_train, "train a VAE or VAE-GAN on a packed dataset, with checkpoints and resume"},
+    {"dataset", cmd_dataset, "pack image folders (and video frames) into a training dataset file"},
     {"info", cmd_info, "print a model's architecture, parameter counts, FLOPs and metadata; verify its checksum"},
+    {"demo", cmd_demo, "run the bundled demo: animate the shipped face with the shipped motion"},
 };
 
 static void usage(FILE *f) {
     fprintf(f, "reenact %s - animate one photo with the motion of a driving video (VAE-GAN, 64x64)\n\n"
                "usage: reenact <command> [options]\n\ncommands:\n", re_version());
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
+        if (commands[i].fn) fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].help);
     fprintf(f, "\n'reenact <command> --help' shows a command's options.\n"
                "exit status: 0 ok, 1 failure, 2 usage error\n");
 }
@@ -41,7 +48,13 @@ int main(int argc, char **argv) {
         return RE_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) {
+            if (!commands[i].fn) {
+                fprintf(stderr, "reenact: command '%s' is not available in this build\n", argv[1]);
+                return RE_EXIT_FAIL;
+            }
+            return commands[i].fn(argc - 1, argv + 1);
+        }
     fprintf(stderr, "reenact: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return RE_EXIT_USAGE;

@@ -25,7 +25,7 @@ static int re_test_checks = 0;
 
 /* Compare two float arrays: max abs error, max rel error (|a-b|/(|b|+atol)), NMSE; prints the worst index on failure.
  * Passes if NMSE <= nmse_tol OR max rel err <= rel_tol. */
-static int re_test_close(const char *what, const float *got, const float *want, size_t n, double rel_tol, double nmse_tol) {
+static inline int re_test_close(const char *what, const float *got, const float *want, size_t n, double rel_tol, double nmse_tol) {
     double maxabs = 0, maxrel = 0, num = 0, den = 0; size_t worst = 0;
     for (size_t i = 0; i < n; i++) {
         double d = fabs((double)got[i] - want[i]);

@@ -20,12 +20,12 @@ re_status re_fail(re_status s, const char *fmt, ...) {
 }
 
 re_status re_fail_ctx(re_status s, const char *fmt, ...) {
-    char prefix[512], old[1024];
+    char prefix[256], old[700];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    memcpy(old, g_err, sizeof old);
+    snprintf(old, sizeof old, "%.690s", g_err);
     snprintf(g_err, sizeof g_err, "%s: %s", prefix, old[0] ? old : re_status_str(s));
     return s;
 }

@@ -69,6 +69,37 @@ inline float intensity(const re_image *img, long x, long y) {
     return (float)(((unsigned)p[0] + p[1] + p[2]) / 3);
 }
 
+/* The 2x2 part of the least-squares similarity transform (rotation + uniform scale) taking shape `from` to shape
+ * `to`: the closed form of what dlib's find_similarity_transform computes with an SVD (Umeyama), without the
+ * LAPACK call, so the library links without dlib's LAPACK dependency. */
+void similarity_2x2(const dlib::matrix<float, 0, 1> &from, const dlib::matrix<float, 0, 1> &to, float m[4]) {
+    const long n = from.size() / 2;
+    double fx = 0, fy = 0, tx = 0, ty = 0;
+    for (long i = 0; i < n; i++) {
+        fx += from(2 * i);
+        fy += from(2 * i + 1);
+        tx += to(2 * i);
+        ty += to(2 * i + 1);
+    }
+    fx /= n;
+    fy /= n;
+    tx /= n;
+    ty /= n;
+    double ss = 0, a = 0, b = 0;
+    for (long i = 0; i < n; i++) {
+        const double px = from(2 * i) - fx, py = from(2 * i + 1) - fy;
+        const double qx = to(2 * i) - tx, qy = to(2 * i + 1) - ty;
+        ss += px * px + py * py;
+        a += px * qx + py * qy;
+        b += px * qy - py * qx;
+    }
+    if (!(ss > 0)) ss = 1, a = 1, b = 0;   /* degenerate reference: identity, as dlib does for one point */
+    m[0] = (float)(a / ss);
+    m[1] = (float)(-b / ss);
+    m[2] = (float)(b / ss);
+    m[3] = (float)(a / ss);
+}
+
 /* dlib's shape_predictor::operator() with a float box: the box corners map the unit square (the shape's
  * normalized coordinates) to the image, with dlib's inclusive right/bottom edge (x1 - 1, y1 - 1). */
 void predict(dlib_state *s, const re_image *img, const float box[4], float lm[RE_FACE_LANDMARKS][2]) {
@@ -76,14 +107,15 @@ void predict(dlib_state *s, const re_image *img, const float box[4], float lm[RE
     const float l = box[0], t = box[1], bw = box[2] - 1.0f - box[0], bh = box[3] - 1.0f - box[1];
     dlib::matrix<float, 0, 1> cur = m.initial_shape;
     for (size_t it = 0; it < m.forests.size(); it++) {
-        const dlib::matrix<float, 2, 2> tf =
-            dlib::matrix_cast<float>(dlib::impl::find_tform_between_shapes(m.initial_shape, cur).get_m());
+        float tf[4];
+        similarity_2x2(m.initial_shape, cur, tf);
         const std::vector<dlib::vector<float, 2>> &dl = m.deltas[it];
         const std::vector<unsigned long> &an = m.anchor_idx[it];
         s->feat.resize(dl.size());
         for (size_t i = 0; i < dl.size(); i++) {
-            dlib::vector<float, 2> q = tf * dl[i] + dlib::impl::location(cur, an[i]);
-            long x = (long)std::floor(l + q.x() * bw + 0.5f), y = (long)std::floor(t + q.y() * bh + 0.5f);
+            const float qx = tf[0] * dl[i].x() + tf[1] * dl[i].y() + cur(2 * an[i]);
+            const float qy = tf[2] * dl[i].x() + tf[3] * dl[i].y() + cur(2 * an[i] + 1);
+            long x = (long)std::floor(l + qx * bw + 0.5f), y = (long)std::floor(t + qy * bh + 0.5f);
             s->feat[i] = (x >= 0 && y >= 0 && x < img->w && y < img->h) ? intensity(img, x, y) : 0.0f;
         }
         unsigned long leaf;

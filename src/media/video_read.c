@@ -430,6 +430,9 @@ re_status re_video_reader_next(re_video_reader *r, re_image *frame, double *pts_
             if (r->dec_errors)
                 return re_fail(RE_ERR_FORMAT, "%s: no frame could be decoded (%lld decoder errors, last: %s)", r->name,
                                (long long)r->dec_errors, re_ff_errstr(r->dec_err, eb, sizeof eb));
+            if (r->info.nb_frames > 0)
+                return re_fail(RE_ERR_TRUNCATED, "%s: the container lists %lld frames but none could be read "
+                               "(file truncated?)", r->name, (long long)r->info.nb_frames);
             return re_fail(RE_ERR_FORMAT, "%s: the video stream contains no frames", r->name);
         }
         if (ret != AVERROR(EAGAIN)) { /* a decoding error surfaced here (frame threads): skip it */

@@ -33,7 +33,22 @@ re_status re_config_preset(re_config *c, const char *name) {
         c->disc_widths[4] = 256;
         return RE_OK;
     }
-    return re_fail(RE_ERR_CONFIG, "unknown model preset '%s' (known: seed64, seed128)", name);
+    if (strcmp(name, "tiny") == 0) {
+        /* A few-KB model at 16x16 for tests and smoke runs (same layer structure, one stage). */
+        c->res = 16;
+        c->latent = 8;
+        c->n_stages = 1;
+        c->enc_widths[0] = 4;
+        c->top_ch = 6;
+        c->fc_hidden = 10;
+        c->n_disc = 2;
+        c->disc_widths[0] = 4;
+        c->disc_widths[1] = 6;
+        c->disc_fc[0] = 12;
+        c->disc_fc[1] = 5;
+        return RE_OK;
+    }
+    return re_fail(RE_ERR_CONFIG, "unknown model preset '%s' (known: seed64, seed128, tiny)", name);
 }
 
 re_status re_config_validate(const re_config *c) {
