@@ -5,7 +5,7 @@
 #   sh tools/install-deps.sh --torch  also python3-torch (only to regenerate reference data / run the PyTorch baseline)
 set -eu
 PKGS="build-essential cmake pkg-config git
- libdnnl-dev libopenblas0-openmp libopenblas-dev
+ libdnnl-dev libopenblas0-openmp
  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
  libpng-dev libjpeg62-turbo-dev libjansson-dev
  libdlib-dev libdlib-data libblas-dev liblapack-dev
@@ -24,3 +24,11 @@ if [ -n "$missing" ]; then
 else
   echo "install-deps: all packages present" >&2
 fi
+# BLAS/LAPACK (pulled in by dlib) must be OpenBLAS's OpenMP build: the pthread build starts its own thread pool,
+# which fights the OpenMP pool on 2 cores and halves speed (also what makes Debian's PyTorch fast).
+for lib in blas lapack; do
+  target=/usr/lib/x86_64-linux-gnu/openblas-openmp/lib$lib.so.3
+  if [ -e "$target" ] && [ "$(readlink -f /usr/lib/x86_64-linux-gnu/lib$lib.so.3)" != "$target" ]; then
+    $SUDO update-alternatives --set lib$lib.so.3-x86_64-linux-gnu "$target" >/dev/null
+  fi
+done

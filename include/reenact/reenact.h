@@ -76,9 +76,10 @@ int re_get_threads(void);
 
 /* ---------------------------------------------------------------------------------------------------------
  * Model configuration. "seed64" is the paper's model; "seed128" adds one down/up stage.
- * Encoder: per stage s: conv(prev->enc_widths[s], k3 s1 p1), conv(enc_widths[s]->enc_widths[s], k4 s2 p1);
- *          then conv(last->top_ch, k4 s2 p1); flatten; fc(top_ch*b*b -> fc_hidden); fc_mu, fc_logvar.
- *          (b = res / 2^(n_stages+1); the first conv has no BatchNorm.)
+ * Encoder: conv1 (channels->enc_widths[0], k3 s1 p1); per stage s: conv(enc_widths[s]->same, k4 s2 p1) and, except
+ *          after the last stage, conv(enc_widths[s]->enc_widths[s+1], k3 s1 p1); conv(last->top_ch, k4 s2 p1);
+ *          flatten; fc(top_ch*b*b -> fc_hidden); fc_mu, fc_logvar. BN after every conv but conv1.
+ *          (b = res / 2^(n_stages+1).)
  * Decoder: fc(latent->fc_hidden), fc(fc_hidden->fc_hidden), fc(fc_hidden->top_ch*b*b); per stage (reversed):
  *          convT(k4 s2 p1), conv(k3 p1); final convT(enc_widths[0] -> channels) + sigmoid.
  * Discriminator: conv(k4 s2 p1) over disc_widths; flatten; fc(->disc_fc[0]), fc(->disc_fc[1]), fc(->1).

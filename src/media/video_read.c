@@ -197,7 +197,7 @@ static re_status reader_start(re_video_reader *r, const char *url, AVDictionary 
     const AVCodec *codec = NULL;
     ret = av_find_best_stream(r->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, &codec, 0);
     if (ret == AVERROR_STREAM_NOT_FOUND || (ret < 0 && ret != AVERROR_DECODER_NOT_FOUND))
-        return re_fail(RE_ERR_FORMAT, "%s: no video stream (format %s, %u streams)", r->name, r->fmt->iformat->name,
+        return re_fail(RE_ERR_FORMAT, "%s: no usable video stream (format %s, %u streams)", r->name, r->fmt->iformat->name,
                        r->fmt->nb_streams);
     if (ret < 0 || !codec) {
         ret = av_find_best_stream(r->fmt, AVMEDIA_TYPE_VIDEO, -1, -1, NULL, 0);

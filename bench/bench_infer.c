@@ -1,0 +1,190 @@
+/*
+ * bench_infer.c - inference latency of the seed64 model through the public API: encode+decode of one frame (what
+ * `reenact animate` does per driving frame) and decode alone (what it does per output frame once the latents are
+ * known), batch 1 by default, eval-mode BatchNorm. Timings are never pass/fail; the PyTorch twin is
+ * tools/torch_bench.py and bench/run.sh prints the comparison.
+ *
+ * Build: cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j2 --target bench_infer
+ * Run:   ./build/bench/bench_infer [--runs 200] [--warmup 20] [--batch 1] [--threads N] [--backend ref|dnnl]
+ *                                  [--config seed64] [--json out.json]
+ * Method: a random image (uniform [0,1]) through re_runner_create(&r, m, batch), re_encode, re_decode; `warmup`
+ * untimed calls, then `runs` timed calls of each target, each timed on its own; prints min/median/max ms.
+ * Correctness is checked first: the decoded image must be finite and inside (0,1) (sigmoid output).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "reenact/reenact.h"
+
+typedef struct bench_opts {
+    int runs, warmup, batch, threads;
+    re_backend backend;
+    const char *config;
+    const char *json;
+} bench_opts;
+
+static double now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median_sorted(const double *v, int n) {
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static void fill_uniform(float *x, size_t n, uint64_t seed) {
+    uint64_t s = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        x[i] = (float)((s >> 40) * (1.0 / 16777216.0));
+    }
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: bench_infer [options]\n"
+            "  --runs N                 timed calls per target [200]\n"
+            "  --warmup W               untimed calls first [20]\n"
+            "  --batch N                images per call [1]\n"
+            "  --threads N              OpenMP threads (0: all cores) [0]\n"
+            "  --backend ref|dnnl       compute backend [dnnl when built, else ref]\n"
+            "  --config NAME            model preset [seed64]\n"
+            "  --json FILE              also write the results as JSON\n");
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == 0 || *end != 0 || v < lo || v > hi) return 0;
+    *out = (int)v;
+    return 1;
+}
+
+static int parse_args(int argc, char **argv, bench_opts *o) {
+    *o = (bench_opts){200, 20, 1, 0, RE_BACKEND_AUTO, "seed64", NULL};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); exit(0); }
+        if (!v) { fprintf(stderr, "bench_infer: %s needs a value\n", a); return 0; }
+        i++;
+        int ok = 1;
+        if (!strcmp(a, "--runs")) ok = parse_int(v, 1, 10000000, &o->runs);
+        else if (!strcmp(a, "--warmup")) ok = parse_int(v, 0, 10000000, &o->warmup);
+        else if (!strcmp(a, "--batch")) ok = parse_int(v, 1, 4096, &o->batch);
+        else if (!strcmp(a, "--threads")) ok = parse_int(v, 0, 1024, &o->threads);
+        else if (!strcmp(a, "--backend")) {
+            if (!strcmp(v, "ref")) o->backend = RE_BACKEND_REF;
+            else if (!strcmp(v, "dnnl")) o->backend = RE_BACKEND_DNNL;
+            else ok = 0;
+        } else if (!strcmp(a, "--config")) o->config = v;
+        else if (!strcmp(a, "--json")) o->json = v;
+        else { fprintf(stderr, "bench_infer: unknown option %s\n", a); usage(stderr); return 0; }
+        if (!ok) { fprintf(stderr, "bench_infer: bad value '%s' for %s\n", v, a); return 0; }
+    }
+    return 1;
+}
+
+static const char *backend_name(re_backend b) {
+    return b == RE_BACKEND_DNNL ? "dnnl" : b == RE_BACKEND_REF ? "ref" : "auto";
+}
+
+static void print_row(const char *name, const double *v, int n, double gflop) {
+    double med = median_sorted(v, n);
+    printf("%-13s ms    min %8.3f  median %8.3f  max %8.3f | %6.1f GFLOP/s\n", name, v[0], med, v[n - 1],
+           gflop / (med * 1e-3));
+}
+
+static void json_row(FILE *f, const char *name, const double *v, int n, double gflop, int first) {
+    double med = median_sorted(v, n);
+    fprintf(f, "%s\n  {\"name\": \"%s\", \"unit\": \"ms\", \"min\": %.5f, \"median\": %.5f, \"max\": %.5f, "
+               "\"gflop_per_call\": %.6f, \"gflops_median\": %.4f, \"samples\": [",
+            first ? "" : ",", name, v[0], med, v[n - 1], gflop, gflop / (med * 1e-3));
+    for (int k = 0; k < n; k++) fprintf(f, "%s%.5f", k ? ", " : "", v[k]);
+    fprintf(f, "]}");
+}
+
+int main(int argc, char **argv) {
+    bench_opts o;
+    if (!parse_args(argc, argv, &o)) return 2;
+    re_set_threads(o.threads);
+    re_config cfg;
+    re_model *m = NULL;
+    re_runner *r = NULL;
+    float *x = NULL, *xr = NULL, *mu = NULL;
+    double *t_ed = NULL, *t_d = NULL;
+    int rc = 1;
+    re_status s;
+    if ((s = re_config_preset(&cfg, o.config)) || (s = re_model_create(&m, &cfg, 42, 0))) goto lib_fail;
+    if (o.backend != RE_BACKEND_AUTO && (s = re_model_set_backend(m, o.backend))) goto lib_fail;
+    if ((s = re_runner_create(&r, m, o.batch))) goto lib_fail;
+    size_t img = (size_t)o.batch * cfg.channels * cfg.res * cfg.res;
+    x = malloc(img * sizeof *x);
+    xr = malloc(img * sizeof *xr);
+    mu = malloc((size_t)o.batch * cfg.latent * sizeof *mu);
+    t_ed = malloc((size_t)o.runs * sizeof *t_ed);
+    t_d = malloc((size_t)o.runs * sizeof *t_d);
+    if (!x || !xr || !mu || !t_ed || !t_d) { fprintf(stderr, "bench_infer: out of memory\n"); goto done; }
+    fill_uniform(x, img, 11);
+
+    if ((s = re_encode(r, x, o.batch, mu, NULL)) || (s = re_decode(r, mu, o.batch, xr))) goto lib_fail;
+    for (size_t i = 0; i < img; i++)
+        if (!isfinite(xr[i]) || xr[i] < 0.f || xr[i] > 1.f) {
+            fprintf(stderr, "bench_infer: decoded pixel %zu = %g outside [0,1]; not timing a broken model\n", i,
+                    (double)xr[i]);
+            goto done;
+        }
+
+    printf("bench_infer: reenact %s, config %s, backend %s, %d threads, batch %d, %d warm-up + %d runs\n",
+           re_version(), o.config, backend_name(re_model_backend(m)), re_get_threads(), o.batch, o.warmup, o.runs);
+    for (int i = 0; i < o.warmup; i++)
+        if ((s = re_encode(r, x, o.batch, mu, NULL)) || (s = re_decode(r, mu, o.batch, xr))) goto lib_fail;
+    /* Alternate the two targets run by run so slow drift (other processes, clocks) hits both alike. */
+    for (int i = 0; i < o.runs; i++) {
+        double t0 = now_ms();
+        if ((s = re_encode(r, x, o.batch, mu, NULL)) || (s = re_decode(r, mu, o.batch, xr))) goto lib_fail;
+        double t1 = now_ms();
+        if ((s = re_decode(r, mu, o.batch, xr))) goto lib_fail;
+        double t2 = now_ms();
+        t_ed[i] = t1 - t0;
+        t_d[i] = t2 - t1;
+    }
+    qsort(t_ed, (size_t)o.runs, sizeof *t_ed, cmp_double);
+    qsort(t_d, (size_t)o.runs, sizeof *t_d, cmp_double);
+    double g_enc = re_model_flops(m, RE_PART_ENCODER) * o.batch * 1e-9;
+    double g_dec = re_model_flops(m, RE_PART_DECODER) * o.batch * 1e-9;
+    print_row("infer_encdec", t_ed, o.runs, g_enc + g_dec);
+    print_row("infer_dec", t_d, o.runs, g_dec);
+    if (o.json) {
+        FILE *f = fopen(o.json, "w");
+        if (!f) { perror(o.json); goto done; }
+        fprintf(f, "{\"tool\": \"bench_infer\", \"config\": \"%s\", \"backend\": \"%s\", \"threads\": %d, "
+                   "\"batch\": %d, \"runs\": %d, \"results\": [",
+                o.config, backend_name(re_model_backend(m)), re_get_threads(), o.batch, o.runs);
+        json_row(f, "infer_encdec", t_ed, o.runs, g_enc + g_dec, 1);
+        json_row(f, "infer_dec", t_d, o.runs, g_dec, 0);
+        fprintf(f, "\n]}\n");
+        if (fclose(f) != 0) { perror(o.json); goto done; }
+    }
+    rc = 0;
+    goto done;
+lib_fail:
+    fprintf(stderr, "bench_infer: %s: %s\n", re_status_str(s), re_last_error());
+done:
+    free(x);
+    free(xr);
+    free(mu);
+    free(t_ed);
+    free(t_d);
+    re_runner_free(r);
+    re_model_free(m);
+    return rc;
+}
