@@ -156,9 +156,12 @@ re_status re_face_landmark_features(const float lm[RE_FACE_LANDMARKS][2], re_fac
 
 /* ---------------------------------------------------------------------------------------------------------
  * Video tracking. Per frame the tracker runs the landmark predictor in a box derived from the previous frame's
- * landmarks (~1 ms), checks the result (plausible geometry, bounded change of size and position), and every
- * redetect_every frames confirms with the detector in a window around the face (a few ms). The full-frame detector
- * runs on the first frame, when a check fails, and, while no face is found, every lost_retry_every frames.
+ * landmarks (~1-2 ms), and checks the result: plausible geometry, bounded change of size, position and angle, and
+ * appearance (a 24x24 gray aligned patch must correlate >= 0.5 with the previous frame's: the predictor outputs a
+ * face-shaped set of points even on a blank wall). Every redetect_every frames the detector confirms the face in a
+ * window around it (a few ms); one failed confirmation is tolerated while the other checks pass (turned heads defeat
+ * the frontal detector before the tracker). The full-frame detector runs on the first frame, when a check fails,
+ * and, while no face is found, every lost_retry_every frames.
  * The crop square (center, log half side, angle) is smoothed with a One-Euro filter (Casiez et al. 2012): a low
  * cutoff when the head is still removes jitter, a cutoff that grows with speed keeps lag small during motion.
  * ------------------------------------------------------------------------------------------------------- */
@@ -184,6 +187,9 @@ typedef struct re_face_track {
                               0 before any face was found: they then frame the centered square of the frame */
     int lost;              /* frames so far in which no face was found */
     int lost_run;          /* consecutive frames up to this one without a face (0 when found) */
+    float appearance;      /* when found by tracking: normalized correlation of the face's gray 24x24 aligned patch
+                              with the previous frame's (a track is dropped below 0.5); 1 after a detection;
+                              0 when not found */
     re_face face;          /* this frame's face when found (box = the box the landmarks were predicted in) */
     re_face_frame raw;     /* this frame's unsmoothed crop square (the last found one when not found) */
     re_face_frame smooth;  /* smoothed crop square */

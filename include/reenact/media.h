@@ -50,7 +50,8 @@ re_status re_image_alloc(re_image *img, int w, int h);
 void re_image_free(re_image *img);
 
 /* Safety limit against decompression bombs, used by loaders, re_image_alloc and the video reader: images with
- * w*h > limit fail with RE_ERR_TOO_LARGE. Default 64 Mpixel (RE_IMAGE_DEFAULT_MAX_PIXELS). Process-wide. */
+ * w*h > limit fail with RE_ERR_TOO_LARGE. Default 64 Mpixel (RE_IMAGE_DEFAULT_MAX_PIXELS). Process-wide: set it
+ * before starting threads that load images or video. */
 #define RE_IMAGE_DEFAULT_MAX_PIXELS ((uint64_t)64 << 20)
 void re_image_set_max_pixels(uint64_t max_pixels);   /* 0 restores the default */
 uint64_t re_image_get_max_pixels(void);

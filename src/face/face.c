@@ -21,6 +21,8 @@
 #define RE_PI 3.14159265358979323846
 #define MAX_DETS 64              /* boxes kept per scan */
 #define PITCH_NEUTRAL 0.54f      /* mean nose-tip position between eye and mouth lines (300 UTKFace chips) */
+#define PATCH 24                 /* side of the tracker's appearance patch */
+#define MIN_NCC 0.5f             /* tracked face must correlate this well with the previous frame's */
 
 struct re_face_detector {
     const re_face_backend *be;
@@ -503,6 +505,8 @@ struct re_face_tracker {
     int valid;                  /* raw/smooth hold a face */
     re_face_frame raw, smooth;
     one_euro f[4];              /* cx, cy, log(half), angle */
+    float patch[PATCH * PATCH]; /* gray aligned patch of the last face found, for the appearance check */
+    re_image scratch;           /* PATCH x PATCH RGB warp target (owned) */
     int since_check;            /* frames since the detector last confirmed the face */
     int misses;                 /* consecutive failed confirmations */
     int lost, lost_run;
@@ -547,13 +551,19 @@ void re_face_tracker_reset(re_face_tracker *t) {
     re_face_detector *d = t->det;
     int out_size = t->out_size;
     re_face_tracker_opts o = t->o;
+    re_image scratch = t->scratch;
     memset(t, 0, sizeof *t);
     t->det = d;
     t->out_size = out_size;
     t->o = o;
+    t->scratch = scratch;
 }
 
-void re_face_tracker_free(re_face_tracker *t) { re_free(t); }
+void re_face_tracker_free(re_face_tracker *t) {
+    if (!t) return;
+    re_image_free(&t->scratch);
+    re_free(t);
+}
 
 /* Landmarks that look like a face: mouth below the eye line, sensible eye/mouth proportions. */
 static int plausible(const float lm[RE_FACE_LANDMARKS][2]) {
@@ -566,6 +576,38 @@ static int plausible(const float lm[RE_FACE_LANDMARKS][2]) {
     const double down = (-e2e[1] * e2m[0] + e2e[0] * e2m[1]) / (le * lmo);   /* sin of the eye-line/mouth angle */
     const double ratio = lmo / le;
     return down > 0.5 && ratio > 0.4 && ratio < 3.5;
+}
+
+/* Gray PATCH x PATCH view of the crop square f (re_image_warp_affine: antialiased, border replicated) into `patch`,
+ * normalized to zero mean and unit norm; rgb is the tracker's scratch image. Returns 0 when the patch is flat (under 2
+ * gray levels of contrast: no face there) or the warp fails. */
+static int face_patch(re_image *rgb, const re_image *img, const re_face_frame *f, float *patch) {
+    float m[6];
+    if (re_face_frame_matrix(f, PATCH, m, NULL) != RE_OK) return 0;
+    if (re_image_warp_affine(img, rgb, PATCH, PATCH, m, RE_BORDER_REPLICATE) != RE_OK) return 0;
+    double sum = 0;
+    for (int v = 0; v < PATCH; v++)
+        for (int u = 0; u < PATCH; u++) {
+            const uint8_t *p = rgb->data + (size_t)v * rgb->stride + (size_t)u * 3;
+            patch[v * PATCH + u] = (p[0] + p[1] + p[2]) / 3.0f;
+            sum += patch[v * PATCH + u];
+        }
+    const float mean = (float)(sum / (PATCH * PATCH));
+    double ss = 0;
+    for (int i = 0; i < PATCH * PATCH; i++) {
+        patch[i] -= mean;
+        ss += (double)patch[i] * patch[i];
+    }
+    if (!(sqrt(ss / (PATCH * PATCH)) > 2.0)) return 0;
+    const float inv = (float)(1.0 / sqrt(ss));
+    for (int i = 0; i < PATCH * PATCH; i++) patch[i] *= inv;
+    return 1;
+}
+
+static float patch_ncc(const float *a, const float *b) {
+    double s = 0;
+    for (int i = 0; i < PATCH * PATCH; i++) s += (double)a[i] * b[i];
+    return (float)s;
 }
 
 static double wrap_angle(double a) {
@@ -647,6 +689,7 @@ re_status re_face_tracker_update(re_face_tracker *t, const re_image *frame, re_f
     memset(&face, 0, sizeof face);
     memset(&tr, 0, sizeof tr);
     re_face_frame raw, tr_raw;
+    float patch[PATCH * PATCH], appearance = 0.0f, tr_appearance = 0.0f;
     int found = 0, detected = 0, fresh = 0, tracked = 0, need_full;
 
     if (t->tracking) {
@@ -657,6 +700,13 @@ re_status re_face_tracker_update(re_face_tracker *t, const re_image *frame, re_f
         if (st != RE_OK && st != RE_ERR_ARG) return st;   /* RE_ERR_ARG: the box left the frame */
         tracked = st == RE_OK && plausible(tr.lm) && re_face_frame_from_landmarks(tr.lm, &tr_raw) == RE_OK &&
                   consistent(&t->raw, &tr_raw);
+        /* appearance: the landmarks always look like a face, so also check that the pixels still do (a cut to
+         * another scene, the face leaving, a blank frame) */
+        if (tracked) {
+            tracked = face_patch(&t->scratch, frame, &tr_raw, patch);
+            tr_appearance = tracked ? patch_ncc(patch, t->patch) : 0.0f;
+            tracked = tracked && tr_appearance >= MIN_NCC;
+        }
         need_full = !tracked;
         if (tracked && t->o.redetect_every > 0 && ++t->since_check >= t->o.redetect_every) {
             int ok = 0;
@@ -676,7 +726,11 @@ re_status re_face_tracker_update(re_face_tracker *t, const re_image *frame, re_f
         st = redetect(t, frame, &face, &got);
         if (st != RE_OK) return st;
         detected = 1;
-        if (got && plausible(face.lm) && re_face_frame_from_landmarks(face.lm, &raw) == RE_OK) {
+        float dpatch[PATCH * PATCH];
+        if (got && plausible(face.lm) && re_face_frame_from_landmarks(face.lm, &raw) == RE_OK &&
+            face_patch(&t->scratch, frame, &raw, dpatch)) {
+            memcpy(t->patch, dpatch, sizeof t->patch);
+            appearance = 1.0f;
             found = fresh = 1;
             t->score = face.score;
             t->misses = 0;
@@ -685,6 +739,8 @@ re_status re_face_tracker_update(re_face_tracker *t, const re_image *frame, re_f
             /* the detector missed a face the tracker still follows plausibly (e.g. a turned head): keep it once */
             face = tr;
             raw = tr_raw;
+            memcpy(t->patch, patch, sizeof t->patch);
+            appearance = tr_appearance;
             found = 1;
         } else {
             t->misses = 0;
@@ -692,6 +748,8 @@ re_status re_face_tracker_update(re_face_tracker *t, const re_image *frame, re_f
     } else if (tracked) {
         face = tr;
         raw = tr_raw;
+        memcpy(t->patch, patch, sizeof t->patch);
+        appearance = tr_appearance;
         found = 1;
     }
     t->tracking = found;
@@ -724,6 +782,7 @@ re_status re_face_tracker_update(re_face_tracker *t, const re_image *frame, re_f
     out->valid = t->valid;
     out->lost = t->lost;
     out->lost_run = t->lost_run;
+    out->appearance = appearance;
     if (found) out->face = face;
     if (t->valid) {
         out->raw = t->raw;

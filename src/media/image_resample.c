@@ -159,6 +159,14 @@ static inline long border_idx(long i, int n, re_border b) {
 
 /* Bilinear sample of src at (sx, sy) into acc[3] (adds). */
 static inline void sample_add(const re_image *src, double sx, double sy, re_border b, float acc[3]) {
+    if (sx >= 0.0 && sy >= 0.0 && sx < src->w - 1 && sy < src->h - 1) { /* interior: no border logic */
+        int x0 = (int)sx, y0 = (int)sy;
+        float fx = (float)(sx - x0), fy = (float)(sy - y0);
+        const uint8_t *p0 = src->data + (size_t)y0 * src->stride + (size_t)x0 * 3, *p1 = p0 + src->stride;
+        float w00 = (1.0f - fx) * (1.0f - fy), w01 = fx * (1.0f - fy), w10 = (1.0f - fx) * fy, w11 = fx * fy;
+        for (int c = 0; c < 3; c++) acc[c] += w00 * p0[c] + w01 * p0[3 + c] + w10 * p1[c] + w11 * p1[3 + c];
+        return;
+    }
     /* keep coordinates in a range where floor() fits a long; beyond it every border mode is decided anyway */
     const double lim = 1e9;
     if (!(sx > -lim)) sx = -lim;
@@ -210,6 +218,21 @@ re_status re_image_warp_affine(const re_image *src, re_image *dst, int w, int h,
     /* source-space length of one destination pixel step along x and along y */
     const int nx = samples_for(hypot(a, d)), ny = samples_for(hypot(bb, e));
     const float inv = 1.0f / (float)(nx * ny);
+    if (nx == 1 && ny == 1) { /* one sample per pixel (no downscaling): the common paste-back / mild-scale case */
+        #pragma omp parallel for schedule(static) if ((long)w * h > 65536)
+        for (int y = 0; y < h; y++) {
+            uint8_t *o = dst->data + (size_t)y * dst->stride;
+            const double rx = bb * y + c, ry = e * y + f;
+            for (int x = 0; x < w; x++) {
+                float acc[3] = {0, 0, 0};
+                sample_add(src, a * x + rx, d * x + ry, border, acc);
+                o[x * 3 + 0] = clamp_u8(acc[0]);
+                o[x * 3 + 1] = clamp_u8(acc[1]);
+                o[x * 3 + 2] = clamp_u8(acc[2]);
+            }
+        }
+        return RE_OK;
+    }
     #pragma omp parallel for schedule(static) if ((long)w * h * nx * ny > 65536)
     for (int y = 0; y < h; y++) {
         uint8_t *o = dst->data + (size_t)y * dst->stride;

@@ -76,6 +76,7 @@ struct re_video_writer {
     int64_t a_samples_in;    /* samples put into the fifo */
     int64_t a_next_pts;      /* next encoder frame pts (1/sample_rate) */
     int ain_done;
+    int a_pending;           /* w->apkt holds an audio packet not written yet (copy mode) */
     int64_t a_copied;        /* packets copied/encoded */
 };
 
@@ -444,28 +445,32 @@ static re_status audio_pump(re_video_writer *w, double until, int final) {
     int64_t max_samples = w->aenc ? (int64_t)ceil(until * w->aenc->sample_rate) : 0;
     while (!w->ain_done) {
         if (w->aenc && w->a_samples_in >= max_samples) break;
-        int ret = av_read_frame(w->ain, w->apkt);
-        if (ret < 0) { /* end of the audio (or a read error: keep what we have) */
-            w->ain_done = 1;
-            break;
-        }
-        if (w->apkt->stream_index != w->aidx) {
-            av_packet_unref(w->apkt);
-            continue;
+        if (w->a_pending) { /* read by an earlier pump, starts after that pump's video time */
+            w->a_pending = 0;
+        } else {
+            int ret = av_read_frame(w->ain, w->apkt);
+            if (ret < 0) { /* end of the audio (or a read error: keep what we have) */
+                w->ain_done = 1;
+                break;
+            }
+            if (w->apkt->stream_index != w->aidx) {
+                av_packet_unref(w->apkt);
+                continue;
+            }
         }
         if (w->a_start == AV_NOPTS_VALUE)
             w->a_start = w->apkt->pts != AV_NOPTS_VALUE ? w->apkt->pts : w->apkt->dts != AV_NOPTS_VALUE ? w->apkt->dts : 0;
         if (w->amode == RE_AUDIO_COPIED) {
             int64_t pts = w->apkt->pts != AV_NOPTS_VALUE ? w->apkt->pts : w->apkt->dts;
             double t = pts == AV_NOPTS_VALUE ? 0.0 : (double)(pts - w->a_start) * av_q2d(is->time_base);
-            if (t >= until) {
-                /* belongs after the current video time: keep it for the next pump by rewinding is not possible,
-                 * so write it now unless we are past the video's end */
-                if (final) {
+            if (t >= until) { /* starts after the current video time */
+                if (final) { /* ... and after the video's end: drop the rest */
                     av_packet_unref(w->apkt);
                     w->ain_done = 1;
-                    break;
+                } else {
+                    w->a_pending = 1;   /* keep it for the next pump */
                 }
+                break;
             }
             if (w->apkt->pts != AV_NOPTS_VALUE) w->apkt->pts -= w->a_start;
             if (w->apkt->dts != AV_NOPTS_VALUE) w->apkt->dts -= w->a_start;
@@ -476,10 +481,9 @@ static re_status audio_pump(re_video_writer *w, double until, int final) {
             av_packet_unref(w->apkt);
             if (st != RE_OK) return st;
             w->a_copied++;
-            if (t >= until) break;
             continue;
         }
-        ret = avcodec_send_packet(w->adec, w->apkt);
+        int ret = avcodec_send_packet(w->adec, w->apkt);
         av_packet_unref(w->apkt);
         if (ret < 0 && ret != AVERROR(EAGAIN) && ret != AVERROR_INVALIDDATA)
             return re_fail(RE_ERR_FORMAT, "%s: audio decoding failed: %s", w->path, re_ff_errstr(ret, eb, sizeof eb));

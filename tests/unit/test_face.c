@@ -566,7 +566,7 @@ static void test_tracker_video(re_face_detector *d) {
     o.fps = info.fps_den > 0 ? (float)info.fps_num / info.fps_den : 25.0f;
     CHECK_OK(re_face_tracker_create(&t, d, 64, &o));
     enum { N = 50 };
-    double rx[N], ry[N], sx[N], sy[N], ms = 0, ms_tracked = 0;
+    double rx[N], ry[N], sx[N], sy[N], ms = 0, ms_tracked = 0, min_app = 1;
     int n = 0, found = 0, detections = 0, tracked_frames = 0;
     re_image frame = {0};
     re_face_track tr;
@@ -581,6 +581,7 @@ static void test_tracker_video(re_face_detector *d) {
         }
         found += tr.found;
         detections += tr.detected;
+        if (tr.found && tr.appearance < min_app) min_app = tr.appearance;
         /* centers in units of the crop's half side, so the numbers do not depend on the frame size */
         rx[n] = tr.raw.cx / tr.raw.half;
         ry[n] = tr.raw.cy / tr.raw.half;
@@ -593,8 +594,9 @@ static void test_tracker_video(re_face_detector *d) {
     CHECK_MSG(detections <= N / 5, "the detector ran on %d of %d frames", detections, n);
     double jr = jitter(rx, n) + jitter(ry, n), js = jitter(sx, n) + jitter(sy, n);
     printf("tracker on %s (%dx%d): found %d/%d, detector on %d frames, %.2f ms/frame (%.2f ms when only tracking); "
-           "center jitter raw %.5f smoothed %.5f half-sides/frame^2\n", path, frame.w, frame.h, found, n, detections,
-           ms / n, tracked_frames ? ms_tracked / tracked_frames : 0.0, jr, js);
+           "center jitter raw %.5f smoothed %.5f half-sides/frame^2; lowest appearance correlation %.3f\n", path,
+           frame.w, frame.h, found, n, detections, ms / n, tracked_frames ? ms_tracked / tracked_frames : 0.0, jr, js,
+           min_app);
     CHECK_MSG(js < 0.7 * jr, "smoothed jitter %g not below raw %g", js, jr);
     /* smoothing must not drift away: the smoothed center stays near the raw one */
     double maxdev = 0;

@@ -1,0 +1,162 @@
+#!/bin/sh
+# run.sh - reenact (C) against tuned PyTorch on the same machine in the same invocation: seed64 VAE and VAE-GAN
+# training throughput (batch 64) and batch-1 encode+decode / decode latency. Builds the benches (Release) if needed,
+# then runs bench/bench_train, bench/bench_infer and tools/torch_bench.py in alternating rounds (C then PyTorch, then
+# PyTorch then C, ...) so drift in machine load hits both sides alike, pools every repetition of every round and
+# prints one table: target, C min/median/max, PyTorch min/median/max, ratio of medians (C/PyTorch for throughput,
+# PyTorch/C for latency: > 1 means reenact is faster), GFLOP/s at the medians.
+#
+#   sh bench/run.sh [--rounds 3] [--threads 2] [--steps 3] [--reps 3] [--runs 200] [--backend dnnl|ref]
+#                   [--build-dir build-bench] [--json merged.json] [--quick]
+# --quick: 1 round, 2 steps x 2 reps, 50 inference runs (a smoke run, not a measurement).
+# Without python3-torch the C figures are printed and the baseline is reported missing. See docs/PERF.md.
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+ROUNDS=3
+THREADS=2
+STEPS=3
+REPS=3
+RUNS=200
+BACKEND=""
+BUILD="$ROOT/build-bench"
+JSON_OUT=""
+TORCH_PY=/usr/bin/python3
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --threads) THREADS=$2; shift 2 ;;
+    --steps) STEPS=$2; shift 2 ;;
+    --reps) REPS=$2; shift 2 ;;
+    --runs) RUNS=$2; shift 2 ;;
+    --backend) BACKEND=$2; shift 2 ;;
+    --build-dir) BUILD=$2; shift 2 ;;
+    --json) JSON_OUT=$2; shift 2 ;;
+    --quick) ROUNDS=1; STEPS=2; REPS=2; RUNS=50; shift ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+for v in "$ROUNDS" "$THREADS" "$STEPS" "$REPS" "$RUNS"; do
+  case "$v" in ''|*[!0-9]*) echo "run.sh: '$v' is not a non-negative integer" >&2; exit 2 ;; esac
+done
+[ "$ROUNDS" -ge 1 ] && [ "$STEPS" -ge 1 ] && [ "$REPS" -ge 1 ] && [ "$RUNS" -ge 1 ] || {
+  echo "run.sh: --rounds/--steps/--reps/--runs must be >= 1" >&2; exit 2; }
+
+# ---- build (Release) if needed; cmake --build is a no-op when up to date.
+if [ ! -f "$BUILD/CMakeCache.txt" ]; then
+  echo "run.sh: configuring $BUILD (Release)" >&2
+  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DRE_BUILD_TESTS=OFF >/dev/null
+elif ! grep -q '^CMAKE_BUILD_TYPE:STRING=Release$' "$BUILD/CMakeCache.txt"; then
+  echo "run.sh: $BUILD is not a Release build; use --build-dir with a Release build directory" >&2
+  exit 2
+fi
+cmake --build "$BUILD" -j2 --target bench_train bench_infer >/dev/null
+BT="$BUILD/bench/bench_train"
+BI="$BUILD/bench/bench_infer"
+
+HAVE_TORCH=0
+if [ -x "$TORCH_PY" ] && "$TORCH_PY" -c 'import torch' 2>/dev/null; then HAVE_TORCH=1; fi
+PY="$TORCH_PY"
+[ -x "$PY" ] || PY=python3
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/reenact-bench.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT INT TERM
+
+BK=""
+[ -n "$BACKEND" ] && BK="--backend $BACKEND"
+load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?"; }
+echo "run.sh: $ROUNDS round(s), $THREADS threads, train $REPS x $STEPS steps/round, infer $RUNS runs/round;" \
+     "load average at start: $(load)" >&2
+LOAD0=$(load)
+
+# One side's runs of one round. $1 = c|torch, $2 = round number.
+run_c() {
+  echo "  round $2: reenact train" >&2
+  # shellcheck disable=SC2086
+  OMP_NUM_THREADS=$THREADS "$BT" --mode both --threads "$THREADS" --steps "$STEPS" --reps "$REPS" --warmup 2 $BK \
+    --json "$TMP/c_train_$2.json" >&2
+  echo "  round $2: reenact infer" >&2
+  # shellcheck disable=SC2086
+  OMP_NUM_THREADS=$THREADS "$BI" --threads "$THREADS" --runs "$RUNS" --warmup 20 $BK --json "$TMP/c_infer_$2.json" >&2
+}
+run_torch() {
+  [ "$HAVE_TORCH" = 1 ] || return 0
+  echo "  round $2: pytorch train + infer" >&2
+  "$TORCH_PY" "$ROOT/tools/torch_bench.py" --threads "$THREADS" --steps "$STEPS" --reps "$REPS" --warmup 2 \
+    --runs "$RUNS" --infer-warmup 20 --json "$TMP/torch_$2.json" 2>&1 | sed 's/^/    /' >&2
+}
+r=1
+while [ "$r" -le "$ROUNDS" ]; do
+  if [ $((r % 2)) = 1 ]; then run_c c "$r"; run_torch torch "$r"; else run_torch torch "$r"; run_c c "$r"; fi
+  r=$((r + 1))
+done
+LOAD1=$(load)
+
+# ---- pool the rounds and print the table.
+HAVE_TORCH=$HAVE_TORCH TMPD=$TMP LOAD0=$LOAD0 LOAD1=$LOAD1 JSON_OUT=$JSON_OUT "$PY" - <<'EOF'
+import glob, json, os, statistics
+
+tmp = os.environ["TMPD"]
+have_torch = os.environ["HAVE_TORCH"] == "1"
+order = ["train_vae", "train_vaegan", "infer_encdec", "infer_dec"]
+c, t, flops, meta = {}, {}, {}, {}
+for path in sorted(glob.glob(os.path.join(tmp, "*.json"))):
+    d = json.load(open(path))
+    side = t if d["tool"] == "torch_bench" else c
+    for r in d["results"]:
+        side.setdefault(r["name"], []).extend(r["samples"])
+        if d["tool"] != "torch_bench":
+            flops[r["name"]] = r.get("gflop_per_img", r.get("gflop_per_call"))
+            meta["backend"], meta["threads"] = d["backend"], d["threads"]
+        else:
+            meta["torch"], meta["torch_threads"], meta["blas"] = d["torch"], d["threads"], d["blas"]
+            meta.setdefault("variants", {})[r["name"]] = r["variant"]
+
+def stats(v):
+    v = sorted(v)
+    return v[0], statistics.median(v), v[-1]
+
+def fmt(v, unit):
+    if not v:
+        return "missing"
+    lo, med, hi = stats(v)
+    p = "%.1f" if unit == "img/s" else "%.2f"
+    return (p + " / " + p + " / " + p) % (lo, med, hi)
+
+rows, merged = [], {}
+print()
+print("reenact %s backend, %s threads vs PyTorch %s (%s threads, %s); load average %s at start, %s at end"
+      % (meta.get("backend", "?"), meta.get("threads", "?"), meta.get("torch", "missing"),
+         meta.get("torch_threads", "-"), os.path.basename(meta.get("blas", "-")), os.environ["LOAD0"],
+         os.environ["LOAD1"]))
+hdr = ("target", "unit", "reenact C min / median / max", "PyTorch min / median / max", "ratio", "C GFLOP/s",
+       "PyTorch GFLOP/s")
+print("| %-12s | %-5s | %-28s | %-28s | %-5s | %-9s | %-15s |" % hdr)
+print("|" + "|".join("-" * (w + 2) for w in (12, 5, 28, 28, 5, 9, 15)) + "|")
+for name in order:
+    if name not in c:
+        continue
+    unit = "img/s" if name.startswith("train") else "ms"
+    cm = statistics.median(c[name])
+    tm = statistics.median(t[name]) if t.get(name) else None
+    g = flops.get(name) or 0
+    # Throughput: GFLOP/s = img/s * GFLOP/img; latency: GFLOP per call / seconds.
+    rate = (lambda m: m * g) if unit == "img/s" else (lambda m: g / (m * 1e-3))
+    ratio = None if tm is None else (cm / tm if unit == "img/s" else tm / cm)
+    print("| %-12s | %-5s | %-28s | %-28s | %-5s | %-9.1f | %-15s |"
+          % (name, unit, fmt(c[name], unit), fmt(t.get(name), unit), "-" if ratio is None else "%.2f" % ratio,
+             rate(cm), "-" if tm is None else "%.1f" % rate(tm)))
+    merged[name] = {"unit": unit, "c": dict(zip(("min", "median", "max"), stats(c[name]))),
+                    "torch": None if tm is None else dict(zip(("min", "median", "max"), stats(t[name]))),
+                    "ratio": ratio, "gflop": g}
+print("ratio = C/PyTorch for img/s, PyTorch/C for ms (> 1: reenact faster); medians pooled over all rounds.")
+if not have_torch:
+    print("PyTorch baseline MISSING: /usr/bin/python3 cannot import torch (sh tools/install-deps.sh --torch).")
+else:
+    print("PyTorch variants: " + ", ".join("%s=%s" % kv for kv in sorted(meta.get("variants", {}).items())))
+if os.environ.get("JSON_OUT"):
+    with open(os.environ["JSON_OUT"], "w") as f:
+        json.dump({"meta": meta, "load_start": os.environ["LOAD0"], "load_end": os.environ["LOAD1"],
+                   "results": merged}, f, indent=1)
+EOF

@@ -1,0 +1,258 @@
+/*
+ * anim.h - animate one photo with the motion of a driving video (the paper's main job), and the pieces it is built
+ * from: latent motion transfer, temporal smoothing of the driving latents, the FOMM-style choice of the reference
+ * frame, paste-back into the source photo, side-by-side and storyboard composition, and motion files.
+ *
+ *     z_t = z_src + s * (z_drive(t) - z_drive(ref)),   frame_t = decode(z_t)
+ *
+ * Usage (error handling elided):
+ *     re_model *m = NULL;
+ *     re_model_load(&m, "models/reenact-seed64.safetensors");
+ *     re_anim_opts o;
+ *     re_anim_opts_default(&o);
+ *     o.source = "photo.jpg"; o.driving = "clip.mp4"; o.output = "out.mp4";
+ *     re_anim_stats st;
+ *     re_animate(m, &o, &st);                 // st.frames, st.lost_frames, per-stage times, ...
+ *
+ *     re_motion *mo = NULL;                   // one driver, many photos
+ *     re_motion_extract(m, "clip.mp4", NULL, &mo, &st);
+ *     re_motion_save(mo, "clip.motion", 1);
+ *     o.driving = NULL; o.motion = mo;        // then re_animate as above
+ *     re_motion_free(mo);
+ *
+ * Conventions: latents are float vectors of the model's latent size; images follow media.h (8-bit RGB), crops are
+ * the model's res x res aligned faces (face.h decides the framing). Ownership and failure rules are those of
+ * reenact.h: the library never prints; warnings (several faces in the photo, driver frames without a face, audio that
+ * could not be found) are reported in re_anim_stats for the caller to print.
+ * Threads: re_animate and re_motion_extract run their stages on their own threads (see re_anim_opts.pipeline) and
+ * call the progress callback on the caller's thread. Everything else here is plain, single-threaded code.
+ * The motion file format is specified in docs/FORMAT.md, "Motion file".
+ */
+#ifndef REENACT_ANIM_H
+#define REENACT_ANIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "reenact/face.h"
+#include "reenact/media.h"
+#include "reenact/reenact.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Latent motion transfer.
+ * ------------------------------------------------------------------------------------------------------- */
+
+/* z_out[i] = z_src[i] + strength * (z_drive[i] - z_ref[i]) for i < n. z_out may alias any input. */
+void re_anim_transfer(const float *z_src, const float *z_drive, const float *z_ref, float strength, int n,
+                      float *z_out);
+
+/* Reparameterized sample z[i] = mu[i] + exp(0.5 * logvar[i]) * eps[i], eps ~ N(0,1) drawn from a generator seeded
+ * with (seed, index): the same (seed, index) always gives the same noise, whatever the batching or threads.
+ * logvar is clamped to [-30, 20] so a wild encoder cannot produce Inf. z may alias mu. */
+void re_anim_sample(const float *mu, const float *logvar, int n, uint64_t seed, uint64_t index, float *z);
+
+/* ---- Temporal smoothing of the driving latents: a One-Euro filter (Casiez et al. 2012) on the whole vector.
+ * Per frame: d = (z - z_hat_prev) * fps, d_hat = EMA(d) with cutoff d_cutoff, speed = RMS over the dimensions of
+ * d_hat, cutoff = min_cutoff + beta * speed, z_hat = EMA(z) with that cutoff (alpha = 1 / (1 + fps / (2 pi cutoff))).
+ * One cutoff for all dimensions keeps the filtered code a blend of real codes (no per-dimension distortion). Still
+ * faces get a low cutoff (less flicker); fast expressions raise it (less lag). The first frame passes unchanged, and
+ * the filter commutes with adding a constant, so filtering deltas or absolute codes gives the same motion. */
+typedef struct re_latent_filter_opts {
+    float min_cutoff;   /* Hz at rest [1.5] */
+    float beta;         /* cutoff increase per unit of RMS latent speed (latent units per second) [0.7] */
+    float d_cutoff;     /* Hz, smoothing of the speed estimate [1.0] */
+} re_latent_filter_opts;
+void re_latent_filter_opts_default(re_latent_filter_opts *o);
+
+typedef struct re_latent_filter re_latent_filter;
+/* dim: latent size (1..65536); fps > 0. o may be NULL (defaults). RE_ERR_ARG for bad values, RE_ERR_NOMEM. */
+re_status re_latent_filter_create(re_latent_filter **f, int dim, double fps, const re_latent_filter_opts *o);
+/* Filter the next frame's code in place (z has dim floats). Non-finite input is passed through and resets. */
+void re_latent_filter_apply(re_latent_filter *f, float *z);
+void re_latent_filter_reset(re_latent_filter *f);   /* the next frame passes unchanged */
+void re_latent_filter_free(re_latent_filter *f);    /* NULL is fine */
+
+/* ---- Reference frame (FOMM's find_best_frame): the driving frame whose landmarks, normalized for position and
+ * scale, are closest to the source's, so the motion starts from the source's own pose and expression. */
+
+/* out = (lm - mean(lm)) / sqrt(area of the convex hull of lm). RE_ERR_ARG for non-finite or collinear landmarks.
+ * out may alias lm. */
+re_status re_anim_landmarks_normalize(const float lm[RE_FACE_LANDMARKS][2], float out[RE_FACE_LANDMARKS][2]);
+/* Sum of squared differences of two normalized landmark sets (FOMM's distance). */
+float re_anim_landmarks_distance(const float a[RE_FACE_LANDMARKS][2], const float b[RE_FACE_LANDMARKS][2]);
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Composition.
+ * ------------------------------------------------------------------------------------------------------- */
+
+/* Paste-back: blends a generated face crop into the source photo with a soft mask, through the inverse of the
+ * alignment that cut the crop. The mask is a rounded square (superellipse |u|^4 + |v|^4 = 1 in crop units, u,v in
+ * [-1,1]) whose edge falls smoothly from 1 to 0 over `feather` (fraction of the half side, e.g. 0.25); inside, the
+ * output is the generated face; outside, the photo. The face is first upscaled (Lanczos) to the size it has in the
+ * photo, then warped bilinearly, so paste-back stays sharp for large faces. */
+typedef struct re_paste re_paste;
+/* photo: the full source photo (copied; may be freed afterwards). frame: the crop square of its face (face.h).
+ * feather in (0, 1]. RE_ERR_ARG for bad arguments, RE_ERR_NOMEM. */
+re_status re_paste_create(re_paste **p, const re_image *photo, const re_face_frame *frame, float feather);
+/* out = photo with `face` (any square size) blended in; out has the photo's size (media.h "Output images" rule). */
+re_status re_paste_apply(re_paste *p, const re_image *face, re_image *out);
+void re_paste_free(re_paste *p);   /* NULL is fine */
+/* Mask value in [0,1] at crop position (u,v) in [-1,1]^2 (0,0 = crop center) for a given feather. */
+float re_paste_mask(float u, float v, float feather);
+
+/* Resize src to height h keeping the aspect ratio (width rounded to the nearest even number, at least 2). */
+re_status re_image_fit_height(const re_image *src, int h, re_image *dst);
+/* out = left | right side by side (same height required; RE_ERR_ARG otherwise). */
+re_status re_image_hstack(const re_image *left, const re_image *right, re_image *out);
+
+/* Storyboard (the paper's fig. 7): columns of a driving frame (top) above the generated frame (bottom), both
+ * resized to `tile` pixels high, on white with 2-pixel gaps. Rows without a top image are left out. */
+typedef struct re_storyboard re_storyboard;
+/* tile: row height in pixels (16..1024); max_cols: columns kept (1..4096), later adds are ignored. */
+re_status re_storyboard_create(re_storyboard **sb, int tile, int max_cols);
+/* Add a column; top may be NULL (a storyboard whose columns all lack a top has one row). Copies the images. */
+re_status re_storyboard_add(re_storyboard *sb, const re_image *top, const re_image *bottom);
+int re_storyboard_cols(const re_storyboard *sb);
+/* Render into out (RE_ERR_ARG when no column was added). */
+re_status re_storyboard_render(const re_storyboard *sb, re_image *out);
+void re_storyboard_free(re_storyboard *sb);   /* NULL is fine */
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Motion files: the driving motion as latent deltas per frame, reusable for many photos (docs/FORMAT.md).
+ * ------------------------------------------------------------------------------------------------------- */
+#define RE_MOTION_FORMAT "reenact-motion"
+#define RE_MOTION_VERSION 1
+#define RE_MOTION_MAX_FRAMES ((int64_t)10000000)
+#define RE_MOTION_MAX_LATENT 65536
+
+typedef struct re_motion {
+    int latent;                /* latent size */
+    int64_t frames;            /* >= 1 */
+    int fps_num, fps_den;      /* driver frame rate */
+    int ref_frame;             /* index of the reference frame: the first frame with a face */
+    float *ref_latent;         /* [latent] z_drive(ref) */
+    float *deltas;             /* [frames][latent] z_drive(t) - z_drive(ref), unsmoothed; frames without a face
+                                  hold the last face's value (before the first face: 0) */
+    float *landmarks;          /* [frames][68][2] normalized landmarks (re_anim_landmarks_normalize), or NULL */
+    uint8_t *found;            /* [frames] 1 if a face was found in that frame */
+    char model_sha256[65];     /* data_sha256 of the model that encoded the frames ("" if unknown) */
+    int model_res;             /* the model's input side */
+    char *audio_path;          /* absolute path of the driving clip when it has audio, or NULL */
+    int64_t audio_size;        /* its size in bytes when audio_path is set (a changed file is not used) */
+    char *driving_name;        /* file name of the driving clip (informational), or NULL */
+} re_motion;
+
+/* Allocate a motion with zeroed arrays (landmarks allocated when with_landmarks). RE_ERR_ARG for sizes out of
+ * range, RE_ERR_NOMEM. */
+re_status re_motion_create(re_motion **out, int latent, int64_t frames, int with_landmarks);
+void re_motion_free(re_motion *m);   /* NULL is fine */
+/* Write atomically as safetensors; deltas as F16 when f16 (half the size; error ~1e-3 relative) else F32.
+ * RE_ERR_ARG for an inconsistent motion, RE_ERR_IO. */
+re_status re_motion_save(const re_motion *m, const char *path, int f16);
+/* Read and validate (format name and version, tensor names, dtypes and shapes, metadata, finite values). Errors:
+ * those of the safetensors reader, RE_ERR_VERSION (another format or version), RE_ERR_MISSING / RE_ERR_UNKNOWN
+ * (tensor absent / not expected), RE_ERR_SHAPE, RE_ERR_DTYPE, RE_ERR_BAD_HEADER (metadata), RE_ERR_NONFINITE. */
+re_status re_motion_load(re_motion **out, const char *path);
+re_status re_motion_load_mem(re_motion **out, const void *buf, size_t n, const char *what);
+/* Is this motion usable with this model? RE_ERR_SHAPE for another latent size or input side, RE_ERR_CHECKSUM when
+ * both know their model checksum and they differ (the message says to re-extract). `what` names the motion. */
+re_status re_motion_check_model(const re_motion *mo, const re_model *m, const char *what);
+
+/* ---------------------------------------------------------------------------------------------------------
+ * The pipeline. Stages: decode the driving video -> track the face -> align (crop) -> encode (batched) ->
+ * smooth + transfer -> decode (batched) -> compose (upscale / paste-back / side-by-side) -> encode the video.
+ * With pipeline = 1 they run on three threads (reader+tracker, model, composer+writer = the caller's thread) joined
+ * by bounded queues, so memory does not grow with the video's length.
+ * ------------------------------------------------------------------------------------------------------- */
+typedef enum re_anim_ref { RE_REF_FIRST = 0, RE_REF_BEST = 1 } re_anim_ref;
+
+typedef struct re_anim_progress {
+    int64_t done;          /* frames written so far */
+    int64_t total;         /* expected frames (an estimate for videos), -1 if unknown */
+    double elapsed_s;      /* since the start of the run */
+} re_anim_progress;
+typedef void (*re_anim_progress_fn)(const re_anim_progress *p, void *user);
+
+typedef struct re_anim_opts {
+    const char *source;          /* source photo (PNG/JPEG) [required] */
+    const char *driving;         /* driving video, or NULL when motion is set */
+    const re_motion *motion;     /* driving motion (borrowed), instead of driving */
+    const char *output;          /* output video (or PNG pattern "dir/frame_%05d.png"); NULL: no video (benchmarks) */
+    re_video_format format;      /* [RE_VIDEO_AUTO: from the output's extension] */
+    int crf;                     /* video quality, 0 = the writer's default */
+    int out_size;                /* side of the output face video, upscaled from the model's res [256] */
+    float strength;              /* s [1] */
+    re_anim_ref ref;             /* [RE_REF_FIRST] */
+    int smooth;                  /* temporal smoothing of the driving latents [1] */
+    re_latent_filter_opts smooth_opts;
+    int sample;                  /* 1: sampled z (mu + sigma * eps) for the source and each driving frame instead of
+                                    mu (with a motion file: the source only) [0] */
+    uint64_t seed;               /* for sample [0] */
+    int aligned;                 /* 1: the source photo and the driving frames are already aligned face crops (no
+                                    detection; each image is resized to the model's input) [0] */
+    int paste_back;              /* output = the source photo with the generated face pasted back [0] */
+    int paste_max_side;          /* paste-back output: the photo downscaled so its longest side is at most this
+                                    [1920] */
+    float paste_feather;         /* [0.25] */
+    int side_by_side;            /* output = driver | generated; with a motion file the driver side shows the
+                                    driving code decoded by the model [0] */
+    const char *storyboard;      /* PNG path for a storyboard, or NULL */
+    int storyboard_every;        /* one column every k frames; 0 = chosen for ~8 columns [0] */
+    int storyboard_tile;         /* row height [128] */
+    int audio;                   /* copy the driver's audio (or the motion file's audio source) [1] */
+    int64_t max_frames;          /* stop after this many driving frames; 0 = all [0] */
+    int batch;                   /* model batch [8] */
+    int pipeline;                /* 1: stages on threads [1]; 0: all on the caller's thread, one batch at a time */
+    int model_threads;           /* OpenMP threads of the model stage; 0 = the caller's re_get_threads() [0] */
+    re_face_detector *detector;  /* borrowed detector, or NULL to open the default one when needed */
+    re_anim_progress_fn progress;  /* called on the caller's thread after each written frame, or NULL */
+    void *progress_user;
+} re_anim_opts;
+void re_anim_opts_default(re_anim_opts *o);
+
+/* Where the time went: seconds summed over the run, per stage (stages overlap when pipelined). */
+typedef struct re_anim_times {
+    double decode;       /* video decoding (FFmpeg) */
+    double track;        /* face tracking (landmarks, detection when lost) */
+    double align;        /* crop warping + conversion to floats */
+    double encode;       /* model encoder */
+    double transfer;     /* sampling, smoothing, transfer */
+    double decode_model; /* model decoder */
+    double compose;      /* upscaling, paste-back, side-by-side, storyboard */
+    double write;        /* video encoding and muxing */
+    double setup;        /* opening files, the detector, the source face, the reference pass (--ref best) */
+} re_anim_times;
+
+typedef struct re_anim_stats {
+    int64_t frames;          /* driving frames processed = output frames */
+    int64_t lost_frames;     /* driving frames without a face (the last face's code was held) */
+    int64_t ref_frame;       /* driving frame used as the reference */
+    int source_faces;        /* faces found in the source photo (the largest is used) */
+    int fps_num, fps_den;    /* output frame rate (the driver's) */
+    int out_w, out_h;        /* output frame size */
+    re_audio_mode audio;     /* what happened to the audio */
+    int audio_missing;       /* 1: the motion file's audio source is gone or changed (no audio written) */
+    int storyboard_cols;
+    double wall_s;           /* whole run */
+    re_anim_times t;
+} re_anim_stats;
+
+/* Animate o->source with o->driving (or o->motion) and write o->output (and o->storyboard). Nothing is left at the
+ * output paths on failure. Errors: RE_ERR_ARG (bad options), RE_ERR_NO_FACE (no face in the source photo, or in
+ * any driving frame; the message names the file), the errors of the image/video readers and writer, of the face
+ * detector and of the model, re_motion_check_model's. st may be NULL; it is filled as far as the run got. */
+re_status re_animate(re_model *m, const re_anim_opts *o, re_anim_stats *st);
+
+/* Extract the motion of a driving video. Uses o's driving-side fields only (aligned, max_frames, batch, pipeline,
+ * model_threads, detector, progress; smoothing is not applied: it is chosen at animate time); o may be NULL.
+ * driving overrides o->driving. *out is NULL on error. RE_ERR_NO_FACE when no frame has a face. */
+re_status re_motion_extract(re_model *m, const char *driving, const re_anim_opts *o, re_motion **out,
+                            re_anim_stats *st);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
