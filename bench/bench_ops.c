@@ -6,11 +6,14 @@
  *
  * Build: cmake --build build --target bench_ops
  * Run:   ./build/bench/bench_ops [reps=10] [name-filter]     (OMP_NUM_THREADS picks the thread count)
- * Output per layer: best-of-reps milliseconds of forward, backward (din+dw+db; dw+db for the image-input
- * encoder layer) and backward with in/w == NULL (reusing the forward's reordered copies), GFLOP/s of fwd+bwd.
+ * Output per layer: best-of-reps wall milliseconds of forward, backward (din+dw+db; dw+db for the image-input
+ * encoder layer) and backward with in/w == NULL (bwd*: reusing the forward's reordered copies), GFLOP/s of
+ * fwd+bwd, and the best process CPU time of fwd+bwd ("cpu ms": all threads summed; on a busy shared machine,
+ * compare variants with OMP_NUM_THREADS=1 by this column, which ignores time spent descheduled).
  * FLOPs: 2*N*OC*OH*OW*IC*KH*KW per pass for conv (2*N*IC*H*W*OC*KH*KW for transposed conv), 2*N*IN*OUT for
  * linear; backward counts one pass for din and one for dw.
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +59,14 @@ static const bench_layer k_layers[] = {
 static double now_ms(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
+}
+
+/* CPU time of the whole process (all threads): on a shared machine this is the robust figure for A/B
+ * comparisons at OMP_NUM_THREADS=1, since time spent descheduled does not count. */
+static double cpu_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
     return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
 }
 
@@ -158,16 +169,18 @@ static double layer_flops(const runner *r) {
     return 2.0 * BATCH * r->p.oc * r->p.oh * r->p.ow * (double)r->p.ic * r->p.kh * r->p.kw;
 }
 
-/* Best-of-reps time of fwd, bwd, bwd-with-reuse. Returns non-zero on a failure (message printed). */
-static int time_layer(runner *r, int ref, int reps, double t[3]) {
+/* Best-of-reps wall time of fwd, bwd, bwd-with-reuse, and best CPU time of fwd+bwd (t[3]). Returns non-zero on a
+ * failure (message printed). */
+static int time_layer(runner *r, int ref, int reps, double t[4]) {
     re_status st;
-    t[0] = t[1] = t[2] = 1e30;
+    t[0] = t[1] = t[2] = t[3] = 1e30;
     for (int i = 0; i < reps; i++) {
-        double t0 = now_ms();
+        double c0 = cpu_ms(), t0 = now_ms();
         if ((st = run_fwd(r, ref)) != RE_OK) goto fail;
         double t1 = now_ms();
         if ((st = run_bwd(r, ref, 0)) != RE_OK) goto fail;
-        double t2 = now_ms();
+        double t2 = now_ms(), c2 = cpu_ms();
+        if (c2 - c0 < t[3]) t[3] = c2 - c0;
         if (!ref && (st = run_bwd(r, ref, 1)) != RE_OK) goto fail;
         double t3 = now_ms();
         if (t1 - t0 < t[0]) t[0] = t1 - t0;
@@ -191,8 +204,9 @@ int main(int argc, char **argv) {
     re_rng rng;
     re_rng_seed(&rng, 7);
     printf("bench_ops: batch %d, %d OpenMP threads, best of %d\n", BATCH, omp_get_max_threads(), reps);
-    printf("%-28s %9s %9s %9s %9s %8s  %s\n", "layer", "fwd ms", "bwd ms", "bwd*ms", "f+b ms", "GFLOP/s", "impl");
-    double tot_ms = 0, tot_ms_reuse = 0, tot_flop = 0;
+    printf("%-28s %8s %8s %8s %8s %8s %8s  %s\n", "layer", "fwd ms", "bwd ms", "bwd* ms", "f+b ms", "GFLOP/s",
+           "cpu ms", "impl");
+    double tot_ms = 0, tot_ms_reuse = 0, tot_flop = 0, tot_cpu = 0;
     int failed = 0;
     for (size_t i = 0; i < sizeof k_layers / sizeof k_layers[0]; i++) {
         const bench_layer *L = &k_layers[i];
@@ -205,7 +219,7 @@ int main(int argc, char **argv) {
             failed = 1;
             continue;
         }
-        double t[3];
+        double t[4];
         if (run_fwd(&r, 0) != RE_OK || time_layer(&r, 0, reps, t)) { /* warm-up, then timed */
             runner_free(&r);
             failed = 1;
@@ -215,9 +229,10 @@ int main(int argc, char **argv) {
         char impl[256];
         if (L->kind == 'l') re_dnnl_linear_describe(r.l, impl, sizeof impl);
         else re_dnnl_conv_describe(r.c, impl, sizeof impl);
-        printf("%-28s %9.3f %9.3f %9.3f %9.3f %8.1f  %s\n", L->name, t[0], t[1], t[2], t[0] + t[1],
-               flop / ((t[0] + t[1]) * 1e6), impl);
+        printf("%-28s %8.3f %8.3f %8.3f %8.3f %8.1f %8.3f  %s\n", L->name, t[0], t[1], t[2], t[0] + t[1],
+               flop / ((t[0] + t[1]) * 1e6), t[3], impl);
         tot_ms += t[0] + t[1];
+        tot_cpu += t[3];
         tot_ms_reuse += t[0] + t[2];
         tot_flop += flop;
         if (L->ref) {
@@ -231,11 +246,12 @@ int main(int argc, char **argv) {
             }
             memcpy(out, r.out, r.n_out * sizeof *out); /* dnnl results from the last timed rep */
             memcpy(dw, r.dw, r.n_w * sizeof *dw);
-            double tr[3];
+            double tr[4];
             if (time_layer(&r, 1, 1, tr) == 0) {
                 double e_out = rel_diff(out, r.out, r.n_out), e_dw = rel_diff(dw, r.dw, r.n_w);
-                printf("%-28s %9.3f %9.3f %9s %9.3f %8.1f  reference (max|dnnl-ref|/max|ref|: out %.1e dw %.1e)\n",
-                       "  (ref)", tr[0], tr[1], "-", tr[0] + tr[1], flop / ((tr[0] + tr[1]) * 1e6), e_out, e_dw);
+                printf("%-28s %8.3f %8.3f %8s %8.3f %8.1f %8.3f  reference (max|dnnl-ref|/max|ref|: out %.1e dw "
+                       "%.1e)\n", "  (ref)", tr[0], tr[1], "-", tr[0] + tr[1], flop / ((tr[0] + tr[1]) * 1e6), tr[3],
+                       e_out, e_dw);
                 if (e_out > 1e-4 || e_dw > 1e-4) {
                     fprintf(stderr, "%s: dnnl and reference disagree\n", L->name);
                     failed = 1;
@@ -248,7 +264,7 @@ int main(int argc, char **argv) {
         }
         runner_free(&r);
     }
-    printf("%-28s %9s %9s %9s %9.3f %8.1f  (bwd* = in/w reused: f+b %.3f ms)\n", "TOTAL", "", "", "", tot_ms,
-           tot_flop / (tot_ms * 1e6), tot_ms_reuse);
+    printf("%-28s %8s %8s %8s %8.3f %8.1f %8.3f  (with bwd*: f+b %.3f ms)\n", "TOTAL", "", "", "", tot_ms,
+           tot_flop / (tot_ms * 1e6), tot_cpu, tot_ms_reuse);
     return failed;
 }

@@ -1,15 +1,16 @@
 #!/bin/sh
 # run.sh - reenact (C) against tuned PyTorch on the same machine in the same invocation: seed64 VAE and VAE-GAN
 # training throughput (batch 64) and batch-1 encode+decode / decode latency. Builds the benches (Release) if needed,
-# then runs bench/bench_train, bench/bench_infer and tools/torch_bench.py in alternating rounds (C then PyTorch, then
-# PyTorch then C, ...) so drift in machine load hits both sides alike, pools every repetition of every round and
-# prints one table: target, C min/median/max, PyTorch min/median/max, ratio of medians (C/PyTorch for throughput,
-# PyTorch/C for latency: > 1 means reenact is faster), GFLOP/s at the medians.
+# then runs bench/bench_train, bench/bench_infer and tools/torch_bench.py target by target, C and PyTorch back to
+# back (C first in odd rounds, PyTorch first in even rounds) so drift in machine load hits both sides alike, pools
+# every repetition of every round and prints one table: target, C min/median/max, PyTorch min/median/max, ratio of
+# medians (C/PyTorch for throughput, PyTorch/C for latency: > 1 means reenact is faster), GFLOP/s at the medians.
 #
 #   sh bench/run.sh [--rounds 3] [--threads 2] [--steps 3] [--reps 3] [--runs 200] [--backend dnnl|ref]
 #                   [--build-dir build-bench] [--json merged.json] [--quick]
 # --quick: 1 round, 2 steps x 2 reps, 50 inference runs (a smoke run, not a measurement).
-# Without python3-torch the C figures are printed and the baseline is reported missing. See docs/PERF.md.
+# Without python3-torch the C figures are printed and the baseline is reported missing. RE_TORCH_PYTHON overrides
+# the interpreter (/usr/bin/python3). See docs/PERF.md.
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,7 +22,7 @@ RUNS=200
 BACKEND=""
 BUILD="$ROOT/build-bench"
 JSON_OUT=""
-TORCH_PY=/usr/bin/python3
+TORCH_PY=${RE_TORCH_PYTHON:-/usr/bin/python3}   # the interpreter with python3-torch
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS=$2; shift 2 ;;
@@ -33,15 +34,17 @@ while [ $# -gt 0 ]; do
     --build-dir) BUILD=$2; shift 2 ;;
     --json) JSON_OUT=$2; shift 2 ;;
     --quick) ROUNDS=1; STEPS=2; REPS=2; RUNS=50; shift ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set -eu/p' "$0" | sed -e '/^set -eu/d' -e 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 for v in "$ROUNDS" "$THREADS" "$STEPS" "$REPS" "$RUNS"; do
   case "$v" in ''|*[!0-9]*) echo "run.sh: '$v' is not a non-negative integer" >&2; exit 2 ;; esac
 done
-[ "$ROUNDS" -ge 1 ] && [ "$STEPS" -ge 1 ] && [ "$REPS" -ge 1 ] && [ "$RUNS" -ge 1 ] || {
-  echo "run.sh: --rounds/--steps/--reps/--runs must be >= 1" >&2; exit 2; }
+if [ "$ROUNDS" -lt 1 ] || [ "$STEPS" -lt 1 ] || [ "$REPS" -lt 1 ] || [ "$RUNS" -lt 1 ]; then
+  echo "run.sh: --rounds/--steps/--reps/--runs must be >= 1" >&2
+  exit 2
+fi
 
 # ---- build (Release) if needed; cmake --build is a no-op when up to date.
 if [ ! -f "$BUILD/CMakeCache.txt" ]; then
@@ -70,31 +73,41 @@ echo "run.sh: $ROUNDS round(s), $THREADS threads, train $REPS x $STEPS steps/rou
      "load average at start: $(load)" >&2
 LOAD0=$(load)
 
-# One side's runs of one round. $1 = c|torch, $2 = round number.
+# One target on one side. $1 = vae|vaegan|infer, $2 = round number.
 run_c() {
-  echo "  round $2: reenact train" >&2
-  # shellcheck disable=SC2086
-  OMP_NUM_THREADS=$THREADS "$BT" --mode both --threads "$THREADS" --steps "$STEPS" --reps "$REPS" --warmup 2 $BK \
-    --json "$TMP/c_train_$2.json" >&2
-  echo "  round $2: reenact infer" >&2
-  # shellcheck disable=SC2086
-  OMP_NUM_THREADS=$THREADS "$BI" --threads "$THREADS" --runs "$RUNS" --warmup 20 $BK --json "$TMP/c_infer_$2.json" >&2
+  echo "  round $2: reenact $1" >&2
+  if [ "$1" = infer ]; then
+    # shellcheck disable=SC2086
+    OMP_NUM_THREADS=$THREADS "$BI" --threads "$THREADS" --runs "$RUNS" --warmup 20 $BK --json "$TMP/c_$1_$2.json" \
+      | sed 's/^/    /' >&2
+  else
+    # shellcheck disable=SC2086
+    OMP_NUM_THREADS=$THREADS "$BT" --mode "$1" --threads "$THREADS" --steps "$STEPS" --reps "$REPS" --warmup 2 $BK \
+      --json "$TMP/c_$1_$2.json" | sed 's/^/    /' >&2
+  fi
+  [ -f "$TMP/c_$1_$2.json" ] || { echo "run.sh: the reenact $1 bench failed (see above)" >&2; exit 1; }
 }
 run_torch() {
   [ "$HAVE_TORCH" = 1 ] || return 0
-  echo "  round $2: pytorch train + infer" >&2
-  "$TORCH_PY" "$ROOT/tools/torch_bench.py" --threads "$THREADS" --steps "$STEPS" --reps "$REPS" --warmup 2 \
-    --runs "$RUNS" --infer-warmup 20 --json "$TMP/torch_$2.json" 2>&1 | sed 's/^/    /' >&2
+  echo "  round $2: pytorch $1" >&2
+  case "$1" in infer) tg=infer_encdec,infer_dec ;; *) tg=train_$1 ;; esac
+  "$TORCH_PY" "$ROOT/tools/torch_bench.py" --target "$tg" --threads "$THREADS" --steps "$STEPS" --reps "$REPS" \
+    --warmup 2 --runs "$RUNS" --infer-warmup 20 --json "$TMP/torch_$1_$2.json" 2>&1 | sed 's/^/    /' >&2
+  [ -f "$TMP/torch_$1_$2.json" ] || echo "run.sh: WARNING: the PyTorch $1 bench failed (see above)" >&2
 }
+# Per target, C and PyTorch back to back; who goes first flips every round.
 r=1
 while [ "$r" -le "$ROUNDS" ]; do
-  if [ $((r % 2)) = 1 ]; then run_c c "$r"; run_torch torch "$r"; else run_torch torch "$r"; run_c c "$r"; fi
+  for target in vae vaegan infer; do
+    if [ $((r % 2)) = 1 ]; then run_c "$target" "$r"; run_torch "$target" "$r"
+    else run_torch "$target" "$r"; run_c "$target" "$r"; fi
+  done
   r=$((r + 1))
 done
 LOAD1=$(load)
 
 # ---- pool the rounds and print the table.
-HAVE_TORCH=$HAVE_TORCH TMPD=$TMP LOAD0=$LOAD0 LOAD1=$LOAD1 JSON_OUT=$JSON_OUT "$PY" - <<'EOF'
+TORCH_PY=$TORCH_PY HAVE_TORCH=$HAVE_TORCH TMPD=$TMP LOAD0=$LOAD0 LOAD1=$LOAD1 JSON_OUT=$JSON_OUT "$PY" - <<'EOF'
 import glob, json, os, statistics
 
 tmp = os.environ["TMPD"]
@@ -152,7 +165,7 @@ for name in order:
                     "ratio": ratio, "gflop": g}
 print("ratio = C/PyTorch for img/s, PyTorch/C for ms (> 1: reenact faster); medians pooled over all rounds.")
 if not have_torch:
-    print("PyTorch baseline MISSING: /usr/bin/python3 cannot import torch (sh tools/install-deps.sh --torch).")
+    print("PyTorch baseline MISSING: %s cannot import torch (sh tools/install-deps.sh --torch)." % os.environ["TORCH_PY"])
 else:
     print("PyTorch variants: " + ", ".join("%s=%s" % kv for kv in sorted(meta.get("variants", {}).items())))
 if os.environ.get("JSON_OUT"):

@@ -174,7 +174,8 @@ typedef struct re_anim_progress {
     int64_t total;         /* expected frames (an estimate for videos), -1 if unknown */
     double elapsed_s;      /* since the start of the run */
 } re_anim_progress;
-typedef void (*re_anim_progress_fn)(const re_anim_progress *p, void *user);
+/* Return 0 to go on, non-zero to stop the run (it then fails with RE_ERR_INTERRUPTED and leaves no output). */
+typedef int (*re_anim_progress_fn)(const re_anim_progress *p, void *user);
 
 typedef struct re_anim_opts {
     const char *source;          /* source photo (PNG/JPEG) [required] */
@@ -210,6 +211,10 @@ typedef struct re_anim_opts {
     re_face_detector *detector;  /* borrowed detector, or NULL to open the default one when needed */
     re_anim_progress_fn progress;  /* called on the caller's thread after each written frame, or NULL */
     void *progress_user;
+    /* Called with each frame's code z_t (latent floats, valid during the call) before it is decoded, in frame order,
+     * ON THE MODEL STAGE'S THREAD; for inspection and tests. NULL: not called. Not called by re_motion_extract. */
+    void (*on_latent)(int64_t index, const float *z_t, void *user);
+    void *latent_user;
 } re_anim_opts;
 void re_anim_opts_default(re_anim_opts *o);
 

@@ -9,7 +9,6 @@
  *     then, with One-Euro smoothing of the crop square.
  * The alignment and measure functions do not need a backend and are built with or without dlib.
  */
-#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,15 +147,11 @@ static re_status taps_make(taps *t, int n_out, double origin, double step, int n
  * pixel. */
 static re_status resample_gray(const re_image *img, double ox, double oy, double step, int ow, int oh,
                                uint8_t *gray) {
-    taps tx, ty;
+    taps tx = {0}, ty = {0};
     float *rows = NULL, *line = NULL;
     re_status st = taps_make(&tx, ow, ox, step, img->w);
-    if (st != RE_OK) return st;
-    st = taps_make(&ty, oh, oy, step, img->h);
-    if (st != RE_OK) {
-        taps_free(&tx);
-        return st;
-    }
+    if (st == RE_OK) st = taps_make(&ty, oh, oy, step, img->h);
+    if (st != RE_OK) goto fail;
     const int nrows = ty.hi - ty.lo + 1, ncols = tx.hi - tx.lo + 1;
     rows = malloc((size_t)nrows * (size_t)ow * sizeof *rows);
     line = malloc((size_t)ncols * sizeof *line);
@@ -506,7 +501,6 @@ struct re_face_tracker {
     re_face_frame raw, smooth;
     one_euro f[4];              /* cx, cy, log(half), angle */
     float patch[PATCH * PATCH]; /* gray aligned patch of the last face found, for the appearance check */
-    re_image scratch;           /* PATCH x PATCH RGB warp target (owned) */
     int since_check;            /* frames since the detector last confirmed the face */
     int misses;                 /* consecutive failed confirmations */
     int lost, lost_run;
@@ -551,19 +545,13 @@ void re_face_tracker_reset(re_face_tracker *t) {
     re_face_detector *d = t->det;
     int out_size = t->out_size;
     re_face_tracker_opts o = t->o;
-    re_image scratch = t->scratch;
     memset(t, 0, sizeof *t);
     t->det = d;
     t->out_size = out_size;
     t->o = o;
-    t->scratch = scratch;
 }
 
-void re_face_tracker_free(re_face_tracker *t) {
-    if (!t) return;
-    re_image_free(&t->scratch);
-    re_free(t);
-}
+void re_face_tracker_free(re_face_tracker *t) { re_free(t); }
 
 /* Landmarks that look like a face: mouth below the eye line, sensible eye/mouth proportions. */
 static int plausible(const float lm[RE_FACE_LANDMARKS][2]) {
@@ -578,18 +566,36 @@ static int plausible(const float lm[RE_FACE_LANDMARKS][2]) {
     return down > 0.5 && ratio > 0.4 && ratio < 3.5;
 }
 
-/* Gray PATCH x PATCH view of the crop square f (re_image_warp_affine: antialiased, border replicated) into `patch`,
- * normalized to zero mean and unit norm; rgb is the tracker's scratch image. Returns 0 when the patch is flat (under 2
- * gray levels of contrast: no face there) or the warp fails. */
-static int face_patch(re_image *rgb, const re_image *img, const re_face_frame *f, float *patch) {
+/* Gray PATCH x PATCH view of the crop square f: each cell averages n x n bilinear samples spread over it (n up to 4,
+ * samples <= ~2 source pixels apart, enough against aliasing for a similarity test), border replicated; normalized to
+ * zero mean and unit norm. Single-threaded on purpose: ~10k samples, cheaper than any thread hand-off. Returns 0 when
+ * the patch is flat (under 2 gray levels of contrast: no face there). */
+static int face_patch(const re_image *img, const re_face_frame *f, float *patch) {
     float m[6];
     if (re_face_frame_matrix(f, PATCH, m, NULL) != RE_OK) return 0;
-    if (re_image_warp_affine(img, rgb, PATCH, PATCH, m, RE_BORDER_REPLICATE) != RE_OK) return 0;
+    int n = (int)ceil(hypot(m[0], m[3]) / 2.0);
+    n = n < 1 ? 1 : n > 4 ? 4 : n;
     double sum = 0;
     for (int v = 0; v < PATCH; v++)
         for (int u = 0; u < PATCH; u++) {
-            const uint8_t *p = rgb->data + (size_t)v * rgb->stride + (size_t)u * 3;
-            patch[v * PATCH + u] = (p[0] + p[1] + p[2]) / 3.0f;
+            float acc = 0;
+            for (int j = 0; j < n; j++)
+                for (int i = 0; i < n; i++) {
+                    const float cu = u + (i + 0.5f) / n - 0.5f, cv = v + (j + 0.5f) / n - 0.5f;
+                    float x = m[0] * cu + m[1] * cv + m[2], y = m[3] * cu + m[4] * cv + m[5];
+                    x = fminf(fmaxf(x, 0.0f), (float)(img->w - 1));
+                    y = fminf(fmaxf(y, 0.0f), (float)(img->h - 1));
+                    const int x0 = (int)x, y0 = (int)y;
+                    const int dx = x0 + 1 < img->w ? 3 : 0;
+                    const size_t dy = y0 + 1 < img->h ? (size_t)img->stride : 0;
+                    const float fx = x - x0, fy = y - y0;
+                    const uint8_t *p = img->data + (size_t)y0 * img->stride + (size_t)x0 * 3;
+                    const float g00 = (float)(p[0] + p[1] + p[2]), g01 = (float)(p[dx] + p[dx + 1] + p[dx + 2]);
+                    const float g10 = (float)(p[dy] + p[dy + 1] + p[dy + 2]);
+                    const float g11 = (float)(p[dy + dx] + p[dy + dx + 1] + p[dy + dx + 2]);
+                    acc += (1 - fy) * ((1 - fx) * g00 + fx * g01) + fy * ((1 - fx) * g10 + fx * g11);
+                }
+            patch[v * PATCH + u] = acc / (3.0f * n * n);
             sum += patch[v * PATCH + u];
         }
     const float mean = (float)(sum / (PATCH * PATCH));
@@ -703,7 +709,7 @@ re_status re_face_tracker_update(re_face_tracker *t, const re_image *frame, re_f
         /* appearance: the landmarks always look like a face, so also check that the pixels still do (a cut to
          * another scene, the face leaving, a blank frame) */
         if (tracked) {
-            tracked = face_patch(&t->scratch, frame, &tr_raw, patch);
+            tracked = face_patch(frame, &tr_raw, patch);
             tr_appearance = tracked ? patch_ncc(patch, t->patch) : 0.0f;
             tracked = tracked && tr_appearance >= MIN_NCC;
         }
@@ -728,7 +734,7 @@ re_status re_face_tracker_update(re_face_tracker *t, const re_image *frame, re_f
         detected = 1;
         float dpatch[PATCH * PATCH];
         if (got && plausible(face.lm) && re_face_frame_from_landmarks(face.lm, &raw) == RE_OK &&
-            face_patch(&t->scratch, frame, &raw, dpatch)) {
+            face_patch(frame, &raw, dpatch)) {
             memcpy(t->patch, dpatch, sizeof t->patch);
             appearance = 1.0f;
             found = fresh = 1;

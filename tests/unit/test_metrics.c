@@ -5,6 +5,9 @@
  * the Sobel gradient energy of a ramp, sharpness ratio 1 / < 1 for a blurred copy, Pearson r on known series, the
  * running statistics, and argument errors.
  * Run: ctest --test-dir build -R test_metrics, or build/tests/test_metrics.
+ * Helper mode for tests/cli/test_eval.sh: `test_metrics --write-model PATH` writes an untrained seed64 model
+ * (re_model_create, seed 1, no discriminator) and exits, so the CLI test can run every code path without a trained
+ * model (its outputs are meaningless).
  */
 #include <math.h>
 #include <stdio.h>
@@ -228,7 +231,19 @@ static void test_stats(void) {
     CHECK(re_stats_mean(&one) == -3.5 && re_stats_std(&one) == 0.0 && one.min == -3.5 && one.max == -3.5);
 }
 
-int main(void) {
+static int write_model(const char *path) {
+    re_config cfg;
+    re_model *m = NULL;
+    re_status s = re_config_preset(&cfg, "seed64");
+    if (!s) s = re_model_create(&m, &cfg, 1, 0);
+    if (!s) s = re_model_save(m, path, 0, RE_STORE_F32, NULL);
+    re_model_free(m);
+    if (s) fprintf(stderr, "test_metrics: cannot write model '%s': %s\n", path, re_last_error());
+    return s ? 1 : 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 3 && strcmp(argv[1], "--write-model") == 0) return write_model(argv[2]);
     test_l1_mse_psnr();
     test_ssim();
     test_sharpness();

@@ -1,0 +1,729 @@
+/*
+ * cmd_dataset.c - `reenact dataset <pack|info|verify|show|synth>`: build and inspect packed training datasets
+ * (format: docs/FORMAT.md "Dataset file"; library: include/reenact/data.h).
+ *
+ *   reenact dataset pack DIR_OR_FILE... -o faces.rds [--res 64] [--align] [--video-every K] [--threads T]
+ *   reenact dataset info faces.rds [--verify] [--groups]
+ *   reenact dataset verify faces.rds
+ *   reenact dataset show faces.rds -o grid.png [--first N] [--cols C]
+ *   reenact dataset synth -o synth.rds [--count N] [--res R] [--groups G] [--seed S]
+ *
+ * pack walks the folders recursively (hidden entries skipped; paths sorted, so the output does not depend on the
+ * directory order), decodes every file as PNG/JPEG by content on all threads (OpenMP, chunks of files decoded in
+ * parallel and written in order, so the file is identical for any thread count), center-crops non-square images
+ * and resizes them with re_image_resize (Lanczos3, antialiased). With --align each image goes through the face
+ * detector instead (largest face, re_face_align: the framing `animate` uses); images without a face are skipped
+ * and counted. Files that cannot be read or decoded are skipped with a warning and counted. Each record's group is
+ * its folder (relative to the argument, prefixed with the argument's name) or, for video frames, the video file,
+ * so the training split can hold out whole identities or clips.
+ */
+#include <dirent.h>
+/* Paths are length-checked when parsed; snprintf truncation cannot happen in practice. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
+#include <errno.h>
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "reenact/data.h"
+#include "reenact/face.h"
+#include "reenact/media.h"
+
+#define CMD "dataset"
+#define MAX_WARN 20
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void help(FILE *f) {
+    fprintf(f,
+            "usage: reenact dataset <command> [options]\n\n"
+            "commands:\n"
+            "  pack DIR_OR_FILE... -o OUT.rds   pack image folders (and video frames) into one dataset file\n"
+            "  info FILE.rds [--verify] [--groups]   header, groups; --verify checks the data SHA-256\n"
+            "  verify FILE.rds                  check the header, index and data checksums (exit 1 on damage)\n"
+            "  show FILE.rds -o GRID.png        contact sheet of records (to check crops and alignment)\n"
+            "  synth -o OUT.rds                 synthetic face-like images (tests, benchmarks)\n\n"
+            "pack options:\n"
+            "  -o, --out PATH        output dataset (written atomically) [required]\n"
+            "  --res N               image side in pixels, the model resolution [64]\n"
+            "  --align               detect the largest face and align it (as `animate` does); no face: skipped\n"
+            "                        (without --align non-square images are center-cropped)\n"
+            "  --video-every K       also add every K-th frame of video files (.mp4 .mov .mkv .webm .avi .m4v);\n"
+            "                        0 = skip videos [0]\n"
+            "  --threads T           decoding threads, 0 = all cores [0]\n"
+            "  --quiet               no progress, no per-file warnings (the summary still lists counts)\n"
+            "show options:  -o PATH [required], --first N [64], --cols C [16], --scale S [1]\n"
+            "synth options: -o PATH [required], --count N [1024], --res R [64], --groups G [8], --seed S [1]\n\n"
+            "Files that are not readable PNG/JPEG images are skipped with a warning and counted in the summary.\n"
+            "exit status: 0 ok, 1 failure, 2 usage error\n");
+}
+
+/* ---- file collection ------------------------------------------------------------------------------------- */
+
+typedef struct entry {
+    char *path;
+    char *group;
+    int video;
+} entry;
+
+typedef struct entry_list {
+    entry *v;
+    size_t n, cap;
+    size_t hidden, videos_skipped, not_regular;
+} entry_list;
+
+static int has_ext(const char *p, const char *const *exts) {
+    const char *dot = strrchr(p, '.');
+    if (!dot || strchr(dot, '/')) return 0;
+    for (; *exts; exts++)
+        if (!strcasecmp(dot, *exts)) return 1;
+    return 0;
+}
+
+static const char *const k_video_ext[] = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", NULL};
+
+static int push(entry_list *l, const char *path, const char *group, int video) {
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? 2 * l->cap : 1024;
+        entry *nv = realloc(l->v, nc * sizeof *nv);
+        if (!nv) return -1;
+        l->v = nv;
+        l->cap = nc;
+    }
+    entry *e = &l->v[l->n];
+    e->path = strdup(path);
+    e->group = strdup(group);
+    e->video = video;
+    if (!e->path || !e->group) {
+        free(e->path);
+        free(e->group);
+        return -1;
+    }
+    l->n++;
+    return 0;
+}
+
+static const char *base_name(const char *p, char *buf, size_t n) {
+    snprintf(buf, n, "%s", p);
+    size_t len = strlen(buf);
+    while (len > 1 && buf[len - 1] == '/') buf[--len] = 0;
+    const char *s = strrchr(buf, '/');
+    return s ? s + 1 : buf;
+}
+
+/* Recursively add regular files under dir; group = prefix (+ "/" + relative subfolder). */
+static int walk(entry_list *l, const char *dir, const char *group, int videos, int depth) {
+    if (depth > 64) return 0;
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "reenact dataset: warning: cannot open folder '%s': %s\n", dir, strerror(errno));
+        return 0;
+    }
+    struct dirent *de;
+    int rc = 0;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.') {
+            if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) l->hidden++;
+            continue;
+        }
+        size_t need = strlen(dir) + strlen(de->d_name) + 2;
+        char *p = malloc(need);
+        if (!p) { rc = -1; break; }
+        snprintf(p, need, "%s/%s", dir, de->d_name);
+        struct stat sb;
+        if (stat(p, &sb) != 0) {
+            l->not_regular++;
+        } else if (S_ISDIR(sb.st_mode)) {
+            size_t gl = strlen(group) + strlen(de->d_name) + 2;
+            char *g = malloc(gl);
+            if (!g) { free(p); rc = -1; break; }
+            snprintf(g, gl, "%s/%s", group, de->d_name);
+            rc = walk(l, p, g, videos, depth + 1);
+            free(g);
+        } else if (S_ISREG(sb.st_mode)) {
+            if (has_ext(p, k_video_ext)) {
+                if (videos) rc = push(l, p, p, 1);
+                else l->videos_skipped++;
+            } else {
+                rc = push(l, p, group, 0);
+            }
+        } else {
+            l->not_regular++;
+        }
+        free(p);
+        if (rc) break;
+    }
+    closedir(d);
+    return rc;
+}
+
+static int cmp_entry(const void *a, const void *b) {
+    const entry *x = a, *y = b;
+    int c = strcmp(x->group, y->group);
+    return c ? c : strcmp(x->path, y->path);
+}
+
+/* ---- per-file processing --------------------------------------------------------------------------------- */
+
+typedef enum outcome { OUT_OK = 0, OUT_BAD = 1, OUT_NOFACE = 2 } outcome;
+
+/* Center-crop (unless aligning) and resize img into the res x res record `rec` (HWC). */
+static re_status to_record(const re_image *img, re_face_detector *det, int res, uint8_t *rec, outcome *oc) {
+    re_image dst = {res, res, 3 * res, rec, 0};
+    *oc = OUT_OK;
+    if (det) {
+        re_face faces[4];
+        int n = 0;
+        re_status s = re_face_detect(det, img, faces, 4, &n);
+        if (s) return s;
+        if (n == 0) {
+            *oc = OUT_NOFACE;
+            return RE_OK;
+        }
+        return re_face_align(img, faces[0].lm, res, &dst);
+    }
+    int side = img->w < img->h ? img->w : img->h;
+    re_image sq = {side, side, img->stride,
+                   img->data + (size_t)((img->h - side) / 2) * img->stride + (size_t)((img->w - side) / 2) * 3, 0};
+    if (side == res) {
+        for (int y = 0; y < res; y++) memcpy(rec + (size_t)y * 3 * res, sq.data + (size_t)y * sq.stride, 3 * (size_t)res);
+        return RE_OK;
+    }
+    return re_image_resize(&sq, &dst, res, res);
+}
+
+typedef struct pack_stats {
+    uint64_t packed, bad, noface, warned, video_frames, videos_bad;
+} pack_stats;
+
+static void warn_file(pack_stats *st, int quiet, const char *path, const char *why) {
+    st->warned++;
+    if (quiet) return;
+    if (st->warned <= MAX_WARN) fprintf(stderr, "reenact dataset: warning: skipping '%s': %s\n", path, why);
+    else if (st->warned == MAX_WARN + 1) fprintf(stderr, "reenact dataset: warning: (further warnings suppressed)\n");
+}
+
+typedef struct vid_result {
+    uint8_t *recs;
+    size_t n, cap;
+    int64_t frames, noface;
+    re_status st;
+    char err[300];
+} vid_result;
+
+#ifdef RE_HAVE_FFMPEG
+/* Every k-th frame of a video into r (aligned with the tracker's per-frame landmarks when det != NULL). */
+static void pack_video(const char *path, re_face_detector *det, int res, int k, vid_result *r) {
+    re_video_reader *vr = NULL;
+    re_face_tracker *trk = NULL;
+    re_image frame = {0};
+    size_t rec = (size_t)res * res * 3;
+    r->st = re_video_reader_open(&vr, path);
+    if (r->st) goto done;
+    if (det) {
+        re_face_tracker_opts to;
+        re_face_tracker_opts_default(&to);
+        re_video_info vi = re_video_reader_info(vr);
+        if (vi.fps_num > 0 && vi.fps_den > 0) to.fps = (float)vi.fps_num / (float)vi.fps_den;
+        if ((r->st = re_face_tracker_create(&trk, det, res, &to))) goto done;
+    }
+    for (int64_t i = 0;; i++) {
+        re_status s = re_video_reader_next(vr, &frame, NULL);
+        if (s == RE_VIDEO_EOF) break;
+        if (s) { r->st = s; goto done; }
+        r->frames++;
+        re_face_track tr;
+        if (trk && (r->st = re_face_tracker_update(trk, &frame, &tr))) goto done;
+        if (i % k) continue;
+        if (r->n == r->cap) {
+            size_t nc = r->cap ? 2 * r->cap : 64;
+            uint8_t *nr = realloc(r->recs, nc * rec);
+            if (!nr) { r->st = RE_ERR_NOMEM; snprintf(r->err, sizeof r->err, "out of memory"); goto out; }
+            r->recs = nr;
+            r->cap = nc;
+        }
+        uint8_t *dst = r->recs + r->n * rec;
+        if (trk) {
+            if (!tr.found) { r->noface++; continue; }
+            re_image out = {res, res, 3 * res, dst, 0};
+            if ((r->st = re_face_align(&frame, tr.face.lm, res, &out))) goto done;
+        } else {
+            outcome oc;
+            if ((r->st = to_record(&frame, NULL, res, dst, &oc))) goto done;
+        }
+        r->n++;
+    }
+done:
+    if (r->st) snprintf(r->err, sizeof r->err, "%s", re_last_error());
+out:
+    re_image_free(&frame);
+    re_face_tracker_free(trk);
+    re_video_reader_close(vr);
+}
+#endif
+
+static int cmd_pack(int argc, char **argv) {
+    const char *out = NULL, *v;
+    long res = 64, every = 0, threads = 0;
+    int align = 0, quiet = 0, rc = RE_EXIT_FAIL;
+    int ninputs = 0;
+    char **inputs = calloc((size_t)argc, sizeof *inputs);
+    if (!inputs) return cli_fail(CMD, RE_ERR_NOMEM, "out of memory");
+    for (int i = 1; i < argc; i++) {
+        int m;
+        if (cli_flag(argv, i, "--help", "-h")) { help(stdout); free(inputs); return RE_EXIT_OK; }
+        else if ((m = cli_opt(argc, argv, &i, "--out", "-o", &out))) { if (m < 0) goto usage; }
+        else if ((m = cli_opt(argc, argv, &i, "--res", NULL, &v))) {
+            if (m < 0 || !cli_parse_int(v, 4, RE_DATASET_MAX_RES, &res)) {
+                free(inputs);
+                return cli_usage_error(CMD, "--res wants an integer 4..%d", RE_DATASET_MAX_RES);
+            }
+        } else if ((m = cli_opt(argc, argv, &i, "--video-every", NULL, &v))) {
+            if (m < 0 || !cli_parse_int(v, 0, 1000000, &every)) {
+                free(inputs);
+                return cli_usage_error(CMD, "--video-every wants an integer >= 0");
+            }
+        } else if ((m = cli_opt(argc, argv, &i, "--threads", "-t", &v))) {
+            if (m < 0 || !cli_parse_int(v, 0, 1024, &threads)) {
+                free(inputs);
+                return cli_usage_error(CMD, "--threads wants an integer 0..1024");
+            }
+        } else if (cli_flag(argv, i, "--align", NULL)) align = 1;
+        else if (cli_flag(argv, i, "--quiet", "-q")) quiet = 1;
+        else if (argv[i][0] == '-' && argv[i][1]) { free(inputs); return cli_usage_error(CMD, "pack: unknown option '%s'", argv[i]); }
+        else inputs[ninputs++] = argv[i];
+    }
+    if (!out) { free(inputs); return cli_usage_error(CMD, "pack: -o OUT.rds is required"); }
+    if (ninputs == 0) { free(inputs); return cli_usage_error(CMD, "pack: give at least one folder or image file"); }
+#ifndef RE_HAVE_FFMPEG
+    if (every > 0) { free(inputs); return cli_usage_error(CMD, "pack: --video-every needs a build with FFmpeg"); }
+#endif
+    for (int k = 0; k < ninputs; k++) {
+        struct stat sb;
+        if (stat(inputs[k], &sb) != 0) {
+            fprintf(stderr, "reenact dataset: error: input '%s': %s\n", inputs[k], strerror(errno));
+            free(inputs);
+            return RE_EXIT_FAIL;
+        }
+    }
+    int nth = threads > 0 ? (int)threads : omp_get_num_procs();
+    re_face_detector **dets = NULL;
+    entry_list L = {0};
+    re_dataset_writer *w = NULL;
+    uint8_t *chunk = NULL;
+    outcome *oc = NULL;
+    re_status *sts = NULL;
+    char (*errs)[300] = NULL;
+    pack_stats st = {0};
+    double t0 = now_s();
+
+    for (int k = 0; k < ninputs; k++) {
+        struct stat sb;
+        char nb[4096];
+        if (stat(inputs[k], &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            if (walk(&L, inputs[k], base_name(inputs[k], nb, sizeof nb), every > 0, 0)) goto nomem;
+        } else {
+            /* A single file: its group is its folder's name. */
+            char parent[4096];
+            snprintf(parent, sizeof parent, "%s", inputs[k]);
+            char *slash = strrchr(parent, '/');
+            if (slash) *slash = 0;
+            else snprintf(parent, sizeof parent, ".");
+            char cwd[4096];
+            const char *g = base_name(strcmp(parent, ".") ? parent : (getcwd(cwd, sizeof cwd) ? cwd : "."), nb, sizeof nb);
+            int video = has_ext(inputs[k], k_video_ext);
+            if (video && every <= 0) L.videos_skipped++;
+            else if (push(&L, inputs[k], video ? inputs[k] : g, video)) goto nomem;
+        }
+    }
+    qsort(L.v, L.n, sizeof *L.v, cmp_entry);
+    if (L.n == 0) {
+        fprintf(stderr, "reenact dataset: error: no files found under the given inputs%s\n",
+                L.videos_skipped ? " (videos were skipped: add --video-every K)" : "");
+        goto done;
+    }
+    if (align) {
+        dets = calloc((size_t)nth, sizeof *dets);
+        if (!dets) goto nomem;
+        for (int t = 0; t < nth; t++) {
+            re_status s = re_face_detector_open(&dets[t], NULL);
+            if (s) {
+                rc = cli_fail(CMD, s, "--align: cannot open the face detector");
+                goto done;
+            }
+        }
+    }
+    re_status s = re_dataset_writer_open(&w, out, (int)res, 3, align ? RE_DATASET_FLAG_ALIGNED : 0);
+    if (s) {
+        rc = cli_fail(CMD, s, "cannot create '%s'", out);
+        goto done;
+    }
+    const size_t rec = (size_t)res * res * 3;
+    const size_t CH = 64 * (size_t)nth;   /* files per parallel chunk */
+    chunk = malloc(CH * rec);
+    oc = calloc(CH, sizeof *oc);
+    sts = calloc(CH, sizeof *sts);
+    errs = calloc(CH, sizeof *errs);
+    if (!chunk || !oc || !sts || !errs) goto nomem;
+    size_t n_img = 0, n_vid = 0;
+    for (size_t i = 0; i < L.n; i++) *(L.v[i].video ? &n_vid : &n_img) += 1;
+    if (!quiet)
+        fprintf(stderr, "reenact dataset: packing %zu image files%s into %s at %ldx%ld%s with %d threads\n", n_img,
+                n_vid ? " and some videos" : "", out, res, res, align ? " (face-aligned)" : "", nth);
+    double last = now_s();
+    size_t done_files = 0;
+    /* Images: parallel decode per chunk, ordered writes. */
+    for (size_t base = 0; base < L.n; base += CH) {
+        size_t cnt = L.n - base < CH ? L.n - base : CH;
+#pragma omp parallel for schedule(dynamic, 2) num_threads(nth)
+        for (size_t j = 0; j < cnt; j++) {
+            const entry *e = &L.v[base + j];
+            sts[j] = RE_OK;
+            oc[j] = OUT_BAD;
+            if (e->video) continue;
+            re_image img = {0};
+            re_status s1 = re_image_load(&img, e->path);
+            if (!s1) s1 = to_record(&img, dets ? dets[omp_get_thread_num()] : NULL, (int)res, chunk + j * rec, &oc[j]);
+            if (s1) {
+                oc[j] = OUT_BAD;
+                snprintf(errs[j], sizeof errs[j], "%s", re_last_error());
+            }
+            sts[j] = s1;
+            re_image_free(&img);
+        }
+        for (size_t j = 0; j < cnt; j++) {
+            const entry *e = &L.v[base + j];
+            if (e->video) continue;
+            done_files++;
+            if (oc[j] == OUT_NOFACE) {
+                st.noface++;
+                continue;
+            }
+            if (oc[j] == OUT_BAD) {
+                st.bad++;
+                warn_file(&st, quiet, e->path, errs[j][0] ? errs[j] : re_status_str(sts[j]));
+                continue;
+            }
+            uint32_t g;
+            if ((s = re_dataset_writer_group(w, e->group, &g)) || (s = re_dataset_writer_add(w, chunk + j * rec, g))) {
+                rc = cli_fail(CMD, s, "writing '%s'", out);
+                goto done;
+            }
+            st.packed++;
+        }
+        double t = now_s();
+        if (!quiet && (t - last > 0.5 || base + cnt == L.n) && n_img) {
+            last = t;
+            fprintf(stderr, "\r  images %zu/%zu  packed %llu  skipped %llu  no face %llu  %.0f img/s   ", done_files,
+                    n_img, (unsigned long long)st.packed, (unsigned long long)st.bad, (unsigned long long)st.noface,
+                    done_files / (t - t0));
+        }
+    }
+    if (!quiet && n_img) fputc('\n', stderr);
+#ifdef RE_HAVE_FFMPEG
+    /* Videos: one per thread at a time, frames kept in memory per video, written in path order. */
+    if (n_vid) {
+        size_t *vi = malloc(n_vid * sizeof *vi), nv = 0;
+        vid_result *vr = calloc((size_t)nth, sizeof *vr);
+        if (!vi || !vr) { free(vi); free(vr); goto nomem; }
+        for (size_t i = 0; i < L.n; i++)
+            if (L.v[i].video) vi[nv++] = i;
+        for (size_t base = 0; base < nv; base += (size_t)nth) {
+            size_t cnt = nv - base < (size_t)nth ? nv - base : (size_t)nth;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nth)
+            for (size_t j = 0; j < cnt; j++) {
+                vid_result *r = &vr[j];
+                r->n = 0;
+                r->frames = r->noface = 0;
+                r->st = RE_OK;
+                r->err[0] = 0;
+                pack_video(L.v[vi[base + j]].path, dets ? dets[omp_get_thread_num()] : NULL, (int)res, (int)every, r);
+            }
+            for (size_t j = 0; j < cnt && !s; j++) {
+                const entry *e = &L.v[vi[base + j]];
+                vid_result *r = &vr[j];
+                st.noface += (uint64_t)r->noface;
+                if (r->st) {
+                    st.videos_bad++;
+                    warn_file(&st, quiet, e->path, r->err[0] ? r->err : re_status_str(r->st));
+                    if (r->n == 0) continue;   /* frames decoded before the error are kept */
+                }
+                uint32_t g = 0;
+                s = re_dataset_writer_group(w, e->group, &g);
+                for (size_t f = 0; !s && f < r->n; f++) s = re_dataset_writer_add(w, r->recs + f * rec, g);
+                if (s) {
+                    rc = cli_fail(CMD, s, "writing '%s'", out);
+                    break;
+                }
+                st.packed += r->n;
+                st.video_frames += r->n;
+                if (!quiet)
+                    fprintf(stderr, "  video %s: %lld frames, %zu kept\n", e->path, (long long)r->frames, r->n);
+            }
+            if (s) break;
+        }
+        for (int t = 0; t < nth; t++) free(vr[t].recs);
+        free(vr);
+        free(vi);
+        if (s) goto done;
+    }
+#endif
+    if (re_dataset_writer_count(w) == 0) {
+        fprintf(stderr, "reenact dataset: error: no usable image among %zu files (%llu unreadable, %llu without a "
+                "face); nothing written\n", L.n, (unsigned long long)st.bad, (unsigned long long)st.noface);
+        goto done;
+    }
+    s = re_dataset_writer_close(w);
+    w = NULL;
+    if (s) {
+        rc = cli_fail(CMD, s, "cannot finish '%s'", out);
+        goto done;
+    }
+    double dt = now_s() - t0;
+    re_dataset *ds = NULL;
+    uint32_t ng = 0;
+    if (re_dataset_open(&ds, out) == RE_OK) ng = re_dataset_n_groups(ds);
+    re_dataset_close(ds);
+    printf("packed %llu images (%u groups) at %ldx%ld%s into %s in %.1f s: %.0f files/s\n",
+           (unsigned long long)st.packed, ng, res, res, align ? ", face-aligned" : "", out, dt, (double)L.n / dt);
+    printf("skipped: %llu unreadable or not an image%s, %llu without a face, %zu videos (no --video-every), "
+           "%zu hidden, %zu not regular files\n", (unsigned long long)st.bad,
+           st.videos_bad ? " (incl. videos that failed)" : "", (unsigned long long)st.noface, L.videos_skipped,
+           L.hidden, L.not_regular);
+    if (st.video_frames) printf("video frames: %llu\n", (unsigned long long)st.video_frames);
+    rc = RE_EXIT_OK;
+    goto done;
+nomem:
+    rc = cli_fail(CMD, RE_ERR_NOMEM, "out of memory");
+done:
+    re_dataset_writer_abort(w);
+    if (dets)
+        for (int t = 0; t < nth; t++) re_face_detector_free(dets[t]);
+    free(dets);
+    for (size_t i = 0; i < L.n; i++) {
+        free(L.v[i].path);
+        free(L.v[i].group);
+    }
+    free(L.v);
+    free(chunk);
+    free(oc);
+    free(sts);
+    free(errs);
+    free(inputs);
+    return rc;
+usage:
+    free(inputs);
+    return RE_EXIT_USAGE;
+}
+
+/* ---- info / verify --------------------------------------------------------------------------------------- */
+
+static int cmd_info_verify(int argc, char **argv, int verify) {
+    const char *path = NULL;
+    int groups = 0;
+    for (int i = 1; i < argc; i++) {
+        if (cli_flag(argv, i, "--help", "-h")) { help(stdout); return RE_EXIT_OK; }
+        else if (cli_flag(argv, i, "--verify", NULL)) verify = 1;
+        else if (cli_flag(argv, i, "--groups", NULL)) groups = 1;
+        else if (argv[i][0] == '-') return cli_usage_error(CMD, "%s: unknown option '%s'", argv[0], argv[i]);
+        else if (!path) path = argv[i];
+        else return cli_usage_error(CMD, "%s: one dataset file expected", argv[0]);
+    }
+    if (!path) return cli_usage_error(CMD, "%s: give a dataset file", argv[0]);
+    re_dataset *ds = NULL;
+    re_status s = re_dataset_open(&ds, path);
+    if (s) return cli_fail(CMD, s, "cannot open dataset '%s'", path);
+    const re_dataset_header *h = re_dataset_info(ds);
+    char hex[65];
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", h->data_sha256[i]);
+    printf("dataset:     %s\n", path);
+    printf("format:      reenact dataset v%u\n", h->version);
+    printf("records:     %llu of %ux%u RGB%s\n", (unsigned long long)h->count, h->res, h->res,
+           (h->flags & RE_DATASET_FLAG_ALIGNED) ? " (face-aligned)" : "");
+    printf("groups:      %u\n", h->n_groups);
+    printf("data:        %.1f MiB, sha256 %s\n", h->data_size / 1048576.0, hex);
+    if (groups) {
+        uint64_t *cnt = calloc(h->n_groups, sizeof *cnt);
+        if (cnt) {
+            for (uint64_t i = 0; i < h->count; i++) cnt[re_dataset_group_of(ds, i)]++;
+            for (uint32_t g = 0; g < h->n_groups; g++)
+                printf("  %8llu  %s\n", (unsigned long long)cnt[g], re_dataset_group_name(ds, g));
+        }
+        free(cnt);
+    }
+    if (verify) {
+        double t0 = now_s();
+        s = re_dataset_verify(ds);
+        if (s) {
+            re_dataset_close(ds);
+            return cli_fail(CMD, s, "verification of '%s' failed", path);
+        }
+        printf("checksum:    data sha256 verified (%.1f s)\n", now_s() - t0);
+    }
+    re_dataset_close(ds);
+    return RE_EXIT_OK;
+}
+
+/* ---- show ------------------------------------------------------------------------------------------------ */
+
+static int cmd_show(int argc, char **argv) {
+    const char *path = NULL, *out = NULL, *v;
+    long first = 64, cols = 16, scale = 1;
+    for (int i = 1; i < argc; i++) {
+        int m;
+        if (cli_flag(argv, i, "--help", "-h")) { help(stdout); return RE_EXIT_OK; }
+        else if ((m = cli_opt(argc, argv, &i, "--out", "-o", &out))) { if (m < 0) return RE_EXIT_USAGE; }
+        else if ((m = cli_opt(argc, argv, &i, "--first", NULL, &v))) {
+            if (m < 0 || !cli_parse_int(v, 1, 100000, &first)) return cli_usage_error(CMD, "--first wants 1..100000");
+        } else if ((m = cli_opt(argc, argv, &i, "--cols", NULL, &v))) {
+            if (m < 0 || !cli_parse_int(v, 1, 1000, &cols)) return cli_usage_error(CMD, "--cols wants 1..1000");
+        } else if ((m = cli_opt(argc, argv, &i, "--scale", NULL, &v))) {
+            if (m < 0 || !cli_parse_int(v, 1, 16, &scale)) return cli_usage_error(CMD, "--scale wants 1..16");
+        } else if (argv[i][0] == '-') return cli_usage_error(CMD, "show: unknown option '%s'", argv[i]);
+        else if (!path) path = argv[i];
+        else return cli_usage_error(CMD, "show: one dataset file expected");
+    }
+    if (!path || !out) return cli_usage_error(CMD, "show: usage: reenact dataset show FILE.rds -o GRID.png");
+    re_dataset *ds = NULL;
+    re_status s = re_dataset_open(&ds, path);
+    if (s) return cli_fail(CMD, s, "cannot open dataset '%s'", path);
+    uint64_t n = re_dataset_count(ds) < (uint64_t)first ? re_dataset_count(ds) : (uint64_t)first;
+    int res = re_dataset_res(ds), cell = res * (int)scale + 2;
+    int c = (int)(n < (uint64_t)cols ? n : (uint64_t)cols), r = (int)((n + (uint64_t)cols - 1) / (uint64_t)cols);
+    re_image grid = {0};
+    uint8_t *rec = malloc(re_dataset_record_size(ds));
+    int rc = RE_EXIT_FAIL;
+    if (!rec) { rc = cli_fail(CMD, RE_ERR_NOMEM, "out of memory"); goto out; }
+    if ((s = re_image_alloc(&grid, c * cell, r * cell))) { rc = cli_fail(CMD, s, "grid image"); goto out; }
+    for (uint64_t i = 0; i < n; i++) {
+        if ((s = re_dataset_read(ds, i, rec))) { rc = cli_fail(CMD, s, "record %llu", (unsigned long long)i); goto out; }
+        int ox = (int)(i % (uint64_t)cols) * cell + 1, oy = (int)(i / (uint64_t)cols) * cell + 1;
+        for (int y = 0; y < res * scale; y++)
+            for (int x = 0; x < res * scale; x++)
+                memcpy(grid.data + (size_t)(oy + y) * grid.stride + (size_t)(ox + x) * 3,
+                       rec + ((size_t)(y / scale) * res + (size_t)(x / scale)) * 3, 3);
+    }
+    if ((s = re_image_save_png(&grid, out))) { rc = cli_fail(CMD, s, "cannot write '%s'", out); goto out; }
+    printf("wrote %s: %llu records, %d columns\n", out, (unsigned long long)n, c);
+    rc = RE_EXIT_OK;
+out:
+    free(rec);
+    re_image_free(&grid);
+    re_dataset_close(ds);
+    return rc;
+}
+
+/* ---- synth ----------------------------------------------------------------------------------------------- */
+
+/* A face-like picture: background gradient, skin-colored ellipse with eyes and a mouth whose position, size,
+ * colors and openness vary with the RNG. Group g shifts the palette (an "identity"). */
+static void synth_image(uint8_t *p, int res, uint64_t seed, uint32_t g) {
+    uint64_t x = seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull;
+#define RND() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, (double)(x >> 11) * 0x1.0p-53)
+    for (int i = 0; i < 8; i++) (void)RND();
+    double bg0[3] = {RND(), RND(), RND()}, bg1[3] = {RND(), RND(), RND()};
+    double hue = (g % 7) / 7.0;
+    double skin[3] = {0.55 + 0.35 * RND(), 0.35 + 0.3 * RND() * (0.5 + hue), 0.25 + 0.3 * RND()};
+    double cx = 0.5 + 0.08 * (RND() - 0.5), cy = 0.52 + 0.08 * (RND() - 0.5);
+    double rx = 0.26 + 0.06 * RND(), ry = 0.34 + 0.06 * RND();
+    double eye_y = cy - 0.1 * ry / 0.34, eye_dx = 0.38 * rx, eye_r = 0.045 + 0.02 * RND();
+    double mouth_w = 0.35 * rx * (0.8 + 0.4 * RND()), mouth_h = 0.01 + 0.05 * RND(), mouth_y = cy + 0.5 * ry;
+    double tilt = 0.3 * (RND() - 0.5);
+    for (int yy = 0; yy < res; yy++)
+        for (int xx = 0; xx < res; xx++) {
+            double u = (xx + 0.5) / res, v = (yy + 0.5) / res;
+            double c[3];
+            for (int k = 0; k < 3; k++) c[k] = bg0[k] * (1 - v) + bg1[k] * v;
+            double du = (u - cx) * cos(tilt) + (v - cy) * sin(tilt), dv = -(u - cx) * sin(tilt) + (v - cy) * cos(tilt);
+            double e = (du * du) / (rx * rx) + (dv * dv) / (ry * ry);
+            if (e < 1) {
+                double shade = 1.0 - 0.25 * e;
+                for (int k = 0; k < 3; k++) c[k] = skin[k] * shade;
+                double ey = dv - (eye_y - cy);
+                for (int side = -1; side <= 1; side += 2) {
+                    double ex = du - side * eye_dx;
+                    if (ex * ex + ey * ey < eye_r * eye_r) c[0] = c[1] = c[2] = 0.08;
+                }
+                double my = dv - (mouth_y - cy);
+                if (fabs(du) < mouth_w && fabs(my) < mouth_h + 0.01) { c[0] = 0.5; c[1] = 0.1; c[2] = 0.12; }
+            }
+            for (int k = 0; k < 3; k++) {
+                double q = c[k] * 255.0 + 0.5;
+                p[((size_t)yy * res + xx) * 3 + k] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
+            }
+        }
+#undef RND
+}
+
+static int cmd_synth(int argc, char **argv) {
+    const char *out = NULL, *v;
+    long count = 1024, res = 64, groups = 8;
+    uint64_t seed = 1;
+    for (int i = 1; i < argc; i++) {
+        int m;
+        if (cli_flag(argv, i, "--help", "-h")) { help(stdout); return RE_EXIT_OK; }
+        else if ((m = cli_opt(argc, argv, &i, "--out", "-o", &out))) { if (m < 0) return RE_EXIT_USAGE; }
+        else if ((m = cli_opt(argc, argv, &i, "--count", "-n", &v))) {
+            if (m < 0 || !cli_parse_int(v, 1, 100000000, &count)) return cli_usage_error(CMD, "--count wants 1..1e8");
+        } else if ((m = cli_opt(argc, argv, &i, "--res", NULL, &v))) {
+            if (m < 0 || !cli_parse_int(v, 4, RE_DATASET_MAX_RES, &res)) return cli_usage_error(CMD, "--res wants 4..4096");
+        } else if ((m = cli_opt(argc, argv, &i, "--groups", NULL, &v))) {
+            if (m < 0 || !cli_parse_int(v, 1, 1000000, &groups)) return cli_usage_error(CMD, "--groups wants 1..1e6");
+        } else if ((m = cli_opt(argc, argv, &i, "--seed", NULL, &v))) {
+            if (m < 0 || !cli_parse_u64(v, &seed)) return cli_usage_error(CMD, "--seed wants an unsigned integer");
+        } else return cli_usage_error(CMD, "synth: unknown argument '%s'", argv[i]);
+    }
+    if (!out) return cli_usage_error(CMD, "synth: -o OUT.rds is required");
+    if (groups > count) groups = count;
+    re_dataset_writer *w = NULL;
+    re_status s = re_dataset_writer_open(&w, out, (int)res, 3, 0);
+    if (s) return cli_fail(CMD, s, "cannot create '%s'", out);
+    uint8_t *p = malloc((size_t)res * res * 3);
+    if (!p) {
+        re_dataset_writer_abort(w);
+        return cli_fail(CMD, RE_ERR_NOMEM, "out of memory");
+    }
+    for (long i = 0; i < count && !s; i++) {
+        char name[32];
+        uint32_t g = (uint32_t)(i * groups / count), id;
+        snprintf(name, sizeof name, "synth_%04u", g);
+        synth_image(p, (int)res, seed * 1000003ull + (uint64_t)i, g);
+        s = re_dataset_writer_group(w, name, &id);
+        if (!s) s = re_dataset_writer_add(w, p, id);
+    }
+    free(p);
+    if (s) {
+        re_dataset_writer_abort(w);
+        return cli_fail(CMD, s, "writing '%s'", out);
+    }
+    if ((s = re_dataset_writer_close(w))) return cli_fail(CMD, s, "cannot finish '%s'", out);
+    printf("wrote %s: %ld synthetic images at %ldx%ld in %ld groups\n", out, count, res, res, groups);
+    return RE_EXIT_OK;
+}
+
+int cmd_dataset(int argc, char **argv) {
+    if (argc < 2 || cli_flag(argv, 1, "--help", "-h")) {
+        help(argc < 2 ? stderr : stdout);
+        return argc < 2 ? RE_EXIT_USAGE : RE_EXIT_OK;
+    }
+    const char *sub = argv[1];
+    if (!strcmp(sub, "pack")) return cmd_pack(argc - 1, argv + 1);
+    if (!strcmp(sub, "info")) return cmd_info_verify(argc - 1, argv + 1, 0);
+    if (!strcmp(sub, "verify")) return cmd_info_verify(argc - 1, argv + 1, 1);
+    if (!strcmp(sub, "show")) return cmd_show(argc - 1, argv + 1);
+    if (!strcmp(sub, "synth")) return cmd_synth(argc - 1, argv + 1);
+    return cli_usage_error(CMD, "unknown command '%s' (pack, info, verify, show, synth)", sub);
+}

@@ -1,0 +1,155 @@
+/*
+ * cmd_demo.c - `reenact demo [-o DIR]`: the README's one-command demo. Animates the face that ships next to the
+ * bundled model (models/demo_face.png, a synthetic face decoded by that model, so it is already an aligned crop)
+ * with the motion that ships there (models/demo.motion), and writes DIR/demo.mp4 and DIR/demo_storyboard.png.
+ * When demo_face.png is missing the demo decodes the model's mean face (z = 0) and uses that instead.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "anim_cli.h"
+#include "cli.h"
+
+static void help(FILE *f) {
+    fprintf(f,
+            "usage: reenact demo [-o DIR] [options]\n\n"
+            "Animates the demo face shipped with the model with the shipped demo motion and writes DIR/demo.mp4 and\n"
+            "DIR/demo_storyboard.png (driving codes as the model sees them above the generated frames).\n\n"
+            "options:\n"
+            "  -o, --output DIR   output directory, created if missing [reenact-demo]\n"
+            "  --model M          model file [%s]\n"
+            "                     (demo_face.png and demo.motion are looked up next to it)\n"
+            "  --threads N        threads of the model stage (0 = all cores) [0]\n"
+            "  -q, --quiet        no progress\n"
+            "  -h, --help         this help\n",
+            cli_default_model());
+}
+
+/* Decode z = 0 (the center of the latent space: the model's "mean face") and save it upscaled to 256x256. */
+static re_status mean_face(re_model *m, const char *path) {
+    const re_config *c = re_model_config(m);
+    re_runner *r = NULL;
+    float *z = calloc((size_t)c->latent, sizeof *z);
+    float *x = malloc((size_t)c->channels * c->res * c->res * sizeof *x);
+    re_image small = {0}, big = {0};
+    re_status s = RE_ERR_NOMEM;
+    if (!z || !x) goto done;
+    if ((s = re_runner_create(&r, m, 1)) != RE_OK) goto done;
+    if ((s = re_decode(r, z, 1, x)) != RE_OK) goto done;
+    if ((s = re_image_from_chw(&small, x, c->res, c->res)) != RE_OK) goto done;
+    if ((s = re_image_resize(&small, &big, 256, 256)) != RE_OK) goto done;
+    s = re_image_save_png(&big, path);
+done:
+    re_runner_free(r);
+    free(z);
+    free(x);
+    re_image_free(&small);
+    re_image_free(&big);
+    return s;
+}
+
+int cmd_demo(int argc, char **argv) {
+    const char *cmd = "demo";
+    const char *dir = "reenact-demo", *model = NULL, *v = NULL;
+    int quiet = 0;
+    for (int i = 1; i < argc; i++) {
+        int r;
+        if (cli_flag(argv, i, "--help", "-h")) {
+            help(stdout);
+            return RE_EXIT_OK;
+        }
+        if ((r = cli_opt(argc, argv, &i, "--output", "-o", &v)) != 0) {
+            if (r < 0) return RE_EXIT_USAGE;
+            dir = v;
+        } else if ((r = cli_opt(argc, argv, &i, "--model", NULL, &v)) != 0) {
+            if (r < 0) return RE_EXIT_USAGE;
+            model = v;
+        } else if ((r = cli_opt(argc, argv, &i, "--threads", NULL, &v)) != 0) {
+            if (r < 0) return RE_EXIT_USAGE;
+            if (cli_apply_threads(cmd, v)) return RE_EXIT_USAGE;
+        } else if (cli_flag(argv, i, "--quiet", "-q")) {
+            quiet = 1;
+        } else {
+            return cli_usage_error(cmd, "unknown argument '%s'", argv[i]);
+        }
+    }
+    if (!model) model = cli_default_model();
+    if (access(model, R_OK) != 0)
+        return cli_fail(cmd, RE_OK, "the bundled model '%s' is missing (%s); the demo needs it. Build or fetch the "
+                        "model (see README), or name one with --model or $REENACT_MODEL", model, strerror(errno));
+    char mdir[PATH_MAX], face[PATH_MAX], motion[PATH_MAX], out[PATH_MAX], board[PATH_MAX], gen[PATH_MAX];
+    snprintf(mdir, sizeof mdir, "%s", model);
+    char *slash = strrchr(mdir, '/');
+    if (slash) *slash = 0;
+    else snprintf(mdir, sizeof mdir, ".");
+    if (snprintf(face, sizeof face, "%s/demo_face.png", mdir) >= (int)sizeof face ||
+        snprintf(motion, sizeof motion, "%s/demo.motion", mdir) >= (int)sizeof motion ||
+        snprintf(out, sizeof out, "%s/demo.mp4", dir) >= (int)sizeof out ||
+        snprintf(board, sizeof board, "%s/demo_storyboard.png", dir) >= (int)sizeof board ||
+        snprintf(gen, sizeof gen, "%s/demo_face.png", dir) >= (int)sizeof gen)
+        return cli_fail(cmd, RE_OK, "path too long");
+    if (access(motion, R_OK) != 0)
+        return cli_fail(cmd, RE_OK, "the demo motion '%s' is missing (%s); it ships next to the model. Make one with "
+                        "'reenact motion extract --model %s --driving CLIP.mp4 -o %s'", motion, strerror(errno),
+                        model, motion);
+    struct stat sb;
+    if (stat(dir, &sb) != 0) {
+        if (mkdir(dir, 0777) != 0) return cli_fail(cmd, RE_OK, "cannot create '%s': %s", dir, strerror(errno));
+    } else if (!S_ISDIR(sb.st_mode)) {
+        return cli_fail(cmd, RE_OK, "'%s' exists and is not a directory", dir);
+    }
+    if (anim_cli_check_output(cmd, "demo video", out)) return RE_EXIT_FAIL;
+
+    re_model *m = NULL;
+    re_motion *mo = NULL;
+    int rc = RE_EXIT_FAIL;
+    if (anim_cli_load_model(cmd, model, &m)) return RE_EXIT_FAIL;
+    re_status s = re_motion_load(&mo, motion);
+    if (s != RE_OK) {
+        cli_fail(cmd, s, "cannot use the demo motion '%s'", motion);
+        goto done;
+    }
+    const char *src = face;
+    if (access(face, R_OK) != 0) {
+        s = mean_face(m, gen);
+        if (s != RE_OK) {
+            cli_fail(cmd, s, "cannot make a demo face at '%s'", gen);
+            goto done;
+        }
+        if (!quiet) fprintf(stderr, "reenact demo: '%s' not found; using the model's mean face (%s)\n", face, gen);
+        src = gen;
+    }
+    re_anim_opts o;
+    re_anim_opts_default(&o);
+    o.source = src;
+    o.motion = mo;
+    o.aligned = 1;   /* the demo face is a crop the model itself produced */
+    o.output = out;
+    o.storyboard = board;
+    anim_cli_prog pr = {"demo", quiet, 0, 0};
+    o.progress = anim_cli_progress;
+    o.progress_user = &pr;
+    anim_cli_install_signals();
+    re_anim_stats st;
+    s = re_animate(m, &o, &st);
+    anim_cli_progress_end(&pr);
+    if (s != RE_OK) {
+        cli_fail(cmd, s, "the demo failed");
+        goto done;
+    }
+    if (st.audio_missing && !quiet)
+        fprintf(stderr, "reenact demo: note: the demo motion's audio source is not on this machine; no audio\n");
+    printf("demo video:      %s (%lld frames, %dx%d, %g fps)\n", out, (long long)st.frames, st.out_w, st.out_h,
+           (double)st.fps_num / st.fps_den);
+    printf("demo storyboard: %s\n", board);
+    rc = RE_EXIT_OK;
+done:
+    re_motion_free(mo);
+    re_model_free(m);
+    return rc;
+}

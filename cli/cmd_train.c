@@ -1,0 +1,1025 @@
+/*
+ * cmd_train.c - `reenact train`: train a VAE or VAE-GAN on a packed dataset (reenact dataset pack), with a progress
+ * bar, metrics (JSON lines), sample grids, a loss plot, atomic checkpoints with retention, exact resume, clean
+ * SIGINT handling and a NaN/Inf guard that rolls back. Helpers: cli/train_ckpt.c, cli/train_viz.c (cli/train.h).
+ *
+ *   reenact train --data faces.rds [--model seed64] [--mode vaegan] [--epochs 30] --out runs/NAME
+ *   reenact train --resume runs/NAME
+ *
+ * Run folder:
+ *   config.json            the run's configuration (also inside every checkpoint, with the run state)
+ *   metrics.jsonl          one JSON object per line: "train" (every --log-every steps, losses averaged over the
+ *                          window), "val", "ckpt", "nonfinite", "resume", "done"
+ *   samples/step_N.png     validation images (top) above their reconstructions (bottom); samples.png = latest
+ *   loss.png               loss curves
+ *   ckpt/step_NNNNNNN/     model.safetensors (weights + BN buffers + discriminator, F32), optim.safetensors (Adam
+ *                          moments, step, RNG; loader state in its metadata), config.json, DONE (written last)
+ *   model.safetensors      final model (F32, with the discriminator); --export PATH adds a BF16 inference file
+ *
+ * Exactness: a run resumed from a checkpoint repeats the uninterrupted run bit for bit when it uses the same thread
+ * count and backend (the loader's order and flips are functions of (seed, epoch, position); the trainer's RNG and Adam
+ * state are checkpointed; the sampling noise comes from the trainer's RNG only).
+ * Signals: SIGINT/SIGTERM finish the current step, write a checkpoint and exit with 130/143.
+ * NaN/Inf: a step that reports RE_ERR_NONFINITE is not applied; the run reloads the newest checkpoint, halves both
+ * learning rates and continues; after --max-rollbacks rollbacks without passing a new checkpoint it gives up (exit 1).
+ * Test hooks (environment): REENACT_FAULT_INJECT_WRITE=N[:F] makes the N-th checkpoint of this process fail while
+ * writing file F (1 model, 2 optim, 3 config, 4 DONE; default 1) as if the disk were full (RLIMIT_FSIZE = 0);
+ * REENACT_TEST_NAN_STEP=S[:K] puts a NaN into the input of step S, K times (default 1).
+ */
+/* Paths are length-checked when parsed; snprintf truncation cannot happen in practice. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "core/core.h"
+#include "train.h"
+
+#define CMD "train"
+
+static volatile sig_atomic_t g_signal = 0;
+static void on_signal(int sig) { g_signal = sig; }
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static long vm_hwm_kb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) v = strtol(line + 6, NULL, 10);
+    if (f) fclose(f);
+    return v;
+}
+
+/* ---- options --------------------------------------------------------------------------------------------- */
+
+static void defaults(train_cfg *c) {
+    memset(c, 0, sizeof *c);
+    snprintf(c->model, sizeof c->model, "seed64");
+    re_train_opts_default(&c->opts, RE_MODE_VAEGAN);
+    c->epochs = 30;
+    c->threads = 0;
+    c->backend = RE_BACKEND_AUTO;
+    c->ckpt_every = 500;
+    c->sample_every = 500;
+    c->log_every = 10;
+    c->keep = 3;
+    c->val_fraction = 0.05;
+    c->val_max = 512;
+    c->flip = 0;
+    c->grid = 8;
+    c->max_rollbacks = 3;
+    c->plot_log = 1;
+}
+
+static void help(FILE *f) {
+    train_cfg d;
+    defaults(&d);
+    re_train_opts vae, gan;
+    re_train_opts_default(&vae, RE_MODE_VAE);
+    re_train_opts_default(&gan, RE_MODE_VAEGAN);
+    fprintf(f,
+            "usage: reenact train --data FILE.rds --out runs/NAME [options]\n"
+            "       reenact train --resume runs/NAME [--epochs N] [--max-steps N] [--quiet] ...\n\n"
+            "Trains the VAE (rec + KL) or VAE-GAN (+ adversarial + feature matching) of the paper on a packed dataset\n"
+            "(see 'reenact dataset pack'). Defaults reproduce the paper's setup (30 epochs, Adam, batch 64).\n\n"
+            "data and model:\n"
+            "  --data PATH          packed dataset (.rds) [required]\n"
+            "  --model NAME|JSON    preset seed64, seed128 or tiny, or a JSON model config [%s]\n"
+            "  --init PATH          start from these weights (same architecture) instead of a fresh initialization\n"
+            "  --mode vae|vaegan    vaegan also trains the discriminator [vaegan]\n"
+            "  --val-fraction F     held out for validation: whole groups (folders/clips) when the dataset has >= 2,\n"
+            "                       else a seeded random subset [%g]\n"
+            "  --val-max N          validation images evaluated at each checkpoint/sample [%d]\n"
+            "  --flip               random horizontal flips of training images [off]\n"
+            "  --no-verify          skip the dataset's data checksum at start [verify]\n"
+            "optimization:\n"
+            "  --epochs N           [%d]\n"
+            "  --max-steps N        stop after N optimizer steps in total, 0 = no limit [0]\n"
+            "  --batch N            [%d]\n"
+            "  --lr X               encoder+decoder Adam learning rate [%g with --mode vae, %g with vaegan]\n"
+            "  --lr-d X             discriminator Adam learning rate [%g]\n"
+            "  --beta1 X, --beta2 X Adam betas [%g, %g]\n"
+            "  --w-kl X             KL weight [%g]\n"
+            "  --w-adv X            adversarial weight [%g with vaegan, 0 with vae]\n"
+            "  --w-fm X             discriminator feature-matching weight [%g with vaegan, 0 with vae]\n"
+            "  --seed S             initialization, split, shuffling, flips and sampling noise [%" PRIu64 "]\n"
+            "  --max-rollbacks N    NaN/Inf rollbacks (each halves the learning rates) before giving up [%d]\n"
+            "run folder and outputs:\n"
+            "  --out DIR            run folder; must not already hold a run (use --resume) [required]\n"
+            "  --resume DIR         continue the run in DIR from its newest complete checkpoint, exactly\n"
+            "  --ckpt-every N       checkpoint every N steps (and at the end, and on SIGINT) [%lld]\n"
+            "  --keep K             keep the newest K checkpoints plus the best by validation loss [%d]\n"
+            "  --sample-every N     sample grid + loss plot every N steps and at every epoch end [%lld]\n"
+            "  --log-every N        metrics line every N steps [%lld]\n"
+            "  --grid N             images in the sample grid [%d]\n"
+            "  --plot-linear        linear instead of log y axis in loss.png\n"
+            "  --export PATH        also write an inference-only BF16 model (no discriminator) at the end\n"
+            "compute:\n"
+            "  --threads T          OpenMP threads, 0 = all cores [0]; resume with the same T for bit-identical runs\n"
+            "  --backend ref|dnnl   compute backend [dnnl when built with oneDNN, else ref]\n"
+            "  --quiet              no progress bar or config table (errors and the final summary remain)\n"
+            "  -h, --help           this help\n\n"
+            "SIGINT/SIGTERM: the current step finishes, a checkpoint is written, exit status 130/143.\n"
+            "NaN/Inf in a loss or gradient: the step is dropped, the newest checkpoint is reloaded and both learning\n"
+            "rates are halved; metrics.jsonl records a \"nonfinite\" event naming the tensor.\n"
+            "exit status: 0 ok, 1 failure, 2 usage error, 130/143 interrupted (checkpoint written)\n",
+            d.model, d.val_fraction, d.val_max, d.epochs, d.opts.batch, vae.lr_g, gan.lr_g, gan.lr_d, gan.beta1,
+            gan.beta2, gan.w_kl, gan.w_adv, gan.w_fm, gan.seed, d.max_rollbacks, (long long)d.ckpt_every, d.keep,
+            (long long)d.sample_every, (long long)d.log_every, d.grid);
+}
+
+/* Options that define the run and therefore may not change on --resume. */
+enum {
+    F_DATA = 1 << 0, F_MODEL = 1 << 1, F_MODE = 1 << 2, F_LR = 1 << 3, F_LRD = 1 << 4, F_WKL = 1 << 5,
+    F_WADV = 1 << 6, F_WFM = 1 << 7, F_SEED = 1 << 8, F_BATCH = 1 << 9, F_VAL = 1 << 10, F_FLIP = 1 << 11,
+    F_INIT = 1 << 12, F_OUT = 1 << 13, F_BETA = 1 << 14, F_BACKEND = 1 << 15, F_THREADS = 1 << 16
+};
+#define F_FIXED (F_MODEL | F_MODE | F_LR | F_LRD | F_WKL | F_WADV | F_WFM | F_SEED | F_BATCH | F_VAL | F_FLIP | \
+                 F_INIT | F_OUT | F_BETA)
+
+typedef struct cli_args {
+    train_cfg cfg;
+    unsigned set;                /* F_* given on the command line */
+    const char *resume, *export_path, *out_path;
+    int quiet, verify, prefetch;
+    /* values given on the command line that --resume may override */
+    int epochs_set, max_steps_set, ckpt_set, keep_set, sample_set, log_set, grid_set, rb_set, plot_set, valmax_set;
+} cli_args;
+
+static int parse_args(int argc, char **argv, cli_args *a) {
+    const char *v;
+    train_cfg *c = &a->cfg;
+    int mode_given = 0;
+    double lr = -1, lrd = -1, wkl = -1, wadv = -1, wfm = -1, b1 = -1, b2 = -1;
+    a->verify = 1;
+    a->prefetch = 2;
+    for (int i = 1; i < argc; i++) {
+        int m = 0;
+        long l;
+        double d;
+#define OPT(name, alt) ((m = cli_opt(argc, argv, &i, name, alt, &v)) != 0)
+#define NEED(cond, ...) do { if (m < 0) return RE_EXIT_USAGE; if (!(cond)) return cli_usage_error(CMD, __VA_ARGS__); } while (0)
+        if (cli_flag(argv, i, "--help", "-h")) { help(stdout); return -1; }
+        else if (OPT("--data", "-d")) { NEED(strlen(v) < sizeof c->data, "--data path too long"); snprintf(c->data, sizeof c->data, "%s", v); a->set |= F_DATA; }
+        else if (OPT("--model", "-m")) { NEED(strlen(v) < sizeof c->model, "--model too long"); snprintf(c->model, sizeof c->model, "%s", v); a->set |= F_MODEL; }
+        else if (OPT("--init", NULL)) { NEED(strlen(v) < sizeof c->init, "--init path too long"); snprintf(c->init, sizeof c->init, "%s", v); a->set |= F_INIT; }
+        else if (OPT("--mode", NULL)) {
+            NEED(!strcmp(v, "vae") || !strcmp(v, "vaegan"), "--mode wants vae or vaegan, got '%s'", v);
+            re_train_opts_default(&c->opts, !strcmp(v, "vae") ? RE_MODE_VAE : RE_MODE_VAEGAN);
+            mode_given = 1;
+            a->set |= F_MODE;
+        } else if (OPT("--epochs", "-e")) { NEED(cli_parse_int(v, 1, 1000000, &l), "--epochs wants 1..1000000"); c->epochs = (int)l; a->epochs_set = 1; }
+        else if (OPT("--max-steps", NULL)) { NEED(cli_parse_int(v, 0, (long)1e12, &l), "--max-steps wants an integer >= 0"); c->max_steps = l; a->max_steps_set = 1; }
+        else if (OPT("--batch", "-b")) { NEED(cli_parse_int(v, 1, 4096, &l), "--batch wants 1..4096"); c->opts.batch = (int)l; a->set |= F_BATCH; }
+        else if (OPT("--lr", NULL)) { NEED(cli_parse_float(v, 1e-12, 10, &lr), "--lr wants a number in (0,10]"); a->set |= F_LR; }
+        else if (OPT("--lr-d", NULL)) { NEED(cli_parse_float(v, 1e-12, 10, &lrd), "--lr-d wants a number in (0,10]"); a->set |= F_LRD; }
+        else if (OPT("--beta1", NULL)) { NEED(cli_parse_float(v, 0, 0.999999, &b1), "--beta1 wants [0,1)"); a->set |= F_BETA; }
+        else if (OPT("--beta2", NULL)) { NEED(cli_parse_float(v, 0, 0.999999999, &b2), "--beta2 wants [0,1)"); a->set |= F_BETA; }
+        else if (OPT("--w-kl", NULL)) { NEED(cli_parse_float(v, 0, 1e6, &wkl), "--w-kl wants 0..1e6"); a->set |= F_WKL; }
+        else if (OPT("--w-adv", NULL)) { NEED(cli_parse_float(v, 0, 1e6, &wadv), "--w-adv wants 0..1e6"); a->set |= F_WADV; }
+        else if (OPT("--w-fm", NULL)) { NEED(cli_parse_float(v, 0, 1e6, &wfm), "--w-fm wants 0..1e6"); a->set |= F_WFM; }
+        else if (OPT("--seed", "-s")) { NEED(cli_parse_u64(v, &c->opts.seed), "--seed wants an unsigned integer"); a->set |= F_SEED; }
+        else if (OPT("--out", "-o")) { NEED(strlen(v) < TRAIN_PATH - 200, "--out path too long"); a->out_path = v; a->set |= F_OUT; }
+        else if (OPT("--resume", "-r")) { NEED(strlen(v) < TRAIN_PATH - 200, "--resume path too long"); a->resume = v; }
+        else if (OPT("--threads", "-t")) { NEED(cli_parse_int(v, 0, 1024, &l), "--threads wants 0..1024 (0 = all cores)"); c->threads = (int)l; a->set |= F_THREADS; }
+        else if (OPT("--backend", NULL)) {
+            NEED(!strcmp(v, "ref") || !strcmp(v, "dnnl") || !strcmp(v, "auto"), "--backend wants ref, dnnl or auto");
+            c->backend = !strcmp(v, "ref") ? RE_BACKEND_REF : !strcmp(v, "dnnl") ? RE_BACKEND_DNNL : RE_BACKEND_AUTO;
+            a->set |= F_BACKEND;
+        } else if (OPT("--ckpt-every", NULL)) { NEED(cli_parse_int(v, 1, (long)1e12, &l), "--ckpt-every wants >= 1"); c->ckpt_every = l; a->ckpt_set = 1; }
+        else if (OPT("--keep", NULL)) { NEED(cli_parse_int(v, 1, 1000000, &l), "--keep wants >= 1"); c->keep = (int)l; a->keep_set = 1; }
+        else if (OPT("--sample-every", NULL)) { NEED(cli_parse_int(v, 1, (long)1e12, &l), "--sample-every wants >= 1"); c->sample_every = l; a->sample_set = 1; }
+        else if (OPT("--log-every", NULL)) { NEED(cli_parse_int(v, 1, (long)1e12, &l), "--log-every wants >= 1"); c->log_every = l; a->log_set = 1; }
+        else if (OPT("--val-fraction", NULL)) { NEED(cli_parse_float(v, 0, 0.9, &d), "--val-fraction wants 0..0.9"); c->val_fraction = d; a->set |= F_VAL; }
+        else if (OPT("--val-max", NULL)) { NEED(cli_parse_int(v, 1, 1000000, &l), "--val-max wants >= 1"); c->val_max = (int)l; a->valmax_set = 1; }
+        else if (OPT("--grid", NULL)) { NEED(cli_parse_int(v, 1, 64, &l), "--grid wants 1..64"); c->grid = (int)l; a->grid_set = 1; }
+        else if (OPT("--max-rollbacks", NULL)) { NEED(cli_parse_int(v, 0, 1000, &l), "--max-rollbacks wants 0..1000"); c->max_rollbacks = (int)l; a->rb_set = 1; }
+        else if (OPT("--export", NULL)) { NEED(*v, "--export wants a path"); a->export_path = v; }
+        else if (OPT("--prefetch", NULL)) { NEED(cli_parse_int(v, 0, 64, &l), "--prefetch wants 0..64"); a->prefetch = (int)l; }
+        else if (cli_flag(argv, i, "--flip", NULL)) { c->flip = 1; a->set |= F_FLIP; }
+        else if (cli_flag(argv, i, "--plot-linear", NULL)) { c->plot_log = 0; a->plot_set = 1; }
+        else if (cli_flag(argv, i, "--no-verify", NULL)) a->verify = 0;
+        else if (cli_flag(argv, i, "--quiet", "-q")) a->quiet = 1;
+        else return cli_usage_error(CMD, "unknown argument '%s'", argv[i]);
+#undef OPT
+#undef NEED
+    }
+    (void)mode_given;
+    if (lr > 0) c->opts.lr_g = lr;
+    if (lrd > 0) c->opts.lr_d = lrd;
+    if (b1 >= 0) c->opts.beta1 = b1;
+    if (b2 >= 0) c->opts.beta2 = b2;
+    if (wkl >= 0) c->opts.w_kl = (float)wkl;
+    if (wadv >= 0) c->opts.w_adv = (float)wadv;
+    if (wfm >= 0) c->opts.w_fm = (float)wfm;
+    return 0;
+}
+
+/* ---- the run --------------------------------------------------------------------------------------------- */
+
+typedef struct run {
+    train_cfg cfg;
+    train_state st;
+    char out[TRAIN_PATH], ckpt_dir[TRAIN_PATH + 16], samples_dir[TRAIN_PATH + 16], metrics_path[TRAIN_PATH + 16];
+    int quiet, tty, prog_active;
+    re_dataset *ds;
+    re_loader *ld;
+    re_model *m;
+    re_trainer *t;
+    FILE *metrics;
+    float *x, *vx, *vr;
+    train_hist hist;
+    int64_t total;
+    uint64_t bpe;
+    int64_t last_ckpt;
+    /* validation at the current step */
+    int have_val;
+    int64_t val_step;
+    double val_rec, val_kl, val_loss;
+    /* NaN guard */
+    int nan_run;
+    int64_t nan_fail_step;
+    long nan_inject_step;
+    int nan_inject_left;
+    /* checkpoint fault injection */
+    int ckpt_count;
+    long fault_n;
+    int fault_file;
+    /* timing */
+    double t_session, t_step, t_load;
+    int64_t session_step0;
+    /* progress and metrics windows */
+    double ema[5];
+    int ema_init;
+    double last_prog, rate, rate_t;
+    int64_t rate_step;
+    double win[8];
+    int64_t win_n;
+} run;
+
+static void prog_break(run *r) {
+    if (r->prog_active) {
+        fputc('\n', stderr);
+        r->prog_active = 0;
+    }
+}
+
+static json_t *jreal(double v) { return isfinite(v) ? json_real(v) : json_null(); }
+
+/* Append one JSON object as a line to metrics.jsonl (steals o). */
+static re_status emit(run *r, json_t *o) {
+    re_status s = RE_OK;
+    char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
+    json_decref(o);
+    if (!line) return re_fail(RE_ERR_NOMEM, "metrics: out of memory");
+    if (fputs(line, r->metrics) < 0 || fputc('\n', r->metrics) == EOF || fflush(r->metrics) != 0)
+        s = re_fail(RE_ERR_IO, "cannot write '%s': %s", r->metrics_path, strerror(errno));
+    free(line);
+    return s;
+}
+
+static const char *backend_str(re_backend b) { return b == RE_BACKEND_REF ? "ref" : b == RE_BACKEND_DNNL ? "dnnl" : "auto"; }
+
+static int same_arch(const re_config *a, const re_config *b, char **ja_out, char **jb_out) {
+    char *ja = re_config_to_json(a), *jb = re_config_to_json(b);
+    int same = ja && jb && !strcmp(ja, jb);
+    *ja_out = ja;
+    *jb_out = jb;
+    return same;
+}
+
+/* Validation losses on the first min(val_count, val_max) held-out images; sets r->have_val. */
+static re_status eval_val(run *r) {
+    uint64_t nv = re_loader_val_count(r->ld);
+    if (nv > (uint64_t)r->cfg.val_max) nv = (uint64_t)r->cfg.val_max;
+    r->have_val = 0;
+    if (nv == 0) return RE_OK;
+    const int B = r->cfg.opts.batch;
+    double rec = 0, kl = 0;
+    for (uint64_t first = 0; first < nv; first += (uint64_t)B) {
+        int k = (int)(nv - first < (uint64_t)B ? nv - first : (uint64_t)B);
+        re_step_stats es;
+        re_status s = re_loader_val_batch(r->ld, first, k, r->vx);
+        if (!s) s = re_trainer_eval(r->t, r->vx, k, &es);
+        if (s) return s;
+        rec += es.rec * k;
+        kl += es.kl * k;
+    }
+    r->val_rec = rec / (double)nv;
+    r->val_kl = kl / (double)nv;
+    r->val_loss = r->cfg.opts.w_rec * r->val_rec + r->cfg.opts.w_kl * r->val_kl;
+    r->val_step = r->st.step;
+    r->have_val = 1;
+    val_point vp = {r->st.step, (float)r->val_rec, (float)r->val_kl};
+    hist_add_val(&r->hist, vp);
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string("val"));
+    json_object_set_new(o, "step", json_integer(r->st.step));
+    json_object_set_new(o, "epoch", json_integer(r->st.step / (int64_t)r->bpe));
+    json_object_set_new(o, "rec", jreal(r->val_rec));
+    json_object_set_new(o, "kl", jreal(r->val_kl));
+    json_object_set_new(o, "loss", jreal(r->val_loss));
+    json_object_set_new(o, "n", json_integer((json_int_t)nv));
+    return emit(r, o);
+}
+
+static re_status ensure_val(run *r) {
+    if (r->have_val && r->val_step == r->st.step) return RE_OK;
+    return eval_val(r);
+}
+
+/* Sample grid (validation images, or the first records when nothing is held out) and the loss plot. */
+static re_status write_pictures(run *r) {
+    int g = r->cfg.grid < r->cfg.opts.batch ? r->cfg.grid : r->cfg.opts.batch;
+    uint64_t nv = re_loader_val_count(r->ld);
+    re_status s = RE_OK;
+    if (nv) {
+        if ((uint64_t)g > nv) g = (int)nv;
+        s = re_loader_val_batch(r->ld, 0, g, r->vx);
+    } else {
+        uint64_t n = re_dataset_count(r->ds);
+        if ((uint64_t)g > n) g = (int)n;
+        size_t per = (size_t)3 * r->cfg.mcfg.res * r->cfg.mcfg.res;
+        for (int i = 0; i < g && !s; i++) s = re_dataset_read_chw(r->ds, (uint64_t)i, 0, r->vx + (size_t)i * per);
+    }
+    if (!s) s = re_trainer_reconstruct(r->t, r->vx, g, r->vr);
+    char p[TRAIN_PATH + 64];
+    if (!s) {
+        snprintf(p, sizeof p, "%s/step_%07" PRId64 ".png", r->samples_dir, r->st.step);
+        s = viz_sample_grid(r->vx, r->vr, g, r->cfg.mcfg.res, p);
+    }
+    if (!s) {
+        snprintf(p, sizeof p, "%s/samples.png", r->out);
+        s = viz_sample_grid(r->vx, r->vr, g, r->cfg.mcfg.res, p);
+    }
+    if (!s) {
+        snprintf(p, sizeof p, "%s/loss.png", r->out);
+        s = viz_loss_plot(&r->hist, p, r->cfg.plot_log, r->cfg.opts.mode == RE_MODE_VAEGAN);
+    }
+    if (s) re_fail_ctx(s, "writing pictures at step %" PRId64, r->st.step);
+    return s;
+}
+
+/* Write a checkpoint of the current state (no-op when one exists for this step). */
+static re_status checkpoint(run *r) {
+    if (r->st.step == r->last_ckpt) return RE_OK;
+    re_status s = ensure_val(r);
+    if (s) return s;
+    double prev_best = r->st.best_val;
+    int64_t prev_best_step = r->st.best_step;
+    int is_best = r->have_val && r->val_loss < r->st.best_val;
+    if (is_best) {
+        r->st.best_val = r->val_loss;
+        r->st.best_step = r->st.step;
+    }
+    r->st.loader = re_loader_get_state(r->ld);
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string("ckpt"));
+    json_object_set_new(o, "step", json_integer(r->st.step));
+    json_object_set_new(o, "val_loss", r->have_val ? jreal(r->val_loss) : json_null());
+    json_object_set_new(o, "best", json_boolean(is_best));
+    if ((s = emit(r, o))) goto fail;
+    if (fsync(fileno(r->metrics)) != 0 && errno != EINVAL) {
+        s = re_fail(RE_ERR_IO, "fsync of '%s' failed: %s", r->metrics_path, strerror(errno));
+        goto fail;
+    }
+    long pos = ftell(r->metrics);
+    r->st.metrics_bytes = pos > 0 ? (uint64_t)pos : 0;
+    char *cj = train_config_json(&r->cfg, &r->st);
+    if (!cj) { s = re_fail(RE_ERR_NOMEM, "checkpoint: out of memory"); goto fail; }
+    char le[32], lp[32], seed[32], lrg[40], lrd[40], stp[32];
+    snprintf(le, sizeof le, "%" PRIu64, r->st.loader.epoch);
+    snprintf(lp, sizeof lp, "%" PRIu64, r->st.loader.pos);
+    snprintf(seed, sizeof seed, "%" PRIu64, r->cfg.opts.seed);
+    snprintf(lrg, sizeof lrg, "%.17g", r->st.lr_g);
+    snprintf(lrd, sizeof lrd, "%.17g", r->st.lr_d);
+    snprintf(stp, sizeof stp, "%" PRId64, r->st.step);
+    const char *om[] = {"loader_epoch", le, "loader_pos", lp, "loader_seed", seed, "lr_g", lrg, "lr_d", lrd, NULL};
+    const char *mm[] = {"train_step", stp, "train_mode", r->cfg.opts.mode == RE_MODE_VAEGAN ? "vaegan" : "vae", NULL};
+    ckpt_write w = {r->ckpt_dir, r->st.step, r->m, r->t, cj, om, mm, 0};
+    r->ckpt_count++;
+    if (r->fault_n == r->ckpt_count) w.fault_file = r->fault_file;
+    s = ckpt_write_dir(&w);
+    free(cj);
+    if (s) goto fail;
+    r->last_ckpt = r->st.step;
+    if (r->nan_run && r->st.step > r->nan_fail_step) r->nan_run = 0;
+    ckpt_prune(r->ckpt_dir, r->cfg.keep, r->st.best_step);
+    return RE_OK;
+fail:
+    r->st.best_val = prev_best;
+    r->st.best_step = prev_best_step;
+    {
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s", re_last_error());
+        json_t *e = json_object();
+        json_object_set_new(e, "type", json_string("ckpt_failed"));
+        json_object_set_new(e, "step", json_integer(r->st.step));
+        json_object_set_new(e, "error", json_string(msg));
+        emit(r, e);   /* best effort: the disk may be full */
+        re_fail(s, "%s", msg);
+    }
+    return s;
+}
+
+/* Load checkpoint `step`: model, optimizer, loader position and run state. halve: NaN rollback (keeps the current
+ * learning rates halved and counts the rollback) instead of a plain resume. */
+static re_status restore(run *r, int64_t step, int halve) {
+    char dir[TRAIN_PATH + 64], p[TRAIN_PATH + 128], *text = NULL, *ja = NULL, *jb = NULL, *me = NULL, *mp = NULL;
+    ckpt_path(dir, sizeof dir, r->ckpt_dir, step);
+    train_cfg c2;
+    train_state s2;
+    re_model *m = NULL;
+    re_trainer *t = NULL;
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    re_status s = train_read_text(p, &text);
+    if (!s) s = train_config_parse(text, p, &c2, &s2);
+    if (s) goto fail;
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    if ((s = re_model_load(&m, p))) goto fail;
+    if (!same_arch(re_model_config(m), &r->cfg.mcfg, &ja, &jb)) {
+        s = re_fail(RE_ERR_CONFIG, "%s: checkpoint from another architecture: it holds %s, the run is %s", p,
+                    ja ? ja : "?", jb ? jb : "?");
+        goto fail;
+    }
+    if (r->cfg.opts.mode == RE_MODE_VAEGAN && !re_model_has_disc(m)) {
+        s = re_fail(RE_ERR_CONFIG, "%s: the checkpoint has no discriminator but the run is vaegan", p);
+        goto fail;
+    }
+    if ((s = re_model_set_backend(m, r->cfg.backend))) goto fail;
+    re_train_opts o = r->cfg.opts;
+    double lr_g = halve ? r->st.lr_g * 0.5 : s2.lr_g, lr_d = halve ? r->st.lr_d * 0.5 : s2.lr_d;
+    o.lr_g = lr_g;
+    o.lr_d = lr_d;
+    if ((s = re_trainer_create(&t, m, &o))) goto fail;
+    snprintf(p, sizeof p, "%s/optim.safetensors", dir);
+    if ((s = re_trainer_load_state(t, p))) goto fail;
+    if (re_trainer_steps(t) != step || s2.step != step) {
+        s = re_fail(RE_ERR_BAD_HEADER, "%s: optimizer state is at step %" PRId64 ", config at %" PRId64
+                    ", folder says %" PRId64, dir, re_trainer_steps(t), s2.step, step);
+        goto fail;
+    }
+    if ((s = train_st_meta(p, "loader_epoch", &me)) || (s = train_st_meta(p, "loader_pos", &mp))) goto fail;
+    if (!me || !mp || strtoull(me, NULL, 10) != s2.loader.epoch || strtoull(mp, NULL, 10) != s2.loader.pos) {
+        s = re_fail(RE_ERR_BAD_HEADER, "%s: loader state in optim.safetensors (%s/%s) and config.json "
+                    "(%" PRIu64 "/%" PRIu64 ") disagree", dir, me ? me : "?", mp ? mp : "?", s2.loader.epoch,
+                    s2.loader.pos);
+        goto fail;
+    }
+    if ((s = re_loader_set_state(r->ld, s2.loader))) {
+        re_fail_ctx(s, "%s", dir);
+        goto fail;
+    }
+    re_trainer_free(r->t);
+    re_model_free(r->m);
+    r->t = t;
+    r->m = m;
+    double secs = r->st.train_seconds;
+    int rb = r->st.rollbacks;
+    r->st = s2;
+    if (halve) {
+        r->st.lr_g = lr_g;
+        r->st.lr_d = lr_d;
+        r->st.rollbacks = rb + 1;
+        r->st.train_seconds = secs;
+    }
+    r->last_ckpt = step;
+    r->have_val = 0;
+    hist_truncate(&r->hist, step);
+    free(text);
+    free(ja);
+    free(jb);
+    free(me);
+    free(mp);
+    return RE_OK;
+fail:
+    re_trainer_free(t);
+    re_model_free(m);
+    free(text);
+    free(ja);
+    free(jb);
+    free(me);
+    free(mp);
+    return s;
+}
+
+static void fmt_time(char *b, size_t n, double s) {
+    if (!isfinite(s) || s < 0) { snprintf(b, n, "--:--"); return; }
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(b, n, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else snprintf(b, n, "%ld:%02ld", t / 60, t % 60);
+}
+
+static void progress(run *r, int force) {
+    if (r->quiet) return;
+    double t = now_s();
+    if (!force && t - r->last_prog < (r->tty ? 0.25 : 10.0)) return;
+    r->last_prog = t;
+    if (t > r->rate_t && r->st.step > r->rate_step) {
+        double inst = (double)(r->st.step - r->rate_step) * r->cfg.opts.batch / (t - r->rate_t);
+        r->rate = r->rate > 0 ? 0.7 * r->rate + 0.3 * inst : inst;
+        r->rate_t = t;
+        r->rate_step = r->st.step;
+    }
+    double frac = r->total ? (double)r->st.step / (double)r->total : 1;
+    char bar[21], eta[32];
+    for (int i = 0; i < 20; i++) bar[i] = i < (int)(frac * 20) ? '#' : '.';
+    bar[20] = 0;
+    fmt_time(eta, sizeof eta, r->rate > 0 ? (double)(r->total - r->st.step) * r->cfg.opts.batch / r->rate : NAN);
+    int64_t ep = r->st.step / (int64_t)r->bpe + 1;
+    if (ep > r->cfg.epochs) ep = r->cfg.epochs;
+    fprintf(stderr, "%sepoch %" PRId64 "/%d [%s] %5.1f%% step %" PRId64 "/%" PRId64 " | %.0f img/s | ETA %s | rec %.4g kl %.4g",
+            r->tty ? "\r" : "", ep, r->cfg.epochs, bar, 100 * frac, r->st.step, r->total, r->rate, eta, r->ema[0],
+            r->ema[1]);
+    if (r->cfg.opts.mode == RE_MODE_VAEGAN) fprintf(stderr, " adv %.4g d %.4g", r->ema[2], r->ema[4]);
+    if (r->have_val) fprintf(stderr, " | val %.4g", r->val_rec);
+    if (r->tty) {
+        fputs("\x1b[K", stderr);
+        r->prog_active = 1;
+    } else {
+        fputc('\n', stderr);
+    }
+}
+
+/* After a successful step: running averages, metrics window. */
+static re_status account(run *r, const re_step_stats *ss) {
+    double v[5] = {ss->rec, ss->kl, ss->adv, ss->fm, ss->d_loss};
+    for (int i = 0; i < 5; i++) r->ema[i] = r->ema_init ? 0.95 * r->ema[i] + 0.05 * v[i] : v[i];
+    r->ema_init = 1;
+    double w[8] = {ss->rec, ss->kl, ss->adv, ss->fm, ss->d_loss, ss->g_loss, ss->d_real, ss->d_fake};
+    for (int i = 0; i < 8; i++) r->win[i] += w[i];
+    r->win_n++;
+    if (r->st.step % r->cfg.log_every) return RE_OK;
+    double n = (double)r->win_n;
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string("train"));
+    json_object_set_new(o, "step", json_integer(r->st.step));
+    json_object_set_new(o, "epoch", json_integer(r->st.step / (int64_t)r->bpe));
+    const char *names[8] = {"rec", "kl", "adv", "fm", "d", "g", "d_real", "d_fake"};
+    for (int i = 0; i < 8; i++)
+        if (i < 2 || i == 5 || r->cfg.opts.mode == RE_MODE_VAEGAN) json_object_set_new(o, names[i], jreal(r->win[i] / n));
+    json_object_set_new(o, "lr_g", json_real(r->st.lr_g));
+    if (r->cfg.opts.mode == RE_MODE_VAEGAN) json_object_set_new(o, "lr_d", json_real(r->st.lr_d));
+    json_object_set_new(o, "img_s", jreal(r->rate));
+    json_object_set_new(o, "time", json_real(r->st.train_seconds + now_s() - r->t_session));
+    hist_point hp = {r->st.step, (float)(r->win[0] / n), (float)(r->win[1] / n), (float)(r->win[2] / n),
+                     (float)(r->win[3] / n), (float)(r->win[4] / n)};
+    hist_add_train(&r->hist, hp);
+    memset(r->win, 0, sizeof r->win);
+    r->win_n = 0;
+    return emit(r, o);
+}
+
+/* NaN/Inf: roll back to the newest checkpoint with halved learning rates. Returns RE_OK to continue. */
+static re_status handle_nonfinite(run *r, const char *msg) {
+    prog_break(r);
+    int64_t fail_step = r->st.step + 1;
+    int64_t back = ckpt_latest(r->ckpt_dir);
+    r->nan_run++;
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string("nonfinite"));
+    json_object_set_new(o, "step", json_integer(fail_step));
+    json_object_set_new(o, "message", json_string(msg));
+    json_object_set_new(o, "rollback_to", json_integer(back));
+    json_object_set_new(o, "lr_g", json_real(r->st.lr_g * 0.5));
+    emit(r, o);
+    if (r->nan_run > r->cfg.max_rollbacks)
+        return re_fail(RE_ERR_NONFINITE, "giving up: non-finite values again after %d rollback%s (%s); the newest "
+                       "checkpoint is %s/step_%07" PRId64 ". Lower --lr or check the data", r->nan_run - 1,
+                       r->nan_run - 1 == 1 ? "" : "s", msg, r->ckpt_dir, back);
+    if (back < 0) return re_fail(RE_ERR_NONFINITE, "%s, and no checkpoint to roll back to", msg);
+    fprintf(stderr, "reenact train: warning: step %" PRId64 ": %s\n  rolling back to checkpoint step %" PRId64
+            " and halving the learning rates (%g -> %g; discriminator %g -> %g); rollback %d of at most %d\n",
+            fail_step, msg, back, r->st.lr_g, r->st.lr_g * 0.5, r->st.lr_d, r->st.lr_d * 0.5, r->nan_run,
+            r->cfg.max_rollbacks);
+    if (fail_step > r->nan_fail_step) r->nan_fail_step = fail_step;
+    re_status s = restore(r, back, 1);
+    if (s) return re_fail_ctx(s, "rollback to step %" PRId64 " failed", back);
+    memset(r->win, 0, sizeof r->win);
+    r->win_n = 0;
+    return RE_OK;
+}
+
+static int mkdir_p(const char *path) {
+    char tmp[TRAIN_PATH];
+    snprintf(tmp, sizeof tmp, "%s", path);
+    for (char *p = tmp + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+            *p = '/';
+        }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
+    struct stat sb;
+    if (stat(tmp, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
+}
+
+static void run_free(run *r) {
+    re_loader_free(r->ld);
+    re_trainer_free(r->t);
+    re_model_free(r->m);
+    re_dataset_close(r->ds);
+    if (r->metrics) fclose(r->metrics);
+    re_free(r->x);
+    re_free(r->vx);
+    re_free(r->vr);
+    hist_free(&r->hist);
+}
+
+static void print_table(run *r, int resumed, int64_t from) {
+    if (r->quiet) return;
+    const train_cfg *c = &r->cfg;
+    const re_train_opts *o = &c->opts;
+    printf("reenact train%s\n", resumed ? " (resumed)" : "");
+    printf("  data         %s: %" PRIu64 " images %dx%d, %u groups; train %" PRIu64 ", validation %" PRIu64 " (%s)\n",
+           c->data, re_dataset_count(r->ds), c->mcfg.res, c->mcfg.res, re_dataset_n_groups(r->ds),
+           re_loader_train_count(r->ld), re_loader_val_count(r->ld),
+           re_dataset_n_groups(r->ds) >= 2 ? "whole groups" : "random images");
+    printf("  model        %s: encoder %zu, decoder %zu, discriminator %zu parameters; %.1f MFLOP/image enc+dec\n",
+           c->model, re_model_param_count(r->m, RE_PART_ENCODER), re_model_param_count(r->m, RE_PART_DECODER),
+           re_model_param_count(r->m, RE_PART_DISC),
+           (re_model_flops(r->m, RE_PART_ENCODER) + re_model_flops(r->m, RE_PART_DECODER)) / 1e6);
+    printf("  mode         %s: lr %g (now %g), lr_d %g (now %g), betas %g/%g, w_rec %g w_kl %g w_adv %g w_fm %g\n",
+           o->mode == RE_MODE_VAEGAN ? "vaegan" : "vae", o->lr_g, r->st.lr_g, o->lr_d, r->st.lr_d, o->beta1, o->beta2,
+           o->w_rec, o->w_kl, o->w_adv, o->w_fm);
+    printf("  schedule     %d epochs x %" PRIu64 " steps of %d = %" PRId64 " steps%s; seed %" PRIu64 "; flip %s\n",
+           c->epochs, r->bpe, o->batch, r->total, c->max_steps ? " (--max-steps)" : "", o->seed, c->flip ? "on" : "off");
+    printf("  outputs      %s: checkpoints every %lld steps (keep %d + best), samples every %lld, log every %lld\n",
+           r->out, (long long)c->ckpt_every, c->keep, (long long)c->sample_every, (long long)c->log_every);
+    printf("  compute      %d threads, backend %s%s\n", c->threads, backend_str(re_model_backend(r->m)),
+           resumed ? "" : "");
+    if (resumed) printf("  resume       from step %" PRId64 " (epoch %" PRIu64 ", position %" PRIu64 ")\n", from,
+                        r->st.loader.epoch, r->st.loader.pos);
+    fflush(stdout);
+}
+
+int cmd_train(int argc, char **argv) {
+    cli_args a;
+    memset(&a, 0, sizeof a);
+    defaults(&a.cfg);
+    int prc = parse_args(argc, argv, &a);
+    if (prc < 0) return RE_EXIT_OK;
+    if (prc) return prc;
+    run R, *r = &R;
+    memset(r, 0, sizeof *r);
+    r->quiet = a.quiet;
+    r->tty = isatty(2);
+    r->last_ckpt = -1;
+    int rc = RE_EXIT_FAIL;
+    re_status s = RE_OK;
+    int64_t resume_step = -1;
+
+    /* Test hooks. */
+    const char *fi = getenv("REENACT_FAULT_INJECT_WRITE");
+    if (fi && *fi) {
+        r->fault_file = 1;
+        if (sscanf(fi, "%ld:%d", &r->fault_n, &r->fault_file) < 1 || r->fault_file < 1 || r->fault_file > 4)
+            return cli_usage_error(CMD, "REENACT_FAULT_INJECT_WRITE wants N or N:F (F = 1..4), got '%s'", fi);
+    }
+    const char *ni = getenv("REENACT_TEST_NAN_STEP");
+    if (ni && *ni) {
+        r->nan_inject_left = 1;
+        if (sscanf(ni, "%ld:%d", &r->nan_inject_step, &r->nan_inject_left) < 1)
+            return cli_usage_error(CMD, "REENACT_TEST_NAN_STEP wants S or S:K, got '%s'", ni);
+    }
+
+    if (a.resume) {
+        if (a.set & F_FIXED) {
+            static const char *names[] = {"--data", "--model", "--mode", "--lr", "--lr-d", "--w-kl", "--w-adv",
+                                          "--w-fm", "--seed", "--batch", "--val-fraction", "--flip", "--init",
+                                          "--out", "--beta1/--beta2"};
+            for (int i = 0; i < 15; i++)
+                if ((a.set & F_FIXED) & (1u << i))
+                    return cli_usage_error(CMD, "%s cannot change when resuming (the run's settings are in its "
+                                           "checkpoints; start a new run with --init to change them)", names[i]);
+        }
+        snprintf(r->out, sizeof r->out, "%s", a.resume);
+        snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%s/ckpt", r->out);
+        struct stat sb;
+        if (stat(r->out, &sb) != 0 || !S_ISDIR(sb.st_mode))
+            return cli_fail(CMD, RE_OK, "--resume: '%s' is not a run folder", r->out);
+        ckpt_clean_partial(r->ckpt_dir);
+        resume_step = ckpt_latest(r->ckpt_dir);
+        if (resume_step < 0)
+            return cli_fail(CMD, RE_OK, "--resume: no complete checkpoint in %s (the run stopped before its first "
+                            "checkpoint; start it again without --resume)", r->ckpt_dir);
+        char p[TRAIN_PATH + 64], *text = NULL;
+        ckpt_path(p, sizeof p, r->ckpt_dir, resume_step);
+        strcat(p, "/config.json");
+        s = train_read_text(p, &text);
+        if (!s) s = train_config_parse(text, p, &r->cfg, &r->st);
+        free(text);
+        if (s) return cli_fail(CMD, s, "cannot read the run configuration");
+        train_cfg *c = &r->cfg;
+        if (a.epochs_set) c->epochs = a.cfg.epochs;
+        if (a.max_steps_set) c->max_steps = a.cfg.max_steps;
+        if (a.ckpt_set) c->ckpt_every = a.cfg.ckpt_every;
+        if (a.keep_set) c->keep = a.cfg.keep;
+        if (a.sample_set) c->sample_every = a.cfg.sample_every;
+        if (a.log_set) c->log_every = a.cfg.log_every;
+        if (a.grid_set) c->grid = a.cfg.grid;
+        if (a.rb_set) c->max_rollbacks = a.cfg.max_rollbacks;
+        if (a.plot_set) c->plot_log = a.cfg.plot_log;
+        if (a.valmax_set) c->val_max = a.cfg.val_max;
+        if (a.set & F_BACKEND) {
+            if (a.cfg.backend != c->backend)
+                fprintf(stderr, "reenact train: warning: backend %s instead of the run's %s: results will not be "
+                        "bit-identical to an uninterrupted run\n", backend_str(a.cfg.backend), backend_str(c->backend));
+            c->backend = a.cfg.backend;
+        }
+        if (a.set & F_THREADS) {
+            int want = a.cfg.threads;
+            re_set_threads(want);
+            if (re_get_threads() != c->threads)
+                fprintf(stderr, "reenact train: warning: %d threads instead of the run's %d: results will not be "
+                        "bit-identical to an uninterrupted run\n", re_get_threads(), c->threads);
+            c->threads = re_get_threads();
+        }
+        if (a.set & F_DATA) snprintf(c->data, sizeof c->data, "%s", a.cfg.data);
+        re_set_threads(c->threads);
+    } else {
+        if (!a.cfg.data[0]) return cli_usage_error(CMD, "--data FILE.rds is required (or --resume RUN)");
+        if (!a.out_path) return cli_usage_error(CMD, "--out runs/NAME is required (or --resume RUN)");
+        r->cfg = a.cfg;
+        snprintf(r->out, sizeof r->out, "%s", a.out_path);
+        snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%s/ckpt", r->out);
+        train_cfg *c = &r->cfg;
+        /* Model: preset name or JSON config file. */
+        if (strstr(c->model, ".json")) {
+            char *text = NULL;
+            s = train_read_text(c->model, &text);
+            if (!s) s = re_config_from_json(&c->mcfg, text, strlen(text));
+            free(text);
+            if (!s) s = re_config_validate(&c->mcfg);
+            if (s) return cli_fail(CMD, s, "--model %s", c->model);
+        } else if ((s = re_config_preset(&c->mcfg, c->model))) {
+            return cli_usage_error(CMD, "--model: %s", re_last_error());
+        }
+        if (ckpt_latest(r->ckpt_dir) >= 0)
+            return cli_usage_error(CMD, "%s already holds a run (checkpoints in %s): use --resume %s, or another "
+                                   "--out", r->out, r->ckpt_dir, r->out);
+        re_set_threads(c->threads);
+        c->threads = re_get_threads();
+        if (c->backend == RE_BACKEND_AUTO) {
+#ifdef RE_HAVE_DNNL
+            c->backend = RE_BACKEND_DNNL;
+#else
+            c->backend = RE_BACKEND_REF;
+#endif
+        }
+        r->st.lr_g = c->opts.lr_g;
+        r->st.lr_d = c->opts.lr_d;
+        r->st.best_val = INFINITY;
+        r->st.best_step = -1;
+    }
+    train_cfg *c = &r->cfg;
+    snprintf(r->samples_dir, sizeof r->samples_dir, "%s/samples", r->out);
+    snprintf(r->metrics_path, sizeof r->metrics_path, "%s/metrics.jsonl", r->out);
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGXFSZ, SIG_IGN);   /* a file-size limit then fails the write (EFBIG) instead of killing us */
+
+    /* Output folder: create and prove it is writable before any work. */
+    if (mkdir_p(r->out) != 0 || mkdir_p(r->ckpt_dir) != 0 || mkdir_p(r->samples_dir) != 0) {
+        fprintf(stderr, "reenact train: error: cannot create the output folder '%s': %s\n", r->out, strerror(errno));
+        goto done;
+    }
+    {
+        char probe[TRAIN_PATH + 64];
+        snprintf(probe, sizeof probe, "%s/.write-test", r->out);
+        if ((s = train_write_text(probe, "ok\n"))) {
+            cli_fail(CMD, s, "output folder '%s' is not writable", r->out);
+            goto done;
+        }
+        remove(probe);
+    }
+
+    /* Data. */
+    if ((s = re_dataset_open(&r->ds, c->data))) { cli_fail(CMD, s, "cannot use the dataset"); goto done; }
+    if (re_dataset_res(r->ds) != c->mcfg.res) {
+        fprintf(stderr, "reenact train: error: %s holds %dx%d images but model '%s' takes %dx%d (pack with --res %d)\n",
+                c->data, re_dataset_res(r->ds), re_dataset_res(r->ds), c->model, c->mcfg.res, c->mcfg.res, c->mcfg.res);
+        goto done;
+    }
+    {
+        char hex[65];
+        const re_dataset_header *h = re_dataset_info(r->ds);
+        for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", h->data_sha256[i]);
+        if (a.resume && strcmp(hex, c->data_sha256)) {
+            fprintf(stderr, "reenact train: error: %s is not the dataset this run was trained on (data sha256 %.16s..., "
+                    "the run's is %.16s...)\n", c->data, hex, c->data_sha256);
+            goto done;
+        }
+        snprintf(c->data_sha256, sizeof c->data_sha256, "%s", hex);
+    }
+    if (a.verify) {
+        double t0 = now_s();
+        if ((s = re_dataset_verify(r->ds))) { cli_fail(CMD, s, "dataset check failed (use a fresh pack)"); goto done; }
+        if (!r->quiet) fprintf(stderr, "reenact train: dataset checksum verified (%.1f s)\n", now_s() - t0);
+    }
+    re_loader_opts lo;
+    re_loader_opts_default(&lo);
+    lo.batch = c->opts.batch;
+    lo.seed = c->opts.seed;
+    lo.flip = c->flip;
+    lo.val_fraction = c->val_fraction;
+    lo.prefetch = a.prefetch;
+    if ((s = re_loader_create(&r->ld, r->ds, &lo))) { cli_fail(CMD, s, "cannot load batches"); goto done; }
+    r->bpe = re_loader_batches_per_epoch(r->ld);
+    r->total = (int64_t)c->epochs * (int64_t)r->bpe;
+    if (c->max_steps > 0 && c->max_steps < r->total) r->total = c->max_steps;
+    {
+        size_t bf = re_loader_batch_floats(r->ld);
+        r->x = re_alloc(bf * sizeof(float), "batch");
+        r->vx = re_alloc(bf * sizeof(float), "validation batch");
+        r->vr = re_alloc(bf * sizeof(float), "reconstructions");
+        if (!r->x || !r->vx || !r->vr) { cli_fail(CMD, RE_ERR_NOMEM, "buffers"); goto done; }
+    }
+
+    /* Metrics: a resumed run drops what was logged after its checkpoint. */
+    if (a.resume) {
+        struct stat sb;
+        if (stat(r->metrics_path, &sb) == 0 && (uint64_t)sb.st_size > r->st.metrics_bytes &&
+            truncate(r->metrics_path, (off_t)r->st.metrics_bytes) != 0) {
+            fprintf(stderr, "reenact train: error: cannot truncate '%s': %s\n", r->metrics_path, strerror(errno));
+            goto done;
+        }
+        hist_load(&r->hist, r->metrics_path);
+    }
+    r->metrics = fopen(r->metrics_path, "a");
+    if (!r->metrics) {
+        fprintf(stderr, "reenact train: error: cannot open '%s': %s\n", r->metrics_path, strerror(errno));
+        goto done;
+    }
+
+    /* Model and trainer. */
+    if (a.resume) {
+        if ((s = restore(r, resume_step, 0))) { cli_fail(CMD, s, "cannot resume from step %" PRId64, resume_step); goto done; }
+        json_t *o = json_object();
+        json_object_set_new(o, "type", json_string("resume"));
+        json_object_set_new(o, "step", json_integer(resume_step));
+        json_object_set_new(o, "threads", json_integer(c->threads));
+        if ((s = emit(r, o))) { cli_fail(CMD, s, "metrics"); goto done; }
+    } else {
+        int disc = c->opts.mode == RE_MODE_VAEGAN;
+        if ((s = re_model_create(&r->m, &c->mcfg, c->opts.seed, disc))) { cli_fail(CMD, s, "cannot create the model"); goto done; }
+        if (c->init[0]) {
+            re_model *src = NULL;
+            char *ja = NULL, *jb = NULL;
+            s = re_model_load(&src, c->init);
+            if (!s && !same_arch(re_model_config(src), &c->mcfg, &ja, &jb))
+                s = re_fail(RE_ERR_CONFIG, "%s is another architecture: it holds %s, --model %s is %s", c->init,
+                            ja ? ja : "?", c->model, jb ? jb : "?");
+            if (!s) s = re_model_copy_weights(r->m, src);
+            free(ja);
+            free(jb);
+            re_model_free(src);
+            if (s) { cli_fail(CMD, s, "--init"); goto done; }
+        }
+        if ((s = re_model_set_backend(r->m, c->backend))) { cli_fail(CMD, s, "--backend"); goto done; }
+        if ((s = re_trainer_create(&r->t, r->m, &c->opts))) { cli_fail(CMD, s, "cannot create the trainer"); goto done; }
+    }
+    {
+        char *cj = train_config_json(c, &r->st), p[TRAIN_PATH + 64];
+        snprintf(p, sizeof p, "%s/config.json", r->out);
+        s = cj ? train_write_text(p, cj) : RE_ERR_NOMEM;
+        free(cj);
+        if (s) { cli_fail(CMD, s, "cannot write the run configuration"); goto done; }
+    }
+    print_table(r, a.resume != NULL, resume_step);
+    if (!a.resume) {
+        /* Step 0: a checkpoint to roll back to, the initial validation loss and pictures. */
+        if ((s = checkpoint(r))) { prog_break(r); cli_fail(CMD, s, "checkpoint at step 0 failed"); goto done; }
+        if ((s = write_pictures(r))) { cli_fail(CMD, s, "pictures"); goto done; }
+    }
+
+    /* Training loop. */
+    r->t_session = now_s();
+    r->session_step0 = r->st.step;
+    r->rate_t = r->t_session;
+    r->rate_step = r->st.step;
+    r->last_prog = 0;
+    while (r->st.step < r->total && !g_signal) {
+        re_loader_batch_info bi;
+        double t0 = now_s();
+        if ((s = re_loader_next(r->ld, r->x, &bi))) { prog_break(r); cli_fail(CMD, s, "reading a batch"); goto done; }
+        double t1 = now_s();
+        if (r->nan_inject_left > 0 && r->st.step + 1 == r->nan_inject_step) {
+            r->x[0] = NAN;
+            r->nan_inject_left--;
+        }
+        re_step_stats ss;
+        s = re_trainer_step(r->t, r->x, NULL, &ss);
+        double t2 = now_s();
+        r->t_load += t1 - t0;
+        r->t_step += t2 - t1;
+        if (s == RE_ERR_NONFINITE) {
+            char msg[600];
+            snprintf(msg, sizeof msg, "%s", re_last_error());
+            if ((s = handle_nonfinite(r, msg))) { cli_fail(CMD, s, "NaN guard"); goto done; }
+            continue;
+        }
+        if (s) { prog_break(r); cli_fail(CMD, s, "training step %" PRId64 " failed", r->st.step + 1); goto done; }
+        r->st.step = re_trainer_steps(r->t);
+        if ((s = account(r, &ss))) { prog_break(r); cli_fail(CMD, s, "metrics"); goto done; }
+        int epoch_end = bi.last_in_epoch;
+        int do_ckpt = r->st.step % c->ckpt_every == 0;
+        int do_pics = r->st.step % c->sample_every == 0 || epoch_end;
+        if (do_pics || do_ckpt) {
+            if ((s = ensure_val(r))) { prog_break(r); cli_fail(CMD, s, "validation"); goto done; }
+        }
+        if (do_pics && (s = write_pictures(r))) { prog_break(r); cli_fail(CMD, s, "samples"); goto done; }
+        if (do_ckpt && (s = checkpoint(r))) {
+            prog_break(r);
+            int64_t prev = ckpt_latest(r->ckpt_dir);
+            cli_fail(CMD, s, "checkpoint at step %" PRId64 " failed; the previous checkpoint %s/step_%07" PRId64
+                     " is intact (resume with: reenact train --resume %s)", r->st.step, r->ckpt_dir, prev, r->out);
+            goto done;
+        }
+        progress(r, epoch_end);
+        if (epoch_end && !r->tty && !r->quiet) { /* the line above is the epoch summary */ }
+    }
+    double session = now_s() - r->t_session;
+    r->st.train_seconds += session;
+    if (g_signal) {
+        prog_break(r);
+        int sig = g_signal;
+        if ((s = checkpoint(r))) {
+            cli_fail(CMD, s, "interrupted at step %" PRId64 ", and the checkpoint failed", r->st.step);
+            goto done;
+        }
+        fprintf(stderr, "reenact train: interrupted (%s) at step %" PRId64 "; checkpoint %s/step_%07" PRId64
+                " written; continue with: reenact train --resume %s\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
+                r->st.step, r->ckpt_dir, r->st.step, r->out);
+        rc = 128 + sig;
+        goto done;
+    }
+    prog_break(r);
+    /* End of training: validation, pictures, final checkpoint, final model, export. */
+    if ((s = ensure_val(r)) || (s = write_pictures(r)) || (s = checkpoint(r))) {
+        cli_fail(CMD, s, "finishing the run at step %" PRId64, r->st.step);
+        goto done;
+    }
+    {
+        char p[TRAIN_PATH + 64], stp[32];
+        snprintf(p, sizeof p, "%s/model.safetensors", r->out);
+        snprintf(stp, sizeof stp, "%" PRId64, r->st.step);
+        const char *mm[] = {"train_step", stp, "train_mode", c->opts.mode == RE_MODE_VAEGAN ? "vaegan" : "vae", NULL};
+        if ((s = re_model_save(r->m, p, re_model_has_disc(r->m), RE_STORE_F32, mm))) {
+            cli_fail(CMD, s, "cannot write the final model");
+            goto done;
+        }
+        if (a.export_path && (s = re_model_save(r->m, a.export_path, 0, RE_STORE_BF16, mm))) {
+            cli_fail(CMD, s, "cannot write the BF16 export");
+            goto done;
+        }
+        json_t *o = json_object();
+        json_object_set_new(o, "type", json_string("done"));
+        json_object_set_new(o, "step", json_integer(r->st.step));
+        json_object_set_new(o, "val_loss", r->have_val ? jreal(r->val_loss) : json_null());
+        emit(r, o);
+        int64_t n = r->st.step - r->session_step0;
+        double imgs = (double)n * c->opts.batch;
+        printf("trained %" PRId64 " steps this session (%" PRId64 " of %" PRId64 ") in %.1f s: %.1f img/s end-to-end "
+               "(data, validation, pictures, checkpoints included); %.1f img/s inside re_trainer_step; waiting for "
+               "data %.2f s (%.1f%%)\n", n, r->st.step, r->total, session, session > 0 ? imgs / session : 0,
+               r->t_step > 0 ? imgs / r->t_step : 0, r->t_load, session > 0 ? 100 * r->t_load / session : 0);
+        if (r->have_val)
+            printf("validation:  rec %.6g  kl %.6g  loss %.6g at step %" PRId64 "; best loss %.6g at step %" PRId64 "\n",
+                   r->val_rec, r->val_kl, r->val_loss, r->st.step, r->st.best_val, r->st.best_step);
+        printf("model:       %s%s%s\n", p, a.export_path ? "; BF16 export " : "", a.export_path ? a.export_path : "");
+        printf("peak RSS:    %.1f MiB\n", vm_hwm_kb() / 1024.0);
+    }
+    rc = RE_EXIT_OK;
+done:
+    prog_break(r);
+    run_free(r);
+    return rc;
+}

@@ -1,0 +1,440 @@
+/*
+ * train_ckpt.c - checkpoints of `reenact train` (layout: docs/FORMAT.md "Checkpoints"):
+ *   <run>/ckpt/step_0001234/{model.safetensors, optim.safetensors, config.json, DONE}
+ * A checkpoint is written into <run>/ckpt/.tmp-step_0001234/ (every file atomically: temp + fsync + rename +
+ * directory fsync), DONE last, then the directory is fsynced and renamed to its final name and <run>/ckpt is
+ * fsynced. A directory named step_* therefore always holds a complete checkpoint; a crash leaves at most a .tmp-*
+ * directory, which the next run removes. Also: the run configuration as JSON, and a metadata-only reader for
+ * safetensors headers.
+ */
+#include <dirent.h>
+/* Paths are length-checked when parsed; snprintf truncation cannot happen in practice. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "core/core.h"
+#include "train.h"
+
+#define TRAIN_FORMAT "reenact-train"
+#define TRAIN_FORMAT_VERSION 1
+
+/* ---- run configuration JSON ------------------------------------------------------------------------------ */
+
+static const char *backend_name(re_backend b) {
+    return b == RE_BACKEND_REF ? "ref" : b == RE_BACKEND_DNNL ? "dnnl" : "auto";
+}
+
+char *train_config_json(const train_cfg *c, const train_state *st) {
+    json_t *o = json_object(), *s = json_object(), *mc = NULL;
+    char *mtext = re_config_to_json(&c->mcfg), *out = NULL, seed[32];
+    if (!o || !s || !mtext) goto done;
+    mc = json_loads(mtext, 0, NULL);
+    if (!mc) goto done;
+    snprintf(seed, sizeof seed, "%" PRIu64, c->opts.seed);
+    json_object_set_new(o, "format", json_string(TRAIN_FORMAT));
+    json_object_set_new(o, "format_version", json_integer(TRAIN_FORMAT_VERSION));
+    json_object_set_new(o, "data", json_string(c->data));
+    json_object_set_new(o, "data_sha256", json_string(c->data_sha256));
+    json_object_set_new(o, "model", json_string(c->model));
+    json_object_set_new(o, "model_config", mc);
+    mc = NULL;
+    json_object_set_new(o, "init", json_string(c->init));
+    json_object_set_new(o, "mode", json_string(c->opts.mode == RE_MODE_VAEGAN ? "vaegan" : "vae"));
+    json_object_set_new(o, "batch", json_integer(c->opts.batch));
+    json_object_set_new(o, "lr", json_real(c->opts.lr_g));
+    json_object_set_new(o, "lr_d", json_real(c->opts.lr_d));
+    json_object_set_new(o, "beta1", json_real(c->opts.beta1));
+    json_object_set_new(o, "beta2", json_real(c->opts.beta2));
+    json_object_set_new(o, "adam_eps", json_real(c->opts.adam_eps));
+    json_object_set_new(o, "weight_decay", json_real(c->opts.weight_decay));
+    json_object_set_new(o, "w_rec", json_real(c->opts.w_rec));
+    json_object_set_new(o, "w_kl", json_real(c->opts.w_kl));
+    json_object_set_new(o, "w_adv", json_real(c->opts.w_adv));
+    json_object_set_new(o, "w_fm", json_real(c->opts.w_fm));
+    json_object_set_new(o, "seed", json_string(seed));
+    json_object_set_new(o, "epochs", json_integer(c->epochs));
+    json_object_set_new(o, "max_steps", json_integer(c->max_steps));
+    json_object_set_new(o, "threads", json_integer(c->threads));
+    json_object_set_new(o, "backend", json_string(backend_name(c->backend)));
+    json_object_set_new(o, "ckpt_every", json_integer(c->ckpt_every));
+    json_object_set_new(o, "sample_every", json_integer(c->sample_every));
+    json_object_set_new(o, "log_every", json_integer(c->log_every));
+    json_object_set_new(o, "keep", json_integer(c->keep));
+    json_object_set_new(o, "val_fraction", json_real(c->val_fraction));
+    json_object_set_new(o, "val_max", json_integer(c->val_max));
+    json_object_set_new(o, "flip", json_boolean(c->flip));
+    json_object_set_new(o, "grid", json_integer(c->grid));
+    json_object_set_new(o, "max_rollbacks", json_integer(c->max_rollbacks));
+    json_object_set_new(o, "plot_log", json_boolean(c->plot_log));
+    json_object_set_new(s, "step", json_integer(st->step));
+    json_object_set_new(s, "loader_epoch", json_integer((json_int_t)st->loader.epoch));
+    json_object_set_new(s, "loader_pos", json_integer((json_int_t)st->loader.pos));
+    json_object_set_new(s, "lr_g", json_real(st->lr_g));
+    json_object_set_new(s, "lr_d", json_real(st->lr_d));
+    json_object_set_new(s, "rollbacks", json_integer(st->rollbacks));
+    json_object_set_new(s, "best_val", isfinite(st->best_val) ? json_real(st->best_val) : json_null());
+    json_object_set_new(s, "best_step", json_integer(st->best_step));
+    json_object_set_new(s, "metrics_bytes", json_integer((json_int_t)st->metrics_bytes));
+    json_object_set_new(s, "train_seconds", json_real(st->train_seconds));
+    json_object_set_new(o, "state", s);
+    s = NULL;
+    out = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(17));
+done:
+    json_decref(o);
+    json_decref(s);
+    json_decref(mc);
+    free(mtext);
+    return out;
+}
+
+/* Typed getters: set *bad when the key is missing or of the wrong type. */
+static double get_num(json_t *o, const char *k, int *bad) {
+    json_t *v = json_object_get(o, k);
+    if (!json_is_number(v)) { *bad = 1; return 0; }
+    return json_number_value(v);
+}
+static int64_t get_int(json_t *o, const char *k, int *bad) {
+    json_t *v = json_object_get(o, k);
+    if (!json_is_integer(v)) { *bad = 1; return 0; }
+    return (int64_t)json_integer_value(v);
+}
+static void get_str(json_t *o, const char *k, char *dst, size_t n, int *bad) {
+    const char *v = json_string_value(json_object_get(o, k));
+    if (!v || strlen(v) >= n) { *bad = 1; return; }
+    snprintf(dst, n, "%s", v);
+}
+
+re_status train_config_parse(const char *text, const char *what, train_cfg *c, train_state *st) {
+    json_error_t err;
+    json_t *o = json_loads(text, 0, &err);
+    re_status s = RE_OK;
+    char *mtext = NULL;
+    if (!o || !json_is_object(o)) {
+        s = re_fail(RE_ERR_BAD_HEADER, "%s: not valid JSON (line %d: %s)", what, o ? 0 : err.line, o ? "" : err.text);
+        goto done;
+    }
+    const char *fmt = json_string_value(json_object_get(o, "format"));
+    if (!fmt || strcmp(fmt, TRAIN_FORMAT)) {
+        s = re_fail(RE_ERR_BAD_HEADER, "%s: not a reenact training config (format '%s')", what, fmt ? fmt : "?");
+        goto done;
+    }
+    int bad = 0;
+    int64_t ver = get_int(o, "format_version", &bad);
+    if (bad || ver != TRAIN_FORMAT_VERSION) {
+        s = re_fail(RE_ERR_VERSION, "%s: training config version %lld, this build reads %d", what, (long long)ver,
+                    TRAIN_FORMAT_VERSION);
+        goto done;
+    }
+    memset(c, 0, sizeof *c);
+    memset(st, 0, sizeof *st);
+    get_str(o, "data", c->data, sizeof c->data, &bad);
+    get_str(o, "data_sha256", c->data_sha256, sizeof c->data_sha256, &bad);
+    get_str(o, "model", c->model, sizeof c->model, &bad);
+    get_str(o, "init", c->init, sizeof c->init, &bad);
+    json_t *mc = json_object_get(o, "model_config");
+    mtext = mc ? json_dumps(mc, 0) : NULL;
+    if (!mtext || re_config_from_json(&c->mcfg, mtext, strlen(mtext)) != RE_OK) bad = 1;
+    char mode[16] = "", backend[16] = "", seed[32] = "";
+    get_str(o, "mode", mode, sizeof mode, &bad);
+    get_str(o, "backend", backend, sizeof backend, &bad);
+    get_str(o, "seed", seed, sizeof seed, &bad);
+    re_train_mode m = strcmp(mode, "vaegan") == 0 ? RE_MODE_VAEGAN : RE_MODE_VAE;
+    re_train_opts_default(&c->opts, m);
+    c->opts.batch = (int)get_int(o, "batch", &bad);
+    c->opts.lr_g = get_num(o, "lr", &bad);
+    c->opts.lr_d = get_num(o, "lr_d", &bad);
+    c->opts.beta1 = get_num(o, "beta1", &bad);
+    c->opts.beta2 = get_num(o, "beta2", &bad);
+    c->opts.adam_eps = get_num(o, "adam_eps", &bad);
+    c->opts.weight_decay = get_num(o, "weight_decay", &bad);
+    c->opts.w_rec = (float)get_num(o, "w_rec", &bad);
+    c->opts.w_kl = (float)get_num(o, "w_kl", &bad);
+    c->opts.w_adv = (float)get_num(o, "w_adv", &bad);
+    c->opts.w_fm = (float)get_num(o, "w_fm", &bad);
+    c->opts.seed = strtoull(seed, NULL, 10);
+    c->epochs = (int)get_int(o, "epochs", &bad);
+    c->max_steps = get_int(o, "max_steps", &bad);
+    c->threads = (int)get_int(o, "threads", &bad);
+    c->backend = !strcmp(backend, "ref") ? RE_BACKEND_REF : !strcmp(backend, "dnnl") ? RE_BACKEND_DNNL : RE_BACKEND_AUTO;
+    c->ckpt_every = get_int(o, "ckpt_every", &bad);
+    c->sample_every = get_int(o, "sample_every", &bad);
+    c->log_every = get_int(o, "log_every", &bad);
+    c->keep = (int)get_int(o, "keep", &bad);
+    c->val_fraction = get_num(o, "val_fraction", &bad);
+    c->val_max = (int)get_int(o, "val_max", &bad);
+    c->flip = json_is_true(json_object_get(o, "flip"));
+    c->grid = (int)get_int(o, "grid", &bad);
+    c->max_rollbacks = (int)get_int(o, "max_rollbacks", &bad);
+    c->plot_log = json_is_true(json_object_get(o, "plot_log"));
+    json_t *so = json_object_get(o, "state");
+    if (!json_is_object(so)) bad = 1;
+    else {
+        st->step = get_int(so, "step", &bad);
+        st->loader.epoch = (uint64_t)get_int(so, "loader_epoch", &bad);
+        st->loader.pos = (uint64_t)get_int(so, "loader_pos", &bad);
+        st->lr_g = get_num(so, "lr_g", &bad);
+        st->lr_d = get_num(so, "lr_d", &bad);
+        st->rollbacks = (int)get_int(so, "rollbacks", &bad);
+        json_t *bv = json_object_get(so, "best_val");
+        st->best_val = json_is_number(bv) ? json_number_value(bv) : INFINITY;
+        st->best_step = get_int(so, "best_step", &bad);
+        st->metrics_bytes = (uint64_t)get_int(so, "metrics_bytes", &bad);
+        st->train_seconds = get_num(so, "train_seconds", &bad);
+    }
+    if (bad) s = re_fail(RE_ERR_BAD_HEADER, "%s: training config has missing or malformed fields", what);
+done:
+    free(mtext);
+    json_decref(o);
+    return s;
+}
+
+re_status train_read_text(const char *path, char **out) {
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return re_fail(RE_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    re_status s = RE_OK;
+    char *buf = NULL;
+    if (fseek(f, 0, SEEK_END) != 0) { s = re_fail(RE_ERR_IO, "cannot seek '%s'", path); goto done; }
+    long n = ftell(f);
+    if (n < 0 || n > (64l << 20)) { s = re_fail(RE_ERR_TOO_LARGE, "'%s' is not a small text file", path); goto done; }
+    rewind(f);
+    buf = malloc((size_t)n + 1);
+    if (!buf) { s = re_fail(RE_ERR_NOMEM, "out of memory reading '%s'", path); goto done; }
+    if (fread(buf, 1, (size_t)n, f) != (size_t)n) { s = re_fail(RE_ERR_IO, "cannot read '%s'", path); goto done; }
+    buf[n] = 0;
+    *out = buf;
+    buf = NULL;
+done:
+    free(buf);
+    fclose(f);
+    return s;
+}
+
+static re_status write_str(FILE *f, void *user) {
+    const char *t = user;
+    size_t n = strlen(t);
+    if (fwrite(t, 1, n, f) != n) return re_fail(RE_ERR_IO, "write failed: %s", strerror(errno));
+    return RE_OK;
+}
+
+re_status train_write_text(const char *path, const char *text) { return re_write_atomic(path, write_str, (void *)text); }
+
+re_status train_st_meta(const char *path, const char *key, char **val) {
+    *val = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return re_fail(RE_ERR_IO, "cannot open '%s': %s", path, strerror(errno));
+    re_status s = RE_OK;
+    char *hdr = NULL;
+    json_t *o = NULL;
+    uint8_t nb[8];
+    if (fread(nb, 1, 8, f) != 8) { s = re_fail(RE_ERR_TRUNCATED, "'%s': shorter than 8 bytes", path); goto done; }
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = n << 8 | nb[i];
+    if (n == 0 || n > (100u << 20)) { s = re_fail(RE_ERR_BAD_HEADER, "'%s': header length %llu", path, (unsigned long long)n); goto done; }
+    hdr = malloc((size_t)n);
+    if (!hdr) { s = re_fail(RE_ERR_NOMEM, "out of memory"); goto done; }
+    if (fread(hdr, 1, (size_t)n, f) != (size_t)n) { s = re_fail(RE_ERR_TRUNCATED, "'%s': header truncated", path); goto done; }
+    o = json_loadb(hdr, (size_t)n, 0, NULL);
+    if (!o) { s = re_fail(RE_ERR_BAD_HEADER, "'%s': header is not JSON", path); goto done; }
+    const char *v = json_string_value(json_object_get(json_object_get(o, "__metadata__"), key));
+    if (v && !(*val = strdup(v))) s = re_fail(RE_ERR_NOMEM, "out of memory");
+done:
+    json_decref(o);
+    free(hdr);
+    fclose(f);
+    return s;
+}
+
+/* ---- checkpoint directories ------------------------------------------------------------------------------ */
+
+void ckpt_path(char *out, size_t n, const char *ckpt_dir, int64_t step) {
+    snprintf(out, n, "%s/step_%07" PRId64, ckpt_dir, step);
+}
+
+/* Parse "step_NNNNNNN" (7+ digits); -1 otherwise. */
+static int64_t parse_step(const char *name) {
+    if (strncmp(name, "step_", 5)) return -1;
+    const char *p = name + 5;
+    size_t nd = strlen(p);
+    if (nd < 7 || nd > 15) return -1;
+    int64_t v = 0;
+    for (; *p; p++) {
+        if (*p < '0' || *p > '9') return -1;
+        v = v * 10 + (*p - '0');
+    }
+    return v;
+}
+
+static int is_complete(const char *ckpt_dir, int64_t step) {
+    char p[TRAIN_PATH + 64];
+    ckpt_path(p, sizeof p, ckpt_dir, step);
+    strcat(p, "/DONE");
+    return access(p, F_OK) == 0;
+}
+
+/* Complete checkpoint steps, newest first. Caller frees. */
+static int64_t *list_steps(const char *ckpt_dir, size_t *n) {
+    *n = 0;
+    DIR *d = opendir(ckpt_dir);
+    if (!d) return NULL;
+    int64_t *v = NULL;
+    size_t cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        int64_t s = parse_step(e->d_name);
+        if (s < 0 || !is_complete(ckpt_dir, s)) continue;
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 16;
+            int64_t *nv = realloc(v, cap * sizeof *nv);
+            if (!nv) break;
+            v = nv;
+        }
+        v[(*n)++] = s;
+    }
+    closedir(d);
+    for (size_t i = 1; i < *n; i++)   /* insertion sort, descending */
+        for (size_t j = i; j > 0 && v[j] > v[j - 1]; j--) {
+            int64_t t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    return v;
+}
+
+int64_t ckpt_latest(const char *ckpt_dir) {
+    size_t n = 0;
+    int64_t *v = list_steps(ckpt_dir, &n), r = n ? v[0] : -1;
+    free(v);
+    return r;
+}
+
+int rm_dir_files(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return errno == ENOENT ? 0 : -1;
+    struct dirent *e;
+    int rc = 0;
+    while ((e = readdir(d))) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char p[TRAIN_PATH + 300];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        if (unlink(p) != 0) rc = -1;
+    }
+    closedir(d);
+    if (rmdir(dir) != 0) rc = -1;
+    return rc;
+}
+
+void ckpt_clean_partial(const char *ckpt_dir) {
+    DIR *d = opendir(ckpt_dir);
+    if (!d) return;
+    struct dirent *e;
+    char (*names)[300] = NULL;
+    size_t n = 0, cap = 0;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, ".tmp-", 5) && strncmp(e->d_name, ".del-", 5)) continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 8;
+            void *nn = realloc(names, cap * sizeof *names);
+            if (!nn) break;
+            names = nn;
+        }
+        snprintf(names[n++], sizeof names[0], "%s", e->d_name);
+    }
+    closedir(d);
+    for (size_t i = 0; i < n; i++) {
+        char p[TRAIN_PATH + 300];
+        snprintf(p, sizeof p, "%s/%s", ckpt_dir, names[i]);
+        rm_dir_files(p);
+    }
+    free(names);
+}
+
+/* Test hook: make writes to new data fail (EFBIG, like a full disk) while `on`; SIGXFSZ is ignored by the CLI. */
+static void fault_limit(int on, struct rlimit *saved) {
+    if (on) {
+        getrlimit(RLIMIT_FSIZE, saved);
+        struct rlimit r = {0, saved->rlim_max};
+        setrlimit(RLIMIT_FSIZE, &r);
+    } else {
+        setrlimit(RLIMIT_FSIZE, saved);
+    }
+}
+
+re_status ckpt_write_dir(const ckpt_write *w) {
+    char tmp[TRAIN_PATH + 64], fin[TRAIN_PATH + 64], p[TRAIN_PATH + 128], name[32];
+    snprintf(name, sizeof name, "step_%07" PRId64, w->step);
+    snprintf(tmp, sizeof tmp, "%s/.tmp-%s", w->ckpt_dir, name);
+    ckpt_path(fin, sizeof fin, w->ckpt_dir, w->step);
+    rm_dir_files(tmp);
+    if (mkdir(tmp, 0755) != 0)
+        return re_fail(RE_ERR_IO, "cannot create checkpoint folder '%s': %s", tmp, strerror(errno));
+    re_status s = RE_OK;
+    struct rlimit saved;
+    char done_text[64];
+    snprintf(done_text, sizeof done_text, "%s complete\n", name);
+    for (int f = 1; f <= 4 && !s; f++) {
+        if (w->fault_file == f) fault_limit(1, &saved);
+        switch (f) {
+        case 1:
+            snprintf(p, sizeof p, "%s/model.safetensors", tmp);
+            s = re_model_save(w->model, p, re_model_has_disc(w->model), RE_STORE_F32, w->model_meta);
+            break;
+        case 2:
+            snprintf(p, sizeof p, "%s/optim.safetensors", tmp);
+            s = re_trainer_save_state(w->trainer, p, w->optim_meta);
+            break;
+        case 3:
+            snprintf(p, sizeof p, "%s/config.json", tmp);
+            s = train_write_text(p, w->config_json);
+            break;
+        default:
+            snprintf(p, sizeof p, "%s/DONE", tmp);   /* the completion marker, written last */
+            s = train_write_text(p, done_text);
+            break;
+        }
+        if (w->fault_file == f) fault_limit(0, &saved);
+        if (s) re_fail_ctx(s, "checkpoint file '%s'", p);
+    }
+    if (!s) s = re_fsync_dir(tmp);
+    if (!s && access(fin, F_OK) == 0) {
+        /* Same step written again (e.g. after a rollback): move the old one aside, then delete it. */
+        char old[TRAIN_PATH + 80];
+        snprintf(old, sizeof old, "%s/.del-%s", w->ckpt_dir, name);
+        rm_dir_files(old);
+        if (rename(fin, old) != 0) s = re_fail(RE_ERR_IO, "cannot replace '%s': %s", fin, strerror(errno));
+        else rm_dir_files(old);
+    }
+    if (!s && rename(tmp, fin) != 0) s = re_fail(RE_ERR_IO, "cannot rename '%s' to '%s': %s", tmp, fin, strerror(errno));
+    if (!s) s = re_fsync_dir(w->ckpt_dir);
+    if (s) rm_dir_files(tmp);
+    return s;
+}
+
+int ckpt_prune(const char *ckpt_dir, int keep, int64_t protect_step) {
+    size_t n = 0;
+    int64_t *v = list_steps(ckpt_dir, &n);
+    int deleted = 0;
+    for (size_t i = (size_t)(keep > 0 ? keep : 1); i < n; i++) {
+        if (v[i] == protect_step) continue;
+        char p[TRAIN_PATH + 64], del[TRAIN_PATH + 80];
+        ckpt_path(p, sizeof p, ckpt_dir, v[i]);
+        /* Rename first so a crash mid-delete never leaves a step_* directory without all its files. */
+        snprintf(del, sizeof del, "%s/.del-step_%07" PRId64, ckpt_dir, v[i]);
+        if (rename(p, del) == 0 && rm_dir_files(del) == 0) deleted++;
+    }
+    free(v);
+    if (deleted) re_fsync_dir(ckpt_dir);
+    return deleted;
+}

@@ -1,0 +1,137 @@
+#!/bin/bash
+# test_eval.sh - CLI test of `reenact reconstruct` and `reenact eval` (usage: test_eval.sh PATH/TO/reenact, cwd = repo
+# root). Usage errors exit 2, runtime failures exit 1 without leaving output files; with a model, reconstruct writes a
+# grid of the expected size and eval writes the documented JSON (docs/FORMAT.md, "eval JSON") for pre-cropped faces;
+# with ../shared also for aligned faces, a clip (self-reenactment) and a portrait x driver pair (cross-identity).
+# The model: $REENACT_TEST_MODEL, else an untrained seed64 model written by `tests/test_metrics --write-model` next
+# to the CLI (outputs are meaningless but every code path runs), else the bundled models/reenact-seed64.safetensors;
+# without any of them the model-dependent part is skipped with a message.
+set -u
+CLI=${1:?usage: test_eval.sh PATH/TO/reenact}
+CLI=$(cd "$(dirname "$CLI")" && pwd)/$(basename "$CLI")
+SHARED=../shared
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/re_test_eval.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+FAILS=0
+CHECKS=0
+fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+# expect_rc WANT DESCRIPTION -- command...
+expect_rc() {
+  local want=$1 what=$2; shift 3
+  CHECKS=$((CHECKS + 1))
+  "$@" >"$TMP/out.txt" 2>"$TMP/err.txt"
+  local rc=$?
+  if [ "$rc" != "$want" ]; then
+    fail "$what: exit $rc, want $want"; sed 's/^/  | /' "$TMP/err.txt" | tail -5 >&2
+    return 1
+  fi
+  return 0
+}
+check() { CHECKS=$((CHECKS + 1)); if ! eval "$1"; then fail "$2"; fi; }
+# PNG width/height from the IHDR chunk
+png_size() { od -An -tu1 -j16 -N8 "$1" | awk '{printf "%d %d\n", $1*16777216+$2*65536+$3*256+$4, $5*16777216+$6*65536+$7*256+$8}'; }
+have_py=0; command -v python3 >/dev/null 2>&1 && have_py=1
+# json_get FILE EXPR: prints python expression EXPR evaluated with j = the parsed file
+json_get() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
+
+# ---- usage errors (exit 2) and failures (exit 1), no model needed
+expect_rc 2 "eval without inputs" -- "$CLI" eval --model "$TMP/none.safetensors"
+expect_rc 2 "eval unknown option" -- "$CLI" eval --faces . --bogus
+expect_rc 2 "eval --cross without --drivers" -- "$CLI" eval --cross a.png
+expect_rc 2 "eval --faces with --dataset" -- "$CLI" eval --faces . --dataset x.rds
+expect_rc 2 "eval bad --max-frames" -- "$CLI" eval --clips x.mp4 --max-frames -3
+expect_rc 2 "eval stray argument" -- "$CLI" eval --faces . extra
+expect_rc 0 "eval --help" -- "$CLI" eval --help && check 'grep -q -- "--drivers" "$TMP/out.txt"' "eval --help lists --drivers"
+expect_rc 2 "reconstruct without -o" -- "$CLI" reconstruct tests/fixtures/media/good.png
+expect_rc 2 "reconstruct without images" -- "$CLI" reconstruct -o "$TMP/g.png"
+expect_rc 2 "reconstruct bad --cols" -- "$CLI" reconstruct --cols 0 a.png -o "$TMP/g.png"
+expect_rc 0 "reconstruct --help" -- "$CLI" reconstruct --help
+expect_rc 1 "eval missing faces dir" -- "$CLI" eval --faces "$TMP/no_such_dir" --json "$TMP/x.json"
+check '[ ! -e "$TMP/x.json" ]' "no JSON after a failed eval"
+expect_rc 1 "eval missing model" -- "$CLI" eval --model "$TMP/none.safetensors" --faces tests/fixtures/media
+check 'grep -q "none.safetensors" "$TMP/err.txt"' "missing-model error names the file"
+expect_rc 1 "reconstruct missing model" -- "$CLI" reconstruct --model "$TMP/none.safetensors" tests/fixtures/media/good.png -o "$TMP/g.png"
+
+# ---- a model
+MODEL=${REENACT_TEST_MODEL:-}
+WRITER=$(dirname "$CLI")/tests/test_metrics
+if [ -z "$MODEL" ] && [ -x "$WRITER" ]; then
+  if "$WRITER" --write-model "$TMP/model.safetensors"; then MODEL=$TMP/model.safetensors; fi
+fi
+if [ -z "$MODEL" ] && [ -f models/reenact-seed64.safetensors ]; then MODEL=models/reenact-seed64.safetensors; fi
+if [ -z "$MODEL" ]; then
+  echo "SKIP: no model (set REENACT_TEST_MODEL, build tests/test_metrics, or ship models/reenact-seed64.safetensors)"
+  echo "model-independent checks: $CHECKS run, $FAILS failed"
+  [ "$FAILS" = 0 ] || exit 1
+  exit 0
+fi
+echo "model: $MODEL"
+
+# pre-cropped faces without detection: any image works with --no-align
+mkdir -p "$TMP/faces"
+cp tests/fixtures/media/good.png "$TMP/faces/a.png"
+cp tests/fixtures/media/good.png "$TMP/faces/b.PNG"
+cp tests/fixtures/media/not_an_image.png "$TMP/faces/c.png"
+echo "not an image" > "$TMP/faces/notes.txt"
+if expect_rc 0 "eval --no-align on pre-cropped faces" -- "$CLI" eval --model "$MODEL" --faces "$TMP/faces" --no-align -q \
+     --json "$TMP/nA.json"; then
+  check '[ -s "$TMP/nA.json" ]' "eval wrote JSON"
+  check 'grep -q "unreadable" "$TMP/err.txt"' "unreadable face file warned about"
+  check 'grep -q "^reconstruction:" "$TMP/out.txt" && grep -q "SSIM" "$TMP/out.txt"' "eval summary on stdout"
+  if [ $have_py = 1 ]; then
+    check '[ "$(json_get "$TMP/nA.json" "j[\"format\"], j[\"format_version\"], j[\"reconstruction\"][\"images\"], j[\"reconstruction\"][\"unreadable\"], j[\"reconstruction\"][\"source\"][\"images_listed\"], j[\"self_reenactment\"], j[\"cross_identity\"]")" = "reenact-eval 1 2 1 3 None None" ]' \
+      "JSON header and counts ($(json_get "$TMP/nA.json" "j['reconstruction']['images'], j['reconstruction']['unreadable']" 2>&1))"
+    check '[ "$(json_get "$TMP/nA.json" "all(-1 <= j[\"reconstruction\"][\"ssim\"][k] <= 1 for k in (\"mean\",\"min\",\"max\")) and j[\"reconstruction\"][\"l1\"][\"n\"] == 2 and 0 <= j[\"reconstruction\"][\"l1\"][\"mean\"] <= 1 and j[\"reconstruction\"][\"psnr\"][\"mean\"] > 0 and len(j[\"model\"][\"data_sha256\"]) == 64")" = True ]' \
+      "JSON metric values in range"
+  fi
+fi
+if expect_rc 0 "reconstruct --no-align" -- "$CLI" reconstruct --model "$MODEL" --no-align --scale 1 --cols 1 \
+     tests/fixtures/media/good.png tests/fixtures/media/good.png -o "$TMP/g1.png"; then
+  # 2 images, 1 column, 64px tiles, gap 2: width 64+2*2 = 68, height 2 pairs * (2*64 + 2*2) + 2 = 266
+  check '[ "$(png_size "$TMP/g1.png")" = "68 266" ]' "grid size $(png_size "$TMP/g1.png"), want 68 266"
+  check '[ "$(grep -c "good.png" "$TMP/out.txt")" = 2 ]' "one metrics line per image"
+fi
+expect_rc 1 "reconstruct to an unwritable path" -- "$CLI" reconstruct --model "$MODEL" --no-align tests/fixtures/media/good.png \
+  -o "$TMP/no_such_dir/g.png"
+check '[ ! -e "$TMP/no_such_dir" ]' "no output after a failed write"
+expect_rc 1 "reconstruct unreadable image" -- "$CLI" reconstruct --model "$MODEL" --no-align tests/fixtures/media/not_an_image.png \
+  -o "$TMP/g2.png"
+check '[ ! -e "$TMP/g2.png" ]' "no grid after a failed reconstruct"
+
+# ---- real faces and clips
+if [ ! -d "$SHARED/data/examples" ]; then
+  echo "SKIP: ../shared not found (aligned faces, self-reenactment and cross-identity parts)"
+else
+  P=$SHARED/data/examples/portraits
+  D=$SHARED/data/examples/driving
+  if expect_rc 0 "reconstruct two portraits" -- "$CLI" reconstruct --model "$MODEL" "$P/fomm_01.png" "$P/lp_s1.jpg" \
+       tests/fixtures/media/good.png -o "$TMP/grid.png"; then
+    # 2 faces (good.png has none: skipped), scale 2: tiles 128, gap 4 -> width 2*128+3*4, height 2*128+2*4+4
+    check '[ "$(png_size "$TMP/grid.png")" = "268 268" ]' "grid size $(png_size "$TMP/grid.png"), want 268 268"
+    check 'grep -q "no face found" "$TMP/err.txt"' "image without a face is reported"
+  fi
+  if expect_rc 0 "eval faces + clip + cross" -- "$CLI" eval --model "$MODEL" --faces "$SHARED/data/faces/utkface" \
+       --max-images 6 --clips "$D/lp_d0.mp4" --max-frames 10 --cross "$P/fomm_01.png" --drivers "$D/fomm_04.mp4" \
+       --json "$TMP/e.json"; then
+    check 'grep -q "self-reenactment" "$TMP/out.txt" && grep -q "cross-identity" "$TMP/out.txt"' "summary has all parts"
+    check 'grep -q "frames" "$TMP/err.txt"' "progress on stderr"
+    if [ $have_py = 1 ]; then
+      check '[ "$(json_get "$TMP/e.json" "j[\"reconstruction\"][\"source\"][\"images_selected\"], j[\"reconstruction\"][\"images\"] + j[\"reconstruction\"][\"no_face\"], j[\"self_reenactment\"][\"frames\"], j[\"self_reenactment\"][\"clips\"][0][\"frames\"], len(j[\"cross_identity\"][\"pairs\"]), j[\"cross_identity\"][\"pairs\"][0][\"frames\"]")" = "6 6 10 10 1 10" ]' \
+        "eval JSON counts: $(json_get "$TMP/e.json" "j['reconstruction']['images'], j['self_reenactment']['frames'], len(j['cross_identity']['pairs'])" 2>&1)"
+      check '[ "$(json_get "$TMP/e.json" "all(-1 <= j[\"self_reenactment\"][\"ssim\"][k] <= 1 for k in (\"mean\",\"min\",\"max\")) and j[\"self_reenactment\"][\"clips\"][0][\"flicker\"][\"driver\"] > 0 and set(j[\"cross_identity\"][\"corr\"]) == {\"mouth_open\",\"eye_open\",\"yaw\",\"pitch\"} and j[\"cross_identity\"][\"drivers\"][0][\"ceiling_frames_used\"] >= 3")" = True ]' \
+        "eval JSON values in range"
+      # the driver's own crop must track its mouth: real landmarks at 64x64 still correlate
+      check '[ "$(json_get "$TMP/e.json" "(j[\"cross_identity\"][\"drivers\"][0][\"ceiling_corr\"][\"mouth_open\"] or 0) > 0.5")" = True ]' \
+        "ceiling mouth correlation $(json_get "$TMP/e.json" "j['cross_identity']['drivers'][0]['ceiling_corr']['mouth_open']" 2>&1) > 0.5"
+    fi
+  fi
+  # a clip that is not a video: clear failure, no JSON
+  expect_rc 1 "eval on a non-video clip" -- "$CLI" eval --model "$MODEL" --clips tests/fixtures/media/not_a_video.mp4 \
+    --json "$TMP/bad.json"
+  check '[ ! -e "$TMP/bad.json" ]' "no JSON after a failed clip"
+  check 'grep -q "not_a_video.mp4" "$TMP/err.txt"' "clip error names the file"
+fi
+
+echo "$CHECKS checks, $FAILS failed"
+[ "$FAILS" = 0 ] || exit 1
+exit 0
