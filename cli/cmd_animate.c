@@ -101,10 +101,10 @@ int anim_cli_load_model(const char *cmd, const char *path, re_model **m) {
 void anim_cli_print_times(FILE *f, const re_anim_stats *st) {
     const double n = st->frames > 0 ? (double)st->frames : 1;
     fprintf(f, "  time per frame (ms, stages overlap when pipelined): decode %.2f | track %.2f | align %.2f | "
-               "encode %.2f | transfer %.2f | decode-model %.2f | compose %.2f | write %.2f; setup %.2f s\n",
+               "encode %.2f | transfer %.2f | decode-model %.2f | compose %.2f | write %.2f; setup %.2f s (model %.2f s)\n",
             1e3 * st->t.decode / n, 1e3 * st->t.track / n, 1e3 * st->t.align / n, 1e3 * st->t.encode / n,
             1e3 * st->t.transfer / n, 1e3 * st->t.decode_model / n, 1e3 * st->t.compose / n, 1e3 * st->t.write / n,
-            st->t.setup);
+            st->t.setup, st->t.model_setup);
 }
 
 static const char *audio_str(re_audio_mode a) {

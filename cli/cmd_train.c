@@ -166,7 +166,9 @@ typedef struct cli_args {
 static int parse_args(int argc, char **argv, cli_args *a) {
     const char *v;
     train_cfg *c = &a->cfg;
-    int mode_given = 0;
+    re_train_mode mode = c->opts.mode;
+    long batch = -1;
+    uint64_t seed = c->opts.seed;
     double lr = -1, lrd = -1, wkl = -1, wadv = -1, wfm = -1, b1 = -1, b2 = -1;
     a->verify = 1;
     a->prefetch = 2;
@@ -182,12 +184,11 @@ static int parse_args(int argc, char **argv, cli_args *a) {
         else if (OPT("--init", NULL)) { NEED(strlen(v) < sizeof c->init, "--init path too long"); snprintf(c->init, sizeof c->init, "%s", v); a->set |= F_INIT; }
         else if (OPT("--mode", NULL)) {
             NEED(!strcmp(v, "vae") || !strcmp(v, "vaegan"), "--mode wants vae or vaegan, got '%s'", v);
-            re_train_opts_default(&c->opts, !strcmp(v, "vae") ? RE_MODE_VAE : RE_MODE_VAEGAN);
-            mode_given = 1;
+            mode = !strcmp(v, "vae") ? RE_MODE_VAE : RE_MODE_VAEGAN;   /* defaults applied after the loop */
             a->set |= F_MODE;
         } else if (OPT("--epochs", "-e")) { NEED(cli_parse_int(v, 1, 1000000, &l), "--epochs wants 1..1000000"); c->epochs = (int)l; a->epochs_set = 1; }
         else if (OPT("--max-steps", NULL)) { NEED(cli_parse_int(v, 0, (long)1e12, &l), "--max-steps wants an integer >= 0"); c->max_steps = l; a->max_steps_set = 1; }
-        else if (OPT("--batch", "-b")) { NEED(cli_parse_int(v, 1, 4096, &l), "--batch wants 1..4096"); c->opts.batch = (int)l; a->set |= F_BATCH; }
+        else if (OPT("--batch", "-b")) { NEED(cli_parse_int(v, 1, 4096, &l), "--batch wants 1..4096"); batch = l; a->set |= F_BATCH; }
         else if (OPT("--lr", NULL)) { NEED(cli_parse_float(v, 1e-12, 10, &lr), "--lr wants a number in (0,10]"); a->set |= F_LR; }
         else if (OPT("--lr-d", NULL)) { NEED(cli_parse_float(v, 1e-12, 10, &lrd), "--lr-d wants a number in (0,10]"); a->set |= F_LRD; }
         else if (OPT("--beta1", NULL)) { NEED(cli_parse_float(v, 0, 0.999999, &b1), "--beta1 wants [0,1)"); a->set |= F_BETA; }
@@ -195,7 +196,7 @@ static int parse_args(int argc, char **argv, cli_args *a) {
         else if (OPT("--w-kl", NULL)) { NEED(cli_parse_float(v, 0, 1e6, &wkl), "--w-kl wants 0..1e6"); a->set |= F_WKL; }
         else if (OPT("--w-adv", NULL)) { NEED(cli_parse_float(v, 0, 1e6, &wadv), "--w-adv wants 0..1e6"); a->set |= F_WADV; }
         else if (OPT("--w-fm", NULL)) { NEED(cli_parse_float(v, 0, 1e6, &wfm), "--w-fm wants 0..1e6"); a->set |= F_WFM; }
-        else if (OPT("--seed", "-s")) { NEED(cli_parse_u64(v, &c->opts.seed), "--seed wants an unsigned integer"); a->set |= F_SEED; }
+        else if (OPT("--seed", "-s")) { NEED(cli_parse_u64(v, &seed), "--seed wants an unsigned integer"); a->set |= F_SEED; }
         else if (OPT("--out", "-o")) { NEED(strlen(v) < TRAIN_PATH - 200, "--out path too long"); a->out_path = v; a->set |= F_OUT; }
         else if (OPT("--resume", "-r")) { NEED(strlen(v) < TRAIN_PATH - 200, "--resume path too long"); a->resume = v; }
         else if (OPT("--threads", "-t")) { NEED(cli_parse_int(v, 0, 1024, &l), "--threads wants 0..1024 (0 = all cores)"); c->threads = (int)l; a->set |= F_THREADS; }
@@ -221,7 +222,9 @@ static int parse_args(int argc, char **argv, cli_args *a) {
 #undef OPT
 #undef NEED
     }
-    (void)mode_given;
+    re_train_opts_default(&c->opts, mode);   /* mode-dependent defaults, then what was given */
+    if (batch > 0) c->opts.batch = (int)batch;
+    c->opts.seed = seed;
     if (lr > 0) c->opts.lr_g = lr;
     if (lrd > 0) c->opts.lr_d = lrd;
     if (b1 >= 0) c->opts.beta1 = b1;
@@ -605,9 +608,9 @@ static re_status handle_nonfinite(run *r, const char *msg) {
                        "checkpoint is %s/step_%07" PRId64 ". Lower --lr or check the data", r->nan_run - 1,
                        r->nan_run - 1 == 1 ? "" : "s", msg, r->ckpt_dir, back);
     if (back < 0) return re_fail(RE_ERR_NONFINITE, "%s, and no checkpoint to roll back to", msg);
-    fprintf(stderr, "reenact train: warning: step %" PRId64 ": %s\n  rolling back to checkpoint step %" PRId64
+    fprintf(stderr, "reenact train: warning: %s\n  rolling back to checkpoint step %" PRId64
             " and halving the learning rates (%g -> %g; discriminator %g -> %g); rollback %d of at most %d\n",
-            fail_step, msg, back, r->st.lr_g, r->st.lr_g * 0.5, r->st.lr_d, r->st.lr_d * 0.5, r->nan_run,
+            msg, back, r->st.lr_g, r->st.lr_g * 0.5, r->st.lr_d, r->st.lr_d * 0.5, r->nan_run,
             r->cfg.max_rollbacks);
     if (fail_step > r->nan_fail_step) r->nan_fail_step = fail_step;
     re_status s = restore(r, back, 1);

@@ -229,6 +229,7 @@ typedef struct re_anim_times {
     double compose;      /* upscaling, paste-back, side-by-side, storyboard */
     double write;        /* video encoding and muxing */
     double setup;        /* opening files, the detector, the source face, the reference pass (--ref best) */
+    double model_setup;  /* the model stage's runner, warm-up and the source (and reference) codes */
 } re_anim_times;
 
 typedef struct re_anim_stats {

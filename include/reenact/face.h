@@ -76,7 +76,7 @@ typedef struct re_face_detector_opts {
 void re_face_detector_opts_default(re_face_detector_opts *o);
 
 /* Open the default detector (dlib frontal HOG + 68-point shape predictor) with default options, loading the landmark
- * model from model_path (NULL: $REENACT_DLIB_MODEL, else RE_FACE_DEFAULT_MODEL). Takes ~0.6 s (the model is 95 MB).
+ * model from model_path (NULL: $REENACT_DLIB_MODEL, else RE_FACE_DEFAULT_MODEL). Takes 0.6-2 s (the model is 95 MB).
  * *d is NULL on error. RE_ERR_IO when the model file cannot be opened (the message names it and how to get it),
  * RE_ERR_FORMAT when it is not a 68-point dlib shape predictor, RE_ERR_UNSUPPORTED when built without dlib,
  * RE_ERR_NOMEM. */
@@ -98,7 +98,7 @@ re_status re_face_landmarks(re_face_detector *d, const re_image *img, const floa
 
 /* The detector-like box (square, x0,y0,x1,y1) that frames a face with these landmarks: the landmarks' bounding
  * square scaled by 1.03 and moved up by 7.6% of its side (the mean relation of dlib's boxes to its landmarks,
- * measured on 300 UTKFace chips and 19 portraits). */
+ * measured on 300 UTKFace chips and 18 portraits). */
 void re_face_box_from_landmarks(const float lm[RE_FACE_LANDMARKS][2], float box[4]);
 
 /* ---------------------------------------------------------------------------------------------------------
@@ -199,7 +199,8 @@ typedef struct re_face_track {
 
 /* Create a tracker that uses detector d (borrowed: it must outlive the tracker) and reports matrices for
  * out_size x out_size crops. o may be NULL (defaults). RE_ERR_ARG for out_size < 1 or bad options, RE_ERR_NOMEM. */
-re_status re_face_tracker_create(re_face_tracker **t, re_face_detector *d, int out_size, const re_face_tracker_opts *o);
+re_status re_face_tracker_create(re_face_tracker **t, re_face_detector *d, int out_size,
+                                 const re_face_tracker_opts *o);
 /* Process the next frame (any size; a size change resets tracking). When no face is found the last good transform
  * is reused and counted (lost, lost_run). RE_OK also when no face is found; errors as re_face_detect. */
 re_status re_face_tracker_update(re_face_tracker *t, const re_image *frame, re_face_track *out);

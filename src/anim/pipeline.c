@@ -104,7 +104,8 @@ typedef struct ctx {
     re_runner *run;
     int batch, model_threads;
     float *zsrc, *zref, *zlast;
-    int have_ref, have_last;
+    float *src_crop, *ref_crop;           /* [img_floats] aligned source face; --ref best reference crop */
+    int have_ref, have_last, ref_pending;
     re_latent_filter *filt;
     float *bin, *bmu, *blv, *bz, *bout;   /* batch buffers */
     int64_t mo_first_found;               /* motion mode: first frame with a face */
@@ -411,6 +412,31 @@ static re_status consume(ctx *c, job *j) {
     return RE_OK;
 }
 
+/* ---- model stage setup ------------------------------------------------------------------------------------
+ * oneDNN (built with its default library-managed scratchpad) requires each primitive to run on the thread that
+ * created it, so the runner is created here, on the model stage's thread, and every model call stays there:
+ * the warm-up (the backend's first calls are slow), the source code, and the --ref best reference code. */
+static re_status model_setup(ctx *c) {
+    const re_anim_opts *o = c->o;
+    double t = now_s();
+    re_status s = re_runner_create(&c->run, c->m, c->batch);
+    if (s == RE_OK) s = re_encode(c->run, c->bin, c->batch, c->bmu, c->blv);
+    if (s == RE_OK && c->mode == MODE_ANIMATE) s = re_decode(c->run, c->bz, c->batch, c->bout);
+    if (s == RE_OK && c->mode == MODE_ANIMATE) {
+        s = re_encode(c->run, c->src_crop, 1, c->zsrc, c->blv);
+        if (s == RE_OK && o->sample) re_anim_sample(c->zsrc, c->blv, c->latent, o->seed, 0, c->zsrc);
+    }
+    if (s == RE_OK && c->ref_pending) {
+        s = re_encode(c->run, c->ref_crop, 1, c->zref, c->blv);
+        if (s == RE_OK && o->sample)
+            re_anim_sample(c->zref, c->blv, c->latent, o->seed, (uint64_t)c->st->ref_frame + 1, c->zref);
+        c->have_ref = s == RE_OK;
+    }
+    c->st->t.model_setup += now_s() - t;
+    if (s != RE_OK) return re_fail_ctx(s, "preparing the model");
+    return RE_OK;
+}
+
 /* ---- drivers ---------------------------------------------------------------------------------------------- */
 static re_status run_sequential(ctx *c) {
     job **js = re_alloc((size_t)c->batch * sizeof *js, "batch");
@@ -418,6 +444,7 @@ static re_status run_sequential(ctx *c) {
     re_status s = RE_OK;
     const int saved = omp_get_max_threads();
     omp_set_num_threads(c->model_threads);
+    s = model_setup(c);
     for (int eof = 0; !eof && s == RE_OK;) {
         int n = 0;
         while (n < c->batch) {
@@ -461,8 +488,9 @@ static void *model_thread(void *arg) {
     ctx *c = arg;
     omp_set_num_threads(c->model_threads);
     job **js = re_alloc((size_t)c->batch * sizeof *js, "batch");
-    if (!js) ctx_error(c, RE_ERR_NOMEM);
-    for (int done = !js; !done;) {
+    re_status s0 = js ? model_setup(c) : RE_ERR_NOMEM;
+    if (s0 != RE_OK) ctx_error(c, s0);
+    for (int done = s0 != RE_OK; !done;) {
         int n = 0;
         while (n < c->batch) {
             job *j = jq_pop(c, &c->q_model);
@@ -560,6 +588,9 @@ static re_status alloc_jobs(ctx *c) {
     c->zsrc = re_alloc(L * sizeof(float), "latent");
     c->zref = re_alloc(L * sizeof(float), "latent");
     c->zlast = re_alloc(L * sizeof(float), "latent");
+    c->src_crop = re_alloc(F * sizeof(float), "source crop");
+    c->ref_crop = re_alloc(F * sizeof(float), "reference crop");
+    if (!c->src_crop || !c->ref_crop) return RE_ERR_NOMEM;
     if (!c->bin || !c->bout || !c->bmu || !c->blv || !c->bz || !c->zsrc || !c->zref || !c->zlast) return RE_ERR_NOMEM;
     return RE_OK;
 }
@@ -584,6 +615,8 @@ static void ctx_free(ctx *c) {
     re_free(c->zsrc);
     re_free(c->zref);
     re_free(c->zlast);
+    re_free(c->src_crop);
+    re_free(c->ref_crop);
     free(c->ex_z);
     free(c->ex_lm);
     free(c->ex_found);
@@ -645,16 +678,7 @@ static re_status ctx_init(ctx *c, re_model *m, const re_anim_opts *o, run_mode m
     c->batch = o->batch;
     c->model_threads = o->model_threads > 0 ? o->model_threads : re_get_threads();
     c->limit = o->max_frames;
-    /* the runner is created with the thread count the model stage will use (oneDNN plans for it) */
-    const int saved = omp_get_max_threads();
-    omp_set_num_threads(c->model_threads);
-    re_status s = re_runner_create(&c->run, m, c->batch);
-    if (s == RE_OK) s = alloc_jobs(c);
-    /* warm-up: the backend builds its primitives on the first calls; do that here so it counts as setup */
-    if (s == RE_OK) s = re_encode(c->run, c->bin, c->batch, c->bmu, c->blv);
-    if (s == RE_OK && mode == MODE_ANIMATE) s = re_decode(c->run, c->bz, c->batch, c->bout);
-    omp_set_num_threads(saved);
-    return s;
+    return alloc_jobs(c);
 }
 
 /* The reference pass of --ref best on a video: track every frame, keep the crop whose normalized landmarks are
@@ -744,15 +768,7 @@ re_status re_animate(re_model *m, const re_anim_opts *o, re_anim_stats *st_out) 
         if (s == RE_OK) s = re_face_align(&photo, faces[0].lm, c.res, &c.crop_img);
     }
     if (s != RE_OK) goto done;
-    re_image_to_chw(&c.crop_img, c.bin);
-    {
-        const int saved = omp_get_max_threads();
-        omp_set_num_threads(c.model_threads);
-        s = re_encode(c.run, c.bin, 1, c.zsrc, c.blv);
-        omp_set_num_threads(saved);
-    }
-    if (s != RE_OK) goto done;
-    if (o->sample) re_anim_sample(c.zsrc, c.blv, c.latent, o->seed, 0, c.zsrc);
+    re_image_to_chw(&c.crop_img, c.src_crop);
 
     /* the driving side */
     int fps_num, fps_den, drv_w = 0, drv_h = 0;
@@ -815,14 +831,8 @@ re_status re_animate(re_model *m, const re_anim_opts *o, re_anim_stats *st_out) 
                 s = re_fail(RE_ERR_ARG, "--ref best needs face landmarks; it cannot be used with aligned input");
                 goto done;
             }
-            if ((s = best_ref_pass(&c, src_lmn, c.bin)) != RE_OK) goto done;
-            const int saved = omp_get_max_threads();
-            omp_set_num_threads(c.model_threads);
-            s = re_encode(c.run, c.bin, 1, c.zref, c.blv);
-            omp_set_num_threads(saved);
-            if (s != RE_OK) goto done;
-            if (o->sample) re_anim_sample(c.zref, c.blv, c.latent, o->seed, (uint64_t)st->ref_frame + 1, c.zref);
-            c.have_ref = 1;
+            if ((s = best_ref_pass(&c, src_lmn, c.ref_crop)) != RE_OK) goto done;
+            c.ref_pending = 1;   /* encoded by the model stage */
         }
     }
     if (c.limit > 0 && (c.total < 0 || c.total > c.limit)) c.total = c.limit;

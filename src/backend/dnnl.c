@@ -391,7 +391,7 @@ fail:
 
 /* Create the three primitive descriptors from operation descriptors (forward is the hint for both backward).
  * Each pref_* (may be NULL) is tried first and the plain descriptor is used where oneDNN has no implementation
- * of it (e.g. Winograd for channel counts that are not multiples of 16). */
+ * of it (Winograd is not implemented for every shape and ISA). */
 static re_status layer_make_pds(layer *L, const_dnnl_op_desc_t fwd, const_dnnl_op_desc_t bwd_d,
                                 const_dnnl_op_desc_t bwd_w, const_dnnl_op_desc_t pref_fwd,
                                 const_dnnl_op_desc_t pref_bwd_d, const_dnnl_op_desc_t pref_bwd_w) {

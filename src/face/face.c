@@ -517,7 +517,8 @@ void re_face_tracker_opts_default(re_face_tracker_opts *o) {
     o->d_cutoff = 1.0f;
 }
 
-re_status re_face_tracker_create(re_face_tracker **t, re_face_detector *d, int out_size, const re_face_tracker_opts *opts) {
+re_status re_face_tracker_create(re_face_tracker **t, re_face_detector *d, int out_size,
+                                 const re_face_tracker_opts *opts) {
     if (!t) return re_fail(RE_ERR_ARG, "re_face_tracker_create: NULL output pointer");
     *t = NULL;
     if (!d) return re_fail(RE_ERR_ARG, "re_face_tracker_create: NULL detector");
