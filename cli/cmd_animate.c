@@ -322,7 +322,7 @@ int cmd_animate(int argc, char **argv) {
     re_motion_free(mo);
     re_model_free(m);
     if (s != RE_OK) {
-        cli_fail(cmd, s, "animating '%s' failed", o.source);
+        cli_fail(cmd, s, "animation failed");
         goto fail_dir;
     }
     if (!quiet) {

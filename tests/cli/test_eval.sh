@@ -98,6 +98,23 @@ expect_rc 1 "reconstruct unreadable image" -- "$CLI" reconstruct --model "$MODEL
   -o "$TMP/g2.png"
 check '[ ! -e "$TMP/g2.png" ]' "no grid after a failed reconstruct"
 
+# ---- a packed dataset (made by `reenact dataset synth` when this build has it)
+if "$CLI" dataset synth -o "$TMP/s.rds" --count 48 --groups 6 --res 64 >/dev/null 2>&1; then
+  if expect_rc 0 "eval --dataset (validation split)" -- "$CLI" eval --model "$MODEL" --dataset "$TMP/s.rds" \
+       --val-fraction 0.2 -q --json "$TMP/ds.json" && [ $have_py = 1 ]; then
+    check '[ "$(json_get "$TMP/ds.json" "j[\"reconstruction\"][\"source\"][\"kind\"], j[\"reconstruction\"][\"source\"][\"split\"], j[\"reconstruction\"][\"source\"][\"val_fraction\"], 0 < j[\"reconstruction\"][\"images\"] == j[\"reconstruction\"][\"source\"][\"images_listed\"] < 48")" = "dataset val 0.2 True" ]' \
+      "dataset validation split in JSON"
+  fi
+  if expect_rc 0 "eval --dataset --split all" -- "$CLI" eval --model "$MODEL" --dataset "$TMP/s.rds" --split all \
+       --max-images 5 -q --json "$TMP/ds2.json" && [ $have_py = 1 ]; then
+    check '[ "$(json_get "$TMP/ds2.json" "j[\"reconstruction\"][\"source\"][\"images_listed\"], j[\"reconstruction\"][\"images\"], j[\"reconstruction\"][\"ssim\"][\"n\"]")" = "48 5 5" ]' \
+      "dataset --split all --max-images 5 in JSON"
+  fi
+  expect_rc 2 "eval bad --split" -- "$CLI" eval --model "$MODEL" --dataset "$TMP/s.rds" --split train
+else
+  echo "SKIP: 'reenact dataset synth' unavailable in this build (dataset part)"
+fi
+
 # ---- real faces and clips
 if [ ! -d "$SHARED/data/examples" ]; then
   echo "SKIP: ../shared not found (aligned faces, self-reenactment and cross-identity parts)"

@@ -580,6 +580,7 @@ static void synth_frame(re_image *im, int t) {
         }
 }
 
+#ifdef RE_HAVE_FFMPEG
 static int write_clip(const char *path, int w, int h, int n) {
     re_video_writer *vw = NULL;
     re_video_writer_opts o = {w, h, 25, 1, RE_VIDEO_AUTO, 0, NULL};
@@ -619,6 +620,8 @@ static int count_frames(const char *path, re_video_info *info) {
     re_video_reader_close(r);
     return n;
 }
+
+#endif
 
 static int files_equal(const char *a, const char *b) {
     size_t na = 0, nb = 0;
@@ -843,7 +846,34 @@ int stop_after_3(const re_anim_progress *p, void *u) {
     return p->done >= 3;
 }
 
-int main(void) {
+/* Helpers for tests/cli/test_animate.sh: an untrained seed64 model, a synthetic clip (64x64, 25 fps). */
+static int tool(int argc, char **argv) {
+    if ((argc == 3 || argc == 4) && !strcmp(argv[1], "--write-model")) {
+        re_config cfg;
+        re_model *m = NULL;
+        re_status s = re_config_preset(&cfg, "seed64");
+        if (s == RE_OK) s = re_model_create(&m, &cfg, argc == 4 ? strtoull(argv[3], NULL, 10) : 17, 0);
+        if (s == RE_OK) s = re_model_save(m, argv[2], 0, RE_STORE_F32, NULL);
+        re_model_free(m);
+        if (s != RE_OK) fprintf(stderr, "test_anim --write-model: %s\n", re_last_error());
+        return s != RE_OK;
+    }
+    if (argc == 4 && !strcmp(argv[1], "--write-clip")) {
+#ifdef RE_HAVE_FFMPEG
+        int ok = write_clip(argv[2], 64, 64, atoi(argv[3]));
+        if (!ok) fprintf(stderr, "test_anim --write-clip: %s\n", re_last_error());
+        return !ok;
+#else
+        fprintf(stderr, "test_anim --write-clip: built without FFmpeg\n");
+        return 1;
+#endif
+    }
+    fprintf(stderr, "usage: test_anim [--write-model PATH [SEED] | --write-clip PATH FRAMES]\n");
+    return 2;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1) return tool(argc, argv);
     snprintf(g_dir, sizeof g_dir, "/tmp/test_anim.XXXXXX");
     if (!mkdtemp(g_dir)) {
         fprintf(stderr, "cannot create a temp dir\n");
