@@ -628,20 +628,29 @@ out:
 
 /* ---- synth ----------------------------------------------------------------------------------------------- */
 
+/* xorshift64 uniform in [0,1); a function (not a macro in an initializer list) so the draw order is defined. */
+static double rnd(uint64_t *x) {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return (double)(*x >> 11) * 0x1.0p-53;
+}
+
 /* A face-like picture: background gradient, skin-colored ellipse with eyes and a mouth whose position, size,
  * colors and openness vary with the RNG. Group g shifts the palette (an "identity"). */
 static void synth_image(uint8_t *p, int res, uint64_t seed, uint32_t g) {
     uint64_t x = seed * 0x9e3779b97f4a7c15ull + 0x632be59bd9b4e019ull;
-#define RND() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, (double)(x >> 11) * 0x1.0p-53)
-    for (int i = 0; i < 8; i++) (void)RND();
-    double bg0[3] = {RND(), RND(), RND()}, bg1[3] = {RND(), RND(), RND()};
+    for (int i = 0; i < 8; i++) (void)rnd(&x);
+    double r[9];   /* drawn one by one: the order of initializer-list evaluation is unspecified in C */
+    for (int i = 0; i < 9; i++) r[i] = rnd(&x);
     double hue = (g % 7) / 7.0;
-    double skin[3] = {0.55 + 0.35 * RND(), 0.35 + 0.3 * RND() * (0.5 + hue), 0.25 + 0.3 * RND()};
-    double cx = 0.5 + 0.08 * (RND() - 0.5), cy = 0.52 + 0.08 * (RND() - 0.5);
-    double rx = 0.26 + 0.06 * RND(), ry = 0.34 + 0.06 * RND();
-    double eye_y = cy - 0.1 * ry / 0.34, eye_dx = 0.38 * rx, eye_r = 0.045 + 0.02 * RND();
-    double mouth_w = 0.35 * rx * (0.8 + 0.4 * RND()), mouth_h = 0.01 + 0.05 * RND(), mouth_y = cy + 0.5 * ry;
-    double tilt = 0.3 * (RND() - 0.5);
+    double bg0[3] = {r[0], r[1], r[2]}, bg1[3] = {r[3], r[4], r[5]};
+    double skin[3] = {0.55 + 0.35 * r[6], 0.35 + 0.3 * r[7] * (0.5 + hue), 0.25 + 0.3 * r[8]};
+    double cx = 0.5 + 0.08 * (rnd(&x) - 0.5), cy = 0.52 + 0.08 * (rnd(&x) - 0.5);
+    double rx = 0.26 + 0.06 * rnd(&x), ry = 0.34 + 0.06 * rnd(&x);
+    double eye_y = cy - 0.1 * ry / 0.34, eye_dx = 0.38 * rx, eye_r = 0.045 + 0.02 * rnd(&x);
+    double mouth_w = 0.35 * rx * (0.8 + 0.4 * rnd(&x)), mouth_h = 0.01 + 0.05 * rnd(&x), mouth_y = cy + 0.5 * ry;
+    double tilt = 0.3 * (rnd(&x) - 0.5);
     for (int yy = 0; yy < res; yy++)
         for (int xx = 0; xx < res; xx++) {
             double u = (xx + 0.5) / res, v = (yy + 0.5) / res;
@@ -665,7 +674,6 @@ static void synth_image(uint8_t *p, int res, uint64_t seed, uint32_t g) {
                 p[((size_t)yy * res + xx) * 3 + k] = (uint8_t)(q < 0 ? 0 : q > 255 ? 255 : q);
             }
         }
-#undef RND
 }
 
 static int cmd_synth(int argc, char **argv) {

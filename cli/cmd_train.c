@@ -19,7 +19,8 @@
  * Exactness: a run resumed from a checkpoint repeats the uninterrupted run bit for bit when it uses the same thread
  * count and backend (the loader's order and flips are functions of (seed, epoch, position); the trainer's RNG and Adam
  * state are checkpointed; the sampling noise comes from the trainer's RNG only).
- * Signals: SIGINT/SIGTERM finish the current step, write a checkpoint and exit with 130/143.
+ * Signals: SIGINT/SIGTERM finish the current step, write a checkpoint and exit with 130/143; a second signal quits
+ * at once (the newest complete checkpoint stays usable).
  * NaN/Inf: a step that reports RE_ERR_NONFINITE is not applied; the run reloads the newest checkpoint, halves both
  * learning rates and continues; after --max-rollbacks rollbacks without passing a new checkpoint it gives up (exit 1).
  * Test hooks (environment): REENACT_FAULT_INJECT_WRITE=N[:F] makes the N-th checkpoint of this process fail while
@@ -49,7 +50,16 @@
 #define CMD "train"
 
 static volatile sig_atomic_t g_signal = 0;
-static void on_signal(int sig) { g_signal = sig; }
+/* First SIGINT/SIGTERM: finish the step, checkpoint, exit. A second one: default action (quit now; checkpoints are
+ * atomic, so the newest complete one stays usable). */
+static void on_signal(int sig) {
+    if (g_signal) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    g_signal = sig;
+}
 
 static double now_s(void) {
     struct timespec ts;
@@ -136,7 +146,8 @@ static void help(FILE *f) {
             "  --backend ref|dnnl   compute backend [dnnl when built with oneDNN, else ref]\n"
             "  --quiet              no progress bar or config table (errors and the final summary remain)\n"
             "  -h, --help           this help\n\n"
-            "SIGINT/SIGTERM: the current step finishes, a checkpoint is written, exit status 130/143.\n"
+            "SIGINT/SIGTERM: the current step finishes, a checkpoint is written, exit status 130/143 (a second\n"
+            "signal quits at once; the newest complete checkpoint stays usable).\n"
             "NaN/Inf in a loss or gradient: the step is dropped, the newest checkpoint is reloaded and both learning\n"
             "rates are halved; metrics.jsonl records a \"nonfinite\" event naming the tensor.\n"
             "exit status: 0 ok, 1 failure, 2 usage error, 130/143 interrupted (checkpoint written)\n",
@@ -765,6 +776,10 @@ int cmd_train(int argc, char **argv) {
         if (!a.cfg.data[0]) return cli_usage_error(CMD, "--data FILE.rds is required (or --resume RUN)");
         if (!a.out_path) return cli_usage_error(CMD, "--out runs/NAME is required (or --resume RUN)");
         r->cfg = a.cfg;
+        /* Absolute dataset path, so --resume works from another directory. */
+        char abs[TRAIN_PATH];
+        if (realpath(a.cfg.data, abs) && strlen(abs) < sizeof r->cfg.data)
+            snprintf(r->cfg.data, sizeof r->cfg.data, "%s", abs);
         snprintf(r->out, sizeof r->out, "%s", a.out_path);
         snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%s/ckpt", r->out);
         train_cfg *c = &r->cfg;
@@ -876,7 +891,7 @@ int cmd_train(int argc, char **argv) {
         }
         hist_load(&r->hist, r->metrics_path);
     }
-    r->metrics = fopen(r->metrics_path, "a");
+    r->metrics = fopen(r->metrics_path, a.resume ? "a" : "w");
     if (!r->metrics) {
         fprintf(stderr, "reenact train: error: cannot open '%s': %s\n", r->metrics_path, strerror(errno));
         goto done;

@@ -27,7 +27,8 @@ Variants (--explore times all of them and prints which is fastest; the defaults 
              jit_opt  = jit + torch.jit.optimize_for_inference (oneDNN layout conversion of convs)
              mkldnn   = torch.utils.mkldnn.to_mkldnn on the eval model, inputs as mkldnn tensors
 Timing: like the C benches, W warm-up steps then R repetitions of K steps (img/s per repetition); inference alternates
-encode+decode and decode call by call, each timed on its own (ms).
+encode+decode and decode call by call, each timed on its own (ms). With --explore the variants are interleaved
+repetition by repetition (training) and call by call (inference), so drift in machine load hits all of them alike.
 """
 import argparse
 import json
@@ -138,7 +139,8 @@ def tuned_step(model, opt_g, opt_d, x, eps, w, gan):
     return g_loss.item()
 
 
-def bench_train(gan, variant, args):
+def setup_train(gan, variant, args):
+    """Builds a fresh model + optimizers for one training variant; returns its step() closure."""
     torch.manual_seed(0)
     cfg = dict(rt.SEED64)
     model = rt.VaeGan(cfg)
@@ -163,15 +165,24 @@ def bench_train(gan, variant, args):
         else:
             tuned_step(model, opt_g, opt_d, x, eps, w, gan)
 
-    for _ in range(args.warmup):
-        step()
-    ips = []
-    for _ in range(args.reps):
-        t0 = time.perf_counter()
-        for _ in range(args.steps):
+    return step
+
+
+def bench_train(gan, variants, args):
+    """Times the variants' steps interleaved repetition by repetition (so load drift hits all alike).
+    Returns {variant: sorted img/s per repetition}."""
+    steps = {v: setup_train(gan, v, args) for v in variants}
+    for step in steps.values():
+        for _ in range(args.warmup):
             step()
-        ips.append(args.batch * args.steps / (time.perf_counter() - t0))
-    return sorted(ips)
+    ips = {v: [] for v in variants}
+    for _ in range(args.reps):
+        for v, step in steps.items():
+            t0 = time.perf_counter()
+            for _ in range(args.steps):
+                step()
+            ips[v].append(args.batch * args.steps / (time.perf_counter() - t0))
+    return {v: sorted(r) for v, r in ips.items()}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -203,34 +214,53 @@ def make_infer(variant, model, cfg, x):
     raise ValueError(variant)
 
 
-def bench_infer(variant, args):
-    torch.manual_seed(0)
-    cfg = dict(rt.SEED64)
-    model = rt.VaeGan(cfg)
-    x = torch.rand(1, cfg["channels"], cfg["res"], cfg["res"])
+def setup_infer(variant, model, cfg, x):
+    """Checks a variant against the eager model and returns (encode, decode, input, context) for it."""
     encode, decode, xin, ctx = make_infer(variant, model, cfg, x)
-    t_ed, t_d = [], []
     with ctx():
         ref_mu, _ = model.encoder(x)
+        ref_out = model.decoder(ref_mu)
         mu = encode(xin)
         out = decode(mu)
         # The variant must compute the same thing as the eager model (oneDNN reorders change rounding only).
         if not torch.allclose(mu, ref_mu, atol=1e-4, rtol=1e-3):
             raise RuntimeError("variant %s: encoder output differs from eager" % variant)
-        if not torch.allclose(out.float(), model.decoder(ref_mu), atol=1e-4, rtol=1e-3):
+        if not torch.allclose(out.float(), ref_out, atol=1e-4, rtol=1e-3):
             raise RuntimeError("variant %s: decoder output differs from eager" % variant)
-        for _ in range(args.infer_warmup):
-            decode(encode(xin))
-        for _ in range(args.runs):
-            t0 = time.perf_counter()
-            mu = encode(xin)
-            decode(mu)
-            t1 = time.perf_counter()
-            decode(mu)
-            t2 = time.perf_counter()
-            t_ed.append((t1 - t0) * 1e3)
-            t_d.append((t2 - t1) * 1e3)
-    return sorted(t_ed), sorted(t_d)
+    return encode, decode, xin, ctx
+
+
+def bench_infer(variants, args):
+    """Times encode+decode and decode of each variant, interleaved call by call. Variants this torch build cannot
+    run are reported on stderr and skipped. Returns {variant: (sorted ms of encode+decode, sorted ms of decode)}."""
+    torch.manual_seed(0)
+    cfg = dict(rt.SEED64)
+    x = torch.rand(1, cfg["channels"], cfg["res"], cfg["res"])
+    setups = {}
+    for v in variants:
+        torch.manual_seed(0)
+        model = rt.VaeGan(cfg)  # each variant converts its own copy (channels_last, mkldnn modify modules)
+        try:
+            setups[v] = setup_infer(v, model, cfg, x)
+        except Exception as e:  # noqa: BLE001 - a variant unsupported by this build is skipped when exploring
+            if len(variants) == 1:
+                raise
+            msg = [ln for ln in str(e).splitlines() if ln.strip()] or [type(e).__name__]
+            print("%-13s %-9s failed: %s" % ("infer", v, msg[-1].strip()[:120]), file=sys.stderr)
+    t = {v: ([], []) for v in setups}
+    for i in range(args.infer_warmup + args.runs):
+        for v, (encode, decode, xin, ctx) in setups.items():
+            with ctx():
+                t0 = time.perf_counter()
+                mu = encode(xin)
+                decode(mu)
+                t1 = time.perf_counter()
+                decode(mu)
+                t2 = time.perf_counter()
+            if i >= args.infer_warmup:
+                t[v][0].append((t1 - t0) * 1e3)
+                t[v][1].append((t2 - t1) * 1e3)
+    return {v: (sorted(a), sorted(b)) for v, (a, b) in t.items()}
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -258,21 +288,13 @@ def main():
     for gan, name in ((False, "train_vae"), (True, "train_vaegan")):
         if name not in targets:
             continue
-        for v in train_variants:
-            ips = bench_train(gan, v, args)
+        for v, ips in bench_train(gan, train_variants, args).items():
             r = row(name, "img/s", ips, v)
             info["results"].append(r)
             print("%-13s %-9s img/s min %7.1f  median %7.1f  max %7.1f" % (name, v, r["min"], r["median"], r["max"]),
                   file=sys.stderr)
     if "infer_encdec" in targets or "infer_dec" in targets:
-        for v in infer_variants:
-            try:
-                t_ed, t_d = bench_infer(v, args)
-            except Exception as e:  # a variant this torch build cannot run is reported, not fatal, when exploring
-                if not args.explore:
-                    raise
-                print("%-13s %-9s failed: %s" % ("infer", v, str(e).splitlines()[0][:100]), file=sys.stderr)
-                continue
+        for v, (t_ed, t_d) in bench_infer(infer_variants, args).items():
             for name, s in (("infer_encdec", t_ed), ("infer_dec", t_d)):
                 if name in targets:
                     r = row(name, "ms", s, v)

@@ -25,7 +25,9 @@
  * reenact.h: the library never prints; warnings (several faces in the photo, driver frames without a face, audio that
  * could not be found) are reported in re_anim_stats for the caller to print.
  * Threads: re_animate and re_motion_extract run their stages on their own threads (see re_anim_opts.pipeline) and
- * call the progress callback on the caller's thread. Everything else here is plain, single-threaded code.
+ * call the progress callback on the caller's thread. They create their own re_runner on the model stage's thread
+ * (oneDNN primitives must run on the thread that created them), so the caller's model may also be used by runners
+ * of its own, on other threads, but not at the same time. Everything else here is plain, single-threaded code.
  * The motion file format is specified in docs/FORMAT.md, "Motion file".
  */
 #ifndef REENACT_ANIM_H

@@ -99,6 +99,7 @@ typedef struct ctx {
     re_face_tracker *trk;
     re_image frame, crop_img;
     int64_t produced, limit;
+    double t_drv_fit;                     /* driver-image resizing, done here but counted as compose */
 
     /* model side */
     re_runner *run;
@@ -249,7 +250,7 @@ static re_status produce(ctx *c, job *j) {
     if (j->want_drv) {
         t = now_s();
         s = re_image_fit_height(&c->frame, o->side_by_side ? c->out_h : o->storyboard_tile, &j->drv);
-        c->st->t.compose += now_s() - t;
+        c->t_drv_fit += now_s() - t;
         if (s != RE_OK) return s;
     }
     c->produced++;
@@ -899,6 +900,7 @@ re_status re_animate(re_model *m, const re_anim_opts *o, re_anim_stats *st_out) 
     /* run */
     c.t0 = now_s();
     s = o->pipeline ? run_threaded(&c) : run_sequential(&c);
+    st->t.compose += c.t_drv_fit;
     if (s != RE_OK) goto done;
     if (st->frames == 0) {
         s = re_fail(RE_ERR_FORMAT, "driving video '%s' has no frames", o->driving ? o->driving : "(motion)");

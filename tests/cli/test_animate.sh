@@ -90,6 +90,8 @@ expect_rc 1 "missing source" -- "$CLI" animate --model "$M" --source "$TMP/nope.
 check 'grep -q "nope.png" "$TMP/err.txt"' "missing source named"
 expect_rc 1 "source not an image" -- "$CLI" animate --model "$M" --source tests/fixtures/media/not_an_image.png --driving "$CLIP" -o "$TMP/bad_o.mp4" --aligned
 check 'grep -q "not_an_image.png" "$TMP/err.txt"' "bad source named"
+expect_rc 1 "source over the pixel limit" -- "$CLI" animate --model "$M" --source tests/fixtures/media/huge_dims.png --driving "$CLIP" -o "$TMP/bad_o.mp4" --aligned
+check 'grep -q "huge_dims.png" "$TMP/err.txt"' "huge source named"
 expect_rc 1 "missing driver" -- "$CLI" animate --model "$M" --source "$SRC" --driving "$TMP/nope.mp4" -o "$TMP/bad_o.mp4" --aligned
 check 'grep -q "nope.mp4" "$TMP/err.txt"' "missing driver named"
 expect_rc 1 "driver not a video" -- "$CLI" animate --model "$M" --source "$SRC" --driving tests/fixtures/media/not_a_video.mp4 -o "$TMP/bad_o.mp4" --aligned

@@ -3,6 +3,7 @@
 # (REENACT_TEST_NAN_STEP) makes the step fail with a message naming the loss or tensor; the run rolls back to the
 # checkpoint of step 20, halves both learning rates, logs a "nonfinite" event and finishes (exit 0). With a NaN at
 # every retry it gives up after --max-rollbacks rollbacks (exit 1) and leaves its newest checkpoint intact.
+# Also checks the --export BF16 inference file of the finished runs.
 # Usage: tests/cli/test_train_nan.sh path/to/reenact
 set -u
 R=${1:?usage: $0 path/to/reenact}
@@ -15,6 +16,7 @@ common=(--data "$T/d.rds" --model tiny --epochs 2 --batch 16 --ckpt-every 10 --s
 
 for mode in vae vaegan; do
     REENACT_TEST_NAN_STEP=25 "$R" train "${common[@]}" --mode $mode --lr 0.001 --lr-d 0.0004 --out "$T/$mode" \
+        --export "$T/$mode.bf16.safetensors" \
         >"$T/out.log" 2>"$T/err.log"
     st=$?
     [ $st -eq 0 ] || { cat "$T/err.log"; fail "$mode: exit $st after one injected NaN, expected 0"; }
@@ -38,6 +40,10 @@ tr = [e for e in ev if e["type"] == "train" and e["step"] > 25]
 assert tr and all(abs(e["lr_g"] - 0.0005) < 1e-15 for e in tr), tr[:2]
 EOF
     [ -f "$T/$mode/model.safetensors" ] || fail "$mode: no final model"
+    # The BF16 inference export loads and has no discriminator.
+    "$R" info "$T/$mode.bf16.safetensors" >"$T/info.log" 2>&1 || { cat "$T/info.log"; fail "$mode: export does not load"; }
+    grep -q "discriminator absent" "$T/info.log" || fail "$mode: export has a discriminator"
+    [ "$(stat -c %s "$T/$mode.bf16.safetensors")" -lt "$(stat -c %s "$T/$mode/model.safetensors")" ] || fail "export not smaller"
     echo "ok: $mode: one NaN -> rollback to step 20, learning rates halved, run finished"
 done
 

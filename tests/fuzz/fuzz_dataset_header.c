@@ -1,10 +1,10 @@
 /*
  * fuzz_dataset_header.c - libFuzzer target for the packed-dataset parser (re_dataset_parse_header and the index
- * checks of re_dataset_open_mem): the input is a whole .rds file in memory. The raw input goes to the header parser;
- * a copy with its header check and index SHA-256 recomputed goes to re_dataset_open_mem (otherwise nearly every
- * mutation would stop at a checksum). When it opens, every record of a
- * bounded number is read (flipped and not) and the data checksum is verified, so offsets the parser accepted are
- * exercised too, and a synchronous loader (validation split, shuffle, flip) takes three batches. Inputs are capped at 1 MiB.
+ * checks of re_dataset_open_mem); the input is a whole .rds file in memory. The raw input goes to the header
+ * parser; a copy with its header check and index SHA-256 recomputed goes to re_dataset_open_mem (otherwise nearly
+ * every mutation would stop at a checksum). When it opens, up to 64 records are read (flipped and not), the data
+ * checksum is verified, and a synchronous loader (validation split, shuffle, flip) takes three batches, so offsets
+ * the parser accepted are exercised too. Inputs are capped at 1 MiB.
  * Seed corpus: tests/fuzz/corpus/dataset_header/ (valid files and one corrupt file per negative case, written by
  * REENACT_DATASET_CORPUS_OUT=DIR ./build/tests/test_dataset). Replayed by ctest as fuzz_dataset_header_corpus;
  * as a real fuzzer: cmake -DRE_FUZZ=ON -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ ..., then

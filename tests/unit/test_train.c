@@ -27,14 +27,23 @@
 
 static char g_dir[256];
 
+/* xorshift64 uniform in [0,1); a function (not a macro in an initializer list) so the draw order is defined. */
+static double rnd(uint64_t *x) {
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return (double)(*x >> 11) * 0x1.0p-53;
+}
+
 /* Generated picture: gradient background, a colored ellipse ("face") with two dark eyes, varying per index. */
 static void synth(uint8_t *p, int res, uint32_t i) {
     uint64_t x = 0x9e3779b97f4a7c15ull * (i + 1);
-#define RND() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, (double)(x >> 11) * 0x1.0p-53)
-    for (int k = 0; k < 4; k++) (void)RND();
-    double b0[3] = {RND(), RND(), RND()}, b1[3] = {RND(), RND(), RND()}, f[3] = {0.5 + 0.5 * RND(), 0.3 + 0.4 * RND(),
-                                                                                 0.2 + 0.3 * RND()};
-    double cx = 0.4 + 0.2 * RND(), cy = 0.4 + 0.2 * RND(), rx = 0.2 + 0.1 * RND(), ry = 0.28 + 0.1 * RND();
+    for (int k = 0; k < 4; k++) (void)rnd(&x);
+    double r[9];   /* drawn one by one: the order of initializer-list evaluation is unspecified in C */
+    for (int k = 0; k < 9; k++) r[k] = rnd(&x);
+    double b0[3] = {r[0], r[1], r[2]}, b1[3] = {r[3], r[4], r[5]};
+    double f[3] = {0.5 + 0.5 * r[6], 0.3 + 0.4 * r[7], 0.2 + 0.3 * r[8]};
+    double cx = 0.4 + 0.2 * rnd(&x), cy = 0.4 + 0.2 * rnd(&x), rx = 0.2 + 0.1 * rnd(&x), ry = 0.28 + 0.1 * rnd(&x);
     for (int y = 0; y < res; y++)
         for (int xx = 0; xx < res; xx++) {
             double u = (xx + 0.5) / res, v = (y + 0.5) / res, c[3];
@@ -48,7 +57,6 @@ static void synth(uint8_t *p, int res, uint32_t i) {
             }
             for (int k = 0; k < 3; k++) p[(y * res + xx) * 3 + k] = (uint8_t)(c[k] * 255 + 0.5);
         }
-#undef RND
 }
 
 static int write_synth(const char *path, int res, uint32_t n, uint32_t groups) {
