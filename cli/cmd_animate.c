@@ -163,7 +163,7 @@ static void help(FILE *f) {
             "run:\n"
             "  --max-frames N        stop after N driving frames [all]\n"
             "  --batch N             model batch [8]\n"
-            "  --threads N           threads of the model stage (0 = all cores) [0]\n"
+            "  --threads N           threads of the model stage (0 = all cores) [cores - 2, at least 1]\n"
             "  --no-pipeline         run the stages one after the other on one thread\n"
             "  -q, --quiet           no progress or summary\n"
             "  -h, --help            this help\n"
@@ -237,6 +237,7 @@ int cmd_animate(int argc, char **argv) {
         } else if (OPT("--threads", NULL)) {
             if (r < 0) return RE_EXIT_USAGE;
             if (cli_apply_threads(cmd, v)) return RE_EXIT_USAGE;
+            o.model_threads = re_get_threads();
         }
 #undef OPT
         else if (cli_flag(argv, i, "--smooth", NULL)) o.smooth = 1;

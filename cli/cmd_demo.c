@@ -24,7 +24,7 @@ static void help(FILE *f) {
             "  -o, --output DIR   output directory, created if missing [reenact-demo]\n"
             "  --model M          model file [%s]\n"
             "                     (demo_face.png and demo.motion are looked up next to it)\n"
-            "  --threads N        threads of the model stage (0 = all cores) [0]\n"
+            "  --threads N        threads of the model stage (0 = all cores) [cores - 2, at least 1]\n"
             "  -q, --quiet        no progress\n"
             "  -h, --help         this help\n",
             cli_default_model());
@@ -56,7 +56,7 @@ done:
 int cmd_demo(int argc, char **argv) {
     const char *cmd = "demo";
     const char *dir = "reenact-demo", *model = NULL, *v = NULL;
-    int quiet = 0;
+    int quiet = 0, threads = 0;
     for (int i = 1; i < argc; i++) {
         int r;
         if (cli_flag(argv, i, "--help", "-h")) {
@@ -72,6 +72,7 @@ int cmd_demo(int argc, char **argv) {
         } else if ((r = cli_opt(argc, argv, &i, "--threads", NULL, &v)) != 0) {
             if (r < 0) return RE_EXIT_USAGE;
             if (cli_apply_threads(cmd, v)) return RE_EXIT_USAGE;
+            threads = re_get_threads();
         } else if (cli_flag(argv, i, "--quiet", "-q")) {
             quiet = 1;
         } else {
@@ -129,6 +130,7 @@ int cmd_demo(int argc, char **argv) {
     o.source = src;
     o.motion = mo;
     o.aligned = 1;   /* the demo face is a crop the model itself produced */
+    o.model_threads = threads;
     o.output = out;
     o.storyboard = board;
     anim_cli_prog pr = {"demo", quiet, 0, 0};

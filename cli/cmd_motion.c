@@ -27,7 +27,7 @@ static void help(FILE *f) {
             "  --aligned          the frames are already aligned face crops (no detection, no landmarks)\n"
             "  --max-frames N     stop after N frames [all]\n"
             "  --batch N          model batch [8]\n"
-            "  --threads N        threads of the model stage (0 = all cores) [0]\n"
+            "  --threads N        threads of the model stage (0 = all cores) [cores - 2, at least 1]\n"
             "  --no-pipeline      run the stages one after the other on one thread\n"
             "  -q, --quiet        no progress or summary\n"
             "  -h, --help         this help\n",
@@ -95,6 +95,7 @@ static int motion_extract(int argc, char **argv) {
         } else if (OPT("--threads", NULL)) {
             if (r < 0) return RE_EXIT_USAGE;
             if (cli_apply_threads("motion", v)) return RE_EXIT_USAGE;
+            o.model_threads = re_get_threads();
         }
 #undef OPT
         else if (cli_flag(argv, i, "--f32", NULL)) f32 = 1;

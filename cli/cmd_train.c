@@ -144,6 +144,7 @@ static void help(FILE *f) {
             "compute:\n"
             "  --threads T          OpenMP threads, 0 = all cores [0]; resume with the same T for bit-identical runs\n"
             "  --backend ref|dnnl   compute backend [dnnl when built with oneDNN, else ref]\n"
+            "  --prefetch N         training batches read ahead on a background thread, 0 = none [2]\n"
             "  --quiet              no progress bar or config table (errors and the final summary remain)\n"
             "  -h, --help           this help\n\n"
             "SIGINT/SIGTERM: the current step finishes, a checkpoint is written, exit status 130/143 (a second\n"

@@ -209,7 +209,9 @@ typedef struct re_anim_opts {
     int64_t max_frames;          /* stop after this many driving frames; 0 = all [0] */
     int batch;                   /* model batch [8] */
     int pipeline;                /* 1: stages on threads [1]; 0: all on the caller's thread, one batch at a time */
-    int model_threads;           /* OpenMP threads of the model stage; 0 = the caller's re_get_threads() [0] */
+    int model_threads;           /* OpenMP threads of the model stage; 0 = automatic: pipelined, the cores left
+                                    after the reader and writer threads (at least 1, at most re_get_threads());
+                                    sequential, re_get_threads() [0] */
     re_face_detector *detector;  /* borrowed detector, or NULL to open the default one when needed */
     re_anim_progress_fn progress;  /* called on the caller's thread after each written frame, or NULL */
     void *progress_user;

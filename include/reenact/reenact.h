@@ -161,6 +161,11 @@ re_status re_decode(re_runner *r, const float *z, int n, float *x_out);
 
 /* ---- Training. */
 typedef enum re_train_mode { RE_MODE_VAE = 0, RE_MODE_VAEGAN = 1 } re_train_mode;
+/* Arithmetic of the training step. F32: everything in f32. BF16 (oneDNN backend only): the stride-2 and transposed
+ * convolutions read bf16 activations, weights and output gradients and accumulate in f32; master weights, Adam,
+ * BatchNorm, the 3x3 convolutions, linear layers, losses and all stored outputs stay f32 (about 1.4x faster steps;
+ * loss curves track f32, see tests/unit/test_bf16.c). */
+typedef enum re_precision { RE_PREC_F32 = 0, RE_PREC_BF16 = 1 } re_precision;
 typedef struct re_train_opts {
     re_train_mode mode;
     int batch;                 /* 64 */
@@ -168,6 +173,7 @@ typedef struct re_train_opts {
     double beta1, beta2, adam_eps, weight_decay;  /* 0.5, 0.999, 1e-8, 0 */
     float w_rec, w_kl, w_adv, w_fm;               /* loss weights, see docs/ARCH.md */
     uint64_t seed;             /* reparameterization noise */
+    re_precision precision;    /* RE_PREC_F32 (default) or RE_PREC_BF16 */
 } re_train_opts;
 void re_train_opts_default(re_train_opts *o, re_train_mode mode);
 
@@ -179,12 +185,15 @@ typedef struct re_step_stats {
 } re_step_stats;
 
 typedef struct re_trainer re_trainer;
-/* Takes a model (with a discriminator for RE_MODE_VAEGAN); the trainer borrows it and updates it in place. */
+/* Takes a model (with a discriminator for RE_MODE_VAEGAN); the trainer borrows it and updates it in place.
+ * RE_ERR_UNSUPPORTED: precision BF16 on a model whose backend is not oneDNN (or a CPU oneDNN cannot run bf16 on). */
 re_status re_trainer_create(re_trainer **out, re_model *m, const re_train_opts *o);
 void re_trainer_free(re_trainer *t);
 /* One optimization step on x [batch,C,res,res]. eps_override: NULL, or [batch,latent] noise to use instead of the
- * RNG (tests). On RE_ERR_NONFINITE (a NaN/Inf loss or gradient; the message names the tensor) the failing update is
- * not applied; the trainer should be restored from a checkpoint. */
+ * RNG (tests). On RE_ERR_NONFINITE (a NaN/Inf loss or gradient; the message names the tensor) the failing Adam
+ * update is not applied, but earlier parts of the step may have changed state already (training-mode BatchNorm
+ * running statistics; in VAE-GAN mode the discriminator update that precedes the generator check): restore the
+ * model and trainer from a checkpoint, as `reenact train` does. */
 re_status re_trainer_step(re_trainer *t, const float *x, const float *eps_override, re_step_stats *st);
 /* Validation losses (eval-mode BN, z = mu, no update) on n <= batch images; fills rec, kl and g_loss. */
 re_status re_trainer_eval(re_trainer *t, const float *x, int n, re_step_stats *st);

@@ -510,6 +510,10 @@ static void *model_thread(void *arg) {
         for (int i = 0; i < n; i++) jq_push(c, &c->q_out, js[i]);
     }
     re_free(js);
+    /* oneDNN keeps a per-thread scratchpad that is released only when the primitives are destroyed on the thread
+     * that created them: free the runner here, not after the join */
+    re_runner_free(c->run);
+    c->run = NULL;
     jq_close(c, &c->q_out);
     return NULL;
 }
@@ -677,7 +681,14 @@ static re_status ctx_init(ctx *c, re_model *m, const re_anim_opts *o, run_mode m
     c->img_floats = cf->channels * cf->res * cf->res;
     if (cf->channels != 3) return re_fail(RE_ERR_CONFIG, "animate needs an RGB model, this one has %d channels", cf->channels);
     c->batch = o->batch;
-    c->model_threads = o->model_threads > 0 ? o->model_threads : re_get_threads();
+    c->model_threads = o->model_threads;
+    if (c->model_threads <= 0) {
+        /* pipelined, the reader and the writer keep two cores busy already: give the model the rest (at least one),
+         * never more than the caller allows; an OpenMP team larger than the free cores stalls at every barrier */
+        c->model_threads = re_get_threads();
+        const int rest = omp_get_num_procs() - 2;
+        if (o->pipeline && c->model_threads > rest) c->model_threads = rest > 1 ? rest : 1;
+    }
     c->limit = o->max_frames;
     return alloc_jobs(c);
 }

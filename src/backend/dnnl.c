@@ -165,6 +165,7 @@ typedef struct few_path {
     int chunk;                  /* images per matmul, so cols stays in L2 between the matmul and col2im */
     dnnl_primitive_t mm[2];     /* cols[B, CS*KH*KW, HX*WX] = A^T x X[B, CX, HX*WX]; [0]: B = chunk, [1]: rest */
     dnnl_memory_t a, x[2], cols[2]; /* a, x: caller buffers (handle set per call); cols: owned, shared */
+    port xp;                    /* X as the caller gives it -> plain f32 NCHW (a reorder when blocked or bf16) */
     float *cols_buf;
     float *buf;                 /* per-thread phase-plane buffers, buf_len floats each */
     size_t buf_len, buf_threads;
@@ -172,12 +173,14 @@ typedef struct few_path {
 
 #define FEW_COLS_BYTES (512u * 1024u) /* target size of one chunk of cols: well inside a core's L2 */
 
-static re_status few_create(few_path *f, const char *ctx) {
+/* x_user: the caller's descriptor of X (any layout / dtype oneDNN can reorder to plain f32). */
+static re_status few_create(few_path *f, const dnnl_memory_desc_t *x_user, const char *ctx) {
     re_status st = RE_OK;
     dnnl_primitive_desc_t pd = NULL;
-    dnnl_memory_desc_t a_md;
+    dnnl_memory_desc_t a_md, xp_md;
     dnnl_dim_t m = (dnnl_dim_t)f->cs * f->kh * f->kw, hw = (dnnl_dim_t)f->hx * f->wx;
     dnnl_dims_t a_dims = {1, m, f->cx}, a_strides = {m * f->cx, 1, m};
+    dnnl_dims_t xp_dims = {f->n, f->cx, f->hx, f->wx};
     size_t per_image = (size_t)m * (size_t)hw * sizeof(float), cols_bytes;
     f->chunk = (int)(FEW_COLS_BYTES / per_image);
     if (f->chunk < 1) f->chunk = 1;
@@ -185,6 +188,8 @@ static re_status few_create(few_path *f, const char *ctx) {
     if (!re_mul_ok(per_image, (size_t)f->chunk, &cols_bytes))
         return re_fail(RE_ERR_NOMEM, "dnnl: %s: col2im size overflow", ctx);
     if (!(f->cols_buf = re_alloc(cols_bytes, "dnnl col2im columns"))) return RE_ERR_NOMEM;
+    DN(dnnl_memory_desc_init_by_tag(&xp_md, 4, xp_dims, dnnl_f32, dnnl_nchw));
+    if ((st = port_create(&f->xp, x_user, &xp_md, 0, ctx)) != RE_OK) goto fail;
     DN(dnnl_memory_desc_init_by_strides(&a_md, 3, a_dims, dnnl_f32, a_strides));
     DN(dnnl_memory_create(&f->a, &a_md, g_engine, DNNL_MEMORY_NONE));
     for (int k = 0; k < 2; k++) {
@@ -220,6 +225,7 @@ static void few_free(few_path *f) {
         if (f->cols[k]) dnnl_memory_destroy(f->cols[k]);
     }
     if (f->a) dnnl_memory_destroy(f->a);
+    port_free(&f->xp);
     re_free(f->cols_buf);
     re_free(f->buf);
     memset(f, 0, sizeof *f);
@@ -278,7 +284,8 @@ static void few_col2im(const few_path *f, float *y, const float *cols, const flo
 }
 
 /* y[N,CS,HY,WY] = col2im(w^T x) (+ bias[CS] if not NULL). Overwrites y. */
-static re_status few_run(few_path *f, float *y, const float *x, const float *w, const float *bias, const char *ctx) {
+static re_status few_run(few_path *f, float *y, const void *x_user, const float *w, const float *bias,
+                         const char *ctx) {
     re_status st = RE_OK;
     int nt = omp_get_max_threads();
     if (nt < 1) nt = 1;
@@ -292,6 +299,10 @@ static re_status few_run(few_path *f, float *y, const float *x, const float *w, 
         f->buf_threads = (size_t)nt;
     }
     const size_t x_img = (size_t)f->cx * f->hx * f->wx, y_img = (size_t)f->cs * f->hy * f->wy;
+    void *xv = NULL;
+    if ((st = port_in(&f->xp, x_user, ctx)) != RE_OK) goto fail;
+    DN(dnnl_memory_get_data_handle(f->xp.mem, &xv));
+    const float *x = xv;
     DN(dnnl_memory_set_data_handle(f->a, (void *)w));
     for (int n0 = 0; n0 < f->n; n0 += f->chunk) {
         int k = f->n - n0 >= f->chunk ? 0 : 1, nb = k == 0 ? f->chunk : f->n - n0;
@@ -307,13 +318,16 @@ fail:
 }
 
 /* ---------------------------------------------------------------------------------------------------------
- * A layer: three primitives and their ports. Conv, transposed conv and linear differ only in how the
- * primitive descriptors are made (layer_init_*); execution is shared. */
+ * A layer: three primitives (one for an inference layer) and their ports. Conv, transposed conv and linear
+ * differ only in how the primitive descriptors are made; execution is shared. */
 
 typedef struct layer {
-    char name[96];                    /* for error messages, e.g. "conv 32->64 k3 s1 p1 n64 32x32" */
+    char name[112];                   /* for error messages, e.g. "conv 32->64 k3 s1 p1 n64 32x32" */
     int with_bias;
-    size_t n_w, n_b;                  /* element counts of weights and bias */
+    int inference;                    /* forward primitive only */
+    float lrelu;                      /* > 0: LeakyReLU after the forward ... */
+    int lrelu_fused;                  /* ... as a post-op of the primitive (else applied by layer_forward) */
+    size_t n_w, n_b, n_out;           /* element counts of weights, bias and output */
     dnnl_primitive_desc_t fwd_pd, bwd_d_pd, bwd_w_pd;
     dnnl_primitive_t fwd, bwd_d, bwd_w;
     port f_src, f_wei, f_dst;         /* forward */
@@ -323,7 +337,9 @@ typedef struct layer {
     int ddst_shared;                  /* bwd_w's diff_dst layout == bwd_d's: reorder dout once */
     int src_same;                     /* bwd_w's src layout == fwd's: in == NULL reuses f_src.mem */
     int wei_same;                     /* bwd_d's weights layout == fwd's: w == NULL reuses f_wei.mem */
-    const float *last_in, *last_w;    /* from the latest forward; NULL before the first */
+    int w_valid;                      /* f_wei.mem holds the weights of last_w (for w_same) */
+    const void *last_in;              /* from the latest forward; NULL before the first */
+    const float *last_w;
     float *trash;                     /* sink for unwanted dw/db that alias a plain layout; lazily allocated */
     few_path few_fwd;                 /* active: forward runs the few-channel path (transposed conv, small OC) */
     few_path few_bwd_d;               /* active: backward-data runs it (conv, small IC) */
@@ -346,67 +362,91 @@ static void layer_free(layer *L) {
     few_free(&L->few_bwd_d);
 }
 
-/* Given the three primitive descriptors (already in L) and the plain user descriptors, create the primitives,
- * ports and bias memories. */
-static re_status layer_finish(layer *L, const dnnl_memory_desc_t *u_src, const dnnl_memory_desc_t *u_wei,
-                              const dnnl_memory_desc_t *u_dst, const dnnl_memory_desc_t *u_bias) {
+/* The caller's (user) descriptors of a layer's interface buffers. */
+typedef struct user_mds {
+    dnnl_memory_desc_t src, dsrc, dst, ddst, wei, bias;
+} user_mds;
+
+/* Given the primitive descriptors (already in L) and the user descriptors, create the primitives, ports and bias
+ * memories. */
+static re_status layer_finish(layer *L, const user_mds *u) {
     re_status st = RE_OK;
     const char *ctx = L->name;
     const dnnl_memory_desc_t *f_src = dnnl_primitive_desc_query_md(L->fwd_pd, dnnl_query_src_md, 0);
     const dnnl_memory_desc_t *f_wei = dnnl_primitive_desc_query_md(L->fwd_pd, dnnl_query_weights_md, 0);
     const dnnl_memory_desc_t *f_dst = dnnl_primitive_desc_query_md(L->fwd_pd, dnnl_query_dst_md, 0);
-    const dnnl_memory_desc_t *d_ddst = dnnl_primitive_desc_query_md(L->bwd_d_pd, dnnl_query_diff_dst_md, 0);
-    const dnnl_memory_desc_t *d_wei = dnnl_primitive_desc_query_md(L->bwd_d_pd, dnnl_query_weights_md, 0);
-    const dnnl_memory_desc_t *d_dsrc = dnnl_primitive_desc_query_md(L->bwd_d_pd, dnnl_query_diff_src_md, 0);
-    const dnnl_memory_desc_t *w_src = dnnl_primitive_desc_query_md(L->bwd_w_pd, dnnl_query_src_md, 0);
-    const dnnl_memory_desc_t *w_ddst = dnnl_primitive_desc_query_md(L->bwd_w_pd, dnnl_query_diff_dst_md, 0);
-    const dnnl_memory_desc_t *w_dwei = dnnl_primitive_desc_query_md(L->bwd_w_pd, dnnl_query_diff_weights_md, 0);
-    if (!f_src || !f_wei || !f_dst || !d_ddst || !d_wei || !d_dsrc || !w_src || !w_ddst || !w_dwei)
+    if (!f_src || !f_wei || !f_dst)
         return re_fail(RE_ERR_BACKEND, "dnnl: %s: a primitive descriptor lacks a memory descriptor", ctx);
-
     DN(dnnl_primitive_create(&L->fwd, L->fwd_pd));
-    DN(dnnl_primitive_create(&L->bwd_d, L->bwd_d_pd));
-    DN(dnnl_primitive_create(&L->bwd_w, L->bwd_w_pd));
-    if ((st = port_create(&L->f_src, u_src, f_src, 0, ctx)) != RE_OK) goto fail;
-    if ((st = port_create(&L->f_wei, u_wei, f_wei, 0, ctx)) != RE_OK) goto fail;
-    if ((st = port_create(&L->f_dst, u_dst, f_dst, 1, ctx)) != RE_OK) goto fail;
-    if ((st = port_create(&L->d_ddst, u_dst, d_ddst, 0, ctx)) != RE_OK) goto fail;
-    if ((st = port_create(&L->d_wei, u_wei, d_wei, 0, ctx)) != RE_OK) goto fail;
-    if ((st = port_create(&L->d_dsrc, u_src, d_dsrc, 1, ctx)) != RE_OK) goto fail;
-    if ((st = port_create(&L->w_src, u_src, w_src, 0, ctx)) != RE_OK) goto fail;
-    L->ddst_shared = dnnl_memory_desc_equal(d_ddst, w_ddst);
-    if (!L->ddst_shared && (st = port_create(&L->w_ddst, u_dst, w_ddst, 0, ctx)) != RE_OK) goto fail;
-    if ((st = port_create(&L->w_dwei, u_wei, w_dwei, 1, ctx)) != RE_OK) goto fail;
-    /* reuse of the forward's reordered copies only when the forward really filled them */
-    L->src_same = !L->few_fwd.active && dnnl_memory_desc_equal(w_src, f_src);
-    L->wei_same = !L->few_fwd.active && dnnl_memory_desc_equal(d_wei, f_wei);
+    if ((st = port_create(&L->f_src, &u->src, f_src, 0, ctx)) != RE_OK) goto fail;
+    if ((st = port_create(&L->f_wei, &u->wei, f_wei, 0, ctx)) != RE_OK) goto fail;
+    if ((st = port_create(&L->f_dst, &u->dst, f_dst, 1, ctx)) != RE_OK) goto fail;
+    if (!L->inference) {
+        const dnnl_memory_desc_t *d_ddst = dnnl_primitive_desc_query_md(L->bwd_d_pd, dnnl_query_diff_dst_md, 0);
+        const dnnl_memory_desc_t *d_wei = dnnl_primitive_desc_query_md(L->bwd_d_pd, dnnl_query_weights_md, 0);
+        const dnnl_memory_desc_t *d_dsrc = dnnl_primitive_desc_query_md(L->bwd_d_pd, dnnl_query_diff_src_md, 0);
+        const dnnl_memory_desc_t *w_src = dnnl_primitive_desc_query_md(L->bwd_w_pd, dnnl_query_src_md, 0);
+        const dnnl_memory_desc_t *w_ddst = dnnl_primitive_desc_query_md(L->bwd_w_pd, dnnl_query_diff_dst_md, 0);
+        const dnnl_memory_desc_t *w_dwei = dnnl_primitive_desc_query_md(L->bwd_w_pd, dnnl_query_diff_weights_md, 0);
+        if (!d_ddst || !d_wei || !d_dsrc || !w_src || !w_ddst || !w_dwei)
+            return re_fail(RE_ERR_BACKEND, "dnnl: %s: a primitive descriptor lacks a memory descriptor", ctx);
+        DN(dnnl_primitive_create(&L->bwd_d, L->bwd_d_pd));
+        DN(dnnl_primitive_create(&L->bwd_w, L->bwd_w_pd));
+        if ((st = port_create(&L->d_ddst, &u->ddst, d_ddst, 0, ctx)) != RE_OK) goto fail;
+        if ((st = port_create(&L->d_wei, &u->wei, d_wei, 0, ctx)) != RE_OK) goto fail;
+        if ((st = port_create(&L->d_dsrc, &u->dsrc, d_dsrc, 1, ctx)) != RE_OK) goto fail;
+        if ((st = port_create(&L->w_src, &u->src, w_src, 0, ctx)) != RE_OK) goto fail;
+        L->ddst_shared = dnnl_memory_desc_equal(d_ddst, w_ddst);
+        if (!L->ddst_shared && (st = port_create(&L->w_ddst, &u->ddst, w_ddst, 0, ctx)) != RE_OK) goto fail;
+        if ((st = port_create(&L->w_dwei, &u->wei, w_dwei, 1, ctx)) != RE_OK) goto fail;
+        /* reuse of the forward's reordered copies only when the forward really filled them */
+        L->src_same = !L->few_fwd.active && dnnl_memory_desc_equal(w_src, f_src);
+        L->wei_same = !L->few_fwd.active && dnnl_memory_desc_equal(d_wei, f_wei);
+    }
     if (L->with_bias) {
-        DN(dnnl_memory_create(&L->bias, u_bias, g_engine, DNNL_MEMORY_NONE));
-        DN(dnnl_memory_create(&L->dbias, u_bias, g_engine, DNNL_MEMORY_NONE));
+        DN(dnnl_memory_create(&L->bias, &u->bias, g_engine, DNNL_MEMORY_NONE));
+        if (!L->inference) DN(dnnl_memory_create(&L->dbias, &u->bias, g_engine, DNNL_MEMORY_NONE));
     }
     return RE_OK;
 fail:
     return st;
 }
 
-/* Create the three primitive descriptors from operation descriptors (forward is the hint for both backward).
- * Each pref_* (may be NULL) is tried first and the plain descriptor is used where oneDNN has no implementation
- * of it (Winograd is not implemented for every shape and ISA). */
+/* Create the primitive descriptors from operation descriptors (forward is the hint for both backward; bwd_d and
+ * bwd_w are NULL for an inference layer). pref_* (may be NULL) are tried first, and the plain descriptors are used
+ * where oneDNN has no implementation of them (Winograd is not implemented for every shape and ISA). attr (may be
+ * NULL) carries the forward's LeakyReLU post-op: it is tried first with each forward descriptor and dropped when
+ * no kernel takes it (L->lrelu_fused tells which happened). Order: preferred+attr, preferred, plain+attr, plain:
+ * a faster algorithm with a separate activation pass beats a fused slower one. */
 static re_status layer_make_pds(layer *L, const_dnnl_op_desc_t fwd, const_dnnl_op_desc_t bwd_d,
                                 const_dnnl_op_desc_t bwd_w, const_dnnl_op_desc_t pref_fwd,
-                                const_dnnl_op_desc_t pref_bwd_d, const_dnnl_op_desc_t pref_bwd_w) {
+                                const_dnnl_op_desc_t pref_bwd_d, const_dnnl_op_desc_t pref_bwd_w,
+                                const_dnnl_primitive_attr_t attr) {
     re_status st = RE_OK;
     const char *ctx = L->name;
-    if (!pref_fwd || dnnl_primitive_desc_create(&L->fwd_pd, pref_fwd, NULL, g_engine, NULL) != dnnl_success) {
-        L->fwd_pd = NULL;
-        DN(dnnl_primitive_desc_create(&L->fwd_pd, fwd, NULL, g_engine, NULL));
+    const_dnnl_op_desc_t tries[4][2] = {{pref_fwd, attr}, {pref_fwd, NULL}, {fwd, attr}, {fwd, NULL}};
+    int got = -1;
+    dnnl_status_t last = dnnl_success;
+    for (int i = 0; i < 4 && got < 0; i++) {
+        if (!tries[i][0] || (i % 2 == 0 && !attr)) continue;
+        last = dnnl_primitive_desc_create(&L->fwd_pd, tries[i][0], (const_dnnl_primitive_attr_t)tries[i][1],
+                                          g_engine, NULL);
+        if (last == dnnl_success) got = i;
+        else L->fwd_pd = NULL;
     }
-    if (!pref_bwd_d ||
+    if (got < 0) {
+        st = dn_fail(last, "dnnl_primitive_desc_create(forward)", ctx);
+        goto fail;
+    }
+    L->lrelu_fused = tries[got][1] != NULL;
+    if (L->inference) return RE_OK;
+    int pref = got < 2; /* the backward passes follow the forward's algorithm choice */
+    if (!pref || !pref_bwd_d ||
         dnnl_primitive_desc_create(&L->bwd_d_pd, pref_bwd_d, NULL, g_engine, L->fwd_pd) != dnnl_success) {
         L->bwd_d_pd = NULL;
         DN(dnnl_primitive_desc_create(&L->bwd_d_pd, bwd_d, NULL, g_engine, L->fwd_pd));
     }
-    if (!pref_bwd_w ||
+    if (!pref || !pref_bwd_w ||
         dnnl_primitive_desc_create(&L->bwd_w_pd, pref_bwd_w, NULL, g_engine, L->fwd_pd) != dnnl_success) {
         L->bwd_w_pd = NULL;
         DN(dnnl_primitive_desc_create(&L->bwd_w_pd, bwd_w, NULL, g_engine, L->fwd_pd));
@@ -416,7 +456,31 @@ fail:
     return st;
 }
 
-static re_status layer_forward(layer *L, float *out, const float *in, const float *w, const float *b) {
+/* The LeakyReLU post-op attribute for slope > 0 (*attr stays NULL for slope <= 0). */
+static re_status lrelu_attr(dnnl_primitive_attr_t *attr, float slope, const char *ctx) {
+    re_status st = RE_OK;
+    dnnl_post_ops_t po = NULL;
+    *attr = NULL;
+    if (!(slope > 0)) return RE_OK;
+    DN(dnnl_post_ops_create(&po));
+    DN(dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_relu, slope, 0.0f));
+    DN(dnnl_primitive_attr_create(attr));
+    DN(dnnl_primitive_attr_set_post_ops(*attr, po));
+    DN(dnnl_post_ops_destroy(po));
+    return RE_OK;
+fail:
+    if (po) dnnl_post_ops_destroy(po);
+    if (*attr) dnnl_primitive_attr_destroy(*attr);
+    *attr = NULL;
+    return st;
+}
+
+static void lrelu_inplace(float *x, size_t n, float slope) {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : x[i] * slope;
+}
+
+static re_status layer_forward(layer *L, float *out, const void *in, const float *w, const float *b, int w_same) {
     re_status st = RE_OK;
     const char *ctx = L->name;
     if (!out || !in || !w || (L->with_bias && !b))
@@ -424,12 +488,18 @@ static re_status layer_forward(layer *L, float *out, const float *in, const floa
                        !out ? "out" : !in ? "in" : !w ? "w" : "b (the layer has a bias)");
     if (L->few_fwd.active) {
         if ((st = few_run(&L->few_fwd, out, in, w, L->with_bias ? b : NULL, ctx)) != RE_OK) goto fail;
+        if (L->lrelu > 0) lrelu_inplace(out, L->n_out, L->lrelu);
         L->last_in = in;
         L->last_w = w;
+        L->w_valid = 0;
         return RE_OK;
     }
     if ((st = port_in(&L->f_src, in, ctx)) != RE_OK) goto fail;
-    if ((st = port_in(&L->f_wei, w, ctx)) != RE_OK) goto fail;
+    /* Weights: reordered (and converted) only when they may have changed. */
+    if (!(w_same && L->w_valid && w == L->last_w && L->f_wei.reorder)) {
+        L->w_valid = 0;
+        if ((st = port_in(&L->f_wei, w, ctx)) != RE_OK) goto fail;
+    }
     DN(dnnl_memory_set_data_handle(L->f_dst.user, out));
     dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, L->f_src.mem}, {DNNL_ARG_WEIGHTS, L->f_wei.mem},
                                {DNNL_ARG_DST, L->f_dst.mem}, {DNNL_ARG_BIAS, L->bias}};
@@ -437,18 +507,23 @@ static re_status layer_forward(layer *L, float *out, const float *in, const floa
     DN(dnnl_primitive_execute(L->fwd, g_stream, L->with_bias ? 4 : 3, args));
     if ((st = port_out(&L->f_dst, ctx)) != RE_OK) goto fail;
     DN(dnnl_stream_wait(g_stream));
+    if (L->lrelu > 0 && !L->lrelu_fused) lrelu_inplace(out, L->n_out, L->lrelu);
     L->last_in = in;
     L->last_w = w;
+    L->w_valid = 1;
     return RE_OK;
 fail:
-    L->last_in = L->last_w = NULL;
+    L->last_in = NULL;
+    L->last_w = NULL;
+    L->w_valid = 0;
     return st;
 }
 
-static re_status layer_backward(layer *L, float *din, float *dw, float *db, const float *dout, const float *in,
+static re_status layer_backward(layer *L, float *din, float *dw, float *db, const void *dout, const void *in,
                                 const float *w) {
     re_status st = RE_OK;
     const char *ctx = L->name;
+    if (L->inference) return re_fail(RE_ERR_ARG, "dnnl: %s: backward on an inference-only layer", ctx);
     if (!L->with_bias) db = NULL;
     int want_data = din != NULL, want_wei = dw != NULL || db != NULL;
     if (!dout) return re_fail(RE_ERR_ARG, "dnnl: %s backward: NULL dout", ctx);
@@ -467,7 +542,7 @@ static re_status layer_backward(layer *L, float *din, float *dw, float *db, cons
         if ((st = few_run(&L->few_bwd_d, din, dout, w ? w : L->last_w, NULL, ctx)) != RE_OK) goto fail;
     } else if (want_data) {
         dnnl_memory_t wmem = L->d_wei.mem;
-        if (!w && L->wei_same) wmem = L->f_wei.mem;  /* still holds the forward's weights */
+        if (!w && L->wei_same && L->w_valid) wmem = L->f_wei.mem;  /* still holds the forward's weights */
         else if ((st = port_in(&L->d_wei, w ? w : L->last_w, ctx)) != RE_OK) goto fail;
         DN(dnnl_memory_set_data_handle(L->d_dsrc.user, din));
         dnnl_exec_arg_t args[3] = {{DNNL_ARG_DIFF_DST, L->d_ddst.mem}, {DNNL_ARG_WEIGHTS, wmem},
@@ -506,7 +581,7 @@ fail:
 }
 
 static void layer_describe(const layer *L, char *buf, size_t len) {
-    const char *impl[3] = {"?", "?", "?"};
+    const char *impl[3] = {"-", "-", "-"};
     const_dnnl_primitive_desc_t pds[3] = {L->fwd_pd, L->bwd_d_pd, L->bwd_w_pd};
     if (!buf || !len) return;
     for (int i = 0; i < 3; i++)
@@ -514,8 +589,11 @@ static void layer_describe(const layer *L, char *buf, size_t len) {
             impl[i] = "?";
     if (L->few_fwd.active) impl[0] = "matmul+col2im";
     if (L->few_bwd_d.active) impl[1] = "matmul+col2im";
-    snprintf(buf, len, "fwd=%s bwd_d=%s bwd_w=%s%s", impl[0], impl[1], impl[2],
-             L->f_src.reorder || L->f_dst.reorder ? " (reorders)" : "");
+    int reo = L->f_src.reorder || L->f_dst.reorder || L->d_ddst.reorder || L->d_dsrc.reorder ||
+              (L->few_fwd.active && L->few_fwd.xp.reorder) || (L->few_bwd_d.active && L->few_bwd_d.xp.reorder);
+    snprintf(buf, len, "fwd=%s%s bwd_d=%s bwd_w=%s%s", impl[0],
+             L->lrelu > 0 ? (L->lrelu_fused ? "+lrelu" : " then lrelu") : "", impl[1], impl[2],
+             reo ? " (reorders)" : "");
 }
 
 /* ---------------------------------------------------------------------------------------------------------
@@ -527,10 +605,24 @@ struct re_dnnl_conv {
     int transposed;
 };
 
+/* User descriptor of an activation buffer [n,c,h,w] in the given layout and dtype. */
+static dnnl_status_t act_md(dnnl_memory_desc_t *md, const dnnl_dims_t dims, re_dnnl_layout lay, re_dnnl_dtype dt) {
+    return dnnl_memory_desc_init_by_tag(md, 4, dims, dt == RE_DNNL_BF16 ? dnnl_bf16 : dnnl_f32,
+                                        lay == RE_DNNL_BLOCKED ? dnnl_aBcd16b : dnnl_nchw);
+}
+
 re_status re_dnnl_conv_create(re_dnnl_conv **out, const re_conv_params *p, int transposed, int with_bias) {
+    return re_dnnl_conv_create_ex(out, p, transposed, with_bias, NULL);
+}
+
+re_status re_dnnl_conv_create_ex(re_dnnl_conv **out, const re_conv_params *p, int transposed, int with_bias,
+                                 const re_dnnl_conv_opts *opts) {
     re_status st = RE_OK;
     re_dnnl_conv *c = NULL;
+    dnnl_primitive_attr_t attr = NULL;
     const char *ctx = "conv create";
+    re_dnnl_conv_opts o = {0};
+    if (opts) o = *opts;
     if (!out || !p) return re_fail(RE_ERR_ARG, "dnnl: re_dnnl_conv_create: NULL %s", !out ? "out" : "params");
     *out = NULL;
     if (p->n <= 0 || p->ic <= 0 || p->h <= 0 || p->w <= 0 || p->oc <= 0 || p->kh <= 0 || p->kw <= 0 ||
@@ -538,6 +630,10 @@ re_status re_dnnl_conv_create(re_dnnl_conv **out, const re_conv_params *p, int t
         return re_fail(RE_ERR_ARG, "dnnl: %s: non-positive size in n=%d ic=%d h=%d w=%d oc=%d k=%dx%d s=%d p=%d",
                        transposed ? "deconv" : "conv", p->n, p->ic, p->h, p->w, p->oc, p->kh, p->kw, p->stride,
                        p->pad);
+    if ((o.src_layout == RE_DNNL_BLOCKED && p->ic % RE_DNNL_BLOCK) ||
+        (o.dst_layout == RE_DNNL_BLOCKED && p->oc % RE_DNNL_BLOCK))
+        return re_fail(RE_ERR_ARG, "dnnl: %s: blocked layout needs channels divisible by %d, got ic=%d oc=%d",
+                       transposed ? "deconv" : "conv", RE_DNNL_BLOCK, p->ic, p->oc);
     /* Output size per PyTorch (64-bit math: the inputs are ints, the products may not fit). */
     int64_t eh, ew;
     if (transposed) {
@@ -558,12 +654,18 @@ re_status re_dnnl_conv_create(re_dnnl_conv **out, const re_conv_params *p, int t
     c->transposed = transposed != 0;
     layer *L = &c->L;
     L->with_bias = with_bias != 0;
+    L->inference = o.inference != 0;
+    L->lrelu = o.lrelu > 0 ? o.lrelu : 0;
     L->n_w = (size_t)p->oc * p->ic * p->kh * p->kw;
     L->n_b = (size_t)p->oc;
-    snprintf(L->name, sizeof L->name, "%s %d->%d k%dx%d s%d p%d n%d %dx%d", transposed ? "deconv" : "conv", p->ic,
-             p->oc, p->kh, p->kw, p->stride, p->pad, p->n, p->h, p->w);
+    L->n_out = (size_t)p->n * p->oc * p->oh * p->ow;
+    snprintf(L->name, sizeof L->name, "%s %d->%d k%dx%d s%d p%d n%d %dx%d%s%s", transposed ? "deconv" : "conv",
+             p->ic, p->oc, p->kh, p->kw, p->stride, p->pad, p->n, p->h, p->w, o.bf16 ? " bf16" : "",
+             o.inference ? " infer" : "");
     ctx = L->name;
 
+    const dnnl_data_type_t dt = o.bf16 ? dnnl_bf16 : dnnl_f32;
+    const dnnl_prop_kind_t prop = o.inference ? dnnl_forward_inference : dnnl_forward_training;
     dnnl_dims_t d_src = {p->n, p->ic, p->h, p->w}, d_dst = {p->n, p->oc, p->oh, p->ow};
     dnnl_dims_t d_wei = {p->oc, p->ic, p->kh, p->kw}, d_bias = {p->oc};
     dnnl_dims_t strides = {p->stride, p->stride}, pad_l = {p->pad, p->pad}, pad_r;
@@ -575,59 +677,76 @@ re_status re_dnnl_conv_create(re_dnnl_conv **out, const re_conv_params *p, int t
         else r = (out_sz - 1) * p->stride + k - in_sz - p->pad;
         pad_r[i] = r < 0 ? 0 : r;
     }
-    dnnl_memory_desc_t u_src, u_dst, u_wei, u_bias, a_src, a_dst, a_wei;
-    DN(dnnl_memory_desc_init_by_tag(&u_src, 4, d_src, dnnl_f32, dnnl_nchw));
-    DN(dnnl_memory_desc_init_by_tag(&u_dst, 4, d_dst, dnnl_f32, dnnl_nchw));
-    DN(dnnl_memory_desc_init_by_tag(&u_wei, 4, d_wei, dnnl_f32, transposed ? dnnl_iohw : dnnl_oihw));
-    DN(dnnl_memory_desc_init_by_tag(&u_bias, 1, d_bias, dnnl_f32, dnnl_x));
-    DN(dnnl_memory_desc_init_by_tag(&a_src, 4, d_src, dnnl_f32, dnnl_format_tag_any));
+    user_mds u;
+    dnnl_memory_desc_t a_src, a_dst, a_wei, a_dsrc, a_ddst, a_dwei;
+    DN(act_md(&u.src, d_src, o.src_layout, o.src_dtype));
+    DN(act_md(&u.dsrc, d_src, o.src_layout, RE_DNNL_F32));
+    DN(act_md(&u.dst, d_dst, o.dst_layout, RE_DNNL_F32));
+    DN(act_md(&u.ddst, d_dst, o.dst_layout, o.ddst_dtype));
+    DN(dnnl_memory_desc_init_by_tag(&u.wei, 4, d_wei, dnnl_f32, transposed ? dnnl_iohw : dnnl_oihw));
+    DN(dnnl_memory_desc_init_by_tag(&u.bias, 1, d_bias, dnnl_f32, dnnl_x));
+    DN(dnnl_memory_desc_init_by_tag(&a_src, 4, d_src, dt, dnnl_format_tag_any));
     DN(dnnl_memory_desc_init_by_tag(&a_dst, 4, d_dst, dnnl_f32, dnnl_format_tag_any));
-    DN(dnnl_memory_desc_init_by_tag(&a_wei, 4, d_wei, dnnl_f32, dnnl_format_tag_any));
-    const dnnl_memory_desc_t *bias_md = L->with_bias ? &u_bias : NULL;
+    DN(dnnl_memory_desc_init_by_tag(&a_wei, 4, d_wei, dt, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&a_dsrc, 4, d_src, dnnl_f32, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&a_ddst, 4, d_dst, dt, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&a_dwei, 4, d_wei, dnnl_f32, dnnl_format_tag_any));
+    if ((st = lrelu_attr(&attr, L->lrelu, ctx)) != RE_OK) goto fail;
+    const dnnl_memory_desc_t *bias_md = L->with_bias ? &u.bias : NULL;
     if (transposed) {
         dnnl_deconvolution_desc_t fd, bd, wd;
-        DN(dnnl_deconvolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_deconvolution_direct, &a_src, &a_wei,
-                                                bias_md, &a_dst, strides, pad_l, pad_r));
-        DN(dnnl_deconvolution_backward_data_desc_init(&bd, dnnl_deconvolution_direct, &a_src, &a_wei, &a_dst,
-                                                      strides, pad_l, pad_r));
-        DN(dnnl_deconvolution_backward_weights_desc_init(&wd, dnnl_deconvolution_direct, &a_src, &a_wei, bias_md,
-                                                         &a_dst, strides, pad_l, pad_r));
-        if ((st = layer_make_pds(L, &fd, &bd, &wd, NULL, NULL, NULL)) != RE_OK) goto fail;
+        DN(dnnl_deconvolution_forward_desc_init(&fd, prop, dnnl_deconvolution_direct, &a_src, &a_wei, bias_md,
+                                                &a_dst, strides, pad_l, pad_r));
+        if (!L->inference) {
+            DN(dnnl_deconvolution_backward_data_desc_init(&bd, dnnl_deconvolution_direct, &a_dsrc, &a_wei, &a_ddst,
+                                                          strides, pad_l, pad_r));
+            DN(dnnl_deconvolution_backward_weights_desc_init(&wd, dnnl_deconvolution_direct, &a_src, &a_dwei,
+                                                             bias_md, &a_ddst, strides, pad_l, pad_r));
+        }
+        if ((st = layer_make_pds(L, &fd, &bd, &wd, NULL, NULL, NULL, attr)) != RE_OK) goto fail;
     } else {
         dnnl_convolution_desc_t fd, bd, wd;
-        DN(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct, &a_src, &a_wei,
-                                              bias_md, &a_dst, strides, pad_l, pad_r));
-        DN(dnnl_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &a_src, &a_wei, &a_dst, strides,
-                                                    pad_l, pad_r));
-        DN(dnnl_convolution_backward_weights_desc_init(&wd, dnnl_convolution_direct, &a_src, &a_wei, bias_md, &a_dst,
-                                                       strides, pad_l, pad_r));
+        DN(dnnl_convolution_forward_desc_init(&fd, prop, dnnl_convolution_direct, &a_src, &a_wei, bias_md, &a_dst,
+                                              strides, pad_l, pad_r));
+        if (!L->inference) {
+            DN(dnnl_convolution_backward_data_desc_init(&bd, dnnl_convolution_direct, &a_dsrc, &a_wei, &a_ddst,
+                                                        strides, pad_l, pad_r));
+            DN(dnnl_convolution_backward_weights_desc_init(&wd, dnnl_convolution_direct, &a_src, &a_dwei, bias_md,
+                                                           &a_ddst, strides, pad_l, pad_r));
+        }
         /* 3x3 stride 1: Winograd F(4x4,3x3), about 2x faster than direct in all three passes at batch 64 with
          * >= 16 channels each side (bench_ops, one thread: 32->64 at 32x32 73 -> 40 ms fwd+bwd). It is 2.5x
          * SLOWER with 3 input channels, and slower on tiny outputs (batch 1 at 8x8: too few 4x4 tiles), hence
          * the conditions. Its f32 rounding error is ~10x direct's (NMSE ~5e-13 vs ~2e-14 against the f64-
-         * accumulated reference in test_dnnl_ops), far below what training notices. */
+         * accumulated reference in test_dnnl_ops), far below what training notices. f32 only (oneDNN has no
+         * bf16 Winograd). */
         dnnl_convolution_desc_t wfd, wbd, wwd;
-        int wino = RE_DNNL_WINOGRAD && p->kh == 3 && p->kw == 3 && p->stride == 1 && p->ic >= 16 && p->oc >= 16 &&
-                   (int64_t)p->n * p->oh * p->ow >= 256;
+        int wino = RE_DNNL_WINOGRAD && !o.bf16 && p->kh == 3 && p->kw == 3 && p->stride == 1 && p->ic >= 16 &&
+                   p->oc >= 16 && (int64_t)p->n * p->oh * p->ow >= 256;
         if (wino) {
-            DN(dnnl_convolution_forward_desc_init(&wfd, dnnl_forward_training, dnnl_convolution_winograd, &a_src,
-                                                  &a_wei, bias_md, &a_dst, strides, pad_l, pad_r));
-            DN(dnnl_convolution_backward_data_desc_init(&wbd, dnnl_convolution_winograd, &a_src, &a_wei, &a_dst,
-                                                        strides, pad_l, pad_r));
-            DN(dnnl_convolution_backward_weights_desc_init(&wwd, dnnl_convolution_winograd, &a_src, &a_wei, bias_md,
-                                                           &a_dst, strides, pad_l, pad_r));
+            DN(dnnl_convolution_forward_desc_init(&wfd, prop, dnnl_convolution_winograd, &a_src, &a_wei, bias_md,
+                                                  &a_dst, strides, pad_l, pad_r));
+            if (!L->inference) {
+                DN(dnnl_convolution_backward_data_desc_init(&wbd, dnnl_convolution_winograd, &a_dsrc, &a_wei,
+                                                            &a_ddst, strides, pad_l, pad_r));
+                DN(dnnl_convolution_backward_weights_desc_init(&wwd, dnnl_convolution_winograd, &a_src, &a_dwei,
+                                                               bias_md, &a_ddst, strides, pad_l, pad_r));
+            }
         }
-        if ((st = layer_make_pds(L, &fd, &bd, &wd, wino ? &wfd : NULL, wino ? &wbd : NULL, wino ? &wwd : NULL)) !=
-            RE_OK)
+        if ((st = layer_make_pds(L, &fd, &bd, &wd, wino ? &wfd : NULL, wino ? &wbd : NULL, wino ? &wwd : NULL,
+                                 attr)) != RE_OK)
             goto fail;
     }
     /* The pass that produces a few-channel tensor through the scatter direction takes the few-channel path. */
     few_path *few = NULL;
-    if (transposed && p->oc <= FEW_MAX_CH) {
+    const dnnl_memory_desc_t *few_x = NULL;
+    if (transposed && p->oc <= FEW_MAX_CH && o.dst_layout == RE_DNNL_NCHW) {
         few = &L->few_fwd;
+        few_x = &u.src;
         *few = (few_path){.n = p->n, .cx = p->ic, .cs = p->oc, .hx = p->h, .wx = p->w, .hy = p->oh, .wy = p->ow};
-    } else if (!transposed && p->ic <= FEW_MAX_CH) {
+    } else if (!transposed && p->ic <= FEW_MAX_CH && !L->inference && o.src_layout == RE_DNNL_NCHW) {
         few = &L->few_bwd_d;
+        few_x = &u.ddst;
         *few = (few_path){.n = p->n, .cx = p->oc, .cs = p->ic, .hx = p->oh, .wx = p->ow, .hy = p->h, .wy = p->w};
     }
     if (few) {
@@ -635,24 +754,38 @@ re_status re_dnnl_conv_create(re_dnnl_conv **out, const re_conv_params *p, int t
         few->kw = p->kw;
         few->s = p->stride;
         few->p = p->pad;
-        if ((st = few_create(few, ctx)) != RE_OK) goto fail;
+        if ((st = few_create(few, few_x, ctx)) != RE_OK) goto fail;
     }
-    if ((st = layer_finish(L, &u_src, &u_wei, &u_dst, &u_bias)) != RE_OK) goto fail;
+    if ((st = layer_finish(L, &u)) != RE_OK) goto fail;
+    if (attr) dnnl_primitive_attr_destroy(attr);
     *out = c;
     return RE_OK;
 fail:
+    if (attr) dnnl_primitive_attr_destroy(attr);
     re_dnnl_conv_free(c);
     return st;
 }
 
 re_status re_dnnl_conv_forward(re_dnnl_conv *c, float *out, const float *in, const float *w, const float *b) {
     if (!c) return re_fail(RE_ERR_ARG, "dnnl: re_dnnl_conv_forward: NULL layer");
-    return layer_forward(&c->L, out, in, w, b);
+    return layer_forward(&c->L, out, in, w, b, 0);
+}
+
+re_status re_dnnl_conv_forward_ex(re_dnnl_conv *c, float *out, const void *in, const float *w, const float *b,
+                                  int w_same) {
+    if (!c) return re_fail(RE_ERR_ARG, "dnnl: re_dnnl_conv_forward_ex: NULL layer");
+    return layer_forward(&c->L, out, in, w, b, w_same);
 }
 
 re_status re_dnnl_conv_backward(re_dnnl_conv *c, float *din, float *dw, float *db, const float *dout,
                                 const float *in, const float *w) {
     if (!c) return re_fail(RE_ERR_ARG, "dnnl: re_dnnl_conv_backward: NULL layer");
+    return layer_backward(&c->L, din, dw, db, dout, in, w);
+}
+
+re_status re_dnnl_conv_backward_ex(re_dnnl_conv *c, float *din, float *dw, float *db, const void *dout,
+                                   const void *in, const float *w) {
+    if (!c) return re_fail(RE_ERR_ARG, "dnnl: re_dnnl_conv_backward_ex: NULL layer");
     return layer_backward(&c->L, din, dw, db, dout, in, w);
 }
 
@@ -679,9 +812,17 @@ struct re_dnnl_linear {
 };
 
 re_status re_dnnl_linear_create(re_dnnl_linear **out, int n, int in_f, int out_f, int with_bias) {
+    return re_dnnl_linear_create_ex(out, n, in_f, out_f, with_bias, NULL);
+}
+
+re_status re_dnnl_linear_create_ex(re_dnnl_linear **out, int n, int in_f, int out_f, int with_bias,
+                                   const re_dnnl_linear_opts *opts) {
     re_status st = RE_OK;
     re_dnnl_linear *l = NULL;
+    dnnl_primitive_attr_t attr = NULL;
     const char *ctx = "linear create";
+    re_dnnl_linear_opts o = {0};
+    if (opts) o = *opts;
     if (!out) return re_fail(RE_ERR_ARG, "dnnl: re_dnnl_linear_create: NULL out");
     *out = NULL;
     if (n <= 0 || in_f <= 0 || out_f <= 0)
@@ -693,40 +834,68 @@ re_status re_dnnl_linear_create(re_dnnl_linear **out, int n, int in_f, int out_f
     l->out_f = out_f;
     layer *L = &l->L;
     L->with_bias = with_bias != 0;
+    L->inference = o.inference != 0;
+    L->lrelu = o.lrelu > 0 ? o.lrelu : 0;
     L->n_w = (size_t)out_f * in_f;
     L->n_b = (size_t)out_f;
-    snprintf(L->name, sizeof L->name, "linear %d->%d n%d", in_f, out_f, n);
+    L->n_out = (size_t)n * out_f;
+    snprintf(L->name, sizeof L->name, "linear %d->%d n%d%s%s", in_f, out_f, n, o.bf16 ? " bf16" : "",
+             o.inference ? " infer" : "");
     ctx = L->name;
 
+    const dnnl_data_type_t dt = o.bf16 ? dnnl_bf16 : dnnl_f32;
     dnnl_dims_t d_src = {n, in_f}, d_dst = {n, out_f}, d_wei = {out_f, in_f}, d_bias = {out_f};
-    dnnl_memory_desc_t u_src, u_dst, u_wei, u_bias, a_src, a_dst, a_wei;
-    DN(dnnl_memory_desc_init_by_tag(&u_src, 2, d_src, dnnl_f32, dnnl_nc));
-    DN(dnnl_memory_desc_init_by_tag(&u_dst, 2, d_dst, dnnl_f32, dnnl_nc));
-    DN(dnnl_memory_desc_init_by_tag(&u_wei, 2, d_wei, dnnl_f32, dnnl_oi));
-    DN(dnnl_memory_desc_init_by_tag(&u_bias, 1, d_bias, dnnl_f32, dnnl_x));
-    DN(dnnl_memory_desc_init_by_tag(&a_src, 2, d_src, dnnl_f32, dnnl_format_tag_any));
+    user_mds u;
+    dnnl_memory_desc_t a_src, a_dst, a_wei, a_dsrc, a_ddst, a_dwei;
+    DN(dnnl_memory_desc_init_by_tag(&u.src, 2, d_src, dnnl_f32, dnnl_nc));
+    DN(dnnl_memory_desc_init_by_tag(&u.dsrc, 2, d_src, dnnl_f32, dnnl_nc));
+    DN(dnnl_memory_desc_init_by_tag(&u.dst, 2, d_dst, dnnl_f32, dnnl_nc));
+    DN(dnnl_memory_desc_init_by_tag(&u.ddst, 2, d_dst, dnnl_f32, dnnl_nc));
+    DN(dnnl_memory_desc_init_by_tag(&u.wei, 2, d_wei, dnnl_f32, dnnl_oi));
+    DN(dnnl_memory_desc_init_by_tag(&u.bias, 1, d_bias, dnnl_f32, dnnl_x));
+    DN(dnnl_memory_desc_init_by_tag(&a_src, 2, d_src, dt, dnnl_format_tag_any));
     DN(dnnl_memory_desc_init_by_tag(&a_dst, 2, d_dst, dnnl_f32, dnnl_format_tag_any));
-    /* Weights stay in the caller's [OUT,IN] layout: the blocked layout oneDNN would pick (AB16b64a) saves less
-     * in the three GEMMs than the three weight reorders per step cost (measured 4096->512 at batch 64, one
-     * thread: 12.1 ms plain vs 15.4 ms blocked incl. reorders). */
-    a_wei = u_wei;
-    const dnnl_memory_desc_t *bias_md = L->with_bias ? &u_bias : NULL;
+    DN(dnnl_memory_desc_init_by_tag(&a_dsrc, 2, d_src, dnnl_f32, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&a_ddst, 2, d_dst, dt, dnnl_format_tag_any));
+    /* Training: weights stay in the caller's [OUT,IN] layout: the blocked layout oneDNN would pick (AB16b64a)
+     * saves less in the three GEMMs than the three weight reorders per step cost (measured 4096->512 at batch
+     * 64, one thread: 12.1 ms plain vs 15.4 ms blocked incl. reorders). Inference: the preferred layout, since
+     * the reorder is cached across calls (w_same). bf16 needs a converted copy anyway. */
+    if (o.inference || o.bf16) {
+        DN(dnnl_memory_desc_init_by_tag(&a_wei, 2, d_wei, dt, dnnl_format_tag_any));
+    } else {
+        a_wei = u.wei;
+    }
+    DN(dnnl_memory_desc_init_by_tag(&a_dwei, 2, d_wei, dnnl_f32, o.bf16 ? dnnl_format_tag_any : dnnl_oi));
+    if ((st = lrelu_attr(&attr, L->lrelu, ctx)) != RE_OK) goto fail;
+    const dnnl_memory_desc_t *bias_md = L->with_bias ? &u.bias : NULL;
     dnnl_inner_product_desc_t fd, bd, wd;
-    DN(dnnl_inner_product_forward_desc_init(&fd, dnnl_forward_training, &a_src, &a_wei, bias_md, &a_dst));
-    DN(dnnl_inner_product_backward_data_desc_init(&bd, &a_src, &a_wei, &a_dst));
-    DN(dnnl_inner_product_backward_weights_desc_init(&wd, &a_src, &a_wei, bias_md, &a_dst));
-    if ((st = layer_make_pds(L, &fd, &bd, &wd, NULL, NULL, NULL)) != RE_OK) goto fail;
-    if ((st = layer_finish(L, &u_src, &u_wei, &u_dst, &u_bias)) != RE_OK) goto fail;
+    DN(dnnl_inner_product_forward_desc_init(&fd, o.inference ? dnnl_forward_inference : dnnl_forward_training,
+                                            &a_src, &a_wei, bias_md, &a_dst));
+    if (!L->inference) {
+        DN(dnnl_inner_product_backward_data_desc_init(&bd, &a_dsrc, &a_wei, &a_ddst));
+        DN(dnnl_inner_product_backward_weights_desc_init(&wd, &a_src, &a_dwei, bias_md, &a_ddst));
+    }
+    if ((st = layer_make_pds(L, &fd, &bd, &wd, NULL, NULL, NULL, attr)) != RE_OK) goto fail;
+    if ((st = layer_finish(L, &u)) != RE_OK) goto fail;
+    if (attr) dnnl_primitive_attr_destroy(attr);
     *out = l;
     return RE_OK;
 fail:
+    if (attr) dnnl_primitive_attr_destroy(attr);
     re_dnnl_linear_free(l);
     return st;
 }
 
 re_status re_dnnl_linear_forward(re_dnnl_linear *l, float *out, const float *in, const float *w, const float *b) {
     if (!l) return re_fail(RE_ERR_ARG, "dnnl: re_dnnl_linear_forward: NULL layer");
-    return layer_forward(&l->L, out, in, w, b);
+    return layer_forward(&l->L, out, in, w, b, 0);
+}
+
+re_status re_dnnl_linear_forward_ex(re_dnnl_linear *l, float *out, const float *in, const float *w, const float *b,
+                                    int w_same) {
+    if (!l) return re_fail(RE_ERR_ARG, "dnnl: re_dnnl_linear_forward_ex: NULL layer");
+    return layer_forward(&l->L, out, in, w, b, w_same);
 }
 
 re_status re_dnnl_linear_backward(re_dnnl_linear *l, float *din, float *dw, float *db, const float *dout,

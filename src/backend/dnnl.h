@@ -23,12 +23,46 @@
 #define RE_BACKEND_DNNL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "reenact/reenact.h"
 #include "ops/ops.h"
 
 typedef struct re_dnnl_conv re_dnnl_conv;     /* conv2d, or transposed conv2d (oneDNN deconvolution) */
 typedef struct re_dnnl_linear re_dnnl_linear; /* fully connected layer (oneDNN inner product) */
 
+/* Layout of an activation buffer at the interface: plain NCHW, or oneDNN's blocked nChw16c (aBcd16b: element
+ * (n,c,h,w) at ((n*C/16 + c/16)*H*W + h*W + w)*16 + c%16). Blocked needs C % 16 == 0 (no padding), so a blocked
+ * buffer has exactly as many elements as the plain one. Keeping activations blocked between layers saves the
+ * NCHW <-> blocked reorders at every layer boundary. */
+typedef enum re_dnnl_layout { RE_DNNL_NCHW = 0, RE_DNNL_BLOCKED = 1 } re_dnnl_layout;
+#define RE_DNNL_BLOCK 16
+/* Element type of an interface buffer: f32, or bf16 (uint16_t, the upper half of the f32 bit pattern). */
+typedef enum re_dnnl_dtype { RE_DNNL_F32 = 0, RE_DNNL_BF16 = 1 } re_dnnl_dtype;
+
+/* Options of re_dnnl_conv_create_ex; all-zero = the plain f32 training layer of re_dnnl_conv_create. */
+typedef struct re_dnnl_conv_opts {
+    re_dnnl_layout src_layout;  /* in (forward, backward-weights) and din (backward-data) */
+    re_dnnl_layout dst_layout;  /* out (forward) and dout (backward) */
+    re_dnnl_dtype src_dtype;    /* element type of in; din is always f32 */
+    re_dnnl_dtype ddst_dtype;   /* element type of dout; out is always f32 */
+    int bf16;                   /* compute in bf16 (oneDNN bf16 kernels, f32 out/din/dw/db); Winograd off */
+    int inference;              /* forward only (forward_inference); backward fails with RE_ERR_ARG */
+    float lrelu;                /* > 0: out = LeakyReLU_lrelu(conv + b), fused as a oneDNN post-op when the
+                                   kernel supports it, else applied right after the primitive */
+} re_dnnl_conv_opts;
+
+/* Options of re_dnnl_linear_create_ex (plain [N,IN] / [N,OUT] f32 buffers always). */
+typedef struct re_dnnl_linear_opts {
+    int inference;              /* forward only; weights kept in oneDNN's preferred layout (see w_same) */
+    float lrelu;                /* > 0: fused LeakyReLU post-op */
+    int bf16;                   /* compute in bf16 (f32 interface buffers, converted by the object) */
+} re_dnnl_linear_opts;
+
+/* Geometry of an activation tensor for the fused elementwise kernels (src/backend/dnnl_fused.c). */
+typedef struct re_act_shape {
+    int n, c, hw;               /* images, channels, pixels per channel */
+    re_dnnl_layout layout;      /* NCHW or BLOCKED (c % 16 == 0) */
+} re_act_shape;
 #ifdef RE_HAVE_DNNL
 
 /* Create the CPU engine and stream once (idempotent; the first call's result is remembered and returned by
@@ -60,6 +94,20 @@ void re_dnnl_conv_describe(const re_dnnl_conv *c, char *buf, size_t len);
 /* Free the object and its primitives; NULL is a no-op. */
 void re_dnnl_conv_free(re_dnnl_conv *c);
 
+/* As re_dnnl_conv_create with interface layouts, dtypes, bf16 compute, inference-only and a fused LeakyReLU
+ * (see re_dnnl_conv_opts; o == NULL means all zero). RE_ERR_ARG also for a blocked layout on a tensor whose
+ * channel count is not a multiple of 16. */
+re_status re_dnnl_conv_create_ex(re_dnnl_conv **out, const re_conv_params *p, int transposed, int with_bias,
+                                 const re_dnnl_conv_opts *o);
+/* Forward with the object's interface types: out f32 (dst layout), in (src layout/dtype). w_same != 0 promises
+ * that w points to the same, unchanged weights as the previous forward on this object, so the weights reorder
+ * (and bf16 conversion) is skipped; pass 0 whenever the weights may have changed (e.g. after an optimizer step). */
+re_status re_dnnl_conv_forward_ex(re_dnnl_conv *c, float *out, const void *in, const float *w, const float *b,
+                                  int w_same);
+/* Backward with the object's interface types: dout (dst layout, ddst dtype), in (src layout/dtype), din f32. */
+re_status re_dnnl_conv_backward_ex(re_dnnl_conv *c, float *din, float *dw, float *db, const void *dout,
+                                   const void *in, const float *w);
+
 /* Linear layer: out[N,OUT] = in[N,IN] * w[OUT,IN]^T + b[OUT], batch n fixed. Same contracts as the conv
  * functions above (create: RE_ERR_ARG for non-positive sizes). */
 re_status re_dnnl_linear_create(re_dnnl_linear **out, int n, int in_f, int out_f, int with_bias);
@@ -68,6 +116,36 @@ re_status re_dnnl_linear_backward(re_dnnl_linear *l, float *din, float *dw, floa
                                   const float *in, const float *w);
 void re_dnnl_linear_describe(const re_dnnl_linear *l, char *buf, size_t len);
 void re_dnnl_linear_free(re_dnnl_linear *l);
+re_status re_dnnl_linear_create_ex(re_dnnl_linear **out, int n, int in_f, int out_f, int with_bias,
+                                   const re_dnnl_linear_opts *o);
+/* w_same: as for re_dnnl_conv_forward_ex. */
+re_status re_dnnl_linear_forward_ex(re_dnnl_linear *l, float *out, const float *in, const float *w, const float *b,
+                                    int w_same);
+
+/* ---- Fused elementwise kernels on activation tensors (dnnl_fused.c), NCHW or blocked, OpenMP-parallel. ---- */
+
+/* BatchNorm2d + optional LeakyReLU: y = act(gamma * (x - mean) * rstd + beta), act = LeakyReLU(slope) when
+ * slope > 0, identity when slope == 0. training != 0: batch statistics like re_bn_forward_train (biased variance
+ * normalizes, unbiased variance and momentum update running_mean/running_var; mean and rstd are written for the
+ * backward); training == 0: running statistics like re_bn_forward_eval (mean/rstd not written, may be NULL).
+ * y may alias x only in eval mode. y16 (may be NULL): also writes y as bf16 (round to nearest even); y itself may be
+ * NULL when y16 is given. gamma/beta may be NULL (1 / 0). */
+void re_bn_act_forward(const re_act_shape *s, float *y, uint16_t *y16, const float *x, float *mean, float *rstd,
+                       const float *gamma, const float *beta, float *running_mean, float *running_var,
+                       float momentum, float eps, int training, float slope);
+/* Backward of re_bn_act_forward (training mode): from dy (gradient of y) with y (or y16 when y is NULL) for the
+ * activation's mask and x, mean, rstd of the forward: dx (f32, or bf16 into dx16 when dx is NULL), dgamma,
+ * dbeta (each overwritten, each may be NULL). dx may alias dy. Same math as re_bn_backward after
+ * re_lrelu_backward. */
+void re_bn_act_backward(const re_act_shape *s, float *dx, uint16_t *dx16, float *dgamma, float *dbeta,
+                        const float *dy, const float *y, const uint16_t *y16, const float *x, const float *mean,
+                        const float *rstd, const float *gamma, float slope);
+/* dx = dy * (y > 0 ? 1 : slope) over count elements (layout-agnostic; dx may alias dy; y16 used when y is NULL);
+ * dx16 (may be NULL) also receives dx as bf16, and dx may then be NULL. */
+void re_lrelu_backward_mixed(float *dx, uint16_t *dx16, const float *dy, const float *y, const uint16_t *y16,
+                             size_t count, float slope);
+/* f32 -> bf16, round to nearest even (NaN stays NaN). */
+void re_bf16_convert(uint16_t *dst, const float *src, size_t count);
 
 #else /* !RE_HAVE_DNNL: stubs so callers compile and fall back to the reference ops */
 
@@ -119,6 +197,35 @@ static inline void re_dnnl_linear_describe(const re_dnnl_linear *l, char *buf, s
     if (buf && len) buf[0] = 0;
 }
 static inline void re_dnnl_linear_free(re_dnnl_linear *l) { (void)l; }
+static inline re_status re_dnnl_conv_create_ex(re_dnnl_conv **out, const re_conv_params *p, int transposed,
+                                               int with_bias, const re_dnnl_conv_opts *o) {
+    (void)p; (void)transposed; (void)with_bias; (void)o;
+    if (out) *out = NULL;
+    return re_dnnl_unsupported_();
+}
+static inline re_status re_dnnl_conv_forward_ex(re_dnnl_conv *c, float *out, const void *in, const float *w,
+                                                const float *b, int w_same) {
+    (void)c; (void)out; (void)in; (void)w; (void)b; (void)w_same;
+    return re_dnnl_unsupported_();
+}
+static inline re_status re_dnnl_conv_backward_ex(re_dnnl_conv *c, float *din, float *dw, float *db,
+                                                 const void *dout, const void *in, const float *w) {
+    (void)c; (void)din; (void)dw; (void)db; (void)dout; (void)in; (void)w;
+    return re_dnnl_unsupported_();
+}
+static inline re_status re_dnnl_linear_create_ex(re_dnnl_linear **out, int n, int in_f, int out_f, int with_bias,
+                                                 const re_dnnl_linear_opts *o) {
+    (void)n; (void)in_f; (void)out_f; (void)with_bias; (void)o;
+    if (out) *out = NULL;
+    return re_dnnl_unsupported_();
+}
+static inline re_status re_dnnl_linear_forward_ex(re_dnnl_linear *l, float *out, const float *in, const float *w,
+                                                  const float *b, int w_same) {
+    (void)l; (void)out; (void)in; (void)w; (void)b; (void)w_same;
+    return re_dnnl_unsupported_();
+}
+/* (The fused kernels of dnnl_fused.c have no stubs: they are built with oneDNN only, and only the oneDNN path
+ * calls them.) */
 
 #endif /* RE_HAVE_DNNL */
 #endif /* RE_BACKEND_DNNL_H */

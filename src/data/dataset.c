@@ -682,19 +682,19 @@ void re_loader_opts_default(re_loader_opts *o) {
     o->prefetch = 2;
 }
 
-static void build_perm(re_loader *l, uint64_t epoch) {
-    memcpy(l->perm, l->train, l->n_train * sizeof *l->perm);
+/* perm = the training records in epoch `epoch`'s order. */
+static void build_perm(const re_loader *l, uint32_t *perm, uint64_t epoch) {
+    memcpy(perm, l->train, l->n_train * sizeof *perm);
     if (l->o.shuffle) {
         re_rng r;
         re_rng_seed(&r, mix64(l->o.seed ^ SALT_SHUFFLE) ^ mix64(epoch));
         for (uint64_t i = l->n_train - 1; i > 0; i--) {
             uint64_t j = re_rng_below(&r, i + 1);
-            uint32_t t = l->perm[i];
-            l->perm[i] = l->perm[j];
-            l->perm[j] = t;
+            uint32_t t = perm[i];
+            perm[i] = perm[j];
+            perm[j] = t;
         }
     }
-    l->perm_epoch = epoch;
 }
 
 static int flip_of(const re_loader *l, uint64_t epoch, uint64_t pos) {
@@ -705,7 +705,10 @@ static int flip_of(const re_loader *l, uint64_t epoch, uint64_t pos) {
 /* Produce the batch at state *ps into x and advance *ps. */
 static re_status produce(re_loader *l, re_loader_state *ps, float *x, re_loader_batch_info *info) {
     const uint64_t B = (uint64_t)l->o.batch;
-    if (l->perm_epoch != ps->epoch) build_perm(l, ps->epoch);
+    if (l->perm_epoch != ps->epoch) {
+        build_perm(l, l->perm, ps->epoch);
+        l->perm_epoch = ps->epoch;
+    }
     for (uint64_t k = 0; k < B; k++) {
         uint64_t p = ps->pos + k;
         re_status s = read_chw_buf(l->ds, l->perm[p], flip_of(l, ps->epoch, p), x + k * l->img_floats, l->rbuf);
@@ -923,12 +926,11 @@ uint64_t re_loader_train_index(const re_loader *l, uint64_t epoch, uint64_t pos)
     if (pos >= l->n_train) return UINT64_MAX;
     if (!l->o.shuffle) return l->train[pos];
     /* Build the permutation in a private buffer: the producer thread owns l->perm. */
-    re_loader tmp = *l;
-    tmp.perm = malloc((size_t)l->n_train * sizeof *tmp.perm);
-    if (!tmp.perm) return UINT64_MAX;
-    build_perm(&tmp, epoch);
-    uint64_t r = tmp.perm[pos];
-    free(tmp.perm);
+    uint32_t *perm = malloc((size_t)l->n_train * sizeof *perm);
+    if (!perm) return UINT64_MAX;
+    build_perm(l, perm, epoch);
+    uint64_t r = perm[pos];
+    free(perm);
     return r;
 }
 

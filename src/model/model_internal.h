@@ -50,15 +50,34 @@ typedef struct re_net {
 } re_net;
 
 /* Per-batch state of one net. */
+enum { RE_NS_INFER = 1, RE_NS_BF16 = 2 };      /* re_net_state_init_ex flags (oneDNN path only) */
+enum { RE_SKIP_FWD = 1, RE_SKIP_BWD = 2 };     /* re_net_state.skip bits: the work is done by a neighbour layer */
 typedef struct re_net_state {
     int n;                         /* batch size this state was built for */
     const float *input;            /* input of the last forward */
     float **out;                   /* out[i]: output of layer i (aliases for in-place layers) */
     float **bn_mean, **bn_rstd;    /* per layer (NULL for non-BN) */
     void **fast;                   /* per layer backend object (NULL = reference path) */
-    float *act_arena;              /* one allocation: all outputs + BN stats */
+    float *act_arena;              /* one allocation: all outputs + BN stats (+ folded weights) */
     float *grad_a, *grad_b;        /* ping-pong activation-gradient buffers */
     size_t grad_cap;               /* floats in each */
+    /* oneDNN plan (net.c plan_build); plan == 0 on the reference path, where only the fields above are used. */
+    int plan, flags;               /* flags: RE_NS_* */
+    unsigned char *layout;         /* per layer: re_dnnl_layout of its output */
+    unsigned char *skip;           /* per layer: RE_SKIP_* */
+    unsigned char *fold;           /* per conv layer: the next layer's BN is folded into it (inference) */
+    unsigned char *conv_bf16;      /* per conv layer: runs in bf16 */
+    unsigned char *bf16_only;      /* per BN / LeakyReLU layer: writes its forward output (BN) and its input
+                                      gradient only in bf16, for the bf16 conv that reads them */
+    float *post;                   /* per layer: fused LeakyReLU slope (conv/linear post-op, BN+act), else 0 */
+    uint16_t **in16;               /* per bf16 conv: bf16 copy of its input (kept for the backward) */
+    int *in16_for;                 /* per BN layer: the bf16 conv whose in16 it writes, else -1 */
+    float **fold_w, **fold_b;      /* per folded conv: weights/bias with BN folded in */
+    uint64_t fold_key;             /* weights key the folded weights were made from ... */
+    int fold_valid;                /* ... once they have been made */
+    uint64_t *wkey;                /* per layer: weights key of its last forward (inference: reorder caching) */
+    unsigned char *wkey_valid;
+    uint16_t *arena16, *grad16;    /* bf16 inputs of bf16 convs; bf16 output gradient of the current bf16 conv */
 } re_net_state;
 
 struct re_model {
@@ -73,24 +92,41 @@ struct re_model {
     re_net enc, heads, dec, disc;  /* heads: [fc_mu, fc_logvar] as a 2-layer list run side by side */
     int has_disc;
     char **meta_keys, **meta_vals; /* metadata of the loaded file */
+    uint64_t version;              /* bumped whenever the trainer changes weights; code that writes data[]
+                                      directly while a runner exists must bump it too (runners cache folded
+                                      weights; net.c also checks a sampled fingerprint of data[]) */
     int n_meta;
 };
 
 /* net.c */
 re_status re_net_state_init(re_net_state *st, const re_model *m, const re_net *net, int n);
+/* flags: RE_NS_INFER (forward only, eval BN folded into convs, cached weights), RE_NS_BF16 (bf16 convolutions);
+ * ignored on the reference backend. */
+re_status re_net_state_init_ex(re_net_state *st, const re_model *m, const re_net *net, int n, int flags);
 void re_net_state_free(re_net_state *st, const re_net *net);
-/* Forward n samples (n <= st->n); returns the output buffer. training selects BN batch statistics (and updates the
- * running stats). */
+/* Forward n samples (n <= st->n; the oneDNN path needs n == st->n); returns the output buffer (plain NCHW / NC).
+ * training selects BN batch statistics (and updates the running stats). */
 re_status re_net_forward(const re_net *net, re_net_state *st, re_model *m, const float *in, int n, int training,
                          const float **out);
 /* Backward from dout (not modified) through the whole net; grads: the model-layout gradient arena (NULL: frozen,
- * no parameter grads); din: where to write the input gradient (NULL: skip). Overwrites parameter grads. */
+ * no parameter grads); din: where to write the input gradient (NULL: skip). Overwrites parameter grads.
+ * Must follow a training-mode forward of the same state with unchanged weights and input. */
 re_status re_net_backward(const re_net *net, re_net_state *st, re_model *m, float *grads, const float *dout, int n,
                           float *din);
+/* As re_net_backward; extra (may be NULL): per layer NULL or a gradient added to that layer's output gradient
+ * (same layout as st->out[i]), e.g. the feature-matching terms at discriminator taps. */
+re_status re_net_backward_ex(const re_net *net, re_net_state *st, re_model *m, float *grads, const float *dout,
+                             int n, float *din, float *const *extra);
+/* One layer of a net alone (the encoder heads, which both read the trunk output): forward into st->out[i], and
+ * backward (plain NCHW/NC buffers; linear and elementwise layers). */
+re_status re_net_layer_forward(const re_net *net, re_net_state *st, int i, re_model *m, const float *in,
+                               int training);
+re_status re_net_layer_backward(const re_net *net, re_net_state *st, int i, re_model *m, float *grads, float *din,
+                                const float *dout, const float *in);
 size_t re_net_out_count(const re_net *net);   /* per sample */
 size_t re_net_in_count(const re_net *net);
 
-/* Single-layer helpers used by net.c and the encoder heads. */
+/* Single-layer helpers on the reference path (plain layouts, no fusion). */
 re_status re_layer_forward(const re_layer *l, void **fast, re_model *m, float *out, const float *in, int n,
                            int training, float *bn_mean, float *bn_rstd);
 re_status re_layer_backward(const re_layer *l, void **fast, re_model *m, float *grads, float *din, const float *dout,

@@ -24,12 +24,14 @@ typedef struct vae_state {
     float *mu, *logvar;  /* views of heads.out[0], heads.out[1] */
 } vae_state;
 
-static re_status vae_state_init(vae_state *v, re_model *m, int n) {
+/* flags: RE_NS_* (net.c): RE_NS_INFER for runners, RE_NS_BF16 for bf16 training. */
+static re_status vae_state_init(vae_state *v, re_model *m, int n, int flags) {
     memset(v, 0, sizeof *v);
     v->n = n;
     re_status s;
-    if ((s = re_net_state_init(&v->enc, m, &m->enc, n)) || (s = re_net_state_init(&v->heads, m, &m->heads, n)) ||
-        (s = re_net_state_init(&v->dec, m, &m->dec, n)))
+    if ((s = re_net_state_init_ex(&v->enc, m, &m->enc, n, flags)) ||
+        (s = re_net_state_init_ex(&v->heads, m, &m->heads, n, flags)) ||
+        (s = re_net_state_init_ex(&v->dec, m, &m->dec, n, flags)))
         return s;
     v->mu = v->heads.out[0];
     v->logvar = v->heads.out[1];
@@ -46,11 +48,8 @@ static void vae_state_free(vae_state *v, re_model *m) {
 static re_status encode_fwd(vae_state *v, re_model *m, const float *x, int training, const float **h) {
     re_status s = re_net_forward(&m->enc, &v->enc, m, x, v->n, training, h);
     if (s) return s;
-    for (int i = 0; i < 2; i++) {
-        s = re_layer_forward(&m->heads.layers[i], &v->heads.fast[i], m, v->heads.out[i], *h, v->n, training, NULL,
-                             NULL);
-        if (s) return re_fail_ctx(s, "forward %s", m->heads.layers[i].name);
-    }
+    for (int i = 0; i < 2; i++)
+        if ((s = re_net_layer_forward(&m->heads, &v->heads, i, m, *h, training))) return s;
     return RE_OK;
 }
 
@@ -70,7 +69,8 @@ re_status re_runner_create(re_runner **out, re_model *m, int max_batch) {
     r->m = m;
     const re_config *c = &m->cfg;
     size_t img = (size_t)c->channels * c->res * c->res;
-    re_status s = vae_state_init(&r->v, m, max_batch);
+    /* inference states: eval BN folded into the convs, fused activations, weights reordered once per change */
+    re_status s = vae_state_init(&r->v, m, max_batch, RE_NS_INFER);
     if (s) goto fail;
     r->xbuf = re_alloc((size_t)max_batch * img * sizeof(float), "runner input");
     r->zbuf = re_alloc((size_t)max_batch * c->latent * sizeof(float), "runner latent");
@@ -166,6 +166,12 @@ re_status re_trainer_create(re_trainer **out, re_model *m, const re_train_opts *
     if (!(o->lr_g > 0) || !(o->lr_d > 0) || !(o->beta1 >= 0 && o->beta1 < 1) || !(o->beta2 >= 0 && o->beta2 < 1) ||
         !(o->adam_eps > 0))
         return re_fail(RE_ERR_ARG, "trainer: Adam settings out of range (lr > 0, 0 <= beta < 1, eps > 0)");
+    if (o->precision != RE_PREC_F32 && o->precision != RE_PREC_BF16)
+        return re_fail(RE_ERR_ARG, "trainer: unknown precision %d (expected RE_PREC_F32 or RE_PREC_BF16)",
+                       (int)o->precision);
+    if (o->precision == RE_PREC_BF16 && m->backend != RE_BACKEND_DNNL)
+        return re_fail(RE_ERR_UNSUPPORTED, "trainer: bf16 precision needs the oneDNN backend (this model uses %s)",
+                       m->backend == RE_BACKEND_REF ? "the reference backend" : "another backend");
     re_trainer *t = calloc(1, sizeof *t);
     if (!t) return re_fail(RE_ERR_NOMEM, "trainer: out of memory");
     t->m = m;
@@ -180,9 +186,11 @@ re_status re_trainer_create(re_trainer **out, re_model *m, const re_train_opts *
     t->adam_m = re_alloc(dc * sizeof(float), "Adam first moments");
     t->adam_v = re_alloc(dc * sizeof(float), "Adam second moments");
     if (!t->grads || !t->adam_m || !t->adam_v) goto fail;
-    if ((s = vae_state_init(&t->v, m, B))) goto fail;
+    const int flags = o->precision == RE_PREC_BF16 ? RE_NS_BF16 : 0;
+    if ((s = vae_state_init(&t->v, m, B, flags))) goto fail;
     if (o->mode == RE_MODE_VAEGAN) {
-        if ((s = re_net_state_init(&t->d2, m, &m->disc, 2 * B)) || (s = re_net_state_init(&t->d1, m, &m->disc, B)))
+        if ((s = re_net_state_init_ex(&t->d2, m, &m->disc, 2 * B, flags)) ||
+            (s = re_net_state_init_ex(&t->d1, m, &m->disc, B, flags)))
             goto fail;
     }
     s = RE_ERR_NOMEM;
@@ -265,6 +273,7 @@ static void adam_part(re_trainer *t, int disc, double lr) {
         re_adam_update(m->data + p->offset, t->grads + p->offset, t->adam_m + p->offset, t->adam_v + p->offset,
                        p->count, &ap, t->step + 1);
     }
+    m->version++; /* runners' cached (folded, reordered) weights are stale now */
 }
 
 #define LOSS_OK(v, name)                                                                                           \
@@ -279,13 +288,14 @@ static re_status encoder_bwd(re_trainer *t) {
     const int B = t->o.batch;
     vae_state *v = &t->v;
     const float *h = v->enc.out[m->enc.n_layers - 1];
-    re_status s = re_layer_backward(&m->heads.layers[0], &v->heads.fast[0], m, t->grads, t->dh, t->dmu, h, v->mu, B,
-                                    NULL, NULL);
-    if (!s) s = re_layer_backward(&m->heads.layers[1], &v->heads.fast[1], m, t->grads, t->dh2, t->dlogvar, h,
-                                  v->logvar, B, NULL, NULL);
+    re_status s = re_net_layer_backward(&m->heads, &v->heads, 0, m, t->grads, t->dh, t->dmu, h);
+    if (!s) s = re_net_layer_backward(&m->heads, &v->heads, 1, m, t->grads, t->dh2, t->dlogvar, h);
     if (s) return s;
     const size_t nh = (size_t)B * m->cfg.fc_hidden;
-    for (size_t i = 0; i < nh; i++) t->dh[i] += t->dh2[i];
+    float *dh = t->dh;
+    const float *dh2 = t->dh2;
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < nh; i++) dh[i] += dh2[i];
     return re_net_backward(&m->enc, &v->enc, m, t->grads, t->dh, B, NULL);
 }
 
@@ -386,33 +396,7 @@ re_status re_trainer_step_ex(re_trainer *t, const float *x, const float *eps_ove
 
 static re_status disc_backward(re_trainer *t, re_net_state *st, float *grads, const float *dout, int n, float *din,
                                float **extra) {
-    re_model *m = t->m;
-    if (!extra) return re_net_backward(&m->disc, st, m, grads, dout, n, din);
-    /* Walk the layers like re_net_backward, adding the extra gradient at each feature layer's output. */
-    const re_net *net = &m->disc;
-    const float *g = dout;
-    float *bufs[2] = {st->grad_a, st->grad_b};
-    int which = 0;
-    for (int i = net->n_layers - 1; i >= 0; i--) {
-        const re_layer *l = &net->layers[i];
-        if (extra[i]) {
-            size_t cnt = (size_t)n * re_layer_out_count(l);
-            float *gg = (float *)g;
-            if (g == dout) { gg = bufs[which]; which ^= 1; memcpy(gg, g, cnt * sizeof(float)); }
-            for (size_t k = 0; k < cnt; k++) gg[k] += extra[i][k];
-            g = gg;
-        }
-        const float *in = i > 0 ? st->out[i - 1] : st->input;
-        float *d;
-        if (i == 0) d = din;
-        else if (l->in_place && g != dout) d = (float *)g;
-        else { d = bufs[which]; which ^= 1; }
-        re_status s = re_layer_backward(l, n == st->n ? &st->fast[i] : NULL, m, grads, d, g, in, st->out[i], n,
-                                        st->bn_mean[i], st->bn_rstd[i]);
-        if (s) return re_fail_ctx(s, "backward %s", l->name);
-        g = d;
-    }
-    return RE_OK;
+    return re_net_backward_ex(&t->m->disc, st, t->m, grads, dout, n, din, extra);
 }
 
 /* Eval-mode forward of up to batch images (padded); leaves reconstructions in the decoder output. */

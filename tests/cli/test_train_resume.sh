@@ -22,7 +22,7 @@ common=(--data "$T/d.rds" --model tiny --mode vaegan --epochs 8 --batch 16 --ckp
 # Interrupted run: start, wait for the first checkpoint after step 0, kill -9 at a random moment; resume; repeat.
 wait_ckpt() {   # wait until a checkpoint step_* other than step_0000000 exists, or the process ends
     local pid=$1 dir=$2
-    for _ in $(seq 1 600); do
+    for _ in $(seq 1 3000); do
         ls "$dir"/ckpt 2>/dev/null | grep '^step_' | grep -qv '^step_0000000$' && return 0
         kill -0 "$pid" 2>/dev/null || return 1
         sleep 0.01
@@ -35,13 +35,15 @@ pid=$!
 for round in 1 2 3; do
     if wait_ckpt $pid "$T/run"; then
         sleep "0.$(printf '%03d' $((RANDOM % 600)))"
-        if kill -9 $pid 2>/dev/null; then
-            wait $pid 2>/dev/null
+        kill -9 $pid 2>/dev/null
+        wait $pid 2>/dev/null
+        st=$?
+        if [ $st -eq 137 ]; then
             kills=$((kills + 1))
             latest=$(ls "$T/run/ckpt" | grep '^step_' | sort | tail -1)
             echo "round $round: killed with SIGKILL; newest complete checkpoint $latest; leftovers: $(ls -A "$T/run/ckpt" | grep -c '^\.')"
         else
-            wait $pid || fail "run ended with an error before the kill (round $round)"
+            [ $st -eq 0 ] || { cat "$T/run.log"; fail "run ended with status $st before the kill (round $round)"; }
         fi
     else
         wait $pid || { cat "$T/run.log"; fail "run failed (round $round)"; }

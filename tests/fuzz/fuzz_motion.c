@@ -5,7 +5,9 @@
  *              cmake --build build-fuzz --target fuzz_motion_lf
  *              build-fuzz/tests/fuzz_motion_lf -max_total_time=60 tests/fuzz/corpus/motion
  *   replay (any compiler, also a ctest): build/tests/fuzz_motion tests/fuzz/corpus/motion
- * The seed corpus is written by `RE_WRITE_MOTION_CORPUS=tests/fuzz/corpus/motion build/tests/test_anim`.
+ * The seed corpus is written by `RE_WRITE_MOTION_CORPUS=tests/fuzz/corpus/motion build/tests/test_anim`; the
+ * *_nosha.motion files are copies with data_sha256 removed from the header (the reader accepts files without it), so
+ * mutations of the data bytes reach the motion checks instead of failing the checksum.
  * Inputs are capped at 1 MB. Invariants: a failed load leaves the output NULL with a message; a successful one has
  * sizes in range, a positive frame rate, a reference frame inside the clip, finite values and 0/1 face flags, and
  * its deltas run through the latent filter and the transfer without producing non-finite codes. Violations abort().

@@ -1,0 +1,395 @@
+/*
+ * dnnl_fused.c - fused elementwise kernels of the oneDNN path: BatchNorm (training and eval) + LeakyReLU forward,
+ * their fused backward, LeakyReLU backward with bf16 output, and f32 -> bf16 conversion. They work on activation
+ * tensors in plain NCHW or in oneDNN's blocked nChw16c layout (see re_dnnl_layout in dnnl.h), so activations can
+ * stay blocked between convolutions. Contracts in dnnl.h; the math is that of re_bn_forward_train /
+ * re_bn_forward_eval / re_bn_backward / re_lrelu_* in src/ops (the reference the tests compare against).
+ *
+ * Why fused: the unfused path reads and writes every BN tensor four times in the forward (mean, variance,
+ * normalize, activation) and three times in the backward (activation, two BN passes), over NCHW rows as short as
+ * 4x4 pixels. Here the forward makes two read passes (mean, centered variance, like the reference: no
+ * E[x^2]-E[x]^2 cancellation) and one read+write pass, the backward one read pass for the two sums and one
+ * read+write pass; in the blocked layout the 16 lanes of a block are 16 channels, so per-channel sums are plain
+ * vertical vector adds.
+ *
+ * Precision: partial sums run in f32 over chunks of at most CHUNK pixels (per lane) and are accumulated in double
+ * across chunks and images, so the relative error of the statistics stays ~1e-7 like the double-accumulating
+ * reference (checked by tests/unit/test_fused.c against the reference ops).
+ *
+ * Built with the oneDNN backend only (CMake globs src/backend/dnnl*.c); only the oneDNN path calls these.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "backend/dnnl.h"
+
+#define LANES RE_DNNL_BLOCK
+#define CHUNK 128 /* pixels per f32 partial sum */
+
+static inline uint16_t f2bf(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40u); /* NaN stays (quiet) NaN */
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+static inline float bf2f(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+void re_bf16_convert(uint16_t *dst, const float *src, size_t count) {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < count; i++) dst[i] = f2bf(src[i]);
+}
+
+/* Output of one element: activation, then f32 and/or bf16 store. */
+static inline float act(float v, float slope) { return slope > 0 && !(v > 0) ? v * slope : v; }
+
+/* ---- per-channel statistics ------------------------------------------------------------------------------ */
+
+/* Blocked: sums over n and hw of lane l of block cb: s[l] = sum x, then ss[l] = sum (x - mean)^2. */
+static void stats_blocked(const float *x, int n, int cb_count, int hw, int cb, double mean[LANES],
+                          double ss[LANES]) {
+    double s[LANES] = {0};
+    for (int i = 0; i < n; i++) {
+        const float *xp = x + ((size_t)i * cb_count + cb) * hw * LANES;
+        for (int p0 = 0; p0 < hw; p0 += CHUNK) {
+            int p1 = p0 + CHUNK < hw ? p0 + CHUNK : hw;
+            float acc[LANES] = {0};
+            for (int p = p0; p < p1; p++)
+#pragma omp simd
+                for (int l = 0; l < LANES; l++) acc[l] += xp[(size_t)p * LANES + l];
+            for (int l = 0; l < LANES; l++) s[l] += acc[l];
+        }
+    }
+    const double cnt = (double)n * hw;
+    float mf[LANES];
+    for (int l = 0; l < LANES; l++) {
+        mean[l] = s[l] / cnt;
+        mf[l] = (float)mean[l];
+        ss[l] = 0;
+    }
+    for (int i = 0; i < n; i++) {
+        const float *xp = x + ((size_t)i * cb_count + cb) * hw * LANES;
+        for (int p0 = 0; p0 < hw; p0 += CHUNK) {
+            int p1 = p0 + CHUNK < hw ? p0 + CHUNK : hw;
+            float acc[LANES] = {0};
+            for (int p = p0; p < p1; p++)
+#pragma omp simd
+                for (int l = 0; l < LANES; l++) {
+                    float d = xp[(size_t)p * LANES + l] - mf[l];
+                    acc[l] += d * d;
+                }
+            for (int l = 0; l < LANES; l++) ss[l] += acc[l];
+        }
+    }
+    /* The centered sum used the f32-rounded mean; correct it to the exact mean: sum (x-m)^2 = sum (x-mf)^2 -
+     * cnt*(m-mf)^2. */
+    for (int l = 0; l < LANES; l++) {
+        double e = mean[l] - mf[l];
+        ss[l] -= cnt * e * e;
+        if (ss[l] < 0) ss[l] = 0;
+    }
+}
+
+/* Plain NCHW: sums over n and hw of channel ch. */
+static void stats_plain(const float *x, int n, int c, int hw, int ch, double *mean, double *ss) {
+    double s = 0;
+    for (int i = 0; i < n; i++) {
+        const float *xp = x + ((size_t)i * c + ch) * hw;
+        for (int p0 = 0; p0 < hw; p0 += CHUNK) {
+            int p1 = p0 + CHUNK < hw ? p0 + CHUNK : hw;
+            float acc = 0;
+#pragma omp simd reduction(+ : acc)
+            for (int p = p0; p < p1; p++) acc += xp[p];
+            s += acc;
+        }
+    }
+    const double cnt = (double)n * hw;
+    *mean = s / cnt;
+    const float mf = (float)*mean;
+    double q = 0;
+    for (int i = 0; i < n; i++) {
+        const float *xp = x + ((size_t)i * c + ch) * hw;
+        for (int p0 = 0; p0 < hw; p0 += CHUNK) {
+            int p1 = p0 + CHUNK < hw ? p0 + CHUNK : hw;
+            float acc = 0;
+#pragma omp simd reduction(+ : acc)
+            for (int p = p0; p < p1; p++) {
+                float d = xp[p] - mf;
+                acc += d * d;
+            }
+            q += acc;
+        }
+    }
+    double e = *mean - mf;
+    q -= cnt * e * e;
+    *ss = q < 0 ? 0 : q;
+}
+
+/* Per-channel scale/shift of the normalization (training: from the batch statistics, also written to mean/rstd
+ * and folded into the running statistics; eval: from the running statistics), in the reference's arithmetic. */
+static void channel_affine(int ch, double mu, double ssum, double cnt, float *mean, float *rstd, const float *gamma,
+                           const float *beta, float *running_mean, float *running_var, float momentum, float eps,
+                           int training, float *scale, float *shift) {
+    const float g = gamma ? gamma[ch] : 1.f, bb = beta ? beta[ch] : 0.f;
+    if (training) {
+        double var = ssum / cnt;
+        double r = 1.0 / sqrt(var + eps);
+        mean[ch] = (float)mu;
+        rstd[ch] = (float)r;
+        if (running_mean) running_mean[ch] = (float)((1.0 - momentum) * running_mean[ch] + momentum * mu);
+        if (running_var) {
+            double unbiased = cnt > 1 ? ssum / (cnt - 1) : var;
+            running_var[ch] = (float)((1.0 - momentum) * running_var[ch] + momentum * unbiased);
+        }
+        *scale = (float)(g * r);
+        *shift = (float)(bb - mu * g * r);
+    } else {
+        const float r = 1.f / sqrtf(running_var[ch] + eps);
+        *scale = g * r;
+        *shift = bb - running_mean[ch] * g * r;
+    }
+}
+
+void re_bn_act_forward(const re_act_shape *s, float *y, uint16_t *y16, const float *x, float *mean, float *rstd,
+                       const float *gamma, const float *beta, float *running_mean, float *running_var,
+                       float momentum, float eps, int training, float slope) {
+    const int n = s->n, c = s->c, hw = s->hw;
+    const double cnt = (double)n * hw;
+    if (s->layout == RE_DNNL_BLOCKED) {
+        const int cbn = c / LANES;
+        /* Per-channel scale/shift (c <= 4096 by re_config_validate: at most 32 KB of stack). */
+        float scale[c], shift[c];
+#pragma omp parallel for schedule(static)
+        for (int cb = 0; cb < cbn; cb++) {
+            double mu[LANES], ss[LANES];
+            if (training) stats_blocked(x, n, cbn, hw, cb, mu, ss);
+            for (int l = 0; l < LANES; l++) {
+                int ch = cb * LANES + l;
+                channel_affine(ch, training ? mu[l] : 0, training ? ss[l] : 0, cnt, mean, rstd, gamma, beta,
+                               running_mean, running_var, momentum, eps, training, &scale[ch], &shift[ch]);
+            }
+        }
+#pragma omp parallel for collapse(2) schedule(static)
+        for (int i = 0; i < n; i++)
+            for (int cb = 0; cb < cbn; cb++) {
+                const size_t off = ((size_t)i * cbn + cb) * hw * LANES;
+                const float *xp = x + off, *scp = scale + cb * LANES, *shp = shift + cb * LANES;
+                float *yp = y ? y + off : NULL;
+                uint16_t *yq = y16 ? y16 + off : NULL;
+                for (int p = 0; p < hw; p++) {
+                    if (yp && yq) {
+#pragma omp simd
+                        for (int l = 0; l < LANES; l++) {
+                            float v = act(xp[(size_t)p * LANES + l] * scp[l] + shp[l], slope);
+                            yp[(size_t)p * LANES + l] = v;
+                            yq[(size_t)p * LANES + l] = f2bf(v);
+                        }
+                    } else if (yp) {
+#pragma omp simd
+                        for (int l = 0; l < LANES; l++)
+                            yp[(size_t)p * LANES + l] = act(xp[(size_t)p * LANES + l] * scp[l] + shp[l], slope);
+                    } else {
+#pragma omp simd
+                        for (int l = 0; l < LANES; l++)
+                            yq[(size_t)p * LANES + l] = f2bf(act(xp[(size_t)p * LANES + l] * scp[l] + shp[l], slope));
+                    }
+                }
+            }
+        return;
+    }
+    /* Plain NCHW: one channel per iteration (stats), then rows. */
+    float scale[c], shift[c];
+#pragma omp parallel for schedule(static)
+    for (int ch = 0; ch < c; ch++) {
+        double mu = 0, ss = 0;
+        if (training) stats_plain(x, n, c, hw, ch, &mu, &ss);
+        channel_affine(ch, mu, ss, cnt, mean, rstd, gamma, beta, running_mean, running_var, momentum, eps, training,
+                       &scale[ch], &shift[ch]);
+    }
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < n; i++)
+        for (int ch = 0; ch < c; ch++) {
+            const size_t off = ((size_t)i * c + ch) * hw;
+            const float a = scale[ch], b = shift[ch];
+            const float *xp = x + off;
+            float *yp = y ? y + off : NULL;
+            uint16_t *yq = y16 ? y16 + off : NULL;
+            if (yp && yq) {
+#pragma omp simd
+                for (int p = 0; p < hw; p++) {
+                    float v = act(xp[p] * a + b, slope);
+                    yp[p] = v;
+                    yq[p] = f2bf(v);
+                }
+            } else if (yp) {
+#pragma omp simd
+                for (int p = 0; p < hw; p++) yp[p] = act(xp[p] * a + b, slope);
+            } else {
+#pragma omp simd
+                for (int p = 0; p < hw; p++) yq[p] = f2bf(act(xp[p] * a + b, slope));
+            }
+        }
+}
+
+/* ---- backward ---------------------------------------------------------------------------------------------- */
+
+/* dz of one element: the activation's backward (mask from the forward output y, f32 or bf16). */
+static inline float dact(float dy, float y, float slope) { return slope > 0 && !(y > 0) ? dy * slope : dy; }
+
+/* Backward sums of one block row (blocked layout): hw pixels x 16 lanes. Y16: the mask comes from bf16 y. */
+static inline __attribute__((always_inline)) void bwd_sums_row(const float *dyp, const float *yp, const uint16_t *yq,
+                                                               const float *xp, const float *mu, const float *r,
+                                                               int hw, float slope, int Y16, double *sdy,
+                                                               double *sdyx) {
+    for (int p0 = 0; p0 < hw; p0 += CHUNK) {
+        int p1 = p0 + CHUNK < hw ? p0 + CHUNK : hw;
+        float a1[LANES] = {0}, a2[LANES] = {0};
+        for (int p = p0; p < p1; p++) {
+            const size_t q = (size_t)p * LANES;
+#pragma omp simd
+            for (int l = 0; l < LANES; l++) {
+                float yv = Y16 ? bf2f(yq[q + l]) : yp[q + l];
+                float dz = dact(dyp[q + l], yv, slope);
+                a1[l] += dz;
+                a2[l] += dz * ((xp[q + l] - mu[l]) * r[l]);
+            }
+        }
+        for (int l = 0; l < LANES; l++) {
+            sdy[l] += a1[l];
+            sdyx[l] += a2[l];
+        }
+    }
+}
+
+/* dx of one block row; OUT: 0 f32 only, 1 bf16 only, 2 both. */
+static inline __attribute__((always_inline)) void bwd_dx_row(float *dxp, uint16_t *dxq, const float *dyp,
+                                                             const float *yp, const uint16_t *yq, const float *xp,
+                                                             const float *mu, const float *r, const float *a,
+                                                             const float *mdy, const float *mdyx, int hw,
+                                                             float slope, int Y16, int OUT) {
+    for (int p = 0; p < hw; p++) {
+        const size_t q = (size_t)p * LANES;
+#pragma omp simd
+        for (int l = 0; l < LANES; l++) {
+            float yv = Y16 ? bf2f(yq[q + l]) : yp[q + l];
+            float dz = dact(dyp[q + l], yv, slope);
+            float v = a[l] * (dz - mdy[l] - (xp[q + l] - mu[l]) * r[l] * mdyx[l]);
+            if (OUT != 1) dxp[q + l] = v;
+            if (OUT != 0) dxq[q + l] = f2bf(v);
+        }
+    }
+}
+
+/* The same for a plain NCHW row of hw pixels of one channel. */
+static inline __attribute__((always_inline)) void bwd_sums_plain(const float *dyp, const float *yp,
+                                                                 const uint16_t *yq, const float *xp, float mu,
+                                                                 float r, int hw, float slope, int Y16, double *sdy,
+                                                                 double *sdyx) {
+    for (int p0 = 0; p0 < hw; p0 += CHUNK) {
+        int p1 = p0 + CHUNK < hw ? p0 + CHUNK : hw;
+        float a1 = 0, a2 = 0;
+#pragma omp simd reduction(+ : a1, a2)
+        for (int p = p0; p < p1; p++) {
+            float yv = Y16 ? bf2f(yq[p]) : yp[p];
+            float dz = dact(dyp[p], yv, slope);
+            a1 += dz;
+            a2 += dz * ((xp[p] - mu) * r);
+        }
+        *sdy += a1;
+        *sdyx += a2;
+    }
+}
+
+static inline __attribute__((always_inline)) void bwd_dx_plain(float *dxp, uint16_t *dxq, const float *dyp,
+                                                               const float *yp, const uint16_t *yq, const float *xp,
+                                                               float mu, float r, float a, float mdy, float mdyx,
+                                                               int hw, float slope, int Y16, int OUT) {
+#pragma omp simd
+    for (int p = 0; p < hw; p++) {
+        float yv = Y16 ? bf2f(yq[p]) : yp[p];
+        float v = a * (dact(dyp[p], yv, slope) - mdy - (xp[p] - mu) * r * mdyx);
+        if (OUT != 1) dxp[p] = v;
+        if (OUT != 0) dxq[p] = f2bf(v);
+    }
+}
+
+void re_bn_act_backward(const re_act_shape *s, float *dx, uint16_t *dx16, float *dgamma, float *dbeta,
+                        const float *dy, const float *y, const uint16_t *y16, const float *x, const float *mean,
+                        const float *rstd, const float *gamma, float slope) {
+    const int n = s->n, c = s->c, hw = s->hw;
+    const double cnt = (double)n * hw;
+    const int Y16 = y == NULL, OUT = dx && dx16 ? 2 : dx16 ? 1 : 0;
+    const int want_dx = dx || dx16;
+    float ca[c], cmdy[c], cmdyx[c];    /* per channel: gamma*rstd, mean(dz), mean(dz*xhat) */
+    const int blocked = s->layout == RE_DNNL_BLOCKED;
+    const int groups = blocked ? c / LANES : c, G = blocked ? LANES : 1;
+    /* 1. per-channel sums of dz and dz*xhat */
+#pragma omp parallel for schedule(static)
+    for (int cg = 0; cg < groups; cg++) {
+        double sdy[LANES] = {0}, sdyx[LANES] = {0};
+        const float *mu = mean + cg * G, *r = rstd + cg * G;
+        for (int i = 0; i < n; i++) {
+            const size_t off = ((size_t)i * groups + cg) * hw * G;
+            const float *yp = Y16 ? NULL : y + off;
+            const uint16_t *yq = Y16 ? y16 + off : NULL;
+            if (blocked) {
+                if (Y16) bwd_sums_row(dy + off, yp, yq, x + off, mu, r, hw, slope, 1, sdy, sdyx);
+                else bwd_sums_row(dy + off, yp, yq, x + off, mu, r, hw, slope, 0, sdy, sdyx);
+            } else {
+                if (Y16) bwd_sums_plain(dy + off, yp, yq, x + off, mu[0], r[0], hw, slope, 1, sdy, sdyx);
+                else bwd_sums_plain(dy + off, yp, yq, x + off, mu[0], r[0], hw, slope, 0, sdy, sdyx);
+            }
+        }
+        for (int l = 0; l < G; l++) {
+            int ch = cg * G + l;
+            if (dgamma) dgamma[ch] = (float)sdyx[l];
+            if (dbeta) dbeta[ch] = (float)sdy[l];
+            const float gm = gamma ? gamma[ch] : 1.f;
+            ca[ch] = (float)(gm * rstd[ch]);
+            cmdy[ch] = (float)(sdy[l] / cnt);
+            cmdyx[ch] = (float)(sdyx[l] / cnt);
+        }
+    }
+    if (!want_dx) return;
+    /* 2. dx = gamma*rstd * (dz - mean(dz) - xhat * mean(dz*xhat)) */
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int i = 0; i < n; i++)
+        for (int cg = 0; cg < groups; cg++) {
+            const size_t off = ((size_t)i * groups + cg) * hw * G;
+            const float *yp = Y16 ? NULL : y + off;
+            const uint16_t *yq = Y16 ? y16 + off : NULL;
+            float *dxp = dx ? dx + off : NULL;
+            uint16_t *dxq = dx16 ? dx16 + off : NULL;
+            const int k = cg * G;
+            if (blocked) {
+#define ROW(Y, O) bwd_dx_row(dxp, dxq, dy + off, yp, yq, x + off, mean + k, rstd + k, ca + k, cmdy + k, cmdyx + k, \
+                             hw, slope, Y, O)
+                if (Y16) { if (OUT == 0) ROW(1, 0); else if (OUT == 1) ROW(1, 1); else ROW(1, 2); }
+                else { if (OUT == 0) ROW(0, 0); else if (OUT == 1) ROW(0, 1); else ROW(0, 2); }
+#undef ROW
+            } else {
+#define ROW(Y, O) bwd_dx_plain(dxp, dxq, dy + off, yp, yq, x + off, mean[k], rstd[k], ca[k], cmdy[k], cmdyx[k], \
+                               hw, slope, Y, O)
+                if (Y16) { if (OUT == 0) ROW(1, 0); else if (OUT == 1) ROW(1, 1); else ROW(1, 2); }
+                else { if (OUT == 0) ROW(0, 0); else if (OUT == 1) ROW(0, 1); else ROW(0, 2); }
+#undef ROW
+            }
+        }
+}
+
+void re_lrelu_backward_mixed(float *dx, uint16_t *dx16, const float *dy, const float *y, const uint16_t *y16,
+                             size_t count, float slope) {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < count; i++) {
+        float yv = y ? y[i] : bf2f(y16[i]);
+        float v = yv > 0 ? dy[i] : dy[i] * slope;
+        if (dx) dx[i] = v;
+        if (dx16) dx16[i] = f2bf(v);
+    }
+}
