@@ -150,7 +150,11 @@ void re_model_meta_at(const re_model *m, int i, const char **key, const char **v
 re_status re_model_set_backend(re_model *m, re_backend b);
 re_backend re_model_backend(const re_model *m);
 
-/* ---- Inference. A runner holds activations for up to max_batch images; eval-mode BatchNorm. */
+/* ---- Inference. A runner holds activations for up to max_batch images; eval-mode BatchNorm.
+ * Threads: a runner (and a trainer) must be created, used and freed on ONE thread: its oneDNN primitives and
+ * scratchpads belong to the creating thread's OpenMP context (using one from another thread crashed in oneDNN's
+ * JIT code, freeing it elsewhere leaked). Several runners on several threads are fine; the model is shared
+ * read-only. */
 typedef struct re_runner re_runner;
 re_status re_runner_create(re_runner **out, re_model *m, int max_batch);
 void re_runner_free(re_runner *r);

@@ -383,13 +383,32 @@ void re_bn_act_backward(const re_act_shape *s, float *dx, uint16_t *dx16, float 
         }
 }
 
+static inline __attribute__((always_inline)) void lrelu_bwd_chunk(float *dx, uint16_t *dx16, const float *dy,
+                                                                  const float *y, const uint16_t *y16, size_t n,
+                                                                  float slope, int Y16, int OUT) {
+#pragma omp simd
+    for (size_t i = 0; i < n; i++) {
+        float yv = Y16 ? bf2f(y16[i]) : y[i];
+        float v = yv > 0 ? dy[i] : dy[i] * slope;
+        if (OUT != 1) dx[i] = v;
+        if (OUT != 0) dx16[i] = f2bf(v);
+    }
+}
+
 void re_lrelu_backward_mixed(float *dx, uint16_t *dx16, const float *dy, const float *y, const uint16_t *y16,
                              size_t count, float slope) {
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < count; i++) {
-        float yv = y ? y[i] : bf2f(y16[i]);
-        float v = yv > 0 ? dy[i] : dy[i] * slope;
-        if (dx) dx[i] = v;
-        if (dx16) dx16[i] = f2bf(v);
+    const int Y16 = y == NULL, OUT = dx && dx16 ? 2 : dx16 ? 1 : 0;
+    const size_t blk = 4096, nb = (count + blk - 1) / blk;
+#pragma omp parallel for schedule(static)
+    for (size_t b = 0; b < nb; b++) {
+        size_t i0 = b * blk, n = count - i0 < blk ? count - i0 : blk;
+        float *d = dx ? dx + i0 : NULL;
+        uint16_t *d16 = dx16 ? dx16 + i0 : NULL;
+        const float *yy = y ? y + i0 : NULL;
+        const uint16_t *yq = y16 ? y16 + i0 : NULL;
+#define K(Y, O) lrelu_bwd_chunk(d, d16, dy + i0, yy, yq, n, slope, Y, O)
+        if (Y16) { if (OUT == 0) K(1, 0); else if (OUT == 1) K(1, 1); else K(1, 2); }
+        else { if (OUT == 0) K(0, 0); else if (OUT == 1) K(0, 1); else K(0, 2); }
+#undef K
     }
 }

@@ -248,7 +248,8 @@ void re_trainer_set_lr(re_trainer *t, double lr_g, double lr_d) {
     if (lr_d > 0) t->o.lr_d = lr_d;
 }
 
-/* NaN/Inf guard over the gradients of one part (or of encoder+decoder when part < 0). */
+/* NaN/Inf guard over the gradients of one part (or of encoder+decoder when part < 0). A vectorized pass per tensor
+ * (x * 0 is 0 for finite x, NaN for Inf/NaN); the element is looked up only when one is found. */
 static re_status check_grads(const re_trainer *t, int part) {
     const re_model *m = t->m;
     for (int i = 0; i < m->n_params; i++) {
@@ -256,6 +257,10 @@ static re_status check_grads(const re_trainer *t, int part) {
         if (p->kind != RE_P_WEIGHT) continue;
         if (part < 0 ? p->part == RE_PART_DISC : (int)p->part != part) continue;
         const float *g = t->grads + p->offset;
+        float z = 0;
+#pragma omp simd reduction(+ : z)
+        for (size_t k = 0; k < p->count; k++) z += g[k] * 0.f;
+        if (z == 0.f) continue;
         for (size_t k = 0; k < p->count; k++)
             if (!isfinite(g[k]))
                 return re_fail(RE_ERR_NONFINITE, "step %" PRId64 ": non-finite gradient in '%s' (element %zu = %g)",
@@ -378,8 +383,12 @@ re_status re_trainer_step_ex(re_trainer *t, const float *x, const float *eps_ove
     z.kl = re_loss_kl(t->dmu, t->dlogvar, v->mu, v->logvar, B, L, o->w_kl);
     LOSS_OK(z.rec, "reconstruction");
     LOSS_OK(z.kl, "KL");
-    if (o->mode == RE_MODE_VAEGAN)
-        for (size_t i = 0; i < imgs; i++) t->dxr[i] += t->dxr2[i];
+    if (o->mode == RE_MODE_VAEGAN) {
+        float *dxr = t->dxr;
+        const float *dxr2 = t->dxr2;
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < imgs; i++) dxr[i] += dxr2[i];
+    }
     z.g_loss = o->w_rec * z.rec + o->w_kl * z.kl + o->w_adv * z.adv + o->w_fm * z.fm;
     LOSS_OK(z.g_loss, "total");
 
