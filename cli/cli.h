@@ -46,5 +46,6 @@ RE_CMD(motion);
 RE_CMD(reconstruct);
 RE_CMD(eval);
 RE_CMD(demo);
+RE_CMD(convert);
 #undef RE_CMD
 #endif

@@ -22,6 +22,7 @@ static const command commands[] = {
     {"train", cmd_train, "train a VAE or VAE-GAN on a packed dataset, with checkpoints and resume"},
     {"dataset", cmd_dataset, "pack image folders (and video frames) into a training dataset file"},
     {"info", cmd_info, "print a model's architecture, parameter counts, FLOPs and metadata; verify its checksum"},
+    {"convert", cmd_convert, "re-save a model for inference (f16/bf16 storage, without the discriminator)"},
     {"demo", cmd_demo, "run the bundled demo: animate the shipped face with the shipped motion"},
 };
 

@@ -23,9 +23,11 @@ Variants (--explore times all of them and prints which is fastest; the defaults 
   inference: eager    = model.eval() under torch.no_grad()
              infmode  = model.eval() under torch.inference_mode()
              cl       = no_grad, channels_last
-             jit      = torch.jit.trace + torch.jit.freeze (encoder and decoder separately)
+             jit      = torch.jit.trace + torch.jit.freeze (encoder and decoder separately; freeze folds
+                        eval-mode BatchNorm into the preceding conv)
              jit_opt  = jit + torch.jit.optimize_for_inference (oneDNN layout conversion of convs)
-             mkldnn   = torch.utils.mkldnn.to_mkldnn on the eval model, inputs as mkldnn tensors
+             mkldnn   = torch.utils.mkldnn.to_mkldnn on the eval model, inputs as mkldnn tensors (fails in torch
+                        1.13: leaky_relu has no MKLDNN-tensor kernel)
 Timing: like the C benches, W warm-up steps then R repetitions of K steps (img/s per repetition); inference alternates
 encode+decode and decode call by call, each timed on its own (ms). With --explore the variants are interleaved
 repetition by repetition (training) and call by call (inference), so drift in machine load hits all of them alike.
@@ -52,7 +54,7 @@ def parse_args(argv):
     p.add_argument("--runs", type=int, default=200, help="timed inference calls per target")
     p.add_argument("--infer-warmup", type=int, default=20)
     p.add_argument("--train-variant", default="tuned", choices=["ref", "tuned", "tuned_cl"])
-    p.add_argument("--infer-variant", default="eager",
+    p.add_argument("--infer-variant", default="jit_opt",
                    choices=["eager", "infmode", "cl", "jit", "jit_opt", "mkldnn"])
     p.add_argument("--json", help="write results here")
     p.add_argument("--explore", action="store_true", help="time every variant, report the fastest")

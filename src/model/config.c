@@ -89,6 +89,16 @@ static json_t *int_array(const int *v, int n) {
     return a;
 }
 
+/* The float fields as the shortest decimal that rounds back to the same float (0.2, not 0.200000003). */
+static json_t *json_float(float v) {
+    char buf[32];
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, (double)v);
+        if ((float)strtod(buf, NULL) == v) break;
+    }
+    return json_real(strtod(buf, NULL));
+}
+
 char *re_config_to_json(const re_config *c) {
     json_t *o = json_object();
     if (!o) return NULL;
@@ -102,9 +112,9 @@ char *re_config_to_json(const re_config *c) {
     json_object_set_new(o, "n_disc", json_integer(c->n_disc));
     json_object_set_new(o, "disc_widths", int_array(c->disc_widths, c->n_disc));
     json_object_set_new(o, "disc_fc", int_array(c->disc_fc, 2));
-    json_object_set_new(o, "lrelu_slope", json_real(c->lrelu_slope));
-    json_object_set_new(o, "bn_eps", json_real(c->bn_eps));
-    json_object_set_new(o, "bn_momentum", json_real(c->bn_momentum));
+    json_object_set_new(o, "lrelu_slope", json_float(c->lrelu_slope));
+    json_object_set_new(o, "bn_eps", json_float(c->bn_eps));
+    json_object_set_new(o, "bn_momentum", json_float(c->bn_momentum));
     char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
     return s;

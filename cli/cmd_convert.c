@@ -1,0 +1,82 @@
+/*
+ * cmd_convert.c - `reenact convert IN.safetensors -o OUT.safetensors [--storage f32|bf16|f16] [--drop-disc]`:
+ * re-save a model (e.g. a training checkpoint) as an inference file: half-precision storage and without the
+ * discriminator, keeping the metadata. Loading IN verifies it fully; OUT is written atomically.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void help(FILE *f) {
+    fprintf(f, "usage: reenact convert IN.safetensors -o OUT.safetensors [options]\n\n"
+               "Re-saves a model (for example a training checkpoint's model.safetensors) for inference.\n\n"
+               "options:\n"
+               "  -o, --out PATH          output file (written atomically) [required]\n"
+               "  --storage f32|bf16|f16  weight storage; running statistics stay f32 [f16]\n"
+               "  --drop-disc             leave out the discriminator (animate/eval never need it) [kept]\n"
+               "  --meta KEY=VALUE        add or replace a metadata entry (repeatable)\n"
+               "  -h, --help              this help\n");
+}
+
+int cmd_convert(int argc, char **argv) {
+    const char *in = NULL, *out = NULL, *val;
+    re_storage storage = RE_STORE_F16;
+    int drop = 0, n_meta = 0;
+    const char *meta[2 * 16 + 1] = {0};
+    char *owned[16] = {0};
+    int rc = RE_EXIT_USAGE;
+    for (int i = 1; i < argc; i++) {
+        int r;
+        if (cli_flag(argv, i, "--help", "-h")) { help(stdout); rc = RE_EXIT_OK; goto done; }
+        if ((r = cli_opt(argc, argv, &i, "--out", "-o", &val))) { if (r < 0) goto done; out = val; }
+        else if ((r = cli_opt(argc, argv, &i, "--storage", NULL, &val))) {
+            if (r < 0) goto done;
+            if (!strcmp(val, "f32")) storage = RE_STORE_F32;
+            else if (!strcmp(val, "bf16")) storage = RE_STORE_BF16;
+            else if (!strcmp(val, "f16")) storage = RE_STORE_F16;
+            else { rc = cli_usage_error("convert", "--storage wants f32, bf16 or f16, got '%s'", val); goto done; }
+        } else if ((r = cli_opt(argc, argv, &i, "--meta", NULL, &val))) {
+            if (r < 0) goto done;
+            const char *eq = strchr(val, '=');
+            if (!eq || eq == val || n_meta == 16) { rc = cli_usage_error("convert", "--meta wants KEY=VALUE (at most 16)"); goto done; }
+            owned[n_meta] = strndup(val, (size_t)(eq - val));
+            meta[2 * n_meta] = owned[n_meta];
+            meta[2 * n_meta + 1] = eq + 1;
+            n_meta++;
+        } else if (cli_flag(argv, i, "--drop-disc", NULL)) drop = 1;
+        else if (argv[i][0] == '-') { rc = cli_usage_error("convert", "unknown option '%s'", argv[i]); goto done; }
+        else if (!in) in = argv[i];
+        else { rc = cli_usage_error("convert", "only one input model expected"); goto done; }
+    }
+    if (!in || !out) { rc = cli_usage_error("convert", "need IN.safetensors and -o OUT.safetensors"); goto done; }
+    re_model *m = NULL;
+    re_status s = re_model_load(&m, in);
+    if (s) { rc = cli_fail("convert", s, "cannot load '%s'", in); goto done; }
+    /* Keep the input's provenance metadata (not the format keys, which the writer sets), then the new entries. */
+    const char *kv[2 * 64 + 1] = {0};
+    int k = 0;
+    for (int i = 0; i < re_model_meta_count(m) && k < 2 * 48; i++) {
+        const char *key, *v;
+        re_model_meta_at(m, i, &key, &v);
+        if (!strcmp(key, "format") || !strcmp(key, "format_version") || !strcmp(key, "config") ||
+            !strcmp(key, "data_sha256"))
+            continue;
+        int replaced = 0;
+        for (int j = 0; j < n_meta; j++) replaced |= !strcmp(meta[2 * j], key);
+        if (replaced) continue;
+        kv[k++] = key;
+        kv[k++] = v;
+    }
+    for (int j = 0; j < n_meta; j++) { kv[k++] = meta[2 * j]; kv[k++] = meta[2 * j + 1]; }
+    kv[k] = NULL;
+    s = re_model_save(m, out, re_model_has_disc(m) && !drop, storage, kv);
+    re_model_free(m);
+    if (s) { rc = cli_fail("convert", s, "cannot write '%s'", out); goto done; }
+    printf("wrote %s\n", out);
+    rc = RE_EXIT_OK;
+done:
+    for (int j = 0; j < 16; j++) free(owned[j]);
+    return rc;
+}
