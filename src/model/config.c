@@ -115,7 +115,7 @@ char *re_config_to_json(const re_config *c) {
     json_object_set_new(o, "lrelu_slope", json_float(c->lrelu_slope));
     json_object_set_new(o, "bn_eps", json_float(c->bn_eps));
     json_object_set_new(o, "bn_momentum", json_float(c->bn_momentum));
-    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    char *s = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
     json_decref(o);
     return s;
 }
