@@ -722,11 +722,15 @@ re_status re_dnnl_conv_create_ex(re_dnnl_conv **out, const re_conv_params *p, in
     DN(act_md(&u.ddst, d_dst, o.dst_layout, o.ddst_dtype));
     DN(dnnl_memory_desc_init_by_tag(&u.wei, 4, d_wei, dnnl_f32, transposed ? dnnl_iohw : dnnl_oihw));
     DN(dnnl_memory_desc_init_by_tag(&u.bias, 1, d_bias, dnnl_f32, dnnl_x));
-    DN(dnnl_memory_desc_init_by_tag(&a_src, 4, d_src, dt, dnnl_format_tag_any));
-    DN(dnnl_memory_desc_init_by_tag(&a_dst, 4, d_dst, dnnl_f32, dnnl_format_tag_any));
+    /* Activations the caller keeps blocked are blocked for the primitives too (else oneDNN may pick nhwc for
+     * some shapes, e.g. brgconv at batch 1, and every layer would reorder twice); plain ones are "any". */
+    const dnnl_format_tag_t src_tag = o.src_layout == RE_DNNL_BLOCKED ? dnnl_aBcd16b : dnnl_format_tag_any;
+    const dnnl_format_tag_t dst_tag = o.dst_layout == RE_DNNL_BLOCKED ? dnnl_aBcd16b : dnnl_format_tag_any;
+    DN(dnnl_memory_desc_init_by_tag(&a_src, 4, d_src, dt, src_tag));
+    DN(dnnl_memory_desc_init_by_tag(&a_dst, 4, d_dst, dnnl_f32, dst_tag));
     DN(dnnl_memory_desc_init_by_tag(&a_wei, 4, d_wei, dt, dnnl_format_tag_any));
-    DN(dnnl_memory_desc_init_by_tag(&a_dsrc, 4, d_src, dnnl_f32, dnnl_format_tag_any));
-    DN(dnnl_memory_desc_init_by_tag(&a_ddst, 4, d_dst, dt, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&a_dsrc, 4, d_src, dnnl_f32, src_tag));
+    DN(dnnl_memory_desc_init_by_tag(&a_ddst, 4, d_dst, dt, dst_tag));
     DN(dnnl_memory_desc_init_by_tag(&a_dwei, 4, d_wei, dnnl_f32, dnnl_format_tag_any));
     if ((st = lrelu_attr(&attr, L->lrelu, ctx)) != RE_OK) goto fail;
     const dnnl_memory_desc_t *bias_md = L->with_bias ? &u.bias : NULL;
