@@ -542,17 +542,23 @@ static void fmt_time(char *b, size_t n, double s) {
     else snprintf(b, n, "%ld:%02ld", t / 60, t % 60);
 }
 
-static void progress(run *r, int force) {
-    if (r->quiet) return;
+/* Smoothed img/s, updated at most every 0.25 s; also feeds metrics.jsonl, so it runs with --quiet too. */
+static void update_rate(run *r) {
     double t = now_s();
-    if (!force && t - r->last_prog < (r->tty ? 0.25 : 10.0)) return;
-    r->last_prog = t;
-    if (t > r->rate_t && r->st.step > r->rate_step) {
+    if (t - r->rate_t >= 0.25 && r->st.step > r->rate_step) {
         double inst = (double)(r->st.step - r->rate_step) * r->cfg.opts.batch / (t - r->rate_t);
         r->rate = r->rate > 0 ? 0.7 * r->rate + 0.3 * inst : inst;
         r->rate_t = t;
         r->rate_step = r->st.step;
     }
+}
+
+static void progress(run *r, int force) {
+    update_rate(r);
+    if (r->quiet) return;
+    double t = now_s();
+    if (!force && t - r->last_prog < (r->tty ? 0.25 : 10.0)) return;
+    r->last_prog = t;
     double frac = r->total ? (double)r->st.step / (double)r->total : 1;
     char bar[21], eta[32];
     for (int i = 0; i < 20; i++) bar[i] = i < (int)(frac * 20) ? '#' : '.';
@@ -581,6 +587,7 @@ static re_status account(run *r, const re_step_stats *ss) {
     double w[8] = {ss->rec, ss->kl, ss->adv, ss->fm, ss->d_loss, ss->g_loss, ss->d_real, ss->d_fake};
     for (int i = 0; i < 8; i++) r->win[i] += w[i];
     r->win_n++;
+    update_rate(r);
     if (r->st.step % r->cfg.log_every) return RE_OK;
     double n = (double)r->win_n;
     json_t *o = json_object();
