@@ -5,7 +5,19 @@
  * full per-op checks are in tests/unit/test_dnnl_ops.c. Never pass/fail on speed.
  *
  * Build: cmake --build build --target bench_ops
- * Run:   ./build/bench/bench_ops [reps=10] [name-filter]     (OMP_NUM_THREADS picks the thread count)
+ * Run:   ./build/bench/bench_ops [reps=10] [name-filter|all] [plain|blocked|bf16]   (OMP_NUM_THREADS: threads)
+ * Modes: plain (default) = NCHW f32 buffers at every layer (re_dnnl_conv_create: each layer reorders to oneDNN's
+ * blocked layout and back); blocked = the layouts the oneDNN net plan uses (nChw16c for tensors whose channel count
+ * is a multiple of 16, no activation reorders); bf16 = blocked, and the layers that run in bf16 in
+ * RE_PREC_BF16 training (k4 s2 convs and transposed convs with >= 16 channels on both sides) take bf16 inputs and
+ * output gradients. The reference check runs in plain mode only.
+ *
+ * Whole steps: ./build/bench/bench_ops steps [f32|bf16] [reps=5] [runs=300]
+ * times, through the public API on the seed64 model, the VAE step, the VAE-GAN step (batch 64, random images) and
+ * a batch-1 runner's encode+decode and decode, in PROCESS CPU time (all threads summed; on a busy shared machine
+ * run it with OMP_NUM_THREADS=1, where CPU time ignores the time spent descheduled), and prints min/median/max
+ * plus a SAMPLES line per target (ms) for pooling. f32 / bf16 = re_train_opts.precision and the runner's
+ * precision (re_runner_create_ex).
  * Output per layer: best-of-reps wall milliseconds of forward, backward (din+dw+db; dw+db for the image-input
  * encoder layer) and backward with in/w == NULL (bwd*: reusing the forward's reordered copies), GFLOP/s of
  * fwd+bwd, and the best process CPU time of fwd+bwd ("cpu ms": all threads summed; on a busy shared machine,
@@ -95,8 +107,11 @@ typedef struct runner {
     re_dnnl_conv *c;
     re_dnnl_linear *l;
     float *in, *w, *b, *out, *dout, *din, *dw, *db;
+    uint16_t *in16, *dout16;   /* bf16 copies when the layer runs in bf16 */
     size_t n_in, n_out, n_w;
 } runner;
+
+static int g_mode; /* 0 plain, 1 blocked, 2 bf16 */
 
 static re_status run_fwd(runner *r, int ref) {
     const bench_layer *L = r->L;
@@ -106,8 +121,8 @@ static re_status run_fwd(runner *r, int ref) {
         else re_conv2d_forward_ref(r->out, r->in, r->w, r->b, &r->p);
         return RE_OK;
     }
-    return L->kind == 'l' ? re_dnnl_linear_forward(r->l, r->out, r->in, r->w, r->b)
-                          : re_dnnl_conv_forward(r->c, r->out, r->in, r->w, r->b);
+    if (L->kind == 'l') return re_dnnl_linear_forward(r->l, r->out, r->in, r->w, r->b);
+    return re_dnnl_conv_forward_ex(r->c, r->out, r->in16 ? (const void *)r->in16 : r->in, r->w, r->b, 0);
 }
 
 static re_status run_bwd(runner *r, int ref, int reuse) {
@@ -120,14 +135,16 @@ static re_status run_bwd(runner *r, int ref, int reuse) {
         else re_conv2d_backward_ref(din, r->dw, r->db, r->dout, r->in, r->w, &r->p);
         return RE_OK;
     }
-    return L->kind == 'l' ? re_dnnl_linear_backward(r->l, din, r->dw, r->db, r->dout, in, w)
-                          : re_dnnl_conv_backward(r->c, din, r->dw, r->db, r->dout, in, w);
+    if (L->kind == 'l') return re_dnnl_linear_backward(r->l, din, r->dw, r->db, r->dout, in, w);
+    const void *in_x = reuse ? NULL : r->in16 ? (const void *)r->in16 : (const void *)r->in;
+    return re_dnnl_conv_backward_ex(r->c, din, r->dw, r->db, r->dout16 ? (const void *)r->dout16 : r->dout, in_x, w);
 }
 
 static void runner_free(runner *r) {
     re_dnnl_conv_free(r->c);
     re_dnnl_linear_free(r->l);
     free(r->in); free(r->w); free(r->b); free(r->out); free(r->dout); free(r->din); free(r->dw); free(r->db);
+    free(r->in16); free(r->dout16);
 }
 
 static re_status runner_init(runner *r, const bench_layer *L, re_rng *rng) {
@@ -147,7 +164,21 @@ static re_status runner_init(runner *r, const bench_layer *L, re_rng *rng) {
         r->n_in = (size_t)BATCH * p.ic * p.h * p.w;
         r->n_out = (size_t)BATCH * p.oc * p.oh * p.ow;
         r->n_w = (size_t)p.ic * p.oc * p.kh * p.kw;
-        if ((st = re_dnnl_conv_create(&r->c, &p, L->kind == 't', 1)) != RE_OK) return st;
+        re_dnnl_conv_opts o = {0};
+        if (g_mode) {
+            o.src_layout = p.ic % RE_DNNL_BLOCK == 0 ? RE_DNNL_BLOCKED : RE_DNNL_NCHW;
+            o.dst_layout = p.oc % RE_DNNL_BLOCK == 0 ? RE_DNNL_BLOCKED : RE_DNNL_NCHW;
+        }
+        if (g_mode == 2 && p.ic >= 16 && p.oc >= 16 && !(p.kh == 3 && p.stride == 1)) {
+            o.bf16 = 1;
+            o.src_dtype = o.ddst_dtype = RE_DNNL_BF16;
+        }
+        if ((st = re_dnnl_conv_create_ex(&r->c, &p, L->kind == 't', 1, &o)) != RE_OK) return st;
+        if (o.bf16) {
+            r->in16 = malloc(r->n_in * sizeof *r->in16);
+            r->dout16 = malloc(r->n_out * sizeof *r->dout16);
+            if (!r->in16 || !r->dout16) return re_fail(RE_ERR_NOMEM, "bench buffers for %s", L->name);
+        }
     }
     r->in = rand_buf(r->n_in, rng);
     r->w = rand_buf(r->n_w, rng);
@@ -159,6 +190,10 @@ static re_status runner_init(runner *r, const bench_layer *L, re_rng *rng) {
     r->db = calloc((size_t)L->oc, sizeof(float));
     if (!r->in || !r->w || !r->b || !r->dout || !r->out || !r->din || !r->dw || !r->db)
         return re_fail(RE_ERR_NOMEM, "bench buffers for %s", L->name);
+    if (r->in16) {
+        re_bf16_convert(r->in16, r->in, r->n_in);
+        re_bf16_convert(r->dout16, r->dout, r->n_out);
+    }
     return RE_OK;
 }
 
@@ -193,9 +228,103 @@ fail:
     return 1;
 }
 
+/* ---- whole steps and inference calls, process CPU time ---------------------------------------------------- */
+
+static int cmp_dbl(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static void report(const char *name, const char *prec, double *t, int n, double per_img) {
+    qsort(t, (size_t)n, sizeof *t, cmp_dbl);
+    double med = n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+    printf("%-13s %-4s cpu ms min %9.3f  median %9.3f  max %9.3f", name, prec, t[0], med, t[n - 1]);
+    if (per_img > 0) printf("  (%.1f img/s of CPU time)", per_img * 1e3 / med);
+    printf("\nSAMPLES %s", name);
+    for (int i = 0; i < n; i++) printf(" %.4f", t[i]);
+    printf("\n");
+}
+
+static int steps_main(int argc, char **argv) {
+    const char *prec = argc > 2 ? argv[2] : "f32";
+    int reps = argc > 3 ? atoi(argv[3]) : 5, runs = argc > 4 ? atoi(argv[4]) : 300;
+    re_precision pr = !strcmp(prec, "bf16") ? RE_PREC_BF16 : RE_PREC_F32;
+    if (strcmp(prec, "bf16") && strcmp(prec, "f32")) {
+        fprintf(stderr, "bench_ops steps: precision must be f32 or bf16\n");
+        return 2;
+    }
+    if (reps < 1) reps = 1;
+    if (runs < 1) runs = 1;
+    re_config c;
+    re_model *m = NULL;
+    re_status s;
+    double *t = malloc((size_t)(runs > reps ? runs : reps) * sizeof *t), *t2 = malloc((size_t)runs * sizeof *t2);
+    const size_t img = 3 * 64 * 64, nb = 64 * img;
+    float *x = malloc(nb * sizeof *x);
+    if (!t || !t2 || !x) return 1;
+    re_rng rng;
+    re_rng_seed(&rng, 7);
+    for (size_t i = 0; i < nb; i++) x[i] = (float)re_rng_uniform(&rng);
+    printf("bench_ops steps: seed64, %d OpenMP threads, precision %s, %d steps / %d inference calls\n",
+           omp_get_max_threads(), prec, reps, runs);
+    for (int mode = 0; mode < 2; mode++) {
+        re_trainer *tr = NULL;
+        re_train_opts o;
+        re_step_stats st;
+        if ((s = re_config_preset(&c, "seed64")) || (s = re_model_create(&m, &c, 42, 1))) goto fail;
+        re_train_opts_default(&o, mode ? RE_MODE_VAEGAN : RE_MODE_VAE);
+        o.precision = pr;
+        if ((s = re_trainer_create(&tr, m, &o))) goto fail;
+        for (int i = 0; i < 2 + reps; i++) {
+            double c0 = cpu_ms();
+            if ((s = re_trainer_step(tr, x, NULL, &st))) { re_trainer_free(tr); goto fail; }
+            if (i >= 2) t[i - 2] = cpu_ms() - c0;
+        }
+        report(mode ? "train_vaegan" : "train_vae", prec, t, reps, 64);
+        re_trainer_free(tr);
+        re_model_free(m);
+        m = NULL;
+    }
+    {
+        re_runner *r = NULL;
+        float mu[200], out[3 * 64 * 64];
+        if ((s = re_model_create(&m, &c, 42, 0)) || (s = re_runner_create_ex(&r, m, 1, pr))) goto fail;
+        for (int i = 0; i < 20 + runs; i++) {
+            double c0 = cpu_ms();
+            if ((s = re_encode(r, x, 1, mu, NULL)) || (s = re_decode(r, mu, 1, out))) { re_runner_free(r); goto fail; }
+            double c1 = cpu_ms();
+            if ((s = re_decode(r, mu, 1, out))) { re_runner_free(r); goto fail; }
+            if (i >= 20) {
+                t[i - 20] = c1 - c0;
+                t2[i - 20] = cpu_ms() - c1;
+            }
+        }
+        report("infer_encdec", prec, t, runs, 0);
+        report("infer_dec", prec, t2, runs, 0);
+        re_runner_free(r);
+    }
+    re_model_free(m);
+    free(t); free(t2); free(x);
+    return 0;
+fail:
+    fprintf(stderr, "bench_ops steps: %s: %s\n", re_status_str(s), re_last_error());
+    re_model_free(m);
+    free(t); free(t2); free(x);
+    return 1;
+}
+
 int main(int argc, char **argv) {
+    if (argc > 1 && !strcmp(argv[1], "steps")) return steps_main(argc, argv);
     int reps = argc > 1 ? atoi(argv[1]) : 10;
-    const char *filter = argc > 2 ? argv[2] : NULL;
+    const char *filter = argc > 2 && strcmp(argv[2], "all") ? argv[2] : NULL;
+    const char *mode = argc > 3 ? argv[3] : "plain";
+    if (!strcmp(mode, "plain")) g_mode = 0;
+    else if (!strcmp(mode, "blocked")) g_mode = 1;
+    else if (!strcmp(mode, "bf16")) g_mode = 2;
+    else {
+        fprintf(stderr, "bench_ops: unknown mode '%s' (plain, blocked, bf16)\n", mode);
+        return 2;
+    }
     if (reps < 1) reps = 1;
     if (!re_dnnl_available()) {
         printf("SKIP: oneDNN not available: %s\n", re_last_error());
@@ -203,7 +332,8 @@ int main(int argc, char **argv) {
     }
     re_rng rng;
     re_rng_seed(&rng, 7);
-    printf("bench_ops: batch %d, %d OpenMP threads, best of %d\n", BATCH, omp_get_max_threads(), reps);
+    printf("bench_ops: batch %d, %d OpenMP threads, best of %d, mode %s\n", BATCH, omp_get_max_threads(), reps,
+           mode);
     printf("%-28s %8s %8s %8s %8s %8s %8s  %s\n", "layer", "fwd ms", "bwd ms", "bwd* ms", "f+b ms", "GFLOP/s",
            "cpu ms", "impl");
     double tot_ms = 0, tot_ms_reuse = 0, tot_flop = 0, tot_cpu = 0;
@@ -235,7 +365,7 @@ int main(int argc, char **argv) {
         tot_cpu += t[3];
         tot_ms_reuse += t[0] + t[2];
         tot_flop += flop;
-        if (L->ref) {
+        if (L->ref && g_mode == 0) {
             /* sanity check, then the reference's time (one rep: it is slow) */
             float *out = malloc(r.n_out * sizeof *out), *dw = malloc(r.n_w * sizeof *dw);
             if (!out || !dw) {

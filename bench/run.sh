@@ -7,8 +7,10 @@
 # medians (C/PyTorch for throughput, PyTorch/C for latency: > 1 means reenact is faster), GFLOP/s at the medians.
 #
 #   sh bench/run.sh [--rounds 3] [--threads 2] [--steps 3] [--reps 3] [--runs 200] [--backend dnnl|ref]
-#                   [--build-dir build-bench] [--json merged.json] [--quick]
+#                   [--build-dir build-bench] [--json merged.json] [--omp-wait passive|active] [--quick]
 # --quick: 1 round, 2 steps x 2 reps, 50 inference runs (a smoke run, not a measurement).
+# --omp-wait: OMP_WAIT_POLICY for BOTH sides (default: libgomp's, spin then sleep). On a machine shared with other
+#   jobs, 'passive' avoids the collapse of 2-thread OpenMP barriers (3x and more, both engines); docs/PERF.md.
 # Without python3-torch the C figures are printed and the baseline is reported missing. RE_TORCH_PYTHON overrides
 # the interpreter (/usr/bin/python3). See docs/PERF.md.
 set -eu
@@ -22,6 +24,7 @@ RUNS=200
 BACKEND=""
 BUILD="$ROOT/build-bench"
 JSON_OUT=""
+OMP_WAIT=""
 TORCH_PY=${RE_TORCH_PYTHON:-/usr/bin/python3}   # the interpreter with python3-torch
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -33,6 +36,7 @@ while [ $# -gt 0 ]; do
     --backend) BACKEND=$2; shift 2 ;;
     --build-dir) BUILD=$2; shift 2 ;;
     --json) JSON_OUT=$2; shift 2 ;;
+    --omp-wait) OMP_WAIT=$2; shift 2 ;;
     --quick) ROUNDS=1; STEPS=2; REPS=2; RUNS=50; shift ;;
     -h|--help) sed -n '2,/^set -eu/p' "$0" | sed -e '/^set -eu/d' -e 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -41,8 +45,13 @@ done
 for v in "$ROUNDS" "$THREADS" "$STEPS" "$REPS" "$RUNS"; do
   case "$v" in ''|*[!0-9]*) echo "run.sh: '$v' is not a non-negative integer" >&2; exit 2 ;; esac
 done
-if [ "$ROUNDS" -lt 1 ] || [ "$STEPS" -lt 1 ] || [ "$REPS" -lt 1 ] || [ "$RUNS" -lt 1 ]; then
-  echo "run.sh: --rounds/--steps/--reps/--runs must be >= 1" >&2
+case "$OMP_WAIT" in
+  '') unset OMP_WAIT_POLICY ;;
+  passive|active) OMP_WAIT_POLICY=$OMP_WAIT; export OMP_WAIT_POLICY ;;
+  *) echo "run.sh: --omp-wait takes passive or active, not '$OMP_WAIT'" >&2; exit 2 ;;
+esac
+if [ "$ROUNDS" -lt 1 ] || [ "$THREADS" -lt 1 ] || [ "$STEPS" -lt 1 ] || [ "$REPS" -lt 1 ] || [ "$RUNS" -lt 1 ]; then
+  echo "run.sh: --rounds/--threads/--steps/--reps/--runs must be >= 1" >&2
   exit 2
 fi
 
@@ -69,8 +78,8 @@ trap 'rm -rf "$TMP"' EXIT INT TERM
 BK=""
 [ -n "$BACKEND" ] && BK="--backend $BACKEND"
 load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?"; }
-echo "run.sh: $ROUNDS round(s), $THREADS threads, train $REPS x $STEPS steps/round, infer $RUNS runs/round;" \
-     "load average at start: $(load)" >&2
+echo "run.sh: $ROUNDS round(s), $THREADS threads, OMP_WAIT_POLICY=${OMP_WAIT:-default}," \
+     "train $REPS x $STEPS steps/round, infer $RUNS runs/round; load average at start: $(load)" >&2
 LOAD0=$(load)
 
 # One target on one side. $1 = vae|vaegan|infer, $2 = round number.
@@ -107,7 +116,7 @@ done
 LOAD1=$(load)
 
 # ---- pool the rounds and print the table.
-TORCH_PY=$TORCH_PY HAVE_TORCH=$HAVE_TORCH TMPD=$TMP LOAD0=$LOAD0 LOAD1=$LOAD1 JSON_OUT=$JSON_OUT "$PY" - <<'EOF'
+OMP_WAIT=${OMP_WAIT:-default} TORCH_PY=$TORCH_PY HAVE_TORCH=$HAVE_TORCH TMPD=$TMP LOAD0=$LOAD0 LOAD1=$LOAD1 JSON_OUT=$JSON_OUT "$PY" - <<'EOF'
 import glob, json, os, statistics
 
 tmp = os.environ["TMPD"]
@@ -139,10 +148,10 @@ def fmt(v, unit):
 
 rows, merged = [], {}
 print()
-print("reenact %s backend, %s threads vs PyTorch %s (%s threads, %s); load average %s at start, %s at end"
-      % (meta.get("backend", "?"), meta.get("threads", "?"), meta.get("torch", "missing"),
-         meta.get("torch_threads", "-"), os.path.basename(meta.get("blas", "-")), os.environ["LOAD0"],
-         os.environ["LOAD1"]))
+print("reenact %s backend, %s threads vs PyTorch %s (%s threads, %s); OMP_WAIT_POLICY=%s; load average %s at "
+      "start, %s at end" % (meta.get("backend", "?"), meta.get("threads", "?"), meta.get("torch", "missing"),
+                            meta.get("torch_threads", "-"), os.path.basename(meta.get("blas", "-")),
+                            os.environ["OMP_WAIT"], os.environ["LOAD0"], os.environ["LOAD1"]))
 hdr = ("target", "unit", "reenact C min / median / max", "PyTorch min / median / max", "ratio", "best ratio",
        "C GFLOP/s", "PyTorch GFLOP/s")
 print("| %-12s | %-5s | %-28s | %-28s | %-5s | %-10s | %-9s | %-15s |" % hdr)
@@ -173,6 +182,6 @@ else:
     print("PyTorch variants: " + ", ".join("%s=%s" % kv for kv in sorted(meta.get("variants", {}).items())))
 if os.environ.get("JSON_OUT"):
     with open(os.environ["JSON_OUT"], "w") as f:
-        json.dump({"meta": meta, "load_start": os.environ["LOAD0"], "load_end": os.environ["LOAD1"],
+        json.dump({"meta": meta, "omp_wait_policy": os.environ["OMP_WAIT"], "load_start": os.environ["LOAD0"], "load_end": os.environ["LOAD1"],
                    "results": merged}, f, indent=1)
 EOF

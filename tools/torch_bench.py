@@ -59,7 +59,10 @@ def parse_args(argv):
     p.add_argument("--json", help="write results here")
     p.add_argument("--explore", action="store_true", help="time every variant, report the fastest")
     p.add_argument("--no-reexec", action="store_true", help="do not set OMP_NUM_THREADS / LD_LIBRARY_PATH")
-    return p.parse_args(argv)
+    a = p.parse_args(argv)
+    if min(a.threads, a.batch, a.steps, a.reps, a.runs) < 1 or min(a.warmup, a.infer_warmup) < 0:
+        p.error("--threads/--batch/--steps/--reps/--runs must be >= 1, warm-ups >= 0")
+    return a
 
 
 def ensure_env(args):

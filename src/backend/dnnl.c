@@ -2,15 +2,17 @@
  * dnnl.c - conv2d / transposed conv2d / linear layers on oneDNN 2.x (C API, CPU engine). See dnnl.h for the
  * contracts.
  *
- * How a layer works: at creation we build three primitives (forward_training, backward_data,
- * backward_weights[+bias]) whose src/weights/dst descriptors use format_tag_any, so oneDNN picks its fastest
- * layouts (nChw16c, OIhw16i16o, ... on AVX-512). Each tensor argument is a "port": a memory object over the
- * caller's plain buffer (NCHW / OIHW / IOHW / NC / OI, data handle set per call) plus, only when oneDNN chose
- * another layout, an owned memory in that layout and a reorder primitive between the two. Everything is created
- * once; a forward or backward call only sets data handles and executes primitives. oneDNN (Debian's build uses
- * the OpenMP runtime, libgomp) runs on the same OpenMP pool as the rest of the library; we create no threads.
+ * How a layer works: at creation we build its primitives (forward_training, backward_data, backward_weights[+bias];
+ * forward_inference only for an inference layer) whose weight descriptors (and plain activation descriptors) use
+ * format_tag_any, so oneDNN picks its fastest layouts (nChw16c, OIhw16i16o, ... on AVX-512); blocked activations
+ * stay nChw16c. Each tensor argument is a "port": a memory object over the caller's buffer (layout and dtype as the
+ * caller declared them, data handle set per call) plus, only when the primitive wants another layout or dtype, an
+ * owned memory in that layout and a reorder primitive between the two (the reorder also converts f32 <-> bf16).
+ * Everything is created once; a forward or backward call only sets data handles and executes primitives. oneDNN
+ * (Debian's build uses the OpenMP runtime, libgomp) runs on the same OpenMP pool as the rest of the library; we
+ * create no threads.
  *
- * Build: compiled into libreenact when CMake finds oneDNN (RE_HAVE_DNNL). Test: test_dnnl_ops.
+ * Build: compiled into libreenact when CMake finds oneDNN (RE_HAVE_DNNL). Tests: test_dnnl_ops, test_fused.
  */
 #include <omp.h>
 #include <pthread.h>

@@ -1,23 +1,34 @@
 /*
  * dnnl.h - the fast compute path: conv2d, transposed conv2d and linear layers on oneDNN 2.x (CPU engine, the
- * library's OpenMP thread pool). Same math and gradient convention as the reference ops in src/ops/ops.h:
- * NCHW f32 tensors at the interface, PyTorch weight layouts (conv OIHW [OC,IC,KH,KW], transposed conv IOHW
- * [IC,OC,KH,KW], linear [OUT,IN]); backward OVERWRITES din/dw/db; din == NULL skips the input gradient,
- * dw == NULL and db == NULL skip the parameter gradients.
+ * library's OpenMP thread pool), plus fused elementwise kernels for the activations between them. Same math and
+ * gradient convention as the reference ops in src/ops/ops.h: PyTorch weight layouts (conv OIHW [OC,IC,KH,KW],
+ * transposed conv IOHW [IC,OC,KH,KW], linear [OUT,IN]); backward OVERWRITES din/dw/db; din == NULL skips the input
+ * gradient, dw == NULL and db == NULL skip the parameter gradients.
  *
  * Each layer object creates its oneDNN primitives ONCE for a fixed geometry (batch size included) and reuses
- * them: the primitives run in the layouts oneDNN prefers (format_tag_any, e.g. nChw16c / OIhw16i16o) and the
- * object reorders from/to the caller's plain buffers at the layer boundary with reorder primitives and
- * intermediate buffers it owns. Scratchpads are library-managed. Algorithm choices (details in dnnl.c):
- *   - 3x3 stride-1 convs with >= 16 channels each side use Winograd (about 2x faster than direct at batch 64);
+ * them. The caller's activation buffers are plain NCHW f32 (re_dnnl_conv_create), or, through
+ * re_dnnl_conv_create_ex, blocked nChw16c and/or bf16 (re_dnnl_conv_opts): a net keeps its activations blocked
+ * between convolutions so no reorder runs at the layer boundaries (src/model/net.c). Whatever oneDNN picks
+ * internally (format_tag_any for weights and plain activations), the object reorders from/to the caller's buffers
+ * with reorder primitives and intermediate buffers it owns; weights are reordered on every forward unless the
+ * caller promises they did not change (w_same, used by inference runners). Scratchpads are library-managed.
+ * Algorithm choices (details in dnnl.c):
+ *   - 3x3 stride-1 convs with >= 16 channels each side use Winograd (about 2x faster than direct at batch 64),
+ *     except in bf16 (no bf16 Winograd in oneDNN);
  *   - the pass that produces a <= 4-channel tensor through the scatter direction (conv backward-data into an
  *     RGB input, transposed conv forward into RGB) runs as a oneDNN matmul + our col2im (about 2x faster);
- *   - linear layers keep weights in [OUT,IN] (no weight reorders).
+ *   - a LeakyReLU after a layer is a oneDNN post-op, except for transposed convs, whose forward gets neither bias
+ *     nor post-op from oneDNN (both are slow there in oneDNN 2.6) but one vectorized pass of ours;
+ *   - linear layers keep weights in [OUT,IN] in f32 training (no weight reorders); inference and bf16 layers use
+ *     oneDNN's preferred weight layout.
  * All objects share one oneDNN stream and an object keeps per-call state: call from one thread at a time.
  *
  * Built only when CMake finds oneDNN (RE_HAVE_DNNL); otherwise the inline stubs below report
- * RE_ERR_UNSUPPORTED and re_dnnl_available() returns 0, so callers need no #ifdefs.
- * Test: tests/unit/test_dnnl_ops.c (compares with the *_ref ops); timings: bench/bench_ops.c.
+ * RE_ERR_UNSUPPORTED and re_dnnl_available() returns 0, so callers need no #ifdefs (the fused kernels have no
+ * stubs: only the oneDNN path calls them).
+ * Tests: tests/unit/test_dnnl_ops.c (layers vs the *_ref ops), tests/unit/test_fused.c (blocked / bf16 /
+ * inference layers and the fused kernels vs the reference), tests/unit/test_bf16.c (bf16 training and inference);
+ * timings: bench/bench_ops.c.
  */
 #ifndef RE_BACKEND_DNNL_H
 #define RE_BACKEND_DNNL_H

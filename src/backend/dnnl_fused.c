@@ -7,10 +7,9 @@
  *
  * Why fused: the unfused path reads and writes every BN tensor four times in the forward (mean, variance,
  * normalize, activation) and three times in the backward (activation, two BN passes), over NCHW rows as short as
- * 4x4 pixels. Here the forward makes two read passes (mean, centered variance, like the reference: no
- * E[x^2]-E[x]^2 cancellation) and one read+write pass, the backward one read pass for the two sums and one
- * read+write pass; in the blocked layout the 16 lanes of a block are 16 channels, so per-channel sums are plain
- * vertical vector adds.
+ * 4x4 pixels. Here the forward makes one read pass for the statistics (shifted sums, see stats_*) and one
+ * read+write pass, the backward one read pass for the two sums and one read+write pass; in the blocked layout the
+ * 16 lanes of a block are 16 channels, so per-channel sums are plain vertical vector adds.
  *
  * Precision: partial sums run in f32 over chunks of at most CHUNK pixels (per lane) and are accumulated in double
  * across chunks and images, so the relative error of the statistics stays ~1e-7 like the double-accumulating
@@ -51,84 +50,67 @@ static inline float act(float v, float slope) { return slope > 0 && !(v > 0) ? v
 
 /* ---- per-channel statistics ------------------------------------------------------------------------------ */
 
-/* Blocked: sums over n and hw of lane l of block cb: s[l] = sum x, then ss[l] = sum (x - mean)^2. */
+/* Per-channel mean and sum of squared deviations in ONE read pass: sums of d = x - K and d^2 with K = the
+ * channel's first element (a shift that keeps E[d^2] - E[d]^2 free of catastrophic cancellation: |mean - K| is
+ * of the order of the standard deviation), f32 partial sums over CHUNK pixels, double across chunks. */
+
+/* Blocked: lanes l of block cb. */
 static void stats_blocked(const float *x, int n, int cb_count, int hw, int cb, double mean[LANES],
                           double ss[LANES]) {
-    double s[LANES] = {0};
+    double s[LANES] = {0}, q[LANES] = {0};
+    float k[LANES];
+    const float *x0 = x + (size_t)cb * hw * LANES;
+    for (int l = 0; l < LANES; l++) k[l] = x0[l];
     for (int i = 0; i < n; i++) {
         const float *xp = x + ((size_t)i * cb_count + cb) * hw * LANES;
         for (int p0 = 0; p0 < hw; p0 += CHUNK) {
             int p1 = p0 + CHUNK < hw ? p0 + CHUNK : hw;
-            float acc[LANES] = {0};
-            for (int p = p0; p < p1; p++)
-#pragma omp simd
-                for (int l = 0; l < LANES; l++) acc[l] += xp[(size_t)p * LANES + l];
-            for (int l = 0; l < LANES; l++) s[l] += acc[l];
-        }
-    }
-    const double cnt = (double)n * hw;
-    float mf[LANES];
-    for (int l = 0; l < LANES; l++) {
-        mean[l] = s[l] / cnt;
-        mf[l] = (float)mean[l];
-        ss[l] = 0;
-    }
-    for (int i = 0; i < n; i++) {
-        const float *xp = x + ((size_t)i * cb_count + cb) * hw * LANES;
-        for (int p0 = 0; p0 < hw; p0 += CHUNK) {
-            int p1 = p0 + CHUNK < hw ? p0 + CHUNK : hw;
-            float acc[LANES] = {0};
+            float a1[LANES] = {0}, a2[LANES] = {0};
             for (int p = p0; p < p1; p++)
 #pragma omp simd
                 for (int l = 0; l < LANES; l++) {
-                    float d = xp[(size_t)p * LANES + l] - mf[l];
-                    acc[l] += d * d;
+                    float d = xp[(size_t)p * LANES + l] - k[l];
+                    a1[l] += d;
+                    a2[l] += d * d;
                 }
-            for (int l = 0; l < LANES; l++) ss[l] += acc[l];
+            for (int l = 0; l < LANES; l++) {
+                s[l] += a1[l];
+                q[l] += a2[l];
+            }
         }
     }
-    /* The centered sum used the f32-rounded mean; correct it to the exact mean: sum (x-m)^2 = sum (x-mf)^2 -
-     * cnt*(m-mf)^2. */
+    const double cnt = (double)n * hw;
     for (int l = 0; l < LANES; l++) {
-        double e = mean[l] - mf[l];
-        ss[l] -= cnt * e * e;
+        double md = s[l] / cnt;
+        mean[l] = k[l] + md;
+        ss[l] = q[l] - cnt * md * md;
         if (ss[l] < 0) ss[l] = 0;
     }
 }
 
-/* Plain NCHW: sums over n and hw of channel ch. */
+/* Plain NCHW: channel ch. */
 static void stats_plain(const float *x, int n, int c, int hw, int ch, double *mean, double *ss) {
-    double s = 0;
+    double s = 0, q = 0;
+    const float k = x[(size_t)ch * hw];
     for (int i = 0; i < n; i++) {
         const float *xp = x + ((size_t)i * c + ch) * hw;
         for (int p0 = 0; p0 < hw; p0 += CHUNK) {
             int p1 = p0 + CHUNK < hw ? p0 + CHUNK : hw;
-            float acc = 0;
-#pragma omp simd reduction(+ : acc)
-            for (int p = p0; p < p1; p++) acc += xp[p];
-            s += acc;
-        }
-    }
-    const double cnt = (double)n * hw;
-    *mean = s / cnt;
-    const float mf = (float)*mean;
-    double q = 0;
-    for (int i = 0; i < n; i++) {
-        const float *xp = x + ((size_t)i * c + ch) * hw;
-        for (int p0 = 0; p0 < hw; p0 += CHUNK) {
-            int p1 = p0 + CHUNK < hw ? p0 + CHUNK : hw;
-            float acc = 0;
-#pragma omp simd reduction(+ : acc)
+            float a1 = 0, a2 = 0;
+#pragma omp simd reduction(+ : a1, a2)
             for (int p = p0; p < p1; p++) {
-                float d = xp[p] - mf;
-                acc += d * d;
+                float d = xp[p] - k;
+                a1 += d;
+                a2 += d * d;
             }
-            q += acc;
+            s += a1;
+            q += a2;
         }
     }
-    double e = *mean - mf;
-    q -= cnt * e * e;
-    *ss = q < 0 ? 0 : q;
+    const double cnt = (double)n * hw, md = s / cnt;
+    *mean = k + md;
+    *ss = q - cnt * md * md;
+    if (*ss < 0) *ss = 0;
 }
 
 /* Per-channel scale/shift of the normalization (training: from the batch statistics, also written to mean/rstd

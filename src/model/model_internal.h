@@ -108,6 +108,10 @@ void re_net_state_free(re_net_state *st, const re_net *net);
  * training selects BN batch statistics (and updates the running stats). */
 re_status re_net_forward(const re_net *net, re_net_state *st, re_model *m, const float *in, int n, int training,
                          const float **out);
+/* As re_net_forward through layers 0..last only (*out = the output of layer last); a later backward needs a full
+ * forward. E.g. the discriminator features of real images, whose logits are not needed. */
+re_status re_net_forward_upto(const re_net *net, re_net_state *st, re_model *m, const float *in, int n, int training,
+                              int last, const float **out);
 /* Backward from dout (not modified) through the whole net; grads: the model-layout gradient arena (NULL: frozen,
  * no parameter grads); din: where to write the input gradient (NULL: skip). Overwrites parameter grads.
  * Must follow a training-mode forward of the same state with unchanged weights and input. */

@@ -115,13 +115,13 @@ static re_status plan_build(re_net_state *st, const re_model *m, const re_net *n
      * is one, which then writes only bf16 (nothing else reads its f32 output); otherwise the conv converts its
      * f32 input itself. Likewise the BN / LeakyReLU backward right after a bf16 conv writes the conv's output
      * gradient only in bf16. */
-    for (int i = 0; i < L; i++) {
+    for (int i = 0; i < L && !infer; i++) {
         const re_layer *l = &net->layers[i];
-        if (!conv_bf16(l, st->flags) || i == 0) continue;
+        if (!conv_bf16(l, st->flags)) continue;
         st->conv_bf16[i] = 1;
         int j = i - 1;
         while (j > 0 && (st->skip[j] & RE_SKIP_FWD)) j--;
-        if (net->layers[j].kind == RE_L_BN) {
+        if (j >= 0 && net->layers[j].kind == RE_L_BN) {
             st->in16_for[j] = i;
             st->bf16_only[j] = 1;
         }
@@ -143,12 +143,16 @@ static re_status plan_build(re_net_state *st, const re_model *m, const re_net *n
                 o.src_dtype = RE_DNNL_BF16;
                 o.ddst_dtype = RE_DNNL_BF16;
             }
+            /* bf16 inference: every conv with >= 16 channels on both sides computes in bf16 from the f32
+             * activations (the layer converts its input; at batch 1 that is a few KB) */
+            if (infer && (st->flags & RE_NS_BF16) && l->c >= 16 && l->oc >= 16) o.bf16 = 1;
             s = re_dnnl_conv_create_ex((re_dnnl_conv **)&st->fast[i], &p, l->kind == RE_L_DECONV,
                                        l->p_b >= 0 || st->fold[i], &o);
         } else if (l->kind == RE_L_LINEAR) {
             /* (bf16 linear layers measured no faster in the bf16 step: the GEMMs are small next to the convs
              * and the weights need converting each step) */
-            re_dnnl_linear_opts o = {.inference = infer, .lrelu = st->post[i]};
+            re_dnnl_linear_opts o = {.inference = infer, .lrelu = st->post[i],
+                                     .bf16 = infer && (st->flags & RE_NS_BF16) && l->c >= 64 && l->oc >= 64};
             s = re_dnnl_linear_create_ex((re_dnnl_linear **)&st->fast[i], n, l->c, l->oc, l->p_b >= 0, &o);
         }
         if (s != RE_OK) return re_fail_ctx(s, "layer %s", l->name);
@@ -420,7 +424,7 @@ static re_status plan_forward(const re_net *net, re_net_state *st, re_model *m, 
             /* the producing BN wrote the bf16 copy already; else convert here */
             int j = i - 1;
             while (j > 0 && (st->skip[j] & RE_SKIP_FWD)) j--;
-            if (st->in16_for[j] != i) re_bf16_convert(st->in16[i], x, (size_t)n * re_layer_in_count(l));
+            if (j < 0 || st->in16_for[j] != i) re_bf16_convert(st->in16[i], x, (size_t)n * re_layer_in_count(l));
             in = st->in16[i];
         }
         return re_dnnl_conv_forward_ex(st->fast[i], y, in, w, b, w_same);
@@ -446,7 +450,14 @@ static re_status plan_forward(const re_net *net, re_net_state *st, re_model *m, 
 
 re_status re_net_forward(const re_net *net, re_net_state *st, re_model *m, const float *in, int n, int training,
                          const float **out) {
+    return re_net_forward_upto(net, st, m, in, n, training, net->n_layers - 1, out);
+}
+
+re_status re_net_forward_upto(const re_net *net, re_net_state *st, re_model *m, const float *in, int n, int training,
+                              int last, const float **out) {
     if (n <= 0 || n > st->n) return re_fail(RE_ERR_ARG, "batch %d outside 1..%d", n, st->n);
+    if (last < 0 || last >= net->n_layers)
+        return re_fail(RE_ERR_ARG, "forward up to layer %d of a %d-layer net", last, net->n_layers);
     if (st->plan && n != st->n)
         return re_fail(RE_ERR_ARG, "batch %d: the oneDNN path runs this state at its batch %d only", n, st->n);
     st->input = in;
@@ -463,7 +474,7 @@ re_status re_net_forward(const re_net *net, re_net_state *st, re_model *m, const
         }
     }
 #endif
-    for (int i = 0; i < net->n_layers; i++) {
+    for (int i = 0; i <= last; i++) {
         const re_layer *l = &net->layers[i];
         re_status s;
 #ifdef RE_HAVE_DNNL

@@ -62,15 +62,24 @@ struct re_runner {
 };
 
 re_status re_runner_create(re_runner **out, re_model *m, int max_batch) {
+    return re_runner_create_ex(out, m, max_batch, RE_PREC_F32);
+}
+
+re_status re_runner_create_ex(re_runner **out, re_model *m, int max_batch, re_precision precision) {
     *out = NULL;
     if (max_batch < 1 || max_batch > 65536) return re_fail(RE_ERR_ARG, "runner: batch %d outside 1..65536", max_batch);
+    if (precision != RE_PREC_F32 && precision != RE_PREC_BF16)
+        return re_fail(RE_ERR_ARG, "runner: unknown precision %d (expected RE_PREC_F32 or RE_PREC_BF16)",
+                       (int)precision);
+    if (precision == RE_PREC_BF16 && m->backend != RE_BACKEND_DNNL)
+        return re_fail(RE_ERR_UNSUPPORTED, "runner: bf16 precision needs the oneDNN backend");
     re_runner *r = calloc(1, sizeof *r);
     if (!r) return re_fail(RE_ERR_NOMEM, "runner: out of memory");
     r->m = m;
     const re_config *c = &m->cfg;
     size_t img = (size_t)c->channels * c->res * c->res;
     /* inference states: eval BN folded into the convs, fused activations, weights reordered once per change */
-    re_status s = vae_state_init(&r->v, m, max_batch, RE_NS_INFER);
+    re_status s = vae_state_init(&r->v, m, max_batch, RE_NS_INFER | (precision == RE_PREC_BF16 ? RE_NS_BF16 : 0));
     if (s) goto fail;
     r->xbuf = re_alloc((size_t)max_batch * img * sizeof(float), "runner input");
     r->zbuf = re_alloc((size_t)max_batch * c->latent * sizeof(float), "runner latent");
@@ -353,7 +362,8 @@ re_status re_trainer_step_ex(re_trainer *t, const float *x, const float *eps_ove
         /* 2. Generator-side adversarial + feature-matching gradients through the updated, frozen D. */
         const int nf = m->disc.n_feat;
         if (o->w_fm != 0.f) {
-            if ((s = re_net_forward(&m->disc, &t->d1, m, x, B, 1, &logit))) return s;
+            /* only the feature taps of D(x) are needed: stop at the last one (the fc layers are skipped) */
+            if ((s = re_net_forward_upto(&m->disc, &t->d1, m, x, B, 1, m->disc.feat_layers[nf - 1], &logit))) return s;
             float *p = t->fm_target;
             for (int i = 0; i < nf; i++) {
                 int li = m->disc.feat_layers[i];

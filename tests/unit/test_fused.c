@@ -5,7 +5,8 @@
  *      re_bn_forward_train / re_bn_forward_eval / re_bn_backward / re_lrelu_* (running statistics included);
  *   2. re_dnnl_conv_*_ex with blocked interface layouts, a fused LeakyReLU, inference mode and the w_same weight
  *      caching, against the reference conv / transposed conv (blocked buffers converted by the test's own index
- *      math, independent of oneDNN);
+ *      math, independent of oneDNN); bf16 layers against the reference run on bf16-rounded inputs, weights and
+ *      output gradients (the same products, so f32 tolerances);
  *   3. whole models on the oneDNN plan (blocked layouts, fusions, folded BN in runners) against the reference
  *      backend, on a 32x32 config whose widths (16/32/48) differ from seed64's, and the runner's weight cache:
  *      after a training step (version bump) and after re_model_copy_weights (fingerprint) a runner must see the
@@ -131,6 +132,23 @@ static void test_bn(void) {
     bn_case(4, 48, 16, 1, 0, 0.2f);   /* eval */
     bn_case(4, 5, 16, 0, 0, 0.2f);
     bn_case(5, 7, 9, 0, 1, 0.2f);     /* plain, odd channels */
+    /* statistics of data with a large mean and a tiny spread (one-pass shifted sums must not cancel) */
+    for (int blocked = 0; blocked < 2; blocked++) {
+        const int n = 4, c = 16, hw = 50;
+        const size_t cnt = (size_t)n * c * hw;
+        float *x = rnd(cnt, -0.01f, 0.01f), *xb = malloc(cnt * 4), *y = malloc(cnt * 4), *yb = malloc(cnt * 4);
+        float *y_ref = malloc(cnt * 4), m[16], r[16], m_ref[16], r_ref[16];
+        for (size_t i = 0; i < cnt; i++) x[i] += 1000.f;
+        re_bn_forward_train(y_ref, m_ref, r_ref, x, NULL, NULL, NULL, NULL, 0.1f, 1e-5f, n, c, hw);
+        re_act_shape sh = {n, c, hw, blocked ? RE_DNNL_BLOCKED : RE_DNNL_NCHW};
+        if (blocked) to_blocked(xb, x, n, c, hw); else memcpy(xb, x, cnt * 4);
+        re_bn_act_forward(&sh, yb, NULL, xb, m, r, NULL, NULL, NULL, NULL, 0.1f, 1e-5f, 1, 0.f);
+        if (blocked) from_blocked(y, yb, n, c, hw); else memcpy(y, yb, cnt * 4);
+        re_test_close("bn offset data: mean", m, m_ref, c, 1e-6, 1e-14);
+        re_test_close("bn offset data: rstd", r, r_ref, c, 1e-5, 1e-12);
+        re_test_close("bn offset data: y", y, y_ref, cnt, 1e-2, 1e-6);
+        free(x); free(xb); free(y); free(yb); free(y_ref);
+    }
     /* LeakyReLU backward with bf16 in/out */
     size_t cnt = 1000;
     float *y = rnd(cnt, -1, 1), *dy = rnd(cnt, -1, 1), *ref = malloc(cnt * 4), *got = malloc(cnt * 4);
@@ -201,6 +219,8 @@ done:
     free(doutb); free(outb); free(out); free(dinb); free(din); free(dw); free(db);
 }
 
+static void conv_case_bf16(int transposed, int n, int ic, int oc, int h);
+
 static void test_conv(void) {
     conv_case(0, 3, 16, 32, 9, 4, 2, 1, 1, 1, 0.f, 0);
     conv_case(0, 2, 32, 16, 8, 3, 1, 1, 1, 1, 0.f, 0);     /* Winograd-eligible shape */
@@ -212,12 +232,75 @@ static void test_conv(void) {
     conv_case(0, 1, 16, 32, 9, 4, 2, 1, 1, 1, 0.2f, 1);    /* inference, batch 1 */
     conv_case(1, 1, 32, 16, 4, 4, 2, 1, 1, 1, 0.2f, 1);    /* inference transposed + LeakyReLU */
     conv_case(0, 1, 32, 32, 8, 3, 1, 1, 1, 1, 0.2f, 1);
+    conv_case_bf16(0, 3, 16, 32, 10);
+    conv_case_bf16(1, 2, 32, 16, 5);
     /* a blocked layout needs channels % 16 == 0 */
     re_conv_params p = {.n = 1, .ic = 8, .h = 8, .w = 8, .oc = 16, .kh = 3, .kw = 3, .stride = 1, .pad = 1};
     CHECK(re_conv_params_finish(&p, 0));
     re_dnnl_conv_opts o = {.src_layout = RE_DNNL_BLOCKED};
     re_dnnl_conv *c = NULL;
     CHECK(re_dnnl_conv_create_ex(&c, &p, 0, 1, &o) == RE_ERR_ARG && c == NULL);
+}
+
+/* RNE rounding of f32 to bf16, returned as f32. */
+static float round_bf16(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    u &= 0xffff0000u;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* bf16 compute: the reference on bf16-rounded inputs, weights and output gradients must match the oneDNN bf16
+ * layer up to summation order (both accumulate at least in f32), so the f32 tolerances apply. */
+static void conv_case_bf16(int transposed, int n, int ic, int oc, int h) {
+    char what[160];
+    re_conv_params p = {.n = n, .ic = ic, .h = h, .w = h, .oc = oc, .kh = 4, .kw = 4, .stride = 2, .pad = 1};
+    CHECK(re_conv_params_finish(&p, transposed));
+    snprintf(what, sizeof what, "bf16 %s n%d %d->%d %d", transposed ? "deconv" : "conv", n, ic, oc, h);
+    const int ohw = p.oh * p.ow, ihw = h * h;
+    size_t n_in = (size_t)n * ic * ihw, n_out = (size_t)n * oc * ohw, n_w = (size_t)ic * oc * 16;
+    float *in = rnd(n_in, -1, 1), *w = rnd(n_w, -0.3f, 0.3f), *b = rnd(oc, -0.5f, 0.5f), *dout = rnd(n_out, -1, 1);
+    float *wr = malloc(n_w * 4), *tmp = malloc((n_in > n_out ? n_in : n_out) * 4);
+    uint16_t *in16 = malloc(n_in * 2), *dout16 = malloc(n_out * 2);
+    float *out_ref = malloc(n_out * 4), *din_ref = malloc(n_in * 4), *dw_ref = malloc(n_w * 4), *db_ref = malloc(oc * 4);
+    float *out = malloc(n_out * 4), *outp = malloc(n_out * 4), *din = malloc(n_in * 4), *dinp = malloc(n_in * 4);
+    float *dw = malloc(n_w * 4), *db = malloc(oc * 4);
+    for (size_t i = 0; i < n_in; i++) in[i] = round_bf16(in[i]);
+    for (size_t i = 0; i < n_out; i++) dout[i] = round_bf16(dout[i]);
+    for (size_t i = 0; i < n_w; i++) wr[i] = round_bf16(w[i]);
+    if (transposed) {
+        re_deconv2d_forward_ref(out_ref, in, wr, b, &p);
+        re_deconv2d_backward_ref(din_ref, dw_ref, db_ref, dout, in, wr, &p);
+    } else {
+        re_conv2d_forward_ref(out_ref, in, wr, b, &p);
+        re_conv2d_backward_ref(din_ref, dw_ref, db_ref, dout, in, wr, &p);
+    }
+    to_blocked(tmp, in, n, ic, ihw);
+    re_bf16_convert(in16, tmp, n_in);      /* exact: already representable */
+    to_blocked(tmp, dout, n, oc, ohw);
+    re_bf16_convert(dout16, tmp, n_out);
+    re_dnnl_conv_opts o = {.src_layout = RE_DNNL_BLOCKED, .dst_layout = RE_DNNL_BLOCKED, .src_dtype = RE_DNNL_BF16,
+                           .ddst_dtype = RE_DNNL_BF16, .bf16 = 1};
+    re_dnnl_conv *c = NULL;
+    re_status st = re_dnnl_conv_create_ex(&c, &p, transposed, 1, &o);
+    if (st != RE_OK) {
+        printf("SKIP %s: %s\n", what, re_last_error()); /* no bf16 kernels on this CPU */
+        goto done;
+    }
+    CHECK_OK(re_dnnl_conv_forward_ex(c, outp, in16, w, b, 0)); /* f32 weights: the layer rounds them (RNE) */
+    from_blocked(out, outp, n, oc, ohw);
+    re_test_close(what, out, out_ref, n_out, 1e-4, 1e-8);
+    CHECK_OK(re_dnnl_conv_backward_ex(c, dinp, dw, db, dout16, NULL, NULL));
+    from_blocked(din, dinp, n, ic, ihw);
+    re_test_close("bf16 din", din, din_ref, n_in, 1e-4, 1e-8);
+    re_test_close("bf16 dw", dw, dw_ref, n_w, 1e-4, 1e-8);
+    re_test_close("bf16 db", db, db_ref, oc, 1e-4, 1e-8);
+    re_dnnl_conv_free(c);
+done:
+    free(in); free(w); free(b); free(dout); free(wr); free(tmp); free(in16); free(dout16); free(out_ref);
+    free(din_ref); free(dw_ref); free(db_ref); free(out); free(outp); free(din); free(dinp); free(dw); free(db);
 }
 
 static re_config cfg32(void) {
