@@ -349,7 +349,7 @@ static int cmd_pack(int argc, char **argv) {
             else if (push(&L, inputs[k], video ? inputs[k] : g, video)) goto nomem;
         }
     }
-    qsort(L.v, L.n, sizeof *L.v, cmp_entry);
+    if (L.n > 1) qsort(L.v, L.n, sizeof *L.v, cmp_entry); /* qsort(NULL, 0, ...) is undefined */
     if (L.n == 0) {
         fprintf(stderr, "reenact dataset: error: no files found under the given inputs%s\n",
                 L.videos_skipped ? " (videos were skipped: add --video-every K)" : "");
