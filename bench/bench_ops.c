@@ -16,7 +16,8 @@
  * times, through the public API on the seed64 model, the VAE step, the VAE-GAN step (batch 64, random images) and
  * a batch-1 runner's encode+decode and decode, in PROCESS CPU time (all threads summed; on a busy shared machine
  * run it with OMP_NUM_THREADS=1, where CPU time ignores the time spent descheduled), and prints min/median/max
- * plus a SAMPLES line per target (ms) for pooling. f32 / bf16 = re_train_opts.precision and the runner's
+ * plus a SAMPLES line per target (CPU ms) for pooling; wall-clock figures of the same calls (WALLSAMPLES) are
+ * printed too, the ones to quote on an idle machine. f32 / bf16 = re_train_opts.precision and the runner's
  * precision (re_runner_create_ex).
  * Output per layer: best-of-reps wall milliseconds of forward, backward (din+dw+db; dw+db for the image-input
  * encoder layer) and backward with in/w == NULL (bwd*: reusing the forward's reordered copies), GFLOP/s of
@@ -235,13 +236,20 @@ static int cmp_dbl(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-static void report(const char *name, const char *prec, double *t, int n, double per_img) {
+/* t: CPU ms, w: wall ms of the same calls. */
+static void report(const char *name, const char *prec, double *t, double *w, int n, double per_img) {
     qsort(t, (size_t)n, sizeof *t, cmp_dbl);
+    qsort(w, (size_t)n, sizeof *w, cmp_dbl);
     double med = n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+    double wmed = n % 2 ? w[n / 2] : 0.5 * (w[n / 2 - 1] + w[n / 2]);
     printf("%-13s %-4s cpu ms min %9.3f  median %9.3f  max %9.3f", name, prec, t[0], med, t[n - 1]);
     if (per_img > 0) printf("  (%.1f img/s of CPU time)", per_img * 1e3 / med);
+    printf(" | wall ms min %9.3f  median %9.3f", w[0], wmed);
+    if (per_img > 0) printf("  (%.1f img/s wall at the median)", per_img * 1e3 / wmed);
     printf("\nSAMPLES %s", name);
     for (int i = 0; i < n; i++) printf(" %.4f", t[i]);
+    printf("\nWALLSAMPLES %s", name);
+    for (int i = 0; i < n; i++) printf(" %.4f", w[i]);
     printf("\n");
 }
 
@@ -258,10 +266,12 @@ static int steps_main(int argc, char **argv) {
     re_config c;
     re_model *m = NULL;
     re_status s;
-    double *t = malloc((size_t)(runs > reps ? runs : reps) * sizeof *t), *t2 = malloc((size_t)runs * sizeof *t2);
+    const size_t nmax = (size_t)(runs > reps ? runs : reps);
+    double *t = malloc(nmax * sizeof *t), *t2 = malloc(nmax * sizeof *t2), *w = malloc(nmax * sizeof *w),
+           *w2 = malloc(nmax * sizeof *w2);
     const size_t img = 3 * 64 * 64, nb = 64 * img;
     float *x = malloc(nb * sizeof *x);
-    if (!t || !t2 || !x) return 1;
+    if (!t || !t2 || !w || !w2 || !x) return 1;
     re_rng rng;
     re_rng_seed(&rng, 7);
     for (size_t i = 0; i < nb; i++) x[i] = (float)re_rng_uniform(&rng);
@@ -276,11 +286,14 @@ static int steps_main(int argc, char **argv) {
         o.precision = pr;
         if ((s = re_trainer_create(&tr, m, &o))) goto fail;
         for (int i = 0; i < 2 + reps; i++) {
-            double c0 = cpu_ms();
+            double c0 = cpu_ms(), w0 = now_ms();
             if ((s = re_trainer_step(tr, x, NULL, &st))) { re_trainer_free(tr); goto fail; }
-            if (i >= 2) t[i - 2] = cpu_ms() - c0;
+            if (i >= 2) {
+                t[i - 2] = cpu_ms() - c0;
+                w[i - 2] = now_ms() - w0;
+            }
         }
-        report(mode ? "train_vaegan" : "train_vae", prec, t, reps, 64);
+        report(mode ? "train_vaegan" : "train_vae", prec, t, w, reps, 64);
         re_trainer_free(tr);
         re_model_free(m);
         m = NULL;
@@ -290,26 +303,28 @@ static int steps_main(int argc, char **argv) {
         float mu[200], out[3 * 64 * 64];
         if ((s = re_model_create(&m, &c, 42, 0)) || (s = re_runner_create_ex(&r, m, 1, pr))) goto fail;
         for (int i = 0; i < 20 + runs; i++) {
-            double c0 = cpu_ms();
+            double c0 = cpu_ms(), w0 = now_ms();
             if ((s = re_encode(r, x, 1, mu, NULL)) || (s = re_decode(r, mu, 1, out))) { re_runner_free(r); goto fail; }
-            double c1 = cpu_ms();
+            double c1 = cpu_ms(), w1 = now_ms();
             if ((s = re_decode(r, mu, 1, out))) { re_runner_free(r); goto fail; }
             if (i >= 20) {
                 t[i - 20] = c1 - c0;
                 t2[i - 20] = cpu_ms() - c1;
+                w[i - 20] = w1 - w0;
+                w2[i - 20] = now_ms() - w1;
             }
         }
-        report("infer_encdec", prec, t, runs, 0);
-        report("infer_dec", prec, t2, runs, 0);
+        report("infer_encdec", prec, t, w, runs, 0);
+        report("infer_dec", prec, t2, w2, runs, 0);
         re_runner_free(r);
     }
     re_model_free(m);
-    free(t); free(t2); free(x);
+    free(t); free(t2); free(w); free(w2); free(x);
     return 0;
 fail:
     fprintf(stderr, "bench_ops steps: %s: %s\n", re_status_str(s), re_last_error());
     re_model_free(m);
-    free(t); free(t2); free(x);
+    free(t); free(t2); free(w); free(w2); free(x);
     return 1;
 }
 

@@ -75,7 +75,8 @@ typedef enum re_backend { RE_BACKEND_AUTO = 0, RE_BACKEND_REF = 1, RE_BACKEND_DN
  * take bf16 activations, weights and gradients and accumulate in f32; everything else stays f32. Training: the
  * stride-2 and transposed convolutions run in bf16, master weights, Adam, BatchNorm, 3x3 convolutions, linear
  * layers and losses stay f32, and loss curves track f32 (tests/unit/test_bf16.c). Inference: outputs differ from
- * f32 by about 1e-3. Both about 1.5-2x faster on CPUs with native bf16 (AVX512_BF16). */
+ * f32 by about 1e-3. On a CPU with native bf16 (AVX512_BF16, 2-core Zen 4): training steps ~1.3x faster,
+ * batch-1 inference ~2x faster than f32 (docs/PERF.md). */
 typedef enum re_precision { RE_PREC_F32 = 0, RE_PREC_BF16 = 1 } re_precision;
 /* Number of OpenMP threads used by the library (<= 0: all cores). */
 void re_set_threads(int n);
