@@ -6,7 +6,9 @@
  *
  * Build: cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j2 --target bench_infer
  * Run:   ./build/bench/bench_infer [--runs 200] [--warmup 20] [--batch 1] [--threads N] [--backend ref|dnnl]
- *                                  [--config seed64] [--json out.json]
+ *                                  [--precision f32|bf16] [--config seed64] [--json out.json]
+ * --precision bf16: a bf16 runner (re_runner_create_ex(..., RE_PREC_BF16)); results named infer_encdec_bf16 and
+ * infer_dec_bf16 (bench/run.sh compares them with PyTorch's f32 inference).
  * Method: a random image (uniform [0,1]) through re_runner_create(&r, m, batch), re_encode, re_decode; `warmup`
  * untimed calls, then `runs` timed calls of each target, each timed on its own; prints min/median/max ms.
  * Correctness is checked first: the decoded image must be finite and inside (0,1) (sigmoid output).
@@ -22,6 +24,7 @@
 typedef struct bench_opts {
     int runs, warmup, batch, threads;
     re_backend backend;
+    re_precision precision;
     const char *config;
     const char *json;
 } bench_opts;
@@ -57,6 +60,7 @@ static void usage(FILE *f) {
             "  --batch N                images per call [1]\n"
             "  --threads N              OpenMP threads (0: all cores) [0]\n"
             "  --backend ref|dnnl       compute backend [dnnl when built, else ref]\n"
+            "  --precision f32|bf16     runner arithmetic (bf16 needs dnnl) [f32]\n"
             "  --config NAME            model preset [seed64]\n"
             "  --json FILE              also write the results as JSON\n");
 }
@@ -70,7 +74,7 @@ static int parse_int(const char *s, int lo, int hi, int *out) {
 }
 
 static int parse_args(int argc, char **argv, bench_opts *o) {
-    *o = (bench_opts){200, 20, 1, 0, RE_BACKEND_AUTO, "seed64", NULL};
+    *o = (bench_opts){200, 20, 1, 0, RE_BACKEND_AUTO, RE_PREC_F32, "seed64", NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); exit(0); }
@@ -84,6 +88,10 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "--backend")) {
             if (!strcmp(v, "ref")) o->backend = RE_BACKEND_REF;
             else if (!strcmp(v, "dnnl")) o->backend = RE_BACKEND_DNNL;
+            else ok = 0;
+        } else if (!strcmp(a, "--precision")) {
+            if (!strcmp(v, "f32")) o->precision = RE_PREC_F32;
+            else if (!strcmp(v, "bf16")) o->precision = RE_PREC_BF16;
             else ok = 0;
         } else if (!strcmp(a, "--config")) o->config = v;
         else if (!strcmp(a, "--json")) o->json = v;
@@ -99,7 +107,7 @@ static const char *backend_name(re_backend b) {
 
 static void print_row(const char *name, const double *v, int n, double gflop) {
     double med = median_sorted(v, n);
-    printf("%-13s ms    min %8.3f  median %8.3f  max %8.3f | %6.1f GFLOP/s\n", name, v[0], med, v[n - 1],
+    printf("%-17s ms    min %8.3f  median %8.3f  max %8.3f | %6.1f GFLOP/s\n", name, v[0], med, v[n - 1],
            gflop / (med * 1e-3));
 }
 
@@ -125,7 +133,9 @@ int main(int argc, char **argv) {
     re_status s;
     if ((s = re_config_preset(&cfg, o.config)) || (s = re_model_create(&m, &cfg, 42, 0))) goto lib_fail;
     if (o.backend != RE_BACKEND_AUTO && (s = re_model_set_backend(m, o.backend))) goto lib_fail;
-    if ((s = re_runner_create(&r, m, o.batch))) goto lib_fail;
+    if ((s = re_runner_create_ex(&r, m, o.batch, o.precision))) goto lib_fail;
+    const int bf = o.precision == RE_PREC_BF16;
+    const char *n_ed = bf ? "infer_encdec_bf16" : "infer_encdec", *n_d = bf ? "infer_dec_bf16" : "infer_dec";
     size_t img = (size_t)o.batch * cfg.channels * cfg.res * cfg.res;
     x = malloc(img * sizeof *x);
     xr = malloc(img * sizeof *xr);
@@ -143,8 +153,9 @@ int main(int argc, char **argv) {
             goto done;
         }
 
-    printf("bench_infer: reenact %s, config %s, backend %s, %d threads, batch %d, %d warm-up + %d runs\n",
-           re_version(), o.config, backend_name(re_model_backend(m)), re_get_threads(), o.batch, o.warmup, o.runs);
+    printf("bench_infer: reenact %s, config %s, backend %s, precision %s, %d threads, batch %d, %d warm-up + %d runs\n",
+           re_version(), o.config, backend_name(re_model_backend(m)), bf ? "bf16" : "f32", re_get_threads(), o.batch,
+           o.warmup, o.runs);
     for (int i = 0; i < o.warmup; i++)
         if ((s = re_encode(r, x, o.batch, mu, NULL)) || (s = re_decode(r, mu, o.batch, xr))) goto lib_fail;
     /* Alternate the two targets run by run so slow drift (other processes, clocks) hits both alike. */
@@ -161,16 +172,16 @@ int main(int argc, char **argv) {
     qsort(t_d, (size_t)o.runs, sizeof *t_d, cmp_double);
     double g_enc = re_model_flops(m, RE_PART_ENCODER) * o.batch * 1e-9;
     double g_dec = re_model_flops(m, RE_PART_DECODER) * o.batch * 1e-9;
-    print_row("infer_encdec", t_ed, o.runs, g_enc + g_dec);
-    print_row("infer_dec", t_d, o.runs, g_dec);
+    print_row(n_ed, t_ed, o.runs, g_enc + g_dec);
+    print_row(n_d, t_d, o.runs, g_dec);
     if (o.json) {
         FILE *f = fopen(o.json, "w");
         if (!f) { perror(o.json); goto done; }
         fprintf(f, "{\"tool\": \"bench_infer\", \"config\": \"%s\", \"backend\": \"%s\", \"threads\": %d, "
                    "\"batch\": %d, \"runs\": %d, \"results\": [",
                 o.config, backend_name(re_model_backend(m)), re_get_threads(), o.batch, o.runs);
-        json_row(f, "infer_encdec", t_ed, o.runs, g_enc + g_dec, 1);
-        json_row(f, "infer_dec", t_d, o.runs, g_dec, 0);
+        json_row(f, n_ed, t_ed, o.runs, g_enc + g_dec, 1);
+        json_row(f, n_d, t_d, o.runs, g_dec, 0);
         fprintf(f, "\n]}\n");
         if (fclose(f) != 0) { perror(o.json); goto done; }
     }

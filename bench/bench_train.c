@@ -5,7 +5,10 @@
  *
  * Build: cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j2 --target bench_train
  * Run:   ./build/bench/bench_train [--mode vae|vaegan|both] [--batch 64] [--steps K] [--reps R] [--warmup W]
- *                                  [--threads N] [--backend ref|dnnl] [--config seed64] [--json out.json]
+ *                                  [--threads N] [--backend ref|dnnl] [--precision f32|bf16] [--config seed64]
+ *                                  [--json out.json]
+ * --precision bf16 times re_train_opts.precision = RE_PREC_BF16 (bf16 convolutions, f32 master weights); the
+ * results are then named train_vae_bf16 / train_vaegan_bf16 (bench/run.sh compares them with PyTorch's f32 step).
  * Method: W warm-up steps (primitive creation, page faults, caches), then R repetitions of K steps; each repetition
  * gives img/s = batch*K / seconds. Prints min/median/max img/s over the repetitions, the median ms/step and the
  * achieved GFLOP/s at the median.
@@ -31,6 +34,7 @@ typedef struct bench_opts {
     int do_vae, do_vaegan;
     int batch, steps, reps, warmup, threads;
     re_backend backend;
+    re_precision precision;
     const char *config;
     const char *json;
 } bench_opts;
@@ -76,6 +80,7 @@ static void usage(FILE *f) {
             "  --warmup W               untimed steps first [3]\n"
             "  --threads N              OpenMP threads (0: all cores) [0]\n"
             "  --backend ref|dnnl       compute backend [dnnl when built, else ref]\n"
+            "  --precision f32|bf16     training arithmetic (bf16 needs dnnl) [f32]\n"
             "  --config NAME            model preset [seed64]\n"
             "  --json FILE              also write the results as JSON\n");
 }
@@ -89,7 +94,7 @@ static int parse_int(const char *s, int lo, int hi, int *out) {
 }
 
 static int parse_args(int argc, char **argv, bench_opts *o) {
-    *o = (bench_opts){1, 1, 64, 5, 5, 3, 0, RE_BACKEND_AUTO, "seed64", NULL};
+    *o = (bench_opts){1, 1, 64, 5, 5, 3, 0, RE_BACKEND_AUTO, RE_PREC_F32, "seed64", NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); exit(0); }
@@ -108,6 +113,10 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "--backend")) {
             if (!strcmp(v, "ref")) o->backend = RE_BACKEND_REF;
             else if (!strcmp(v, "dnnl")) o->backend = RE_BACKEND_DNNL;
+            else ok = 0;
+        } else if (!strcmp(a, "--precision")) {
+            if (!strcmp(v, "f32")) o->precision = RE_PREC_F32;
+            else if (!strcmp(v, "bf16")) o->precision = RE_PREC_BF16;
             else ok = 0;
         } else if (!strcmp(a, "--config")) o->config = v;
         else if (!strcmp(a, "--json")) o->json = v;
@@ -143,7 +152,8 @@ static int run_mode(const bench_opts *o, re_train_mode mode, bench_result *r) {
     float *x = NULL;
     int rc = 1;
     re_status s;
-    r->name = mode == RE_MODE_VAE ? "train_vae" : "train_vaegan";
+    int bf = o->precision == RE_PREC_BF16;
+    r->name = mode == RE_MODE_VAE ? (bf ? "train_vae_bf16" : "train_vae") : (bf ? "train_vaegan_bf16" : "train_vaegan");
     r->n = 0;
     r->ips = calloc((size_t)o->reps, sizeof *r->ips);
     if (!r->ips) { fprintf(stderr, "bench_train: out of memory\n"); goto fail; }
@@ -152,6 +162,7 @@ static int run_mode(const bench_opts *o, re_train_mode mode, bench_result *r) {
     re_train_opts to;
     re_train_opts_default(&to, mode);
     to.batch = o->batch;
+    to.precision = o->precision;
     if ((s = re_trainer_create(&t, m, &to))) goto lib_fail;
     size_t n = (size_t)o->batch * cfg.channels * cfg.res * cfg.res;
     x = malloc(n * sizeof *x);
@@ -183,7 +194,7 @@ done:
 
 static void print_result(const bench_opts *o, const bench_result *r) {
     double med = median_sorted(r->ips, r->n);
-    printf("%-13s img/s min %8.1f  median %8.1f  max %8.1f | %7.1f ms/step | %6.1f GFLOP/s (%.3f GFLOP/img)\n",
+    printf("%-17s img/s min %8.1f  median %8.1f  max %8.1f | %7.1f ms/step | %6.1f GFLOP/s (%.3f GFLOP/img)\n",
            r->name, r->ips[0], med, r->ips[r->n - 1], 1e3 * o->batch / med, med * r->flops_img * 1e-9,
            r->flops_img * 1e-9);
 }
@@ -225,8 +236,9 @@ int main(int argc, char **argv) {
         used = re_model_backend(m);
         re_model_free(m);
     }
-    printf("bench_train: reenact %s, config %s, backend %s, %d threads, batch %d, %d warm-up + %d x %d steps\n",
-           re_version(), o.config, backend_name(used), re_get_threads(), o.batch, o.warmup, o.reps, o.steps);
+    printf("bench_train: reenact %s, config %s, backend %s, precision %s, %d threads, batch %d, %d warm-up + %d x %d "
+           "steps\n", re_version(), o.config, backend_name(used), o.precision == RE_PREC_BF16 ? "bf16" : "f32",
+           re_get_threads(), o.batch, o.warmup, o.reps, o.steps);
     bench_result res[2];
     int nres = 0, rc = 0;
     re_train_mode modes[2] = {RE_MODE_VAE, RE_MODE_VAEGAN};

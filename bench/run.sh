@@ -7,7 +7,10 @@
 # medians (C/PyTorch for throughput, PyTorch/C for latency: > 1 means reenact is faster), GFLOP/s at the medians.
 #
 #   sh bench/run.sh [--rounds 3] [--threads 2] [--steps 3] [--reps 3] [--runs 200] [--backend dnnl|ref]
-#                   [--build-dir build-bench] [--json merged.json] [--omp-wait passive|active] [--quick]
+#                   [--build-dir build-bench] [--json merged.json] [--omp-wait passive|active] [--quick] [--no-bf16]
+# Besides the f32 targets, reenact's bf16 modes (training with --precision bf16, a bf16 runner) are timed as rows
+# *_bf16 and compared with the same tuned PyTorch f32 figures (PyTorch 1.13 has no faster CPU path for this model);
+# --no-bf16 skips them.
 # --quick: 1 round, 2 steps x 2 reps, 50 inference runs (a smoke run, not a measurement).
 # --omp-wait: OMP_WAIT_POLICY for BOTH sides (default: libgomp's, spin then sleep). On a machine shared with other
 #   jobs, 'passive' avoids the collapse of 2-thread OpenMP barriers (3x and more, both engines); docs/PERF.md.
@@ -25,6 +28,7 @@ BACKEND=""
 BUILD="$ROOT/build-bench"
 JSON_OUT=""
 OMP_WAIT=""
+BF16=1
 TORCH_PY=${RE_TORCH_PYTHON:-/usr/bin/python3}   # the interpreter with python3-torch
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -38,6 +42,7 @@ while [ $# -gt 0 ]; do
     --json) JSON_OUT=$2; shift 2 ;;
     --omp-wait) OMP_WAIT=$2; shift 2 ;;
     --quick) ROUNDS=1; STEPS=2; REPS=2; RUNS=50; shift ;;
+    --no-bf16) BF16=0; shift ;;
     -h|--help) sed -n '2,/^set -eu/p' "$0" | sed -e '/^set -eu/d' -e 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -82,19 +87,24 @@ echo "run.sh: $ROUNDS round(s), $THREADS threads, OMP_WAIT_POLICY=${OMP_WAIT:-de
      "train $REPS x $STEPS steps/round, infer $RUNS runs/round; load average at start: $(load)" >&2
 LOAD0=$(load)
 
-# One target on one side. $1 = vae|vaegan|infer, $2 = round number.
+# One target on one side. $1 = vae|vaegan|infer, $2 = round number; reenact also runs the bf16 variant after the
+# f32 one (unless --no-bf16), so both face the same machine state as the PyTorch run beside them.
 run_c() {
-  echo "  round $2: reenact $1" >&2
-  if [ "$1" = infer ]; then
-    # shellcheck disable=SC2086
-    OMP_NUM_THREADS=$THREADS "$BI" --threads "$THREADS" --runs "$RUNS" --warmup 20 $BK --json "$TMP/c_$1_$2.json" \
-      | sed 's/^/    /' >&2
-  else
-    # shellcheck disable=SC2086
-    OMP_NUM_THREADS=$THREADS "$BT" --mode "$1" --threads "$THREADS" --steps "$STEPS" --reps "$REPS" --warmup 2 $BK \
-      --json "$TMP/c_$1_$2.json" | sed 's/^/    /' >&2
-  fi
-  [ -f "$TMP/c_$1_$2.json" ] || { echo "run.sh: the reenact $1 bench failed (see above)" >&2; exit 1; }
+  for prec in f32 bf16; do
+    [ "$prec" = bf16 ] && [ "$BF16" = 0 ] && continue
+    echo "  round $2: reenact $1 ($prec)" >&2
+    out="$TMP/c_$1_${prec}_$2.json"
+    if [ "$1" = infer ]; then
+      # shellcheck disable=SC2086
+      OMP_NUM_THREADS=$THREADS "$BI" --threads "$THREADS" --runs "$RUNS" --warmup 20 $BK --precision "$prec" \
+        --json "$out" | sed 's/^/    /' >&2
+    else
+      # shellcheck disable=SC2086
+      OMP_NUM_THREADS=$THREADS "$BT" --mode "$1" --threads "$THREADS" --steps "$STEPS" --reps "$REPS" --warmup 2 $BK \
+        --precision "$prec" --json "$out" | sed 's/^/    /' >&2
+    fi
+    [ -f "$out" ] || { echo "run.sh: the reenact $1 ($prec) bench failed (see above)" >&2; exit 1; }
+  done
 }
 run_torch() {
   [ "$HAVE_TORCH" = 1 ] || return 0
@@ -121,7 +131,8 @@ import glob, json, os, statistics
 
 tmp = os.environ["TMPD"]
 have_torch = os.environ["HAVE_TORCH"] == "1"
-order = ["train_vae", "train_vaegan", "infer_encdec", "infer_dec"]
+order = ["train_vae", "train_vaegan", "train_vae_bf16", "train_vaegan_bf16", "infer_encdec", "infer_dec",
+         "infer_encdec_bf16", "infer_dec_bf16"]
 c, t, flops, meta = {}, {}, {}, {}
 for path in sorted(glob.glob(os.path.join(tmp, "*.json"))):
     d = json.load(open(path))
@@ -154,28 +165,30 @@ print("reenact %s backend, %s threads vs PyTorch %s (%s threads, %s); OMP_WAIT_P
                             os.environ["OMP_WAIT"], os.environ["LOAD0"], os.environ["LOAD1"]))
 hdr = ("target", "unit", "reenact C min / median / max", "PyTorch min / median / max", "ratio", "best ratio",
        "C GFLOP/s", "PyTorch GFLOP/s")
-print("| %-12s | %-5s | %-28s | %-28s | %-5s | %-10s | %-9s | %-15s |" % hdr)
-print("|" + "|".join("-" * (w + 2) for w in (12, 5, 28, 28, 5, 10, 9, 15)) + "|")
+print("| %-17s | %-5s | %-28s | %-28s | %-5s | %-10s | %-9s | %-15s |" % hdr)
+print("|" + "|".join("-" * (w + 2) for w in (17, 5, 28, 28, 5, 10, 9, 15)) + "|")
 for name in order:
     if name not in c:
         continue
     unit = "img/s" if name.startswith("train") else "ms"
+    base = name[:-5] if name.endswith("_bf16") else name   # bf16 rows: against PyTorch's f32 figure
     cm = statistics.median(c[name])
-    tm = statistics.median(t[name]) if t.get(name) else None
+    tm = statistics.median(t[base]) if t.get(base) else None
     g = flops.get(name) or 0
     # Throughput: GFLOP/s = img/s * GFLOP/img; latency: GFLOP per call / seconds.
     rate = (lambda m: m * g) if unit == "img/s" else (lambda m: g / (m * 1e-3))
     ratio = None if tm is None else (cm / tm if unit == "img/s" else tm / cm)
     # Best against best (max img/s, min ms): the figure least disturbed by other load on a shared machine.
     best = None if tm is None else (max(c[name]) / max(t[name]) if unit == "img/s" else min(t[name]) / min(c[name]))
-    print("| %-12s | %-5s | %-28s | %-28s | %-5s | %-10s | %-9.1f | %-15s |"
-          % (name, unit, fmt(c[name], unit), fmt(t.get(name), unit), "-" if ratio is None else "%.2f" % ratio,
+    print("| %-17s | %-5s | %-28s | %-28s | %-5s | %-10s | %-9.1f | %-15s |"
+          % (name, unit, fmt(c[name], unit), fmt(t.get(base), unit), "-" if ratio is None else "%.2f" % ratio,
              "-" if best is None else "%.2f" % best, rate(cm), "-" if tm is None else "%.1f" % rate(tm)))
     merged[name] = {"unit": unit, "c": dict(zip(("min", "median", "max"), stats(c[name]))),
-                    "torch": None if tm is None else dict(zip(("min", "median", "max"), stats(t[name]))),
+                    "torch": None if tm is None else dict(zip(("min", "median", "max"), stats(t[base]))),
                     "ratio": ratio, "best_ratio": best, "gflop": g}
 print("ratio = C/PyTorch for img/s, PyTorch/C for ms (> 1: reenact faster), of the medians pooled over all rounds;")
 print("best ratio = the same of the best figures (max img/s, min ms); GFLOP/s at the medians.")
+print("*_bf16 rows: reenact's bf16 mode against the same PyTorch f32 figures as the row without the suffix.")
 if not have_torch:
     print("PyTorch baseline MISSING: %s cannot import torch (sh tools/install-deps.sh --torch)." % os.environ["TORCH_PY"])
 else:

@@ -144,6 +144,9 @@ static void help(FILE *f) {
             "compute:\n"
             "  --threads T          OpenMP threads, 0 = all cores [0]; resume with the same T for bit-identical runs\n"
             "  --backend ref|dnnl   compute backend [dnnl when built with oneDNN, else ref]\n"
+            "  --precision f32|bf16 arithmetic of the convolutions and linear layers: bf16 runs them on oneDNN's bf16\n"
+            "                       kernels (f32 accumulation, f32 master weights, BatchNorm and Adam), ~1.3-1.6x\n"
+            "                       faster on CPUs with AVX-512 BF16; needs --backend dnnl [f32]\n"
             "  --prefetch N         training batches read ahead on a background thread, 0 = none [2]\n"
             "  --quiet              no progress bar or config table (errors and the final summary remain)\n"
             "  -h, --help           this help\n\n"
@@ -161,7 +164,8 @@ static void help(FILE *f) {
 enum {
     F_DATA = 1 << 0, F_MODEL = 1 << 1, F_MODE = 1 << 2, F_LR = 1 << 3, F_LRD = 1 << 4, F_WKL = 1 << 5,
     F_WADV = 1 << 6, F_WFM = 1 << 7, F_SEED = 1 << 8, F_BATCH = 1 << 9, F_VAL = 1 << 10, F_FLIP = 1 << 11,
-    F_INIT = 1 << 12, F_OUT = 1 << 13, F_BETA = 1 << 14, F_BACKEND = 1 << 15, F_THREADS = 1 << 16
+    F_INIT = 1 << 12, F_OUT = 1 << 13, F_BETA = 1 << 14, F_BACKEND = 1 << 15, F_THREADS = 1 << 16,
+    F_PREC = 1 << 17
 };
 #define F_FIXED (F_MODEL | F_MODE | F_LR | F_LRD | F_WKL | F_WADV | F_WFM | F_SEED | F_BATCH | F_VAL | F_FLIP | \
                  F_INIT | F_OUT | F_BETA)
@@ -182,6 +186,7 @@ static int parse_args(int argc, char **argv, cli_args *a) {
     long batch = -1;
     uint64_t seed = c->opts.seed;
     double lr = -1, lrd = -1, wkl = -1, wadv = -1, wfm = -1, b1 = -1, b2 = -1;
+    re_precision prec = RE_PREC_F32;
     a->verify = 1;
     a->prefetch = 2;
     for (int i = 1; i < argc; i++) {
@@ -216,6 +221,10 @@ static int parse_args(int argc, char **argv, cli_args *a) {
             NEED(!strcmp(v, "ref") || !strcmp(v, "dnnl") || !strcmp(v, "auto"), "--backend wants ref, dnnl or auto");
             c->backend = !strcmp(v, "ref") ? RE_BACKEND_REF : !strcmp(v, "dnnl") ? RE_BACKEND_DNNL : RE_BACKEND_AUTO;
             a->set |= F_BACKEND;
+        } else if (OPT("--precision", NULL)) {
+            NEED(!strcmp(v, "f32") || !strcmp(v, "bf16"), "--precision wants f32 or bf16, got '%s'", v);
+            prec = !strcmp(v, "bf16") ? RE_PREC_BF16 : RE_PREC_F32;
+            a->set |= F_PREC;
         } else if (OPT("--ckpt-every", NULL)) { NEED(cli_parse_int(v, 1, (long)1e12, &l), "--ckpt-every wants >= 1"); c->ckpt_every = l; a->ckpt_set = 1; }
         else if (OPT("--keep", NULL)) { NEED(cli_parse_int(v, 1, 1000000, &l), "--keep wants >= 1"); c->keep = (int)l; a->keep_set = 1; }
         else if (OPT("--sample-every", NULL)) { NEED(cli_parse_int(v, 1, (long)1e12, &l), "--sample-every wants >= 1"); c->sample_every = l; a->sample_set = 1; }
@@ -244,6 +253,7 @@ static int parse_args(int argc, char **argv, cli_args *a) {
     if (wkl >= 0) c->opts.w_kl = (float)wkl;
     if (wadv >= 0) c->opts.w_adv = (float)wadv;
     if (wfm >= 0) c->opts.w_fm = (float)wfm;
+    c->opts.precision = prec;
     return 0;
 }
 
@@ -310,6 +320,7 @@ static re_status emit(run *r, json_t *o) {
     return s;
 }
 
+static const char *prec_str(re_precision p) { return p == RE_PREC_BF16 ? "bf16" : "f32"; }
 static const char *backend_str(re_backend b) { return b == RE_BACKEND_REF ? "ref" : b == RE_BACKEND_DNNL ? "dnnl" : "auto"; }
 
 static int same_arch(const re_config *a, const re_config *b, char **ja_out, char **jb_out) {
@@ -689,8 +700,8 @@ static void print_table(run *r, int resumed, int64_t from) {
            c->epochs, r->bpe, o->batch, r->total, c->max_steps ? " (--max-steps)" : "", o->seed, c->flip ? "on" : "off");
     printf("  outputs      %s: checkpoints every %lld steps (keep %d + best), samples every %lld, log every %lld\n",
            r->out, (long long)c->ckpt_every, c->keep, (long long)c->sample_every, (long long)c->log_every);
-    printf("  compute      %d threads, backend %s%s\n", c->threads, backend_str(re_model_backend(r->m)),
-           resumed ? "" : "");
+    printf("  compute      %d threads, backend %s, precision %s\n", c->threads, backend_str(re_model_backend(r->m)),
+           prec_str(o->precision));
     if (resumed) printf("  resume       from step %" PRId64 " (epoch %" PRIu64 ", position %" PRIu64 ")\n", from,
                         r->st.loader.epoch, r->st.loader.pos);
     fflush(stdout);
@@ -769,6 +780,13 @@ int cmd_train(int argc, char **argv) {
                 fprintf(stderr, "reenact train: warning: backend %s instead of the run's %s: results will not be "
                         "bit-identical to an uninterrupted run\n", backend_str(a.cfg.backend), backend_str(c->backend));
             c->backend = a.cfg.backend;
+        }
+        if (a.set & F_PREC) {
+            if (a.cfg.opts.precision != c->opts.precision)
+                fprintf(stderr, "reenact train: warning: precision %s instead of the run's %s: results will not be "
+                        "bit-identical to an uninterrupted run\n", prec_str(a.cfg.opts.precision),
+                        prec_str(c->opts.precision));
+            c->opts.precision = a.cfg.opts.precision;
         }
         if (a.set & F_THREADS) {
             int want = a.cfg.threads;

@@ -68,6 +68,7 @@ char *train_config_json(const train_cfg *c, const train_state *st) {
     json_object_set_new(o, "max_steps", json_integer(c->max_steps));
     json_object_set_new(o, "threads", json_integer(c->threads));
     json_object_set_new(o, "backend", json_string(backend_name(c->backend)));
+    json_object_set_new(o, "precision", json_string(c->opts.precision == RE_PREC_BF16 ? "bf16" : "f32"));
     json_object_set_new(o, "ckpt_every", json_integer(c->ckpt_every));
     json_object_set_new(o, "sample_every", json_integer(c->sample_every));
     json_object_set_new(o, "log_every", json_integer(c->log_every));
@@ -167,6 +168,10 @@ re_status train_config_parse(const char *text, const char *what, train_cfg *c, t
     c->epochs = (int)get_int(o, "epochs", &bad);
     c->max_steps = get_int(o, "max_steps", &bad);
     c->threads = (int)get_int(o, "threads", &bad);
+    /* "precision" arrived after the first runs: absent means f32. */
+    const char *prec = json_string_value(json_object_get(o, "precision"));
+    if (prec && strcmp(prec, "f32") && strcmp(prec, "bf16")) bad = 1;
+    c->opts.precision = prec && !strcmp(prec, "bf16") ? RE_PREC_BF16 : RE_PREC_F32;
     c->backend = !strcmp(backend, "ref") ? RE_BACKEND_REF : !strcmp(backend, "dnnl") ? RE_BACKEND_DNNL : RE_BACKEND_AUTO;
     c->ckpt_every = get_int(o, "ckpt_every", &bad);
     c->sample_every = get_int(o, "sample_every", &bad);

@@ -212,6 +212,8 @@ typedef struct re_anim_opts {
     int model_threads;           /* OpenMP threads of the model stage; 0 = automatic: pipelined, the cores left
                                     after the reader and writer threads (at least 1, at most re_get_threads());
                                     sequential, re_get_threads() [0] */
+    re_precision precision;      /* model arithmetic: RE_PREC_BF16 runs the convolutions in bf16 (oneDNN backend on a
+                                    CPU with bf16 support; else re_animate fails with RE_ERR_UNSUPPORTED) [F32] */
     re_face_detector *detector;  /* borrowed detector, or NULL to open the default one when needed */
     re_anim_progress_fn progress;  /* called on the caller's thread after each written frame, or NULL */
     void *progress_user;

@@ -420,7 +420,7 @@ static re_status consume(ctx *c, job *j) {
 static re_status model_setup(ctx *c) {
     const re_anim_opts *o = c->o;
     double t = now_s();
-    re_status s = re_runner_create(&c->run, c->m, c->batch);
+    re_status s = re_runner_create_ex(&c->run, c->m, c->batch, c->o->precision);
     if (s == RE_OK) s = re_encode(c->run, c->bin, c->batch, c->bmu, c->blv);
     if (s == RE_OK && c->mode == MODE_ANIMATE) s = re_decode(c->run, c->bz, c->batch, c->bout);
     if (s == RE_OK && c->mode == MODE_ANIMATE) {
@@ -651,6 +651,8 @@ static re_status check_opts(const re_anim_opts *o, run_mode mode) {
     if (o->model_threads < 0 || o->model_threads > 1024)
         return re_fail(RE_ERR_ARG, "model_threads must be 0..1024, got %d", o->model_threads);
     if (o->max_frames < 0) return re_fail(RE_ERR_ARG, "max_frames must be >= 0");
+    if (o->precision != RE_PREC_F32 && o->precision != RE_PREC_BF16)
+        return re_fail(RE_ERR_ARG, "unknown precision %d", (int)o->precision);
     if (mode == MODE_EXTRACT) return RE_OK;
     if (!o->source) return re_fail(RE_ERR_ARG, "no source photo given");
     if (!o->driving == !o->motion) return re_fail(RE_ERR_ARG, "give exactly one of a driving video and a motion");

@@ -339,6 +339,7 @@ re_status re_model_copy_weights(re_model *dst, const re_model *src) {
         if (p->kind == RE_P_COUNTER) dst->counters[p->offset] = src->counters[src->params[j].offset];
         else memcpy(dst->data + p->offset, src->data + src->params[j].offset, p->count * sizeof(float));
     }
+    dst->version++; /* runners' cached (folded, reordered) weights are stale now, whatever the fingerprint says */
     return RE_OK;
 }
 

@@ -725,6 +725,34 @@ static void test_pipeline(void) {
     re_latent_filter_free(flt);
     re_test_close("pipeline z_t with smoothing", &lg.z[0][0], &want[0][0], (size_t)T * 200, 1e-4, 1e-9);
 
+    /* precision bf16 (when this build and CPU can): the model stage runs a bf16 runner; its codes are close to the
+     * f32 ones (bf16 rounding of every conv/linear input and weight, 8 significant bits: ~1e-3 relative observed,
+     * 3% allowed as in test_bf16.c) but not identical (the bf16 path was taken) */
+    re_runner *probe = NULL;
+    re_status ps = re_runner_create_ex(&probe, m, 1, RE_PREC_BF16);
+    re_runner_free(probe);
+    if (ps == RE_OK) {
+        lg.n = 0;
+        o.precision = RE_PREC_BF16;
+        CHECK_OK(re_animate(m, &o, &st));
+        CHECK_EQ_INT(lg.n, T);
+        double num = 0, den = 0;
+        for (int t = 0; t < T; t++)
+            for (int k = 0; k < 200; k++) {
+                double d = (double)lg.z[t][k] - want[t][k];
+                num += d * d;
+                den += (double)want[t][k] * want[t][k];
+            }
+        double rel = sqrt(num / (den > 0 ? den : 1));
+        CHECK_MSG(rel < 0.03 && rel > 0, "bf16 pipeline codes: relative L2 %g vs f32 (want (0, 0.03))", rel);
+        o.precision = RE_PREC_F32;
+    } else {
+        printf("note: bf16 runner unavailable here (%s); bf16 pipeline case skipped\n", re_last_error());
+    }
+    o.precision = (re_precision)7;
+    CHECK(re_animate(m, &o, &st) == RE_ERR_ARG);
+    o.precision = RE_PREC_F32;
+
     /* threads or not, same frames (PNG sequence: lossless) */
     char pat1[512], pat2[512];
     mkdir(tmp("seq1"), 0777);

@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Build the training / held-out split of models/README.md as folders of symlinks.
+
+Usage: tools/prepare_training_data.py SHARED_DATA_DIR OUT_DIR
+
+SHARED_DATA_DIR is ../shared/data. Writes
+  OUT_DIR/train/utk_NN/        UTKFace photos with md5(name) % 20 != 0, spread over 19 groups
+  OUT_DIR/train/clips/         the example driving clips except the held-out ones
+  OUT_DIR/heldout_faces/       UTKFace photos with md5(name) % 20 == 0 (never packed)
+  OUT_DIR/heldout_clips/       fomm_04, lp_d0, sadtalker_aoc, lp_d13 (never packed)
+Nothing is copied: every entry is a symlink into SHARED_DATA_DIR.
+"""
+import hashlib
+import os
+import sys
+
+HELDOUT_CLIPS = {"fomm_04", "lp_d0", "sadtalker_aoc", "lp_d13"}
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    src, out = (os.path.abspath(a) for a in sys.argv[1:])
+    faces = os.path.join(src, "faces", "utkface")
+    clips = os.path.join(src, "examples", "driving")
+    for d in (faces, clips):
+        if not os.path.isdir(d):
+            sys.exit(f"prepare_training_data: {d}: not a folder")
+    n_train = n_held = 0
+    for name in sorted(os.listdir(faces)):
+        h = int(hashlib.md5(name.encode()).hexdigest(), 16)
+        if h % 20 == 0:
+            dst = os.path.join(out, "heldout_faces")
+            n_held += 1
+        else:
+            dst = os.path.join(out, "train", "utk_%02d" % (h % 19))
+            n_train += 1
+        os.makedirs(dst, exist_ok=True)
+        link = os.path.join(dst, name)
+        if not os.path.lexists(link):
+            os.symlink(os.path.join(faces, name), link)
+    n_clips = 0
+    for name in sorted(os.listdir(clips)):
+        stem, ext = os.path.splitext(name)
+        if ext.lower() not in (".mp4", ".mov", ".mkv", ".webm", ".avi"):
+            continue
+        dst = os.path.join(out, "heldout_clips" if stem in HELDOUT_CLIPS else "train/clips")
+        os.makedirs(dst, exist_ok=True)
+        link = os.path.join(dst, name)
+        if not os.path.lexists(link):
+            os.symlink(os.path.join(clips, name), link)
+        n_clips += stem not in HELDOUT_CLIPS
+    print(f"faces: {n_train} train, {n_held} held out; clips: {n_clips} train")
+
+
+if __name__ == "__main__":
+    main()
