@@ -9,7 +9,7 @@
  * Build: cmake --build build -j2 --target bench_animate
  * Run:   ./build/bench/bench_animate [--drivers DIR] [--driving FILE] [--source PHOTO] [--model M] [--min-side 512]
  *                                    [--max-frames N] [--runs R] [--batch B] [--threads N] [--no-pipeline]
- *                                    [--no-memory] [--loop 10]
+ *                                    [--no-memory] [--loop 10] [--precision f32|bf16]
  * Defaults: the 512x512 (or larger) clips in ../shared/data/examples/driving, the portrait
  * ../shared/data/examples/portraits/lp_s1.jpg, an untrained seed64 model (same speed as a trained one), 1 run each,
  * the memory check on the first clip. Skips with a message (exit 0) when ../shared is absent and nothing is given.
@@ -33,6 +33,7 @@ typedef struct bench_opts {
     const char *clips[MAX_CLIPS];
     int n_clips;
     int min_side, runs, batch, threads, pipeline, memory, loop;
+    re_precision precision;
     long max_frames;
 } bench_opts;
 
@@ -47,7 +48,7 @@ typedef struct result {
 static void usage(FILE *f) {
     fprintf(f, "usage: bench_animate [--drivers DIR] [--driving FILE]... [--source PHOTO] [--model M]\n"
                "                     [--min-side 512] [--max-frames N] [--runs 1] [--batch 8] [--threads 0]\n"
-               "                     [--no-pipeline] [--no-memory] [--loop 10]\n");
+               "                     [--no-pipeline] [--no-memory] [--loop 10] [--precision f32|bf16]\n");
 }
 
 static int parse_int(const char *s, long lo, long hi, long *out) {
@@ -86,6 +87,8 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "--batch") && parse_int(val, 1, 256, &v)) o->batch = (int)v;
         else if (!strcmp(a, "--threads") && parse_int(val, 0, 1024, &v)) o->threads = (int)v;
         else if (!strcmp(a, "--loop") && parse_int(val, 2, 100, &v)) o->loop = (int)v;
+        else if (!strcmp(a, "--precision") && (!strcmp(val, "f32") || !strcmp(val, "bf16")))
+            o->precision = strcmp(val, "bf16") ? RE_PREC_F32 : RE_PREC_BF16;
         else { fprintf(stderr, "bench_animate: bad option or value: %s %s\n", a, val); usage(stderr); return 0; }
     }
     return 1;
@@ -150,6 +153,7 @@ static int run_child(const bench_opts *o, const char *clip, result *res, long *m
             ao.driving = clip;
             ao.output = "/tmp/bench_animate_out.mp4";
             ao.batch = o->batch;
+            ao.precision = o->precision;
             ao.pipeline = o->pipeline;
             ao.max_frames = o->max_frames;
             s = re_animate(m, &ao, &r.st);
@@ -235,8 +239,9 @@ int main(int argc, char **argv) {
         printf("SKIP: source photo %s not found\n", o.source);
         return 0;
     }
-    printf("bench_animate: reenact %s, source %s, model %s, batch %d, %s, threads %d (0 = all), %ld cores online\n",
-           re_version(), o.source, o.model ? o.model : "untrained seed64", o.batch,
+    printf("bench_animate: reenact %s, source %s, model %s, batch %d, precision %s, %s, threads %d (0 = all), %ld "
+           "cores online\n", re_version(), o.source, o.model ? o.model : "untrained seed64", o.batch,
+           o.precision == RE_PREC_BF16 ? "bf16" : "f32",
            o.pipeline ? "pipelined" : "sequential", o.threads, sysconf(_SC_NPROCESSORS_ONLN));
     printf("%s", header);
     int fails = 0;

@@ -179,7 +179,7 @@ for name in order:
     rate = (lambda m: m * g) if unit == "img/s" else (lambda m: g / (m * 1e-3))
     ratio = None if tm is None else (cm / tm if unit == "img/s" else tm / cm)
     # Best against best (max img/s, min ms): the figure least disturbed by other load on a shared machine.
-    best = None if tm is None else (max(c[name]) / max(t[name]) if unit == "img/s" else min(t[name]) / min(c[name]))
+    best = None if tm is None else (max(c[name]) / max(t[base]) if unit == "img/s" else min(t[base]) / min(c[name]))
     print("| %-17s | %-5s | %-28s | %-28s | %-5s | %-10s | %-9.1f | %-15s |"
           % (name, unit, fmt(c[name], unit), fmt(t.get(base), unit), "-" if ratio is None else "%.2f" % ratio,
              "-" if best is None else "%.2f" % best, rate(cm), "-" if tm is None else "%.1f" % rate(tm)))
