@@ -5,9 +5,26 @@
 #ifndef RE_TEST_H
 #define RE_TEST_H
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* The whole file at path (malloc'd, *n = its size), or NULL when it cannot be opened or read. */
+static inline uint8_t *re_test_read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    *n = 0;
+    if (!f) return NULL;
+    long len = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    uint8_t *b = len >= 0 && fseek(f, 0, SEEK_SET) == 0 ? malloc(len > 0 ? (size_t)len : 1) : NULL;
+    if (b && len > 0 && fread(b, 1, (size_t)len, f) != (size_t)len) {
+        free(b);
+        b = NULL;
+    }
+    fclose(f);
+    if (b) *n = (size_t)len;
+    return b;
+}
 
 static int re_test_failures = 0;
 static int re_test_checks = 0;

@@ -394,22 +394,6 @@ static re_motion *make_motion(int latent, int64_t frames, int lm) {
     return m;
 }
 
-static uint8_t *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(len > 0 ? (size_t)len : 1);
-    if (b && fread(b, 1, (size_t)len, f) != (size_t)len) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
-
 static const char *g_corpus;   /* RE_WRITE_MOTION_CORPUS */
 
 static void corpus_put(const char *name, const void *buf, size_t n) {
@@ -561,7 +545,7 @@ static void test_motion_file(void) {
     re_motion_free(m);
     if (g_corpus) {   /* a real-sized good file too */
         size_t n = 0;
-        uint8_t *b = slurp(tmp("h.motion"), &n);
+        uint8_t *b = re_test_read_file(tmp("h.motion"), &n);
         if (b) corpus_put("good_f16.motion", b, n);
         free(b);
     }
@@ -625,7 +609,7 @@ static int count_frames(const char *path, re_video_info *info) {
 
 static int files_equal(const char *a, const char *b) {
     size_t na = 0, nb = 0;
-    uint8_t *x = slurp(a, &na), *y = slurp(b, &nb);
+    uint8_t *x = re_test_read_file(a, &na), *y = re_test_read_file(b, &nb);
     int eq = x && y && na == nb && memcmp(x, y, na) == 0;
     free(x);
     free(y);

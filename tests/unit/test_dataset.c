@@ -25,19 +25,6 @@
 
 static char g_dir[256];
 
-static uint8_t *read_all(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(len > 0 ? (size_t)len : 1);
-    if (b && len > 0 && fread(b, 1, (size_t)len, f) != (size_t)len) { free(b); b = NULL; }
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
-
 static void save_corpus(const char *name, const uint8_t *b, size_t n) {
     const char *dir = getenv("REENACT_DATASET_CORPUS_OUT");
     if (!dir) return;
@@ -131,7 +118,7 @@ static void test_round_trip(void) {
 
     /* Memory reader sees the same file. */
     size_t len = 0;
-    uint8_t *buf = read_all(path, &len);
+    uint8_t *buf = re_test_read_file(path, &len);
     CHECK(buf != NULL);
     if (buf) {
         CHECK_OK(re_dataset_open_mem(&ds, buf, len, "mem"));
@@ -192,7 +179,7 @@ static void test_negative(void) {
     snprintf(path, sizeof path, "%s/neg.rds", g_dir);
     CHECK(write_set(path, 4, 10, 2));
     size_t n = 0;
-    uint8_t *good = read_all(path, &n);
+    uint8_t *good = re_test_read_file(path, &n);
     CHECK(good != NULL && n > 4096);
     if (!good) return;
     uint8_t *b = malloc(n + 16);

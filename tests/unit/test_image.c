@@ -46,22 +46,6 @@ static int images_equal(const re_image *a, const re_image *b) {
     return 1;
 }
 
-static uint8_t *read_all(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(len > 0 ? (size_t)len : 1);
-    if (b && len > 0 && fread(b, 1, (size_t)len, f) != (size_t)len) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *n = (size_t)len;
-    return b;
-}
-
 static int write_all(const char *path, const void *b, size_t n) {
     FILE *f = fopen(path, "wb");
     if (!f) return 0;
@@ -190,7 +174,7 @@ static void test_png_roundtrip(void) {
     re_image_free(&b);
     /* from memory */
     size_t n = 0;
-    uint8_t *buf = read_all(tmp_path("a.png"), &n);
+    uint8_t *buf = re_test_read_file(tmp_path("a.png"), &n);
     CHECK(buf != NULL);
     if (buf) {
         CHECK_OK(re_image_load_mem(&b, buf, n, "mem"));
@@ -374,7 +358,7 @@ static void test_bad_inputs(void) {
     CHECK_OK(re_image_save_png(&a, tmp_path("t.png")));
     CHECK_OK(re_image_save_jpeg(&a, tmp_path("t.jpg"), 90));
     size_t n = 0;
-    uint8_t *buf = read_all(tmp_path("t.png"), &n);
+    uint8_t *buf = re_test_read_file(tmp_path("t.png"), &n);
     if (buf) {
         size_t cuts[3] = {n / 2, n - 20, 40};
         for (int i = 0; i < 3; i++) {
@@ -391,7 +375,7 @@ static void test_bad_inputs(void) {
         CHECK_EQ_INT(re_image_load_mem(&b, buf, n, "huge.png"), RE_ERR_TOO_LARGE);
     }
     free(buf);
-    buf = read_all(tmp_path("t.jpg"), &n);
+    buf = re_test_read_file(tmp_path("t.jpg"), &n);
     if (buf) {
         size_t cuts[3] = {n / 2, n - 2, 300};
         for (int i = 0; i < 3; i++) {

@@ -26,22 +26,6 @@
 
 #define FIXDIR "tests/fixtures/safetensors"
 
-static uint8_t *slurp(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    uint8_t *b = malloc(len > 0 ? (size_t)len : 1);
-    if (b && len > 0 && fread(b, 1, (size_t)len, f) != (size_t)len) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *n = (size_t)(len > 0 ? len : 0);
-    return b;
-}
-
 static uint32_t fbits(float x) {
     uint32_t u;
     memcpy(&u, &x, 4);
@@ -252,7 +236,7 @@ static void test_good_fixture(void) {
 
     /* the memory path gives the same result */
     size_t n = 0;
-    uint8_t *b = slurp(FIXDIR "/good_small.safetensors", &n);
+    uint8_t *b = re_test_read_file(FIXDIR "/good_small.safetensors", &n);
     CHECK(b != NULL);
     if (b) {
         re_st_file *g = NULL;
@@ -360,7 +344,7 @@ static void test_bad_fixtures(void) {
         if (s == RE_OK) re_st_free(f);
         /* the memory path agrees */
         size_t n = 0;
-        uint8_t *b = slurp(path, &n);
+        uint8_t *b = re_test_read_file(path, &n);
         CHECK_MSG(b != NULL, "cannot read %s", path);
         if (b) {
             re_st_file *g = NULL;
@@ -484,7 +468,7 @@ static void test_round_trip(const char *tmpdir) {
     snprintf(path, sizeof path, "%s/rt.safetensors", tmpdir);
     CHECK_OK(re_st_write(path, e, 6, meta, 3));
     size_t n2 = 0;
-    uint8_t *disk = slurp(path, &n2);
+    uint8_t *disk = re_test_read_file(path, &n2);
     CHECK(disk && n2 == len && memcmp(disk, buf, len) == 0);
     free(disk);
     f = NULL;
@@ -550,7 +534,7 @@ static int count_tmp_files(const char *dir) {
 
 static int file_is(const char *path, const char *want) {
     size_t n = 0;
-    uint8_t *b = slurp(path, &n);
+    uint8_t *b = re_test_read_file(path, &n);
     int ok = b && n == strlen(want) && memcmp(b, want, n) == 0;
     free(b);
     return ok;

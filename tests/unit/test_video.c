@@ -257,22 +257,6 @@ static int write_all(const char *path, const void *b, size_t n) {
     return fclose(fp) == 0 && ok;
 }
 
-static uint8_t *read_all(const char *path, size_t *n) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    fseek(fp, 0, SEEK_END);
-    long len = ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    uint8_t *b = malloc(len > 0 ? (size_t)len : 1);
-    if (b && len > 0 && fread(b, 1, (size_t)len, fp) != (size_t)len) {
-        free(b);
-        b = NULL;
-    }
-    fclose(fp);
-    *n = (size_t)len;
-    return b;
-}
-
 /* Read everything; returns frames read, sets *st to the final status. */
 static int read_count(const char *path, re_status *st_out) {
     re_video_reader *r = NULL;
@@ -305,7 +289,7 @@ static void test_reader_errors(void) {
     /* truncations of a clip written here: never a crash; fewer frames or a clean error */
     const char *src = tmp_path("64x64_clip.mp4");
     size_t n = 0;
-    uint8_t *buf = read_all(src, &n);
+    uint8_t *buf = re_test_read_file(src, &n);
     CHECK(buf != NULL && n > 1000);
     if (buf) {
         size_t mdat = 0;
