@@ -19,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "reenact/reenact.h"
 
 typedef struct bench_opts {
@@ -28,29 +29,6 @@ typedef struct bench_opts {
     const char *config;
     const char *json;
 } bench_opts;
-
-static double now_ms(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median_sorted(const double *v, int n) {
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-static void fill_uniform(float *x, size_t n, uint64_t seed) {
-    uint64_t s = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-    for (size_t i = 0; i < n; i++) {
-        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-        x[i] = (float)((s >> 40) * (1.0 / 16777216.0));
-    }
-}
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -65,14 +43,6 @@ static void usage(FILE *f) {
             "  --json FILE              also write the results as JSON\n");
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == 0 || *end != 0 || v < lo || v > hi) return 0;
-    *out = (int)v;
-    return 1;
-}
-
 static int parse_args(int argc, char **argv, bench_opts *o) {
     *o = (bench_opts){200, 20, 1, 0, RE_BACKEND_AUTO, RE_PREC_F32, "seed64", NULL};
     for (int i = 1; i < argc; i++) {
@@ -81,10 +51,10 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         if (!v) { fprintf(stderr, "bench_infer: %s needs a value\n", a); return 0; }
         i++;
         int ok = 1;
-        if (!strcmp(a, "--runs")) ok = parse_int(v, 1, 10000000, &o->runs);
-        else if (!strcmp(a, "--warmup")) ok = parse_int(v, 0, 10000000, &o->warmup);
-        else if (!strcmp(a, "--batch")) ok = parse_int(v, 1, 4096, &o->batch);
-        else if (!strcmp(a, "--threads")) ok = parse_int(v, 0, 1024, &o->threads);
+        if (!strcmp(a, "--runs")) ok = bench_parse_int(v, 1, 10000000, &o->runs);
+        else if (!strcmp(a, "--warmup")) ok = bench_parse_int(v, 0, 10000000, &o->warmup);
+        else if (!strcmp(a, "--batch")) ok = bench_parse_int(v, 1, 4096, &o->batch);
+        else if (!strcmp(a, "--threads")) ok = bench_parse_int(v, 0, 1024, &o->threads);
         else if (!strcmp(a, "--backend")) {
             if (!strcmp(v, "ref")) o->backend = RE_BACKEND_REF;
             else if (!strcmp(v, "dnnl")) o->backend = RE_BACKEND_DNNL;
@@ -106,13 +76,13 @@ static const char *backend_name(re_backend b) {
 }
 
 static void print_row(const char *name, const double *v, int n, double gflop) {
-    double med = median_sorted(v, n);
+    double med = bench_median_sorted(v, n);
     printf("%-17s ms    min %8.3f  median %8.3f  max %8.3f | %6.1f GFLOP/s\n", name, v[0], med, v[n - 1],
            gflop / (med * 1e-3));
 }
 
 static void json_row(FILE *f, const char *name, const double *v, int n, double gflop, int first) {
-    double med = median_sorted(v, n);
+    double med = bench_median_sorted(v, n);
     fprintf(f, "%s\n  {\"name\": \"%s\", \"unit\": \"ms\", \"min\": %.5f, \"median\": %.5f, \"max\": %.5f, "
                "\"gflop_per_call\": %.6f, \"gflops_median\": %.4f, \"samples\": [",
             first ? "" : ",", name, v[0], med, v[n - 1], gflop, gflop / (med * 1e-3));
@@ -143,7 +113,7 @@ int main(int argc, char **argv) {
     t_ed = malloc((size_t)o.runs * sizeof *t_ed);
     t_d = malloc((size_t)o.runs * sizeof *t_d);
     if (!x || !xr || !mu || !t_ed || !t_d) { fprintf(stderr, "bench_infer: out of memory\n"); goto done; }
-    fill_uniform(x, img, 11);
+    bench_fill_uniform(x, img, 11);
 
     if ((s = re_encode(r, x, o.batch, mu, NULL)) || (s = re_decode(r, mu, o.batch, xr))) goto lib_fail;
     for (size_t i = 0; i < img; i++)
@@ -160,16 +130,16 @@ int main(int argc, char **argv) {
         if ((s = re_encode(r, x, o.batch, mu, NULL)) || (s = re_decode(r, mu, o.batch, xr))) goto lib_fail;
     /* Alternate the two targets run by run so slow drift (other processes, clocks) hits both alike. */
     for (int i = 0; i < o.runs; i++) {
-        double t0 = now_ms();
+        double t0 = (1e3 * bench_now_s());
         if ((s = re_encode(r, x, o.batch, mu, NULL)) || (s = re_decode(r, mu, o.batch, xr))) goto lib_fail;
-        double t1 = now_ms();
+        double t1 = (1e3 * bench_now_s());
         if ((s = re_decode(r, mu, o.batch, xr))) goto lib_fail;
-        double t2 = now_ms();
+        double t2 = (1e3 * bench_now_s());
         t_ed[i] = t1 - t0;
         t_d[i] = t2 - t1;
     }
-    qsort(t_ed, (size_t)o.runs, sizeof *t_ed, cmp_double);
-    qsort(t_d, (size_t)o.runs, sizeof *t_d, cmp_double);
+    qsort(t_ed, (size_t)o.runs, sizeof *t_ed, bench_cmp_double);
+    qsort(t_d, (size_t)o.runs, sizeof *t_d, bench_cmp_double);
     double g_enc = re_model_flops(m, RE_PART_ENCODER) * o.batch * 1e-9;
     double g_dec = re_model_flops(m, RE_PART_DECODER) * o.batch * 1e-9;
     print_row(n_ed, t_ed, o.runs, g_enc + g_dec);

@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "reenact/reenact.h"
 
 typedef struct bench_opts {
@@ -46,30 +47,6 @@ typedef struct bench_result {
     double flops_img;   /* FLOPs per image of one step */
 } bench_result;
 
-static double now_s(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median_sorted(const double *v, int n) {
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-/* Uniform [0,1) floats from a 64-bit LCG (bench data only; the library RNG is not part of the public API). */
-static void fill_uniform(float *x, size_t n, uint64_t seed) {
-    uint64_t s = seed * 6364136223846793005ULL + 1442695040888963407ULL;
-    for (size_t i = 0; i < n; i++) {
-        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-        x[i] = (float)((s >> 40) * (1.0 / 16777216.0));
-    }
-}
-
 static void usage(FILE *f) {
     fprintf(f,
             "usage: bench_train [options]\n"
@@ -85,14 +62,6 @@ static void usage(FILE *f) {
             "  --json FILE              also write the results as JSON\n");
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == 0 || *end != 0 || v < lo || v > hi) return 0;
-    *out = (int)v;
-    return 1;
-}
-
 static int parse_args(int argc, char **argv, bench_opts *o) {
     *o = (bench_opts){1, 1, 64, 5, 5, 3, 0, RE_BACKEND_AUTO, RE_PREC_F32, "seed64", NULL};
     for (int i = 1; i < argc; i++) {
@@ -105,11 +74,11 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
             o->do_vae = !strcmp(v, "vae") || !strcmp(v, "both");
             o->do_vaegan = !strcmp(v, "vaegan") || !strcmp(v, "both");
             ok = o->do_vae || o->do_vaegan;
-        } else if (!strcmp(a, "--batch")) ok = parse_int(v, 1, 4096, &o->batch);
-        else if (!strcmp(a, "--steps")) ok = parse_int(v, 1, 100000, &o->steps);
-        else if (!strcmp(a, "--reps")) ok = parse_int(v, 1, 100000, &o->reps);
-        else if (!strcmp(a, "--warmup")) ok = parse_int(v, 0, 100000, &o->warmup);
-        else if (!strcmp(a, "--threads")) ok = parse_int(v, 0, 1024, &o->threads);
+        } else if (!strcmp(a, "--batch")) ok = bench_parse_int(v, 1, 4096, &o->batch);
+        else if (!strcmp(a, "--steps")) ok = bench_parse_int(v, 1, 100000, &o->steps);
+        else if (!strcmp(a, "--reps")) ok = bench_parse_int(v, 1, 100000, &o->reps);
+        else if (!strcmp(a, "--warmup")) ok = bench_parse_int(v, 0, 100000, &o->warmup);
+        else if (!strcmp(a, "--threads")) ok = bench_parse_int(v, 0, 1024, &o->threads);
         else if (!strcmp(a, "--backend")) {
             if (!strcmp(v, "ref")) o->backend = RE_BACKEND_REF;
             else if (!strcmp(v, "dnnl")) o->backend = RE_BACKEND_DNNL;
@@ -167,19 +136,19 @@ static int run_mode(const bench_opts *o, re_train_mode mode, bench_result *r) {
     size_t n = (size_t)o->batch * cfg.channels * cfg.res * cfg.res;
     x = malloc(n * sizeof *x);
     if (!x) { fprintf(stderr, "bench_train: out of memory for %zu floats\n", n); goto fail; }
-    fill_uniform(x, n, 7);
+    bench_fill_uniform(x, n, 7);
     r->flops_img = step_flops(m, mode);
     re_step_stats st;
     for (int i = 0; i < o->warmup; i++)
         if ((s = re_trainer_step(t, x, NULL, &st))) goto lib_fail;
     for (int rep = 0; rep < o->reps; rep++) {
-        double t0 = now_s();
+        double t0 = bench_now_s();
         for (int k = 0; k < o->steps; k++)
             if ((s = re_trainer_step(t, x, NULL, &st))) goto lib_fail;
-        double dt = now_s() - t0;
+        double dt = bench_now_s() - t0;
         r->ips[r->n++] = (double)o->batch * o->steps / dt;
     }
-    qsort(r->ips, (size_t)r->n, sizeof *r->ips, cmp_double);
+    qsort(r->ips, (size_t)r->n, sizeof *r->ips, bench_cmp_double);
     rc = 0;
     goto done;
 lib_fail:
@@ -193,7 +162,7 @@ done:
 }
 
 static void print_result(const bench_opts *o, const bench_result *r) {
-    double med = median_sorted(r->ips, r->n);
+    double med = bench_median_sorted(r->ips, r->n);
     printf("%-17s img/s min %8.1f  median %8.1f  max %8.1f | %7.1f ms/step | %6.1f GFLOP/s (%.3f GFLOP/img)\n",
            r->name, r->ips[0], med, r->ips[r->n - 1], 1e3 * o->batch / med, med * r->flops_img * 1e-9,
            r->flops_img * 1e-9);
@@ -207,7 +176,7 @@ static int write_json(const bench_opts *o, const bench_result *res, int nres, re
             o->config, backend_name(used), re_get_threads(), o->batch, o->steps, o->reps);
     for (int i = 0; i < nres; i++) {
         const bench_result *r = &res[i];
-        double med = median_sorted(r->ips, r->n);
+        double med = bench_median_sorted(r->ips, r->n);
         fprintf(f, "%s\n  {\"name\": \"%s\", \"unit\": \"img/s\", \"min\": %.4f, \"median\": %.4f, \"max\": %.4f, "
                    "\"gflop_per_img\": %.6f, \"gflops_median\": %.4f, \"samples\": [",
                 i ? "," : "", r->name, r->ips[0], med, r->ips[r->n - 1], r->flops_img * 1e-9,

@@ -1,0 +1,46 @@
+/*
+ * bench_util.h - small helpers shared by bench_train.c and bench_infer.c: a monotonic clock, sorting and the median
+ * of timings, deterministic bench data, integer option parsing. Header-only (static functions).
+ */
+#ifndef RE_BENCH_UTIL_H
+#define RE_BENCH_UTIL_H
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+/* Monotonic clock in seconds. */
+static inline double bench_now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static inline int bench_cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Median of n >= 1 sorted values. */
+static inline double bench_median_sorted(const double *v, int n) {
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* Uniform [0,1) floats from a 64-bit LCG (bench data only; the library RNG is not part of the public API). */
+static inline void bench_fill_uniform(float *x, size_t n, uint64_t seed) {
+    uint64_t s = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+    for (size_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
+        x[i] = (float)((s >> 40) * (1.0 / 16777216.0));
+    }
+}
+
+/* Decimal integer in [lo, hi], the whole string; 0 on anything else. */
+static inline int bench_parse_int(const char *s, int lo, int hi, int *out) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == 0 || *end != 0 || v < lo || v > hi) return 0;
+    *out = (int)v;
+    return 1;
+}
+#endif
