@@ -18,12 +18,14 @@ static void help(FILE *f) {
             "extract: tracks and aligns the face in every frame of VIDEO, encodes it, and stores the motion as latent\n"
             "deltas z(t) - z(ref) (ref = the first frame with a face), with the frame rate, normalized landmarks (for\n"
             "animate --ref best), the model's checksum (a motion only works with the model that made it) and the\n"
-            "video's path for its audio. Frames without a face hold the last face's code.\n\n"
+            "video's audio stream (copied, not re-encoded; animate --motion puts it in its output). Frames without a\n"
+            "face hold the last face's code.\n\n"
             "options:\n"
             "  --model M          model file [%s]\n"
             "  --driving VIDEO    driving video\n"
             "  -o, --output OUT   motion file to write (atomically)\n"
             "  --f32              store deltas as F32 instead of F16 (twice the size)\n"
+            "  --no-audio         do not store the video's audio\n"
             "  --aligned          the frames are already aligned face crops (no detection, no landmarks)\n"
             "  --max-frames N     stop after N frames [all]\n"
             "  --batch N          model batch [8]\n"
@@ -63,7 +65,8 @@ static int motion_info(int argc, char **argv) {
     printf("landmarks:  %s\n", mo->landmarks ? "yes (animate --ref best works)" : "no");
     printf("model:      sha256 %s\n", mo->model_sha256[0] ? mo->model_sha256 : "(unknown)");
     printf("driving:    %s\n", mo->driving_name ? mo->driving_name : "(unknown)");
-    printf("audio:      %s\n", mo->audio_path ? mo->audio_path : "(none)");
+    if (mo->audio) printf("audio:      embedded (Matroska, %zu bytes)\n", mo->audio_bytes);
+    else printf("audio:      %s\n", mo->audio_path ? mo->audio_path : "(none)");
     re_motion_free(mo);
     return RE_EXIT_OK;
 }
@@ -104,6 +107,7 @@ static int motion_extract(int argc, char **argv) {
         }
 #undef OPT
         else if (cli_flag(argv, i, "--f32", NULL)) f32 = 1;
+        else if (cli_flag(argv, i, "--no-audio", NULL)) o.audio = 0;
         else if (cli_flag(argv, i, "--aligned", NULL)) o.aligned = 1;
         else if (cli_flag(argv, i, "--no-pipeline", NULL)) o.pipeline = 0;
         else if (cli_flag(argv, i, "--quiet", "-q")) quiet = 1;
@@ -132,13 +136,20 @@ static int motion_extract(int argc, char **argv) {
         re_motion_free(mo);
         return cli_fail(cmd, s, "cannot write '%s'", out);
     }
+    if (st.audio == RE_AUDIO_SKIPPED)
+        fprintf(stderr, "reenact motion extract: warning: the audio of '%s' could not be copied (unsupported codec "
+                        "or larger than %lld MiB); the motion file has no audio\n", driving,
+                (long long)(RE_MOTION_MAX_AUDIO >> 20));
     if (st.lost_frames > 0)
         fprintf(stderr, "reenact motion extract: warning: no face in %lld of %lld frames; the last face's code was "
                         "held there\n", (long long)st.lost_frames, (long long)st.frames);
     if (!quiet) {
-        printf("wrote %s: %lld frames at %d/%d fps, reference frame %d, %s, audio source %s; %.1f frames/s\n", out,
-               (long long)mo->frames, mo->fps_num, mo->fps_den, mo->ref_frame, f32 ? "F32" : "F16",
-               mo->audio_path ? mo->audio_path : "(none)", st.wall_s > 0 ? st.frames / st.wall_s : 0.0);
+        char audio[64];
+        if (mo->audio) snprintf(audio, sizeof audio, "audio embedded (%zu bytes)", mo->audio_bytes);
+        else snprintf(audio, sizeof audio, "no audio");
+        printf("wrote %s: %lld frames at %d/%d fps, reference frame %d, %s, %s; %.1f frames/s\n", out,
+               (long long)mo->frames, mo->fps_num, mo->fps_den, mo->ref_frame, f32 ? "F32" : "F16", audio,
+               st.wall_s > 0 ? st.frames / st.wall_s : 0.0);
         anim_cli_print_times(stdout, &st);
     }
     re_motion_free(mo);

@@ -126,7 +126,8 @@ void re_storyboard_free(re_storyboard *sb);   /* NULL is fine */
  * Motion files: the driving motion as latent deltas per frame, reusable for many photos (docs/FORMAT.md).
  * ------------------------------------------------------------------------------------------------------- */
 #define RE_MOTION_FORMAT "reenact-motion"
-#define RE_MOTION_VERSION 1
+#define RE_MOTION_VERSION 2      /* written when the file embeds audio; files without audio are written as 1 */
+#define RE_MOTION_MAX_AUDIO ((int64_t)64 << 20)   /* embedded audio bytes at most */
 #define RE_MOTION_MAX_FRAMES ((int64_t)10000000)
 #define RE_MOTION_MAX_LATENT 65536
 
@@ -142,7 +143,11 @@ typedef struct re_motion {
     uint8_t *found;            /* [frames] 1 if a face was found in that frame */
     char model_sha256[65];     /* data_sha256 of the model that encoded the frames ("" if unknown) */
     int model_res;             /* the model's input side */
-    char *audio_path;          /* absolute path of the driving clip when it has audio, or NULL */
+    uint8_t *audio;            /* the driver's audio stream, remuxed unchanged into Matroska (re_audio_extract), or
+                                  NULL; animate writes it into the output unless asked not to */
+    size_t audio_bytes;        /* its size */
+    char *audio_path;          /* files of version 1: absolute path of the driving clip when it had audio, or NULL
+                                  (read only; reenact now embeds the audio instead) */
     int64_t audio_size;        /* its size in bytes when audio_path is set (a changed file is not used) */
     char *driving_name;        /* file name of the driving clip (informational), or NULL */
 } re_motion;

@@ -180,6 +180,13 @@ re_status re_video_writer_close(re_video_writer *w);
 /* Stop, delete the partial output and free w. NULL is fine. */
 void re_video_writer_abort(re_video_writer *w);
 
+/* The best audio stream of a media file, remuxed unchanged (no re-encoding) into a Matroska audio file held in
+ * memory: *buf (malloc'd; the caller frees it) of *n bytes, usable as re_video_writer_opts.audio_from once written
+ * to a file. A file without audio gives RE_OK with *buf = NULL, *n = 0. Errors: those of opening a video
+ * (RE_ERR_IO, RE_ERR_FORMAT), RE_ERR_TOO_LARGE when the copy would exceed max_bytes, RE_ERR_UNSUPPORTED for a codec
+ * Matroska cannot hold. FFmpeg builds only (like the rest of this section). */
+re_status re_audio_extract(const char *path, size_t max_bytes, uint8_t **buf, size_t *n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -50,6 +50,7 @@ void re_motion_free(re_motion *m) {
     re_free(m->landmarks);
     re_free(m->found);
     free(m->audio_path);
+    free(m->audio);
     free(m->driving_name);
     re_free(m);
 }
@@ -70,9 +71,17 @@ re_status re_motion_save(const re_motion *m, const char *path, int f16) {
         m->ref_frame >= m->frames || (m->model_sha256[0] && !is_hex64(m->model_sha256)) || m->model_res < 0)
         return re_fail(RE_ERR_ARG, "re_motion_save: '%s': inconsistent motion (latent %d, frames %" PRId64
                        ", fps %d/%d, ref %d)", path, m->latent, m->frames, m->fps_num, m->fps_den, m->ref_frame);
-    re_st_entry e[4];
+    if (m->audio && (m->audio_bytes < 1 || (int64_t)m->audio_bytes > RE_MOTION_MAX_AUDIO))
+        return re_fail(RE_ERR_ARG, "re_motion_save: '%s': embedded audio of %zu bytes (1..%" PRId64 " allowed)", path,
+                       m->audio_bytes, RE_MOTION_MAX_AUDIO);
+    re_st_entry e[5];
     size_t ne = 0;
     memset(e, 0, sizeof e);
+    if (m->audio) {   /* names sorted: "audio" first */
+        e[ne] = (re_st_entry){.name = "audio", .dtype = RE_DT_U8, .ndim = 1, .shape = {(int64_t)m->audio_bytes},
+                              .raw = m->audio};
+        ne++;
+    }
     e[ne] = (re_st_entry){.name = "deltas", .dtype = f16 ? RE_DT_F16 : RE_DT_F32, .ndim = 2,
                           .shape = {m->frames, m->latent}, .src_f32 = m->deltas};
     ne++;
@@ -87,7 +96,7 @@ re_status re_motion_save(const re_motion *m, const char *path, int f16) {
                           .src_f32 = m->ref_latent};
     ne++;
     char fps[48], frames[32], latent[16], ref[32], res[16], asize[32], ver[8];
-    snprintf(ver, sizeof ver, "%d", RE_MOTION_VERSION);
+    snprintf(ver, sizeof ver, "%d", m->audio ? RE_MOTION_VERSION : 1);
     snprintf(fps, sizeof fps, "%d/%d", m->fps_num, m->fps_den);
     snprintf(frames, sizeof frames, "%" PRId64, m->frames);
     snprintf(latent, sizeof latent, "%d", m->latent);
@@ -106,7 +115,8 @@ re_status re_motion_save(const re_motion *m, const char *path, int f16) {
     KV("model_res", res);
     KV("model_sha256", m->model_sha256);
     KV("creator", "reenact " RE_VERSION_STRING);
-    if (m->audio_path) {
+    if (m->audio) KV("audio_format", "matroska");
+    else if (m->audio_path) {
         KV("audio_path", m->audio_path);
         KV("audio_size", asize);
     }
@@ -163,13 +173,29 @@ static re_status from_st(re_motion **out, re_st_file *f) {
     if (!fmt || strcmp(fmt, RE_MOTION_FORMAT) != 0)
         return re_fail(RE_ERR_VERSION, "%s: not a motion file (format '%.40s', expected '%s')", f->path,
                        fmt ? fmt : "(none)", RE_MOTION_FORMAT);
-    if (!ver || strcmp(ver, "1") != 0)
-        return re_fail(RE_ERR_VERSION, "%s: motion format version '%.20s' is not supported (this build reads 1)",
+    if (!ver || (strcmp(ver, "1") != 0 && strcmp(ver, "2") != 0))
+        return re_fail(RE_ERR_VERSION, "%s: motion format version '%.20s' is not supported (this build reads 1 and 2)",
                        f->path, ver ? ver : "(none)");
+    const int v2 = strcmp(ver, "2") == 0;
     for (size_t i = 0; i < f->n_tensors; i++) {
         const char *nm = f->tensors[i].name;
-        if (strcmp(nm, "deltas") && strcmp(nm, "found") && strcmp(nm, "landmarks") && strcmp(nm, "ref_latent"))
+        if (strcmp(nm, "deltas") && strcmp(nm, "found") && strcmp(nm, "landmarks") && strcmp(nm, "ref_latent") &&
+            (!v2 || strcmp(nm, "audio")))
             return re_fail(RE_ERR_UNKNOWN, "%s: unexpected tensor '%.60s' in a motion file", f->path, nm);
+    }
+    /* Embedded audio (version 2): U8 [n], a Matroska file (EBML magic 1A 45 DF A3), announced in the metadata. */
+    const re_st_tensor *ta = re_st_find(f, "audio");
+    const char *afmt = re_st_meta(f, "audio_format");
+    if (ta || afmt) {
+        if (!ta || !afmt || strcmp(afmt, "matroska") != 0)
+            return re_fail(RE_ERR_BAD_HEADER, "%s: embedded audio needs an 'audio' tensor and audio_format = matroska "
+                           "(found %s, '%.20s')", f->path, ta ? "the tensor" : "no tensor", afmt ? afmt : "(none)");
+        if (ta->dtype != RE_DT_U8 || ta->ndim != 1 || ta->shape[0] < 4 || ta->shape[0] > RE_MOTION_MAX_AUDIO)
+            return re_fail(RE_ERR_SHAPE, "%s: tensor 'audio' must be U8 [n] with 4 <= n <= %" PRId64, f->path,
+                           RE_MOTION_MAX_AUDIO);
+        const uint8_t *a = re_st_data(f, ta);
+        if (a[0] != 0x1A || a[1] != 0x45 || a[2] != 0xDF || a[3] != 0xA3)
+            return re_fail(RE_ERR_FORMAT, "%s: embedded audio is not a Matroska file", f->path);
     }
     const re_st_tensor *td = re_st_find(f, "deltas"), *tf = re_st_find(f, "found"), *tr = re_st_find(f, "ref_latent");
     const re_st_tensor *tl = re_st_find(f, "landmarks");
@@ -229,6 +255,14 @@ static re_status from_st(re_motion **out, re_st_file *f) {
             st = re_fail(RE_ERR_NOMEM, "%s: out of memory", f->path);
             goto fail;
         }
+    }
+    if (ta) {
+        m->audio_bytes = (size_t)ta->shape[0];
+        if (!(m->audio = malloc(m->audio_bytes))) {
+            st = re_fail(RE_ERR_NOMEM, "%s: out of memory for %zu bytes of audio", f->path, m->audio_bytes);
+            goto fail;
+        }
+        memcpy(m->audio, re_st_data(f, ta), m->audio_bytes);
     }
     const char *dn = re_st_meta(f, "driving_name");
     if (dn && dn[0] && !(m->driving_name = strdup(dn))) {

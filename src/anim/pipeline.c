@@ -13,6 +13,7 @@
  * Without FFmpeg (RE_HAVE_FFMPEG undefined) both entry points return RE_ERR_UNSUPPORTED.
  * Tested by tests/unit/test_anim.c and tests/cli/test_animate.sh; timed by bench/bench_animate.c.
  */
+#include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <math.h>
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/core.h"
 #include "reenact/anim.h"
@@ -110,6 +112,7 @@ typedef struct ctx {
     re_latent_filter *filt;
     float *bin, *bmu, *blv, *bz, *bout;   /* batch buffers */
     int64_t mo_first_found;               /* motion mode: first frame with a face */
+    char audio_tmp[PATH_MAX];             /* motion mode: the embedded audio as a temporary file ("" if none) */
     float *ex_z, *ex_lm;                  /* extraction: absolute codes and landmarks, grown as needed */
     uint8_t *ex_found;
     int64_t ex_n, ex_cap, ex_first;
@@ -644,6 +647,7 @@ static void ctx_free(ctx *c) {
     re_image_free(&c->final);
     re_image_free(&c->dimg);
     pthread_mutex_destroy(&c->mu);
+    if (c->audio_tmp[0]) remove(c->audio_tmp);   /* after the writer (which reads it) is closed or aborted */
 }
 
 static re_status check_opts(const re_anim_opts *o, run_mode mode) {
@@ -726,6 +730,43 @@ static re_status best_ref_pass(ctx *c, const float src_lmn[RE_FACE_LANDMARKS][2]
     c->rd = NULL;
     re_face_tracker_reset(c->trk);
     return open_reader(c);
+}
+
+/* Write a motion file's embedded audio to a new private file under $TMPDIR (or /tmp); path receives its name. */
+static re_status write_temp_audio(const re_motion *mo, char *path, size_t n) {
+    const char *dir = getenv("TMPDIR");
+    if (!dir || !*dir) dir = "/tmp";
+    if (snprintf(path, n, "%s/reenact-audio-XXXXXX.mka", dir) >= (int)n) {
+        path[0] = 0;
+        return re_fail(RE_ERR_ARG, "TMPDIR path too long");
+    }
+    int fd = mkstemps(path, 4);
+    if (fd < 0) {
+        re_status s = re_fail(RE_ERR_IO, "cannot create a temporary audio file in '%s': %s", dir, strerror(errno));
+        path[0] = 0;
+        return s;
+    }
+    size_t off = 0;
+    while (off < mo->audio_bytes) {
+        ssize_t w = write(fd, mo->audio + off, mo->audio_bytes - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            re_status s = re_fail(RE_ERR_IO, "cannot write the temporary audio file '%s': %s", path,
+                                  w < 0 ? strerror(errno) : "short write");
+            close(fd);
+            remove(path);
+            path[0] = 0;
+            return s;
+        }
+        off += (size_t)w;
+    }
+    if (close(fd) != 0) {
+        re_status s = re_fail(RE_ERR_IO, "cannot write the temporary audio file '%s': %s", path, strerror(errno));
+        remove(path);
+        path[0] = 0;
+        return s;
+    }
+    return RE_OK;
 }
 
 static int file_matches(const char *path, int64_t size) {
@@ -895,7 +936,11 @@ re_status re_animate(re_model *m, const re_anim_opts *o, re_anim_stats *st_out) 
         re_video_writer_opts wo = {c.out_w, c.out_h, fps_num, fps_den, o->format, o->crf, NULL};
         if (o->audio) {
             if (!c.mo && c.vi.has_audio) wo.audio_from = o->driving;
-            if (c.mo && c.mo->audio_path) {
+            if (c.mo && c.mo->audio) {
+                /* embedded audio: handed to the writer as a private temporary file, removed at the end */
+                if ((s = write_temp_audio(c.mo, c.audio_tmp, sizeof c.audio_tmp)) != RE_OK) goto done;
+                wo.audio_from = c.audio_tmp;
+            } else if (c.mo && c.mo->audio_path) {
                 if (file_matches(c.mo->audio_path, c.mo->audio_size)) wo.audio_from = c.mo->audio_path;
                 else st->audio_missing = 1;
             }
@@ -1029,14 +1074,16 @@ re_status re_motion_extract(re_model *m, const char *driving, const re_anim_opts
     if (sha && strlen(sha) == 64) snprintf(mo->model_sha256, sizeof mo->model_sha256, "%s", sha);
     const char *base = strrchr(driving, '/');
     mo->driving_name = strdup(base ? base + 1 : driving);
-    if (c.vi.has_audio) {
-        char *abs = realpath(driving, NULL);
-        struct stat sb;
-        if (abs && stat(abs, &sb) == 0) {
-            mo->audio_path = abs;
-            mo->audio_size = (int64_t)sb.st_size;
-        } else {
-            free(abs);
+    /* The driver's audio travels inside the motion file (remuxed, not re-encoded). A failure here costs the audio,
+     * not the motion: st->audio says RE_AUDIO_SKIPPED and the caller may warn. */
+    st->audio = RE_AUDIO_NONE;
+    if (c.vi.has_audio && opts->audio) {
+        re_status as = re_audio_extract(driving, (size_t)RE_MOTION_MAX_AUDIO, &mo->audio, &mo->audio_bytes);
+        st->audio = as == RE_OK && mo->audio ? RE_AUDIO_COPIED : RE_AUDIO_SKIPPED;
+        if (as != RE_OK) {
+            free(mo->audio);
+            mo->audio = NULL;
+            mo->audio_bytes = 0;
         }
     }
     if (!mo->driving_name) {

@@ -158,6 +158,18 @@ if [ $have_ffmpeg = 1 ] && [ $have_probe = 1 ]; then
   expect_rc 0 "animate from a motion file" -- "$CLI" animate --model "$M" --source "$SRC" --motion "$TMP/m.motion" -o "$TMP/g.mp4" --aligned --side-by-side --storyboard "$TMP/g_sb.png" -q
   check '[ "$(frames "$TMP/g.mp4")" = 12 ] && [ "$(rate "$TMP/g.mp4")" = 25/1 ] && [ "$(audio "$TMP/g.mp4")" = audio ]' "motion animation: 12 frames, 25 fps, audio"
   check '[ "$(vsize "$TMP/g.mp4")" = 512x256 ]' "motion side by side 512x256"
+  # the audio travels inside the motion file: still there when the driving clip is gone
+  expect_rc 0 "motion info (audio)" -- "$CLI" motion info "$TMP/m.motion"
+  check 'grep -q "audio:      embedded (Matroska" "$TMP/out.txt"' "motion file embeds the driver's audio"
+  mv "$TMP/clip_a.mp4" "$TMP/clip_a_moved.mp4"
+  mkdir -p "$TMP/tmpd"
+  expect_rc 0 "animate from a motion file whose driver is gone" -- env TMPDIR="$TMP/tmpd" "$CLI" animate --model "$M" --source "$SRC" --motion "$TMP/m.motion" -o "$TMP/g2.mp4" --aligned -q
+  check '[ "$(audio "$TMP/g2.mp4")" = audio ]' "embedded audio written without the driving clip"
+  check '[ -z "$(ls -A "$TMP/tmpd")" ]' "no temporary audio file left behind"
+  mv "$TMP/clip_a_moved.mp4" "$TMP/clip_a.mp4"
+  expect_rc 0 "motion extract --no-audio" -- "$CLI" motion extract --model "$M" --driving "$TMP/clip_a.mp4" -o "$TMP/m_na.motion" --aligned --no-audio -q
+  expect_rc 0 "motion info (no audio)" -- "$CLI" motion info "$TMP/m_na.motion"
+  check 'grep -q "audio:      (none)" "$TMP/out.txt"' "--no-audio: no audio stored"
   expect_rc 1 "motion file from another model" -- "$CLI" animate --model "$M2" --source "$SRC" --motion "$TMP/m.motion" -o "$TMP/bad_m.mp4" --aligned
   check none_left\ "$TMP"\ bad_ "no output after a model mismatch"
   check 'grep -q "another model" "$TMP/err.txt" && grep -q "m.motion" "$TMP/err.txt"' "model mismatch explained"

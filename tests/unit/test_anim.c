@@ -432,14 +432,29 @@ static void test_motion_bad(void) {
         {"bad_landmarks_shape.motion", 12, RE_ERR_SHAPE},
         {"bad_sha.motion", 13, RE_ERR_BAD_HEADER},
         {"good_nolandmarks.motion", 14, RE_OK},
+        {"good_audio.motion", 15, RE_OK},
+        {"bad_audio_v1.motion", 16, RE_ERR_UNKNOWN},
+        {"bad_audio_magic.motion", 17, RE_ERR_FORMAT},
+        {"bad_audio_nometa.motion", 18, RE_ERR_BAD_HEADER},
+        {"bad_audio_dtype.motion", 19, RE_ERR_SHAPE},
+        {"bad_audio_meta_only.motion", 20, RE_ERR_BAD_HEADER},
     };
+    /* embedded audio: a Matroska file starts with the EBML magic 1A 45 DF A3 */
+    uint8_t aud[16] = {0x1A, 0x45, 0xDF, 0xA3, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    uint8_t aud_bad[16] = {0x00, 0x45, 0xDF, 0xA3};
+    float aud_f[4] = {1, 2, 3, 4};
     for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
         const int w = cases[k].what;
         float d2[T * L];
         memcpy(d2, del, sizeof del);
         if (w == 7) d2[7] = NAN;
-        re_st_entry e[5];
+        re_st_entry e[6];
         size_t ne = 0;
+        if (w >= 15 && w <= 18)
+            e[ne++] = (re_st_entry){.name = "audio", .dtype = RE_DT_U8, .ndim = 1, .shape = {16},
+                                    .raw = w == 17 ? aud_bad : aud};
+        if (w == 19)
+            e[ne++] = (re_st_entry){.name = "audio", .dtype = RE_DT_F32, .ndim = 1, .shape = {4}, .src_f32 = aud_f};
         e[ne++] = (re_st_entry){.name = "deltas", .dtype = RE_DT_F16, .ndim = 2, .shape = {T, w == 5 ? L - 1 : L},
                                 .src_f32 = d2};
         if (w != 3)
@@ -451,13 +466,14 @@ static void test_motion_bad(void) {
         e[ne++] = (re_st_entry){.name = "ref_latent", .dtype = RE_DT_F32, .ndim = 1, .shape = {L}, .src_f32 = ref};
         if (w == 4) e[ne++] = (re_st_entry){.name = "zzz", .dtype = RE_DT_F32, .ndim = 1, .shape = {1}, .src_f32 = ref};
         const char *kv[] = {"format", w == 1 ? "reenact-vaegan" : RE_MOTION_FORMAT,
-                            "format_version", w == 2 ? "2" : "1",
+                            "format_version", w == 2 ? "3" : (w >= 15 && w != 16) ? "2" : "1",
                             "fps", w == 9 ? "0/1" : "25/1",
                             "frames", w == 6 ? "6" : "5",
                             "latent", "8",
                             "ref_frame", w == 10 ? "5" : "0",
                             "model_res", "64",
-                            "model_sha256", w == 13 ? "xyz" : ""};
+                            "model_sha256", w == 13 ? "xyz" : "",
+                            w >= 15 && w != 18 ? "audio_format" : "creator", w >= 15 && w != 18 ? "matroska" : "test"};
         uint8_t *buf = NULL;
         size_t n = 0;
         CHECK_OK(re_st_write_mem(&buf, &n, e, ne, kv, sizeof kv / sizeof *kv / 2));
@@ -467,6 +483,8 @@ static void test_motion_bad(void) {
         CHECK_MSG((s == RE_OK) == (mo != NULL), "%s: output pointer set only on success", cases[k].name);
         if (s != RE_OK) CHECK_MSG(re_last_error()[0] != 0, "%s: no message", cases[k].name);
         if (s == RE_OK) CHECK(mo->frames == T && mo->latent == L && (mo->landmarks != NULL) == (w != 14));
+        if (s == RE_OK) CHECK((mo->audio != NULL) == (w == 15) && (w != 15 || (mo->audio_bytes == 16 &&
+                              memcmp(mo->audio, aud, 16) == 0)));
         corpus_put(cases[k].name, buf, n);
         if (w == 0) {   /* truncations of a good file */
             re_motion *tm = NULL;
@@ -514,6 +532,29 @@ static void test_motion_file(void) {
         re_test_close("deltas (F16)", r->deltas, m->deltas, 37 * 200, 1e-3, 1e-6);
         re_motion_free(r);
         r = NULL;
+    }
+    /* embedded audio round trip: version 2, bytes unchanged, audio_path no longer written */
+    {
+        uint8_t a[40] = {0x1A, 0x45, 0xDF, 0xA3};
+        for (int i = 4; i < 40; i++) a[i] = (uint8_t)(i * 7);
+        m->audio = malloc(sizeof a);
+        if (m->audio) memcpy(m->audio, a, sizeof a);
+        m->audio_bytes = sizeof a;
+        CHECK_OK(re_motion_save(m, tmp("au.motion"), 1));
+        CHECK_OK(re_motion_load(&r, tmp("au.motion")));
+        if (r) {
+            CHECK(r->audio && r->audio_bytes == sizeof a && memcmp(r->audio, a, sizeof a) == 0 && !r->audio_path);
+            re_motion_free(r);
+            r = NULL;
+        }
+        re_st_file *f = NULL;
+        CHECK_OK(re_st_load(&f, tmp("au.motion")));
+        if (f) CHECK(re_st_meta(f, "format_version") && strcmp(re_st_meta(f, "format_version"), "2") == 0);
+        re_st_free(f);
+        m->audio_bytes = 0;
+        CHECK(re_motion_save(m, tmp("au0.motion"), 1) == RE_ERR_ARG && !exists(tmp("au0.motion")));
+        free(m->audio);
+        m->audio = NULL;
     }
     /* errors name the file */
     CHECK(re_motion_load(&r, tmp("nope.motion")) == RE_ERR_IO && strstr(re_last_error(), "nope.motion"));
