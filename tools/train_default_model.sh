@@ -7,7 +7,8 @@
 #      stopped, exactly),
 #   4. the F16 export of the VAE-GAN (encoder + decoder) and both evaluations (tools/eval_models.sh).
 # Usage: sh tools/train_default_model.sh [WORK_DIR=/tmp/reenact-train]
-# Environment: EPOCHS (30), PRECISION (bf16), THREADS (0 = all cores), SHARED (../shared), REENACT (build/reenact).
+# Environment: EPOCHS (30), PRECISION (bf16), THREADS (0 = all cores), W_KL (1: the KL weight), SHARED (../shared),
+# REENACT (build/reenact).
 # Run it in the background (nohup sh tools/train_default_model.sh > train.log 2>&1 &); on the 2-core development
 # machine the two runs take about 1 h 50 min in bf16.
 set -eu
@@ -18,6 +19,7 @@ SHARED=${SHARED:-$ROOT/../shared}
 EPOCHS=${EPOCHS:-30}
 PREC=${PRECISION:-bf16}
 THREADS=${THREADS:-0}
+W_KL=${W_KL:-1}
 [ -x "$R" ] || { echo "train_default_model: $R not built (cmake --build build)" >&2; exit 1; }
 [ -d "$SHARED/data/faces/utkface" ] || { echo "train_default_model: $SHARED/data/faces/utkface missing" >&2; exit 1; }
 mkdir -p "$W"
@@ -28,7 +30,7 @@ for mode in vaegan vae; do
   if [ -d "$run/ckpt" ]; then
     "$R" train --resume "$run" --epochs "$EPOCHS" --threads "$THREADS" --quiet
   else
-    "$R" train --data "$W/faces64.rds" --mode "$mode" --lr 0.0005 --flip --epochs "$EPOCHS" --precision "$PREC" \
+    "$R" train --data "$W/faces64.rds" --mode "$mode" --lr 0.0005 --flip --epochs "$EPOCHS" --precision "$PREC" --w-kl "$W_KL" \
       --threads "$THREADS" --ckpt-every 500 --sample-every 500 --keep 30 --out "$run" --quiet
   fi
 done
