@@ -423,7 +423,7 @@ static re_status consume(ctx *c, job *j) {
 static re_status model_setup(ctx *c) {
     const re_anim_opts *o = c->o;
     double t = now_s();
-    re_status s = re_runner_create_ex(&c->run, c->m, c->batch, c->o->precision);
+    re_status s = re_runner_create_ex(&c->run, c->m, c->batch, o->precision);
     if (s == RE_OK) s = re_encode(c->run, c->bin, c->batch, c->bmu, c->blv);
     if (s == RE_OK && c->mode == MODE_ANIMATE) s = re_decode(c->run, c->bz, c->batch, c->bout);
     if (s == RE_OK && c->mode == MODE_ANIMATE) {
@@ -732,7 +732,8 @@ static re_status best_ref_pass(ctx *c, const float src_lmn[RE_FACE_LANDMARKS][2]
     return open_reader(c);
 }
 
-/* Write a motion file's embedded audio to a new private file under $TMPDIR (or /tmp); path receives its name. */
+/* Write a motion file's embedded audio to a new private file under $TMPDIR (or /tmp); path receives its name
+ * ("" on failure, with nothing left behind). */
 static re_status write_temp_audio(const re_motion *mo, char *path, size_t n) {
     const char *dir = getenv("TMPDIR");
     if (!dir || !*dir) dir = "/tmp";
@@ -742,31 +743,22 @@ static re_status write_temp_audio(const re_motion *mo, char *path, size_t n) {
     }
     int fd = mkstemps(path, 4);
     if (fd < 0) {
-        re_status s = re_fail(RE_ERR_IO, "cannot create a temporary audio file in '%s': %s", dir, strerror(errno));
         path[0] = 0;
-        return s;
+        return re_fail(RE_ERR_IO, "cannot create a temporary audio file in '%s': %s", dir, strerror(errno));
     }
-    size_t off = 0;
-    while (off < mo->audio_bytes) {
+    const char *why = NULL;
+    for (size_t off = 0; off < mo->audio_bytes && !why;) {
         ssize_t w = write(fd, mo->audio + off, mo->audio_bytes - off);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) {
-            re_status s = re_fail(RE_ERR_IO, "cannot write the temporary audio file '%s': %s", path,
-                                  w < 0 ? strerror(errno) : "short write");
-            close(fd);
-            remove(path);
-            path[0] = 0;
-            return s;
-        }
-        off += (size_t)w;
+        if (w > 0) off += (size_t)w;
+        else if (w == 0) why = "short write";
+        else if (errno != EINTR) why = strerror(errno);
     }
-    if (close(fd) != 0) {
-        re_status s = re_fail(RE_ERR_IO, "cannot write the temporary audio file '%s': %s", path, strerror(errno));
-        remove(path);
-        path[0] = 0;
-        return s;
-    }
-    return RE_OK;
+    if (close(fd) != 0 && !why) why = strerror(errno);
+    if (!why) return RE_OK;
+    re_status s = re_fail(RE_ERR_IO, "cannot write the temporary audio file '%s': %s", path, why);
+    remove(path);
+    path[0] = 0;
+    return s;
 }
 
 static int file_matches(const char *path, int64_t size) {
