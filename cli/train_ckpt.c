@@ -117,6 +117,8 @@ static void get_str(json_t *o, const char *k, char *dst, size_t n, int *bad) {
     snprintf(dst, n, "%s", v);
 }
 
+typedef struct train_range { const char *name; double v, lo, hi; } train_range;
+
 re_status train_config_parse(const char *text, const char *what, train_cfg *c, train_state *st) {
     json_error_t err;
     json_t *o = json_loads(text, 0, &err);
@@ -198,7 +200,31 @@ re_status train_config_parse(const char *text, const char *what, train_cfg *c, t
         st->metrics_bytes = (uint64_t)get_int(so, "metrics_bytes", &bad);
         st->train_seconds = get_num(so, "train_seconds", &bad);
     }
-    if (bad) s = re_fail(RE_ERR_BAD_HEADER, "%s: training config has missing or malformed fields", what);
+    if (bad) {
+        s = re_fail(RE_ERR_BAD_HEADER, "%s: training config has missing or malformed fields", what);
+        goto done;
+    }
+    /* Values the CLI could never have written (the ranges of `reenact train`'s options): refused here, so that a
+     * damaged file cannot start a run with, say, an infinite loss weight (a double beyond float range). */
+    const train_range ranges[] = {
+        {"batch", c->opts.batch, 1, 4096}, {"lr", c->opts.lr_g, 0, 10}, {"lr_d", c->opts.lr_d, 0, 10},
+        {"beta1", c->opts.beta1, 0, 1}, {"beta2", c->opts.beta2, 0, 1}, {"adam_eps", c->opts.adam_eps, 0, 1},
+        {"weight_decay", c->opts.weight_decay, 0, 1e6}, {"w_rec", c->opts.w_rec, 0, 1e6},
+        {"w_kl", c->opts.w_kl, 0, 1e6}, {"w_adv", c->opts.w_adv, 0, 1e6}, {"w_fm", c->opts.w_fm, 0, 1e6},
+        {"epochs", c->epochs, 1, 1000000}, {"max_steps", (double)c->max_steps, 0, 1e12},
+        {"threads", c->threads, 0, 1024}, {"ckpt_every", (double)c->ckpt_every, 1, 1e12},
+        {"sample_every", (double)c->sample_every, 1, 1e12}, {"log_every", (double)c->log_every, 1, 1e12},
+        {"keep", c->keep, 1, 1000000}, {"val_fraction", c->val_fraction, 0, 0.9}, {"val_max", c->val_max, 1, 1000000},
+        {"grid", c->grid, 1, 64}, {"max_rollbacks", c->max_rollbacks, 0, 1000},
+        {"state.step", (double)st->step, 0, 1e15}, {"state.lr_g", st->lr_g, 0, 10}, {"state.lr_d", st->lr_d, 0, 10},
+        {"state.rollbacks", st->rollbacks, 0, 1e6}, {"state.train_seconds", st->train_seconds, 0, 1e12},
+    };
+    for (size_t i = 0; i < sizeof ranges / sizeof *ranges; i++)
+        if (!(ranges[i].v >= ranges[i].lo && ranges[i].v <= ranges[i].hi)) {
+            s = re_fail(RE_ERR_BAD_HEADER, "%s: training config field %s = %g is outside %g..%g", what,
+                        ranges[i].name, ranges[i].v, ranges[i].lo, ranges[i].hi);
+            goto done;
+        }
 done:
     free(mtext);
     json_decref(o);

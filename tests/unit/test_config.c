@@ -5,7 +5,8 @@
  *     bad_*.json that is not a run configuration refused with RE_ERR_CONFIG and a message naming the problem;
  *   - training-run config.json (train_config_parse, cli/train_ckpt.c, compiled in): ok_run_config*.json accepted
  *     (a file without "precision", written before the field existed, reads as f32), and each bad_run_*.json
- *     refused with a message naming the file.
+ *     refused with a message naming the file (field values outside the ranges of `reenact train`'s options
+ *     too, such as a loss weight beyond float range).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,5 +119,7 @@ int main(void) {
     run_case("bad_run_no_state.json", 0, "missing or malformed");
     run_case("bad_run_batch_type.json", 0, "missing or malformed");
     run_case("bad_run_model_config.json", 0, "missing or malformed");
+    /* found by fuzz_config: w_rec 2.2e82 became an infinite float, which could not be written back */
+    run_case("bad_run_float_overflow.json", 0, "w_rec = inf is outside");
     RE_TEST_END();
 }
