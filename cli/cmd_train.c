@@ -84,6 +84,8 @@ static void defaults(train_cfg *c) {
     snprintf(c->model, sizeof c->model, "seed64");
     re_train_opts_default(&c->opts, RE_MODE_VAEGAN);
     c->epochs = 30;
+    c->lr_decay_epochs = 0;
+    c->lr_final = 0.1;
     c->threads = 0;
     c->backend = RE_BACKEND_AUTO;
     c->ckpt_every = 500;
@@ -125,6 +127,8 @@ static void help(FILE *f) {
             "  --batch N            [%d]\n"
             "  --lr X               encoder+decoder Adam learning rate [%g with --mode vae, %g with vaegan]\n"
             "  --lr-d X             discriminator Adam learning rate [%g]\n"
+            "  --lr-decay-epochs N  both learning rates fall linearly over the last N epochs, 0 = constant [%d]\n"
+            "  --lr-final F         ... to F times their initial values [%g]\n"
             "  --beta1 X, --beta2 X Adam betas [%g, %g]\n"
             "  --w-kl X             KL weight [%g]\n"
             "  --w-adv X            adversarial weight [%g with vaegan, 0 with vae]\n"
@@ -155,7 +159,8 @@ static void help(FILE *f) {
             "NaN/Inf in a loss or gradient: the step is dropped, the newest checkpoint is reloaded and both learning\n"
             "rates are halved; metrics.jsonl records a \"nonfinite\" event naming the tensor.\n"
             "exit status: 0 ok, 1 failure, 2 usage error, 130/143 interrupted (checkpoint written)\n",
-            d.model, d.val_fraction, d.val_max, d.epochs, d.opts.batch, vae.lr_g, gan.lr_g, gan.lr_d, gan.beta1,
+            d.model, d.val_fraction, d.val_max, d.epochs, d.opts.batch, vae.lr_g, gan.lr_g, gan.lr_d, d.lr_decay_epochs,
+            d.lr_final, gan.beta1,
             gan.beta2, gan.w_kl, gan.w_adv, gan.w_fm, gan.seed, d.max_rollbacks, (long long)d.ckpt_every, d.keep,
             (long long)d.sample_every, (long long)d.log_every, d.grid);
 }
@@ -165,10 +170,10 @@ enum {
     F_DATA = 1 << 0, F_MODEL = 1 << 1, F_MODE = 1 << 2, F_LR = 1 << 3, F_LRD = 1 << 4, F_WKL = 1 << 5,
     F_WADV = 1 << 6, F_WFM = 1 << 7, F_SEED = 1 << 8, F_BATCH = 1 << 9, F_VAL = 1 << 10, F_FLIP = 1 << 11,
     F_INIT = 1 << 12, F_OUT = 1 << 13, F_BETA = 1 << 14, F_BACKEND = 1 << 15, F_THREADS = 1 << 16,
-    F_PREC = 1 << 17
+    F_PREC = 1 << 17, F_SCHED = 1 << 18
 };
 #define F_FIXED (F_MODEL | F_MODE | F_LR | F_LRD | F_WKL | F_WADV | F_WFM | F_SEED | F_BATCH | F_VAL | F_FLIP | \
-                 F_INIT | F_OUT | F_BETA)
+                 F_INIT | F_OUT | F_BETA | F_SCHED)
 
 typedef struct cli_args {
     train_cfg cfg;
@@ -208,6 +213,8 @@ static int parse_args(int argc, char **argv, cli_args *a) {
         else if (OPT("--batch", "-b")) { NEED(cli_parse_int(v, 1, 4096, &l), "--batch wants 1..4096"); batch = l; a->set |= F_BATCH; }
         else if (OPT("--lr", NULL)) { NEED(cli_parse_float(v, 1e-12, 10, &lr), "--lr wants a number in (0,10]"); a->set |= F_LR; }
         else if (OPT("--lr-d", NULL)) { NEED(cli_parse_float(v, 1e-12, 10, &lrd), "--lr-d wants a number in (0,10]"); a->set |= F_LRD; }
+        else if (OPT("--lr-decay-epochs", NULL)) { NEED(cli_parse_int(v, 0, 1000000, &l), "--lr-decay-epochs wants 0..1000000"); c->lr_decay_epochs = (int)l; a->set |= F_SCHED; }
+        else if (OPT("--lr-final", NULL)) { NEED(cli_parse_float(v, 1e-6, 1, &d), "--lr-final wants a fraction in [1e-6,1]"); c->lr_final = d; a->set |= F_SCHED; }
         else if (OPT("--beta1", NULL)) { NEED(cli_parse_float(v, 0, 0.999999, &b1), "--beta1 wants [0,1)"); a->set |= F_BETA; }
         else if (OPT("--beta2", NULL)) { NEED(cli_parse_float(v, 0, 0.999999999, &b2), "--beta2 wants [0,1)"); a->set |= F_BETA; }
         else if (OPT("--w-kl", NULL)) { NEED(cli_parse_float(v, 0, 1e6, &wkl), "--w-kl wants 0..1e6"); a->set |= F_WKL; }
@@ -465,6 +472,21 @@ fail:
     return s;
 }
 
+/* Learning-rate factor for the step after `step` completed ones: 1, then a linear fall over the last
+ * lr_decay_epochs epochs of the run (by --epochs, whatever --max-steps says) to lr_final. A function of the step
+ * alone, so a resumed run follows the same schedule exactly. */
+static double lr_factor(const run *r, int64_t step) {
+    const train_cfg *c = &r->cfg;
+    if (c->lr_decay_epochs <= 0 || r->bpe == 0) return 1.0;
+    int64_t end = (int64_t)c->epochs * (int64_t)r->bpe;
+    int64_t len = (int64_t)(c->lr_decay_epochs < c->epochs ? c->lr_decay_epochs : c->epochs) * (int64_t)r->bpe;
+    int64_t start = end - len;
+    if (step < start) return 1.0;
+    double f = (double)(step - start + 1) / (double)len;
+    if (f > 1) f = 1;
+    return 1.0 - (1.0 - c->lr_final) * f;
+}
+
 /* Load checkpoint `step`: model, optimizer, loader position and run state. halve: NaN rollback (keeps the current
  * learning rates halved and counts the rollback) instead of a plain resume. */
 static re_status restore(run *r, int64_t step, int halve) {
@@ -608,8 +630,10 @@ static re_status account(run *r, const re_step_stats *ss) {
     const char *names[8] = {"rec", "kl", "adv", "fm", "d", "g", "d_real", "d_fake"};
     for (int i = 0; i < 8; i++)
         if (i < 2 || i == 5 || r->cfg.opts.mode == RE_MODE_VAEGAN) json_object_set_new(o, names[i], jreal(r->win[i] / n));
-    json_object_set_new(o, "lr_g", json_real(r->st.lr_g));
-    if (r->cfg.opts.mode == RE_MODE_VAEGAN) json_object_set_new(o, "lr_d", json_real(r->st.lr_d));
+    /* the rates the last step used (the run's current rates times the schedule's factor) */
+    double lf = lr_factor(r, r->st.step - 1);
+    json_object_set_new(o, "lr_g", json_real(r->st.lr_g * lf));
+    if (r->cfg.opts.mode == RE_MODE_VAEGAN) json_object_set_new(o, "lr_d", json_real(r->st.lr_d * lf));
     json_object_set_new(o, "img_s", jreal(r->rate));
     json_object_set_new(o, "time", json_real(r->st.train_seconds + now_s() - r->t_session));
     hist_point hp = {r->st.step, (float)(r->win[0] / n), (float)(r->win[1] / n), (float)(r->win[2] / n),
@@ -698,6 +722,10 @@ static void print_table(run *r, int resumed, int64_t from) {
            o->w_rec, o->w_kl, o->w_adv, o->w_fm);
     printf("  schedule     %d epochs x %" PRIu64 " steps of %d = %" PRId64 " steps%s; seed %" PRIu64 "; flip %s\n",
            c->epochs, r->bpe, o->batch, r->total, c->max_steps ? " (--max-steps)" : "", o->seed, c->flip ? "on" : "off");
+    if (c->lr_decay_epochs > 0)
+        printf("  lr decay     linear over the last %d epochs to %g x (from step %" PRId64 ")\n", c->lr_decay_epochs,
+               c->lr_final, (int64_t)(c->epochs - (c->lr_decay_epochs < c->epochs ? c->lr_decay_epochs : c->epochs)) *
+               (int64_t)r->bpe);
     printf("  outputs      %s: checkpoints every %lld steps (keep %d + best), samples every %lld, log every %lld\n",
            r->out, (long long)c->ckpt_every, c->keep, (long long)c->sample_every, (long long)c->log_every);
     printf("  compute      %d threads, backend %s, precision %s\n", c->threads, backend_str(re_model_backend(r->m)),
@@ -741,8 +769,9 @@ int cmd_train(int argc, char **argv) {
         if (a.set & F_FIXED) {
             static const char *names[] = {"--data", "--model", "--mode", "--lr", "--lr-d", "--w-kl", "--w-adv",
                                           "--w-fm", "--seed", "--batch", "--val-fraction", "--flip", "--init",
-                                          "--out", "--beta1/--beta2"};
-            for (int i = 0; i < 15; i++)
+                                          "--out", "--beta1/--beta2", "--backend", "--threads", "--precision",
+                                          "--lr-decay-epochs/--lr-final"};
+            for (int i = 0; i < 19; i++)
                 if ((a.set & F_FIXED) & (1u << i))
                     return cli_usage_error(CMD, "%s cannot change when resuming (the run's settings are in its "
                                            "checkpoints; start a new run with --init to change them)", names[i]);
@@ -980,6 +1009,8 @@ int cmd_train(int argc, char **argv) {
             r->nan_inject_left--;
         }
         re_step_stats ss;
+        double lf = lr_factor(r, r->st.step);
+        re_trainer_set_lr(r->t, r->st.lr_g * lf, r->st.lr_d * lf);
         s = re_trainer_step(r->t, r->x, NULL, &ss);
         double t2 = now_s();
         r->t_load += t1 - t0;

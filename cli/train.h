@@ -24,6 +24,8 @@ typedef struct train_cfg {
     char init[TRAIN_PATH];       /* optional starting weights ("" = fresh initialization) */
     re_train_opts opts;          /* mode, batch, Adam, loss weights, seed (the initial learning rates) */
     int epochs;
+    int lr_decay_epochs;         /* learning rates fall linearly over the last N epochs (0 = constant) */
+    double lr_final;             /* ... to this fraction of the initial rates */
     int64_t max_steps;           /* 0 = no limit besides epochs */
     int threads;                 /* OpenMP threads actually used */
     re_backend backend;

@@ -65,6 +65,8 @@ char *train_config_json(const train_cfg *c, const train_state *st) {
     json_object_set_new(o, "w_fm", json_real(c->opts.w_fm));
     json_object_set_new(o, "seed", json_string(seed));
     json_object_set_new(o, "epochs", json_integer(c->epochs));
+    json_object_set_new(o, "lr_decay_epochs", json_integer(c->lr_decay_epochs));
+    json_object_set_new(o, "lr_final", json_real(c->lr_final));
     json_object_set_new(o, "max_steps", json_integer(c->max_steps));
     json_object_set_new(o, "threads", json_integer(c->threads));
     json_object_set_new(o, "backend", json_string(backend_name(c->backend)));
@@ -168,6 +170,16 @@ re_status train_config_parse(const char *text, const char *what, train_cfg *c, t
     c->opts.w_fm = (float)get_num(o, "w_fm", &bad);
     c->opts.seed = strtoull(seed, NULL, 10);
     c->epochs = (int)get_int(o, "epochs", &bad);
+    /* The learning-rate schedule arrived after the first runs: absent means constant rates. */
+    c->lr_decay_epochs = 0;
+    c->lr_final = 1.0;
+    double decay_v = 0; /* as read, for the range check (an int could not hold every value) */
+    if (json_object_get(o, "lr_decay_epochs") || json_object_get(o, "lr_final")) {
+        int64_t de = get_int(o, "lr_decay_epochs", &bad);
+        decay_v = (double)de;
+        c->lr_decay_epochs = de >= 0 && de <= 1000000 ? (int)de : 0;
+        c->lr_final = get_num(o, "lr_final", &bad);
+    }
     c->max_steps = get_int(o, "max_steps", &bad);
     c->threads = (int)get_int(o, "threads", &bad);
     /* "precision" arrived after the first runs: absent means f32. */
@@ -211,7 +223,8 @@ re_status train_config_parse(const char *text, const char *what, train_cfg *c, t
         {"beta1", c->opts.beta1, 0, 1}, {"beta2", c->opts.beta2, 0, 1}, {"adam_eps", c->opts.adam_eps, 0, 1},
         {"weight_decay", c->opts.weight_decay, 0, 1e6}, {"w_rec", c->opts.w_rec, 0, 1e6},
         {"w_kl", c->opts.w_kl, 0, 1e6}, {"w_adv", c->opts.w_adv, 0, 1e6}, {"w_fm", c->opts.w_fm, 0, 1e6},
-        {"epochs", c->epochs, 1, 1000000}, {"max_steps", (double)c->max_steps, 0, 1e12},
+        {"epochs", c->epochs, 1, 1000000}, {"lr_decay_epochs", decay_v, 0, 1000000},
+        {"lr_final", c->lr_final, 1e-6, 1}, {"max_steps", (double)c->max_steps, 0, 1e12},
         {"threads", c->threads, 0, 1024}, {"ckpt_every", (double)c->ckpt_every, 1, 1e12},
         {"sample_every", (double)c->sample_every, 1, 1e12}, {"log_every", (double)c->log_every, 1, 1e12},
         {"keep", c->keep, 1, 1000000}, {"val_fraction", c->val_fraction, 0, 0.9}, {"val_max", c->val_max, 1, 1000000},

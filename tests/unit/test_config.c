@@ -4,7 +4,8 @@
  *   - model configurations (re_config_from_json): ok_*.json accepted (ok_seed64 equals the seed64 preset); every
  *     bad_*.json that is not a run configuration refused with RE_ERR_CONFIG and a message naming the problem;
  *   - training-run config.json (train_config_parse, cli/train_ckpt.c, compiled in): ok_run_config*.json accepted
- *     (a file without "precision", written before the field existed, reads as f32), and each bad_run_*.json
+ *     (a file without "precision" or the learning-rate schedule, written before those fields existed, reads as
+ *     f32 with constant rates), and each bad_run_*.json
  *     refused with a message naming the file (field values outside the ranges of `reenact train`'s options
  *     too, such as a loss weight beyond float range).
  */
@@ -102,12 +103,17 @@ int main(void) {
 
     run_case("ok_run_config.json", 1, NULL);
     run_case("ok_run_config_no_precision.json", 1, NULL);
+    run_case("ok_run_config_lr_decay.json", 1, NULL);
     {
         size_t n;
         char *t = load("ok_run_config_no_precision.json", &n);
         static train_cfg c;
         static train_state st;
-        if (t && train_config_parse(t, "x", &c, &st) == RE_OK) CHECK(c.opts.precision == RE_PREC_F32);
+        if (t && train_config_parse(t, "x", &c, &st) == RE_OK)
+            CHECK(c.opts.precision == RE_PREC_F32 && c.lr_decay_epochs == 0 && c.lr_final == 1.0);
+        free(t);
+        t = load("ok_run_config_lr_decay.json", &n);
+        if (t && train_config_parse(t, "x", &c, &st) == RE_OK) CHECK(c.lr_decay_epochs == 5 && c.lr_final == 0.1);
         free(t);
         t = load("ok_run_config.json", &n);
         if (t && train_config_parse(t, "x", &c, &st) == RE_OK) CHECK(c.opts.precision == RE_PREC_BF16);
@@ -121,5 +127,8 @@ int main(void) {
     run_case("bad_run_model_config.json", 0, "missing or malformed");
     /* found by fuzz_config: w_rec 2.2e82 became an infinite float, which could not be written back */
     run_case("bad_run_float_overflow.json", 0, "w_rec = inf is outside");
+    run_case("bad_run_lr_final.json", 0, "lr_final = 0 is outside");
+    run_case("bad_run_lr_decay_huge.json", 0, "lr_decay_epochs = 4.29497e+09 is outside");
+    run_case("bad_run_lr_decay_half.json", 0, "missing or malformed");
     RE_TEST_END();
 }
