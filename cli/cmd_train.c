@@ -79,12 +79,25 @@ static long vm_hwm_kb(void) {
 
 /* ---- options --------------------------------------------------------------------------------------------- */
 
+/* The CLI's defaults: the library's (re_train_opts_default: Adam, batch 64, the paper's loss terms) with the
+ * learning rate and loss weights of the recipe that trained the bundled model (models/README.md), so that
+ * `reenact train --data F --flip --precision bf16 --out D` reproduces it. */
+static void cli_opts_default(re_train_opts *o, re_train_mode mode) {
+    re_train_opts_default(o, mode);
+    o->lr_g = 5e-4;
+    o->w_kl = 0.25f;
+    if (mode == RE_MODE_VAEGAN) {
+        o->w_adv = 150.f;
+        o->w_fm = 10000.f;
+    }
+}
+
 static void defaults(train_cfg *c) {
     memset(c, 0, sizeof *c);
     snprintf(c->model, sizeof c->model, "seed64");
-    re_train_opts_default(&c->opts, RE_MODE_VAEGAN);
+    cli_opts_default(&c->opts, RE_MODE_VAEGAN);
     c->epochs = 30;
-    c->lr_decay_epochs = 0;
+    c->lr_decay_epochs = 15;
     c->lr_final = 0.1;
     c->threads = 0;
     c->backend = RE_BACKEND_AUTO;
@@ -103,14 +116,14 @@ static void defaults(train_cfg *c) {
 static void help(FILE *f) {
     train_cfg d;
     defaults(&d);
-    re_train_opts vae, gan;
-    re_train_opts_default(&vae, RE_MODE_VAE);
-    re_train_opts_default(&gan, RE_MODE_VAEGAN);
+    re_train_opts gan;
+    cli_opts_default(&gan, RE_MODE_VAEGAN);
     fprintf(f,
             "usage: reenact train --data FILE.rds --out runs/NAME [options]\n"
             "       reenact train --resume runs/NAME [--epochs N] [--max-steps N] [--quiet] ...\n\n"
             "Trains the VAE (rec + KL) or VAE-GAN (+ adversarial + feature matching) of the paper on a packed dataset\n"
-            "(see 'reenact dataset pack'). Defaults reproduce the paper's setup (30 epochs, Adam, batch 64).\n\n"
+            "(see 'reenact dataset pack'). Defaults: the paper's setup (30 epochs, Adam, batch 64) with the learning rates,\n"
+            "loss weights and decay that trained the bundled model (models/README.md; it also used --flip).\n\n"
             "data and model:\n"
             "  --data PATH          packed dataset (.rds) [required]\n"
             "  --model NAME|JSON    preset seed64, seed128 or tiny, or a JSON model config [%s]\n"
@@ -125,7 +138,7 @@ static void help(FILE *f) {
             "  --epochs N           [%d]\n"
             "  --max-steps N        stop after N optimizer steps in total, 0 = no limit [0]\n"
             "  --batch N            [%d]\n"
-            "  --lr X               encoder+decoder Adam learning rate [%g with --mode vae, %g with vaegan]\n"
+            "  --lr X               encoder+decoder Adam learning rate [%g]\n"
             "  --lr-d X             discriminator Adam learning rate [%g]\n"
             "  --lr-decay-epochs N  both learning rates fall linearly over the last N epochs, 0 = constant [%d]\n"
             "  --lr-final F         ... to F times their initial values [%g]\n"
@@ -159,7 +172,7 @@ static void help(FILE *f) {
             "NaN/Inf in a loss or gradient: the step is dropped, the newest checkpoint is reloaded and both learning\n"
             "rates are halved; metrics.jsonl records a \"nonfinite\" event naming the tensor.\n"
             "exit status: 0 ok, 1 failure, 2 usage error, 130/143 interrupted (checkpoint written)\n",
-            d.model, d.val_fraction, d.val_max, d.epochs, d.opts.batch, vae.lr_g, gan.lr_g, gan.lr_d, d.lr_decay_epochs,
+            d.model, d.val_fraction, d.val_max, d.epochs, d.opts.batch, gan.lr_g, gan.lr_d, d.lr_decay_epochs,
             d.lr_final, gan.beta1,
             gan.beta2, gan.w_kl, gan.w_adv, gan.w_fm, gan.seed, d.max_rollbacks, (long long)d.ckpt_every, d.keep,
             (long long)d.sample_every, (long long)d.log_every, d.grid);
@@ -250,7 +263,7 @@ static int parse_args(int argc, char **argv, cli_args *a) {
 #undef OPT
 #undef NEED
     }
-    re_train_opts_default(&c->opts, mode);   /* mode-dependent defaults, then what was given */
+    cli_opts_default(&c->opts, mode);   /* mode-dependent defaults, then what was given */
     if (batch > 0) c->opts.batch = (int)batch;
     c->opts.seed = seed;
     if (lr > 0) c->opts.lr_g = lr;
