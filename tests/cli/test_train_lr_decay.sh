@@ -3,6 +3,7 @@
 #   - the rates in metrics.jsonl stay at --lr / --lr-d until the last N epochs, then fall linearly and reach
 #     F x the initial rates at the final step; config.json records the schedule;
 #   - a run interrupted inside the decay (--max-steps) and resumed is byte-identical to an uninterrupted one;
+#   - a NaN rollback inside the decay halves the base rates, and the schedule's factor still applies;
 #   - the schedule cannot change on --resume (usage error, exit 2); bad values are usage errors;
 #   - a config.json written before the schedule existed (no lr_decay_epochs/lr_final) still resumes, with
 #     constant rates; a damaged one (lr_final outside (0,1]) is refused, naming the field.
@@ -45,6 +46,20 @@ PY
 cmp -s "$T/a/model.safetensors" "$T/b/model.safetensors" || fail "resumed run with lr decay differs from the uninterrupted one"
 echo "ok: resumed inside the decay, byte-identical"
 
+# A NaN rollback inside the decay halves the base rates; the schedule's factor still applies on top.
+REENACT_TEST_NAN_STEP=25 "$R" train "${common[@]}" --out "$T/n" --quiet >"$T/n.log" 2>&1 || { cat "$T/n.log"; fail "run n"; }
+python3 - "$T/n/metrics.jsonl" "$T/a/metrics.jsonl" <<'PY' || fail "rates after a rollback inside the decay"
+import json, sys
+n = {e["step"]: e for e in map(json.loads, open(sys.argv[1])) if e["type"] == "train"}
+a = {e["step"]: e for e in map(json.loads, open(sys.argv[2])) if e["type"] == "train"}
+back = [s for s in n if s > 20]
+assert back, n.keys()
+for s in back:
+    for k in ("lr_g", "lr_d"):
+        assert abs(n[s][k] - 0.5 * a[s][k]) <= 1e-15, (s, k, n[s][k], a[s][k])
+print("ok: after the rollback at step 25 the rates are half the schedule's (steps %d..%d)" % (min(back), max(back)))
+PY
+
 "$R" train --resume "$T/b" --lr-final 0.5 >"$T/c.log" 2>&1
 [ $? -eq 2 ] || fail "--lr-final on --resume should be a usage error"
 grep -q "lr-decay-epochs/--lr-final cannot change" "$T/c.log" || { cat "$T/c.log"; fail "message"; }
@@ -56,7 +71,7 @@ done
 echo "ok: bad values and changes on resume refused"
 
 # A run folder written before the schedule existed: no lr_decay_epochs / lr_final in config.json.
-"$R" train --data "$T/d.rds" --model tiny --mode vae --batch 19 --epochs 2 --ckpt-every 5 --threads 1 \
+"$R" train --data "$T/d.rds" --model tiny --mode vae --batch 19 --epochs 2 --lr-decay-epochs 0 --ckpt-every 5 --threads 1 \
     --max-steps 10 --out "$T/o" --quiet >"$T/o.log" 2>&1 || { cat "$T/o.log"; fail "run o"; }
 for f in "$T"/o/config.json "$T"/o/ckpt/*/config.json; do
     python3 - "$f" <<'PY' || fail "strip"
