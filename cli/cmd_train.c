@@ -488,13 +488,16 @@ fail:
 /* Learning-rate factor for the step after `step` completed ones: 1, then a linear fall over the last
  * lr_decay_epochs epochs of the run (by --epochs, whatever --max-steps says) to lr_final. A function of the step
  * alone, so a resumed run follows the same schedule exactly. */
+static int64_t lr_decay_steps(const run *r) {
+    const train_cfg *c = &r->cfg;
+    return (int64_t)(c->lr_decay_epochs < c->epochs ? c->lr_decay_epochs : c->epochs) * (int64_t)r->bpe;
+}
+static int64_t lr_decay_start(const run *r) { return (int64_t)r->cfg.epochs * (int64_t)r->bpe - lr_decay_steps(r); }
+
 static double lr_factor(const run *r, int64_t step) {
     const train_cfg *c = &r->cfg;
-    if (c->lr_decay_epochs <= 0 || r->bpe == 0) return 1.0;
-    int64_t end = (int64_t)c->epochs * (int64_t)r->bpe;
-    int64_t len = (int64_t)(c->lr_decay_epochs < c->epochs ? c->lr_decay_epochs : c->epochs) * (int64_t)r->bpe;
-    int64_t start = end - len;
-    if (step < start) return 1.0;
+    int64_t len = lr_decay_steps(r), start = lr_decay_start(r);
+    if (len <= 0 || step < start) return 1.0;
     double f = (double)(step - start + 1) / (double)len;
     if (f > 1) f = 1;
     return 1.0 - (1.0 - c->lr_final) * f;
@@ -737,8 +740,7 @@ static void print_table(run *r, int resumed, int64_t from) {
            c->epochs, r->bpe, o->batch, r->total, c->max_steps ? " (--max-steps)" : "", o->seed, c->flip ? "on" : "off");
     if (c->lr_decay_epochs > 0)
         printf("  lr decay     linear over the last %d epochs to %g x (from step %" PRId64 ")\n", c->lr_decay_epochs,
-               c->lr_final, (int64_t)(c->epochs - (c->lr_decay_epochs < c->epochs ? c->lr_decay_epochs : c->epochs)) *
-               (int64_t)r->bpe);
+               c->lr_final, lr_decay_start(r));
     printf("  outputs      %s: checkpoints every %lld steps (keep %d + best), samples every %lld, log every %lld\n",
            r->out, (long long)c->ckpt_every, c->keep, (long long)c->sample_every, (long long)c->log_every);
     printf("  compute      %d threads, backend %s, precision %s\n", c->threads, backend_str(re_model_backend(r->m)),
