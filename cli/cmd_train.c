@@ -146,6 +146,8 @@ static void help(FILE *f) {
             "  --w-kl X             KL weight [%g]\n"
             "  --w-adv X            adversarial weight [%g with vaegan, 0 with vae]\n"
             "  --w-fm X             discriminator feature-matching weight [%g with vaegan, 0 with vae]\n"
+            "  --w-gdl X            gradient difference loss weight (edges of the reconstruction vs the input's,\n"
+            "                       either mode) [%g]\n"
             "  --seed S             initialization, split, shuffling, flips and sampling noise [%" PRIu64 "]\n"
             "  --max-rollbacks N    NaN/Inf rollbacks (each halves the learning rates) before giving up [%d]\n"
             "run folder and outputs:\n"
@@ -174,7 +176,7 @@ static void help(FILE *f) {
             "exit status: 0 ok, 1 failure, 2 usage error, 130/143 interrupted (checkpoint written)\n",
             d.model, d.val_fraction, d.val_max, d.epochs, d.opts.batch, gan.lr_g, gan.lr_d, d.lr_decay_epochs,
             d.lr_final, gan.beta1,
-            gan.beta2, gan.w_kl, gan.w_adv, gan.w_fm, gan.seed, d.max_rollbacks, (long long)d.ckpt_every, d.keep,
+            gan.beta2, gan.w_kl, gan.w_adv, gan.w_fm, gan.w_gdl, gan.seed, d.max_rollbacks, (long long)d.ckpt_every, d.keep,
             (long long)d.sample_every, (long long)d.log_every, d.grid);
 }
 
@@ -183,10 +185,10 @@ enum {
     F_DATA = 1 << 0, F_MODEL = 1 << 1, F_MODE = 1 << 2, F_LR = 1 << 3, F_LRD = 1 << 4, F_WKL = 1 << 5,
     F_WADV = 1 << 6, F_WFM = 1 << 7, F_SEED = 1 << 8, F_BATCH = 1 << 9, F_VAL = 1 << 10, F_FLIP = 1 << 11,
     F_INIT = 1 << 12, F_OUT = 1 << 13, F_BETA = 1 << 14, F_BACKEND = 1 << 15, F_THREADS = 1 << 16,
-    F_PREC = 1 << 17, F_SCHED = 1 << 18
+    F_PREC = 1 << 17, F_SCHED = 1 << 18, F_WGDL = 1 << 19
 };
 #define F_FIXED (F_MODEL | F_MODE | F_LR | F_LRD | F_WKL | F_WADV | F_WFM | F_SEED | F_BATCH | F_VAL | F_FLIP | \
-                 F_INIT | F_OUT | F_BETA | F_SCHED)
+                 F_INIT | F_OUT | F_BETA | F_SCHED | F_WGDL)
 
 typedef struct cli_args {
     train_cfg cfg;
@@ -203,7 +205,7 @@ static int parse_args(int argc, char **argv, cli_args *a) {
     re_train_mode mode = c->opts.mode;
     long batch = -1;
     uint64_t seed = c->opts.seed;
-    double lr = -1, lrd = -1, wkl = -1, wadv = -1, wfm = -1, b1 = -1, b2 = -1;
+    double lr = -1, lrd = -1, wkl = -1, wadv = -1, wfm = -1, wgdl = -1, b1 = -1, b2 = -1;
     re_precision prec = RE_PREC_F32;
     a->verify = 1;
     a->prefetch = 2;
@@ -233,6 +235,7 @@ static int parse_args(int argc, char **argv, cli_args *a) {
         else if (OPT("--w-kl", NULL)) { NEED(cli_parse_float(v, 0, 1e6, &wkl), "--w-kl wants 0..1e6"); a->set |= F_WKL; }
         else if (OPT("--w-adv", NULL)) { NEED(cli_parse_float(v, 0, 1e6, &wadv), "--w-adv wants 0..1e6"); a->set |= F_WADV; }
         else if (OPT("--w-fm", NULL)) { NEED(cli_parse_float(v, 0, 1e6, &wfm), "--w-fm wants 0..1e6"); a->set |= F_WFM; }
+        else if (OPT("--w-gdl", NULL)) { NEED(cli_parse_float(v, 0, 1e6, &wgdl), "--w-gdl wants 0..1e6"); a->set |= F_WGDL; }
         else if (OPT("--seed", "-s")) { NEED(cli_parse_u64(v, &seed), "--seed wants an unsigned integer"); a->set |= F_SEED; }
         else if (OPT("--out", "-o")) { NEED(strlen(v) < TRAIN_PATH - 200, "--out path too long"); a->out_path = v; a->set |= F_OUT; }
         else if (OPT("--resume", "-r")) { NEED(strlen(v) < TRAIN_PATH - 200, "--resume path too long"); a->resume = v; }
@@ -273,6 +276,7 @@ static int parse_args(int argc, char **argv, cli_args *a) {
     if (wkl >= 0) c->opts.w_kl = (float)wkl;
     if (wadv >= 0) c->opts.w_adv = (float)wadv;
     if (wfm >= 0) c->opts.w_fm = (float)wfm;
+    if (wgdl >= 0) c->opts.w_gdl = (float)wgdl;
     c->opts.precision = prec;
     return 0;
 }
@@ -315,7 +319,7 @@ typedef struct run {
     int ema_init;
     double last_prog, rate, rate_t;
     int64_t rate_step;
-    double win[8];
+    double win[9];
     int64_t win_n;
 } run;
 
@@ -633,8 +637,8 @@ static re_status account(run *r, const re_step_stats *ss) {
     double v[5] = {ss->rec, ss->kl, ss->adv, ss->fm, ss->d_loss};
     for (int i = 0; i < 5; i++) r->ema[i] = r->ema_init ? 0.95 * r->ema[i] + 0.05 * v[i] : v[i];
     r->ema_init = 1;
-    double w[8] = {ss->rec, ss->kl, ss->adv, ss->fm, ss->d_loss, ss->g_loss, ss->d_real, ss->d_fake};
-    for (int i = 0; i < 8; i++) r->win[i] += w[i];
+    double w[9] = {ss->rec, ss->kl, ss->adv, ss->fm, ss->d_loss, ss->g_loss, ss->d_real, ss->d_fake, ss->gdl};
+    for (int i = 0; i < 9; i++) r->win[i] += w[i];
     r->win_n++;
     update_rate(r);
     if (r->st.step % r->cfg.log_every) return RE_OK;
@@ -643,9 +647,10 @@ static re_status account(run *r, const re_step_stats *ss) {
     json_object_set_new(o, "type", json_string("train"));
     json_object_set_new(o, "step", json_integer(r->st.step));
     json_object_set_new(o, "epoch", json_integer(r->st.step / (int64_t)r->bpe));
-    const char *names[8] = {"rec", "kl", "adv", "fm", "d", "g", "d_real", "d_fake"};
+    const char *names[9] = {"rec", "kl", "adv", "fm", "d", "g", "d_real", "d_fake", "gdl"};
     for (int i = 0; i < 8; i++)
         if (i < 2 || i == 5 || r->cfg.opts.mode == RE_MODE_VAEGAN) json_object_set_new(o, names[i], jreal(r->win[i] / n));
+    if (r->cfg.opts.w_gdl != 0.f) json_object_set_new(o, names[8], jreal(r->win[8] / n));
     /* the rates the last step used (the run's current rates times the schedule's factor) */
     double lf = lr_factor(r, r->st.step - 1);
     json_object_set_new(o, "lr_g", json_real(r->st.lr_g * lf));
@@ -733,9 +738,9 @@ static void print_table(run *r, int resumed, int64_t from) {
            c->model, re_model_param_count(r->m, RE_PART_ENCODER), re_model_param_count(r->m, RE_PART_DECODER),
            re_model_param_count(r->m, RE_PART_DISC),
            (re_model_flops(r->m, RE_PART_ENCODER) + re_model_flops(r->m, RE_PART_DECODER)) / 1e6);
-    printf("  mode         %s: lr %g (now %g), lr_d %g (now %g), betas %g/%g, w_rec %g w_kl %g w_adv %g w_fm %g\n",
+    printf("  mode         %s: lr %g (now %g), lr_d %g (now %g), betas %g/%g, w_rec %g w_kl %g w_adv %g w_fm %g w_gdl %g\n",
            o->mode == RE_MODE_VAEGAN ? "vaegan" : "vae", o->lr_g, r->st.lr_g, o->lr_d, r->st.lr_d, o->beta1, o->beta2,
-           o->w_rec, o->w_kl, o->w_adv, o->w_fm);
+           o->w_rec, o->w_kl, o->w_adv, o->w_fm, o->w_gdl);
     printf("  schedule     %d epochs x %" PRIu64 " steps of %d = %" PRId64 " steps%s; seed %" PRIu64 "; flip %s\n",
            c->epochs, r->bpe, o->batch, r->total, c->max_steps ? " (--max-steps)" : "", o->seed, c->flip ? "on" : "off");
     if (c->lr_decay_epochs > 0)
@@ -785,8 +790,8 @@ int cmd_train(int argc, char **argv) {
             static const char *names[] = {"--data", "--model", "--mode", "--lr", "--lr-d", "--w-kl", "--w-adv",
                                           "--w-fm", "--seed", "--batch", "--val-fraction", "--flip", "--init",
                                           "--out", "--beta1/--beta2", "--backend", "--threads", "--precision",
-                                          "--lr-decay-epochs/--lr-final"};
-            for (int i = 0; i < 19; i++)
+                                          "--lr-decay-epochs/--lr-final", "--w-gdl"};
+            for (int i = 0; i < 20; i++)
                 if ((a.set & F_FIXED) & (1u << i))
                     return cli_usage_error(CMD, "%s cannot change when resuming (the run's settings are in its "
                                            "checkpoints; start a new run with --init to change them)", names[i]);

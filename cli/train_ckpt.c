@@ -63,6 +63,7 @@ char *train_config_json(const train_cfg *c, const train_state *st) {
     json_object_set_new(o, "w_kl", json_real(c->opts.w_kl));
     json_object_set_new(o, "w_adv", json_real(c->opts.w_adv));
     json_object_set_new(o, "w_fm", json_real(c->opts.w_fm));
+    json_object_set_new(o, "w_gdl", json_real(c->opts.w_gdl));
     json_object_set_new(o, "seed", json_string(seed));
     json_object_set_new(o, "epochs", json_integer(c->epochs));
     json_object_set_new(o, "lr_decay_epochs", json_integer(c->lr_decay_epochs));
@@ -168,6 +169,9 @@ re_status train_config_parse(const char *text, const char *what, train_cfg *c, t
     c->opts.w_kl = (float)get_num(o, "w_kl", &bad);
     c->opts.w_adv = (float)get_num(o, "w_adv", &bad);
     c->opts.w_fm = (float)get_num(o, "w_fm", &bad);
+    /* The gradient difference loss arrived after the first runs: absent means off. */
+    double wgdl = json_object_get(o, "w_gdl") ? get_num(o, "w_gdl", &bad) : 0.0;
+    c->opts.w_gdl = wgdl >= 0 && wgdl <= 1e6 ? (float)wgdl : 0.f;
     c->opts.seed = strtoull(seed, NULL, 10);
     c->epochs = (int)get_int(o, "epochs", &bad);
     /* The learning-rate schedule arrived after the first runs: absent means constant rates. */
@@ -223,6 +227,7 @@ re_status train_config_parse(const char *text, const char *what, train_cfg *c, t
         {"beta1", c->opts.beta1, 0, 1}, {"beta2", c->opts.beta2, 0, 1}, {"adam_eps", c->opts.adam_eps, 0, 1},
         {"weight_decay", c->opts.weight_decay, 0, 1e6}, {"w_rec", c->opts.w_rec, 0, 1e6},
         {"w_kl", c->opts.w_kl, 0, 1e6}, {"w_adv", c->opts.w_adv, 0, 1e6}, {"w_fm", c->opts.w_fm, 0, 1e6},
+        {"w_gdl", wgdl, 0, 1e6},
         {"epochs", c->epochs, 1, 1000000}, {"lr_decay_epochs", decay_v, 0, 1000000},
         {"lr_final", c->lr_final, 1e-6, 1}, {"max_steps", (double)c->max_steps, 0, 1e12},
         {"threads", c->threads, 0, 1024}, {"ckpt_every", (double)c->ckpt_every, 1, 1e12},

@@ -231,6 +231,52 @@ def gen_fm(outdir, seed):
                                         "reduction": "sum over layers of mean |f-r| over n*c*h*w"})
 
 
+def gen_gdl(outdir, seed):
+    """Gradient difference loss (rt.loss_gdl, C re_loss_gdl) on [3,2,5,6]. Pixels are drawn in row-major order and
+    redrawn until every horizontal/vertical neighbour difference of t and of x is at least `gap` away from 0 and every
+    | |dx| - |dt| | is at least `gap` away from 0, so both abs kinks stay out of the data and the gradient (a sum of
+    +-1/n terms) is well defined; f32 rounding of the C side's differences is far below gap."""
+    g = Gen(seed)
+    n, c, h, w = 3, 2, 5, 6
+    gap = 1e-2
+    t = g.randn(n, c, h, w)
+    x = g.randn(n, c, h, w)
+
+    def pairs(i, j):    # the neighbours (left, up) already drawn when (i,j) is drawn
+        return ([(i, j - 1)] if j > 0 else []) + ([(i - 1, j)] if i > 0 else [])
+
+    for b in range(n):
+        for ch in range(c):
+            tp, xp = t[b, ch], x[b, ch]
+            for i in range(h):
+                for j in range(w):
+                    while any(abs(tp[i, j] - tp[q]) < gap for q in pairs(i, j)):
+                        tp[i, j] = g.randn(1)[0]
+            for i in range(h):
+                for j in range(w):
+                    while any(abs(xp[i, j] - xp[q]) < gap or
+                              abs(abs(xp[i, j] - xp[q]) - abs(tp[i, j] - tp[q])) < gap for q in pairs(i, j)):
+                        xp[i, j] = g.randn(1)[0]
+    x = x.float().double().requires_grad_()
+    t = t.float().double()
+    loss = rt.loss_gdl(x, t)
+    loss.backward()
+    # cross-check the vectorized loss against the definition, pair by pair
+    xd, td = x.detach().numpy(), t.numpy()
+    ref = 0.0
+    for b in range(n):
+        for ch in range(c):
+            for i in range(h):
+                for j in range(w):
+                    for (a, q) in (((i, j + 1), j + 1 < w), ((i + 1, j), i + 1 < h)):
+                        if q:
+                            ref += abs(abs(xd[b, ch][a] - xd[b, ch, i, j]) - abs(td[b, ch][a] - td[b, ch, i, j]))
+    assert abs(ref / n - loss.item()) < 1e-12 * max(1.0, abs(ref)), (ref / n, loss.item())
+    return save(outdir, "op_gdl", {"x": f32(x), "t": f32(t), "loss": f64(loss), "grad/x": f64(x.grad)},
+                {"op": "gdl", "alpha": 1, "gap": gap,
+                 "reduction": "sum over planes and neighbour pairs of ||dx|-|dt||, mean over n"})
+
+
 def gen_reparam(outdir, seed):
     g = Gen(seed)
     mu = g.randn(3, 8).requires_grad_()
@@ -419,6 +465,7 @@ def main():
         gen_pair_loss(o, "op_l1", F.l1_loss, 114),
         gen_kl(o, 115),
         gen_fm(o, 116),
+        gen_gdl(o, 120),
         gen_reparam(o, 117),
         gen_adam(o, "op_adam", 1e-3, 0.0, 118),
         gen_adam(o, "op_adam_wd", 1e-2, 0.01, 119),

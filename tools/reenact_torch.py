@@ -44,11 +44,14 @@ Choices made where the brief left room (the C side must do the same):
 
 Training-step semantics (train_step below): one forward of E and G per step with train-mode BN (running stats are
 updated once per step by the encoder/decoder forward; the D forwards do not touch them since D has no BN).
-  VAE:     loss = w_rec*rec + w_kl*kl; rec = BCE(xr, x, sum)/N; kl = -0.5*sum(1+lv-mu^2-exp(lv))/N; one Adam
-           over encoder+decoder params.
+  VAE:     loss = w_rec*rec + w_kl*kl + w_gdl*gdl; rec = BCE(xr, x, sum)/N; kl = -0.5*sum(1+lv-mu^2-exp(lv))/N;
+           one Adam over encoder+decoder params.
   VAE-GAN: (1) d_loss = BCEwL(D(x),1) + BCEwL(D(xr.detach()),0); D Adam step. (2) with the UPDATED D:
-           adv = BCEwL(D(xr),1), fm as above, g_loss = w_rec*rec + w_kl*kl + w_adv*adv + w_fm*fm; E+G Adam step;
-           the D grads of this backward are discarded (D's optimizer zero_grads before its next backward).
+           adv = BCEwL(D(xr),1), fm as above, g_loss = w_rec*rec + w_kl*kl + w_adv*adv + w_fm*fm + w_gdl*gdl;
+           E+G Adam step; the D grads of this backward are discarded (D's optimizer zero_grads before its next
+           backward).
+  Both:    gdl = loss_gdl(xr, x) (gradient difference loss, C re_loss_gdl); the term is left out when w_gdl is 0
+           (weights.get("w_gdl", 0.0), so callers without it get the old step).
   Adam: torch.optim.Adam(betas=(0.5, 0.999), eps=1e-8), lr_g=1e-3, lr_d=2e-4, weight_decay=0.
 """
 import hashlib
@@ -211,6 +214,18 @@ def loss_fm(feats_f, feats_r):
     return sum(torch.mean(torch.abs(f - r)) for f, r in zip(feats_f, feats_r))
 
 
+def loss_gdl(x, t):
+    """Gradient difference loss (Mathieu, Couprie & LeCun 2016, alpha = 1) between images x and targets t,
+    [N,C,H,W]: sum over planes and neighbour pairs of | |x[..,i,j+1]-x[..,i,j]| - |t[..,i,j+1]-t[..,i,j]| | plus the
+    same over vertical pairs (x[..,i+1,j]-x[..,i,j]), summed per image, mean over the batch (C re_loss_gdl).
+    t is the target (the C code differentiates w.r.t. x only); autograd's abs subgradient at 0 is 0, as in C."""
+    dxh = torch.abs(x[..., :, 1:] - x[..., :, :-1])
+    dth = torch.abs(t[..., :, 1:] - t[..., :, :-1])
+    dxv = torch.abs(x[..., 1:, :] - x[..., :-1, :])
+    dtv = torch.abs(t[..., 1:, :] - t[..., :-1, :])
+    return (torch.sum(torch.abs(dxh - dth)) + torch.sum(torch.abs(dxv - dtv))) / x.shape[0]
+
+
 def make_optimizers(model, lr_g=1e-3, lr_d=2e-4, betas=(0.5, 0.999), eps=1e-8):
     opt_g = torch.optim.Adam(list(model.encoder.parameters()) + list(model.decoder.parameters()), lr=lr_g,
                              betas=betas, eps=eps, weight_decay=0)
@@ -219,10 +234,11 @@ def make_optimizers(model, lr_g=1e-3, lr_d=2e-4, betas=(0.5, 0.999), eps=1e-8):
 
 
 def train_step(model, opt_g, opt_d, x, eps, weights, gan, record=None):
-    """One training step. weights: dict w_rec, w_kl, w_adv, w_fm. eps: [N,latent] noise of the reparameterization.
+    """One training step. weights: dict w_rec, w_kl, w_adv, w_fm, optionally w_gdl (default 0 = no gdl term).
+    eps: [N,latent] noise of the reparameterization.
     If record is a dict, it receives the forward values and the gradients of this step (before the optimizer steps):
     'mu','logvar','z','xr', 'grad/<key>' for every parameter that took part, and for the GAN 'd_real','d_fake'.
-    Returns a dict of float losses (rec, kl, g_loss; with gan also d_loss, adv, fm)."""
+    Returns a dict of float losses (rec, kl, g_loss; with gan also d_loss, adv, fm; with w_gdl != 0 also gdl)."""
     model.train()
     mu, logvar = model.encoder(x)
     z = mu + eps * torch.exp(0.5 * logvar)
@@ -254,6 +270,11 @@ def train_step(model, opt_g, opt_d, x, eps, weights, gan, record=None):
         fm = loss_fm(feats_f, feats_r)
         g_loss = g_loss + weights["w_adv"] * adv + weights["w_fm"] * fm
         out.update(d_loss=d_loss.item(), adv=adv.item(), fm=fm.item())
+    w_gdl = weights.get("w_gdl", 0.0)
+    if w_gdl != 0.0:
+        gdl = loss_gdl(xr, x)
+        g_loss = g_loss + w_gdl * gdl
+        out["gdl"] = gdl.item()
     opt_g.zero_grad()
     g_loss.backward()
     out["g_loss"] = g_loss.item()

@@ -182,6 +182,7 @@ typedef struct re_train_opts {
     double lr_g, lr_d;         /* Adam learning rates: encoder+decoder 1e-3 (VAE) / 2e-4 (VAE-GAN); disc 2e-4 */
     double beta1, beta2, adam_eps, weight_decay;  /* 0.5, 0.999, 1e-8, 0 */
     float w_rec, w_kl, w_adv, w_fm;               /* loss weights, see docs/ARCH.md */
+    float w_gdl;               /* gradient difference loss on the reconstruction (either mode), 0 = off */
     uint64_t seed;             /* reparameterization noise */
     re_precision precision;    /* RE_PREC_F32 (default) or RE_PREC_BF16 */
 } re_train_opts;
@@ -189,6 +190,7 @@ void re_train_opts_default(re_train_opts *o, re_train_mode mode);
 
 typedef struct re_step_stats {
     double rec, kl, adv, fm;   /* generator-side terms (unweighted) */
+    double gdl;                /* gradient difference term (unweighted; 0 when w_gdl is 0) */
     double g_loss;             /* weighted total minimized by encoder+decoder */
     double d_loss;             /* discriminator loss (VAE-GAN only) */
     double d_real, d_fake;     /* mean sigmoid(D) on real and reconstructed images */

@@ -7,6 +7,7 @@
  *   1. D update:  d_loss = BCEwl(D(x), 1) + BCEwl(D(xr.detach()), 0)            -> Adam on D
  *   2. G update (D frozen, already updated): adv = BCEwl(D(xr), 1);
  *      fm = sum_l mean|D_l(xr) - D_l(x)|;  g = w_rec*rec + w_kl*kl + w_adv*adv + w_fm*fm   -> Adam on E+G
+ * Either mode may add w_gdl * gdl(xr, x), the gradient difference loss (re_loss_gdl), to g.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -164,6 +165,7 @@ void re_train_opts_default(re_train_opts *o, re_train_mode mode) {
     o->w_kl = 1.f;
     o->w_adv = mode == RE_MODE_VAEGAN ? 20.f : 0.f;
     o->w_fm = mode == RE_MODE_VAEGAN ? 100.f : 0.f;
+    o->w_gdl = 0.f;
     o->seed = 1;
 }
 
@@ -393,13 +395,18 @@ re_status re_trainer_step_ex(re_trainer *t, const float *x, const float *eps_ove
     z.kl = re_loss_kl(t->dmu, t->dlogvar, v->mu, v->logvar, B, L, o->w_kl);
     LOSS_OK(z.rec, "reconstruction");
     LOSS_OK(z.kl, "KL");
+    if (o->w_gdl != 0.f) {
+        const re_config *mc = &m->cfg;
+        z.gdl = re_loss_gdl(t->dxr, xr, x, B, mc->channels, mc->res, mc->res, o->w_gdl);
+        LOSS_OK(z.gdl, "gradient-difference");
+    }
     if (o->mode == RE_MODE_VAEGAN) {
         float *dxr = t->dxr;
         const float *dxr2 = t->dxr2;
 #pragma omp parallel for simd schedule(static)
         for (size_t i = 0; i < imgs; i++) dxr[i] += dxr2[i];
     }
-    z.g_loss = o->w_rec * z.rec + o->w_kl * z.kl + o->w_adv * z.adv + o->w_fm * z.fm;
+    z.g_loss = o->w_rec * z.rec + o->w_kl * z.kl + o->w_adv * z.adv + o->w_fm * z.fm + o->w_gdl * z.gdl;
     LOSS_OK(z.g_loss, "total");
 
     if ((s = re_net_backward(&m->dec, &v->dec, m, t->grads, t->dxr, B, t->dz))) return s;

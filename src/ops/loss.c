@@ -161,6 +161,52 @@ double re_loss_l1(float *grad, const float *x, const float *t, int n, size_t d, 
     return acc / (double)cnt;
 }
 
+/* d|(|a| - |b|)| / da with sign(0) = 0 (PyTorch's subgradient of abs). */
+static inline float gdl_g(float a, float b) {
+    const float e = fabsf(a) - fabsf(b);
+    const float se = e > 0 ? 1.f : (e < 0 ? -1.f : 0.f), sa = a > 0 ? 1.f : (a < 0 ? -1.f : 0.f);
+    return se * sa;
+}
+
+double re_loss_gdl(float *grad, const float *x, const float *t, int n, int c, int h, int w, float scale) {
+    const int planes = n * c;
+    const size_t hw = (size_t)h * w;
+    const float gs = scale / (float)n;
+    double acc = 0;
+    /* one plane per iteration: a plane's gradient entries are touched by that plane's pairs only */
+#pragma omp parallel for reduction(+ : acc) schedule(static)
+    for (int pl = 0; pl < planes; pl++) {
+        const float *xp = x + (size_t)pl * hw, *tp = t + (size_t)pl * hw;
+        float *gp = grad ? grad + (size_t)pl * hw : NULL;
+        double a = 0;
+        for (int i = 0; i < h; i++) {
+            for (int j = 0; j < w; j++) {
+                const size_t k = (size_t)i * w + j;
+                if (j + 1 < w) {
+                    const float dx = xp[k + 1] - xp[k], dt = tp[k + 1] - tp[k];
+                    a += fabs((double)fabsf(dx) - (double)fabsf(dt));
+                    if (gp) {
+                        const float g = gs * gdl_g(dx, dt);
+                        gp[k + 1] += g;
+                        gp[k] -= g;
+                    }
+                }
+                if (i + 1 < h) {
+                    const float dy = xp[k + w] - xp[k], dt = tp[k + w] - tp[k];
+                    a += fabs((double)fabsf(dy) - (double)fabsf(dt));
+                    if (gp) {
+                        const float g = gs * gdl_g(dy, dt);
+                        gp[k + w] += g;
+                        gp[k] -= g;
+                    }
+                }
+            }
+        }
+        acc += a;
+    }
+    return acc / n;
+}
+
 double re_loss_kl(float *dmu, float *dlogvar, const float *mu, const float *logvar, int n, int d, float scale) {
     const size_t cnt = (size_t)n * d;
     const float gs = scale / (float)n;

@@ -76,6 +76,11 @@ double re_loss_bce_logits_const(float *grad, const float *x, float target, int n
 /* Mean squared error / mean absolute error over n*d elements (PyTorch 'mean'). */
 double re_loss_mse(float *grad, const float *x, const float *t, int n, size_t d, float scale);
 double re_loss_l1(float *grad, const float *x, const float *t, int n, size_t d, float scale);
+/* Gradient difference loss (Mathieu, Couprie & LeCun 2016, alpha = 1) between images x and targets t, [n,c,h,w]:
+ *   sum over planes and neighbour pairs of | |x[i,j+1]-x[i,j]| - |t[i,j+1]-t[i,j]| | (and the same vertically),
+ * summed per image, mean over n. Penalizes edges that are weaker (blur) or stronger than the target's.
+ * Unlike the losses above, ADDS scale * dLoss/dx to grad (each pixel collects from its neighbour pairs). */
+double re_loss_gdl(float *grad, const float *x, const float *t, int n, int c, int h, int w, float scale);
 /* KL(N(mu, exp(logvar)) || N(0,1)) = -0.5 * sum(1 + logvar - mu^2 - exp(logvar)), sum over d, mean over n.
  * Writes dmu, dlogvar (overwrite, scaled). */
 double re_loss_kl(float *dmu, float *dlogvar, const float *mu, const float *logvar, int n, int d, float scale);

@@ -6,7 +6,8 @@
  * Each op case holds its inputs/params, "out", a random "dout" and "grad/<input>" = d sum(out*dout)/d input;
  * loss cases hold "loss" and "grad/<input>". A missing or unreadable reference file is a FAILURE, not a skip.
  * Every backward output buffer is pre-filled with NaN, which checks the "backward overwrites" contract of ops.h
- * (an accumulating implementation would keep the NaN and fail).
+ * (an accumulating implementation would keep the NaN and fail). The exception is re_loss_gdl, which ADDS into its
+ * gradient: test_gdl starts from zeros and checks the accumulation from a constant fill.
  *
  * Run: ctest -R test_ops_torch, or build/tests/test_ops_torch (data found from the cwd = repo root, else from the
  * source tree the binary was configured from, RE_SOURCE_DIR).
@@ -465,6 +466,74 @@ static void test_fm(void) {
     re_st_free(f);
 }
 
+/* Gradient difference loss. re_loss_gdl ADDS scale * dL/dx into grad, so the main check starts from zeros (not the
+ * NaN fill the overwriting losses get); the accumulate contract is checked separately from a constant fill. */
+static void test_gdl(void) {
+    const char *cs = "op_gdl";
+    re_st_file *f = open_case(cs);
+    if (!f) return;
+    size_t cnt = 0, cnt_t = 0, cnt_g = 0;
+    float *x = get(f, "x", &cnt), *t = get(f, "t", &cnt_t), *gx = get(f, "grad/x", &cnt_g), *g = NULL, *want = NULL;
+    const re_st_tensor *tx = find(f, "x"), *tt = find(f, "t"), *tg = find(f, "grad/x");
+    const double loss_ref = get_scalar(f, "loss");
+    if (!x || !t || !gx || !tx || !tt || !tg) goto done;
+    CHECK_EQ_INT(tx->ndim, 4);
+    CHECK_EQ_INT(tt->ndim, 4);
+    CHECK_EQ_INT(tg->ndim, 4);
+    if (tx->ndim != 4 || tt->ndim != 4 || tg->ndim != 4) goto done;
+    for (int k = 0; k < 4; k++) {
+        CHECK_EQ_INT(tt->shape[k], tx->shape[k]);
+        CHECK_EQ_INT(tg->shape[k], tx->shape[k]);
+    }
+    CHECK(cnt_t == cnt && cnt_g == cnt);
+    if (cnt_t != cnt || cnt_g != cnt) goto done;
+    const int n = (int)tx->shape[0], c = (int)tx->shape[1], h = (int)tx->shape[2], w = (int)tx->shape[3];
+    CHECK(n >= 2 && h >= 2 && w >= 2 && h != w);   /* non-square, batched: catches swapped h/w and a missing 1/n */
+    CHECK_EQ_INT((size_t)n * c * h * w, cnt);
+    g = malloc(cnt * sizeof(float));
+    want = malloc(cnt * sizeof(float));
+    if (!g || !want) {
+        CHECK_MSG(0, "out of memory");
+        goto done;
+    }
+
+    /* loss and gradient from zero */
+    for (size_t i = 0; i < cnt; i++) g[i] = 0.f;
+    close_scalar(cs, "loss", re_loss_gdl(g, x, t, n, c, h, w, 1.f), loss_ref, REL_LOSS);
+    close_arr(cs, "grad x", g, gx, cnt, REL_EW, NMSE_EW);
+
+    /* accumulate: grad pre-filled with a constant ends as constant + dL/dx */
+    const float base = 1.5f;
+    for (size_t i = 0; i < cnt; i++) {
+        g[i] = base;
+        want[i] = base + gx[i];
+    }
+    close_scalar(cs, "loss (accumulating)", re_loss_gdl(g, x, t, n, c, h, w, 1.f), loss_ref, REL_LOSS);
+    close_arr(cs, "grad x accumulated onto 1.5", g, want, cnt, REL_EW, NMSE_EW);
+
+    /* scale multiplies the gradient only, not the returned value */
+    for (size_t i = 0; i < cnt; i++) {
+        g[i] = 0.f;
+        want[i] = 0.25f * gx[i];
+    }
+    close_scalar(cs, "loss (scale 0.25)", re_loss_gdl(g, x, t, n, c, h, w, 0.25f), loss_ref, REL_LOSS);
+    close_arr(cs, "grad x (scale 0.25)", g, want, cnt, REL_EW, NMSE_EW);
+
+    /* no gradient requested */
+    close_scalar(cs, "loss (grad NULL)", re_loss_gdl(NULL, x, t, n, c, h, w, 1.f), loss_ref, REL_LOSS);
+
+    /* x == t: loss 0 and (sign(0) = 0, PyTorch's abs subgradient) the gradient adds exactly nothing */
+    for (size_t i = 0; i < cnt; i++) g[i] = base;
+    double l0 = re_loss_gdl(g, t, t, n, c, h, w, 1.f);
+    CHECK_MSG(l0 == 0.0, "%s: loss(t, t) = %g, want 0", cs, l0);
+    size_t moved = 0;
+    for (size_t i = 0; i < cnt; i++) moved += g[i] != base;
+    CHECK_MSG(moved == 0, "%s: grad at x == t changed %zu entries, want 0", cs, moved);
+done:
+    FREE_ALL(x, t, gx, g, want);
+    re_st_free(f);
+}
+
 static void test_reparam(void) {
     const char *cs = "op_reparam";
     re_st_file *f = open_case(cs);
@@ -555,6 +624,7 @@ int main(void) {
     test_pair_loss("op_l1", re_loss_l1);
     test_kl();
     test_fm();
+    test_gdl();
     test_reparam();
     test_adam("op_adam");
     test_adam("op_adam_wd");

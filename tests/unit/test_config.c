@@ -104,6 +104,7 @@ int main(void) {
     run_case("ok_run_config.json", 1, NULL);
     run_case("ok_run_config_no_precision.json", 1, NULL);
     run_case("ok_run_config_lr_decay.json", 1, NULL);
+    run_case("ok_run_config_gdl.json", 1, NULL);
     {
         size_t n;
         char *t = load("ok_run_config_no_precision.json", &n);
@@ -113,7 +114,11 @@ int main(void) {
             CHECK(c.opts.precision == RE_PREC_F32 && c.lr_decay_epochs == 0 && c.lr_final == 1.0);
         free(t);
         t = load("ok_run_config_lr_decay.json", &n);
-        if (t && train_config_parse(t, "x", &c, &st) == RE_OK) CHECK(c.lr_decay_epochs == 5 && c.lr_final == 0.1);
+        if (t && train_config_parse(t, "x", &c, &st) == RE_OK)
+            CHECK(c.lr_decay_epochs == 5 && c.lr_final == 0.1 && c.opts.w_gdl == 0.f); /* written before w_gdl */
+        free(t);
+        t = load("ok_run_config_gdl.json", &n);
+        if (t && train_config_parse(t, "x", &c, &st) == RE_OK) CHECK(c.opts.w_gdl == 0.5f);
         free(t);
         t = load("ok_run_config.json", &n);
         if (t && train_config_parse(t, "x", &c, &st) == RE_OK) CHECK(c.opts.precision == RE_PREC_BF16);
@@ -130,5 +135,7 @@ int main(void) {
     run_case("bad_run_lr_final.json", 0, "lr_final = 0 is outside");
     run_case("bad_run_lr_decay_huge.json", 0, "lr_decay_epochs = 4.29497e+09 is outside");
     run_case("bad_run_lr_decay_half.json", 0, "missing or malformed");
+    run_case("bad_run_w_gdl.json", 0, "w_gdl = 3e+06 is outside");
+    run_case("bad_run_w_gdl_type.json", 0, "missing or malformed");
     RE_TEST_END();
 }
