@@ -8,7 +8,8 @@
 #   4. the F16 export of the VAE-GAN (encoder + decoder) and both evaluations (tools/eval_models.sh).
 # Usage: sh tools/train_default_model.sh [WORK_DIR=/tmp/reenact-train]
 # Environment: EPOCHS (30), PRECISION (bf16), THREADS (0 = all cores), W_KL (KL weight, 0.25), W_ADV (VAE-GAN
-# adversarial weight, 150), W_FM (VAE-GAN feature-matching weight, 10000), DECAY (epochs of linear learning-rate
+# adversarial weight, 150), W_FM (VAE-GAN feature-matching weight, 10000), W_GDL (gradient difference loss
+# weight, both modes, 0), DECAY (epochs of linear learning-rate
 # decay at the end, 15), LR_FINAL (the rates at the end as a fraction of the initial ones, 0.1), SHARED
 # (../shared), REENACT (build/reenact).
 # Run it in the background (nohup sh tools/train_default_model.sh > train.log 2>&1 &); on the 2-core development
@@ -24,6 +25,7 @@ THREADS=${THREADS:-0}
 W_KL=${W_KL:-0.25}
 W_ADV=${W_ADV:-150}
 W_FM=${W_FM:-10000}
+W_GDL=${W_GDL:-0}
 DECAY=${DECAY:-15}
 LR_FINAL=${LR_FINAL:-0.1}
 [ -x "$R" ] || { echo "train_default_model: $R not built (cmake --build build)" >&2; exit 1; }
@@ -40,7 +42,7 @@ for mode in vaegan vae; do
     [ "$mode" = vaegan ] && gan="--w-adv $W_ADV --w-fm $W_FM"
     # shellcheck disable=SC2086
     "$R" train --data "$W/faces64.rds" --mode "$mode" --lr 0.0005 --lr-decay-epochs "$DECAY" --lr-final "$LR_FINAL" \
-      --flip --epochs "$EPOCHS" --precision "$PREC" --w-kl "$W_KL" $gan \
+      --flip --epochs "$EPOCHS" --precision "$PREC" --w-kl "$W_KL" --w-gdl "$W_GDL" $gan \
       --threads "$THREADS" --ckpt-every 500 --sample-every 500 --keep 30 --out "$run" --quiet
   fi
 done
