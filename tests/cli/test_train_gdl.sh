@@ -13,6 +13,7 @@ R=${1:?usage: $0 path/to/reenact}
 T=$(mktemp -d /tmp/reenact_gdl.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "$0")/train_lib.sh"
 
 "$R" dataset synth -o "$T/d.rds" --count 120 --res 16 --groups 4 >/dev/null || fail "synth"
 common=(--data "$T/d.rds" --model tiny --mode vae --batch 16 --epochs 3 --w-kl 0.5 --ckpt-every 4 --sample-every 100
@@ -41,25 +42,13 @@ cmp -s "$T/a/model.safetensors" "$T/z/model.safetensors" && fail "--w-gdl 0.75 t
 cmp -s "$T/a/model.safetensors" "$T/b/model.safetensors" || fail "resumed run with --w-gdl differs from the uninterrupted one"
 echo "ok: resumed with the gdl term, byte-identical"
 
-"$R" train --resume "$T/b" --w-gdl 2 >"$T/c.log" 2>&1
-[ $? -eq 2 ] || fail "--w-gdl on --resume should be a usage error"
-grep -q "w-gdl cannot change" "$T/c.log" || { cat "$T/c.log"; fail "message"; }
-for bad in "--w-gdl -1" "--w-gdl 2e6" "--w-gdl nan" "--w-gdl x"; do
-    "$R" train --data "$T/d.rds" --out "$T/bad" $bad >"$T/bad.log" 2>&1
-    [ $? -eq 2 ] || fail "'$bad' should be a usage error"
-    [ -e "$T/bad" ] && fail "'$bad' left a run folder"
-done
+refuse_on_resume "$T/b" "w-gdl cannot change" --w-gdl 2
+refuse_values "$T/d.rds" "--w-gdl -1" "--w-gdl 2e6" "--w-gdl nan" "--w-gdl x"
 echo "ok: bad values and changes on resume refused"
 
 # A run folder written before the option existed: no w_gdl in config.json -> the term stays off.
 "$R" train "${common[@]}" --max-steps 8 --out "$T/o" --quiet >"$T/o.log" 2>&1 || { cat "$T/o.log"; fail "run o"; }
-for f in "$T"/o/config.json "$T"/o/ckpt/*/config.json; do
-    python3 - "$f" <<'PY' || fail "strip"
-import json, sys
-c = json.load(open(sys.argv[1])); c.pop("w_gdl")
-json.dump(c, open(sys.argv[1], "w"), indent=2)
-PY
-done
+drop_config_keys "$T/o" w_gdl
 "$R" train --resume "$T/o" --max-steps 12 --quiet >"$T/o2.log" 2>&1 || { cat "$T/o2.log"; fail "old-format resume"; }
 python3 - "$T/o/metrics.jsonl" <<'PY' || fail "old-format run should train without the gdl term"
 import json, sys
@@ -67,11 +56,7 @@ tr = [e for e in map(json.loads, open(sys.argv[1])) if e["type"] == "train"]
 assert tr[-1]["step"] == 12 and not any("gdl" in e for e in tr), tr[-1]
 PY
 newest=$(ls -d "$T"/o/ckpt/step_* | tail -1)
-python3 - "$newest/config.json" <<'PY'
-import json, sys
-c = json.load(open(sys.argv[1])); c["w_gdl"] = -3
-json.dump(c, open(sys.argv[1], "w"), indent=2)
-PY
+set_config "$newest/config.json" w_gdl=-3
 "$R" train --resume "$T/o" --max-steps 16 --quiet >"$T/o3.log" 2>&1 && fail "a damaged w_gdl was accepted"
 grep -q "w_gdl = -3 is outside" "$T/o3.log" || { cat "$T/o3.log"; fail "damaged w_gdl: message"; }
 echo "ok: old run folders resume without the term; a damaged w_gdl is refused"

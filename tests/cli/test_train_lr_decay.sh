@@ -13,6 +13,7 @@ R=${1:?usage: $0 path/to/reenact}
 T=$(mktemp -d /tmp/reenact_lrdecay.XXXXXX)
 trap 'rm -rf "$T"' EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "$0")/train_lib.sh"
 
 "$R" dataset synth -o "$T/d.rds" --count 200 --res 16 --groups 5 >/dev/null || fail "synth"
 # A few steps per epoch (the test reads the count back); 4 epochs, the rates decay over the last 2.
@@ -60,26 +61,14 @@ for s in back:
 print("ok: after the rollback at step 25 the rates are half the schedule's (steps %d..%d)" % (min(back), max(back)))
 PY
 
-"$R" train --resume "$T/b" --lr-final 0.5 >"$T/c.log" 2>&1
-[ $? -eq 2 ] || fail "--lr-final on --resume should be a usage error"
-grep -q "lr-decay-epochs/--lr-final cannot change" "$T/c.log" || { cat "$T/c.log"; fail "message"; }
-for bad in "--lr-final 0" "--lr-final 1.5" "--lr-decay-epochs -1" "--lr-final x"; do
-    "$R" train --data "$T/d.rds" --out "$T/bad" $bad >"$T/bad.log" 2>&1
-    [ $? -eq 2 ] || fail "'$bad' should be a usage error"
-    [ -e "$T/bad" ] && fail "'$bad' left a run folder"
-done
+refuse_on_resume "$T/b" "lr-decay-epochs/--lr-final cannot change" --lr-final 0.5
+refuse_values "$T/d.rds" "--lr-final 0" "--lr-final 1.5" "--lr-decay-epochs -1" "--lr-final x"
 echo "ok: bad values and changes on resume refused"
 
 # A run folder written before the schedule existed: no lr_decay_epochs / lr_final in config.json.
 "$R" train --data "$T/d.rds" --model tiny --mode vae --batch 19 --epochs 2 --lr-decay-epochs 0 --ckpt-every 5 --threads 1 \
     --max-steps 10 --out "$T/o" --quiet >"$T/o.log" 2>&1 || { cat "$T/o.log"; fail "run o"; }
-for f in "$T"/o/config.json "$T"/o/ckpt/*/config.json; do
-    python3 - "$f" <<'PY' || fail "strip"
-import json, sys
-c = json.load(open(sys.argv[1])); c.pop("lr_decay_epochs"); c.pop("lr_final")
-json.dump(c, open(sys.argv[1], "w"), indent=2)
-PY
-done
+drop_config_keys "$T/o" lr_decay_epochs lr_final
 "$R" train --resume "$T/o" --max-steps 20 --log-every 1 --quiet >"$T/o2.log" 2>&1 || { cat "$T/o2.log"; fail "old-format resume"; }
 python3 - "$T/o/metrics.jsonl" <<'PY' || fail "old-format run should keep constant rates"
 import json, sys
@@ -87,11 +76,7 @@ lr = {json.loads(l)["lr_g"] for l in open(sys.argv[1]) if '"train"' in l}
 assert len(lr) == 1, lr
 PY
 newest=$(ls -d "$T"/o/ckpt/step_* | tail -1)
-python3 - "$newest/config.json" <<'PY'
-import json, sys
-c = json.load(open(sys.argv[1])); c["lr_decay_epochs"] = 1; c["lr_final"] = 7.5
-json.dump(c, open(sys.argv[1], "w"), indent=2)
-PY
+set_config "$newest/config.json" lr_decay_epochs=1 lr_final=7.5
 "$R" train --resume "$T/o" --max-steps 30 --quiet >"$T/o3.log" 2>&1 && fail "a damaged lr_final was accepted"
 grep -q "lr_final = 7.5 is outside" "$T/o3.log" || { cat "$T/o3.log"; fail "damaged lr_final: message"; }
 echo "ok: old run folders resume with constant rates; a damaged schedule is refused"
