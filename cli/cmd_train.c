@@ -791,7 +791,7 @@ int cmd_train(int argc, char **argv) {
                                           "--w-fm", "--seed", "--batch", "--val-fraction", "--flip", "--init",
                                           "--out", "--beta1/--beta2", "--backend", "--threads", "--precision",
                                           "--lr-decay-epochs/--lr-final", "--w-gdl"};
-            for (int i = 0; i < 20; i++)
+            for (size_t i = 0; i < sizeof names / sizeof *names; i++)
                 if ((a.set & F_FIXED) & (1u << i))
                     return cli_usage_error(CMD, "%s cannot change when resuming (the run's settings are in its "
                                            "checkpoints; start a new run with --init to change them)", names[i]);
