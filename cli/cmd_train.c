@@ -80,15 +80,15 @@ static long vm_hwm_kb(void) {
 /* ---- options --------------------------------------------------------------------------------------------- */
 
 /* The CLI's defaults: the library's (re_train_opts_default: Adam, batch 64, the paper's loss terms) with the
- * learning rate and loss weights of the recipe that trained the bundled model (models/README.md), so that
- * `reenact train --data F --flip --precision bf16 --out D` reproduces it. */
+ * learning rate and loss weights of the first stage of the recipe that trained the bundled model
+ * (models/README.md), so that `reenact train --data F --flip --precision bf16 --out D` reproduces that stage. */
 static void cli_opts_default(re_train_opts *o, re_train_mode mode) {
     re_train_opts_default(o, mode);
     o->lr_g = 5e-4;
     o->w_kl = 0.25f;
     if (mode == RE_MODE_VAEGAN) {
-        o->w_adv = 150.f;
-        o->w_fm = 10000.f;
+        o->w_adv = 400.f;
+        o->w_fm = 100000.f;
     }
 }
 
@@ -123,7 +123,7 @@ static void help(FILE *f) {
             "       reenact train --resume runs/NAME [--epochs N] [--max-steps N] [--quiet] ...\n\n"
             "Trains the VAE (rec + KL) or VAE-GAN (+ adversarial + feature matching) of the paper on a packed dataset\n"
             "(see 'reenact dataset pack'). Defaults: the paper's setup (30 epochs, Adam, batch 64) with the learning rates,\n"
-            "loss weights and decay that trained the bundled model (models/README.md; it also used --flip).\n\n"
+            "loss weights and decay of the first stage of the bundled model's recipe (models/README.md; it also used --flip).\n\n"
             "data and model:\n"
             "  --data PATH          packed dataset (.rds) [required]\n"
             "  --model NAME|JSON    preset seed64, seed128 or tiny, or a JSON model config [%s]\n"
