@@ -14,8 +14,8 @@
  * Writes a readable summary to stdout, progress to stderr, and with --json the results as specified in
  * docs/FORMAT.md ("eval JSON"). Metric definitions: include/reenact/metrics.h.
  * Motion transfer uses re_anim_transfer with strength 1 and the first frame with a face as reference; the driving
- * codes are smoothed (re_latent_filter, as `animate` does by default) only with --smooth, so by default the figures
- * measure the model alone.
+ * codes are smoothed (re_latent_filter, as `animate` does by default) only with --smooth (or --smooth-cutoff /
+ * --smooth-beta, animate's filter settings), so by default the figures measure the model alone.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
@@ -48,6 +48,7 @@ typedef struct ctx {
     re_runner *r;
     re_face_detector *det;
     int res, C, L, batch, align, quiet, lm_size, smooth;
+    re_latent_filter_opts smooth_opts; /* with --smooth: the filter's settings (animate's defaults unless set) */
     long max_images, max_frames;
     size_t per;          /* floats per image */
     float *x, *y, *z, *z2;
@@ -430,7 +431,7 @@ static re_status clip_open(ctx *c, clip_iter *it, const char *path) {
     re_face_tracker_opts_default(&to);
     to.fps = (float)it->fps;
     if ((st = re_face_tracker_create(&it->trk, c->det, c->res, &to)) != RE_OK) return st;
-    return c->smooth ? re_latent_filter_create(&it->filt, c->L, it->fps, NULL) : RE_OK;
+    return c->smooth ? re_latent_filter_create(&it->filt, c->L, it->fps, &c->smooth_opts) : RE_OK;
 }
 
 static void clip_close(clip_iter *it) {
@@ -893,6 +894,8 @@ fail:
 /* ---- command ------------------------------------------------------------------------------------------------- */
 
 static void help(FILE *f) {
+    re_latent_filter_opts fo;
+    re_latent_filter_opts_default(&fo);
     fprintf(f,
             "usage: reenact eval [options] [--faces DIR | --dataset F.rds] [--clips CLIP...]\n"
             "                    [--cross PORTRAIT... --drivers CLIP...] [--json OUT.json]\n\n"
@@ -918,13 +921,15 @@ static void help(FILE *f) {
             "  --landmark-size N    side the 64x64 frames are upscaled to before landmarking [256]\n"
             "  --smooth             smooth the driving codes over time as `animate` does by default (One-Euro,\n"
             "                       re_latent_filter defaults) [off: the raw model is measured]\n"
+            "  --smooth-cutoff HZ   with --smooth (implied): the filter's cutoff at rest, as animate's [%g]\n"
+            "  --smooth-beta B      with --smooth (implied): cutoff increase with motion speed, as animate's [%g]\n"
             "  --batch N            images per forward pass [16]\n"
             "  --json OUT.json      write the results as JSON (atomically)\n"
             "  --threads N          compute threads (0 = all cores) [0]\n"
             "  -q, --quiet          no progress on stderr\n"
             "  -h, --help           this help\n"
             "Exit status: 0 ok, 1 failure, 2 usage error.\n",
-            cli_default_model());
+            cli_default_model(), fo.min_cutoff, fo.beta);
 }
 
 static int collect(int argc, char **argv, int *i, const char *name, char ***list, int *n) {
@@ -955,6 +960,7 @@ int cmd_eval(int argc, char **argv) {
     re_status s;
     double t0 = now_s();
     c.align = 1;
+    re_latent_filter_opts_default(&c.smooth_opts);
     {
         re_loader_opts lo;
         re_loader_opts_default(&lo);
@@ -1038,6 +1044,24 @@ int cmd_eval(int argc, char **argv) {
         } else if (cli_flag(argv, i, "--no-align", NULL)) {
             c.align = 0;
         } else if (cli_flag(argv, i, "--smooth", NULL)) {
+            c.smooth = 1;
+        } else if ((k = cli_opt(argc, argv, &i, "--smooth-cutoff", NULL, &v)) != 0) {
+            double dv;
+            if (k < 0) goto usage;
+            if (!cli_parse_float(v, 1e-3, 1000, &dv)) {
+                rc = cli_usage_error(CMD, "--smooth-cutoff wants Hz in (0,1000], got '%s'", v);
+                goto done;
+            }
+            c.smooth_opts.min_cutoff = (float)dv;
+            c.smooth = 1;
+        } else if ((k = cli_opt(argc, argv, &i, "--smooth-beta", NULL, &v)) != 0) {
+            double dv;
+            if (k < 0) goto usage;
+            if (!cli_parse_float(v, 0, 1000, &dv)) {
+                rc = cli_usage_error(CMD, "--smooth-beta wants 0..1000, got '%s'", v);
+                goto done;
+            }
+            c.smooth_opts.beta = (float)dv;
             c.smooth = 1;
         } else if (cli_flag(argv, i, "--quiet", "-q")) {
             c.quiet = 1;
@@ -1149,6 +1173,14 @@ int cmd_eval(int argc, char **argv) {
         json_object_set_new(sj, "landmark_size", json_integer(c.lm_size));
         json_object_set_new(sj, "batch", json_integer(c.batch));
         json_object_set_new(sj, "smooth", json_boolean(c.smooth));
+        if (c.smooth) {
+            /* the float settings as the decimal numbers they were given as (0.3, not 0.30000001) */
+            char b1[32], b2[32];
+            snprintf(b1, sizeof b1, "%.7g", c.smooth_opts.min_cutoff);
+            snprintf(b2, sizeof b2, "%.7g", c.smooth_opts.beta);
+            json_object_set_new(sj, "smooth_cutoff_hz", json_real(strtod(b1, NULL)));
+            json_object_set_new(sj, "smooth_beta", json_real(strtod(b2, NULL)));
+        }
         json_object_set_new(sj, "psnr_cap_db", json_real(PSNR_CAP));
         json_object_set_new(sj, "z", json_string("mean"));
         json_object_set_new(sj, "ssim", json_string("gaussian 11x11 sigma 1.5, K1 0.01, K2 0.03, valid, mean over "

@@ -41,6 +41,8 @@ expect_rc 2 "eval --cross without --drivers" -- "$CLI" eval --cross a.png
 expect_rc 2 "eval --faces with --dataset" -- "$CLI" eval --faces . --dataset x.rds
 expect_rc 2 "eval bad --max-frames" -- "$CLI" eval --clips x.mp4 --max-frames -3
 expect_rc 2 "eval stray argument" -- "$CLI" eval --faces . extra
+expect_rc 2 "eval --smooth-cutoff 0" -- "$CLI" eval --clips x.mp4 --smooth-cutoff 0
+expect_rc 2 "eval --smooth-beta -1" -- "$CLI" eval --clips x.mp4 --smooth-beta -1
 expect_rc 0 "eval --help" -- "$CLI" eval --help && check 'grep -q -- "--drivers" "$TMP/out.txt"' "eval --help lists --drivers"
 expect_rc 2 "reconstruct without -o" -- "$CLI" reconstruct tests/fixtures/media/good.png
 expect_rc 2 "reconstruct without images" -- "$CLI" reconstruct -o "$TMP/g.png"
@@ -141,6 +143,23 @@ else
       check '[ "$(json_get "$TMP/e.json" "(j[\"cross_identity\"][\"drivers\"][0][\"ceiling_corr\"][\"mouth_open\"] or 0) > 0.5")" = True ]' \
         "ceiling mouth correlation $(json_get "$TMP/e.json" "j['cross_identity']['drivers'][0]['ceiling_corr']['mouth_open']" 2>&1) > 0.5"
     fi
+  fi
+  # the filter settings reach the measurement (with the bundled model: the synthetic test model's output barely
+  # moves): a near-frozen filter (0.3 Hz, no speed term) must cut the output's frame-to-frame change below the raw
+  # model's on the same frames, and the JSON records what was used
+  BM=models/reenact-seed64.safetensors
+  if [ $have_py = 1 ] && [ -f "$BM" ] &&
+     expect_rc 0 "eval raw, bundled model" -- "$CLI" eval --model "$BM" --clips "$D/lp_d0.mp4" --max-frames 10 -q \
+       --json "$TMP/raw.json" &&
+     expect_rc 0 "eval --smooth-cutoff --smooth-beta" -- "$CLI" eval --model "$BM" --clips "$D/lp_d0.mp4" \
+       --max-frames 10 --smooth-cutoff 0.3 --smooth-beta 0 -q --json "$TMP/sm.json"; then
+    check '[ "$(json_get "$TMP/sm.json" "j[\"settings\"][\"smooth\"], j[\"settings\"][\"smooth_cutoff_hz\"], j[\"settings\"][\"smooth_beta\"]")" = "True 0.3 0.0" ]' \
+      "JSON smoothing settings: $(json_get "$TMP/sm.json" "j['settings'].get('smooth_cutoff_hz'), j['settings'].get('smooth_beta')" 2>&1)"
+    check '[ "$(json_get "$TMP/raw.json" "j[\"settings\"][\"smooth\"], \"smooth_beta\" in j[\"settings\"]")" = "False False" ]' \
+      "raw eval records no smoothing"
+    raw=$(json_get "$TMP/raw.json" "j['self_reenactment']['flicker_ratio']['mean']")
+    sm=$(json_get "$TMP/sm.json" "j['self_reenactment']['flicker_ratio']['mean']")
+    check '[ "$(python3 -c "print($sm < 0.8 * $raw)")" = True ]' "smoothed flicker $sm < 0.8 x raw $raw"
   fi
   # a clip that is not a video: clear failure, no JSON
   expect_rc 1 "eval on a non-video clip" -- "$CLI" eval --model "$MODEL" --clips tests/fixtures/media/not_a_video.mp4 \
