@@ -8,7 +8,8 @@
 #   4. the sharpening stage: each model continues for STEPS2 steps at a low constant learning rate from its
 #      30-epoch weights (--init; the VAE-GAN keeps its discriminator), the VAE-GAN with a stronger adversarial
 #      weight (W_ADV2); both models get the same extra steps, so they still see the same data,
-#   5. the F16 export of the VAE-GAN (encoder + decoder) and both evaluations (tools/eval_models.sh).
+#   5. the F16 exports of both models (encoder + decoder; the VAE-GAN's is the bundled model's file) and both
+#      evaluations of those exports (tools/eval_models.sh).
 # Usage: sh tools/train_default_model.sh [WORK_DIR=/tmp/reenact-train]
 # Environment: EPOCHS (30), PRECISION (bf16), THREADS (0 = all cores), W_KL (KL weight, 0.25), W_ADV (VAE-GAN
 # adversarial weight, 400), W_FM (VAE-GAN feature-matching weight, 100000), W_GDL (gradient difference loss
@@ -17,7 +18,7 @@
 # the sharpening stage, 1000; 0 skips it), W_ADV2 (its adversarial weight, 2000), SHARED (../shared),
 # REENACT (build/reenact).
 # Run it in the background (nohup sh tools/train_default_model.sh > train.log 2>&1 &); on the 2-core development
-# machine the two runs take about 2 h in bf16.
+# machine the four runs take about 2 h in bf16.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 W=${1:-/tmp/reenact-train}
@@ -73,8 +74,9 @@ if [ "$STEPS2" -gt 0 ]; then
   final_vae="$W/run_vae_s2/model.safetensors"
 fi
 "$R" convert "$final_vaegan" -o "$W/reenact-seed64.safetensors" --drop-disc --storage f16
+"$R" convert "$final_vae" -o "$W/vae-f16.safetensors" --storage f16
 HELDOUT_FACES="$W/data/heldout_faces" HELDOUT_CLIPS="$W/data/heldout_clips" REENACT="$R" \
   sh "$ROOT/tools/eval_models.sh" "$W/reenact-seed64.safetensors" "$W/eval_vaegan.json"
 HELDOUT_FACES="$W/data/heldout_faces" HELDOUT_CLIPS="$W/data/heldout_clips" REENACT="$R" \
-  sh "$ROOT/tools/eval_models.sh" "$final_vae" "$W/eval_vae.json"
-echo "train_default_model: model $W/reenact-seed64.safetensors; evaluations $W/eval_vaegan.json, $W/eval_vae.json"
+  sh "$ROOT/tools/eval_models.sh" "$W/vae-f16.safetensors" "$W/eval_vae.json"
+echo "train_default_model: model $W/reenact-seed64.safetensors (VAE: $W/vae-f16.safetensors); evaluations $W/eval_vaegan.json, $W/eval_vae.json"
