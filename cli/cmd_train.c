@@ -127,7 +127,8 @@ static void help(FILE *f) {
             "data and model:\n"
             "  --data PATH          packed dataset (.rds) [required]\n"
             "  --model NAME|JSON    preset seed64, seed128 or tiny, or a JSON model config [%s]\n"
-            "  --init PATH          start from these weights (same architecture) instead of a fresh initialization\n"
+            "  --init PATH          start from these weights (same architecture) instead of a fresh initialization;\n"
+            "                       the model files record their checksum and count their steps (train_steps_total)\n"
             "  --mode vae|vaegan    vaegan also trains the discriminator [vaegan]\n"
             "  --val-fraction F     held out for validation: whole groups (folders/clips) when the dataset has >= 2,\n"
             "                       else a seeded random subset [%g]\n"
@@ -428,6 +429,27 @@ static re_status write_pictures(run *r) {
 }
 
 /* Write a checkpoint of the current state (no-op when one exists for this step). */
+/* The metadata of every model file a run writes (checkpoints, model.safetensors, --export): its step, mode and
+ * lineage. train_steps_total counts the steps behind the --init weights too, so a fine-tuned model says how much
+ * training it carries; init_data_sha256 names the weights it started from. mm must hold 9 entries; stp and tot 32
+ * bytes each. */
+static void model_meta(const train_cfg *c, int64_t step, char *stp, char *tot, const char **mm) {
+    snprintf(stp, 32, "%" PRId64, step);
+    snprintf(tot, 32, "%" PRId64, c->init_steps + step);
+    int k = 0;
+    mm[k++] = "train_step";
+    mm[k++] = stp;
+    mm[k++] = "train_mode";
+    mm[k++] = c->opts.mode == RE_MODE_VAEGAN ? "vaegan" : "vae";
+    mm[k++] = "train_steps_total";
+    mm[k++] = tot;
+    if (c->init_sha256[0]) {
+        mm[k++] = "init_data_sha256";
+        mm[k++] = c->init_sha256;
+    }
+    mm[k] = NULL;
+}
+
 static re_status checkpoint(run *r) {
     if (r->st.step == r->last_ckpt) return RE_OK;
     re_status s = ensure_val(r);
@@ -454,15 +476,15 @@ static re_status checkpoint(run *r) {
     r->st.metrics_bytes = pos > 0 ? (uint64_t)pos : 0;
     char *cj = train_config_json(&r->cfg, &r->st);
     if (!cj) { s = re_fail(RE_ERR_NOMEM, "checkpoint: out of memory"); goto fail; }
-    char le[32], lp[32], seed[32], lrg[40], lrd[40], stp[32];
+    char le[32], lp[32], seed[32], lrg[40], lrd[40], stp[32], tot[32];
     snprintf(le, sizeof le, "%" PRIu64, r->st.loader.epoch);
     snprintf(lp, sizeof lp, "%" PRIu64, r->st.loader.pos);
     snprintf(seed, sizeof seed, "%" PRIu64, r->cfg.opts.seed);
     snprintf(lrg, sizeof lrg, "%.17g", r->st.lr_g);
     snprintf(lrd, sizeof lrd, "%.17g", r->st.lr_d);
-    snprintf(stp, sizeof stp, "%" PRId64, r->st.step);
     const char *om[] = {"loader_epoch", le, "loader_pos", lp, "loader_seed", seed, "lr_g", lrg, "lr_d", lrd, NULL};
-    const char *mm[] = {"train_step", stp, "train_mode", r->cfg.opts.mode == RE_MODE_VAEGAN ? "vaegan" : "vae", NULL};
+    const char *mm[9];
+    model_meta(&r->cfg, r->st.step, stp, tot, mm);
     ckpt_write w = {r->ckpt_dir, r->st.step, r->m, r->t, cj, om, mm, 0};
     r->ckpt_count++;
     if (r->fault_n == r->ckpt_count) w.fault_file = r->fault_file;
@@ -987,6 +1009,17 @@ int cmd_train(int argc, char **argv) {
             re_model *src = NULL;
             char *ja = NULL, *jb = NULL;
             s = re_model_load(&src, c->init);
+            if (!s) { /* the lineage: what the starting weights are and how much training they carry */
+                const char *sha = re_model_meta(src, "data_sha256");
+                const char *tt = re_model_meta(src, "train_steps_total");
+                if (!tt) tt = re_model_meta(src, "train_step");
+                char *end = NULL;
+                long long n = tt ? strtoll(tt, &end, 10) : 0;
+                c->init_steps = tt && end != tt && !*end && n >= 0 && n <= 1000000000000000LL ? n : 0;
+                c->init_sha256[0] = 0;
+                if (sha && strlen(sha) == 64 && strspn(sha, "0123456789abcdef") == 64)
+                    snprintf(c->init_sha256, sizeof c->init_sha256, "%s", sha);
+            }
             if (!s && !same_arch(re_model_config(src), &c->mcfg, &ja, &jb))
                 s = re_fail(RE_ERR_CONFIG, "%s is another architecture: it holds %s, --model %s is %s", c->init,
                             ja ? ja : "?", c->model, jb ? jb : "?");
@@ -1083,10 +1116,10 @@ int cmd_train(int argc, char **argv) {
         goto done;
     }
     {
-        char p[TRAIN_PATH + 64], stp[32];
+        char p[TRAIN_PATH + 64], stp[32], tot[32];
         snprintf(p, sizeof p, "%s/model.safetensors", r->out);
-        snprintf(stp, sizeof stp, "%" PRId64, r->st.step);
-        const char *mm[] = {"train_step", stp, "train_mode", c->opts.mode == RE_MODE_VAEGAN ? "vaegan" : "vae", NULL};
+        const char *mm[9];
+        model_meta(c, r->st.step, stp, tot, mm);
         if ((s = re_model_save(r->m, p, re_model_has_disc(r->m), RE_STORE_F32, mm))) {
             cli_fail(CMD, s, "cannot write the final model");
             goto done;

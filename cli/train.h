@@ -22,6 +22,8 @@ typedef struct train_cfg {
     char model[TRAIN_PATH];      /* preset name or JSON config path, as given */
     re_config mcfg;              /* the architecture */
     char init[TRAIN_PATH];       /* optional starting weights ("" = fresh initialization) */
+    char init_sha256[65];        /* their data checksum (hex; "" without --init or when the file had none) */
+    int64_t init_steps;          /* training steps behind them (their train_steps_total, else train_step; 0 if unknown) */
     re_train_opts opts;          /* mode, batch, Adam, loss weights, seed (the initial learning rates) */
     int epochs;
     int lr_decay_epochs;         /* learning rates fall linearly over the last N epochs (0 = constant) */

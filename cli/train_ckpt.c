@@ -51,6 +51,8 @@ char *train_config_json(const train_cfg *c, const train_state *st) {
     json_object_set_new(o, "model_config", mc);
     mc = NULL;
     json_object_set_new(o, "init", json_string(c->init));
+    json_object_set_new(o, "init_data_sha256", json_string(c->init_sha256));
+    json_object_set_new(o, "init_steps", json_integer(c->init_steps));
     json_object_set_new(o, "mode", json_string(c->opts.mode == RE_MODE_VAEGAN ? "vaegan" : "vae"));
     json_object_set_new(o, "batch", json_integer(c->opts.batch));
     json_object_set_new(o, "lr", json_real(c->opts.lr_g));
@@ -149,6 +151,20 @@ re_status train_config_parse(const char *text, const char *what, train_cfg *c, t
     get_str(o, "data_sha256", c->data_sha256, sizeof c->data_sha256, &bad);
     get_str(o, "model", c->model, sizeof c->model, &bad);
     get_str(o, "init", c->init, sizeof c->init, &bad);
+    /* The --init lineage arrived after the first runs: absent means none recorded. */
+    double init_steps_v = 0;
+    if (json_object_get(o, "init_data_sha256") || json_object_get(o, "init_steps")) {
+        get_str(o, "init_data_sha256", c->init_sha256, sizeof c->init_sha256, &bad);
+        int64_t is = get_int(o, "init_steps", &bad);
+        init_steps_v = (double)is;
+        c->init_steps = is >= 0 ? is : 0;
+        size_t hl = strlen(c->init_sha256);
+        if (hl != 0 && (hl != 64 || strspn(c->init_sha256, "0123456789abcdef") != 64)) {
+            s = re_fail(RE_ERR_BAD_HEADER, "%s: training config field init_data_sha256 is not empty or 64 hex digits",
+                        what);
+            goto done;
+        }
+    }
     json_t *mc = json_object_get(o, "model_config");
     mtext = mc ? json_dumps(mc, 0) : NULL;
     if (!mtext || re_config_from_json(&c->mcfg, mtext, strlen(mtext)) != RE_OK) bad = 1;
@@ -234,7 +250,7 @@ re_status train_config_parse(const char *text, const char *what, train_cfg *c, t
         {"sample_every", (double)c->sample_every, 1, 1e12}, {"log_every", (double)c->log_every, 1, 1e12},
         {"keep", c->keep, 1, 1000000}, {"val_fraction", c->val_fraction, 0, 0.9}, {"val_max", c->val_max, 1, 1000000},
         {"grid", c->grid, 1, 64}, {"max_rollbacks", c->max_rollbacks, 0, 1000},
-        {"state.step", (double)st->step, 0, 1e15}, {"state.lr_g", st->lr_g, 0, 10}, {"state.lr_d", st->lr_d, 0, 10},
+        {"init_steps", init_steps_v, 0, 1e15}, {"state.step", (double)st->step, 0, 1e15}, {"state.lr_g", st->lr_g, 0, 10}, {"state.lr_d", st->lr_d, 0, 10},
         {"state.rollbacks", st->rollbacks, 0, 1e6}, {"state.train_seconds", st->train_seconds, 0, 1e12},
     };
     for (size_t i = 0; i < sizeof ranges / sizeof *ranges; i++)

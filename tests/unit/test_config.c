@@ -105,6 +105,7 @@ int main(void) {
     run_case("ok_run_config_no_precision.json", 1, NULL);
     run_case("ok_run_config_lr_decay.json", 1, NULL);
     run_case("ok_run_config_gdl.json", 1, NULL);
+    run_case("ok_run_config_init.json", 1, NULL);
     {
         size_t n;
         char *t = load("ok_run_config_no_precision.json", &n);
@@ -118,7 +119,12 @@ int main(void) {
             CHECK(c.lr_decay_epochs == 5 && c.lr_final == 0.1 && c.opts.w_gdl == 0.f); /* written before w_gdl */
         free(t);
         t = load("ok_run_config_gdl.json", &n);
-        if (t && train_config_parse(t, "x", &c, &st) == RE_OK) CHECK(c.opts.w_gdl == 0.5f);
+        if (t && train_config_parse(t, "x", &c, &st) == RE_OK)
+            CHECK(c.opts.w_gdl == 0.5f && c.init_sha256[0] == 0 && c.init_steps == 0); /* written before the lineage */
+        free(t);
+        t = load("ok_run_config_init.json", &n);
+        if (t && train_config_parse(t, "x", &c, &st) == RE_OK)
+            CHECK(c.init_steps == 11070 && strlen(c.init_sha256) == 64 && !strncmp(c.init_sha256, "abab", 4));
         free(t);
         t = load("ok_run_config.json", &n);
         if (t && train_config_parse(t, "x", &c, &st) == RE_OK) CHECK(c.opts.precision == RE_PREC_BF16);
@@ -137,5 +143,7 @@ int main(void) {
     run_case("bad_run_lr_decay_half.json", 0, "missing or malformed");
     run_case("bad_run_w_gdl.json", 0, "w_gdl = 3e+06 is outside");
     run_case("bad_run_w_gdl_type.json", 0, "missing or malformed");
+    run_case("bad_run_init_sha.json", 0, "init_data_sha256 is not empty or 64 hex");
+    run_case("bad_run_init_steps.json", 0, "init_steps = -5 is outside");
     RE_TEST_END();
 }
