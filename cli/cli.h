@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 #include "reenact/reenact.h"
+#include "reenact/anim.h"
 
 enum { RE_EXIT_OK = 0, RE_EXIT_FAIL = 1, RE_EXIT_USAGE = 2 };
 
@@ -26,6 +27,10 @@ int cli_parse_u64(const char *s, uint64_t *out);
  * --name=value. */
 int cli_opt(int argc, char **argv, int *i, const char *name, const char *alt, const char **val);
 int cli_flag(char **argv, int i, const char *name, const char *alt);
+
+/* animate's and eval's --smooth-cutoff HZ / --smooth-beta B (name is either): parses v into *o, the one place
+ * their ranges live. Returns RE_EXIT_OK, or RE_EXIT_USAGE after printing the usage error. */
+int cli_smooth_option(const char *cmd, const char *name, const char *v, re_latent_filter_opts *o);
 
 /* Default bundled model path: $REENACT_MODEL, else <exe dir>/../models/reenact-seed64.safetensors, else
  * models/reenact-seed64.safetensors relative to the current directory, else the installed data dir. Returns a

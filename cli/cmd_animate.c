@@ -213,13 +213,9 @@ int cmd_animate(int argc, char **argv) {
             else if (!strcmp(v, "best")) o.ref = RE_REF_BEST;
             else return cli_usage_error(cmd, "--ref wants first or best, got '%s'", v);
         } else if (OPT("--smooth-cutoff", NULL)) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (!cli_parse_float(v, 1e-3, 1000, &dv)) return cli_usage_error(cmd, "--smooth-cutoff wants Hz in (0,1000], got '%s'", v);
-            o.smooth_opts.min_cutoff = (float)dv;
+            if (r < 0 || cli_smooth_option(cmd, "--smooth-cutoff", v, &o.smooth_opts)) return RE_EXIT_USAGE;
         } else if (OPT("--smooth-beta", NULL)) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (!cli_parse_float(v, 0, 1000, &dv)) return cli_usage_error(cmd, "--smooth-beta wants 0..1000, got '%s'", v);
-            o.smooth_opts.beta = (float)dv;
+            if (r < 0 || cli_smooth_option(cmd, "--smooth-beta", v, &o.smooth_opts)) return RE_EXIT_USAGE;
         } else if (OPT("--seed", NULL)) {
             if (r < 0) return RE_EXIT_USAGE;
             if (!cli_parse_u64(v, &o.seed)) return cli_usage_error(cmd, "--seed wants a non-negative integer, got '%s'", v);

@@ -1046,22 +1046,10 @@ int cmd_eval(int argc, char **argv) {
         } else if (cli_flag(argv, i, "--smooth", NULL)) {
             c.smooth = 1;
         } else if ((k = cli_opt(argc, argv, &i, "--smooth-cutoff", NULL, &v)) != 0) {
-            double dv;
-            if (k < 0) goto usage;
-            if (!cli_parse_float(v, 1e-3, 1000, &dv)) {
-                rc = cli_usage_error(CMD, "--smooth-cutoff wants Hz in (0,1000], got '%s'", v);
-                goto done;
-            }
-            c.smooth_opts.min_cutoff = (float)dv;
+            if (k < 0 || cli_smooth_option(CMD, "--smooth-cutoff", v, &c.smooth_opts)) goto usage;
             c.smooth = 1;
         } else if ((k = cli_opt(argc, argv, &i, "--smooth-beta", NULL, &v)) != 0) {
-            double dv;
-            if (k < 0) goto usage;
-            if (!cli_parse_float(v, 0, 1000, &dv)) {
-                rc = cli_usage_error(CMD, "--smooth-beta wants 0..1000, got '%s'", v);
-                goto done;
-            }
-            c.smooth_opts.beta = (float)dv;
+            if (k < 0 || cli_smooth_option(CMD, "--smooth-beta", v, &c.smooth_opts)) goto usage;
             c.smooth = 1;
         } else if (cli_flag(argv, i, "--quiet", "-q")) {
             c.quiet = 1;

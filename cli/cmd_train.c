@@ -428,11 +428,11 @@ static re_status write_pictures(run *r) {
     return s;
 }
 
-/* Write a checkpoint of the current state (no-op when one exists for this step). */
 /* The metadata of every model file a run writes (checkpoints, model.safetensors, --export): its step, mode and
  * lineage. train_steps_total counts the steps behind the --init weights too, so a fine-tuned model says how much
- * training it carries; init_data_sha256 names the weights it started from. mm must hold 9 entries; stp and tot 32
- * bytes each. */
+ * training it carries; init_data_sha256 names the weights it started from. mm holds MODEL_META_N entries; stp and
+ * tot 32 bytes each. */
+#define MODEL_META_N 9
 static void model_meta(const train_cfg *c, int64_t step, char *stp, char *tot, const char **mm) {
     snprintf(stp, 32, "%" PRId64, step);
     snprintf(tot, 32, "%" PRId64, c->init_steps + step);
@@ -450,6 +450,7 @@ static void model_meta(const train_cfg *c, int64_t step, char *stp, char *tot, c
     mm[k] = NULL;
 }
 
+/* Write a checkpoint of the current state (no-op when one exists for this step). */
 static re_status checkpoint(run *r) {
     if (r->st.step == r->last_ckpt) return RE_OK;
     re_status s = ensure_val(r);
@@ -483,7 +484,7 @@ static re_status checkpoint(run *r) {
     snprintf(lrg, sizeof lrg, "%.17g", r->st.lr_g);
     snprintf(lrd, sizeof lrd, "%.17g", r->st.lr_d);
     const char *om[] = {"loader_epoch", le, "loader_pos", lp, "loader_seed", seed, "lr_g", lrg, "lr_d", lrd, NULL};
-    const char *mm[9];
+    const char *mm[MODEL_META_N];
     model_meta(&r->cfg, r->st.step, stp, tot, mm);
     ckpt_write w = {r->ckpt_dir, r->st.step, r->m, r->t, cj, om, mm, 0};
     r->ckpt_count++;
@@ -1017,7 +1018,7 @@ int cmd_train(int argc, char **argv) {
                 long long n = tt ? strtoll(tt, &end, 10) : 0;
                 c->init_steps = tt && end != tt && !*end && n >= 0 && n <= 1000000000000000LL ? n : 0;
                 c->init_sha256[0] = 0;
-                if (sha && strlen(sha) == 64 && strspn(sha, "0123456789abcdef") == 64)
+                if (train_is_sha256_hex(sha))
                     snprintf(c->init_sha256, sizeof c->init_sha256, "%s", sha);
             }
             if (!s && !same_arch(re_model_config(src), &c->mcfg, &ja, &jb))
@@ -1118,7 +1119,7 @@ int cmd_train(int argc, char **argv) {
     {
         char p[TRAIN_PATH + 64], stp[32], tot[32];
         snprintf(p, sizeof p, "%s/model.safetensors", r->out);
-        const char *mm[9];
+        const char *mm[MODEL_META_N];
         model_meta(c, r->st.step, stp, tot, mm);
         if ((s = re_model_save(r->m, p, re_model_has_disc(r->m), RE_STORE_F32, mm))) {
             cli_fail(CMD, s, "cannot write the final model");

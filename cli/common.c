@@ -54,6 +54,19 @@ int cli_parse_float(const char *s, double lo, double hi, double *out) {
     return 1;
 }
 
+int cli_smooth_option(const char *cmd, const char *name, const char *v, re_latent_filter_opts *o) {
+    double dv;
+    if (!strcmp(name, "--smooth-cutoff")) {
+        if (!cli_parse_float(v, 1e-3, 1000, &dv))
+            return cli_usage_error(cmd, "--smooth-cutoff wants Hz in (0,1000], got '%s'", v);
+        o->min_cutoff = (float)dv;
+    } else {
+        if (!cli_parse_float(v, 0, 1000, &dv)) return cli_usage_error(cmd, "--smooth-beta wants 0..1000, got '%s'", v);
+        o->beta = (float)dv;
+    }
+    return RE_EXIT_OK;
+}
+
 int cli_parse_u64(const char *s, uint64_t *out) {
     if (!s || !*s || *s == '-') return 0;
     char *end;

@@ -50,6 +50,9 @@ typedef struct train_state {
 } train_state;
 
 /* ---- train_ckpt.c */
+/* 1 when s is a data checksum as this project writes it: 64 lowercase hex digits. */
+int train_is_sha256_hex(const char *s);
+
 /* JSON of cfg + st (caller frees). */
 char *train_config_json(const train_cfg *cfg, const train_state *st);
 /* Parse what train_config_json wrote. RE_ERR_BAD_HEADER / RE_ERR_VERSION with a message naming `what`. */

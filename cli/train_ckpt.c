@@ -122,6 +122,10 @@ static void get_str(json_t *o, const char *k, char *dst, size_t n, int *bad) {
     snprintf(dst, n, "%s", v);
 }
 
+int train_is_sha256_hex(const char *s) {
+    return s && strlen(s) == 64 && strspn(s, "0123456789abcdef") == 64;
+}
+
 typedef struct train_range { const char *name; double v, lo, hi; } train_range;
 
 re_status train_config_parse(const char *text, const char *what, train_cfg *c, train_state *st) {
@@ -158,8 +162,7 @@ re_status train_config_parse(const char *text, const char *what, train_cfg *c, t
         int64_t is = get_int(o, "init_steps", &bad);
         init_steps_v = (double)is;
         c->init_steps = is >= 0 ? is : 0;
-        size_t hl = strlen(c->init_sha256);
-        if (hl != 0 && (hl != 64 || strspn(c->init_sha256, "0123456789abcdef") != 64)) {
+        if (c->init_sha256[0] && !train_is_sha256_hex(c->init_sha256)) {
             s = re_fail(RE_ERR_BAD_HEADER, "%s: training config field init_data_sha256 is not empty or 64 hex digits",
                         what);
             goto done;
@@ -250,7 +253,8 @@ re_status train_config_parse(const char *text, const char *what, train_cfg *c, t
         {"sample_every", (double)c->sample_every, 1, 1e12}, {"log_every", (double)c->log_every, 1, 1e12},
         {"keep", c->keep, 1, 1000000}, {"val_fraction", c->val_fraction, 0, 0.9}, {"val_max", c->val_max, 1, 1000000},
         {"grid", c->grid, 1, 64}, {"max_rollbacks", c->max_rollbacks, 0, 1000},
-        {"init_steps", init_steps_v, 0, 1e15}, {"state.step", (double)st->step, 0, 1e15}, {"state.lr_g", st->lr_g, 0, 10}, {"state.lr_d", st->lr_d, 0, 10},
+        {"init_steps", init_steps_v, 0, 1e15},
+        {"state.step", (double)st->step, 0, 1e15}, {"state.lr_g", st->lr_g, 0, 10}, {"state.lr_d", st->lr_d, 0, 10},
         {"state.rollbacks", st->rollbacks, 0, 1e6}, {"state.train_seconds", st->train_seconds, 0, 1e12},
     };
     for (size_t i = 0; i < sizeof ranges / sizeof *ranges; i++)

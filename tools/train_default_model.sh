@@ -75,8 +75,8 @@ if [ "$STEPS2" -gt 0 ]; then
 fi
 "$R" convert "$final_vaegan" -o "$W/reenact-seed64.safetensors" --drop-disc --storage f16
 "$R" convert "$final_vae" -o "$W/vae-f16.safetensors" --storage f16
-HELDOUT_FACES="$W/data/heldout_faces" HELDOUT_CLIPS="$W/data/heldout_clips" REENACT="$R" \
-  sh "$ROOT/tools/eval_models.sh" "$W/reenact-seed64.safetensors" "$W/eval_vaegan.json"
-HELDOUT_FACES="$W/data/heldout_faces" HELDOUT_CLIPS="$W/data/heldout_clips" REENACT="$R" \
-  sh "$ROOT/tools/eval_models.sh" "$W/vae-f16.safetensors" "$W/eval_vae.json"
+for pair in reenact-seed64:vaegan vae-f16:vae; do
+  HELDOUT_FACES="$W/data/heldout_faces" HELDOUT_CLIPS="$W/data/heldout_clips" REENACT="$R" \
+    sh "$ROOT/tools/eval_models.sh" "$W/${pair%%:*}.safetensors" "$W/eval_${pair#*:}.json"
+done
 echo "train_default_model: model $W/reenact-seed64.safetensors (VAE: $W/vae-f16.safetensors); evaluations $W/eval_vaegan.json, $W/eval_vae.json"
