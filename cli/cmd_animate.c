@@ -127,6 +127,8 @@ int anim_cli_parse_format(const char *cmd, const char *v, re_video_format *f) {
 
 /* ---- animate -------------------------------------------------------------------------------------------- */
 static void help(FILE *f) {
+    re_anim_opts d;
+    re_anim_opts_default(&d);
     fprintf(f,
             "usage: reenact animate --source PHOTO (--driving VIDEO | --motion FILE) -o OUT [options]\n\n"
             "Makes a video of the person in PHOTO performing the head motion and expressions of the driving video:\n"
@@ -140,7 +142,8 @@ static void help(FILE *f) {
             "  -o, --output OUT      output video; .mp4 (H.264), .webm (VP9), .gif, or with --format png a directory\n"
             "                        (or pattern dir/frame_%%05d.png) of PNG frames\n"
             "  --format F            mp4|webm|gif|png [from OUT's extension]\n"
-            "  --size N              side of the output face video, upscaled from the model's 64 [256]\n"
+            "  --size N              side of the face-only output video [--render photo: the face's size in the\n"
+            "                        photo (64..1024); --render model: 256, upscaled from the model's 64]\n"
             "  --crf N               video quality (H.264 1..51, VP9 1..63) [encoder default]\n"
             "  --no-audio            do not copy the driver's audio\n"
             "motion:\n"
@@ -154,9 +157,17 @@ static void help(FILE *f) {
             "                        photo's code only)\n"
             "  --seed N              seed for --sample [0]\n"
             "  --aligned             the photo and the driving frames are already aligned face crops (no detection)\n"
+            "rendering:\n"
+            "  --render photo|model  photo: the photo's own pixels at its resolution, moved by the model's motion,\n"
+            "                        with generated pixels only where a warp cannot make them (open mouth, eyelids);\n"
+            "                        model: the decoded 64x64 face itself, upscaled [photo]\n"
+            "  --field landmarks|flow --render photo: the motion field from the landmarks of the two decoded faces\n"
+            "                        (a thin-plate spline), or optical flow between them [landmarks]\n"
+            "  --residual G          --render photo: gain of the generated residual, 0 = warp only (0..4) [%g]\n"
+            "  --motion-scale K      --render photo: scale of the warp (0..4) [%g]\n"
             "composition:\n"
-            "  --paste-back          paste the generated face back into the full photo (output = photo size, longest\n"
-            "                        side at most 1920, or --size when given)\n"
+            "  --paste-back          output the whole photo, animated (output = photo size, longest side at most\n"
+            "                        1920, or --size when given)\n"
             "  --side-by-side        driver | generated (with --motion the driver side is the decoded driving code)\n"
             "  --storyboard PNG      also write a storyboard: driving frames above generated ones\n"
             "  --every K             storyboard column every K frames [about 8 columns]\n"
@@ -170,7 +181,7 @@ static void help(FILE *f) {
             "  -q, --quiet           no progress or summary\n"
             "  -h, --help            this help\n"
             "exit status: 0 ok, 1 failure (no partial output is left), 2 usage error\n",
-            cli_default_model());
+            cli_default_model(), d.render_opts.residual, d.render_opts.motion);
 }
 
 int cmd_animate(int argc, char **argv) {
@@ -207,6 +218,24 @@ int cmd_animate(int argc, char **argv) {
             if (r < 0) return RE_EXIT_USAGE;
             if (!cli_parse_float(v, -10, 10, &dv)) return cli_usage_error(cmd, "--strength wants a number in [-10,10], got '%s'", v);
             o.strength = (float)dv;
+        } else if (OPT("--render", NULL)) {
+            if (r < 0) return RE_EXIT_USAGE;
+            if (!strcmp(v, "photo")) o.render = RE_RENDER_PHOTO;
+            else if (!strcmp(v, "model")) o.render = RE_RENDER_MODEL;
+            else return cli_usage_error(cmd, "--render wants photo or model, got '%s'", v);
+        } else if (OPT("--field", NULL)) {
+            if (r < 0) return RE_EXIT_USAGE;
+            if (!strcmp(v, "landmarks")) o.render_field = RE_FIELD_LANDMARKS;
+            else if (!strcmp(v, "flow")) o.render_field = RE_FIELD_FLOW;
+            else return cli_usage_error(cmd, "--field wants landmarks or flow, got '%s'", v);
+        } else if (OPT("--residual", NULL)) {
+            if (r < 0) return RE_EXIT_USAGE;
+            if (!cli_parse_float(v, 0, 4, &dv)) return cli_usage_error(cmd, "--residual wants a number in [0,4], got '%s'", v);
+            o.render_opts.residual = (float)dv;
+        } else if (OPT("--motion-scale", NULL)) {
+            if (r < 0) return RE_EXIT_USAGE;
+            if (!cli_parse_float(v, 0, 4, &dv)) return cli_usage_error(cmd, "--motion-scale wants a number in [0,4], got '%s'", v);
+            o.render_opts.motion = (float)dv;
         } else if (OPT("--ref", NULL)) {
             if (r < 0) return RE_EXIT_USAGE;
             if (!strcmp(v, "first")) o.ref = RE_REF_FIRST;

@@ -1,8 +1,9 @@
 /*
- * cmd_demo.c - `reenact demo [-o DIR]`: the README's one-command demo. Animates the face that ships next to the
- * bundled model (models/demo_face.png, a synthetic face decoded by that model, so it is already an aligned crop)
- * with the motion that ships there (models/demo.motion), and writes DIR/demo.mp4 and DIR/demo_storyboard.png.
- * When demo_face.png is missing the demo decodes the model's mean face (z = 0) and uses that instead.
+ * cmd_demo.c - `reenact demo [-o DIR]`: the README's one-command demo. Animates the photo that ships next to the
+ * bundled model (models/demo_photo.png: NASA's public-domain portrait of astronaut Eileen Collins, 512x512) at its
+ * own resolution with the motion that ships there (models/demo.motion), and writes DIR/demo.mp4 and
+ * DIR/demo_storyboard.png. Without demo_photo.png it animates models/demo_face.png (a synthetic face decoded by
+ * the model, already an aligned crop), and without that the model's mean face (z = 0).
  */
 #include <errno.h>
 #include <limits.h>
@@ -18,12 +19,13 @@
 static void help(FILE *f) {
     fprintf(f,
             "usage: reenact demo [-o DIR] [options]\n\n"
-            "Animates the demo face shipped with the model with the shipped demo motion and writes DIR/demo.mp4 and\n"
-            "DIR/demo_storyboard.png (driving codes as the model sees them above the generated frames).\n\n"
+            "Animates the demo photo shipped with the model (demo_photo.png, at its own resolution) with the shipped\n"
+            "demo motion and writes DIR/demo.mp4 and DIR/demo_storyboard.png (driving codes as the model sees them\n"
+            "above the generated frames). Without demo_photo.png: demo_face.png, else the model's mean face.\n\n"
             "options:\n"
             "  -o, --output DIR   output directory, created if missing [reenact-demo]\n"
             "  --model M          model file [%s]\n"
-            "                     (demo_face.png and demo.motion are looked up next to it)\n"
+            "                     (demo_photo.png, demo_face.png and demo.motion are looked up next to it)\n"
             "  --threads N        threads of the model stage (0 = all cores) [cores - 2, at least 1]\n"
             "  -q, --quiet        no progress\n"
             "  -h, --help         this help\n",
@@ -83,12 +85,13 @@ int cmd_demo(int argc, char **argv) {
     if (access(model, R_OK) != 0)
         return cli_fail(cmd, RE_OK, "the bundled model '%s' is missing (%s); the demo needs it. Build or fetch the "
                         "model (see README), or name one with --model or $REENACT_MODEL", model, strerror(errno));
-    char mdir[PATH_MAX], face[PATH_MAX], motion[PATH_MAX], out[PATH_MAX], board[PATH_MAX], gen[PATH_MAX];
+    char mdir[PATH_MAX], photo[PATH_MAX], face[PATH_MAX], motion[PATH_MAX], out[PATH_MAX], board[PATH_MAX], gen[PATH_MAX];
     snprintf(mdir, sizeof mdir, "%s", model);
     char *slash = strrchr(mdir, '/');
     if (slash) *slash = 0;
     else snprintf(mdir, sizeof mdir, ".");
-    if (snprintf(face, sizeof face, "%s/demo_face.png", mdir) >= (int)sizeof face ||
+    if (snprintf(photo, sizeof photo, "%s/demo_photo.png", mdir) >= (int)sizeof photo ||
+        snprintf(face, sizeof face, "%s/demo_face.png", mdir) >= (int)sizeof face ||
         snprintf(motion, sizeof motion, "%s/demo.motion", mdir) >= (int)sizeof motion ||
         snprintf(out, sizeof out, "%s/demo.mp4", dir) >= (int)sizeof out ||
         snprintf(board, sizeof board, "%s/demo_storyboard.png", dir) >= (int)sizeof board ||
@@ -115,8 +118,13 @@ int cmd_demo(int argc, char **argv) {
         cli_fail(cmd, s, "cannot use the demo motion '%s'", motion);
         goto done;
     }
-    const char *src = face;
-    if (access(face, R_OK) != 0) {
+    const char *src = photo;
+    int aligned = 0;
+    if (access(photo, R_OK) != 0) {
+        src = face;
+        aligned = 1;
+    }
+    if (aligned && access(face, R_OK) != 0) {
         s = mean_face(m, gen);
         if (s != RE_OK) {
             cli_fail(cmd, s, "cannot make a demo face at '%s'", gen);
@@ -129,7 +137,8 @@ int cmd_demo(int argc, char **argv) {
     re_anim_opts_default(&o);
     o.source = src;
     o.motion = mo;
-    o.aligned = 1;   /* the demo face is a crop the model itself produced */
+    o.aligned = aligned;   /* the demo face is a crop the model itself produced */
+    o.paste_back = !aligned;  /* the demo photo: the whole photo, animated at its own resolution */
     o.model_threads = threads;
     o.output = out;
     o.storyboard = board;

@@ -36,6 +36,8 @@
 #include "reenact/face.h"
 #include "reenact/media.h"
 #include "reenact/metrics.h"
+#include "reenact/faceid.h"
+#include "eval_render.h"
 
 #define CMD "eval"
 #define EVAL_FORMAT_VERSION 1
@@ -54,6 +56,10 @@ typedef struct ctx {
     float *x, *y, *z, *z2;
     re_image *crops;     /* [batch] aligned crops of the current batch */
     re_image img, up, tmp;
+    re_face last_face;   /* load_aligned: the largest face of the last image */
+    int render;          /* --cross: -1 = the decoded 64x64 face itself (--render crop), else re_anim_render */
+    int max_side;        /* --cross with a render: photos downscaled to this longest side */
+    re_faceid *fid;      /* --id-model, or NULL */
 } ctx;
 
 /* ---- small helpers ------------------------------------------------------------------------------------------ */
@@ -188,6 +194,7 @@ static re_status load_aligned(ctx *c, const char *path, int align, re_image *cro
     if (n_faces) *n_faces = nf;
     if (nf == 0) return RE_OK;
     *found = 1;
+    c->last_face = faces[0];
     return re_face_align(&c->img, faces[0].lm, c->res, crop);
 }
 
@@ -416,6 +423,8 @@ typedef struct clip_iter {
     double fps;
     int eof;
     re_latent_filter *filt; /* --smooth: the driving codes' One-Euro filter, else NULL */
+    float emb[RE_FACEID_DIM]; /* with --id-model: the driver's face (first frame with a face) */
+    int has_emb;
 } clip_iter;
 
 static re_status clip_open(ctx *c, clip_iter *it, const char *path) {
@@ -483,6 +492,11 @@ static re_status clip_next(ctx *c, clip_iter *it, int *nb, int *found, double (*
             feat[j][3] = ff.pitch;
         }
         if (!tr.found) it->lost++;
+        if (c->fid && tr.found && !it->has_emb) {
+            if ((st = re_faceid_embed(c->fid, &it->frame, (const float(*)[2])tr.face.lm, it->emb)) != RE_OK)
+                return re_fail_ctx(st, "'%s' frame %ld: face identity", it->path, it->decoded - 1);
+            it->has_emb = 1;
+        }
         it->used++;
         (*nb)++;
     }
@@ -665,6 +679,57 @@ static json_t *corr_json(const double r[NFEAT]) {
     return o;
 }
 
+/* A growable vector of doubles (for medians and percentiles). */
+typedef struct dvec {
+    double *v;
+    size_t n, cap;
+} dvec;
+
+static int dvec_push(dvec *d, double x) {
+    if (d->n == d->cap) {
+        size_t nc = d->cap ? 2 * d->cap : 256;
+        double *nv = realloc(d->v, nc * sizeof *nv);
+        if (!nv) return 0;
+        d->v = nv;
+        d->cap = nc;
+    }
+    d->v[d->n++] = x;
+    return 1;
+}
+
+static int cmp_dbl(const void *a, const void *b) {
+    const double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* q-quantile (linear interpolation) of d's values; sorts them. NaN when empty. */
+static double dvec_quantile(dvec *d, double q) {
+    if (!d->n) return NAN;
+    qsort(d->v, d->n, sizeof *d->v, cmp_dbl);
+    const double pos = q * (double)(d->n - 1);
+    const size_t i = (size_t)pos;
+    return i + 1 < d->n ? d->v[i] + (pos - i) * (d->v[i + 1] - d->v[i]) : d->v[i];
+}
+
+static double dvec_share_over(const dvec *d, double t) {
+    size_t k = 0;
+    for (size_t i = 0; i < d->n; i++) k += d->v[i] > t;
+    return d->n ? (double)k / d->n : NAN;
+}
+
+/* {median, p90, mean, over_threshold, n} of identity distances. */
+static json_t *id_json(dvec *d) {
+    json_t *o = json_object();
+    double m = 0;
+    for (size_t i = 0; i < d->n; i++) m += d->v[i];
+    json_object_set_new(o, "n", json_integer((json_int_t)d->n));
+    json_object_set_new(o, "mean", jnum(d->n ? m / d->n : NAN));
+    json_object_set_new(o, "median", jnum(dvec_quantile(d, 0.5)));
+    json_object_set_new(o, "p90", jnum(dvec_quantile(d, 0.9)));
+    json_object_set_new(o, "over_threshold", jnum(dvec_share_over(d, RE_FACEID_THRESHOLD)));
+    return o;
+}
+
 typedef struct portrait {
     const char *path;
     int ok;
@@ -673,6 +738,11 @@ typedef struct portrait {
     long no_face;       /* output frames without a face (current driver) */
     float *prev;        /* previous output frame */
     double d_out;       /* sum |out_t - out_t-1| */
+    er_portrait *er;    /* with a render: the portrait's renderer and measures */
+    dvec id_src, id_drv;        /* current driver: identity distances of the output to the photo, to the driver */
+    re_stats sharp;             /* current driver: sharpness ratios */
+    int chroma;                 /* current driver: largest output chroma */
+    double seam;                /* current driver: largest seam ratio */
 } portrait;
 
 static re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_drivers, json_t **out) {
@@ -684,7 +754,11 @@ static re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, i
     int *found = NULL;
     double(*feat)[NFEAT] = NULL;
     float *zref = NULL, *prev_x = NULL;
-    re_stats corr_st[NFEAT] = {{0}}, ceil_st[NFEAT] = {{0}}, flick = {0};
+    re_stats corr_st[NFEAT] = {{0}}, ceil_st[NFEAT] = {{0}}, flick = {0}, sharp_all = {0}, pair_id_med = {0};
+    dvec pool_src = {0}, pool_drv = {0};
+    int chroma_gray = -1;
+    double seam_all = 0, worst_mouth = INFINITY, worst_id = -INFINITY;
+    const char *worst_mouth_p = NULL, *worst_mouth_d = NULL, *worst_id_p = NULL, *worst_id_d = NULL;
     long tot_frames = 0, tot_no_face = 0;
     int n_ok = 0;
     double t0 = now_s();
@@ -725,6 +799,17 @@ static re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, i
         }
         re_image_to_chw(&c->crops[0], c->x);
         if ((st = re_encode(c->r, c->x, 1, P[i].z, NULL)) != RE_OK) goto fail;
+        if (c->render >= 0) {   /* the whole photo, rendered as animate --paste-back does */
+            if ((st = re_decode(c->r, P[i].z, 1, c->y)) != RE_OK) goto fail;
+            er_opts eo = {(re_anim_render)c->render, c->res, c->max_side, 384, c->det, c->fid};
+            if ((st = er_portrait_open(&P[i].er, &eo, &c->img, &c->last_face, c->y)) != RE_OK) {
+                re_fail_ctx(st, "portrait '%s'", ports[i]);
+                goto fail;
+            }
+            json_object_set_new(pj, "gray", json_boolean(er_is_gray(P[i].er)));
+            if (!er_source(P[i].er)->found)
+                fprintf(stderr, "reenact eval: warning: no face found in the measurement crop of '%s'\n", ports[i]);
+        }
         P[i].ok = 1;
         n_ok++;
     }
@@ -734,8 +819,8 @@ static re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, i
     }
     printf("cross-identity motion fidelity (Pearson r over time, driver vs output; landmarks at %dx%d):\n",
            c->lm_size, c->lm_size);
-    printf("  %-22s %-22s %6s %7s %7s %7s %7s %7s %7s\n", "portrait", "driver", "frames", "no_face", "mouth", "eye",
-           "yaw", "pitch", "flicker");
+    printf("  %-22s %-22s %6s %7s %7s %7s %7s %7s %7s%s\n", "portrait", "driver", "frames", "no_face", "mouth", "eye",
+           "yaw", "pitch", "flicker", c->render >= 0 ? "  id_med id>.55   sharp" : "");
     for (int di = 0; di < n_drivers; di++) {
         long ceil_no_face = 0, n_diff = 0;
         double d_drv = 0;
@@ -749,6 +834,10 @@ static re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, i
             series_free(&P[i].out);
             P[i].no_face = 0;
             P[i].d_out = 0;
+            P[i].id_src.n = P[i].id_drv.n = 0;
+            re_stats_init(&P[i].sharp);
+            P[i].chroma = 0;
+            P[i].seam = 0;
         }
         if ((st = clip_open(c, &it, drivers[di])) != RE_OK) goto fail;
         int nb;
@@ -781,8 +870,23 @@ static re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, i
                     const float *gen = c->y + (size_t)j * c->per;
                     double fo[NFEAT];
                     int fnd;
-                    if ((st = re_image_from_chw(&c->tmp, gen, c->res, c->res)) != RE_OK) goto fail;
-                    if ((st = measure_small(c, &c->tmp, fo, &fnd)) != RE_OK) goto fail;
+                    if (P[i].er) {
+                        er_result rr;
+                        if ((st = er_measure(P[i].er, gen, &rr)) != RE_OK) goto fail;
+                        fnd = rr.found;
+                        memcpy(fo, rr.feat, sizeof fo);
+                        const er_result *sr = er_source(P[i].er);
+                        if (rr.has_emb && sr->has_emb && !dvec_push(&P[i].id_src, re_faceid_distance(rr.emb, sr->emb)))
+                            goto nomem;
+                        if (rr.has_emb && it.has_emb && !dvec_push(&P[i].id_drv, re_faceid_distance(rr.emb, it.emb)))
+                            goto nomem;
+                        re_stats_add(&P[i].sharp, rr.sharp);
+                        if (rr.chroma > P[i].chroma) P[i].chroma = rr.chroma;
+                        if (isfinite(rr.seam) && rr.seam > P[i].seam) P[i].seam = rr.seam;
+                    } else {
+                        if ((st = re_image_from_chw(&c->tmp, gen, c->res, c->res)) != RE_OK) goto fail;
+                        if ((st = measure_small(c, &c->tmp, fo, &fnd)) != RE_OK) goto fail;
+                    }
                     if (!fnd) P[i].no_face++;
                     if (!series_push(&P[i].out, fo)) goto nomem;
                     if (t_first + j > 0) P[i].d_out += re_metric_l1(gen, P[i].prev, c->per);
@@ -827,13 +931,47 @@ static re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, i
             json_object_set_new(pj, "frames_used", json_integer((json_int_t)used));
             json_object_set_new(pj, "corr", corr_json(r));
             json_object_set_new(pj, "flicker_ratio", jnum(fr));
+            double id_med = NAN, id_over = NAN;
+            if (P[i].er) {
+                if (c->fid) {
+                    for (size_t q = 0; q < P[i].id_src.n; q++)
+                        if (!dvec_push(&pool_src, P[i].id_src.v[q])) goto nomem;
+                    for (size_t q = 0; q < P[i].id_drv.n; q++)
+                        if (!dvec_push(&pool_drv, P[i].id_drv.v[q])) goto nomem;
+                    id_over = dvec_share_over(&P[i].id_src, RE_FACEID_THRESHOLD);
+                    json_object_set_new(pj, "identity", id_json(&P[i].id_src));
+                    json_object_set_new(pj, "identity_to_driver", id_json(&P[i].id_drv));
+                    id_med = dvec_quantile(&P[i].id_src, 0.5);
+                    re_stats_add(&pair_id_med, id_med);
+                    if (isfinite(id_med) && id_med > worst_id) {
+                        worst_id = id_med;
+                        worst_id_p = P[i].path;
+                        worst_id_d = drivers[di];
+                    }
+                }
+                json_object_set_new(pj, "sharpness", jnum(re_stats_mean(&P[i].sharp)));
+                json_object_set_new(pj, "seam", jnum(P[i].seam > 0 ? P[i].seam : NAN));
+                re_stats_add(&sharp_all, re_stats_mean(&P[i].sharp));
+                if (P[i].seam > seam_all) seam_all = P[i].seam;
+                if (er_is_gray(P[i].er)) {
+                    json_object_set_new(pj, "gray_chroma_max", json_integer(P[i].chroma));
+                    if (P[i].chroma > chroma_gray) chroma_gray = P[i].chroma;
+                }
+            }
+            if (isfinite(r[0]) && r[0] < worst_mouth) {
+                worst_mouth = r[0];
+                worst_mouth_p = P[i].path;
+                worst_mouth_d = drivers[di];
+            }
             json_array_append_new(pairs, pj);
             for (int k = 0; k < NFEAT; k++) re_stats_add(&corr_st[k], r[k]);
             re_stats_add(&flick, fr);
             tot_frames += it.used;
             tot_no_face += P[i].no_face;
-            printf("  %-22.22s %-22.22s %6ld %7ld %7.3f %7.3f %7.3f %7.3f %7.3f\n", base_name(P[i].path),
+            printf("  %-22.22s %-22.22s %6ld %7ld %7.3f %7.3f %7.3f %7.3f %7.3f", base_name(P[i].path),
                    base_name(drivers[di]), it.used, P[i].no_face, r[0], r[1], r[2], r[3], fr);
+            if (P[i].er) printf(" %7.3f %7.3f %7.3f", id_med, id_over, re_stats_mean(&P[i].sharp));
+            printf("\n");
         }
         printf("  %-22s %-22.22s %6ld %7ld %7.3f %7.3f %7.3f %7.3f %7s\n", "(ceiling: driver crop)",
                base_name(drivers[di]), it.used, ceil_no_face, rc[0], rc[1], rc[2], rc[3], "");
@@ -857,12 +995,52 @@ static re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, i
     json_object_set_new(o, "output_no_face_rate", jnum(tot_frames ? (double)tot_no_face / tot_frames : NAN));
     json_object_set_new(o, "flicker_ratio", jstats(&flick));
     json_object_set_new(o, "seconds", json_real(secs));
+    json_object_set_new(o, "render", json_string(c->render < 0 ? "crop" : c->render == RE_RENDER_PHOTO ? "photo" : "model"));
+    json_t *worst = json_object();
+    if (worst_mouth_p) {
+        json_t *w = json_object();
+        json_object_set_new(w, "value", jnum(worst_mouth));
+        json_object_set_new(w, "portrait", json_string(worst_mouth_p));
+        json_object_set_new(w, "driver", json_string(worst_mouth_d));
+        json_object_set_new(worst, "mouth_open", w);
+    }
+    if (worst_id_p) {
+        json_t *w = json_object();
+        json_object_set_new(w, "value", jnum(worst_id));
+        json_object_set_new(w, "portrait", json_string(worst_id_p));
+        json_object_set_new(w, "driver", json_string(worst_id_d));
+        json_object_set_new(worst, "identity_median", w);
+    }
+    json_object_set_new(o, "worst_pair", worst);
+    if (c->render >= 0) {
+        if (c->fid) {
+            json_object_set_new(o, "identity", id_json(&pool_src));
+            json_object_set_new(o, "identity_to_driver", id_json(&pool_drv));
+            json_object_set_new(o, "identity_pair_median", jstats(&pair_id_med));
+        }
+        json_object_set_new(o, "sharpness", jstats(&sharp_all));
+        json_object_set_new(o, "seam_max", jnum(seam_all > 0 ? seam_all : NAN));
+        json_object_set_new(o, "gray_chroma_max", chroma_gray >= 0 ? json_integer(chroma_gray) : json_null());
+    }
     printf("  mean r over %llu pairs: mouth %.3f  eye %.3f  yaw %.3f  pitch %.3f  (ceiling %.3f %.3f %.3f %.3f); "
            "no face in %ld of %ld output frames; %.1f s\n",
            (unsigned long long)corr_st[0].n + corr_st[0].n_skipped, re_stats_mean(&corr_st[0]),
            re_stats_mean(&corr_st[1]), re_stats_mean(&corr_st[2]), re_stats_mean(&corr_st[3]),
            re_stats_mean(&ceil_st[0]), re_stats_mean(&ceil_st[1]), re_stats_mean(&ceil_st[2]),
            re_stats_mean(&ceil_st[3]), tot_no_face, tot_frames, secs);
+    if (worst_mouth_p)
+        printf("  worst pair for the mouth: %s x %s, r %.3f\n", base_name(worst_mouth_p), base_name(worst_mouth_d),
+               worst_mouth);
+    if (c->render >= 0) {
+        if (c->fid)
+            printf("  identity (distance to the photo, %zu frames): median %.3f, p90 %.3f, %.1f%% over %.2f; to the "
+                   "driver: median %.3f; worst pair median %.3f (%s x %s)\n", pool_src.n, dvec_quantile(&pool_src, 0.5),
+                   dvec_quantile(&pool_src, 0.9), 100 * dvec_share_over(&pool_src, RE_FACEID_THRESHOLD),
+                   RE_FACEID_THRESHOLD, dvec_quantile(&pool_drv, 0.5), worst_id,
+                   worst_id_p ? base_name(worst_id_p) : "-", worst_id_d ? base_name(worst_id_d) : "-");
+        printf("  detail (sharpness vs photo): mean %.3f, min %.3f; seam ratio max %.3f; grayscale photos: largest "
+               "output chroma %d\n", re_stats_mean(&sharp_all), sharp_all.n ? sharp_all.min : NAN, seam_all, chroma_gray);
+    }
     *out = o;
     o = NULL;
     goto fail;
@@ -870,8 +1048,13 @@ nomem:
     st = re_fail(RE_ERR_NOMEM, "out of memory");
 fail:
     clip_close(&it);
+    free(pool_src.v);
+    free(pool_drv.v);
     if (P)
         for (int i = 0; i < n_ports; i++) {
+            er_portrait_free(P[i].er);
+            free(P[i].id_src.v);
+            free(P[i].id_drv.v);
             free(P[i].z);
             free(P[i].prev);
             series_free(&P[i].out);
@@ -904,7 +1087,8 @@ static void help(FILE *f) {
             "  reconstruction     L1, PSNR, SSIM, sharpness ratio on faces aligned like the training data\n"
             "  self-reenactment   each clip drives its own first frame: L1, PSNR, SSIM per frame, temporal flicker\n"
             "  cross-identity     each portrait x each driver: correlation over time of mouth opening, eye opening,\n"
-            "                     yaw and pitch between driver and output (dlib landmarks)\n\n"
+            "                     yaw and pitch between driver and output (dlib landmarks); with a render, on the\n"
+            "                     whole output photo, plus identity (--id-model), detail, colour and seam\n\n"
             "options:\n"
             "  --model M            model file [%s]\n"
             "  --faces DIR          folder of PNG/JPEG face photos (name order)\n"
@@ -917,6 +1101,11 @@ static void help(FILE *f) {
             "  --clips CLIP...      self-reenactment clips\n"
             "  --cross PORTRAIT...  portraits for cross-identity (needs --drivers)\n"
             "  --drivers CLIP...    driving clips for cross-identity\n"
+            "  --render R           cross-identity output: photo (animate's default: the photo's pixels, moved),\n"
+            "                       model (the decoded face pasted back) or crop (the decoded 64x64 face) [photo]\n"
+            "  --id-model F         face-recognition network (dlib DenseNet, ../shared/models/face-id/) for the\n"
+            "                       identity distances of --render photo|model [none: no identity measures]\n"
+            "  --max-side N         --render photo|model: portraits downscaled to this longest side [1024]\n"
             "  --max-frames N       at most N frames per clip, from the first frame with a face [0 = all]\n"
             "  --landmark-size N    side the 64x64 frames are upscaled to before landmarking [256]\n"
             "  --smooth             smooth the driving codes over time as `animate` does by default (One-Euro,\n"
@@ -960,6 +1149,9 @@ int cmd_eval(int argc, char **argv) {
     re_status s;
     double t0 = now_s();
     c.align = 1;
+    c.render = RE_RENDER_PHOTO;
+    c.max_side = 1024;
+    const char *id_model = NULL;
     re_latent_filter_opts_default(&c.smooth_opts);
     {
         re_loader_opts lo;
@@ -1031,6 +1223,26 @@ int cmd_eval(int argc, char **argv) {
                 rc = cli_usage_error(CMD, "--landmark-size wants an integer 64..1024, got '%s'", v);
                 goto done;
             }
+        } else if ((k = cli_opt(argc, argv, &i, "--render", NULL, &v)) != 0) {
+            if (k < 0) goto usage;
+            if (!strcmp(v, "photo")) c.render = RE_RENDER_PHOTO;
+            else if (!strcmp(v, "model")) c.render = RE_RENDER_MODEL;
+            else if (!strcmp(v, "crop")) c.render = -1;
+            else {
+                rc = cli_usage_error(CMD, "--render wants photo, model or crop, got '%s'", v);
+                goto done;
+            }
+        } else if ((k = cli_opt(argc, argv, &i, "--id-model", NULL, &v)) != 0) {
+            if (k < 0) goto usage;
+            id_model = v;
+        } else if ((k = cli_opt(argc, argv, &i, "--max-side", NULL, &v)) != 0) {
+            if (k < 0) goto usage;
+            long ms;
+            if (!cli_parse_int(v, 64, 8192, &ms)) {
+                rc = cli_usage_error(CMD, "--max-side wants an integer 64..8192, got '%s'", v);
+                goto done;
+            }
+            c.max_side = (int)ms;
         } else if ((k = cli_opt(argc, argv, &i, "--batch", NULL, &v)) != 0) {
             if (k < 0) goto usage;
             if (!cli_parse_int(v, 1, 256, &batch)) {
@@ -1097,6 +1309,14 @@ int cmd_eval(int argc, char **argv) {
                     goto done;
                 }
     }
+    if (id_model && access(id_model, R_OK) != 0) {
+        rc = cli_fail(CMD, RE_OK, "cannot read the face-recognition network '%s'", id_model);
+        goto done;
+    }
+    if (id_model && !n_ports) {
+        rc = cli_usage_error(CMD, "--id-model measures --cross outputs; give --cross PORTRAIT... --drivers CLIP...");
+        goto done;
+    }
     if (!model_path) model_path = cli_default_model();
     if ((s = re_model_load(&c.m, model_path)) != RE_OK) {
         rc = cli_fail(CMD, s, "cannot load model '%s'", model_path);
@@ -1117,6 +1337,10 @@ int cmd_eval(int argc, char **argv) {
     if (need_det && (s = re_face_detector_open(&c.det, NULL)) != RE_OK) {
         rc = cli_fail(CMD, s, "cannot open the face detector%s", faces && c.align ? " (--no-align for pre-aligned "
                                                                                     "--faces)" : "");
+        goto done;
+    }
+    if (id_model && n_ports && c.render >= 0 && (s = re_faceid_open(&c.fid, id_model)) != RE_OK) {
+        rc = cli_fail(CMD, s, "cannot load the face-recognition network '%s'", id_model);
         goto done;
     }
     c.x = malloc((size_t)c.batch * c.per * sizeof(float));
@@ -1233,6 +1457,7 @@ done:
     re_image_free(&c.up);
     re_image_free(&c.tmp);
     re_face_detector_free(c.det);
+    re_faceid_free(c.fid);
     re_runner_free(c.r);
     re_model_free(c.m);
     free(clips);

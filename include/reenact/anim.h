@@ -105,6 +105,67 @@ void re_paste_free(re_paste *p);   /* NULL is fine */
 /* Mask value in [0,1] at crop position (u,v) in [-1,1]^2 (0,0 = crop center) for a given feather. */
 float re_paste_mask(float u, float v, float feather);
 
+/* ---- Rendering at the photo's resolution (src/anim/render.c): the photo supplies the pixels and the identity, the
+ * model supplies the motion. Per frame, with Ds = decode(z_src) and Dt = decode(z_t) at the model's res x res:
+ *   1. a dense backward motion field f with Dt(x) ~ Ds(x + f(x)): a thin-plate spline through the 68 landmark pairs
+ *      of the two decoded faces when the caller gives them, else coarse-to-fine Horn-Schunck optical flow between
+ *      their luminances; split into a weighted affine part (the head's global motion) and
+ *      the local rest (jaw, lips, eyes);
+ *   2. the photo's own pixels warped by f, scaled to the face's size in the photo: the local part inside the crop
+ *      square (faded by the paste-back mask), the affine part also over a ring around it (hair, neck), fading to
+ *      zero at `outer` times the square, so nothing tears and nothing outside the ring changes;
+ *   3. a residual R = Dt - Ds(x + f) for what a warp cannot make (an open mouth, teeth, closed eyelids), moved to
+ *      the photo's colours (luminance scaled by the photo's contrast over the decoder's; chroma by the photo's chroma
+ *      spread over the decoder's, so a grayscale photo gets none and stays grayscale) and added only where its
+ *      blurred luminance exceeds the gate (gate_lo..gate_hi, smoothstep), inside the face mask; being added to
+ *      the warped photo, it keeps the photo's own grain under it.
+ * When z_t == z_src the output is the photo itself. */
+typedef struct re_render_opts {
+    float feather;      /* width of the local motion's fade inside the crop square (re_paste_mask) [0.35] */
+    float outer;        /* the global motion fades to zero at this multiple of the crop square (1..4) [1.6] */
+    int flow_levels;    /* pyramid levels of the flow (1..6) [3] */
+    int flow_warps;     /* re-linearizations per level (1..20) [3] */
+    int flow_iters;     /* Gauss-Seidel sweeps per warp (1..1000) [40] */
+    float flow_alpha;   /* smoothness weight of the flow, in luminance units (0..10) [0.3] */
+    float residual;     /* gain of the generated residual, 0 = warp only (0..4) [1] */
+    float gate_lo, gate_hi;  /* residual gate on |luminance residual| (0..1) [0.05, 0.12] */
+    float motion;       /* scale of the warp, 0 = residual only (0..4) [1] */
+    float tps_lambda;   /* with landmarks: smoothing of the thin-plate spline (0..100) [0.02] */
+    int refine_iters;   /* with landmarks: flow sweeps refining the spline's field, 0 = none (0..1000) [0] */
+} re_render_opts;
+void re_render_opts_default(re_render_opts *o);
+
+/* What the last frame's rendering did (diagnostics and tests). */
+typedef struct re_render_diag {
+    float mean_flow;          /* mean |f| in model pixels over the face mask */
+    float gate_area;          /* share of the model grid where the residual is used (mask-weighted gate mean) */
+    float affine[6];          /* affine part of f, model pixels: (a0 x + a1 y + a2, a3 x + a4 y + a5) */
+    float photo_spread_y, photo_spread_c;      /* the photo's luminance and chroma spread over the face */
+    float decoder_spread_y, decoder_spread_c;  /* the same for the decoded source face */
+    float gain_y, gain_c;     /* residual colour gains derived from them */
+    int used_landmarks;       /* 1: the field came from the landmark pairs (thin-plate spline), 0: optical flow */
+} re_render_diag;
+
+typedef struct re_render re_render;
+/* photo: the image to animate (copied); fr: its face's crop square (face.h); res: the model's side (multiple of 4,
+ * 8..1024); o may be NULL (defaults). RE_ERR_ARG for bad arguments or options, RE_ERR_NOMEM. For a face-only
+ * output, pass the aligned crop as the photo and the frame {(K-1)/2, (K-1)/2, K/2, 0} of its K x K square. */
+re_status re_render_create(re_render **r, const re_image *photo, const re_face_frame *fr, int res,
+                           const re_render_opts *o);
+/* The decoded source code Ds, planar [3][res][res] floats in [0,1] (copied), and optionally its 68 landmarks in
+ * model pixels (NULL: none). Must be called before apply. RE_ERR_NONFINITE for NaN/Inf values, RE_ERR_ARG for
+ * landmarks that are not finite or far outside the face. */
+re_status re_render_set_source(re_render *r, const float *src_face, const float (*lm)[2]);
+/* Render one frame from the decoded driven code Dt ([3][res][res]) into out (the photo's size; media.h "Output
+ * images" rule). With landmarks of Dt (model pixels) and of Ds, the motion field is the thin-plate spline through
+ * the landmark pairs (refined by refine_iters flow sweeps); without either, optical flow between the two faces.
+ * RE_ERR_ARG (no source set, bad arguments), RE_ERR_NONFINITE, RE_ERR_NOMEM. */
+re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)[2], re_image *out);
+/* The last frame's flow f (u, v: res*res floats each, model pixels, full field before the split). */
+re_status re_render_get_flow(const re_render *r, float *u, float *v);
+void re_render_get_diag(const re_render *r, re_render_diag *d);
+void re_render_free(re_render *r);   /* NULL is fine */
+
 /* Resize src to height h keeping the aspect ratio (width rounded to the nearest even number, at least 2). */
 re_status re_image_fit_height(const re_image *src, int h, re_image *dst);
 /* out = left | right side by side (same height required; RE_ERR_ARG otherwise). */
@@ -175,6 +236,13 @@ re_status re_motion_check_model(const re_motion *mo, const re_model *m, const ch
  * by bounded queues, so memory does not grow with the video's length.
  * ------------------------------------------------------------------------------------------------------- */
 typedef enum re_anim_ref { RE_REF_FIRST = 0, RE_REF_BEST = 1 } re_anim_ref;
+/* RE_RENDER_PHOTO: the photo's own pixels at its resolution, moved by the model's motion (re_render above);
+ * RE_RENDER_MODEL: the decoded face itself, upscaled (paste-back blends it into the photo). */
+typedef enum re_anim_render { RE_RENDER_PHOTO = 0, RE_RENDER_MODEL = 1 } re_anim_render;
+/* RE_RENDER_PHOTO's motion field: from the 68 landmarks of the two decoded faces (found by the face detector at
+ * RE_ANIM_LANDMARK_SIZE; optical flow when no face is found or the build has no dlib), or optical flow. */
+typedef enum re_anim_field { RE_FIELD_LANDMARKS = 0, RE_FIELD_FLOW = 1 } re_anim_field;
+#define RE_ANIM_LANDMARK_SIZE 256
 
 typedef struct re_anim_progress {
     int64_t done;          /* frames written so far */
@@ -191,7 +259,11 @@ typedef struct re_anim_opts {
     const char *output;          /* output video (or PNG pattern "dir/frame_%05d.png"); NULL: no video (benchmarks) */
     re_video_format format;      /* [RE_VIDEO_AUTO: from the output's extension] */
     int crf;                     /* video quality, 0 = the writer's default */
-    int out_size;                /* side of the output face video, upscaled from the model's res [256] */
+    int out_size;                /* side of the face-only output video; 0 = automatic: with RE_RENDER_PHOTO the
+                                    face's own size in the photo (64..1024), with RE_RENDER_MODEL 256 [0] */
+    re_anim_render render;       /* what is shown [RE_RENDER_PHOTO] */
+    re_render_opts render_opts;  /* RE_RENDER_PHOTO's settings [re_render_opts_default] */
+    re_anim_field render_field;  /* RE_RENDER_PHOTO's motion field [RE_FIELD_LANDMARKS] */
     float strength;              /* s [1] */
     re_anim_ref ref;             /* [RE_REF_FIRST] */
     int smooth;                  /* temporal smoothing of the driving latents [1] */
@@ -201,10 +273,11 @@ typedef struct re_anim_opts {
     uint64_t seed;               /* for sample [0] */
     int aligned;                 /* 1: the source photo and the driving frames are already aligned face crops (no
                                     detection; each image is resized to the model's input) [0] */
-    int paste_back;              /* output = the source photo with the generated face pasted back [0] */
+    int paste_back;              /* output = the whole source photo, animated (RE_RENDER_PHOTO) or with the generated
+                                    face pasted back (RE_RENDER_MODEL) [0] */
     int paste_max_side;          /* paste-back output: the photo downscaled so its longest side is at most this
                                     [1920] */
-    float paste_feather;         /* [0.25] */
+    float paste_feather;         /* RE_RENDER_MODEL's paste-back mask [0.25] */
     int side_by_side;            /* output = driver | generated; with a motion file the driver side shows the
                                     driving code decoded by the model [0] */
     const char *storyboard;      /* PNG path for a storyboard, or NULL */

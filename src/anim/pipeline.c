@@ -31,7 +31,9 @@
 
 void re_anim_opts_default(re_anim_opts *o) {
     memset(o, 0, sizeof *o);
-    o->out_size = 256;
+    o->out_size = 0;
+    o->render = RE_RENDER_PHOTO;
+    re_render_opts_default(&o->render_opts);
     o->strength = 1.0f;
     o->ref = RE_REF_FIRST;
     o->smooth = 1;
@@ -120,6 +122,14 @@ typedef struct ctx {
     /* consume side */
     re_video_writer *vw;
     re_paste *paste;
+    re_render *render;                    /* RE_RENDER_PHOTO: the photo-resolution renderer */
+    float *src_dec;                       /* [img_floats] decode(z_src), set by the model stage */
+    int render_ready;
+    re_face_detector *rdet_owned;
+    re_face_detector *rdet;               /* the renderer's landmark detector (a clone: used on the consume thread) */
+    float rbox[4];                        /* landmark box of the decoded source face at RE_ANIM_LANDMARK_SIZE */
+    int have_rbox;
+    re_image lm_small, lm_up;             /* decoded face, and upscaled for landmarks */
     re_storyboard *sb;
     int sb_every;
     int out_w, out_h, face_w;             /* output frame and generated-part sizes */
@@ -371,13 +381,53 @@ static re_status model_batch(ctx *c, job **js, int n) {
 }
 
 /* ---- stage 3: consume ------------------------------------------------------------------------------------- */
+
+/* Landmarks (model pixels) of a decoded face for the renderer: the decoded source is detected once; each frame's
+ * face is landmarked in the source's box (decoded faces stay where the alignment put them). *ok = 0 when no
+ * detector is open or no face is found: the renderer then uses optical flow. */
+static re_status decoded_landmarks(ctx *c, const float *face, float lm[RE_FACE_LANDMARKS][2], int *ok) {
+    *ok = 0;
+    if (!c->rdet) return RE_OK;
+    const int L = RE_ANIM_LANDMARK_SIZE;
+    re_status s = re_image_from_chw(&c->lm_small, face, c->res, c->res);
+    if (s == RE_OK) s = re_image_resize(&c->lm_small, &c->lm_up, L, L);
+    if (s != RE_OK) return s;
+    if (!c->have_rbox) {
+        re_face f[2];
+        int nf = 0;
+        if ((s = re_face_detect(c->rdet, &c->lm_up, f, 2, &nf)) != RE_OK) return s;
+        if (nf == 0) return RE_OK;
+        memcpy(lm, f[0].lm, sizeof f[0].lm);
+        re_face_box_from_landmarks(f[0].lm, c->rbox);
+        c->have_rbox = 1;
+    } else if ((s = re_face_landmarks(c->rdet, &c->lm_up, c->rbox, lm)) != RE_OK) {
+        return s;
+    }
+    const float k = (float)c->res / L;
+    for (int i = 0; i < RE_FACE_LANDMARKS; i++)
+        for (int d = 0; d < 2; d++) lm[i][d] = (lm[i][d] + 0.5f) * k - 0.5f;
+    *ok = 1;
+    return RE_OK;
+}
+
 static re_status consume(ctx *c, job *j) {
     const re_anim_opts *o = c->o;
     re_status s = RE_OK;
     if (c->mode == MODE_ANIMATE) {
         double t = now_s();
         s = re_image_from_chw(&c->face_img, j->out, c->res, c->res);
-        if (s == RE_OK) {
+        if (s == RE_OK && c->render) {
+            float lm[RE_FACE_LANDMARKS][2];
+            int lm_found = 0;
+            if (!c->render_ready) {   /* src_dec was written by the model stage before it queued any frame */
+                s = decoded_landmarks(c, c->src_dec, lm, &lm_found);
+                if (s == RE_OK) s = re_render_set_source(c->render, c->src_dec, lm_found ? (const float(*)[2])lm : NULL);
+                if (s == RE_OK && !lm_found) c->rdet = NULL;   /* no face in the decoded source: flow throughout */
+                c->render_ready = s == RE_OK;
+            }
+            if (s == RE_OK) s = decoded_landmarks(c, j->out, lm, &lm_found);
+            if (s == RE_OK) s = re_render_apply(c->render, j->out, lm_found ? (const float(*)[2])lm : NULL, &c->gen);
+        } else if (s == RE_OK) {
             if (c->paste) s = re_paste_apply(c->paste, &c->face_img, &c->gen);
             else if (c->face_w == c->res) s = re_image_copy(&c->gen, &c->face_img);
             else s = re_image_resize(&c->face_img, &c->gen, c->face_w, c->face_w);
@@ -429,6 +479,8 @@ static re_status model_setup(ctx *c) {
     if (s == RE_OK && c->mode == MODE_ANIMATE) {
         s = re_encode(c->run, c->src_crop, 1, c->zsrc, c->blv);
         if (s == RE_OK && o->sample) re_anim_sample(c->zsrc, c->blv, c->latent, o->seed, 0, c->zsrc);
+        /* the photo renderer's reference: the source's own code decoded (frames are rendered relative to it) */
+        if (s == RE_OK && c->src_dec) s = re_decode(c->run, c->zsrc, 1, c->src_dec);
     }
     if (s == RE_OK && c->ref_pending) {
         s = re_encode(c->run, c->ref_crop, 1, c->zref, c->blv);
@@ -638,6 +690,11 @@ static void ctx_free(ctx *c) {
     re_video_reader_close(c->rd);
     re_video_writer_abort(c->vw);   /* NULL after a successful close */
     re_paste_free(c->paste);
+    re_render_free(c->render);
+    re_face_detector_free(c->rdet_owned);
+    re_image_free(&c->lm_up);
+    re_image_free(&c->lm_small);
+    re_free(c->src_dec);
     re_storyboard_free(c->sb);
     re_image_free(&c->frame);
     re_image_free(&c->crop_img);
@@ -662,7 +719,12 @@ static re_status check_opts(const re_anim_opts *o, run_mode mode) {
     if (!o->driving == !o->motion) return re_fail(RE_ERR_ARG, "give exactly one of a driving video and a motion");
     if (!isfinite(o->strength) || fabsf(o->strength) > 100)
         return re_fail(RE_ERR_ARG, "strength must be a finite number in [-100,100], got %g", o->strength);
-    if (o->out_size < 16 || o->out_size > 4096) return re_fail(RE_ERR_ARG, "output size must be 16..4096, got %d", o->out_size);
+    if (o->out_size != 0 && (o->out_size < 16 || o->out_size > 4096))
+        return re_fail(RE_ERR_ARG, "output size must be 16..4096 (or 0: automatic), got %d", o->out_size);
+    if (o->render != RE_RENDER_PHOTO && o->render != RE_RENDER_MODEL)
+        return re_fail(RE_ERR_ARG, "unknown render mode %d", (int)o->render);
+    if (o->render_field != RE_FIELD_LANDMARKS && o->render_field != RE_FIELD_FLOW)
+        return re_fail(RE_ERR_ARG, "unknown render field %d", (int)o->render_field);
     if (o->ref != RE_REF_FIRST && o->ref != RE_REF_BEST) return re_fail(RE_ERR_ARG, "unknown reference mode %d", o->ref);
     if (o->paste_back && (o->paste_max_side < 16 || !(o->paste_feather > 0 && o->paste_feather <= 1)))
         return re_fail(RE_ERR_ARG, "paste-back needs paste_max_side >= 16 and feather in (0,1]");
@@ -907,13 +969,45 @@ re_status re_animate(re_model *m, const re_anim_opts *o, re_anim_stats *st_out) 
             fr.half = (float)(fr.half * 0.5 * (kx + ky));
             ph = &small;
         }
-        s = re_paste_create(&c.paste, ph, &fr, o->paste_feather);
+        if (o->render == RE_RENDER_PHOTO) s = re_render_create(&c.render, ph, &fr, c.res, &o->render_opts);
+        else s = re_paste_create(&c.paste, ph, &fr, o->paste_feather);
         c.out_w = ph->w;
         c.out_h = ph->h;
         re_image_free(&small);
         if (s != RE_OK) goto done;
+    } else if (o->render == RE_RENDER_PHOTO) {
+        /* face only: the aligned crop of the photo at its native size (or out_size), animated by the renderer */
+        int k = o->out_size;
+        if (k == 0) {
+            k = 2 * (int)lround(sframe.half);
+            k = k < 64 ? 64 : k > 1024 ? 1024 : k;
+        }
+        float d2s[6];
+        re_image crop = {0};
+        s = re_face_frame_matrix(&sframe, k, d2s, NULL);
+        if (s == RE_OK) s = re_image_warp_affine(&photo, &crop, k, k, d2s, RE_BORDER_REPLICATE);
+        const re_face_frame cf = {0.5f * (float)k - 0.5f, 0.5f * (float)k - 0.5f, 0.5f * (float)k, 0.0f};
+        if (s == RE_OK) s = re_render_create(&c.render, &crop, &cf, c.res, &o->render_opts);
+        re_image_free(&crop);
+        if (s != RE_OK) goto done;
+        c.out_w = c.out_h = c.face_w = k;
     } else {
-        c.out_w = c.out_h = c.face_w = o->out_size;
+        c.out_w = c.out_h = c.face_w = o->out_size ? o->out_size : 256;
+    }
+    if (c.render) {
+        c.src_dec = re_alloc((size_t)c.img_floats * sizeof(float), "decoded source face");
+        if (!c.src_dec) {
+            s = RE_ERR_NOMEM;
+            goto done;
+        }
+        /* the landmark field needs a detector of its own on the consume thread; without dlib: optical flow */
+        if (o->render_field == RE_FIELD_LANDMARKS) {
+            if (!c.det && open_detector(&c) != RE_OK) c.det = NULL;
+            if (c.det) {
+                if ((s = re_face_detector_clone(c.det, &c.rdet_owned)) != RE_OK) goto done;
+                c.rdet = c.rdet_owned;
+            }
+        }
     }
     if (o->side_by_side) c.out_w += c.mo ? c.out_h : fit_width(drv_w, drv_h, c.out_h);
     st->out_w = c.out_w;

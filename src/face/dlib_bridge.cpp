@@ -210,6 +210,20 @@ re_status dlib_landmarks(void *impl, const re_image *img, const float box[4], fl
     }
 }
 
+re_status dlib_clone(void *impl, void **out) {
+    *out = NULL;
+    try {
+        *out = new dlib_state(*static_cast<const dlib_state *>(impl));
+        return RE_OK;
+    } catch (const std::bad_alloc &) {
+        return re_fail(RE_ERR_NOMEM, "dlib face detector: out of memory while copying it");
+    } catch (const std::exception &e) {
+        return re_fail(RE_ERR_BACKEND, "dlib face detector: cannot copy it: %s", e.what());
+    } catch (...) {
+        return re_fail(RE_ERR_BACKEND, "dlib face detector: cannot copy it (unknown exception)");
+    }
+}
+
 void dlib_close(void *impl) {
     try {
         delete static_cast<dlib_state *>(impl);
@@ -315,7 +329,8 @@ re_status load_model(dlib_state *s, const char *path) {
 
 extern "C" {
 
-const re_face_backend re_face_dlib_backend = {"dlib", dlib_detect, dlib_landmarks, dlib_close};
+const re_face_backend re_face_dlib_backend = {"dlib", dlib_detect, dlib_landmarks, dlib_close,
+                                             dlib_clone};
 
 re_status re_face_dlib_open(void **impl, const char *model_path) {
     *impl = NULL;

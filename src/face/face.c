@@ -75,6 +75,23 @@ re_status re_face_detector_open_opts(re_face_detector **d, const re_face_detecto
 #endif
 }
 
+re_status re_face_detector_clone(const re_face_detector *d, re_face_detector **out) {
+    if (!out) return re_fail(RE_ERR_ARG, "re_face_detector_clone: NULL output pointer");
+    *out = NULL;
+    if (!d || !d->be || !d->impl) return re_fail(RE_ERR_ARG, "re_face_detector_clone: NULL detector");
+    re_face_detector *r = re_alloc(sizeof *r, "face detector");
+    if (!r) return RE_ERR_NOMEM;
+    *r = *d;
+    r->impl = NULL;
+    re_status st = d->be->clone(d->impl, &r->impl);
+    if (st != RE_OK) {
+        re_free(r);
+        return st;
+    }
+    *out = r;
+    return RE_OK;
+}
+
 void re_face_detector_free(re_face_detector *d) {
     if (!d) return;
     if (d->be && d->impl) d->be->close(d->impl);

@@ -706,6 +706,7 @@ static void test_pipeline(void) {
     o.output = tmp("out.mp4");
     o.storyboard = tmp("board.png");
     o.storyboard_every = 4;
+    o.out_size = 256;   /* the default (0) is the face's own size: 64 for this 64x64 aligned source */
     static lat_log lg;
     lg.n = 0;
     lg.latent = 200;

@@ -1,0 +1,683 @@
+/*
+ * render.c - the photo-resolution renderer (include/reenact/anim.h, "Rendering at the photo's resolution"): the
+ * photo supplies the pixels and the identity, the model supplies the motion.
+ *
+ * Per frame, with Ds = decode(z_src) and Dt = decode(z_t), both res x res:
+ *   1. flow: a dense backward field f with Dt(x) ~ Ds(x + f(x)), coarse-to-fine Horn-Schunck with warping on the
+ *      luminance of the two decoded faces (pyramid res, res/2, res/4 ...);
+ *   2. global part: a weighted affine fit a(x) of f over the face, so the head's pose change also moves the hair
+ *      and neck outside the crop square, fading to 0 over a ring around it;
+ *   3. residual: R = Dt - Ds(x + f(x)), what the warp cannot make (mouth interior, teeth, eyelids). It is moved to
+ *      the photo's colours (luminance scaled by the photo's contrast over the decoder's, chroma by the photo's
+ *      chroma spread over the decoder's: a grayscale photo gets none) and gated by its own blurred size, so only
+ *      the places the warp cannot explain get generated pixels;
+ *   4. output pixel p of the photo region: photo(p + A (w_out(p) (a + w_in(p) (f - a)))) + gate * R, where A maps
+ *      model pixels to photo pixels, w_in is the paste-back mask of the crop square and w_out the ring's fade.
+ *      Outside the ring the photo is unchanged, so there is no seam: the motion goes to zero smoothly and the
+ *      residual lives only inside the face.
+ * Tested by tests/unit/test_render.c.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "core/core.h"
+#include "reenact/anim.h"
+
+#define MASK_LUT 1024
+#define TPS_N (RE_FACE_LANDMARKS + 3)
+
+struct re_render {
+    re_render_opts o;
+    re_image photo;          /* the photo (copied) */
+    int res;                 /* model side */
+    float p2m[6];            /* photo pixel -> model pixel */
+    float m2p[6];            /* model pixel -> photo pixel; its 2x2 part maps model displacements to photo ones */
+    int x0, y0, bw, bh;      /* photo region touched (crop square grown by opts.outer), clipped */
+    float lut_in[MASK_LUT + 1], lut_out[MASK_LUT + 1];   /* masks as functions of r^4 / outer^4 (see mask_at) */
+    float gain_y, gain_c;    /* residual colour gains (photo / decoder spread) */
+    int has_source;
+    int src_lm_ok;           /* source landmarks were given */
+    float lm_s[RE_FACE_LANDMARKS][2];   /* source landmarks, model pixels */
+    double *tps;             /* TPS system scratch */
+    float *ds;               /* [3][res][res] decoded source face */
+    float *lum_s, *lum_t;    /* [res*res] luminance pyramids' base level */
+    float *pyr;              /* pyramid scratch */
+    float *u, *v;            /* [res*res] flow (model pixels) */
+    float *tmp;              /* scratch: 8 * res * res */
+    float *field;            /* [res][res][5]: fx, fy (flow minus affine), dr, dg, db (residual, gated, 0..255) */
+    float *win;              /* [res*res] inner mask at the model grid (affine fit weights) */
+    float aff[6];            /* affine part of the flow, model pixels: (a0 x + a1 y + a2, a3 x + a4 y + a5) */
+    re_render_diag diag;
+};
+
+void re_render_opts_default(re_render_opts *o) {
+    memset(o, 0, sizeof *o);
+    o->feather = 0.35f;
+    o->outer = 1.6f;
+    o->flow_levels = 3;
+    o->flow_warps = 3;
+    o->flow_iters = 40;
+    o->flow_alpha = 0.3f;
+    o->residual = 1.0f;
+    o->gate_lo = 0.05f;
+    o->gate_hi = 0.12f;
+    o->motion = 1.0f;
+    o->tps_lambda = 0.02f;
+    o->refine_iters = 0;
+}
+
+static re_status check_opts(const re_render_opts *o) {
+    if (!(o->feather > 0 && o->feather <= 1)) return re_fail(RE_ERR_ARG, "render: feather must be in (0,1], got %g", o->feather);
+    if (!(o->outer >= 1 && o->outer <= 4)) return re_fail(RE_ERR_ARG, "render: outer must be in [1,4], got %g", o->outer);
+    if (o->flow_levels < 1 || o->flow_levels > 6 || o->flow_warps < 1 || o->flow_warps > 20 || o->flow_iters < 1 ||
+        o->flow_iters > 1000)
+        return re_fail(RE_ERR_ARG, "render: flow levels 1..6, warps 1..20, iterations 1..1000 (got %d, %d, %d)",
+                       o->flow_levels, o->flow_warps, o->flow_iters);
+    if (!(o->flow_alpha > 0 && o->flow_alpha < 10)) return re_fail(RE_ERR_ARG, "render: flow_alpha must be in (0,10)");
+    if (!(o->residual >= 0 && o->residual <= 4)) return re_fail(RE_ERR_ARG, "render: residual must be in [0,4], got %g", o->residual);
+    if (!(o->gate_lo >= 0 && o->gate_hi > o->gate_lo && o->gate_hi <= 1))
+        return re_fail(RE_ERR_ARG, "render: need 0 <= gate_lo < gate_hi <= 1 (got %g, %g)", o->gate_lo, o->gate_hi);
+    if (!(o->motion >= 0 && o->motion <= 4)) return re_fail(RE_ERR_ARG, "render: motion must be in [0,4], got %g", o->motion);
+    if (!(o->tps_lambda >= 0 && o->tps_lambda <= 100)) return re_fail(RE_ERR_ARG, "render: tps_lambda must be in [0,100]");
+    if (o->refine_iters < 0 || o->refine_iters > 1000) return re_fail(RE_ERR_ARG, "render: refine_iters must be 0..1000");
+    return RE_OK;
+}
+
+/* Fade of the motion from the crop square (r = 1) to the ring's edge (r = outer), smoothstep. */
+static float outer_fade(double r, double outer) {
+    if (r <= 1.0) return 1.0f;
+    if (r >= outer || outer <= 1.0) return 0.0f;
+    double t = (outer - r) / (outer - 1.0);
+    return (float)(t * t * (3.0 - 2.0 * t));
+}
+
+/* Masks from s = (u^4 + v^4) / outer^4 in [0,1] (u,v crop units in [-1,1] on the square), via tables. */
+static void build_luts(re_render *r) {
+    const double outer = r->o.outer, o4 = outer * outer * outer * outer;
+    for (int i = 0; i <= MASK_LUT; i++) {
+        const double s = (double)i / MASK_LUT * o4, rad = pow(s, 0.25);
+        r->lut_in[i] = re_paste_mask((float)rad, 0.0f, r->o.feather);
+        r->lut_out[i] = outer_fade(rad, outer);
+    }
+}
+
+static inline float lut(const float *t, float s) {
+    if (s >= 1.0f) return t[MASK_LUT];
+    const float f = s * MASK_LUT;
+    const int i = (int)f;
+    const float a = f - (float)i;
+    return t[i] + a * (t[i + 1] - t[i]);
+}
+
+static inline float luma(float r, float g, float b) { return 0.299f * r + 0.587f * g + 0.114f * b; }
+
+/* Spread (standard deviation) of luminance and of chroma (RMS of the Cb/Cr deviations) of planar [3][n] floats,
+ * weighted by w[n]. */
+static void color_spread(const float *img, const float *w, int n, double *sy, double *sc) {
+    double W = 0, my = 0, mb = 0, mr = 0;
+    for (int i = 0; i < n; i++) {
+        const float R = img[i], G = img[n + i], B = img[2 * n + i];
+        const double y = luma(R, G, B);
+        W += w[i];
+        my += w[i] * y;
+        mb += w[i] * (B - y);
+        mr += w[i] * (R - y);
+    }
+    if (W <= 0) {
+        *sy = *sc = 0;
+        return;
+    }
+    my /= W;
+    mb /= W;
+    mr /= W;
+    double vy = 0, vc = 0;
+    for (int i = 0; i < n; i++) {
+        const float R = img[i], G = img[n + i], B = img[2 * n + i];
+        const double y = luma(R, G, B), cb = B - y - mb, cr = R - y - mr;
+        vy += w[i] * (y - my) * (y - my);
+        vc += w[i] * 0.5 * (cb * cb + cr * cr);
+    }
+    *sy = sqrt(vy / W);
+    *sc = sqrt(vc / W);
+}
+
+re_status re_render_create(re_render **out, const re_image *photo, const re_face_frame *fr, int res,
+                           const re_render_opts *opts) {
+    if (!out) return re_fail(RE_ERR_ARG, "re_render_create: NULL output pointer");
+    *out = NULL;
+    if (!photo || !photo->data || photo->w <= 0 || photo->h <= 0 || photo->stride < 3 * photo->w)
+        return re_fail(RE_ERR_ARG, "re_render_create: invalid photo");
+    if (res < 8 || res > 1024 || (res & 3))
+        return re_fail(RE_ERR_ARG, "re_render_create: model side must be 8..1024 and a multiple of 4, got %d", res);
+    if (!fr || !isfinite(fr->cx) || !isfinite(fr->cy) || !isfinite(fr->angle) || !(fr->half > 0.5f) ||
+        !(fr->half < 1e6f))
+        return re_fail(RE_ERR_ARG, "re_render_create: invalid face frame");
+    re_render_opts od;
+    if (!opts) {
+        re_render_opts_default(&od);
+        opts = &od;
+    }
+    re_status st = check_opts(opts);
+    if (st != RE_OK) return st;
+    re_render *r = re_alloc(sizeof *r, "renderer");
+    if (!r) return RE_ERR_NOMEM;
+    r->o = *opts;
+    r->res = res;
+    const size_t n = (size_t)res * res;
+    r->ds = re_alloc(3 * n * sizeof(float), "renderer");
+    r->lum_s = re_alloc(n * sizeof(float), "renderer");
+    r->lum_t = re_alloc(n * sizeof(float), "renderer");
+    r->pyr = re_alloc(2 * n * sizeof(float), "renderer");
+    r->u = re_alloc(n * sizeof(float), "renderer");
+    r->v = re_alloc(n * sizeof(float), "renderer");
+    r->tmp = re_alloc(8 * n * sizeof(float), "renderer");
+    r->field = re_alloc(5 * n * sizeof(float), "renderer");
+    r->win = re_alloc(n * sizeof(float), "renderer");
+    r->tps = re_alloc((size_t)TPS_N * (TPS_N + 2) * sizeof(double), "renderer");
+    if (!r->tps || !r->ds || !r->lum_s || !r->lum_t || !r->pyr || !r->u || !r->v || !r->tmp || !r->field || !r->win) {
+        st = RE_ERR_NOMEM;
+        goto fail;
+    }
+    if ((st = re_image_copy(&r->photo, photo)) != RE_OK) goto fail;
+    if ((st = re_face_frame_matrix(fr, res, r->m2p, r->p2m)) != RE_OK) goto fail;
+    build_luts(r);
+    /* region: the crop square grown by `outer` about its center */
+    const double ext = r->o.outer * fr->half * 1.4142136 + 2.0;
+    const double x0 = fmax(0.0, floor(fr->cx - ext)), y0 = fmax(0.0, floor(fr->cy - ext));
+    const double x1 = fmin((double)photo->w, ceil(fr->cx + ext) + 1), y1 = fmin((double)photo->h, ceil(fr->cy + ext) + 1);
+    if (x1 > x0 && y1 > y0) {
+        r->x0 = (int)x0;
+        r->y0 = (int)y0;
+        r->bw = (int)(x1 - x0);
+        r->bh = (int)(y1 - y0);
+    }
+    /* inner mask at the model grid, and the photo's colour spread there */
+    for (int y = 0; y < res; y++)
+        for (int x = 0; x < res; x++) {
+            const float u = (x + 0.5f) * 2.0f / res - 1.0f, v = (y + 0.5f) * 2.0f / res - 1.0f;
+            r->win[(size_t)y * res + x] = re_paste_mask(u, v, r->o.feather);
+        }
+    re_image crop = {0};
+    st = re_image_warp_affine(photo, &crop, res, res, r->m2p, RE_BORDER_REPLICATE);
+    if (st != RE_OK) goto fail;
+    re_image_to_chw(&crop, r->tmp);
+    re_image_free(&crop);
+    double sy, sc;
+    color_spread(r->tmp, r->win, res * res, &sy, &sc);
+    r->diag.photo_spread_y = (float)sy;
+    r->diag.photo_spread_c = (float)sc;
+    *out = r;
+    return RE_OK;
+fail:
+    re_render_free(r);
+    return st;
+}
+
+static void to_luma(const float *chw, int n, float *y) {
+    for (int i = 0; i < n; i++) y[i] = luma(chw[i], chw[n + i], chw[2 * n + i]);
+}
+
+static int lm_ok(const float lm[RE_FACE_LANDMARKS][2], int res) {
+    for (int i = 0; i < RE_FACE_LANDMARKS; i++)
+        for (int k = 0; k < 2; k++)
+            if (!isfinite(lm[i][k]) || fabsf(lm[i][k]) > 4.0f * res) return 0;
+    return 1;
+}
+
+re_status re_render_set_source(re_render *r, const float *src_face, const float (*lm)[2]) {
+    if (!r || !src_face) return re_fail(RE_ERR_ARG, "re_render_set_source: NULL argument");
+    if (lm && !lm_ok(lm, r->res)) return re_fail(RE_ERR_ARG, "re_render_set_source: landmarks out of range");
+    r->src_lm_ok = lm != NULL;
+    if (lm) memcpy(r->lm_s, lm, sizeof r->lm_s);
+    const int n = r->res * r->res;
+    for (int i = 0; i < 3 * n; i++)
+        if (!isfinite(src_face[i])) return re_fail(RE_ERR_NONFINITE, "re_render_set_source: non-finite source face");
+    memcpy(r->ds, src_face, (size_t)3 * n * sizeof(float));
+    to_luma(r->ds, n, r->lum_s);
+    double sy, sc;
+    color_spread(r->ds, r->win, n, &sy, &sc);
+    r->diag.decoder_spread_y = (float)sy;
+    r->diag.decoder_spread_c = (float)sc;
+    /* residual gains: the photo's contrast over the decoder's, clamped (a flat decoded face must not blow up) */
+    r->gain_y = sy > 1e-3 ? (float)fmin(2.0, r->diag.photo_spread_y / sy) : 1.0f;
+    /* a photo without chroma (under a quarter of a grey level of spread) gets none: it stays exactly grayscale */
+    r->gain_c = sc > 1e-3 && r->diag.photo_spread_c > 1e-3 ? (float)fmin(2.0, r->diag.photo_spread_c / sc) : 0.0f;
+    r->diag.gain_y = r->gain_y;
+    r->diag.gain_c = r->gain_c;
+    r->has_source = 1;
+    return RE_OK;
+}
+
+/* ---- flow ------------------------------------------------------------------------------------------------ */
+
+/* Bilinear sample of a w x h float plane with the border replicated. */
+static inline float sample(const float *im, int w, int h, float x, float y) {
+    if (x < 0) x = 0;
+    if (y < 0) y = 0;
+    if (x > w - 1) x = (float)(w - 1);
+    if (y > h - 1) y = (float)(h - 1);
+    int ix = (int)x, iy = (int)y;
+    if (ix > w - 2) ix = w - 2 < 0 ? 0 : w - 2;
+    if (iy > h - 2) iy = h - 2 < 0 ? 0 : h - 2;
+    const float ax = x - ix, ay = y - iy;
+    const float *p = im + (size_t)iy * w + ix;
+    const int dx = w > 1, dy = h > 1 ? w : 0;
+    const float t = p[0] + ax * (p[dx] - p[0]), b = p[dy] + ax * (p[dy + dx] - p[dy]);
+    return t + ay * (b - t);
+}
+
+static void downsample(const float *src, int w, float *dst) {
+    const int w2 = w / 2;
+    for (int y = 0; y < w2; y++)
+        for (int x = 0; x < w2; x++) {
+            const float *p = src + (size_t)(2 * y) * w + 2 * x;
+            dst[(size_t)y * w2 + x] = 0.25f * (p[0] + p[1] + p[w] + p[w + 1]);
+        }
+}
+
+/* Horn-Schunck with warping at one level: I0 = target (Dt), I1 = moving (Ds); u, v refined in place. */
+static void hs_level(const float *I0, const float *I1, int w, float *u, float *v, float *scr, int warps, int iters,
+                     float alpha) {
+    const int n = w * w;
+    float *Ix = scr, *Iy = scr + n, *It = scr + 2 * n, *u0 = scr + 3 * n, *v0 = scr + 4 * n, *I1w = scr + 5 * n;
+    const float a2 = alpha * alpha;
+    for (int k = 0; k < warps; k++) {
+        for (int y = 0; y < w; y++)
+            for (int x = 0; x < w; x++) {
+                const int i = y * w + x;
+                I1w[i] = sample(I1, w, w, x + u[i], y + v[i]);
+            }
+        for (int y = 0; y < w; y++)
+            for (int x = 0; x < w; x++) {
+                const int i = y * w + x;
+                const int xl = x > 0 ? i - 1 : i, xr = x < w - 1 ? i + 1 : i;
+                const int yu = y > 0 ? i - w : i, yd = y < w - 1 ? i + w : i;
+                const float sx = (xr - xl) == 2 ? 0.5f : 1.0f, sy = (yd - yu) == 2 * w ? 0.5f : 1.0f;
+                Ix[i] = 0.5f * sx * ((I1w[xr] - I1w[xl]) + (I0[xr] - I0[xl]));
+                Iy[i] = 0.5f * sy * ((I1w[yd] - I1w[yu]) + (I0[yd] - I0[yu]));
+                It[i] = I1w[i] - I0[i];
+                u0[i] = u[i];
+                v0[i] = v[i];
+            }
+        for (int it = 0; it < iters; it++)
+            for (int y = 0; y < w; y++)
+                for (int x = 0; x < w; x++) {   /* Gauss-Seidel sweep */
+                    const int i = y * w + x;
+                    const int xl = x > 0 ? i - 1 : i, xr = x < w - 1 ? i + 1 : i;
+                    const int yu = y > 0 ? i - w : i, yd = y < w - 1 ? i + w : i;
+                    const float ub = 0.25f * (u[xl] + u[xr] + u[yu] + u[yd]);
+                    const float vb = 0.25f * (v[xl] + v[xr] + v[yu] + v[yd]);
+                    const float t = (Ix[i] * (ub - u0[i]) + Iy[i] * (vb - v0[i]) + It[i]) /
+                                    (a2 + Ix[i] * Ix[i] + Iy[i] * Iy[i]);
+                    u[i] = ub - Ix[i] * t;
+                    v[i] = vb - Iy[i] * t;
+                }
+    }
+}
+
+/* Backward flow from target I0 to moving I1 (both res x res), coarse to fine. */
+static void flow(re_render *r, const float *I0, const float *I1) {
+    const int res = r->res;
+    int levels = r->o.flow_levels;
+    while (levels > 1 && (res >> (levels - 1)) < 8) levels--;
+    /* pyramid: level l has side res >> l; store levels >= 1 in r->pyr (two images interleaved per level) */
+    const float *L0[6], *L1[6];
+    L0[0] = I0;
+    L1[0] = I1;
+    float *p = r->pyr;
+    for (int l = 1; l < levels; l++) {
+        const int w = res >> (l - 1), w2 = w / 2;
+        downsample(L0[l - 1], w, p);
+        L0[l] = p;
+        p += (size_t)w2 * w2;
+        downsample(L1[l - 1], w, p);
+        L1[l] = p;
+        p += (size_t)w2 * w2;
+    }
+    float *u = r->u, *v = r->v, *scr = r->tmp;   /* scr: 6 planes of res*res; u2/v2 below use the last two */
+    float *u2 = r->tmp + 6 * (size_t)res * res, *v2 = u2 + (size_t)res * res;
+    int w = res >> (levels - 1);
+    memset(u, 0, (size_t)w * w * sizeof(float));
+    memset(v, 0, (size_t)w * w * sizeof(float));
+    for (int l = levels - 1; l >= 0; l--) {
+        w = res >> l;
+        if (l < levels - 1) {   /* upsample the coarser flow (side w/2) into u, v, doubling it */
+            const int wc = w / 2;
+            memcpy(u2, u, (size_t)wc * wc * sizeof(float));
+            memcpy(v2, v, (size_t)wc * wc * sizeof(float));
+            for (int y = 0; y < w; y++)
+                for (int x = 0; x < w; x++) {
+                    const float sx = (x + 0.5f) * 0.5f - 0.5f, sy = (y + 0.5f) * 0.5f - 0.5f;
+                    u[y * w + x] = 2.0f * sample(u2, wc, wc, sx, sy);
+                    v[y * w + x] = 2.0f * sample(v2, wc, wc, sx, sy);
+                }
+        }
+        hs_level(L0[l], L1[l], w, u, v, scr, r->o.flow_warps, r->o.flow_iters, r->o.flow_alpha);
+    }
+}
+
+/* Thin-plate spline through the landmark pairs: f(lm_t[i]) ~ lm_s[i] - lm_t[i], smoothed by lambda (in units of
+ * the normalized coordinates), evaluated on the model grid into u, v. Returns 0 when the system is singular. */
+static int tps_field(re_render *r, const float (*lt)[2]) {
+    const int res = r->res, N = RE_FACE_LANDMARKS, M = TPS_N, C = M + 2;
+    double *A = r->tps;   /* [M][M+2]: matrix | rhs_u rhs_v */
+    const double sc = 2.0 / res;   /* model pixels -> normalized units */
+    double px[RE_FACE_LANDMARKS], py[RE_FACE_LANDMARKS];
+    for (int i = 0; i < N; i++) {
+        px[i] = lt[i][0] * sc - 1.0;
+        py[i] = lt[i][1] * sc - 1.0;
+    }
+    memset(A, 0, (size_t)M * C * sizeof(double));
+    for (int i = 0; i < N; i++) {
+        for (int j = 0; j < N; j++) {
+            const double dx = px[i] - px[j], dy = py[i] - py[j], r2 = dx * dx + dy * dy;
+            A[i * C + j] = r2 > 1e-12 ? r2 * log(r2) : 0.0;
+        }
+        A[i * C + i] += r->o.tps_lambda;
+        A[i * C + N] = A[N * C + i] = 1.0;
+        A[i * C + N + 1] = A[(N + 1) * C + i] = px[i];
+        A[i * C + N + 2] = A[(N + 2) * C + i] = py[i];
+        A[i * C + M] = r->lm_s[i][0] - lt[i][0];
+        A[i * C + M + 1] = r->lm_s[i][1] - lt[i][1];
+    }
+    /* Gaussian elimination with partial pivoting */
+    for (int k = 0; k < M; k++) {
+        int p = k;
+        for (int i = k + 1; i < M; i++)
+            if (fabs(A[i * C + k]) > fabs(A[p * C + k])) p = i;
+        if (!(fabs(A[p * C + k]) > 1e-12)) return 0;
+        if (p != k)
+            for (int j = 0; j < C; j++) {
+                const double t = A[k * C + j];
+                A[k * C + j] = A[p * C + j];
+                A[p * C + j] = t;
+            }
+        for (int i = k + 1; i < M; i++) {
+            const double f = A[i * C + k] / A[k * C + k];
+            if (f == 0.0) continue;
+            for (int j = k; j < C; j++) A[i * C + j] -= f * A[k * C + j];
+        }
+    }
+    for (int k = M - 1; k >= 0; k--)
+        for (int c = M; c < C; c++) {
+            double v = A[k * C + c];
+            for (int j = k + 1; j < M; j++) v -= A[k * C + j] * A[j * C + c];
+            A[k * C + c] = v / A[k * C + k];
+        }
+    double wu[TPS_N], wv[TPS_N];
+    for (int i = 0; i < M; i++) {
+        wu[i] = A[i * C + M];
+        wv[i] = A[i * C + M + 1];
+        if (!isfinite(wu[i]) || !isfinite(wv[i])) return 0;
+    }
+    for (int y = 0; y < res; y++)
+        for (int x = 0; x < res; x++) {
+            const double qx = x * sc - 1.0, qy = y * sc - 1.0;
+            double su = wu[N] + wu[N + 1] * qx + wu[N + 2] * qy, sv = wv[N] + wv[N + 1] * qx + wv[N + 2] * qy;
+            for (int i = 0; i < N; i++) {
+                const double dx = qx - px[i], dy = qy - py[i], r2 = dx * dx + dy * dy;
+                if (r2 > 1e-12) {
+                    const double k = r2 * log(r2);
+                    su += wu[i] * k;
+                    sv += wv[i] * k;
+                }
+            }
+            r->u[y * res + x] = (float)su;
+            r->v[y * res + x] = (float)sv;
+        }
+    return 1;
+}
+
+/* Weighted least-squares affine fit of (u, v) over the model grid with weights win. */
+static void fit_affine(const float *u, const float *v, const float *win, int res, float aff[6]) {
+    double A[3][3] = {{0}}, bu[3] = {0}, bv[3] = {0};
+    for (int y = 0; y < res; y++)
+        for (int x = 0; x < res; x++) {
+            const int i = y * res + x;
+            const double w = win[i], q[3] = {x, y, 1.0};
+            if (w <= 0) continue;
+            for (int a = 0; a < 3; a++) {
+                for (int b = 0; b < 3; b++) A[a][b] += w * q[a] * q[b];
+                bu[a] += w * q[a] * u[i];
+                bv[a] += w * q[a] * v[i];
+            }
+        }
+    /* solve A p = b by Cramer's rule (A is 3x3 symmetric positive definite for any non-degenerate mask) */
+    const double det = A[0][0] * (A[1][1] * A[2][2] - A[1][2] * A[2][1]) -
+                       A[0][1] * (A[1][0] * A[2][2] - A[1][2] * A[2][0]) +
+                       A[0][2] * (A[1][0] * A[2][1] - A[1][1] * A[2][0]);
+    if (!(fabs(det) > 1e-12)) {
+        memset(aff, 0, 6 * sizeof(float));
+        return;
+    }
+    for (int k = 0; k < 2; k++) {
+        const double *b = k ? bv : bu;
+        double s[3];
+        for (int c = 0; c < 3; c++) {
+            double M[3][3];
+            memcpy(M, A, sizeof M);
+            for (int rr = 0; rr < 3; rr++) M[rr][c] = b[rr];
+            s[c] = (M[0][0] * (M[1][1] * M[2][2] - M[1][2] * M[2][1]) - M[0][1] * (M[1][0] * M[2][2] - M[1][2] * M[2][0]) +
+                    M[0][2] * (M[1][0] * M[2][1] - M[1][1] * M[2][0])) / det;
+        }
+        aff[3 * k + 0] = (float)s[0];
+        aff[3 * k + 1] = (float)s[1];
+        aff[3 * k + 2] = (float)s[2];
+    }
+}
+
+/* 3x3 box blur of a res x res plane (src -> dst), border replicated. */
+static void blur3(const float *src, float *dst, int w) {
+    for (int y = 0; y < w; y++)
+        for (int x = 0; x < w; x++) {
+            float s = 0;
+            for (int dy = -1; dy <= 1; dy++)
+                for (int dx = -1; dx <= 1; dx++) {
+                    int xx = x + dx, yy = y + dy;
+                    xx = xx < 0 ? 0 : xx >= w ? w - 1 : xx;
+                    yy = yy < 0 ? 0 : yy >= w ? w - 1 : yy;
+                    s += src[yy * w + xx];
+                }
+            dst[y * w + x] = s * (1.0f / 9.0f);
+        }
+}
+
+/* Where a warp cannot make the driven face, given its landmarks: soft ellipses around the mouth (outer lips,
+ * grown by a third) and the eyes (grown by a half), in [0,1] on the model grid. */
+static void region_mask(const float (*lm)[2], int res, float *out) {
+    static const int range[3][2] = {{48, 60}, {36, 42}, {42, 48}};
+    static const float grow[3] = {1.35f, 1.6f, 1.6f};
+    for (int i = 0; i < res * res; i++) out[i] = 0.0f;
+    for (int g = 0; g < 3; g++) {
+        float x0 = 1e30f, x1 = -1e30f, y0 = 1e30f, y1 = -1e30f;
+        for (int i = range[g][0]; i < range[g][1]; i++) {
+            x0 = fminf(x0, lm[i][0]);
+            x1 = fmaxf(x1, lm[i][0]);
+            y0 = fminf(y0, lm[i][1]);
+            y1 = fmaxf(y1, lm[i][1]);
+        }
+        const float cx = 0.5f * (x0 + x1), cy = 0.5f * (y0 + y1);
+        const float hx = 0.5f * (x1 - x0) * grow[g] + 1.0f, hy = 0.5f * (y1 - y0) * grow[g] + 1.5f;
+        for (int y = 0; y < res; y++)
+            for (int x = 0; x < res; x++) {
+                const float dx = (x - cx) / hx, dy = (y - cy) / hy, d = sqrtf(dx * dx + dy * dy);
+                float t = (1.25f - d) / 0.5f;
+                t = t <= 0 ? 0 : t >= 1 ? 1 : t * t * (3 - 2 * t);
+                if (t > out[y * res + x]) out[y * res + x] = t;
+            }
+    }
+}
+
+/* Everything at model resolution for one generated face: flow, affine part, gated colour-matched residual. */
+static re_status prepare(re_render *r, const float *gen, const float (*lm)[2]) {
+    const int res = r->res, n = res * res;
+    for (int i = 0; i < 3 * n; i++)
+        if (!isfinite(gen[i])) return re_fail(RE_ERR_NONFINITE, "re_render_apply: non-finite generated face");
+    if (lm && !lm_ok(lm, res)) return re_fail(RE_ERR_ARG, "re_render_apply: landmarks out of range");
+    to_luma(gen, n, r->lum_t);
+    r->diag.used_landmarks = 0;
+    if (lm && r->src_lm_ok && tps_field(r, lm)) {
+        r->diag.used_landmarks = 1;
+        if (r->o.refine_iters > 0)
+            hs_level(r->lum_t, r->lum_s, res, r->u, r->v, r->tmp, 1, r->o.refine_iters, r->o.flow_alpha);
+    } else {
+        flow(r, r->lum_t, r->lum_s);
+    }
+    fit_affine(r->u, r->v, r->win, res, r->aff);
+    /* residual R = Dt - Ds(x + f), its luminance magnitude blurred for the gate */
+    float *R = r->tmp, *mag = r->tmp + 3 * n, *magb = r->tmp + 4 * n;
+    double flow_sum = 0, wsum = 0;
+    for (int y = 0; y < res; y++)
+        for (int x = 0; x < res; x++) {
+            const int i = y * res + x;
+            const float sx = x + r->u[i], sy = y + r->v[i];
+            for (int c = 0; c < 3; c++) R[c * n + i] = gen[c * n + i] - sample(r->ds + (size_t)c * n, res, res, sx, sy);
+            mag[i] = fabsf(luma(R[i], R[n + i], R[2 * n + i]));
+            flow_sum += r->win[i] * sqrt((double)r->u[i] * r->u[i] + (double)r->v[i] * r->v[i]);
+            wsum += r->win[i];
+        }
+    blur3(mag, magb, res);
+    float *region = NULL;
+    if (r->diag.used_landmarks) {   /* with landmarks, generated pixels only around the mouth and the eyes */
+        region = r->tmp + 5 * n;
+        region_mask(lm, res, region);
+    }
+    const float lo = r->o.gate_lo, hi = r->o.gate_hi, gy = r->gain_y * r->o.residual, gc = r->gain_c * r->o.residual;
+    double gate_sum = 0;
+    for (int y = 0; y < res; y++)
+        for (int x = 0; x < res; x++) {
+            const int i = y * res + x;
+            float t = (magb[i] - lo) / (hi - lo);
+            t = t <= 0 ? 0 : t >= 1 ? 1 : t * t * (3 - 2 * t);
+            const float g = t * r->win[i] * (region ? region[i] : 1.0f);
+            gate_sum += g;
+            /* residual in YCbCr-like terms: luminance, and the chroma deviations B-Y, R-Y */
+            const float dr = R[i], dg = R[n + i], db = R[2 * n + i];
+            const float dy = luma(dr, dg, db), dcb = db - dy, dcr = dr - dy;
+            const float y2 = gy * dy, cb2 = gc * dcb, cr2 = gc * dcr;
+            /* back to RGB: R = Y + Cr, B = Y + Cb, G = (Y - 0.299 R - 0.114 B) / 0.587 */
+            const float oR = y2 + cr2, oB = y2 + cb2, oG = (y2 - 0.299f * oR - 0.114f * oB) / 0.587f;
+            float *f = r->field + (size_t)i * 5;
+            const float ax = r->aff[0] * x + r->aff[1] * y + r->aff[2], ay = r->aff[3] * x + r->aff[4] * y + r->aff[5];
+            f[0] = r->u[i] - ax;
+            f[1] = r->v[i] - ay;
+            f[2] = 255.0f * g * oR;
+            f[3] = 255.0f * g * oG;
+            f[4] = 255.0f * g * oB;
+        }
+    r->diag.mean_flow = wsum > 0 ? (float)(flow_sum / wsum) : 0.0f;
+    r->diag.gate_area = (float)(gate_sum / n);
+    return RE_OK;
+}
+
+/* Bilinear sample of the 5-channel field at model coordinates (x, y), border replicated. */
+static inline void sample_field(const float *F, int res, float x, float y, float out[5]) {
+    if (x < 0) x = 0;
+    if (y < 0) y = 0;
+    if (x > res - 1) x = (float)(res - 1);
+    if (y > res - 1) y = (float)(res - 1);
+    int ix = (int)x, iy = (int)y;
+    if (ix > res - 2) ix = res - 2;
+    if (iy > res - 2) iy = res - 2;
+    const float ax = x - ix, ay = y - iy;
+    const float *p00 = F + ((size_t)iy * res + ix) * 5, *p01 = p00 + 5, *p10 = p00 + (size_t)res * 5, *p11 = p10 + 5;
+    const float w00 = (1 - ax) * (1 - ay), w01 = ax * (1 - ay), w10 = (1 - ax) * ay, w11 = ax * ay;
+    for (int c = 0; c < 5; c++) out[c] = w00 * p00[c] + w01 * p01[c] + w10 * p10[c] + w11 * p11[c];
+}
+
+static inline uint8_t clamp_u8(float v) { return v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)(v + 0.5f); }
+
+re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)[2], re_image *out) {
+    if (!r || !gen_face || !out) return re_fail(RE_ERR_ARG, "re_render_apply: NULL argument");
+    if (!r->has_source) return re_fail(RE_ERR_ARG, "re_render_apply: re_render_set_source was not called");
+    re_status st = prepare(r, gen_face, lm);
+    if (st != RE_OK) return st;
+    const re_image *ph = &r->photo;
+    if (!(out->data && out->w == ph->w && out->h == ph->h)) {
+        if (out->data && !out->owns_data)
+            return re_fail(RE_ERR_ARG, "re_render_apply: output image does not own its pixels and is not %dx%d", ph->w, ph->h);
+        re_image_free(out);
+        if ((st = re_image_alloc(out, ph->w, ph->h)) != RE_OK) return st;
+    }
+    for (int y = 0; y < ph->h; y++)
+        memcpy(out->data + (size_t)y * out->stride, ph->data + (size_t)y * ph->stride, (size_t)ph->w * 3);
+    if (r->bw == 0) return RE_OK;
+    const int res = r->res;
+    const float *P = r->p2m, *M = r->m2p, *aff = r->aff;
+    const float mot = r->o.motion;
+    const float o4 = r->o.outer * r->o.outer * r->o.outer * r->o.outer, inv_o4 = 1.0f / o4;
+    const float inv_half = 2.0f / res;
+    const int W = ph->w, H = ph->h;
+    for (int j = 0; j < r->bh; j++) {
+        const int py = r->y0 + j;
+        uint8_t *o = out->data + (size_t)py * out->stride;
+        for (int i = 0; i < r->bw; i++) {
+            const int px = r->x0 + i;
+            /* model coordinates of this photo pixel and its crop units */
+            const float mx = P[0] * px + P[1] * py + P[2], my = P[3] * px + P[4] * py + P[5];
+            const float cu = (mx + 0.5f) * inv_half - 1.0f, cv = (my + 0.5f) * inv_half - 1.0f;
+            const float cu2 = cu * cu, cv2 = cv * cv;
+            const float s = (cu2 * cu2 + cv2 * cv2) * inv_o4;
+            if (s >= 1.0f) continue;
+            const float wo = lut(r->lut_out, s);
+            if (wo <= 0.0f) continue;
+            const float wi = lut(r->lut_in, s);
+            float f[5] = {0, 0, 0, 0, 0};
+            if (wi > 0.0f) sample_field(r->field, res, mx, my, f);
+            /* displacement in model pixels: affine everywhere (fading in the ring), local detail inside */
+            const float ax = aff[0] * mx + aff[1] * my + aff[2], ay = aff[3] * mx + aff[4] * my + aff[5];
+            const float dmx = mot * wo * (ax + wi * f[0]), dmy = mot * wo * (ay + wi * f[1]);
+            float sx = px + M[0] * dmx + M[1] * dmy, sy = py + M[3] * dmx + M[4] * dmy;
+            /* bilinear sample of the photo, border replicated */
+            if (sx < 0) sx = 0;
+            if (sy < 0) sy = 0;
+            if (sx > W - 1) sx = (float)(W - 1);
+            if (sy > H - 1) sy = (float)(H - 1);
+            int ix = (int)sx, iy = (int)sy;
+            if (ix > W - 2) ix = W > 1 ? W - 2 : 0;
+            if (iy > H - 2) iy = H > 1 ? H - 2 : 0;
+            const float fx = sx - ix, fy = sy - iy;
+            const uint8_t *q0 = ph->data + (size_t)iy * ph->stride + (size_t)ix * 3;
+            const uint8_t *q1 = H > 1 ? q0 + ph->stride : q0;
+            const int dx = W > 1 ? 3 : 0;
+            for (int c = 0; c < 3; c++) {
+                const float t = q0[c] + fx * (q0[dx + c] - q0[c]), b = q1[c] + fx * (q1[dx + c] - q1[c]);
+                o[3 * px + c] = clamp_u8(t + fy * (b - t) + wi * f[2 + c]);
+            }
+        }
+    }
+    return RE_OK;
+}
+
+re_status re_render_get_flow(const re_render *r, float *u, float *v) {
+    if (!r || !u || !v) return re_fail(RE_ERR_ARG, "re_render_get_flow: NULL argument");
+    memcpy(u, r->u, (size_t)r->res * r->res * sizeof(float));
+    memcpy(v, r->v, (size_t)r->res * r->res * sizeof(float));
+    return RE_OK;
+}
+
+void re_render_get_diag(const re_render *r, re_render_diag *d) {
+    if (!d) return;
+    if (!r) {
+        memset(d, 0, sizeof *d);
+        return;
+    }
+    *d = r->diag;
+    memcpy(d->affine, r->aff, sizeof d->affine);
+}
+
+void re_render_free(re_render *r) {
+    if (!r) return;
+    re_image_free(&r->photo);
+    re_free(r->ds);
+    re_free(r->lum_s);
+    re_free(r->lum_t);
+    re_free(r->pyr);
+    re_free(r->u);
+    re_free(r->v);
+    re_free(r->tmp);
+    re_free(r->field);
+    re_free(r->win);
+    re_free(r->tps);
+    re_free(r);
+}

@@ -1,0 +1,320 @@
+/*
+ * test_render.c - the photo-resolution renderer (src/anim/render.c) on synthetic cases with known answers: a smooth
+ * known warp is recovered by the flow and reproduced at the photo's resolution; landmark pairs of an affine motion
+ * give that affine field; no motion gives the photo back exactly; a grayscale photo stays grayscale; a mouth that
+ * opens where no warp can make it appears only there; faces at the border and tiny faces; bad arguments.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "re_test.h"
+#include "reenact/anim.h"
+
+#define RES 64
+#define N (RES * RES)
+
+/* A smooth colour pattern on normalized coordinates (u, v) in [0,1]^2, channel c, values in [0.1, 0.9]. */
+static float pattern(double u, double v, int c) {
+    const double a = sin(2 * M_PI * (1.3 * u + 0.2 * c)) * cos(2 * M_PI * (1.1 * v - 0.1 * c));
+    const double b = sin(2 * M_PI * (0.7 * u + 1.7 * v + 0.3));
+    return (float)(0.5 + 0.22 * a + 0.16 * b);
+}
+
+/* The known motion of case 1, in model pixels: Dt(x) = Ds(x + f(x)). */
+static void known_f(double x, double y, double *fx, double *fy) {
+    const double u = x / RES, v = y / RES;
+    *fx = 1.2 * sin(M_PI * u) * sin(M_PI * v) + 0.4;
+    *fy = -0.8 * sin(M_PI * v) * cos(M_PI * (u - 0.5));
+}
+
+/* Model-resolution face [3][RES][RES] of the pattern, optionally warped by known_f. */
+static void make_face(float *out, int warped) {
+    for (int y = 0; y < RES; y++)
+        for (int x = 0; x < RES; x++) {
+            double fx = 0, fy = 0;
+            if (warped) known_f(x, y, &fx, &fy);
+            for (int c = 0; c < 3; c++)
+                out[c * N + y * RES + x] = pattern((x + fx + 0.5) / RES, (y + fy + 0.5) / RES, c);
+        }
+}
+
+/* A K x K photo of the same pattern (the model grid scaled by K / RES), optionally warped by known_f, or gray. */
+static void make_photo(re_image *im, int K, int warped, int gray) {
+    re_image_alloc(im, K, K);
+    const double s = (double)RES / K;
+    for (int y = 0; y < K; y++)
+        for (int x = 0; x < K; x++) {
+            const double mx = (x + 0.5) * s - 0.5, my = (y + 0.5) * s - 0.5;
+            double fx = 0, fy = 0;
+            if (warped) known_f(mx, my, &fx, &fy);
+            float px[3];
+            for (int c = 0; c < 3; c++) px[c] = pattern((mx + fx + 0.5) / RES, (my + fy + 0.5) / RES, c);
+            if (gray) px[0] = px[1] = px[2] = 0.299f * px[0] + 0.587f * px[1] + 0.114f * px[2];
+            for (int c = 0; c < 3; c++) im->data[(size_t)y * im->stride + 3 * x + c] = (uint8_t)lrintf(255 * px[c]);
+        }
+}
+
+static re_face_frame whole(int K) {
+    re_face_frame f = {0.5f * K - 0.5f, 0.5f * K - 0.5f, 0.5f * K, 0.0f};
+    return f;
+}
+
+/* Mean |a - b| over the central square of side frac * K (8-bit units). */
+static double center_diff(const re_image *a, const re_image *b, double frac) {
+    const int K = a->w, m = (int)(K * (1 - frac) / 2);
+    double s = 0;
+    long n = 0;
+    for (int y = m; y < K - m; y++)
+        for (int x = m; x < K - m; x++)
+            for (int c = 0; c < 3; c++) {
+                s += fabs((double)a->data[(size_t)y * a->stride + 3 * x + c] - b->data[(size_t)y * b->stride + 3 * x + c]);
+                n++;
+            }
+    return s / n;
+}
+
+static int max_chroma(const re_image *im) {
+    int mx = 0;
+    for (int y = 0; y < im->h; y++)
+        for (int x = 0; x < im->w; x++) {
+            const uint8_t *p = im->data + (size_t)y * im->stride + 3 * x;
+            int hi = p[0], lo = p[0];
+            for (int c = 1; c < 3; c++) {
+                hi = p[c] > hi ? p[c] : hi;
+                lo = p[c] < lo ? p[c] : lo;
+            }
+            if (hi - lo > mx) mx = hi - lo;
+        }
+    return mx;
+}
+
+int main(void) {
+    float *ds = malloc(3 * N * sizeof(float)), *dt = malloc(3 * N * sizeof(float));
+    float *u = malloc(N * sizeof(float)), *v = malloc(N * sizeof(float));
+    re_image photo = {0}, want = {0}, out = {0};
+    const int K = 256;
+    re_face_frame fr = whole(K);
+    re_render_opts o;
+    re_render_opts_default(&o);
+    o.residual = 0;   /* warp only for the geometric cases */
+    o.feather = 1.0f; /* the local motion's fade starts at the center: compare only the central part */
+
+    /* 1. flow recovers a known smooth warp; the render reproduces it at 4x the model's resolution */
+    {
+        make_face(ds, 0);
+        make_face(dt, 1);
+        make_photo(&photo, K, 0, 0);
+        re_render_opts of = o;
+        of.feather = 0.6f;
+        of.flow_alpha = 0.05f;   /* the default (0.3) is made for decoded faces, where smoothness matters more */
+        re_render *r = NULL;
+        CHECK_OK(re_render_create(&r, &photo, &fr, RES, &of));
+        CHECK_OK(re_render_set_source(r, ds, NULL));
+        CHECK_OK(re_render_apply(r, dt, NULL, &out));
+        CHECK_OK(re_render_get_flow(r, u, v));
+        double err = 0, mag = 0;
+        int n = 0;
+        for (int y = 16; y < 48; y++)
+            for (int x = 16; x < 48; x++) {
+                double fx, fy;
+                known_f(x, y, &fx, &fy);
+                err += hypot(u[y * RES + x] - fx, v[y * RES + x] - fy);
+                mag += hypot(fx, fy);
+                n++;
+            }
+        err /= n;
+        mag /= n;
+        printf("flow: mean endpoint error %.3f px for a mean motion of %.3f px (center half)\n", err, mag);
+        CHECK_MSG(err < 0.25 * mag, "flow error %.3f vs motion %.3f", err, mag);
+        re_render_diag d;
+        re_render_get_diag(r, &d);
+        CHECK(d.used_landmarks == 0);
+        CHECK(d.mean_flow > 0.3f);
+        /* the render against the photo warped analytically, where the local motion is not faded (center 0.3) */
+        make_photo(&want, K, 1, 0);
+        const double dw = center_diff(&out, &want, 0.3), d0 = center_diff(&photo, &want, 0.3);
+        printf("render: mean |out - warped photo| %.2f vs |photo - warped photo| %.2f (8-bit, center)\n", dw, d0);
+        CHECK_MSG(dw < 0.35 * d0, "render %.2f vs unmoved %.2f", dw, d0);
+        CHECK_EQ_INT(out.w, K);
+        CHECK_EQ_INT(out.h, K);
+        re_render_free(r);
+    }
+
+    /* 2. landmark pairs of an affine motion give that affine field (thin-plate spline, affine part exact) */
+    {
+        float lt[RE_FACE_LANDMARKS][2], ls[RE_FACE_LANDMARKS][2];
+        srand(7);
+        for (int i = 0; i < RE_FACE_LANDMARKS; i++) {
+            lt[i][0] = 12 + 40 * (float)rand() / RAND_MAX;
+            lt[i][1] = 12 + 40 * (float)rand() / RAND_MAX;
+            ls[i][0] = lt[i][0] + 0.05f * lt[i][0] - 0.02f * lt[i][1] + 0.7f;
+            ls[i][1] = lt[i][1] + 0.03f * lt[i][0] + 0.04f * lt[i][1] - 1.1f;
+        }
+        re_render *r = NULL;
+        CHECK_OK(re_render_create(&r, &photo, &fr, RES, &o));
+        CHECK_OK(re_render_set_source(r, ds, (const float(*)[2])ls));
+        CHECK_OK(re_render_apply(r, ds, (const float(*)[2])lt, &out));
+        CHECK_OK(re_render_get_flow(r, u, v));
+        double worst = 0;
+        for (int y = 0; y < RES; y++)
+            for (int x = 0; x < RES; x++) {
+                const double fx = 0.05 * x - 0.02 * y + 0.7, fy = 0.03 * x + 0.04 * y - 1.1;
+                worst = fmax(worst, hypot(u[y * RES + x] - fx, v[y * RES + x] - fy));
+            }
+        printf("landmark field: worst error %.4f px against the affine motion\n", worst);
+        CHECK_MSG(worst < 0.02, "worst %.4f", worst);
+        re_render_diag d;
+        re_render_get_diag(r, &d);
+        CHECK(d.used_landmarks == 1);
+        CHECK(fabsf(d.affine[0] - 0.05f) < 0.01f && fabsf(d.affine[5] + 1.1f) < 0.05f);
+        re_render_free(r);
+    }
+
+    /* 3. no motion: the photo comes back exactly (flow and landmarks) */
+    {
+        re_render *r = NULL;
+        re_render_opts od;
+        re_render_opts_default(&od);
+        CHECK_OK(re_render_create(&r, &photo, &fr, RES, &od));
+        CHECK_OK(re_render_set_source(r, ds, NULL));
+        CHECK_OK(re_render_apply(r, ds, NULL, &out));
+        CHECK(center_diff(&out, &photo, 1.0) == 0.0);
+        re_render_free(r);
+    }
+
+    /* 4. grayscale photo, coloured decoder with a mouth that opens: the output stays gray */
+    {
+        re_image gray = {0};
+        make_photo(&gray, K, 0, 1);
+        CHECK_EQ_INT(max_chroma(&gray), 0);
+        memcpy(dt, ds, 3 * N * sizeof(float));
+        for (int y = 40; y < 48; y++)
+            for (int x = 24; x < 40; x++) {
+                dt[y * RES + x] = 0.15f;           /* a dark, reddish mouth */
+                dt[N + y * RES + x] = 0.05f;
+                dt[2 * N + y * RES + x] = 0.05f;
+            }
+        re_render *r = NULL;
+        re_render_opts od;
+        re_render_opts_default(&od);
+        CHECK_OK(re_render_create(&r, &gray, &fr, RES, &od));
+        CHECK_OK(re_render_set_source(r, ds, NULL));
+        CHECK_OK(re_render_apply(r, dt, NULL, &out));
+        const int ch = max_chroma(&out);
+        printf("grayscale photo: largest output chroma %d/255\n", ch);
+        CHECK_EQ_INT(ch, 0);
+        CHECK(center_diff(&out, &gray, 1.0) > 0.1);   /* something was rendered */
+        re_render_diag d;
+        re_render_get_diag(r, &d);
+        CHECK(d.gain_c == 0.0f);
+        re_render_free(r);
+        re_image_free(&gray);
+    }
+
+    /* 5. residual only: identical landmarks (no motion), a dark mouth in Dt: generated pixels only around the mouth */
+    {
+        float lm[RE_FACE_LANDMARKS][2];
+        for (int i = 0; i < RE_FACE_LANDMARKS; i++) {
+            lm[i][0] = 16 + (float)(i % 9) * 4;
+            lm[i][1] = 16 + (float)(i / 9) * 4;
+        }
+        for (int i = 48; i < 60; i++) {   /* outer lips on an ellipse around the mouth drawn below */
+            const double a = 2 * M_PI * (i - 48) / 12;
+            lm[i][0] = (float)(31.5 + 8 * cos(a));
+            lm[i][1] = (float)(43.5 + 4 * sin(a));
+        }
+        re_render *r = NULL;
+        re_render_opts od;
+        re_render_opts_default(&od);
+        CHECK_OK(re_render_create(&r, &photo, &fr, RES, &od));
+        CHECK_OK(re_render_set_source(r, ds, (const float(*)[2])lm));
+        CHECK_OK(re_render_apply(r, dt, (const float(*)[2])lm, &out));
+        /* mouth box in photo pixels: model [24,40) x [40,48) scaled by 4, grown by the 3x3 gate blur and bilinear */
+        long inside = 0, outside = 0;
+        double dark = 0;
+        for (int y = 0; y < K; y++)
+            for (int x = 0; x < K; x++) {
+                const uint8_t *a = out.data + (size_t)y * out.stride + 3 * x, *b = photo.data + (size_t)y * photo.stride + 3 * x;
+                const int diff = abs(a[0] - b[0]) + abs(a[1] - b[1]) + abs(a[2] - b[2]);
+                const int in = x >= 4 * 24 - 12 && x < 4 * 40 + 12 && y >= 4 * 40 - 12 && y < 4 * 48 + 12;
+                if (diff > 3) {
+                    if (in) inside++;
+                    else outside++;
+                }
+                if (x >= 4 * 26 && x < 4 * 38 && y >= 4 * 41 && y < 4 * 47) dark += (a[0] + a[1] + a[2]) - (b[0] + b[1] + b[2]);
+            }
+        printf("residual only: %ld changed pixels near the mouth, %ld elsewhere; mean change inside %.1f\n", inside,
+               outside, dark / (48.0 * 24));
+        CHECK(inside > 2000);
+        CHECK_EQ_INT(outside, 0);
+        CHECK(dark < 0);
+        re_render_diag d;
+        re_render_get_diag(r, &d);
+        CHECK(d.used_landmarks == 1 && d.mean_flow < 1e-3f);
+        re_render_free(r);
+    }
+
+    /* 6. a face at the photo's border and a tiny face: rendered without error, far pixels untouched */
+    {
+        re_image big = {0};
+        CHECK_OK(re_image_alloc(&big, 300, 200));
+        for (int i = 0; i < 300 * 200 * 3; i++) big.data[i] = (uint8_t)(i * 7 % 251);
+        const re_face_frame corner = {5.0f, 190.0f, 60.0f, 0.3f}, tiny = {150.0f, 100.0f, 3.0f, 0.0f};
+        const re_face_frame *frames[2] = {&corner, &tiny};
+        make_face(ds, 0);
+        make_face(dt, 1);
+        for (int k = 0; k < 2; k++) {
+            re_render *r = NULL;
+            re_render_opts od;
+            re_render_opts_default(&od);
+            CHECK_OK(re_render_create(&r, &big, frames[k], RES, &od));
+            CHECK_OK(re_render_set_source(r, ds, NULL));
+            CHECK_OK(re_render_apply(r, dt, NULL, &out));
+            CHECK_EQ_INT(out.w, 300);
+            CHECK_EQ_INT(out.h, 200);
+            /* far corner unchanged */
+            CHECK(memcmp(out.data + 250 * 3, big.data + 250 * 3, 30) == 0 || k == 1);
+            CHECK(out.data[0] == big.data[0] || k == 0);
+            re_render_free(r);
+        }
+        re_image_free(&big);
+    }
+
+    /* 7. bad arguments */
+    {
+        re_render *r = NULL;
+        CHECK(re_render_create(NULL, &photo, &fr, RES, NULL) == RE_ERR_ARG);
+        CHECK(re_render_create(&r, NULL, &fr, RES, NULL) == RE_ERR_ARG);
+        CHECK(re_render_create(&r, &photo, &fr, 62, NULL) == RE_ERR_ARG);
+        re_face_frame bad = fr;
+        bad.half = NAN;
+        CHECK(re_render_create(&r, &photo, &bad, RES, NULL) == RE_ERR_ARG);
+        re_render_opts ob;
+        re_render_opts_default(&ob);
+        ob.gate_hi = ob.gate_lo;
+        CHECK(re_render_create(&r, &photo, &fr, RES, &ob) == RE_ERR_ARG);
+        CHECK(r == NULL);
+        CHECK_OK(re_render_create(&r, &photo, &fr, RES, NULL));
+        CHECK(re_render_apply(r, dt, NULL, &out) == RE_ERR_ARG);   /* no source yet */
+        float lm[RE_FACE_LANDMARKS][2] = {{0}};
+        lm[3][1] = NAN;
+        CHECK(re_render_set_source(r, ds, (const float(*)[2])lm) == RE_ERR_ARG);
+        CHECK_OK(re_render_set_source(r, ds, NULL));
+        dt[5] = NAN;
+        CHECK(re_render_apply(r, dt, NULL, &out) == RE_ERR_NONFINITE);
+        ds[7] = INFINITY;
+        CHECK(re_render_set_source(r, ds, NULL) == RE_ERR_NONFINITE);
+        re_render_free(r);
+        re_render_free(NULL);
+    }
+
+    re_image_free(&photo);
+    re_image_free(&want);
+    re_image_free(&out);
+    free(ds);
+    free(dt);
+    free(u);
+    free(v);
+    RE_TEST_END();
+}
