@@ -10,6 +10,11 @@
  * Run:   ./build/bench/bench_animate [--drivers DIR] [--driving FILE] [--source PHOTO] [--model M] [--min-side 512]
  *                                    [--max-frames N] [--runs R] [--batch B] [--threads N] [--no-pipeline]
  *                                    [--no-memory] [--loop 10] [--precision f32|bf16]
+ *                                    [--photo-side N]... [--render photo|model] [--paste-back]
+ * --photo-side N: the source photo resized to N px on its longest side, animated with --paste-back by both renderers
+ * (--render model: the decoded face upscaled and pasted; photo: the photo's pixels moved at full resolution), in the
+ * same run, with the ratio photo / model; uses the bundled model (models/reenact-seed64.safetensors) unless --model
+ * names one, since the photo renderer's landmarks need a trained decoder.
  * Defaults: the 512x512 (or larger) clips in ../shared/data/examples/driving, the portrait
  * ../shared/data/examples/portraits/lp_s1.jpg, an untrained seed64 model (same speed as a trained one), 1 run each,
  * the memory check on the first clip. Skips with a message (exit 0) when ../shared is absent and nothing is given.
@@ -33,6 +38,8 @@ typedef struct bench_opts {
     const char *clips[MAX_CLIPS];
     int n_clips;
     int min_side, runs, batch, threads, pipeline, memory, loop;
+    int photo_sides[8], n_photo_sides, paste_back, paste_side;
+    re_anim_render render;
     re_precision precision;
     long max_frames;
 } bench_opts;
@@ -48,7 +55,8 @@ typedef struct result {
 static void usage(FILE *f) {
     fprintf(f, "usage: bench_animate [--drivers DIR] [--driving FILE]... [--source PHOTO] [--model M]\n"
                "                     [--min-side 512] [--max-frames N] [--runs 1] [--batch 8] [--threads 0]\n"
-               "                     [--no-pipeline] [--no-memory] [--loop 10] [--precision f32|bf16]\n");
+               "                     [--no-pipeline] [--no-memory] [--loop 10] [--precision f32|bf16]\n"
+               "                     [--photo-side N]... [--render photo|model] [--paste-back]\n");
 }
 
 static int parse_int(const char *s, long lo, long hi, long *out) {
@@ -75,6 +83,7 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); exit(0); }
         if (!strcmp(a, "--no-pipeline")) { o->pipeline = 0; continue; }
         if (!strcmp(a, "--no-memory")) { o->memory = 0; continue; }
+        if (!strcmp(a, "--paste-back")) { o->paste_back = 1; continue; }
         if (i + 1 >= argc) { fprintf(stderr, "bench_animate: %s needs a value\n", a); return 0; }
         const char *val = argv[++i];
         if (!strcmp(a, "--drivers")) o->drivers = val;
@@ -87,6 +96,10 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "--batch") && parse_int(val, 1, 256, &v)) o->batch = (int)v;
         else if (!strcmp(a, "--threads") && parse_int(val, 0, 1024, &v)) o->threads = (int)v;
         else if (!strcmp(a, "--loop") && parse_int(val, 2, 100, &v)) o->loop = (int)v;
+        else if (!strcmp(a, "--photo-side") && parse_int(val, 64, 8192, &v) && o->n_photo_sides < 8)
+            o->photo_sides[o->n_photo_sides++] = (int)v;
+        else if (!strcmp(a, "--render") && (!strcmp(val, "photo") || !strcmp(val, "model")))
+            o->render = strcmp(val, "photo") ? RE_RENDER_MODEL : RE_RENDER_PHOTO;
         else if (!strcmp(a, "--precision") && (!strcmp(val, "f32") || !strcmp(val, "bf16")))
             o->precision = strcmp(val, "bf16") ? RE_PREC_F32 : RE_PREC_BF16;
         else { fprintf(stderr, "bench_animate: bad option or value: %s %s\n", a, val); usage(stderr); return 0; }
@@ -156,6 +169,9 @@ static int run_child(const bench_opts *o, const char *clip, result *res, long *m
             ao.precision = o->precision;
             ao.pipeline = o->pipeline;
             ao.max_frames = o->max_frames;
+            ao.paste_back = o->paste_back;
+            if (o->paste_side > 0) ao.paste_max_side = o->paste_side;
+            ao.render = o->render;
             s = re_animate(m, &ao, &r.st);
         }
         r.ok = s == RE_OK;
@@ -243,8 +259,61 @@ int main(int argc, char **argv) {
            "cores online\n", re_version(), o.source, o.model ? o.model : "untrained seed64", o.batch,
            o.precision == RE_PREC_BF16 ? "bf16" : "f32",
            o.pipeline ? "pipelined" : "sequential", o.threads, sysconf(_SC_NPROCESSORS_ONLN));
-    printf("%s", header);
     int fails = 0;
+    if (o.n_photo_sides > 0) {
+        /* photo-resolution paste-back: both renderers on the same resized photo, first clip only */
+        if (!o.model && access("models/reenact-seed64.safetensors", R_OK) == 0) o.model = "models/reenact-seed64.safetensors";
+        printf("paste-back on resized photos (%s, model %s), clip %s; fps = whole command\n", o.source,
+               o.model ? o.model : "untrained seed64", o.clips[0]);
+        printf("%s", header);
+        re_image src = {0}, big = {0};
+        if (re_image_load(&src, o.source) != RE_OK) {
+            printf("cannot read %s: %s\n", o.source, re_last_error());
+            return 1;
+        }
+        for (int k = 0; k < o.n_photo_sides; k++) {
+            const int side = o.photo_sides[k];
+            const double f = (double)side / (src.w > src.h ? src.w : src.h);
+            char path[64];
+            snprintf(path, sizeof path, "/tmp/bench_animate_photo_%d.png", side);
+            int w = (int)(src.w * f + 0.5), h = (int)(src.h * f + 0.5);
+            if (re_image_resize(&src, &big, w, h) != RE_OK || re_image_save_png(&big, path) != RE_OK) {
+                printf("cannot write %s: %s\n", path, re_last_error());
+                fails++;
+                continue;
+            }
+            bench_opts po = o;
+            po.source = path;
+            po.paste_back = 1;
+            po.paste_side = side;
+            double fps[2] = {0, 0};
+            for (int m = 0; m < 2; m++) {
+                po.render = m ? RE_RENDER_PHOTO : RE_RENDER_MODEL;
+                for (int rr = 0; rr < o.runs; rr++) {
+                    result r;
+                    long rss = 0;
+                    char label[64];
+                    snprintf(label, sizeof label, "%dx%d %s", w, h, m ? "photo" : "model");
+                    if (!run_child(&po, o.clips[0], &r, &rss) || !r.ok) {
+                        printf("%-22s failed: %s\n", label, r.err[0] ? r.err : "child crashed");
+                        fails++;
+                        continue;
+                    }
+                    print_row(label, &r, rss);
+                    const double v = r.st.frames / r.st.wall_s;
+                    if (v > fps[m]) fps[m] = v;
+                }
+            }
+            if (fps[0] > 0 && fps[1] > 0)
+                printf("%dx%d: --render photo %.1f fps vs model %.1f fps (best of %d): ratio %.2f\n", w, h, fps[1],
+                       fps[0], o.runs, fps[1] / fps[0]);
+            unlink(path);
+        }
+        re_image_free(&src);
+        re_image_free(&big);
+        return fails ? 1 : 0;
+    }
+    printf("%s", header);
     for (int c = 0; c < o.n_clips; c++)
         for (int k = 0; k < o.runs; k++) {
             result r;

@@ -60,6 +60,7 @@ typedef struct ctx {
     int render;          /* --cross: -1 = the decoded 64x64 face itself (--render crop), else re_anim_render */
     int max_side;        /* --cross with a render: photos downscaled to this longest side */
     re_faceid *fid;      /* --id-model, or NULL */
+    re_anim_field field; /* --field */
 } ctx;
 
 /* ---- small helpers ------------------------------------------------------------------------------------------ */
@@ -801,7 +802,7 @@ static re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, i
         if ((st = re_encode(c->r, c->x, 1, P[i].z, NULL)) != RE_OK) goto fail;
         if (c->render >= 0) {   /* the whole photo, rendered as animate --paste-back does */
             if ((st = re_decode(c->r, P[i].z, 1, c->y)) != RE_OK) goto fail;
-            er_opts eo = {(re_anim_render)c->render, c->res, c->max_side, 384, c->det, c->fid};
+            er_opts eo = {(re_anim_render)c->render, c->field, c->res, c->max_side, 384, c->det, c->fid};
             if ((st = er_portrait_open(&P[i].er, &eo, &c->img, &c->last_face, c->y)) != RE_OK) {
                 re_fail_ctx(st, "portrait '%s'", ports[i]);
                 goto fail;
@@ -1106,6 +1107,8 @@ static void help(FILE *f) {
             "  --id-model F         face-recognition network (dlib DenseNet, ../shared/models/face-id/) for the\n"
             "                       identity distances of --render photo|model [none: no identity measures]\n"
             "  --max-side N         --render photo|model: portraits downscaled to this longest side [1024]\n"
+            "  --field F            --render photo: motion field from the decoded faces' landmarks or optical flow,\n"
+            "                       as animate's --field [landmarks]\n"
             "  --max-frames N       at most N frames per clip, from the first frame with a face [0 = all]\n"
             "  --landmark-size N    side the 64x64 frames are upscaled to before landmarking [256]\n"
             "  --smooth             smooth the driving codes over time as `animate` does by default (One-Euro,\n"
@@ -1230,6 +1233,14 @@ int cmd_eval(int argc, char **argv) {
             else if (!strcmp(v, "crop")) c.render = -1;
             else {
                 rc = cli_usage_error(CMD, "--render wants photo, model or crop, got '%s'", v);
+                goto done;
+            }
+        } else if ((k = cli_opt(argc, argv, &i, "--field", NULL, &v)) != 0) {
+            if (k < 0) goto usage;
+            if (!strcmp(v, "landmarks")) c.field = RE_FIELD_LANDMARKS;
+            else if (!strcmp(v, "flow")) c.field = RE_FIELD_FLOW;
+            else {
+                rc = cli_usage_error(CMD, "--field wants landmarks or flow, got '%s'", v);
                 goto done;
             }
         } else if ((k = cli_opt(argc, argv, &i, "--id-model", NULL, &v)) != 0) {

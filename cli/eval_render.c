@@ -107,6 +107,7 @@ static double band_gradient(const er_portrait *p, const re_image *img, double r0
 
 static re_status decoded_landmarks(er_portrait *p, const float *face, float lm[RE_FACE_LANDMARKS][2], int *ok) {
     *ok = 0;
+    if (p->o.field == RE_FIELD_FLOW) return RE_OK;
     re_status s = re_image_from_chw(&p->small, face, p->o.res, p->o.res);
     if (s == RE_OK) s = re_image_resize(&p->small, &p->up, ER_LM_SIZE, ER_LM_SIZE);
     if (s != RE_OK) return s;

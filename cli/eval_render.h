@@ -15,6 +15,7 @@
 
 typedef struct er_opts {
     re_anim_render render;   /* RE_RENDER_PHOTO or RE_RENDER_MODEL */
+    re_anim_field field;     /* RE_RENDER_PHOTO's motion field */
     int res;                 /* the model's side */
     int max_side;            /* the photo is downscaled so its longest side is at most this */
     int meas;                /* side of the measurement crop (the face's square grown by ER_MEAS_GROW) */

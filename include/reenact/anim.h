@@ -132,6 +132,14 @@ typedef struct re_render_opts {
     float motion;       /* scale of the warp, 0 = residual only (0..4) [1] */
     float tps_lambda;   /* with landmarks: smoothing of the thin-plate spline (0..100) [0.02] */
     int refine_iters;   /* with landmarks: flow sweeps refining the spline's field, 0 = none (0..1000) [0] */
+    float edge_feather; /* with landmarks: the local motion's fade at the crop square's edge, instead of
+                           feather (0..1] [0.15] */
+    float face_fade;    /* with landmarks: the local motion covers the face (jaw and raised brows) and fades to
+                           zero over this many model pixels outside it (0..64] [12] */
+    int residual_eyes;  /* with landmarks: the residual may also change the eyes (blinks), not only the mouth [1] */
+    float max_local;    /* the local motion is capped (smoothly) at this many model pixels (0..64] [8] */
+    float min_det;      /* the warp may compress the photo to no less than this share of its area: the local
+                           motion is scaled down until it holds, so the photo never folds over [0.2] */
 } re_render_opts;
 void re_render_opts_default(re_render_opts *o);
 
@@ -144,6 +152,7 @@ typedef struct re_render_diag {
     float decoder_spread_y, decoder_spread_c;  /* the same for the decoded source face */
     float gain_y, gain_c;     /* residual colour gains derived from them */
     int used_landmarks;       /* 1: the field came from the landmark pairs (thin-plate spline), 0: optical flow */
+    float local_scale;        /* factor the local motion was scaled by to keep the warp from folding (1: none) */
 } re_render_diag;
 
 typedef struct re_render re_render;

@@ -33,7 +33,10 @@ struct re_render {
     float p2m[6];            /* photo pixel -> model pixel */
     float m2p[6];            /* model pixel -> photo pixel; its 2x2 part maps model displacements to photo ones */
     int x0, y0, bw, bh;      /* photo region touched (crop square grown by opts.outer), clipped */
-    float lut_in[MASK_LUT + 1], lut_out[MASK_LUT + 1];   /* masks as functions of r^4 / outer^4 (see mask_at) */
+    float lut_in[MASK_LUT + 1], lut_out[MASK_LUT + 1];   /* masks as functions of r^4 / outer^4 (see lut) */
+    float lut_edge[MASK_LUT + 1];   /* the crop square's edge fade of the landmark field (edge_feather) */
+    float *wedge;            /* [res*res] the crop edge's fade of the local field (edge_feather) at the model grid */
+    float *fmask;            /* [res*res] the source face's region (landmark hull, raised brows), faded outside */
     float gain_y, gain_c;    /* residual colour gains (photo / decoder spread) */
     int has_source;
     int src_lm_ok;           /* source landmarks were given */
@@ -48,6 +51,8 @@ struct re_render {
     float *win;              /* [res*res] inner mask at the model grid (affine fit weights) */
     float aff[6];            /* affine part of the flow, model pixels: (a0 x + a1 y + a2, a3 x + a4 y + a5) */
     re_render_diag diag;
+    int grid;                /* step of the photo-resolution grid the field is evaluated on (1..4 pixels) */
+    float *gridv;            /* [bh / grid + 2][bw / grid + 2][5] */
 };
 
 void re_render_opts_default(re_render_opts *o) {
@@ -63,6 +68,11 @@ void re_render_opts_default(re_render_opts *o) {
     o->gate_hi = 0.12f;
     o->motion = 1.0f;
     o->tps_lambda = 0.02f;
+    o->edge_feather = 0.15f;
+    o->face_fade = 12.0f;
+    o->max_local = 8.0f;
+    o->residual_eyes = 1;
+    o->min_det = 0.2f;
     o->refine_iters = 0;
 }
 
@@ -80,6 +90,10 @@ static re_status check_opts(const re_render_opts *o) {
     if (!(o->motion >= 0 && o->motion <= 4)) return re_fail(RE_ERR_ARG, "render: motion must be in [0,4], got %g", o->motion);
     if (!(o->tps_lambda >= 0 && o->tps_lambda <= 100)) return re_fail(RE_ERR_ARG, "render: tps_lambda must be in [0,100]");
     if (o->refine_iters < 0 || o->refine_iters > 1000) return re_fail(RE_ERR_ARG, "render: refine_iters must be 0..1000");
+    if (!(o->edge_feather > 0 && o->edge_feather <= 1)) return re_fail(RE_ERR_ARG, "render: edge_feather must be in (0,1]");
+    if (!(o->face_fade > 0 && o->face_fade <= 64)) return re_fail(RE_ERR_ARG, "render: face_fade must be in (0,64]");
+    if (!(o->max_local > 0 && o->max_local <= 64)) return re_fail(RE_ERR_ARG, "render: max_local must be in (0,64]");
+    if (!(o->min_det >= 0 && o->min_det < 1)) return re_fail(RE_ERR_ARG, "render: min_det must be in [0,1)");
     return RE_OK;
 }
 
@@ -97,6 +111,7 @@ static void build_luts(re_render *r) {
     for (int i = 0; i <= MASK_LUT; i++) {
         const double s = (double)i / MASK_LUT * o4, rad = pow(s, 0.25);
         r->lut_in[i] = re_paste_mask((float)rad, 0.0f, r->o.feather);
+        r->lut_edge[i] = re_paste_mask((float)rad, 0.0f, r->o.edge_feather);
         r->lut_out[i] = outer_fade(rad, outer);
     }
 }
@@ -173,8 +188,10 @@ re_status re_render_create(re_render **out, const re_image *photo, const re_face
     r->tmp = re_alloc(8 * n * sizeof(float), "renderer");
     r->field = re_alloc(5 * n * sizeof(float), "renderer");
     r->win = re_alloc(n * sizeof(float), "renderer");
+    r->fmask = re_alloc(n * sizeof(float), "renderer");
+    r->wedge = re_alloc(n * sizeof(float), "renderer");
     r->tps = re_alloc((size_t)TPS_N * (TPS_N + 2) * sizeof(double), "renderer");
-    if (!r->tps || !r->ds || !r->lum_s || !r->lum_t || !r->pyr || !r->u || !r->v || !r->tmp || !r->field || !r->win) {
+    if (!r->wedge || !r->fmask || !r->tps || !r->ds || !r->lum_s || !r->lum_t || !r->pyr || !r->u || !r->v || !r->tmp || !r->field || !r->win) {
         st = RE_ERR_NOMEM;
         goto fail;
     }
@@ -191,11 +208,19 @@ re_status re_render_create(re_render **out, const re_image *photo, const re_face
         r->bw = (int)(x1 - x0);
         r->bh = (int)(y1 - y0);
     }
+    const int model_px = (int)floor(2.0 * fr->half / res);   /* photo pixels per model pixel */
+    r->grid = model_px < 1 ? 1 : model_px > 4 ? 4 : model_px;
+    r->gridv = re_alloc(((size_t)r->bw / r->grid + 2) * ((size_t)r->bh / r->grid + 2) * 5 * sizeof(float), "renderer");
+    if (!r->gridv) {
+        st = RE_ERR_NOMEM;
+        goto fail;
+    }
     /* inner mask at the model grid, and the photo's colour spread there */
     for (int y = 0; y < res; y++)
         for (int x = 0; x < res; x++) {
             const float u = (x + 0.5f) * 2.0f / res - 1.0f, v = (y + 0.5f) * 2.0f / res - 1.0f;
             r->win[(size_t)y * res + x] = re_paste_mask(u, v, r->o.feather);
+            r->wedge[(size_t)y * res + x] = re_paste_mask(u, v, r->o.edge_feather);
         }
     re_image crop = {0};
     st = re_image_warp_affine(photo, &crop, res, res, r->m2p, RE_BORDER_REPLICATE);
@@ -217,6 +242,44 @@ static void to_luma(const float *chw, int n, float *y) {
     for (int i = 0; i < n; i++) y[i] = luma(chw[i], chw[n + i], chw[2 * n + i]);
 }
 
+/* The face's region on the model grid from its landmarks: the polygon of the jaw (0-16) and the brows (26..17)
+ * raised by a quarter of the brow-to-chin height, 1 inside, fading to 0 over `fade` model pixels outside. */
+static void face_mask(const float (*lm)[2], int res, float fade, float *out) {
+    float poly[27][2];
+    int n = 0;
+    float brow_y = 0;
+    for (int i = 17; i <= 26; i++) brow_y += lm[i][1] / 10.0f;
+    const float raise = 0.25f * (lm[8][1] - brow_y);
+    for (int i = 0; i <= 16; i++) {
+        poly[n][0] = lm[i][0];
+        poly[n++][1] = lm[i][1];
+    }
+    for (int i = 26; i >= 17; i--) {
+        poly[n][0] = lm[i][0];
+        poly[n++][1] = lm[i][1] - (raise > 0 ? raise : 0);
+    }
+    for (int y = 0; y < res; y++)
+        for (int x = 0; x < res; x++) {
+            int inside = 0;
+            float d2 = 1e30f;
+            for (int a = 0, b = n - 1; a < n; b = a++) {
+                const float ax = poly[a][0], ay = poly[a][1], bx = poly[b][0], by = poly[b][1];
+                if ((ay > y) != (by > y) && x < (bx - ax) * (y - ay) / (by - ay) + ax) inside = !inside;
+                const float ex = bx - ax, ey = by - ay, l2 = ex * ex + ey * ey;
+                float t = l2 > 0 ? ((x - ax) * ex + (y - ay) * ey) / l2 : 0;
+                t = t < 0 ? 0 : t > 1 ? 1 : t;
+                const float dx = x - (ax + t * ex), dy = y - (ay + t * ey);
+                d2 = fminf(d2, dx * dx + dy * dy);
+            }
+            float m = 1.0f;
+            if (!inside) {
+                float t = 1.0f - sqrtf(d2) / fade;
+                m = t <= 0 ? 0 : t * t * (3 - 2 * t);
+            }
+            out[y * res + x] = m;
+        }
+}
+
 static int lm_ok(const float lm[RE_FACE_LANDMARKS][2], int res) {
     for (int i = 0; i < RE_FACE_LANDMARKS; i++)
         for (int k = 0; k < 2; k++)
@@ -228,7 +291,10 @@ re_status re_render_set_source(re_render *r, const float *src_face, const float 
     if (!r || !src_face) return re_fail(RE_ERR_ARG, "re_render_set_source: NULL argument");
     if (lm && !lm_ok(lm, r->res)) return re_fail(RE_ERR_ARG, "re_render_set_source: landmarks out of range");
     r->src_lm_ok = lm != NULL;
-    if (lm) memcpy(r->lm_s, lm, sizeof r->lm_s);
+    if (lm) {
+        memcpy(r->lm_s, lm, sizeof r->lm_s);
+        face_mask(lm, r->res, r->o.face_fade, r->fmask);
+    }
     const int n = r->res * r->res;
     for (int i = 0; i < 3 * n; i++)
         if (!isfinite(src_face[i])) return re_fail(RE_ERR_NONFINITE, "re_render_set_source: non-finite source face");
@@ -484,11 +550,12 @@ static void blur3(const float *src, float *dst, int w) {
 
 /* Where a warp cannot make the driven face, given its landmarks: soft ellipses around the mouth (outer lips,
  * grown by a third) and the eyes (grown by a half), in [0,1] on the model grid. */
-static void region_mask(const float (*lm)[2], int res, float *out) {
+static void region_mask(const float (*lm)[2], int res, int eyes, float *out) {
     static const int range[3][2] = {{48, 60}, {36, 42}, {42, 48}};
     static const float grow[3] = {1.35f, 1.6f, 1.6f};
     for (int i = 0; i < res * res; i++) out[i] = 0.0f;
-    for (int g = 0; g < 3; g++) {
+    const int groups = eyes ? 3 : 1;
+    for (int g = 0; g < groups; g++) {
         float x0 = 1e30f, x1 = -1e30f, y0 = 1e30f, y1 = -1e30f;
         for (int i = range[g][0]; i < range[g][1]; i++) {
             x0 = fminf(x0, lm[i][0]);
@@ -506,6 +573,57 @@ static void region_mask(const float (*lm)[2], int res, float *out) {
                 if (t > out[y * res + x]) out[y * res + x] = t;
             }
     }
+}
+
+/* Smallest Jacobian determinant of the backward map x -> x + a(x) + k * w(x) * l(x) over the model grid, where l is
+ * the local field in r->field, w the crop edge's fade and a the affine part: below 0 the warp folds over. */
+static float min_det(const re_render *r, float k) {
+    const int res = r->res;
+    const float *F = r->field, *we = r->wedge;
+    float m = 1e30f;
+    for (int y = 0; y + 1 < res; y++)
+        for (int x = 0; x + 1 < res; x++) {
+            const int i = y * res + x;
+            const float lx = k * we[i] * F[5 * i], ly = k * we[i] * F[5 * i + 1];
+            const float lxr = k * we[i + 1] * F[5 * (i + 1)], lyr = k * we[i + 1] * F[5 * (i + 1) + 1];
+            const float lxd = k * we[i + res] * F[5 * (i + res)], lyd = k * we[i + res] * F[5 * (i + res) + 1];
+            const float a = 1 + r->aff[0] + (lxr - lx), b = r->aff[1] + (lxd - lx);
+            const float c = r->aff[3] + (lyr - ly), d = 1 + r->aff[4] + (lyd - ly);
+            m = fminf(m, a * d - b * c);
+        }
+    return m;
+}
+
+/* Keep the warp plausible whatever the landmarks or the flow say: the local field is capped at max_local model
+ * pixels (smoothly), and scaled down as a whole until the warp nowhere compresses the photo below min_det of its
+ * area (a fold-over tears the photo: hair pulled into the face, an ear smeared down the neck). */
+static void limit_local(re_render *r) {
+    const int n = r->res * r->res;
+    const float cap = r->o.max_local;
+    float *F = r->field;
+    for (int i = 0; i < n; i++) {
+        const float m = sqrtf(F[5 * i] * F[5 * i] + F[5 * i + 1] * F[5 * i + 1]);
+        if (m > cap) {   /* soft cap: m -> cap * (1 - exp(-m / cap)) * e/(e-1) would be smoother; tanh is enough */
+            const float k = cap * tanhf(m / cap) / m;
+            F[5 * i] *= k;
+            F[5 * i + 1] *= k;
+        }
+    }
+    float k = 1.0f;
+    if (min_det(r, 1.0f) < r->o.min_det) {
+        float lo = 0.0f, hi = 1.0f;
+        for (int it = 0; it < 8; it++) {
+            const float mid = 0.5f * (lo + hi);
+            if (min_det(r, mid) >= r->o.min_det) lo = mid;
+            else hi = mid;
+        }
+        k = lo;
+        for (int i = 0; i < n; i++) {
+            F[5 * i] *= k;
+            F[5 * i + 1] *= k;
+        }
+    }
+    r->diag.local_scale = k;
 }
 
 /* Everything at model resolution for one generated face: flow, affine part, gated colour-matched residual. */
@@ -540,7 +658,7 @@ static re_status prepare(re_render *r, const float *gen, const float (*lm)[2]) {
     float *region = NULL;
     if (r->diag.used_landmarks) {   /* with landmarks, generated pixels only around the mouth and the eyes */
         region = r->tmp + 5 * n;
-        region_mask(lm, res, region);
+        region_mask(lm, res, r->o.residual_eyes, region);
     }
     const float lo = r->o.gate_lo, hi = r->o.gate_hi, gy = r->gain_y * r->o.residual, gc = r->gain_c * r->o.residual;
     double gate_sum = 0;
@@ -559,12 +677,15 @@ static re_status prepare(re_render *r, const float *gen, const float (*lm)[2]) {
             const float oR = y2 + cr2, oB = y2 + cb2, oG = (y2 - 0.299f * oR - 0.114f * oB) / 0.587f;
             float *f = r->field + (size_t)i * 5;
             const float ax = r->aff[0] * x + r->aff[1] * y + r->aff[2], ay = r->aff[3] * x + r->aff[4] * y + r->aff[5];
-            f[0] = r->u[i] - ax;
-            f[1] = r->v[i] - ay;
+            /* the local part: with landmarks only over the face's region (the spline means nothing far from them) */
+            const float lw = r->diag.used_landmarks ? r->fmask[i] : 1.0f;
+            f[0] = lw * (r->u[i] - ax);
+            f[1] = lw * (r->v[i] - ay);
             f[2] = 255.0f * g * oR;
             f[3] = 255.0f * g * oG;
             f[4] = 255.0f * g * oB;
         }
+    limit_local(r);
     r->diag.mean_flow = wsum > 0 ? (float)(flow_sum / wsum) : 0.0f;
     r->diag.gate_area = (float)(gate_sum / n);
     return RE_OK;
@@ -608,12 +729,17 @@ re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)
     const float o4 = r->o.outer * r->o.outer * r->o.outer * r->o.outer, inv_o4 = 1.0f / o4;
     const float inv_half = 2.0f / res;
     const int W = ph->w, H = ph->h;
-    for (int j = 0; j < r->bh; j++) {
-        const int py = r->y0 + j;
-        uint8_t *o = out->data + (size_t)py * out->stride;
-        for (int i = 0; i < r->bw; i++) {
-            const int px = r->x0 + i;
-            /* model coordinates of this photo pixel and its crop units */
+    /* The field at photo resolution is smooth on the scale of a model pixel (K / res photo pixels): evaluate the
+     * displacement and residual on a grid of step G <= that, then interpolate bilinearly inside each G x G block.
+     * Blocks whose four corners move nothing and add nothing keep the photo's pixels (already copied). */
+    const int G = r->grid;
+    const int gw = r->bw / G + 2, gh = r->bh / G + 2;
+    float *gd = r->gridv;   /* [gh][gw][5]: photo displacement dx, dy; residual r, g, b */
+    for (int gj = 0; gj < gh; gj++)
+        for (int gi = 0; gi < gw; gi++) {
+            const float px = (float)(r->x0 + gi * G), py = (float)(r->y0 + gj * G);
+            float *g = gd + ((size_t)gj * gw + gi) * 5;
+            g[0] = g[1] = g[2] = g[3] = g[4] = 0.0f;
             const float mx = P[0] * px + P[1] * py + P[2], my = P[3] * px + P[4] * py + P[5];
             const float cu = (mx + 0.5f) * inv_half - 1.0f, cv = (my + 0.5f) * inv_half - 1.0f;
             const float cu2 = cu * cu, cv2 = cv * cv;
@@ -621,28 +747,59 @@ re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)
             if (s >= 1.0f) continue;
             const float wo = lut(r->lut_out, s);
             if (wo <= 0.0f) continue;
-            const float wi = lut(r->lut_in, s);
+            const float wi = lut(r->diag.used_landmarks ? r->lut_edge : r->lut_in, s);
             float f[5] = {0, 0, 0, 0, 0};
             if (wi > 0.0f) sample_field(r->field, res, mx, my, f);
             /* displacement in model pixels: affine everywhere (fading in the ring), local detail inside */
             const float ax = aff[0] * mx + aff[1] * my + aff[2], ay = aff[3] * mx + aff[4] * my + aff[5];
             const float dmx = mot * wo * (ax + wi * f[0]), dmy = mot * wo * (ay + wi * f[1]);
-            float sx = px + M[0] * dmx + M[1] * dmy, sy = py + M[3] * dmx + M[4] * dmy;
-            /* bilinear sample of the photo, border replicated */
-            if (sx < 0) sx = 0;
-            if (sy < 0) sy = 0;
-            if (sx > W - 1) sx = (float)(W - 1);
-            if (sy > H - 1) sy = (float)(H - 1);
-            int ix = (int)sx, iy = (int)sy;
-            if (ix > W - 2) ix = W > 1 ? W - 2 : 0;
-            if (iy > H - 2) iy = H > 1 ? H - 2 : 0;
-            const float fx = sx - ix, fy = sy - iy;
-            const uint8_t *q0 = ph->data + (size_t)iy * ph->stride + (size_t)ix * 3;
-            const uint8_t *q1 = H > 1 ? q0 + ph->stride : q0;
-            const int dx = W > 1 ? 3 : 0;
-            for (int c = 0; c < 3; c++) {
-                const float t = q0[c] + fx * (q0[dx + c] - q0[c]), b = q1[c] + fx * (q1[dx + c] - q1[c]);
-                o[3 * px + c] = clamp_u8(t + fy * (b - t) + wi * f[2 + c]);
+            g[0] = M[0] * dmx + M[1] * dmy;
+            g[1] = M[3] * dmx + M[4] * dmy;
+            g[2] = wi * f[2];
+            g[3] = wi * f[3];
+            g[4] = wi * f[4];
+        }
+    const int dxs = W > 1 ? 3 : 0;
+    const float inv_g = 1.0f / G;
+    for (int gj = 0; gj + 1 < gh; gj++) {
+        const int yb = r->y0 + gj * G, ye = yb + G < r->y0 + r->bh ? yb + G : r->y0 + r->bh;
+        if (yb >= ye) break;
+        for (int gi = 0; gi + 1 < gw; gi++) {
+            const int xb = r->x0 + gi * G, xe = xb + G < r->x0 + r->bw ? xb + G : r->x0 + r->bw;
+            if (xb >= xe) break;
+            const float *c00 = gd + ((size_t)gj * gw + gi) * 5, *c01 = c00 + 5, *c10 = c00 + (size_t)gw * 5,
+                        *c11 = c10 + 5;
+            float amax = 0.0f;
+            for (int k = 0; k < 5; k++)
+                amax = fmaxf(amax, fmaxf(fmaxf(fabsf(c00[k]), fabsf(c01[k])), fmaxf(fabsf(c10[k]), fabsf(c11[k]))));
+            if (amax < 1e-4f) continue;
+            for (int y = yb; y < ye; y++) {
+                const float ty = (y - yb) * inv_g;
+                float L[5], R[5];
+                for (int k = 0; k < 5; k++) {
+                    L[k] = c00[k] + ty * (c10[k] - c00[k]);
+                    R[k] = c01[k] + ty * (c11[k] - c01[k]);
+                }
+                uint8_t *o = out->data + (size_t)y * out->stride;
+                for (int x = xb; x < xe; x++) {
+                    const float tx = (x - xb) * inv_g;
+                    float sx = x + L[0] + tx * (R[0] - L[0]), sy = y + L[1] + tx * (R[1] - L[1]);
+                    if (sx < 0) sx = 0;
+                    if (sy < 0) sy = 0;
+                    if (sx > W - 1) sx = (float)(W - 1);
+                    if (sy > H - 1) sy = (float)(H - 1);
+                    int ix = (int)sx, iy = (int)sy;
+                    if (ix > W - 2) ix = W > 1 ? W - 2 : 0;
+                    if (iy > H - 2) iy = H > 1 ? H - 2 : 0;
+                    const float fx = sx - ix, fy = sy - iy;
+                    const uint8_t *q0 = ph->data + (size_t)iy * ph->stride + (size_t)ix * 3;
+                    const uint8_t *q1 = H > 1 ? q0 + ph->stride : q0;
+                    for (int c = 0; c < 3; c++) {
+                        const float t = q0[c] + fx * (q0[dxs + c] - q0[c]), b = q1[c] + fx * (q1[dxs + c] - q1[c]);
+                        const float add = L[2 + c] + tx * (R[2 + c] - L[2 + c]);
+                        o[3 * x + c] = clamp_u8(t + fy * (b - t) + add);
+                    }
+                }
             }
         }
     }
@@ -679,5 +836,8 @@ void re_render_free(re_render *r) {
     re_free(r->field);
     re_free(r->win);
     re_free(r->tps);
+    re_free(r->fmask);
+    re_free(r->wedge);
+    re_free(r->gridv);
     re_free(r);
 }
