@@ -197,6 +197,37 @@ static int run_child(const bench_opts *o, const char *clip, result *res, long *m
     return got == sizeof *res && WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
+/* The photo resized to `side` on its longest side, saved to out; done in a forked child like every run, so the
+ * parent never starts the library's thread pools (a child forked after that may hang). */
+static int resize_photo(const char *src_path, int side, const char *out, int *w, int *h) {
+    int fd[2];
+    if (pipe(fd) != 0) return 0;
+    pid_t pid = fork();
+    if (pid < 0) return 0;
+    if (pid == 0) {
+        close(fd[0]);
+        re_image src = {0}, big = {0};
+        int wh[2] = {0, 0};
+        if (re_image_load(&src, src_path) == RE_OK) {
+            const double f = (double)side / (src.w > src.h ? src.w : src.h);
+            wh[0] = (int)(src.w * f + 0.5);
+            wh[1] = (int)(src.h * f + 0.5);
+            if (re_image_resize(&src, &big, wh[0], wh[1]) != RE_OK || re_image_save_png(&big, out) != RE_OK)
+                wh[0] = wh[1] = 0;
+        }
+        ssize_t wr = write(fd[1], wh, sizeof wh);
+        _exit(wr == (ssize_t)sizeof wh && wh[0] > 0 ? 0 : 1);
+    }
+    close(fd[1]);
+    int wh[2] = {0, 0}, status = 0;
+    ssize_t got = read(fd[0], wh, sizeof wh);
+    close(fd[0]);
+    if (waitpid(pid, &status, 0) < 0 || got != (ssize_t)sizeof wh || !WIFEXITED(status) || WEXITSTATUS(status)) return 0;
+    *w = wh[0];
+    *h = wh[1];
+    return 1;
+}
+
 static void print_row(const char *clip, const result *r, long rss_kb) {
     const re_anim_stats *st = &r->st;
     const double n = st->frames > 0 ? (double)st->frames : 1;
@@ -266,19 +297,13 @@ int main(int argc, char **argv) {
         printf("paste-back on resized photos (%s, model %s), clip %s; fps = whole command\n", o.source,
                o.model ? o.model : "untrained seed64", o.clips[0]);
         printf("%s", header);
-        re_image src = {0}, big = {0};
-        if (re_image_load(&src, o.source) != RE_OK) {
-            printf("cannot read %s: %s\n", o.source, re_last_error());
-            return 1;
-        }
         for (int k = 0; k < o.n_photo_sides; k++) {
             const int side = o.photo_sides[k];
-            const double f = (double)side / (src.w > src.h ? src.w : src.h);
             char path[64];
             snprintf(path, sizeof path, "/tmp/bench_animate_photo_%d.png", side);
-            int w = (int)(src.w * f + 0.5), h = (int)(src.h * f + 0.5);
-            if (re_image_resize(&src, &big, w, h) != RE_OK || re_image_save_png(&big, path) != RE_OK) {
-                printf("cannot write %s: %s\n", path, re_last_error());
+            int w = 0, h = 0;
+            if (!resize_photo(o.source, side, path, &w, &h)) {
+                printf("cannot write %s from %s\n", path, o.source);
                 fails++;
                 continue;
             }
@@ -309,8 +334,6 @@ int main(int argc, char **argv) {
                        fps[0], o.runs, fps[1] / fps[0]);
             unlink(path);
         }
-        re_image_free(&src);
-        re_image_free(&big);
         return fails ? 1 : 0;
     }
     printf("%s", header);

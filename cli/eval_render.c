@@ -11,7 +11,6 @@
 #include "reenact/metrics.h"
 
 #define ER_MEAS_GROW 1.5f   /* the measurement crop's half side, in crop-square half sides */
-#define ER_LM_SIZE 256      /* decoded faces are landmarked at this size (as animate does) */
 
 struct er_portrait {
     er_opts o;
@@ -20,7 +19,7 @@ struct er_portrait {
     re_render *render;
     re_paste *paste;
     float m_meas[6];         /* measurement crop pixel -> photo pixel */
-    float src_box[4];        /* landmark box of the decoded source at ER_LM_SIZE */
+    float src_box[4];        /* landmark box of the decoded source at RE_ANIM_LANDMARK_SIZE */
     int have_box;
     re_image out, meas, small, up;
     float *src_sq, *out_sq;  /* [3][q][q] the face square of the measurement crop (photo, output) */
@@ -108,24 +107,7 @@ static double band_gradient(const er_portrait *p, const re_image *img, double r0
 static re_status decoded_landmarks(er_portrait *p, const float *face, float lm[RE_FACE_LANDMARKS][2], int *ok) {
     *ok = 0;
     if (p->o.field == RE_FIELD_FLOW) return RE_OK;
-    re_status s = re_image_from_chw(&p->small, face, p->o.res, p->o.res);
-    if (s == RE_OK) s = re_image_resize(&p->small, &p->up, ER_LM_SIZE, ER_LM_SIZE);
-    if (s != RE_OK) return s;
-    if (!p->have_box) {
-        re_face f[2];
-        int nf = 0;
-        if ((s = re_face_detect(p->o.det, &p->up, f, 2, &nf)) != RE_OK || nf == 0) return s;
-        memcpy(lm, f[0].lm, sizeof f[0].lm);
-        re_face_box_from_landmarks(f[0].lm, p->src_box);
-        p->have_box = 1;
-    } else if ((s = re_face_landmarks(p->o.det, &p->up, p->src_box, lm)) != RE_OK) {
-        return s;
-    }
-    const float k = (float)p->o.res / ER_LM_SIZE;
-    for (int i = 0; i < RE_FACE_LANDMARKS; i++)
-        for (int d = 0; d < 2; d++) lm[i][d] = (lm[i][d] + 0.5f) * k - 0.5f;
-    *ok = 1;
-    return RE_OK;
+    return re_render_face_landmarks(p->o.det, face, p->o.res, p->src_box, &p->have_box, &p->small, &p->up, lm, ok);
 }
 
 re_status er_portrait_open(er_portrait **out, const er_opts *o, const re_image *photo, const re_face *face,

@@ -170,6 +170,14 @@ re_status re_render_set_source(re_render *r, const float *src_face, const float 
  * the landmark pairs (refined by refine_iters flow sweeps); without either, optical flow between the two faces.
  * RE_ERR_ARG (no source set, bad arguments), RE_ERR_NONFINITE, RE_ERR_NOMEM. */
 re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)[2], re_image *out);
+/* Landmarks (model pixels) of a decoded face ([3][res][res]) for re_render_set_source / re_render_apply: the face is
+ * upscaled to RE_ANIM_LANDMARK_SIZE; with *have_box == 0 it is detected and *have_box / box (the landmark box at
+ * that size) are set, else it is landmarked in box, so pass the decoded source first and keep its box for every
+ * frame (decoded faces stay where the alignment put them, and the same code always gives the same landmarks).
+ * small and up are scratch images (media.h "Output images" rule). *found = 0 when no face is detected (RE_OK).
+ * Errors: RE_ERR_ARG for NULL arguments, those of the resampler and the detector. */
+re_status re_render_face_landmarks(re_face_detector *det, const float *face, int res, float box[4], int *have_box,
+                                   re_image *small, re_image *up, float lm[RE_FACE_LANDMARKS][2], int *found);
 /* The last frame's flow f (u, v: res*res floats each, model pixels, full field before the split). */
 re_status re_render_get_flow(const re_render *r, float *u, float *v);
 void re_render_get_diag(const re_render *r, re_render_diag *d);

@@ -165,9 +165,9 @@ typedef struct re_video_writer_opts {
     int crf;                    /* quality: 0 = default (H.264 crf 18, VP9 crf 31); H.264 1..51, VP9 1..63.
                                    H.264 frames under 0.5 Mpixel (w*h < 524288) are encoded with libx264 preset medium
                                    at this CRF; larger ones (e.g. `animate --paste-back` at the photo's size) with
-                                   preset veryfast at CRF - 4 (at least 1): about the same PSNR as medium at CRF (within
-                                   ~0.25 dB in bench/bench_video_write.c), 2-3x less encoding time, files ~10-65% larger.
-                                   Raise crf for smaller files. */
+                                   preset veryfast at CRF - 4 (at least 1): the same PSNR as medium at CRF or within
+                                   0.25 dB (bench/bench_video_write.c), 2-3x less encoding time, files ~10-65% larger
+                                   (paste-back frames: ~60%). Raise crf for smaller files. */
     const char *audio_from;     /* file whose audio goes into the output (cut to the video's length), or NULL */
 } re_video_writer_opts;
 

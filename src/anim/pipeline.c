@@ -382,32 +382,12 @@ static re_status model_batch(ctx *c, job **js, int n) {
 
 /* ---- stage 3: consume ------------------------------------------------------------------------------------- */
 
-/* Landmarks (model pixels) of a decoded face for the renderer: the decoded source is detected once; each frame's
- * face is landmarked in the source's box (decoded faces stay where the alignment put them). *ok = 0 when no
- * detector is open or no face is found: the renderer then uses optical flow. */
+/* Landmarks of a decoded face for the renderer (re_render_face_landmarks with the composer's detector clone);
+ * *ok = 0 when no detector is open or no face is found: the renderer then uses optical flow. */
 static re_status decoded_landmarks(ctx *c, const float *face, float lm[RE_FACE_LANDMARKS][2], int *ok) {
     *ok = 0;
     if (!c->rdet) return RE_OK;
-    const int L = RE_ANIM_LANDMARK_SIZE;
-    re_status s = re_image_from_chw(&c->lm_small, face, c->res, c->res);
-    if (s == RE_OK) s = re_image_resize(&c->lm_small, &c->lm_up, L, L);
-    if (s != RE_OK) return s;
-    if (!c->have_rbox) {
-        re_face f[2];
-        int nf = 0;
-        if ((s = re_face_detect(c->rdet, &c->lm_up, f, 2, &nf)) != RE_OK) return s;
-        if (nf == 0) return RE_OK;
-        memcpy(lm, f[0].lm, sizeof f[0].lm);
-        re_face_box_from_landmarks(f[0].lm, c->rbox);
-        c->have_rbox = 1;
-    } else if ((s = re_face_landmarks(c->rdet, &c->lm_up, c->rbox, lm)) != RE_OK) {
-        return s;
-    }
-    const float k = (float)c->res / L;
-    for (int i = 0; i < RE_FACE_LANDMARKS; i++)
-        for (int d = 0; d < 2; d++) lm[i][d] = (lm[i][d] + 0.5f) * k - 0.5f;
-    *ok = 1;
-    return RE_OK;
+    return re_render_face_landmarks(c->rdet, face, c->res, c->rbox, &c->have_rbox, &c->lm_small, &c->lm_up, lm, ok);
 }
 
 static re_status consume(ctx *c, job *j) {

@@ -806,6 +806,32 @@ re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)
     return RE_OK;
 }
 
+re_status re_render_face_landmarks(re_face_detector *det, const float *face, int res, float box[4], int *have_box,
+                                   re_image *small, re_image *up, float lm[RE_FACE_LANDMARKS][2], int *found) {
+    if (!det || !face || !box || !have_box || !small || !up || !lm || !found)
+        return re_fail(RE_ERR_ARG, "re_render_face_landmarks: NULL argument");
+    *found = 0;
+    const int L = RE_ANIM_LANDMARK_SIZE;
+    re_status s = re_image_from_chw(small, face, res, res);
+    if (s == RE_OK) s = re_image_resize(small, up, L, L);
+    if (s != RE_OK) return s;
+    if (!*have_box) {
+        re_face f[2];
+        int nf = 0;
+        if ((s = re_face_detect(det, up, f, 2, &nf)) != RE_OK || nf == 0) return s;
+        memcpy(lm, f[0].lm, sizeof f[0].lm);
+        re_face_box_from_landmarks(f[0].lm, box);
+        *have_box = 1;
+    } else if ((s = re_face_landmarks(det, up, box, lm)) != RE_OK) {
+        return s;
+    }
+    const float k = (float)res / L;
+    for (int i = 0; i < RE_FACE_LANDMARKS; i++)
+        for (int d = 0; d < 2; d++) lm[i][d] = (lm[i][d] + 0.5f) * k - 0.5f;
+    *found = 1;
+    return RE_OK;
+}
+
 re_status re_render_get_flow(const re_render *r, float *u, float *v) {
     if (!r || !u || !v) return re_fail(RE_ERR_ARG, "re_render_get_flow: NULL argument");
     memcpy(u, r->u, (size_t)r->res * r->res * sizeof(float));
