@@ -7,7 +7,7 @@
  *
  * Usage (error handling elided):
  *     re_model *m = NULL;
- *     re_model_load(&m, "models/reenact-seed64.safetensors", NULL);   // or re_model_create(&m, &cfg, seed)
+ *     re_model_load(&m, "models/reenact-seed64.safetensors");   // or re_model_create(&m, &cfg, seed, 0)
  *     re_runner *r = NULL;
  *     re_runner_create(&r, m, 1);                    // per-run state: activations, scratch
  *     float z[200];
