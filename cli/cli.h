@@ -36,6 +36,9 @@ int cli_smooth_option(const char *cmd, const char *name, const char *v, re_laten
  * models/reenact-seed64.safetensors relative to the current directory, else the installed data dir. Returns a
  * static buffer. */
 const char *cli_default_model(void);
+/* When path is the last-resort default (./models/...) and missing: prints an error naming every place the bundled
+ * model was looked for and returns RE_EXIT_FAIL; else 0. */
+int cli_model_missing_help(const char *cmd, const char *path);
 
 /* Common --threads handling: applies re_set_threads. */
 int cli_apply_threads(const char *cmd, const char *val);

@@ -92,6 +92,7 @@ int anim_cli_check_output(const char *cmd, const char *what, const char *path) {
 }
 
 int anim_cli_load_model(const char *cmd, const char *path, re_model **m) {
+    if (cli_model_missing_help(cmd, path)) return 1;
     if (anim_cli_check_input(cmd, "model", path)) return 1;
     re_status s = re_model_load(m, path);
     if (s != RE_OK) return cli_fail(cmd, s, "cannot load model '%s'", path);

@@ -82,6 +82,7 @@ int cmd_demo(int argc, char **argv) {
         }
     }
     if (!model) model = cli_default_model();
+    if (cli_model_missing_help(cmd, model)) return RE_EXIT_FAIL;
     if (access(model, R_OK) != 0)
         return cli_fail(cmd, RE_OK, "the bundled model '%s' is missing (%s); the demo needs it. Build or fetch the "
                         "model (see README), or name one with --model or $REENACT_MODEL", model, strerror(errno));

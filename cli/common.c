@@ -97,6 +97,9 @@ int cli_flag(char **argv, int i, const char *name, const char *alt) {
     return strcmp(argv[i], name) == 0 || (alt && strcmp(argv[i], alt) == 0);
 }
 
+/* Where the bundled model is looked for, in order: $REENACT_MODEL; next to the binary (a build tree: ../models,
+ * ../../models; a relocated install: ../share/reenact); the install prefix it was configured with; the source tree
+ * it was built from; ./models. */
 const char *cli_default_model(void) {
     static char buf[PATH_MAX];
     const char *env = getenv("REENACT_MODEL");
@@ -116,8 +119,32 @@ const char *cli_default_model(void) {
             }
         }
     }
+#ifdef RE_INSTALL_MODEL_DIR
+    snprintf(buf, sizeof buf, "%s/reenact-seed64.safetensors", RE_INSTALL_MODEL_DIR);
+    if (access(buf, R_OK) == 0) return buf;
+#endif
+#ifdef RE_SOURCE_DIR   /* a build tree outside the source tree */
+    snprintf(buf, sizeof buf, "%s/models/reenact-seed64.safetensors", RE_SOURCE_DIR);
+    if (access(buf, R_OK) == 0) return buf;
+#endif
     snprintf(buf, sizeof buf, "models/reenact-seed64.safetensors");
     return buf;
+}
+
+int cli_model_missing_help(const char *cmd, const char *path) {
+    if (access(path, R_OK) == 0) return 0;
+    const char *env = getenv("REENACT_MODEL");
+    if (env && *env) return 0;   /* the user named it: the caller's own error names that file */
+    if (strcmp(path, "models/reenact-seed64.safetensors") != 0) return 0;
+    return cli_fail(cmd, RE_OK, "the bundled model was not found: looked next to the binary (../models, "
+                    "../share/reenact), in the install prefix (%s), in the source tree and in ./models; set "
+                    "$REENACT_MODEL or pass --model FILE",
+#ifdef RE_INSTALL_MODEL_DIR
+                    RE_INSTALL_MODEL_DIR
+#else
+                    "none configured"
+#endif
+                    );
 }
 
 int cli_apply_threads(const char *cmd, const char *val) {
