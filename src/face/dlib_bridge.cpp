@@ -37,23 +37,7 @@ extern "C" {
 }
 #include "face/face_backend.h"
 
-/* A borrowed 8-bit gray buffer seen by dlib as an image (dlib's generic image interface: image_traits plus
- * num_rows/num_columns/image_data/width_step found by argument-dependent lookup), so the detector scans our
- * buffer without a copy. */
-namespace re_dlib {
-struct gray_view {
-    const unsigned char *data;
-    long w, h, stride;
-};
-inline long num_rows(const gray_view &v) { return v.h; }
-inline long num_columns(const gray_view &v) { return v.w; }
-inline const void *image_data(const gray_view &v) { return v.data; }
-inline long width_step(const gray_view &v) { return v.stride; }
-}  // namespace re_dlib
-
-namespace dlib {
-template <> struct image_traits<re_dlib::gray_view> { typedef unsigned char pixel_type; };
-}  // namespace dlib
+#include "face/dlib_view.h"
 
 namespace {
 
@@ -174,7 +158,7 @@ re_status dlib_detect(void *impl, const uint8_t *gray, int w, int h, int stride,
     *n = 0;
     try {
         dlib_state *s = static_cast<dlib_state *>(impl);
-        re_dlib::gray_view v = {gray, w, h, stride};
+        re_dlib::view<unsigned char> v = {gray, w, h, stride};
         s->dets.clear();
         s->detector(v, s->dets, (double)threshold);
         int k = 0;

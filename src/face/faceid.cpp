@@ -39,24 +39,7 @@ extern "C" {
 
 static_assert(RE_FACE_LANDMARKS == 68, "the chip recipe needs dlib's 68-point layout");
 
-/* A borrowed 8-bit RGB buffer seen by dlib as an image of rgb_pixel (dlib's generic image interface:
- * image_traits plus num_rows/num_columns/image_data/width_step found by argument-dependent lookup), so the chip is
- * cut straight out of the caller's re_image without a copy. rgb_pixel is {red, green, blue}, 3 bytes, the layout of
- * re_image. (dlib_bridge.cpp has the same idea for gray images.) */
-namespace re_faceid_dlib {
-struct rgb_view {
-    const unsigned char *data;
-    long w, h, stride;
-};
-inline long num_rows(const rgb_view &v) { return v.h; }
-inline long num_columns(const rgb_view &v) { return v.w; }
-inline const void *image_data(const rgb_view &v) { return v.data; }
-inline long width_step(const rgb_view &v) { return v.stride; }
-}  // namespace re_faceid_dlib
-
-namespace dlib {
-template <> struct image_traits<re_faceid_dlib::rgb_view> { typedef rgb_pixel pixel_type; };
-}  // namespace dlib
+#include "face/dlib_view.h"
 
 namespace {
 
@@ -157,7 +140,7 @@ re_status cut_chip(const re_image *img, const float lm[68][2], chip_image &chip,
     if (st != RE_OK) return st;
     dlib::full_object_detection shape;
     if ((st = make_shape(img, lm, shape, fn)) != RE_OK) return st;
-    const re_faceid_dlib::rgb_view v = {img->data, img->w, img->h, img->stride};
+    const re_dlib::view<dlib::rgb_pixel> v = {img->data, img->w, img->h, img->stride};
     chip.set_size(RE_FACEID_CHIP, RE_FACEID_CHIP);
     dlib::extract_image_chip(v, dlib::get_face_chip_details(shape, RE_FACEID_CHIP, RE_FACEID_PADDING), chip);
     return RE_OK;
