@@ -11,17 +11,18 @@ sh tools/install-deps.sh --torch
 JOBS=$(nproc)
 
 echo "== Release build + all tests"
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+# RE_BUILD_TESTS=ON explicitly: tools/demo.sh configures the same build/ with tests off, and the cache keeps that
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DRE_BUILD_TESTS=ON >/dev/null
 cmake --build build -j"$JOBS"
-ctest --test-dir build --output-on-failure -j"$JOBS"
+ctest --test-dir build --output-on-failure --no-tests=error -j"$JOBS"
 
 [ "${RE_TEST_QUICK:-0}" = 1 ] && exit 0
 
 echo "== ASan + UBSan build, tests labelled unit/ref/grad/fuzz/cli (slow ones excluded)"
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRE_SANITIZE=ON -DRE_BUILD_BENCH=OFF >/dev/null
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRE_SANITIZE=ON -DRE_BUILD_TESTS=ON -DRE_BUILD_BENCH=OFF >/dev/null
 cmake --build build-asan -j"$JOBS"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  ctest --test-dir build-asan --output-on-failure -j"$JOBS" -LE slow
+  ctest --test-dir build-asan --output-on-failure --no-tests=error -j"$JOBS" -LE slow
 
 echo "== libFuzzer pass (${RE_FUZZ_SECONDS:-20} s per target)"
 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRE_FUZZ=ON -DRE_BUILD_BENCH=OFF \
