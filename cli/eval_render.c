@@ -11,6 +11,7 @@
 #include "reenact/metrics.h"
 
 #define ER_MEAS_GROW 1.5f   /* the measurement crop's half side, in crop-square half sides */
+#define SEAM_BAND 0.06      /* half width of a seam band, crop units */
 
 struct er_portrait {
     er_opts o;
@@ -26,12 +27,16 @@ struct er_portrait {
     int q, q0;               /* its side and offset in the measurement crop */
     er_result src;
     int gray;
+    int n_edges;             /* blend boundaries measured for the seam (crop square; photo renderer: its ring) */
+    double edge_r[2];        /* their superellipse radii, crop units */
+    double photo_band[2];    /* the photo's own mean gradient on each boundary band */
 };
 
-static int max_chroma(const re_image *im, int x0, int y0, int x1, int y1) {
+/* Largest max(R,G,B) - min(R,G,B) of any pixel. */
+static int max_chroma(const re_image *im) {
     int mx = 0;
-    for (int y = y0; y < y1; y++)
-        for (int x = x0; x < x1; x++) {
+    for (int y = 0; y < im->h; y++)
+        for (int x = 0; x < im->w; x++) {
             const uint8_t *p = im->data + (size_t)y * im->stride + 3 * (size_t)x;
             const int hi = p[0] > p[1] ? (p[0] > p[2] ? p[0] : p[2]) : (p[1] > p[2] ? p[1] : p[2]);
             const int lo = p[0] < p[1] ? (p[0] < p[2] ? p[0] : p[2]) : (p[1] < p[2] ? p[1] : p[2]);
@@ -155,7 +160,15 @@ re_status er_portrait_open(er_portrait **out, const er_opts *o, const re_image *
     }
     square_chw(&p->meas, p->q0, p->q, p->src_sq);
     if ((s = measure_crop(p, &p->src)) != RE_OK) goto fail;
-    p->gray = max_chroma(&p->meas, 0, 0, p->meas.w, p->meas.h) <= 2;
+    p->gray = max_chroma(&p->meas) <= 2;
+    /* the seam's bands, and the photo's own gradient there (constant: measured once) */
+    re_render_opts ro;
+    re_render_opts_default(&ro);
+    p->edge_r[0] = 1.0;
+    p->edge_r[1] = ro.outer;
+    p->n_edges = p->render ? 2 : 1;
+    for (int k = 0; k < p->n_edges; k++)
+        p->photo_band[k] = band_gradient(p, &p->photo, p->edge_r[k] - SEAM_BAND, p->edge_r[k] + SEAM_BAND);
     p->src.sharp = 1.0;
     p->src.seam = 1.0;
     *out = p;
@@ -182,14 +195,13 @@ re_status er_measure(er_portrait *p, const float *gen, er_result *r) {
     if ((s = measure_crop(p, r)) != RE_OK) return s;
     square_chw(&p->meas, p->q0, p->q, p->out_sq);
     if (re_metric_sharpness_ratio(p->out_sq, p->src_sq, 3, p->q, p->q, &r->sharp) != RE_OK) r->sharp = NAN;
-    r->chroma = max_chroma(&p->out, 0, 0, p->out.w, p->out.h);
+    r->chroma = p->gray ? max_chroma(&p->out) : 0;   /* only reported for grayscale photos */
     /* the blend boundaries: the crop square's edge (paste-back mask, the residual's mask) and, for the photo
      * renderer, the edge of the ring where its global motion fades out */
     double worst = 0;
-    const double edges[2] = {1.0, 1.6};
-    for (int k = 0; k < (p->render ? 2 : 1); k++) {
-        const double go = band_gradient(p, &p->out, edges[k] - 0.06, edges[k] + 0.06);
-        const double gp = band_gradient(p, &p->photo, edges[k] - 0.06, edges[k] + 0.06);
+    for (int k = 0; k < p->n_edges; k++) {
+        const double go = band_gradient(p, &p->out, p->edge_r[k] - SEAM_BAND, p->edge_r[k] + SEAM_BAND);
+        const double gp = p->photo_band[k];
         if (isfinite(go) && isfinite(gp) && gp > 1e-9 && go / gp > worst) worst = go / gp;
     }
     r->seam = worst > 0 ? worst : NAN;
@@ -198,7 +210,6 @@ re_status er_measure(er_portrait *p, const float *gen, er_result *r) {
 
 const er_result *er_source(const er_portrait *p) { return &p->src; }
 int er_is_gray(const er_portrait *p) { return p->gray; }
-const re_image *er_output(const er_portrait *p) { return &p->out; }
 
 void er_portrait_free(er_portrait *p) {
     if (!p) return;

@@ -29,7 +29,7 @@ typedef struct er_result {
     float emb[RE_FACEID_DIM]; /* output embedding (when found and fid) */
     int has_emb;
     double sharp;             /* gradient energy of the output's face square / the photo's */
-    int chroma;               /* largest max(R,G,B) - min(R,G,B) over the output frame */
+    int chroma;               /* grayscale photos: largest max(R,G,B) - min(R,G,B) over the output frame; else 0 */
     double seam;              /* gradient energy on the blend boundary, output / photo (1 = no added edge) */
 } er_result;
 
@@ -44,8 +44,6 @@ re_status er_measure(er_portrait *p, const float *gen, er_result *r);
 /* The photo's own measures: features (found = 0 when its measurement crop has no face), embedding, gray flag. */
 const er_result *er_source(const er_portrait *p);
 int er_is_gray(const er_portrait *p);
-/* Output of the last er_measure (the whole, possibly downscaled, photo). */
-const re_image *er_output(const er_portrait *p);
 void er_portrait_free(er_portrait *p);
 
 #endif

@@ -395,8 +395,7 @@ static re_status consume(ctx *c, job *j) {
     re_status s = RE_OK;
     if (c->mode == MODE_ANIMATE) {
         double t = now_s();
-        s = re_image_from_chw(&c->face_img, j->out, c->res, c->res);
-        if (s == RE_OK && c->render) {
+        if (c->render) {   /* the renderer reads the decoded face as floats: no 8-bit copy of it */
             float lm[RE_FACE_LANDMARKS][2];
             int lm_found = 0;
             if (!c->render_ready) {   /* src_dec was written by the model stage before it queued any frame */
@@ -407,10 +406,13 @@ static re_status consume(ctx *c, job *j) {
             }
             if (s == RE_OK) s = decoded_landmarks(c, j->out, lm, &lm_found);
             if (s == RE_OK) s = re_render_apply(c->render, j->out, lm_found ? (const float(*)[2])lm : NULL, &c->gen);
-        } else if (s == RE_OK) {
-            if (c->paste) s = re_paste_apply(c->paste, &c->face_img, &c->gen);
-            else if (c->face_w == c->res) s = re_image_copy(&c->gen, &c->face_img);
-            else s = re_image_resize(&c->face_img, &c->gen, c->face_w, c->face_w);
+        } else {
+            s = re_image_from_chw(&c->face_img, j->out, c->res, c->res);
+            if (s == RE_OK) {
+                if (c->paste) s = re_paste_apply(c->paste, &c->face_img, &c->gen);
+                else if (c->face_w == c->res) s = re_image_copy(&c->gen, &c->face_img);
+                else s = re_image_resize(&c->face_img, &c->gen, c->face_w, c->face_w);
+            }
         }
         const re_image *left = NULL;
         if (s == RE_OK && j->want_drv) {

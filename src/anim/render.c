@@ -3,18 +3,22 @@
  * photo supplies the pixels and the identity, the model supplies the motion.
  *
  * Per frame, with Ds = decode(z_src) and Dt = decode(z_t), both res x res:
- *   1. flow: a dense backward field f with Dt(x) ~ Ds(x + f(x)), coarse-to-fine Horn-Schunck with warping on the
- *      luminance of the two decoded faces (pyramid res, res/2, res/4 ...);
+ *   1. motion: a dense backward field f with Dt(x) ~ Ds(x + f(x)): a thin-plate spline through the landmark pairs
+ *      of the two faces when the caller gives them (tps_field), else coarse-to-fine Horn-Schunck with warping on
+ *      their luminances (flow);
  *   2. global part: a weighted affine fit a(x) of f over the face, so the head's pose change also moves the hair
- *      and neck outside the crop square, fading to 0 over a ring around it;
+ *      and neck outside the crop square, fading to 0 over a ring around it. The local rest f - a is kept over the
+ *      face (with landmarks: the jaw/brow polygon, face_mask), capped, and scaled down until the warp cannot fold
+ *      (limit_local);
  *   3. residual: R = Dt - Ds(x + f(x)), what the warp cannot make (mouth interior, teeth, eyelids). It is moved to
  *      the photo's colours (luminance scaled by the photo's contrast over the decoder's, chroma by the photo's
- *      chroma spread over the decoder's: a grayscale photo gets none) and gated by its own blurred size, so only
- *      the places the warp cannot explain get generated pixels;
+ *      chroma spread over the decoder's: a grayscale photo gets none) and gated by its own blurred size (with
+ *      landmarks, also to the mouth and eyes: region_mask), so only the places the warp cannot explain get
+ *      generated pixels;
  *   4. output pixel p of the photo region: photo(p + A (w_out(p) (a + w_in(p) (f - a)))) + gate * R, where A maps
- *      model pixels to photo pixels, w_in is the paste-back mask of the crop square and w_out the ring's fade.
- *      Outside the ring the photo is unchanged, so there is no seam: the motion goes to zero smoothly and the
- *      residual lives only inside the face.
+ *      model pixels to photo pixels, w_in the crop square's fade of the local part and w_out the ring's fade,
+ *      evaluated on a grid of <= 4 photo pixels and interpolated. Outside the ring the photo is unchanged, so there
+ *      is no seam: the motion goes to zero smoothly and the residual lives only inside the face.
  * Tested by tests/unit/test_render.c.
  */
 #include <math.h>
@@ -290,14 +294,15 @@ static int lm_ok(const float lm[RE_FACE_LANDMARKS][2], int res) {
 re_status re_render_set_source(re_render *r, const float *src_face, const float (*lm)[2]) {
     if (!r || !src_face) return re_fail(RE_ERR_ARG, "re_render_set_source: NULL argument");
     if (lm && !lm_ok(lm, r->res)) return re_fail(RE_ERR_ARG, "re_render_set_source: landmarks out of range");
+    const int n = r->res * r->res;
+    for (int i = 0; i < 3 * n; i++)
+        if (!isfinite(src_face[i])) return re_fail(RE_ERR_NONFINITE, "re_render_set_source: non-finite source face");
+    /* validated: only now change the renderer's state */
     r->src_lm_ok = lm != NULL;
     if (lm) {
         memcpy(r->lm_s, lm, sizeof r->lm_s);
         face_mask(lm, r->res, r->o.face_fade, r->fmask);
     }
-    const int n = r->res * r->res;
-    for (int i = 0; i < 3 * n; i++)
-        if (!isfinite(src_face[i])) return re_fail(RE_ERR_NONFINITE, "re_render_set_source: non-finite source face");
     memcpy(r->ds, src_face, (size_t)3 * n * sizeof(float));
     to_luma(r->ds, n, r->lum_s);
     double sy, sc;
