@@ -581,10 +581,11 @@ static void region_mask(const float (*lm)[2], int res, int eyes, float *out) {
 }
 
 /* Smallest Jacobian determinant of the backward map x -> x + a(x) + k * w(x) * l(x) over the model grid, where l is
- * the local field in r->field, w the crop edge's fade and a the affine part: below 0 the warp folds over. */
+ * the local field in r->field, w the crop edge's fade that re_render_apply uses for this field (edge_feather with
+ * landmarks, feather with flow) and a the affine part: below 0 the warp folds over. */
 static float min_det(const re_render *r, float k) {
     const int res = r->res;
-    const float *F = r->field, *we = r->wedge;
+    const float *F = r->field, *we = r->diag.used_landmarks ? r->wedge : r->win;
     float m = 1e30f;
     for (int y = 0; y + 1 < res; y++)
         for (int x = 0; x + 1 < res; x++) {
