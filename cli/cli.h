@@ -55,5 +55,7 @@ RE_CMD(reconstruct);
 RE_CMD(eval);
 RE_CMD(demo);
 RE_CMD(convert);
+RE_CMD(directions);
+RE_CMD(edit);
 #undef RE_CMD
 #endif

@@ -16,6 +16,7 @@
 
 #include "anim_cli.h"
 #include "cli.h"
+#include "steer_cli.h"
 
 /* ---- shared helpers ------------------------------------------------------------------------------------- */
 static volatile sig_atomic_t g_stop;
@@ -180,9 +181,10 @@ static void help(FILE *f) {
             "  --threads N           threads of the model stage (0 = all cores) [cores - 2, at least 1]\n"
             "  --no-pipeline         run the stages one after the other on one thread\n"
             "  -q, --quiet           no progress or summary\n"
-            "  -h, --help            this help\n"
-            "exit status: 0 ok, 1 failure (no partial output is left), 2 usage error\n",
+            "  -h, --help            this help\n",
             cli_default_model(), d.render_opts.residual, d.render_opts.motion);
+    cli_steer_help(f);
+    fprintf(f, "exit status: 0 ok, 1 failure (no partial output is left), 2 usage error\n");
 }
 
 int cmd_animate(int argc, char **argv) {
@@ -190,7 +192,7 @@ int cmd_animate(int argc, char **argv) {
     const char *model = NULL, *motion = NULL, *fmt = NULL, *v = NULL;
     re_anim_opts o;
     re_anim_opts_default(&o);
-    int quiet = 0, size_given = 0;
+    int quiet = 0, size_given = 0, steer_needs = 0, steer_active = 0;
     long lv;
     double dv;
     for (int i = 1; i < argc; i++) {
@@ -281,6 +283,9 @@ int cmd_animate(int argc, char **argv) {
         else if (cli_flag(argv, i, "--no-audio", NULL)) o.audio = 0;
         else if (cli_flag(argv, i, "--no-pipeline", NULL)) o.pipeline = 0;
         else if (cli_flag(argv, i, "--quiet", "-q")) quiet = 1;
+        else if ((r = cli_steer_option(cmd, argc, argv, &i, &o.steer, &steer_needs)) != 0) {
+            if (r < 0) return RE_EXIT_USAGE;
+        }
         else if (argv[i][0] == '-') return cli_usage_error(cmd, "unknown option '%s'", argv[i]);
         else return cli_usage_error(cmd, "unexpected argument '%s'", argv[i]);
     }
@@ -322,6 +327,14 @@ int cmd_animate(int argc, char **argv) {
     re_model *m = NULL;
     re_motion *mo = NULL;
     if (anim_cli_load_model(cmd, model, &m)) goto fail_dir;
+    {
+        int rs = cli_steer_ready(cmd, &o.steer, steer_needs, re_model_directions(m), &steer_active);
+        if (rs) {
+            re_model_free(m);
+            if (made_dir) rmdir(outdir);
+            return rs;
+        }
+    }
     if (motion) {
         re_status s = re_motion_load(&mo, motion);
         if (s != RE_OK) {

@@ -1,5 +1,6 @@
 /*
- * cmd_convert.c - `reenact convert IN.safetensors -o OUT.safetensors [--storage f32|bf16|f16] [--drop-disc]`:
+ * cmd_convert.c - `reenact convert IN.safetensors -o OUT.safetensors [--storage f32|bf16|f16] [--drop-disc]
+ * [--drop-directions]`:
  * re-save a model (e.g. a training checkpoint) as an inference file: half-precision storage and without the
  * discriminator, keeping the metadata. Loading IN verifies it fully; OUT is written atomically.
  */
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "reenact/directions.h"
 
 static void help(FILE *f) {
     fprintf(f, "usage: reenact convert IN.safetensors -o OUT.safetensors [options]\n\n"
@@ -16,6 +18,7 @@ static void help(FILE *f) {
                "  -o, --out PATH          output file (written atomically) [required]\n"
                "  --storage f32|bf16|f16  weight storage; running statistics stay f32 [f16]\n"
                "  --drop-disc             leave out the discriminator (animate/eval never need it) [kept]\n"
+               "  --drop-directions       leave out the motion directions (reenact directions) [kept]\n"
                "  --meta KEY=VALUE        add or replace a metadata entry (repeatable)\n"
                "  -h, --help              this help\n");
 }
@@ -23,7 +26,7 @@ static void help(FILE *f) {
 int cmd_convert(int argc, char **argv) {
     const char *in = NULL, *out = NULL, *val;
     re_storage storage = RE_STORE_F16;
-    int drop = 0, n_meta = 0;
+    int drop = 0, drop_dirs = 0, n_meta = 0;
     const char *meta[2 * 16 + 1] = {0};
     char *owned[16] = {0};
     int rc = RE_EXIT_USAGE;
@@ -46,6 +49,7 @@ int cmd_convert(int argc, char **argv) {
             meta[2 * n_meta + 1] = eq + 1;
             n_meta++;
         } else if (cli_flag(argv, i, "--drop-disc", NULL)) drop = 1;
+        else if (cli_flag(argv, i, "--drop-directions", NULL)) drop_dirs = 1;
         else if (argv[i][0] == '-') { rc = cli_usage_error("convert", "unknown option '%s'", argv[i]); goto done; }
         else if (!in) in = argv[i];
         else { rc = cli_usage_error("convert", "only one input model expected"); goto done; }
@@ -60,8 +64,9 @@ int cmd_convert(int argc, char **argv) {
     for (int i = 0; i < re_model_meta_count(m) && k < 2 * 48; i++) {
         const char *key, *v;
         re_model_meta_at(m, i, &key, &v);
+        /* directions and weights_sha256 are written by re_model_save with the directions, or dropped with them */
         if (!strcmp(key, "format") || !strcmp(key, "format_version") || !strcmp(key, "config") ||
-            !strcmp(key, "data_sha256"))
+            !strcmp(key, "data_sha256") || !strcmp(key, "directions") || !strcmp(key, "weights_sha256"))
             continue;
         int replaced = 0;
         for (int j = 0; j < n_meta; j++) replaced |= !strcmp(meta[2 * j], key);
@@ -71,6 +76,7 @@ int cmd_convert(int argc, char **argv) {
     }
     for (int j = 0; j < n_meta; j++) { kv[k++] = meta[2 * j]; kv[k++] = meta[2 * j + 1]; }
     kv[k] = NULL;
+    if (drop_dirs) re_model_set_directions(m, NULL);
     s = re_model_save(m, out, re_model_has_disc(m) && !drop, storage, kv);
     re_model_free(m);
     if (s) { rc = cli_fail("convert", s, "cannot write '%s'", out); goto done; }

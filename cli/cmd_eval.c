@@ -38,12 +38,14 @@
 #include "reenact/metrics.h"
 #include "reenact/faceid.h"
 #include "eval_render.h"
+#include "steer_cli.h"
 
 #define CMD "eval"
 #define EVAL_FORMAT_VERSION 1
 #define PSNR_CAP 100.0 /* dB; identical images (MSE 0) are reported as this */
-#define NFEAT 4
-static const char *const feat_names[NFEAT] __attribute__((unused)) = {"mouth_open", "eye_open", "yaw", "pitch"};
+#define NFEAT 5
+static const char *const feat_names[NFEAT] __attribute__((unused)) = {"mouth_open", "eye_open", "yaw", "pitch",
+                                                                       "smile"};
 
 typedef struct ctx {
     re_model *m;
@@ -61,6 +63,12 @@ typedef struct ctx {
     int max_side;        /* --cross with a render: photos downscaled to this longest side */
     re_faceid *fid;      /* --id-model, or NULL */
     re_anim_field field; /* --field */
+    re_steer_opts steer; /* motion controls (steer_cli.h) */
+    int steer_on;        /* steering applies: the model has directions and the options ask for it */
+    const re_directions *dirs;
+    float (*attr)[RE_ATTR_COUNT]; /* [batch] the driver's attributes (full-resolution landmarks) */
+    uint8_t *attr_ok;    /* [batch] */
+    float *steer_tmp;    /* [3 * L] */
 } ctx;
 
 /* ---- small helpers ------------------------------------------------------------------------------------------ */
@@ -217,6 +225,8 @@ static re_status measure_small(ctx *c, const re_image *face, double f[NFEAT], in
     f[1] = 0.5 * ((double)ff.eye_open_l + ff.eye_open_r);
     f[2] = ff.yaw;
     f[3] = ff.pitch;
+    float a[RE_ATTR_COUNT];
+    if (re_face_attributes(faces[0].lm, a) == RE_OK) f[4] = a[RE_ATTR_SMILE];
     *found = 1;
     return RE_OK;
 }
@@ -424,6 +434,9 @@ typedef struct clip_iter {
     double fps;
     int eof;
     re_latent_filter *filt; /* --smooth: the driving codes' One-Euro filter, else NULL */
+    re_latent_filter *afilt; /* with steering: the driver's attributes' One-Euro filter */
+    float aref[RE_ATTR_COUNT], alast[RE_ATTR_COUNT]; /* attributes at the reference frame, and the last measured */
+    int have_aref, have_alast;
     float emb[RE_FACEID_DIM]; /* with --id-model: the driver's face (first frame with a face) */
     int has_emb;
 } clip_iter;
@@ -441,12 +454,16 @@ static re_status clip_open(ctx *c, clip_iter *it, const char *path) {
     re_face_tracker_opts_default(&to);
     to.fps = (float)it->fps;
     if ((st = re_face_tracker_create(&it->trk, c->det, c->res, &to)) != RE_OK) return st;
+    if (c->steer_on && (st = re_latent_filter_create(&it->afilt, RE_ATTR_COUNT, it->fps, &c->smooth_opts)) != RE_OK)
+        return st;
     return c->smooth ? re_latent_filter_create(&it->filt, c->L, it->fps, &c->smooth_opts) : RE_OK;
 }
 
 static void clip_close(clip_iter *it) {
     re_latent_filter_free(it->filt);
     it->filt = NULL;
+    re_latent_filter_free(it->afilt);
+    it->afilt = NULL;
     re_face_tracker_free(it->trk);
     re_video_reader_close(it->rd);
     re_image_free(&it->frame);
@@ -491,6 +508,22 @@ static re_status clip_next(ctx *c, clip_iter *it, int *nb, int *found, double (*
             feat[j][1] = 0.5 * ((double)ff.eye_open_l + ff.eye_open_r);
             feat[j][2] = ff.yaw;
             feat[j][3] = ff.pitch;
+            float a[RE_ATTR_COUNT];
+            if (re_face_attributes(tr.face.lm, a) == RE_OK) feat[j][4] = a[RE_ATTR_SMILE];
+        }
+        if (c->steer_on) {   /* the driver's attributes; a frame without a face holds the last ones */
+            c->attr_ok[j] = tr.found && re_face_attributes(tr.face.lm, c->attr[j]) == RE_OK;
+            if (c->attr_ok[j]) {
+                re_latent_filter_apply(it->afilt, c->attr[j]);
+                memcpy(it->alast, c->attr[j], sizeof it->alast);
+                it->have_alast = 1;
+            } else if (it->have_alast) {
+                memcpy(c->attr[j], it->alast, sizeof it->alast);
+            }
+            if (!it->have_aref && it->have_alast) {
+                memcpy(it->aref, it->alast, sizeof it->aref);
+                it->have_aref = 1;
+            }
         }
         if (!tr.found) it->lost++;
         if (c->fid && tr.found && !it->has_emb) {
@@ -504,10 +537,23 @@ static re_status clip_next(ctx *c, clip_iter *it, int *nb, int *found, double (*
     return RE_OK;
 }
 
-/* Driving codes c->z[0..nb) -> c->z2 = zsrc + (z - zref) (re_anim_transfer, strength 1). */
-static void transfer(const ctx *c, const float *zsrc, const float *zref, int nb) {
-    for (int j = 0; j < nb; j++)
-        re_anim_transfer(zsrc, c->z + (size_t)j * c->L, zref, 1.0f, c->L, c->z2 + (size_t)j * c->L);
+/* Driving codes c->z[0..nb) -> c->z2 = zsrc + (z - zref) (re_anim_transfer, strength 1), or with steering
+ * zsrc + re_steer_apply(z - zref, the driver's attribute change), as animate does. */
+static void transfer(const ctx *c, const clip_iter *it, const float *zsrc, const float *zref, const float *a_photo,
+                     int nb) {
+    for (int j = 0; j < nb; j++) {
+        float *out = c->z2 + (size_t)j * c->L;
+        if (!c->steer_on) {
+            re_anim_transfer(zsrc, c->z + (size_t)j * c->L, zref, 1.0f, c->L, out);
+            continue;
+        }
+        float *dz = c->steer_tmp, da[RE_ATTR_COUNT];
+        for (int i = 0; i < c->L; i++) dz[i] = c->z[(size_t)j * c->L + i] - zref[i];
+        if (it->have_aref) re_steer_attr_delta(&c->steer, c->attr[j], it->aref, a_photo, da);
+        else memset(da, 0, sizeof da);
+        re_steer_apply(c->dirs, &c->steer, dz, da, 1.0f, dz, c->steer_tmp + c->L);
+        for (int i = 0; i < c->L; i++) out[i] = zsrc[i] + dz[i];
+    }
 }
 
 /* With --smooth: filter the nb driving codes in c->z in frame order (animate's default temporal smoothing). */
@@ -553,7 +599,7 @@ static re_status eval_clips(ctx *c, char **clips, int n_clips, json_t **out) {
             if ((st = re_encode(c->r, c->x, nb, c->z, NULL)) != RE_OK) goto fail;
             smooth_codes(c, it.filt, nb);
             if (it.used == nb) memcpy(zsrc, c->z, (size_t)c->L * sizeof *zsrc); /* first batch: frame 0 */
-            transfer(c, zsrc, zsrc, nb); /* source and reference are both frame 0 */
+            transfer(c, &it, zsrc, zsrc, NULL, nb); /* source and reference are both frame 0 */
             if ((st = re_decode(c->r, c->z2, nb, c->y)) != RE_OK) goto fail;
             for (int j = 0; j < nb; j++) {
                 const float *real = c->x + (size_t)j * c->per, *gen = c->y + (size_t)j * c->per;
@@ -674,6 +720,31 @@ static size_t series_corr(const series *a, const series *b, double r[NFEAT]) {
     return used;
 }
 
+/* Standard deviation over time of each feature (finite values only): how much it moves. */
+static void series_std(const series *s, double sd[NFEAT]) {
+    for (int k = 0; k < NFEAT; k++) {
+        re_stats st = {0};
+        for (size_t i = 0; i < s->n; i++) re_stats_add(&st, s->v[k][i]);
+        sd[k] = re_stats_std(&st);
+    }
+}
+
+/* The smile bias of one pair: how much more the output's smile rose above its first frame than the driver's above
+ * its own, on average over the frames both have, in units of `unit` (the directions' smile sigma when known). */
+static double smile_drift(const series *out, const series *drv, double unit) {
+    const size_t n = out->n < drv->n ? out->n : drv->n;
+    double o0 = NAN, d0 = NAN, sum = 0;
+    size_t m = 0;
+    for (size_t t = 0; t < n; t++) {
+        const double o = out->v[4][t], d = drv->v[4][t];
+        if (!isfinite(o) || !isfinite(d)) continue;
+        if (!isfinite(o0)) o0 = o, d0 = d;
+        sum += (o - o0) - (d - d0);
+        m++;
+    }
+    return m > 1 ? sum / (double)m / unit : NAN;
+}
+
 static json_t *corr_json(const double r[NFEAT]) {
     json_t *o = json_object();
     for (int k = 0; k < NFEAT; k++) json_object_set_new(o, feat_names[k], jnum(r[k]));
@@ -735,6 +806,8 @@ typedef struct portrait {
     const char *path;
     int ok;
     float *z;           /* [L] */
+    float attr[RE_ATTR_COUNT]; /* the photo's attributes (its own landmarks) */
+    int has_attr;
     series out;         /* output features over time (current driver) */
     long no_face;       /* output frames without a face (current driver) */
     float *prev;        /* previous output frame */
@@ -756,6 +829,7 @@ static re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, i
     double(*feat)[NFEAT] = NULL;
     float *zref = NULL, *prev_x = NULL;
     re_stats corr_st[NFEAT] = {{0}}, ceil_st[NFEAT] = {{0}}, flick = {0}, sharp_all = {0}, pair_id_med = {0};
+    re_stats smile_st = {0};
     dvec pool_src = {0}, pool_drv = {0};
     int chroma_gray = -1;
     double seam_all = 0, worst_mouth = INFINITY, worst_id = -INFINITY;
@@ -800,6 +874,7 @@ static re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, i
         }
         re_image_to_chw(&c->crops[0], c->x);
         if ((st = re_encode(c->r, c->x, 1, P[i].z, NULL)) != RE_OK) goto fail;
+        P[i].has_attr = re_face_attributes(c->last_face.lm, P[i].attr) == RE_OK;
         if (c->render >= 0) {   /* the whole photo, rendered as animate --paste-back does */
             if ((st = re_decode(c->r, P[i].z, 1, c->y)) != RE_OK) goto fail;
             er_opts eo = {(re_anim_render)c->render, c->field, c->res, c->max_side, 384, c->det, c->fid};
@@ -865,7 +940,7 @@ static re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, i
             }
             for (int i = 0; i < n_ports; i++) {
                 if (!P[i].ok) continue;
-                transfer(c, P[i].z, zref, nb);
+                transfer(c, &it, P[i].z, zref, P[i].has_attr ? P[i].attr : NULL, nb);
                 if ((st = re_decode(c->r, c->z2, nb, c->y)) != RE_OK) goto fail;
                 for (int j = 0; j < nb; j++) {
                     const float *gen = c->y + (size_t)j * c->per;
@@ -931,6 +1006,14 @@ static re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, i
             json_object_set_new(pj, "output_no_face", json_integer(P[i].no_face));
             json_object_set_new(pj, "frames_used", json_integer((json_int_t)used));
             json_object_set_new(pj, "corr", corr_json(r));
+            double sd_out[NFEAT], sd_drv[NFEAT];
+            series_std(&P[i].out, sd_out);
+            series_std(&drv, sd_drv);
+            json_object_set_new(pj, "output_std", corr_json(sd_out));
+            json_object_set_new(pj, "driver_std", corr_json(sd_drv));
+            const double sb = smile_drift(&P[i].out, &drv, c->dirs ? c->dirs->sigma[RE_ATTR_SMILE] : 1.0);
+            json_object_set_new(pj, "smile_bias", jnum(sb));
+            re_stats_add(&smile_st, sb);
             json_object_set_new(pj, "flicker_ratio", jnum(fr));
             double id_med = NAN, id_over = NAN;
             if (P[i].er) {
@@ -995,6 +1078,7 @@ static re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, i
     json_object_set_new(o, "output_no_face", json_integer(tot_no_face));
     json_object_set_new(o, "output_no_face_rate", jnum(tot_frames ? (double)tot_no_face / tot_frames : NAN));
     json_object_set_new(o, "flicker_ratio", jstats(&flick));
+    json_object_set_new(o, "smile_bias", jstats(&smile_st));
     json_object_set_new(o, "seconds", json_real(secs));
     json_object_set_new(o, "render", json_string(c->render < 0 ? "crop" : c->render == RE_RENDER_PHOTO ? "photo" : "model"));
     json_t *worst = json_object();
@@ -1029,6 +1113,10 @@ static re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, i
            re_stats_mean(&corr_st[1]), re_stats_mean(&corr_st[2]), re_stats_mean(&corr_st[3]),
            re_stats_mean(&ceil_st[0]), re_stats_mean(&ceil_st[1]), re_stats_mean(&ceil_st[2]),
            re_stats_mean(&ceil_st[3]), tot_no_face, tot_frames, secs);
+    printf("  smile r %.3f (ceiling %.3f); smile bias (output's rise over its first frame minus the driver's) %+.3f %s, "
+           "per pair min %+.3f max %+.3f\n", re_stats_mean(&corr_st[4]), re_stats_mean(&ceil_st[4]),
+           re_stats_mean(&smile_st), c->dirs ? "smile sigmas" : "face units", smile_st.n ? smile_st.min : NAN,
+           smile_st.n ? smile_st.max : NAN);
     if (worst_mouth_p)
         printf("  worst pair for the mouth: %s x %s, r %.3f\n", base_name(worst_mouth_p), base_name(worst_mouth_d),
                worst_mouth);
@@ -1119,9 +1207,11 @@ static void help(FILE *f) {
             "  --json OUT.json      write the results as JSON (atomically)\n"
             "  --threads N          compute threads (0 = all cores) [0]\n"
             "  -q, --quiet          no progress on stderr\n"
-            "  -h, --help           this help\n"
-            "Exit status: 0 ok, 1 failure, 2 usage error.\n",
+            "  -h, --help           this help\n",
             cli_default_model(), fo.min_cutoff, fo.beta);
+    cli_steer_help(f);
+    fprintf(f, "  (--cross measures them; --attr-drive off --motion-space full is the paper's plain arithmetic)\n"
+               "Exit status: 0 ok, 1 failure, 2 usage error.\n");
 }
 
 static int collect(int argc, char **argv, int *i, const char *name, char ***list, int *n) {
@@ -1156,6 +1246,8 @@ int cmd_eval(int argc, char **argv) {
     c.max_side = 1024;
     const char *id_model = NULL;
     re_latent_filter_opts_default(&c.smooth_opts);
+    re_steer_opts_default(&c.steer);
+    int steer_needs = 0;
     {
         re_loader_opts lo;
         re_loader_opts_default(&lo);
@@ -1168,6 +1260,13 @@ int cmd_eval(int argc, char **argv) {
             help(stdout);
             rc = RE_EXIT_OK;
             goto done;
+        }
+        if ((k = cli_steer_option(CMD, argc, argv, &i, &c.steer, &steer_needs)) != 0) {
+            if (k < 0) {
+                rc = RE_EXIT_USAGE;
+                goto done;
+            }
+            continue;
         }
         if ((k = collect(argc, argv, &i, "--clips", &clips, &n_clips)) != 0 ||
             (k = collect(argc, argv, &i, "--cross", &ports, &n_ports)) != 0 ||
@@ -1337,6 +1436,9 @@ int cmd_eval(int argc, char **argv) {
     c.res = cfg->res;
     c.C = cfg->channels;
     c.L = cfg->latent;
+    c.dirs = re_model_directions(c.m);
+    if ((rc = cli_steer_ready(CMD, &c.steer, steer_needs, c.dirs, &c.steer_on)) != 0) goto done;
+    rc = RE_EXIT_FAIL;
     c.batch = (int)batch;
     c.lm_size = (int)lm_size;
     c.per = (size_t)c.C * c.res * c.res;
@@ -1358,6 +1460,13 @@ int cmd_eval(int argc, char **argv) {
     c.y = malloc((size_t)c.batch * c.per * sizeof(float));
     c.z = malloc((size_t)c.batch * c.L * sizeof(float));
     c.z2 = malloc((size_t)c.batch * c.L * sizeof(float));
+    c.attr = calloc((size_t)c.batch, sizeof *c.attr);
+    c.attr_ok = calloc((size_t)c.batch, 1);
+    c.steer_tmp = malloc((size_t)3 * c.L * sizeof(float));
+    if (!c.attr || !c.attr_ok || !c.steer_tmp) {
+        rc = cli_fail(CMD, RE_ERR_NOMEM, "out of memory");
+        goto done;
+    }
     c.crops = calloc((size_t)c.batch, sizeof *c.crops);
     root = json_object();
     if (!c.x || !c.y || !c.z || !c.z2 || !c.crops || !root) {
@@ -1396,6 +1505,23 @@ int cmd_eval(int argc, char **argv) {
         json_object_set_new(sj, "landmark_size", json_integer(c.lm_size));
         json_object_set_new(sj, "batch", json_integer(c.batch));
         json_object_set_new(sj, "smooth", json_boolean(c.smooth));
+        {   /* the motion path: steering settings, or plain arithmetic */
+            json_t *so = json_object();
+            static const char *const regions[] = {"all", "expression", "pose", "lips", "eyes"};
+            json_object_set_new(so, "active", json_boolean(c.steer_on));
+            json_object_set_new(so, "model_has_directions", json_boolean(c.dirs != NULL));
+            json_object_set_new(so, "region", json_string(regions[c.steer.region]));
+            json_object_set_new(so, "motion_space", json_string(c.steer.space == RE_MSPACE_FULL ? "full" : "learned"));
+            json_object_set_new(so, "attr_drive", json_boolean(c.steer.attr_drive));
+            json_object_set_new(so, "mouth", json_string(c.steer.mouth_absolute ? "absolute" : "relative"));
+            json_object_set_new(so, "lips", json_real(c.steer.lips));
+            json_object_set_new(so, "eyes", json_real(c.steer.eyes));
+            json_object_set_new(so, "debias", json_boolean(c.steer.debias));
+            json_t *off = json_object();
+            for (int k = 0; k < RE_ATTR_COUNT; k++) json_object_set_new(off, re_attr_name(k), json_real(c.steer.offset[k]));
+            json_object_set_new(so, "offsets", off);
+            json_object_set_new(sj, "steer", so);
+        }
         if (c.smooth) {
             /* the float settings as the decimal numbers they were given as (0.3, not 0.30000001) */
             char b1[32], b2[32];
@@ -1464,6 +1590,9 @@ done:
     free(c.y);
     free(c.z);
     free(c.z2);
+    free(c.attr);
+    free(c.attr_ok);
+    free(c.steer_tmp);
     re_image_free(&c.img);
     re_image_free(&c.up);
     re_image_free(&c.tmp);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "reenact/directions.h"
 
 static void help(FILE *f) {
     fprintf(f, "usage: reenact info [options] [MODEL.safetensors]\n\n"
@@ -50,7 +51,23 @@ int cmd_info(int argc, char **argv) {
     }
     printf("encode+decode: %.1f MFLOP/image\n",
            (re_model_flops(m, RE_PART_ENCODER) + re_model_flops(m, RE_PART_DECODER)) / 1e6);
-    const char *skip[] = {"format", "format_version", "config", "data_sha256"};
+    const re_directions *d = re_model_directions(m);
+    if (!d) {
+        printf("directions:  none (motion controls unavailable; 'reenact directions' adds them)\n");
+    } else {
+        printf("directions:  %d attributes from %d clips, %lld frames; motion space %d components (%.1f%% of the "
+               "within-clip variance)\n", RE_ATTR_COUNT, d->clips, (long long)d->frames, d->n_motion,
+               100.0 * d->motion_explained);
+        printf("  %-7s %-5s %9s %8s %8s %8s   (R2: held-out fit of the attribute from the code; gain: decoded change "
+               "per unit step of the control, 1 ideal; cross: largest effect on another attribute / own effect)\n",
+               "attr", "unit", "sigma", "R2", "gain", "cross");
+        for (int k = 0; k < RE_ATTR_COUNT; k++)
+            printf("  %-7s %-5s %9.4f %8.3f %8.3f %8.3f\n", re_attr_name(k), re_attr_unit(k), d->sigma[k], d->r2[k],
+                   d->gain[k], d->cross[k]);
+        printf("  smile bias of the decoder: %+.4f face units (%+.2f sigma)\n", d->smile_bias,
+               d->smile_bias / d->sigma[RE_ATTR_SMILE]);
+    }
+    const char *skip[] = {"format", "format_version", "config", "data_sha256", "directions"};
     int header = 0;
     for (int i = 0; i < re_model_meta_count(m); i++) {
         const char *k = NULL, *v = NULL;

@@ -1,7 +1,9 @@
 /*
  * cmd_train.c - `reenact train`: train a VAE or VAE-GAN on a packed dataset (reenact dataset pack), with a progress
  * bar, metrics (JSON lines), sample grids, a loss plot, atomic checkpoints with retention, exact resume, clean
- * SIGINT handling and a NaN/Inf guard that rolls back. Helpers: cli/train_ckpt.c, cli/train_viz.c (cli/train.h).
+ * SIGINT handling and a NaN/Inf guard that rolls back. Helpers: cli/train_ckpt.c (run configuration JSON),
+ * cli/train_viz.c (pictures), cli/train.h; checkpoint folders are the library's (re_checkpoint_*). cmd_train is
+ * setup (new_run_config or resume_config, then setup_run and setup_model), a loop of train_step, and finish.
  *
  *   reenact train --data faces.rds [--model seed64] [--mode vaegan] [--epochs 30] --out runs/NAME
  *   reenact train --resume runs/NAME
@@ -39,12 +41,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
-#include "core/core.h"
 #include "train.h"
 
 #define CMD "train"
@@ -75,6 +77,20 @@ static long vm_hwm_kb(void) {
         if (!strncmp(line, "VmHWM:", 6)) v = strtol(line + 6, NULL, 10);
     if (f) fclose(f);
     return v;
+}
+
+/* Write text to path atomically (temp + fsync + rename). */
+static re_status write_text(const char *path, const char *text) {
+    return re_write_file_atomic(path, text, strlen(text));
+}
+
+/* 64-byte aligned, zero-filled buffer of n floats (free with free()); NULL with a message on failure. */
+static float *alloc_floats(size_t n, const char *what) {
+    size_t bytes = (n * sizeof(float) + 63) / 64 * 64;
+    float *p = n <= SIZE_MAX / sizeof(float) - 64 ? aligned_alloc(64, bytes ? bytes : 64) : NULL;
+    if (!p) re_fail(RE_ERR_NOMEM, "out of memory allocating %zu bytes for %s", n * sizeof(float), what);
+    else memset(p, 0, bytes);
+    return p;
 }
 
 /* ---- options --------------------------------------------------------------------------------------------- */
@@ -450,6 +466,21 @@ static void model_meta(const train_cfg *c, int64_t step, char *stp, char *tot, c
     mm[k] = NULL;
 }
 
+/* Test hook (REENACT_FAULT_INJECT_WRITE): while the chosen file of a checkpoint is written, new data fails to
+ * write (EFBIG, as on a full disk; SIGXFSZ is ignored). */
+typedef struct fault_hook_ctx { int file; struct rlimit saved; } fault_hook_ctx;
+static void fault_hook(void *user, int file, int phase) {
+    fault_hook_ctx *f = user;
+    if (file != f->file) return;
+    if (phase == 0) {
+        getrlimit(RLIMIT_FSIZE, &f->saved);
+        struct rlimit lim = {0, f->saved.rlim_max};
+        setrlimit(RLIMIT_FSIZE, &lim);
+    } else {
+        setrlimit(RLIMIT_FSIZE, &f->saved);
+    }
+}
+
 /* Write a checkpoint of the current state (no-op when one exists for this step). */
 static re_status checkpoint(run *r) {
     if (r->st.step == r->last_ckpt) return RE_OK;
@@ -486,15 +517,20 @@ static re_status checkpoint(run *r) {
     const char *om[] = {"loader_epoch", le, "loader_pos", lp, "loader_seed", seed, "lr_g", lrg, "lr_d", lrd, NULL};
     const char *mm[MODEL_META_N];
     model_meta(&r->cfg, r->st.step, stp, tot, mm);
-    ckpt_write w = {r->ckpt_dir, r->st.step, r->m, r->t, cj, om, mm, 0};
+    re_checkpoint ck = {r->m, r->t, cj, mm, om, NULL, NULL};
+    fault_hook_ctx fh = {0};
     r->ckpt_count++;
-    if (r->fault_n == r->ckpt_count) w.fault_file = r->fault_file;
-    s = ckpt_write_dir(&w);
+    if (r->fault_n == r->ckpt_count) {
+        fh.file = r->fault_file;
+        ck.file_hook = fault_hook;
+        ck.hook_user = &fh;
+    }
+    s = re_checkpoint_save(r->ckpt_dir, r->st.step, &ck);
     free(cj);
     if (s) goto fail;
     r->last_ckpt = r->st.step;
     if (r->nan_run && r->st.step > r->nan_fail_step) r->nan_run = 0;
-    ckpt_prune(r->ckpt_dir, r->cfg.keep, r->st.best_step);
+    re_checkpoint_prune(r->ckpt_dir, r->cfg.keep, r->st.best_step);
     return RE_OK;
 fail:
     r->st.best_val = prev_best;
@@ -534,17 +570,17 @@ static double lr_factor(const run *r, int64_t step) {
  * learning rates halved and counts the rollback) instead of a plain resume. */
 static re_status restore(run *r, int64_t step, int halve) {
     char dir[TRAIN_PATH + 64], p[TRAIN_PATH + 128], *text = NULL, *ja = NULL, *jb = NULL, *me = NULL, *mp = NULL;
-    ckpt_path(dir, sizeof dir, r->ckpt_dir, step);
+    re_checkpoint_path(dir, sizeof dir, r->ckpt_dir, step);
     train_cfg c2;
     train_state s2;
     re_model *m = NULL;
     re_trainer *t = NULL;
     snprintf(p, sizeof p, "%s/config.json", dir);
-    re_status s = train_read_text(p, &text);
+    re_status s = re_checkpoint_load(r->ckpt_dir, step, NULL, &text);
     if (!s) s = train_config_parse(text, p, &c2, &s2);
     if (s) goto fail;
     snprintf(p, sizeof p, "%s/model.safetensors", dir);
-    if ((s = re_model_load(&m, p))) goto fail;
+    if ((s = re_checkpoint_load(r->ckpt_dir, step, &m, NULL))) goto fail;
     if (!same_arch(re_model_config(m), &r->cfg.mcfg, &ja, &jb)) {
         s = re_fail(RE_ERR_CONFIG, "%s: checkpoint from another architecture: it holds %s, the run is %s", p,
                     ja ? ja : "?", jb ? jb : "?");
@@ -560,14 +596,15 @@ static re_status restore(run *r, int64_t step, int halve) {
     o.lr_g = lr_g;
     o.lr_d = lr_d;
     if ((s = re_trainer_create(&t, m, &o))) goto fail;
-    snprintf(p, sizeof p, "%s/optim.safetensors", dir);
-    if ((s = re_trainer_load_state(t, p))) goto fail;
+    if ((s = re_checkpoint_load_optim(r->ckpt_dir, step, t))) goto fail;
     if (re_trainer_steps(t) != step || s2.step != step) {
         s = re_fail(RE_ERR_BAD_HEADER, "%s: optimizer state is at step %" PRId64 ", config at %" PRId64
                     ", folder says %" PRId64, dir, re_trainer_steps(t), s2.step, step);
         goto fail;
     }
-    if ((s = train_st_meta(p, "loader_epoch", &me)) || (s = train_st_meta(p, "loader_pos", &mp))) goto fail;
+    if ((s = re_checkpoint_optim_meta(r->ckpt_dir, step, "loader_epoch", &me)) ||
+        (s = re_checkpoint_optim_meta(r->ckpt_dir, step, "loader_pos", &mp)))
+        goto fail;
     if (!me || !mp || strtoull(me, NULL, 10) != s2.loader.epoch || strtoull(mp, NULL, 10) != s2.loader.pos) {
         s = re_fail(RE_ERR_BAD_HEADER, "%s: loader state in optim.safetensors (%s/%s) and config.json "
                     "(%" PRIu64 "/%" PRIu64 ") disagree", dir, me ? me : "?", mp ? mp : "?", s2.loader.epoch,
@@ -692,7 +729,7 @@ static re_status account(run *r, const re_step_stats *ss) {
 static re_status handle_nonfinite(run *r, const char *msg) {
     prog_break(r);
     int64_t fail_step = r->st.step + 1;
-    int64_t back = ckpt_latest(r->ckpt_dir);
+    int64_t back = re_checkpoint_latest(r->ckpt_dir);
     r->nan_run++;
     json_t *o = json_object();
     json_object_set_new(o, "type", json_string("nonfinite"));
@@ -742,9 +779,9 @@ static void run_free(run *r) {
     re_model_free(r->m);
     re_dataset_close(r->ds);
     if (r->metrics) fclose(r->metrics);
-    re_free(r->x);
-    re_free(r->vx);
-    re_free(r->vr);
+    free(r->x);
+    free(r->vx);
+    free(r->vr);
     hist_free(&r->hist);
 }
 
@@ -778,23 +815,10 @@ static void print_table(run *r, int resumed, int64_t from) {
     fflush(stdout);
 }
 
-int cmd_train(int argc, char **argv) {
-    cli_args a;
-    memset(&a, 0, sizeof a);
-    defaults(&a.cfg);
-    int prc = parse_args(argc, argv, &a);
-    if (prc < 0) return RE_EXIT_OK;
-    if (prc) return prc;
-    run R, *r = &R;
-    memset(r, 0, sizeof *r);
-    r->quiet = a.quiet;
-    r->tty = isatty(2);
-    r->last_ckpt = -1;
-    int rc = RE_EXIT_FAIL;
-    re_status s = RE_OK;
-    int64_t resume_step = -1;
+/* ---- setup, resume, loop, teardown ---------------------------------------------------------------------- */
 
-    /* Test hooks. */
+/* Test hooks from the environment (see the top of this file). Returns 0, or RE_EXIT_USAGE after the message. */
+static int read_test_hooks(run *r) {
     const char *fi = getenv("REENACT_FAULT_INJECT_WRITE");
     if (fi && *fi) {
         r->fault_file = 1;
@@ -807,109 +831,124 @@ int cmd_train(int argc, char **argv) {
         if (sscanf(ni, "%ld:%d", &r->nan_inject_step, &r->nan_inject_left) < 1)
             return cli_usage_error(CMD, "REENACT_TEST_NAN_STEP wants S or S:K, got '%s'", ni);
     }
+    return 0;
+}
 
-    if (a.resume) {
-        if (a.set & F_FIXED) {
-            static const char *names[] = {"--data", "--model", "--mode", "--lr", "--lr-d", "--w-kl", "--w-adv",
-                                          "--w-fm", "--seed", "--batch", "--val-fraction", "--flip", "--init",
-                                          "--out", "--beta1/--beta2", "--backend", "--threads", "--precision",
-                                          "--lr-decay-epochs/--lr-final", "--w-gdl"};
-            for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-                if ((a.set & F_FIXED) & (1u << i))
-                    return cli_usage_error(CMD, "%s cannot change when resuming (the run's settings are in its "
-                                           "checkpoints; start a new run with --init to change them)", names[i]);
-        }
-        snprintf(r->out, sizeof r->out, "%s", a.resume);
-        snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%s/ckpt", r->out);
-        struct stat sb;
-        if (stat(r->out, &sb) != 0 || !S_ISDIR(sb.st_mode))
-            return cli_fail(CMD, RE_OK, "--resume: '%s' is not a run folder", r->out);
-        ckpt_clean_partial(r->ckpt_dir);
-        resume_step = ckpt_latest(r->ckpt_dir);
-        if (resume_step < 0)
-            return cli_fail(CMD, RE_OK, "--resume: no complete checkpoint in %s (the run stopped before its first "
-                            "checkpoint; start it again without --resume)", r->ckpt_dir);
-        char p[TRAIN_PATH + 64], *text = NULL;
-        ckpt_path(p, sizeof p, r->ckpt_dir, resume_step);
-        strcat(p, "/config.json");
-        s = train_read_text(p, &text);
-        if (!s) s = train_config_parse(text, p, &r->cfg, &r->st);
-        free(text);
-        if (s) return cli_fail(CMD, s, "cannot read the run configuration");
-        train_cfg *c = &r->cfg;
-        if (a.epochs_set) c->epochs = a.cfg.epochs;
-        if (a.max_steps_set) c->max_steps = a.cfg.max_steps;
-        if (a.ckpt_set) c->ckpt_every = a.cfg.ckpt_every;
-        if (a.keep_set) c->keep = a.cfg.keep;
-        if (a.sample_set) c->sample_every = a.cfg.sample_every;
-        if (a.log_set) c->log_every = a.cfg.log_every;
-        if (a.grid_set) c->grid = a.cfg.grid;
-        if (a.rb_set) c->max_rollbacks = a.cfg.max_rollbacks;
-        if (a.plot_set) c->plot_log = a.cfg.plot_log;
-        if (a.valmax_set) c->val_max = a.cfg.val_max;
-        if (a.set & F_BACKEND) {
-            if (a.cfg.backend != c->backend)
-                fprintf(stderr, "reenact train: warning: backend %s instead of the run's %s: results will not be "
-                        "bit-identical to an uninterrupted run\n", backend_str(a.cfg.backend), backend_str(c->backend));
-            c->backend = a.cfg.backend;
-        }
-        if (a.set & F_PREC) {
-            if (a.cfg.opts.precision != c->opts.precision)
-                fprintf(stderr, "reenact train: warning: precision %s instead of the run's %s: results will not be "
-                        "bit-identical to an uninterrupted run\n", prec_str(a.cfg.opts.precision),
-                        prec_str(c->opts.precision));
-            c->opts.precision = a.cfg.opts.precision;
-        }
-        if (a.set & F_THREADS) {
-            int want = a.cfg.threads;
-            re_set_threads(want);
-            if (re_get_threads() != c->threads)
-                fprintf(stderr, "reenact train: warning: %d threads instead of the run's %d: results will not be "
-                        "bit-identical to an uninterrupted run\n", re_get_threads(), c->threads);
-            c->threads = re_get_threads();
-        }
-        if (a.set & F_DATA) snprintf(c->data, sizeof c->data, "%s", a.cfg.data);
-        re_set_threads(c->threads);
-    } else {
-        if (!a.cfg.data[0]) return cli_usage_error(CMD, "--data FILE.rds is required (or --resume RUN)");
-        if (!a.out_path) return cli_usage_error(CMD, "--out runs/NAME is required (or --resume RUN)");
-        r->cfg = a.cfg;
-        /* Absolute dataset path, so --resume works from another directory. */
-        char abs[TRAIN_PATH];
-        if (realpath(a.cfg.data, abs) && strlen(abs) < sizeof r->cfg.data)
-            snprintf(r->cfg.data, sizeof r->cfg.data, "%s", abs);
-        snprintf(r->out, sizeof r->out, "%s", a.out_path);
-        snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%s/ckpt", r->out);
-        train_cfg *c = &r->cfg;
-        /* Model: preset name or JSON config file. */
-        if (strstr(c->model, ".json")) {
-            char *text = NULL;
-            s = train_read_text(c->model, &text);
-            if (!s) s = re_config_from_json(&c->mcfg, text, strlen(text));
-            free(text);
-            if (!s) s = re_config_validate(&c->mcfg);
-            if (s) return cli_fail(CMD, s, "--model %s", c->model);
-        } else if ((s = re_config_preset(&c->mcfg, c->model))) {
-            return cli_usage_error(CMD, "--model: %s", re_last_error());
-        }
-        if (ckpt_latest(r->ckpt_dir) >= 0)
-            return cli_usage_error(CMD, "%s already holds a run (checkpoints in %s): use --resume %s, or another "
-                                   "--out", r->out, r->ckpt_dir, r->out);
-        re_set_threads(c->threads);
-        c->threads = re_get_threads();
-        if (c->backend == RE_BACKEND_AUTO) {
-#ifdef RE_HAVE_DNNL
-            c->backend = RE_BACKEND_DNNL;
-#else
-            c->backend = RE_BACKEND_REF;
-#endif
-        }
-        r->st.lr_g = c->opts.lr_g;
-        r->st.lr_d = c->opts.lr_d;
-        r->st.best_val = INFINITY;
-        r->st.best_step = -1;
+/* --resume: the run's configuration from its newest complete checkpoint (*resume_step), with what the command line
+ * may change. Returns 0 or an exit status (the failure is reported). */
+static int resume_config(run *r, const cli_args *a, int64_t *resume_step) {
+    if (a->set & F_FIXED) {
+        static const char *names[] = {"--data", "--model", "--mode", "--lr", "--lr-d", "--w-kl", "--w-adv",
+                                      "--w-fm", "--seed", "--batch", "--val-fraction", "--flip", "--init",
+                                      "--out", "--beta1/--beta2", "--backend", "--threads", "--precision",
+                                      "--lr-decay-epochs/--lr-final", "--w-gdl"};
+        for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+            if ((a->set & F_FIXED) & (1u << i))
+                return cli_usage_error(CMD, "%s cannot change when resuming (the run's settings are in its "
+                                       "checkpoints; start a new run with --init to change them)", names[i]);
     }
+    snprintf(r->out, sizeof r->out, "%s", a->resume);
+    snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%s/ckpt", r->out);
+    struct stat sb;
+    if (stat(r->out, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return cli_fail(CMD, RE_OK, "--resume: '%s' is not a run folder", r->out);
+    re_checkpoint_clean(r->ckpt_dir);
+    *resume_step = re_checkpoint_latest(r->ckpt_dir);
+    if (*resume_step < 0)
+        return cli_fail(CMD, RE_OK, "--resume: no complete checkpoint in %s (the run stopped before its first "
+                        "checkpoint; start it again without --resume)", r->ckpt_dir);
+    char p[TRAIN_PATH + 64], *text = NULL;
+    re_checkpoint_path(p, sizeof p, r->ckpt_dir, *resume_step);
+    strcat(p, "/config.json");
+    re_status s = re_checkpoint_load(r->ckpt_dir, *resume_step, NULL, &text);
+    if (!s) s = train_config_parse(text, p, &r->cfg, &r->st);
+    free(text);
+    if (s) return cli_fail(CMD, s, "cannot read the run configuration");
     train_cfg *c = &r->cfg;
+    if (a->epochs_set) c->epochs = a->cfg.epochs;
+    if (a->max_steps_set) c->max_steps = a->cfg.max_steps;
+    if (a->ckpt_set) c->ckpt_every = a->cfg.ckpt_every;
+    if (a->keep_set) c->keep = a->cfg.keep;
+    if (a->sample_set) c->sample_every = a->cfg.sample_every;
+    if (a->log_set) c->log_every = a->cfg.log_every;
+    if (a->grid_set) c->grid = a->cfg.grid;
+    if (a->rb_set) c->max_rollbacks = a->cfg.max_rollbacks;
+    if (a->plot_set) c->plot_log = a->cfg.plot_log;
+    if (a->valmax_set) c->val_max = a->cfg.val_max;
+    if (a->set & F_BACKEND) {
+        if (a->cfg.backend != c->backend)
+            fprintf(stderr, "reenact train: warning: backend %s instead of the run's %s: results will not be "
+                    "bit-identical to an uninterrupted run\n", backend_str(a->cfg.backend), backend_str(c->backend));
+        c->backend = a->cfg.backend;
+    }
+    if (a->set & F_PREC) {
+        if (a->cfg.opts.precision != c->opts.precision)
+            fprintf(stderr, "reenact train: warning: precision %s instead of the run's %s: results will not be "
+                    "bit-identical to an uninterrupted run\n", prec_str(a->cfg.opts.precision),
+                    prec_str(c->opts.precision));
+        c->opts.precision = a->cfg.opts.precision;
+    }
+    if (a->set & F_THREADS) {
+        int want = a->cfg.threads;
+        re_set_threads(want);
+        if (re_get_threads() != c->threads)
+            fprintf(stderr, "reenact train: warning: %d threads instead of the run's %d: results will not be "
+                    "bit-identical to an uninterrupted run\n", re_get_threads(), c->threads);
+        c->threads = re_get_threads();
+    }
+    if (a->set & F_DATA) snprintf(c->data, sizeof c->data, "%s", a->cfg.data);
+    re_set_threads(c->threads);
+    return 0;
+}
+
+/* A new run: the configuration from the command line. Returns 0 or an exit status (the failure is reported). */
+static int new_run_config(run *r, const cli_args *a) {
+    if (!a->cfg.data[0]) return cli_usage_error(CMD, "--data FILE.rds is required (or --resume RUN)");
+    if (!a->out_path) return cli_usage_error(CMD, "--out runs/NAME is required (or --resume RUN)");
+    r->cfg = a->cfg;
+    /* Absolute dataset path, so --resume works from another directory. */
+    char abs[TRAIN_PATH];
+    if (realpath(a->cfg.data, abs) && strlen(abs) < sizeof r->cfg.data)
+        snprintf(r->cfg.data, sizeof r->cfg.data, "%s", abs);
+    snprintf(r->out, sizeof r->out, "%s", a->out_path);
+    snprintf(r->ckpt_dir, sizeof r->ckpt_dir, "%s/ckpt", r->out);
+    train_cfg *c = &r->cfg;
+    re_status s;
+    /* Model: preset name or JSON config file. */
+    if (strstr(c->model, ".json")) {
+        char *text = NULL;
+        s = re_read_file_text(c->model, &text);
+        if (!s) s = re_config_from_json(&c->mcfg, text, strlen(text));
+        free(text);
+        if (!s) s = re_config_validate(&c->mcfg);
+        if (s) return cli_fail(CMD, s, "--model %s", c->model);
+    } else if ((s = re_config_preset(&c->mcfg, c->model))) {
+        return cli_usage_error(CMD, "--model: %s", re_last_error());
+    }
+    if (re_checkpoint_latest(r->ckpt_dir) >= 0)
+        return cli_usage_error(CMD, "%s already holds a run (checkpoints in %s): use --resume %s, or another "
+                               "--out", r->out, r->ckpt_dir, r->out);
+    re_set_threads(c->threads);
+    c->threads = re_get_threads();
+    if (c->backend == RE_BACKEND_AUTO) {
+#ifdef RE_HAVE_DNNL
+        c->backend = RE_BACKEND_DNNL;
+#else
+        c->backend = RE_BACKEND_REF;
+#endif
+    }
+    r->st.lr_g = c->opts.lr_g;
+    r->st.lr_d = c->opts.lr_d;
+    r->st.best_val = INFINITY;
+    r->st.best_step = -1;
+    return 0;
+}
+
+/* Signals, the run folder, the dataset and its loader, batch buffers and metrics.jsonl (truncated to the resumed
+ * checkpoint). Returns 0 or RE_EXIT_FAIL (reported). */
+static int setup_run(run *r, const cli_args *a) {
+    train_cfg *c = &r->cfg;
+    re_status s;
     snprintf(r->samples_dir, sizeof r->samples_dir, "%s/samples", r->out);
     snprintf(r->metrics_path, sizeof r->metrics_path, "%s/metrics.jsonl", r->out);
 
@@ -925,39 +964,36 @@ int cmd_train(int argc, char **argv) {
     /* Output folder: create and prove it is writable before any work. */
     if (mkdir_p(r->out) != 0 || mkdir_p(r->ckpt_dir) != 0 || mkdir_p(r->samples_dir) != 0) {
         fprintf(stderr, "reenact train: error: cannot create the output folder '%s': %s\n", r->out, strerror(errno));
-        goto done;
+        return RE_EXIT_FAIL;
     }
     {
         char probe[TRAIN_PATH + 64];
         snprintf(probe, sizeof probe, "%s/.write-test", r->out);
-        if ((s = train_write_text(probe, "ok\n"))) {
-            cli_fail(CMD, s, "output folder '%s' is not writable", r->out);
-            goto done;
-        }
+        if ((s = write_text(probe, "ok\n"))) return cli_fail(CMD, s, "output folder '%s' is not writable", r->out);
         remove(probe);
     }
 
     /* Data. */
-    if ((s = re_dataset_open(&r->ds, c->data))) { cli_fail(CMD, s, "cannot use the dataset"); goto done; }
+    if ((s = re_dataset_open(&r->ds, c->data))) return cli_fail(CMD, s, "cannot use the dataset");
     if (re_dataset_res(r->ds) != c->mcfg.res) {
         fprintf(stderr, "reenact train: error: %s holds %dx%d images but model '%s' takes %dx%d (pack with --res %d)\n",
                 c->data, re_dataset_res(r->ds), re_dataset_res(r->ds), c->model, c->mcfg.res, c->mcfg.res, c->mcfg.res);
-        goto done;
+        return RE_EXIT_FAIL;
     }
     {
         char hex[65];
         const re_dataset_header *h = re_dataset_info(r->ds);
         for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", h->data_sha256[i]);
-        if (a.resume && strcmp(hex, c->data_sha256)) {
+        if (a->resume && strcmp(hex, c->data_sha256)) {
             fprintf(stderr, "reenact train: error: %s is not the dataset this run was trained on (data sha256 %.16s..., "
                     "the run's is %.16s...)\n", c->data, hex, c->data_sha256);
-            goto done;
+            return RE_EXIT_FAIL;
         }
         snprintf(c->data_sha256, sizeof c->data_sha256, "%s", hex);
     }
-    if (a.verify) {
+    if (a->verify) {
         double t0 = now_s();
-        if ((s = re_dataset_verify(r->ds))) { cli_fail(CMD, s, "dataset check failed (use a fresh pack)"); goto done; }
+        if ((s = re_dataset_verify(r->ds))) return cli_fail(CMD, s, "dataset check failed (use a fresh pack)");
         if (!r->quiet) fprintf(stderr, "reenact train: dataset checksum verified (%.1f s)\n", now_s() - t0);
     }
     re_loader_opts lo;
@@ -966,86 +1002,211 @@ int cmd_train(int argc, char **argv) {
     lo.seed = c->opts.seed;
     lo.flip = c->flip;
     lo.val_fraction = c->val_fraction;
-    lo.prefetch = a.prefetch;
-    if ((s = re_loader_create(&r->ld, r->ds, &lo))) { cli_fail(CMD, s, "cannot load batches"); goto done; }
+    lo.prefetch = a->prefetch;
+    if ((s = re_loader_create(&r->ld, r->ds, &lo))) return cli_fail(CMD, s, "cannot load batches");
     r->bpe = re_loader_batches_per_epoch(r->ld);
     r->total = (int64_t)c->epochs * (int64_t)r->bpe;
     if (c->max_steps > 0 && c->max_steps < r->total) r->total = c->max_steps;
     {
         size_t bf = re_loader_batch_floats(r->ld);
-        r->x = re_alloc(bf * sizeof(float), "batch");
-        r->vx = re_alloc(bf * sizeof(float), "validation batch");
-        r->vr = re_alloc(bf * sizeof(float), "reconstructions");
-        if (!r->x || !r->vx || !r->vr) { cli_fail(CMD, RE_ERR_NOMEM, "buffers"); goto done; }
+        r->x = alloc_floats(bf, "batch");
+        r->vx = alloc_floats(bf, "validation batch");
+        r->vr = alloc_floats(bf, "reconstructions");
+        if (!r->x || !r->vx || !r->vr) return cli_fail(CMD, RE_ERR_NOMEM, "buffers");
     }
 
     /* Metrics: a resumed run drops what was logged after its checkpoint. */
-    if (a.resume) {
+    if (a->resume) {
         struct stat sb;
         if (stat(r->metrics_path, &sb) == 0 && (uint64_t)sb.st_size > r->st.metrics_bytes &&
             truncate(r->metrics_path, (off_t)r->st.metrics_bytes) != 0) {
             fprintf(stderr, "reenact train: error: cannot truncate '%s': %s\n", r->metrics_path, strerror(errno));
-            goto done;
+            return RE_EXIT_FAIL;
         }
         hist_load(&r->hist, r->metrics_path);
     }
-    r->metrics = fopen(r->metrics_path, a.resume ? "a" : "w");
+    r->metrics = fopen(r->metrics_path, a->resume ? "a" : "w");
     if (!r->metrics) {
         fprintf(stderr, "reenact train: error: cannot open '%s': %s\n", r->metrics_path, strerror(errno));
-        goto done;
+        return RE_EXIT_FAIL;
     }
+    return 0;
+}
 
-    /* Model and trainer. */
-    if (a.resume) {
-        if ((s = restore(r, resume_step, 0))) { cli_fail(CMD, s, "cannot resume from step %" PRId64, resume_step); goto done; }
+/* A new run's model and trainer: fresh initialization, or the --init weights (which must have the run's
+ * architecture). Returns 0 or RE_EXIT_FAIL (reported). */
+static int create_model(run *r) {
+    train_cfg *c = &r->cfg;
+    int disc = c->opts.mode == RE_MODE_VAEGAN;
+    re_status s = re_model_create(&r->m, &c->mcfg, c->opts.seed, disc);
+    if (s) return cli_fail(CMD, s, "cannot create the model");
+    if (c->init[0]) {
+        re_model *src = NULL;
+        char *ja = NULL, *jb = NULL;
+        s = re_model_load(&src, c->init);
+        if (!s) { /* the lineage: what the starting weights are and how much training they carry */
+            const char *sha = re_model_meta(src, "data_sha256");
+            const char *tt = re_model_meta(src, "train_steps_total");
+            if (!tt) tt = re_model_meta(src, "train_step");
+            char *end = NULL;
+            long long n = tt ? strtoll(tt, &end, 10) : 0;
+            c->init_steps = tt && end != tt && !*end && n >= 0 && n <= 1000000000000000LL ? n : 0;
+            c->init_sha256[0] = 0;
+            if (train_is_sha256_hex(sha))
+                snprintf(c->init_sha256, sizeof c->init_sha256, "%s", sha);
+        }
+        if (!s && !same_arch(re_model_config(src), &c->mcfg, &ja, &jb))
+            s = re_fail(RE_ERR_CONFIG, "%s is another architecture: it holds %s, --model %s is %s", c->init,
+                        ja ? ja : "?", c->model, jb ? jb : "?");
+        if (!s) s = re_model_copy_weights(r->m, src);
+        free(ja);
+        free(jb);
+        re_model_free(src);
+        if (s) return cli_fail(CMD, s, "--init");
+    }
+    if ((s = re_model_set_backend(r->m, c->backend))) return cli_fail(CMD, s, "--backend");
+    if ((s = re_trainer_create(&r->t, r->m, &c->opts))) return cli_fail(CMD, s, "cannot create the trainer");
+    return 0;
+}
+
+/* Model and trainer (restored from resume_step, or created), the run folder's config.json, the config table, and
+ * for a new run the step-0 checkpoint and pictures. Returns 0 or RE_EXIT_FAIL (reported). */
+static int setup_model(run *r, const cli_args *a, int64_t resume_step) {
+    train_cfg *c = &r->cfg;
+    re_status s;
+    if (a->resume) {
+        if ((s = restore(r, resume_step, 0))) return cli_fail(CMD, s, "cannot resume from step %" PRId64, resume_step);
         json_t *o = json_object();
         json_object_set_new(o, "type", json_string("resume"));
         json_object_set_new(o, "step", json_integer(resume_step));
         json_object_set_new(o, "threads", json_integer(c->threads));
-        if ((s = emit(r, o))) { cli_fail(CMD, s, "metrics"); goto done; }
-    } else {
-        int disc = c->opts.mode == RE_MODE_VAEGAN;
-        if ((s = re_model_create(&r->m, &c->mcfg, c->opts.seed, disc))) { cli_fail(CMD, s, "cannot create the model"); goto done; }
-        if (c->init[0]) {
-            re_model *src = NULL;
-            char *ja = NULL, *jb = NULL;
-            s = re_model_load(&src, c->init);
-            if (!s) { /* the lineage: what the starting weights are and how much training they carry */
-                const char *sha = re_model_meta(src, "data_sha256");
-                const char *tt = re_model_meta(src, "train_steps_total");
-                if (!tt) tt = re_model_meta(src, "train_step");
-                char *end = NULL;
-                long long n = tt ? strtoll(tt, &end, 10) : 0;
-                c->init_steps = tt && end != tt && !*end && n >= 0 && n <= 1000000000000000LL ? n : 0;
-                c->init_sha256[0] = 0;
-                if (train_is_sha256_hex(sha))
-                    snprintf(c->init_sha256, sizeof c->init_sha256, "%s", sha);
-            }
-            if (!s && !same_arch(re_model_config(src), &c->mcfg, &ja, &jb))
-                s = re_fail(RE_ERR_CONFIG, "%s is another architecture: it holds %s, --model %s is %s", c->init,
-                            ja ? ja : "?", c->model, jb ? jb : "?");
-            if (!s) s = re_model_copy_weights(r->m, src);
-            free(ja);
-            free(jb);
-            re_model_free(src);
-            if (s) { cli_fail(CMD, s, "--init"); goto done; }
-        }
-        if ((s = re_model_set_backend(r->m, c->backend))) { cli_fail(CMD, s, "--backend"); goto done; }
-        if ((s = re_trainer_create(&r->t, r->m, &c->opts))) { cli_fail(CMD, s, "cannot create the trainer"); goto done; }
+        if ((s = emit(r, o))) return cli_fail(CMD, s, "metrics");
+    } else if (create_model(r)) {
+        return RE_EXIT_FAIL;
     }
     {
         char *cj = train_config_json(c, &r->st), p[TRAIN_PATH + 64];
         snprintf(p, sizeof p, "%s/config.json", r->out);
-        s = cj ? train_write_text(p, cj) : RE_ERR_NOMEM;
+        s = cj ? write_text(p, cj) : RE_ERR_NOMEM;
         free(cj);
-        if (s) { cli_fail(CMD, s, "cannot write the run configuration"); goto done; }
+        if (s) return cli_fail(CMD, s, "cannot write the run configuration");
     }
-    print_table(r, a.resume != NULL, resume_step);
-    if (!a.resume) {
+    print_table(r, a->resume != NULL, resume_step);
+    if (!a->resume) {
         /* Step 0: a checkpoint to roll back to, the initial validation loss and pictures. */
-        if ((s = checkpoint(r))) { prog_break(r); cli_fail(CMD, s, "checkpoint at step 0 failed"); goto done; }
-        if ((s = write_pictures(r))) { cli_fail(CMD, s, "pictures"); goto done; }
+        if ((s = checkpoint(r))) { prog_break(r); return cli_fail(CMD, s, "checkpoint at step 0 failed"); }
+        if ((s = write_pictures(r))) return cli_fail(CMD, s, "pictures");
     }
+    return 0;
+}
+
+/* One optimizer step and what follows it: metrics, validation, pictures, checkpoint, progress. A non-finite step
+ * rolls back (handle_nonfinite). Returns 0 to go on, or RE_EXIT_FAIL (reported). */
+static int train_step(run *r) {
+    const train_cfg *c = &r->cfg;
+    re_status s;
+    re_loader_batch_info bi;
+    double t0 = now_s();
+    if ((s = re_loader_next(r->ld, r->x, &bi))) { prog_break(r); return cli_fail(CMD, s, "reading a batch"); }
+    double t1 = now_s();
+    if (r->nan_inject_left > 0 && r->st.step + 1 == r->nan_inject_step) {
+        r->x[0] = NAN;
+        r->nan_inject_left--;
+    }
+    re_step_stats ss;
+    double lf = lr_factor(r, r->st.step);
+    re_trainer_set_lr(r->t, r->st.lr_g * lf, r->st.lr_d * lf);
+    s = re_trainer_step(r->t, r->x, NULL, &ss);
+    double t2 = now_s();
+    r->t_load += t1 - t0;
+    r->t_step += t2 - t1;
+    if (s == RE_ERR_NONFINITE) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s", re_last_error());
+        if ((s = handle_nonfinite(r, msg))) return cli_fail(CMD, s, "NaN guard");
+        return 0;
+    }
+    if (s) { prog_break(r); return cli_fail(CMD, s, "training step %" PRId64 " failed", r->st.step + 1); }
+    r->st.step = re_trainer_steps(r->t);
+    if ((s = account(r, &ss))) { prog_break(r); return cli_fail(CMD, s, "metrics"); }
+    int epoch_end = bi.last_in_epoch;
+    int do_ckpt = r->st.step % c->ckpt_every == 0;
+    int do_pics = r->st.step % c->sample_every == 0 || epoch_end;
+    if ((do_pics || do_ckpt) && (s = ensure_val(r))) { prog_break(r); return cli_fail(CMD, s, "validation"); }
+    if (do_pics && (s = write_pictures(r))) { prog_break(r); return cli_fail(CMD, s, "samples"); }
+    if (do_ckpt && (s = checkpoint(r))) {
+        prog_break(r);
+        int64_t prev = re_checkpoint_latest(r->ckpt_dir);
+        return cli_fail(CMD, s, "checkpoint at step %" PRId64 " failed; the previous checkpoint %s/step_%07" PRId64
+                        " is intact (resume with: reenact train --resume %s)", r->st.step, r->ckpt_dir, prev, r->out);
+    }
+    progress(r, epoch_end);   /* at an epoch end (forced) this line is the epoch summary */
+    return 0;
+}
+
+/* After the loop: on a signal, a checkpoint and exit 128 + signal; else the final validation, pictures, checkpoint,
+ * model (and --export) and the summary. Returns the exit status. */
+static int finish(run *r, const cli_args *a, double session) {
+    const train_cfg *c = &r->cfg;
+    re_status s;
+    if (g_signal) {
+        prog_break(r);
+        int sig = g_signal;
+        if ((s = checkpoint(r)))
+            return cli_fail(CMD, s, "interrupted at step %" PRId64 ", and the checkpoint failed", r->st.step);
+        fprintf(stderr, "reenact train: interrupted (%s) at step %" PRId64 "; checkpoint %s/step_%07" PRId64
+                " written; continue with: reenact train --resume %s\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
+                r->st.step, r->ckpt_dir, r->st.step, r->out);
+        return 128 + sig;
+    }
+    prog_break(r);
+    if ((s = ensure_val(r)) || (s = write_pictures(r)) || (s = checkpoint(r)))
+        return cli_fail(CMD, s, "finishing the run at step %" PRId64, r->st.step);
+    char p[TRAIN_PATH + 64], stp[32], tot[32];
+    snprintf(p, sizeof p, "%s/model.safetensors", r->out);
+    const char *mm[MODEL_META_N];
+    model_meta(c, r->st.step, stp, tot, mm);
+    if ((s = re_model_save(r->m, p, re_model_has_disc(r->m), RE_STORE_F32, mm)))
+        return cli_fail(CMD, s, "cannot write the final model");
+    if (a->export_path && (s = re_model_save(r->m, a->export_path, 0, RE_STORE_BF16, mm)))
+        return cli_fail(CMD, s, "cannot write the BF16 export");
+    json_t *o = json_object();
+    json_object_set_new(o, "type", json_string("done"));
+    json_object_set_new(o, "step", json_integer(r->st.step));
+    json_object_set_new(o, "val_loss", r->have_val ? jreal(r->val_loss) : json_null());
+    emit(r, o);
+    int64_t n = r->st.step - r->session_step0;
+    double imgs = (double)n * c->opts.batch;
+    printf("trained %" PRId64 " steps this session (%" PRId64 " of %" PRId64 ") in %.1f s: %.1f img/s end-to-end "
+           "(data, validation, pictures, checkpoints included); %.1f img/s inside re_trainer_step; waiting for "
+           "data %.2f s (%.1f%%)\n", n, r->st.step, r->total, session, session > 0 ? imgs / session : 0,
+           r->t_step > 0 ? imgs / r->t_step : 0, r->t_load, session > 0 ? 100 * r->t_load / session : 0);
+    if (r->have_val)
+        printf("validation:  rec %.6g  kl %.6g  loss %.6g at step %" PRId64 "; best loss %.6g at step %" PRId64 "\n",
+               r->val_rec, r->val_kl, r->val_loss, r->st.step, r->st.best_val, r->st.best_step);
+    printf("model:       %s%s%s\n", p, a->export_path ? "; BF16 export " : "", a->export_path ? a->export_path : "");
+    printf("peak RSS:    %.1f MiB\n", vm_hwm_kb() / 1024.0);
+    return RE_EXIT_OK;
+}
+
+int cmd_train(int argc, char **argv) {
+    cli_args a;
+    memset(&a, 0, sizeof a);
+    defaults(&a.cfg);
+    int rc = parse_args(argc, argv, &a);
+    if (rc < 0) return RE_EXIT_OK;   /* --help */
+    if (rc) return rc;
+    run R, *r = &R;
+    memset(r, 0, sizeof *r);
+    r->quiet = a.quiet;
+    r->tty = isatty(2);
+    r->last_ckpt = -1;
+    int64_t resume_step = -1;
+
+    /* Setup: configuration (new or resumed), folder, data, model and trainer. */
+    if ((rc = read_test_hooks(r))) return rc;
+    if ((rc = a.resume ? resume_config(r, &a, &resume_step) : new_run_config(r, &a))) return rc;
+    if ((rc = setup_run(r, &a)) || (rc = setup_model(r, &a, resume_step))) goto done;
 
     /* Training loop. */
     r->t_session = now_s();
@@ -1053,100 +1214,13 @@ int cmd_train(int argc, char **argv) {
     r->rate_t = r->t_session;
     r->rate_step = r->st.step;
     r->last_prog = 0;
-    while (r->st.step < r->total && !g_signal) {
-        re_loader_batch_info bi;
-        double t0 = now_s();
-        if ((s = re_loader_next(r->ld, r->x, &bi))) { prog_break(r); cli_fail(CMD, s, "reading a batch"); goto done; }
-        double t1 = now_s();
-        if (r->nan_inject_left > 0 && r->st.step + 1 == r->nan_inject_step) {
-            r->x[0] = NAN;
-            r->nan_inject_left--;
-        }
-        re_step_stats ss;
-        double lf = lr_factor(r, r->st.step);
-        re_trainer_set_lr(r->t, r->st.lr_g * lf, r->st.lr_d * lf);
-        s = re_trainer_step(r->t, r->x, NULL, &ss);
-        double t2 = now_s();
-        r->t_load += t1 - t0;
-        r->t_step += t2 - t1;
-        if (s == RE_ERR_NONFINITE) {
-            char msg[600];
-            snprintf(msg, sizeof msg, "%s", re_last_error());
-            if ((s = handle_nonfinite(r, msg))) { cli_fail(CMD, s, "NaN guard"); goto done; }
-            continue;
-        }
-        if (s) { prog_break(r); cli_fail(CMD, s, "training step %" PRId64 " failed", r->st.step + 1); goto done; }
-        r->st.step = re_trainer_steps(r->t);
-        if ((s = account(r, &ss))) { prog_break(r); cli_fail(CMD, s, "metrics"); goto done; }
-        int epoch_end = bi.last_in_epoch;
-        int do_ckpt = r->st.step % c->ckpt_every == 0;
-        int do_pics = r->st.step % c->sample_every == 0 || epoch_end;
-        if (do_pics || do_ckpt) {
-            if ((s = ensure_val(r))) { prog_break(r); cli_fail(CMD, s, "validation"); goto done; }
-        }
-        if (do_pics && (s = write_pictures(r))) { prog_break(r); cli_fail(CMD, s, "samples"); goto done; }
-        if (do_ckpt && (s = checkpoint(r))) {
-            prog_break(r);
-            int64_t prev = ckpt_latest(r->ckpt_dir);
-            cli_fail(CMD, s, "checkpoint at step %" PRId64 " failed; the previous checkpoint %s/step_%07" PRId64
-                     " is intact (resume with: reenact train --resume %s)", r->st.step, r->ckpt_dir, prev, r->out);
-            goto done;
-        }
-        progress(r, epoch_end);
-        if (epoch_end && !r->tty && !r->quiet) { /* the line above is the epoch summary */ }
-    }
+    while (r->st.step < r->total && !g_signal)
+        if ((rc = train_step(r))) goto done;
     double session = now_s() - r->t_session;
     r->st.train_seconds += session;
-    if (g_signal) {
-        prog_break(r);
-        int sig = g_signal;
-        if ((s = checkpoint(r))) {
-            cli_fail(CMD, s, "interrupted at step %" PRId64 ", and the checkpoint failed", r->st.step);
-            goto done;
-        }
-        fprintf(stderr, "reenact train: interrupted (%s) at step %" PRId64 "; checkpoint %s/step_%07" PRId64
-                " written; continue with: reenact train --resume %s\n", sig == SIGINT ? "SIGINT" : "SIGTERM",
-                r->st.step, r->ckpt_dir, r->st.step, r->out);
-        rc = 128 + sig;
-        goto done;
-    }
-    prog_break(r);
-    /* End of training: validation, pictures, final checkpoint, final model, export. */
-    if ((s = ensure_val(r)) || (s = write_pictures(r)) || (s = checkpoint(r))) {
-        cli_fail(CMD, s, "finishing the run at step %" PRId64, r->st.step);
-        goto done;
-    }
-    {
-        char p[TRAIN_PATH + 64], stp[32], tot[32];
-        snprintf(p, sizeof p, "%s/model.safetensors", r->out);
-        const char *mm[MODEL_META_N];
-        model_meta(c, r->st.step, stp, tot, mm);
-        if ((s = re_model_save(r->m, p, re_model_has_disc(r->m), RE_STORE_F32, mm))) {
-            cli_fail(CMD, s, "cannot write the final model");
-            goto done;
-        }
-        if (a.export_path && (s = re_model_save(r->m, a.export_path, 0, RE_STORE_BF16, mm))) {
-            cli_fail(CMD, s, "cannot write the BF16 export");
-            goto done;
-        }
-        json_t *o = json_object();
-        json_object_set_new(o, "type", json_string("done"));
-        json_object_set_new(o, "step", json_integer(r->st.step));
-        json_object_set_new(o, "val_loss", r->have_val ? jreal(r->val_loss) : json_null());
-        emit(r, o);
-        int64_t n = r->st.step - r->session_step0;
-        double imgs = (double)n * c->opts.batch;
-        printf("trained %" PRId64 " steps this session (%" PRId64 " of %" PRId64 ") in %.1f s: %.1f img/s end-to-end "
-               "(data, validation, pictures, checkpoints included); %.1f img/s inside re_trainer_step; waiting for "
-               "data %.2f s (%.1f%%)\n", n, r->st.step, r->total, session, session > 0 ? imgs / session : 0,
-               r->t_step > 0 ? imgs / r->t_step : 0, r->t_load, session > 0 ? 100 * r->t_load / session : 0);
-        if (r->have_val)
-            printf("validation:  rec %.6g  kl %.6g  loss %.6g at step %" PRId64 "; best loss %.6g at step %" PRId64 "\n",
-                   r->val_rec, r->val_kl, r->val_loss, r->st.step, r->st.best_val, r->st.best_step);
-        printf("model:       %s%s%s\n", p, a.export_path ? "; BF16 export " : "", a.export_path ? a.export_path : "");
-        printf("peak RSS:    %.1f MiB\n", vm_hwm_kb() / 1024.0);
-    }
-    rc = RE_EXIT_OK;
+
+    /* Teardown: checkpoint on a signal, or the final checkpoint, model and summary. */
+    rc = finish(r, &a, session);
 done:
     prog_break(r);
     run_free(r);

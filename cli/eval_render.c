@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "eval_render.h"
+#include "reenact/directions.h"
 #include "reenact/metrics.h"
 
 #define ER_MEAS_GROW 1.5f   /* the measurement crop's half side, in crop-square half sides */
@@ -71,6 +72,8 @@ static re_status measure_crop(er_portrait *p, er_result *r) {
     r->feat[1] = 0.5 * ((double)ff.eye_open_l + ff.eye_open_r);
     r->feat[2] = ff.yaw;
     r->feat[3] = ff.pitch;
+    float a[RE_ATTR_COUNT];
+    if (re_face_attributes(f[0].lm, a) == RE_OK) r->feat[4] = a[RE_ATTR_SMILE];
     if (p->o.fid) {
         if ((s = re_faceid_embed(p->o.fid, &p->meas, (const float(*)[2])f[0].lm, r->emb)) != RE_OK) return s;
         r->has_emb = 1;

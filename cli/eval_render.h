@@ -11,7 +11,7 @@
 #include "reenact/face.h"
 #include "reenact/faceid.h"
 
-#define ER_NFEAT 4   /* mouth_open, eye_open, yaw, pitch */
+#define ER_NFEAT 5   /* mouth_open, eye_open, yaw, pitch, smile */
 
 typedef struct er_opts {
     re_anim_render render;   /* RE_RENDER_PHOTO or RE_RENDER_MODEL */

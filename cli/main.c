@@ -10,6 +10,9 @@
 
 #include "cli.h"
 
+/* cli/cmd_serve.c is built only with libmicrohttpd (RE_WITH_SERVE); weak like the commands in cli.h. */
+int cmd_serve(int argc, char **argv) __attribute__((weak));
+
 typedef struct command {
     const char *name;
     int (*fn)(int argc, char **argv);
@@ -23,9 +26,12 @@ static const command commands[] = {
     {"eval", cmd_eval, "measure reconstruction and reenactment quality (JSON + summary)"},
     {"train", cmd_train, "train a VAE or VAE-GAN on a packed dataset, with checkpoints and resume"},
     {"dataset", cmd_dataset, "pack image folders (and video frames) into a training dataset file"},
+    {"directions", cmd_directions, "fit latent directions (mouth, smile, eyes, brows, pose) and the motion space"},
+    {"edit", cmd_edit, "change a photo's expression or pose (--smile, --yaw, ...) with the motion directions"},
     {"info", cmd_info, "print a model's architecture, parameter counts, FLOPs and metadata; verify its checksum"},
     {"convert", cmd_convert, "re-save a model for inference (f16/bf16 storage, without the discriminator)"},
     {"demo", cmd_demo, "run the bundled demo: animate the shipped face with the shipped motion"},
+    {"serve", cmd_serve, "local web app and JSON API: animate photos from a browser (docs/API.md)"},
 };
 
 static void usage(FILE *f) {

@@ -1,7 +1,8 @@
 /*
- * train.h - pieces of `reenact train` shared by cli/cmd_train.c (options, main loop, signals, NaN guard),
- * cli/train_ckpt.c (checkpoint directories, atomic writes, retention, run config JSON) and cli/train_viz.c
- * (sample grids, loss-curve plot, a 5x7 bitmap font). Not part of the library.
+ * train.h - pieces of `reenact train` shared by cli/cmd_train.c (options, setup, resume, main loop, teardown, signals,
+ * NaN guard), cli/train_ckpt.c (the run configuration JSON) and cli/train_viz.c (sample grids, loss-curve plot, a
+ * 5x7 bitmap font). Not part of the library: like every file in cli/, it uses only the public headers
+ * (include/reenact/); checkpoint folders are the library's re_checkpoint_*.
  */
 #ifndef RE_CLI_TRAIN_H
 #define RE_CLI_TRAIN_H
@@ -57,40 +58,6 @@ int train_is_sha256_hex(const char *s);
 char *train_config_json(const train_cfg *cfg, const train_state *st);
 /* Parse what train_config_json wrote. RE_ERR_BAD_HEADER / RE_ERR_VERSION with a message naming `what`. */
 re_status train_config_parse(const char *text, const char *what, train_cfg *cfg, train_state *st);
-/* Read a whole small text file (caller frees). */
-re_status train_read_text(const char *path, char **out);
-/* Write text atomically (re_write_atomic). */
-re_status train_write_text(const char *path, const char *text);
-/* Read the __metadata__ string `key` of a safetensors file without loading its tensors (caller frees *val;
- * *val = NULL when absent). */
-re_status train_st_meta(const char *path, const char *key, char **val);
-
-/* Step of the newest complete checkpoint (directory step_NNNNNNN with a DONE marker) under ckpt_dir, or -1. */
-int64_t ckpt_latest(const char *ckpt_dir);
-/* Remove leftovers of interrupted checkpoint writes (.tmp-* and .del-* directories). */
-void ckpt_clean_partial(const char *ckpt_dir);
-/* Path of a checkpoint directory: <ckpt_dir>/step_<7 digits>. */
-void ckpt_path(char *out, size_t n, const char *ckpt_dir, int64_t step);
-
-typedef struct ckpt_write {
-    const char *ckpt_dir;
-    int64_t step;
-    const re_model *model;
-    const re_trainer *trainer;
-    const char *config_json;
-    const char *const *optim_meta;   /* extra metadata for optim.safetensors (loader state etc.) */
-    const char *const *model_meta;
-    int fault_file;                  /* test hook: 1..4 = make writing that file fail (RLIMIT_FSIZE), 0 = none */
-} ckpt_write;
-/* Write a complete checkpoint: files into <ckpt_dir>/.tmp-step_N/ (each atomic), DONE last, fsync, rename the
- * directory to step_N, fsync ckpt_dir. On failure the temporary directory is removed and existing checkpoints are
- * untouched. */
-re_status ckpt_write_dir(const ckpt_write *w);
-/* Delete complete checkpoints other than the newest `keep` and `protect_step` (the best; -1 = none). Returns the
- * number deleted. */
-int ckpt_prune(const char *ckpt_dir, int keep, int64_t protect_step);
-/* Remove a directory and the files in it (one level). */
-int rm_dir_files(const char *dir);
 
 /* ---- train_viz.c */
 typedef struct hist_point {

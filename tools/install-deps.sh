@@ -3,14 +3,26 @@
 # Idempotent: packages already present are skipped by apt-get. Run as root (or with sudo).
 #   sh tools/install-deps.sh          build + test dependencies
 #   sh tools/install-deps.sh --torch  also python3-torch (only to regenerate reference data / run the PyTorch baseline)
+#   sh tools/install-deps.sh --browser  also chromium, node and npm playwright-core (the browser test of reenact serve)
+#   (the options combine: tools/test.sh passes both)
 set -eu
 PKGS="build-essential cmake pkg-config git
  libdnnl-dev libopenblas0-openmp
  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev libswresample-dev
  libpng-dev libjpeg62-turbo-dev libjansson-dev
  libdlib-dev libdlib-data libblas-dev liblapack-dev
- clang libclang-rt-14-dev ffmpeg"
-case "${1:-}" in --torch) PKGS="$PKGS python3-torch python3-numpy" ;; esac
+ clang libclang-rt-14-dev ffmpeg
+ libmicrohttpd-dev curl"
+BROWSER=0
+for arg in "$@"; do
+  case "$arg" in
+    --torch) PKGS="$PKGS python3-torch python3-numpy" ;;
+    --browser) BROWSER=1
+               PKGS="$PKGS chromium"
+               command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm" ;;   # keep a node already installed
+    *) echo "install-deps: unknown option '$arg' (--torch, --browser)" >&2; exit 2 ;;
+  esac
+done
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 missing=""
@@ -23,6 +35,10 @@ if [ -n "$missing" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 else
   echo "install-deps: all packages present" >&2
+fi
+if [ "$BROWSER" = 1 ] && [ ! -f "$(npm root -g)/playwright-core/package.json" ]; then
+  echo "install-deps: installing npm playwright-core (drives the installed chromium; downloads no browser)" >&2
+  $SUDO npm install -g playwright-core@1 >/dev/null
 fi
 # BLAS/LAPACK (pulled in by dlib) must be OpenBLAS's OpenMP build: the pthread build starts its own thread pool,
 # which fights the OpenMP pool on 2 cores and halves speed (also what makes Debian's PyTorch fast).

@@ -7,7 +7,7 @@
 #   RE_FUZZ_SECONDS=N             seconds per fuzz target [20]
 set -eu
 cd "$(dirname "$0")/.."
-sh tools/install-deps.sh --torch
+sh tools/install-deps.sh --torch --browser
 JOBS=$(nproc)
 
 echo "== Release build + all tests"

@@ -36,6 +36,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "reenact/face.h"
+#include "reenact/directions.h"
 #include "reenact/media.h"
 #include "reenact/reenact.h"
 
@@ -282,6 +283,9 @@ typedef struct re_anim_opts {
     re_render_opts render_opts;  /* RE_RENDER_PHOTO's settings [re_render_opts_default] */
     re_anim_field render_field;  /* RE_RENDER_PHOTO's motion field [RE_FIELD_LANDMARKS] */
     float strength;              /* s [1] */
+    re_steer_opts steer;         /* motion controls (directions.h), used when the model has directions: attribute
+                                    drive, motion space, region, lips/eyes, offsets [re_steer_opts_default]; with a
+                                    model without directions anything but the defaults fails (RE_ERR_UNSUPPORTED) */
     re_anim_ref ref;             /* [RE_REF_FIRST] */
     int smooth;                  /* temporal smoothing of the driving latents [1] */
     re_latent_filter_opts smooth_opts;

@@ -104,8 +104,8 @@ re_status re_image_from_chw(re_image *dst, const float *src, int w, int h);
  * Video (FFmpeg). Frames are decoded one at a time; the reader never holds the whole video.
  * ------------------------------------------------------------------------------------------------------- */
 
-/* Returned by re_video_reader_next when there are no more frames (a positive value, never an error). */
-#define RE_VIDEO_EOF ((re_status)1)
+/* re_video_reader_next returns RE_VIDEO_EOF (= 1, in re_status: reenact.h) when there are no more frames; a positive
+ * value, never an error. */
 
 typedef struct re_video_reader re_video_reader;
 

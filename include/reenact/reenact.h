@@ -37,7 +37,7 @@ extern "C" {
 #define RE_VERSION_PATCH 0
 #define RE_VERSION_STRING "0.1.0"
 
-/* Status codes. Append-only: never renumber. */
+/* Status codes. Append-only: never renumber. Errors are negative; RE_VIDEO_EOF is the only positive value. */
 typedef enum re_status {
     RE_OK = 0,
     RE_ERR_NOMEM = -1,        /* allocation failed or size overflow */
@@ -59,7 +59,8 @@ typedef enum re_status {
     RE_ERR_NO_FACE = -17,     /* no face found */
     RE_ERR_BACKEND = -18,     /* accelerator library failed */
     RE_ERR_CONFIG = -19,      /* bad model/training configuration */
-    RE_ERR_INTERRUPTED = -20  /* stopped on request (signal) */
+    RE_ERR_INTERRUPTED = -20, /* stopped on request (signal) */
+    RE_VIDEO_EOF = 1          /* not an error: re_video_reader_next (media.h) has no more frames */
 } re_status;
 
 /* Message for the last failure on this thread ("" if none). Valid until the next failing call on this thread. */
@@ -67,6 +68,16 @@ const char *re_last_error(void);
 /* Short constant name of a status, e.g. "checksum mismatch". */
 const char *re_status_str(re_status s);
 const char *re_version(void);
+/* Record a failure message (printf-style, at most 1023 bytes kept) for re_last_error() on this thread and return s,
+ * so an application that reports its own failures through the same channel writes `return re_fail(...)`.
+ * re_fail_ctx prefixes the current message with "context: " (the status name when there is none) and returns s. */
+#if defined(__GNUC__)
+re_status re_fail(re_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+re_status re_fail_ctx(re_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#else
+re_status re_fail(re_status s, const char *fmt, ...);
+re_status re_fail_ctx(re_status s, const char *fmt, ...);
+#endif
 
 /* Compute backend. REF is the plain-C reference path; DNNL uses oneDNN where it supports the op. */
 typedef enum re_backend { RE_BACKEND_AUTO = 0, RE_BACKEND_REF = 1, RE_BACKEND_DNNL = 2 } re_backend;
@@ -154,6 +165,9 @@ const char *re_model_meta(const re_model *m, const char *key);
 /* Number of metadata entries and the i-th key/value (borrowed, valid while the model lives). */
 int re_model_meta_count(const re_model *m);
 void re_model_meta_at(const re_model *m, int i, const char **key, const char **value);
+/* The checksum that identifies the model's weights (motion files record it): the metadata's weights_sha256 when the
+ * file carries more than weights (motion directions), else its data_sha256. NULL for a model not loaded from a file. */
+const char *re_model_weights_sha256(const re_model *m);
 /* Select the compute backend for runners/trainers created afterwards. RE_ERR_UNSUPPORTED if not built in. */
 re_status re_model_set_backend(re_model *m, re_backend b);
 re_backend re_model_backend(const re_model *m);
@@ -217,6 +231,60 @@ void re_trainer_set_lr(re_trainer *t, double lr_g, double lr_d);
  * Loading checks that every tensor matches the model. */
 re_status re_trainer_save_state(const re_trainer *t, const char *path, const char *const *extra_meta);
 re_status re_trainer_load_state(re_trainer *t, const char *path);
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Training checkpoints (format: docs/FORMAT.md "Checkpoints"). A checkpoint is a folder
+ * <ckpt_dir>/step_NNNNNNN (NNNNNNN = optimizer steps done, 7+ digits) holding model.safetensors (re_model_save,
+ * F32, with the discriminator when the model has one), optim.safetensors (re_trainer_save_state), config.json (the
+ * application's run configuration: stored and returned as text, never parsed by the library) and DONE, written
+ * last. Writes are atomic: a folder named step_* always holds a complete checkpoint; a crash leaves at most a
+ * .tmp-* or .del-* folder, which re_checkpoint_clean removes. Together with a deterministic data order this is
+ * what makes a resumed run repeat the uninterrupted one bit for bit (`reenact train --resume`).
+ * Paths are borrowed; ckpt_dir must exist and be shorter than 4096 bytes (RE_ERR_ARG otherwise).
+ * ------------------------------------------------------------------------------------------------------- */
+typedef struct re_checkpoint {
+    const re_model *model;             /* weights and BN buffers (+ discriminator) to save */
+    const re_trainer *trainer;         /* its optimizer state (Adam moments, step, RNG) */
+    const char *config_json;           /* text stored as config.json */
+    const char *const *model_meta;     /* NULL or key,value,...,NULL: extra metadata of model.safetensors */
+    const char *const *optim_meta;     /* NULL or key,value,...,NULL: extra metadata of optim.safetensors */
+    /* Test hook, NULL normally: called with phase 0 just before and phase 1 just after writing file `file`
+     * (1 model.safetensors, 2 optim.safetensors, 3 config.json, 4 DONE); `reenact train` uses it to make one write
+     * fail as on a full disk. */
+    void (*file_hook)(void *user, int file, int phase);
+    void *hook_user;
+} re_checkpoint;
+/* Write checkpoint `step` under ckpt_dir: the files into <ckpt_dir>/.tmp-step_NNNNNNN/ (each atomically), DONE
+ * last, fsync, rename the folder to step_NNNNNNN (replacing one of the same step), fsync ckpt_dir. On failure
+ * (RE_ERR_IO, RE_ERR_NOMEM, ...; the message names the file) the temporary folder is removed and existing
+ * checkpoints are untouched. */
+re_status re_checkpoint_save(const char *ckpt_dir, int64_t step, const re_checkpoint *c);
+/* Step of the newest complete checkpoint (a step_NNNNNNN folder with DONE) under ckpt_dir; -1 when none (or no
+ * such folder). */
+int64_t re_checkpoint_latest(const char *ckpt_dir);
+/* Load checkpoint `step`: *config_json = the text of its config.json (caller frees with free()) and *model = its
+ * model (caller frees with re_model_free; re_model_load's checks). Either out pointer may be NULL to skip that
+ * part; config.json is read first. On failure both outputs are NULL. */
+re_status re_checkpoint_load(const char *ckpt_dir, int64_t step, re_model **model, char **config_json);
+/* Restore t's optimizer state from checkpoint `step` (re_trainer_load_state on its optim.safetensors). The
+ * trainer must have been created on a model of the same configuration. */
+re_status re_checkpoint_load_optim(const char *ckpt_dir, int64_t step, re_trainer *t);
+/* Metadata value `key` of checkpoint `step`'s optim.safetensors (e.g. the optim_meta it was saved with), read from
+ * the header only: *val = a copy (caller frees with free()), NULL when absent. */
+re_status re_checkpoint_optim_meta(const char *ckpt_dir, int64_t step, const char *key, char **val);
+/* Remove leftovers of interrupted writes (.tmp-* and .del-* folders) under ckpt_dir. */
+void re_checkpoint_clean(const char *ckpt_dir);
+/* Delete complete checkpoints other than the newest `keep` (>= 1) and protect_step (-1 = none); each is renamed
+ * to .del-* first. Returns the number deleted. */
+int re_checkpoint_prune(const char *ckpt_dir, int keep, int64_t protect_step);
+/* Folder of checkpoint `step`: "<ckpt_dir>/step_NNNNNNN" into out[n] (truncated to fit). */
+void re_checkpoint_path(char *out, size_t n, const char *ckpt_dir, int64_t step);
+/* Replace the file at path with data[n] atomically: temp file, fflush + fsync, rename, fsync of the folder. On
+ * failure the temp file is removed and path is left as it was. */
+re_status re_write_file_atomic(const char *path, const void *data, size_t n);
+/* Read a whole small text file (at most 64 MiB) into *out (NUL-terminated; the caller frees). RE_ERR_IO (cannot open
+ * or read, the message names the file), RE_ERR_TOO_LARGE, RE_ERR_NOMEM. */
+re_status re_read_file_text(const char *path, char **out);
 
 #ifdef __cplusplus
 }

@@ -326,7 +326,7 @@ re_status re_motion_check_model(const re_motion *mo, const re_model *m, const ch
     if (mo->model_res && mo->model_res != c->res)
         return re_fail(RE_ERR_SHAPE, "%s: motion was extracted by a %dx%d model, this model is %dx%d; re-extract it",
                        what, mo->model_res, mo->model_res, c->res, c->res);
-    const char *sha = re_model_meta(m, "data_sha256");
+    const char *sha = re_model_weights_sha256(m);
     if (mo->model_sha256[0] && sha && strcasecmp(sha, mo->model_sha256) != 0)
         return re_fail(RE_ERR_CHECKSUM, "%s: motion was extracted with another model (sha256 %.12s..., this model "
                        "%.12s...): latent codes of different models do not match; re-extract it with "

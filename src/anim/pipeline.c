@@ -28,6 +28,7 @@
 
 #include "core/core.h"
 #include "reenact/anim.h"
+#include "reenact/directions.h"
 
 void re_anim_opts_default(re_anim_opts *o) {
     memset(o, 0, sizeof *o);
@@ -44,6 +45,7 @@ void re_anim_opts_default(re_anim_opts *o) {
     o->audio = 1;
     o->batch = 8;
     o->pipeline = 1;
+    re_steer_opts_default(&o->steer);
 }
 
 #ifndef RE_HAVE_FFMPEG
@@ -75,6 +77,8 @@ typedef struct job {
     int want_drv;       /* this job's driver image is needed (side-by-side, storyboard column) */
     float *crop;        /* [3*res*res] aligned driver crop (video mode) */
     float lmn[RE_FACE_LANDMARKS][2];  /* normalized landmarks when found (extraction) */
+    float attr[RE_ATTR_COUNT];        /* the driver's attributes (re_face_attributes) when attr_ok */
+    int attr_ok;
     float *out;         /* [3*res*res] generated face */
     float *drv_out;     /* [3*res*res] decoded driving code (motion mode driver view) */
     float *z;           /* [latent] code to decode */
@@ -112,6 +116,11 @@ typedef struct ctx {
     float *src_crop, *ref_crop;           /* [img_floats] aligned source face; --ref best reference crop */
     int have_ref, have_last, ref_pending;
     re_latent_filter *filt;
+    const re_directions *dirs;            /* steering (o->steer) applies when set */
+    re_latent_filter *afilt;              /* steering with smooth: the driver's attributes' filter */
+    float a_photo[RE_ATTR_COUNT], aref[RE_ATTR_COUNT], alast[RE_ATTR_COUNT];
+    int has_a_photo, have_aref, have_alast;
+    float *steer_tmp;                     /* [3 * latent] */
     float *bin, *bmu, *blv, *bz, *bout;   /* batch buffers */
     int64_t mo_first_found;               /* motion mode: first frame with a face */
     char audio_tmp[PATH_MAX];             /* motion mode: the embedded audio as a temporary file ("" if none) */
@@ -233,6 +242,8 @@ static re_status produce(ctx *c, job *j) {
     if (c->mo) {
         if (j->index >= c->mo->frames) return RE_VIDEO_EOF;
         j->found = c->mo->found[j->index];
+        j->attr_ok = c->dirs && j->found && c->mo->landmarks &&
+                     re_face_attributes((const float(*)[2])(c->mo->landmarks + (size_t)j->index * 136), j->attr) == RE_OK;
         c->produced++;
         return RE_OK;
     }
@@ -243,6 +254,7 @@ static re_status produce(ctx *c, job *j) {
     if (s != RE_OK) return re_fail_ctx(s, "driving video '%s', frame %" PRId64, c->driving, j->index);
     if (o->aligned) {
         j->found = 1;
+        j->attr_ok = 0;
         t = now_s();
         s = re_image_resize(&c->frame, &c->crop_img, c->res, c->res);
     } else {
@@ -255,6 +267,7 @@ static re_status produce(ctx *c, job *j) {
         if (s != RE_OK) return re_fail_ctx(s, "face tracking in '%s', frame %" PRId64, c->driving, j->index);
         j->found = tr.found;
         if (tr.found && re_anim_landmarks_normalize(tr.face.lm, j->lmn) != RE_OK) j->found = 0;
+        j->attr_ok = c->dirs && j->found && re_face_attributes(tr.face.lm, j->attr) == RE_OK;
         s = re_image_warp_affine(&c->frame, &c->crop_img, c->res, c->res, tr.m_dst_to_src, RE_BORDER_REPLICATE);
     }
     if (s == RE_OK) re_image_to_chw(&c->crop_img, j->crop);
@@ -298,6 +311,26 @@ static re_status ex_append(ctx *c, const job *j, const float *z) {
     if (j->found && c->ex_first < 0) c->ex_first = c->ex_n;
     c->ex_n++;
     return RE_OK;
+}
+
+/* Steering (directions.h): the driver's attributes (smoothed like the codes, held when no face), their change since
+ * the reference frame (the mouth: since the photo's own), then z = zsrc + re_steer_apply(z - zref). */
+static void steer(ctx *c, job *j) {
+    const int L = c->latent;
+    if (j->attr_ok) {
+        if (c->afilt) re_latent_filter_apply(c->afilt, j->attr);
+        memcpy(c->alast, j->attr, sizeof c->alast);
+        c->have_alast = 1;
+    }
+    if (!c->have_aref && c->have_alast) {
+        memcpy(c->aref, c->alast, sizeof c->aref);
+        c->have_aref = 1;
+    }
+    float da[RE_ATTR_COUNT] = {0}, *dz = c->steer_tmp;
+    if (c->have_aref) re_steer_attr_delta(&c->o->steer, c->alast, c->aref, c->has_a_photo ? c->a_photo : NULL, da);
+    for (int i = 0; i < L; i++) dz[i] = j->z[i] - c->zref[i];
+    re_steer_apply(c->dirs, &c->o->steer, dz, c->have_aref ? da : NULL, c->o->strength, dz, c->steer_tmp + L);
+    for (int i = 0; i < L; i++) j->z[i] = c->zsrc[i] + dz[i];
 }
 
 static re_status model_batch(ctx *c, job **js, int n) {
@@ -354,7 +387,8 @@ static re_status model_batch(ctx *c, job **js, int n) {
             if (c->filt) re_latent_filter_apply(c->filt, j->z);
             if (c->mo)   /* absolute driving code, for the driver view */
                 for (int d = 0; d < L; d++) j->zd[d] = c->mo->ref_latent[d] + j->z[d];
-            re_anim_transfer(c->zsrc, j->z, c->zref, o->strength, L, j->z);
+            if (c->dirs) steer(c, j);
+            else re_anim_transfer(c->zsrc, j->z, c->zref, o->strength, L, j->z);
         }
         memcpy(c->bz + (size_t)i * L, j->z, (size_t)L * sizeof(float));
         if (o->on_latent) o->on_latent(j->index, j->z, o->latent_user);
@@ -666,6 +700,8 @@ static void ctx_free(ctx *c) {
     jq_free(&c->q_model);
     jq_free(&c->q_out);
     re_latent_filter_free(c->filt);
+    re_latent_filter_free(c->afilt);
+    free(c->steer_tmp);
     re_runner_free(c->run);
     re_face_tracker_free(c->trk);
     re_face_detector_free(c->det_owned);
@@ -762,6 +798,7 @@ static re_status best_ref_pass(ctx *c, const float src_lmn[RE_FACE_LANDMARKS][2]
         if (d < best) {
             best = d;
             c->st->ref_frame = n;
+            c->have_aref = re_face_attributes(tr.face.lm, c->aref) == RE_OK;
             s = re_image_warp_affine(&c->frame, &c->crop_img, c->res, c->res, tr.m_dst_to_src, RE_BORDER_REPLICATE);
             if (s != RE_OK) return s;
             re_image_to_chw(&c->crop_img, best_crop);
@@ -827,6 +864,31 @@ re_status re_animate(re_model *m, const re_anim_opts *o, re_anim_stats *st_out) 
     c.driving = o->driving;
     c.mo = o->motion;
     if (c.mo && (s = re_motion_check_model(c.mo, m, "motion")) != RE_OK) goto done;
+    /* steering: with a model that has directions, unless the options ask for plain latent arithmetic */
+    {
+        const re_directions *d = re_model_directions(m);
+        const re_steer_opts *so = &o->steer;
+        int needs = so->region != RE_REGION_ALL || so->lips != 1 || so->eyes != 1 || so->debias;
+        for (int k = 0; k < RE_ATTR_COUNT; k++) needs |= so->offset[k] != 0;
+        if (!d && needs) {
+            s = re_fail(RE_ERR_UNSUPPORTED, "the motion controls (region, lips, eyes, offsets, debias) need a model with "
+                        "directions (the bundled model has them; 'reenact directions' adds them)");
+            goto done;
+        }
+        if (d && (s = re_steer_opts_check(so, d)) != RE_OK) goto done;
+        if (d && so->debias && !isfinite(d->smile_bias)) {
+            s = re_fail(RE_ERR_UNSUPPORTED, "debias needs a model whose directions were calibrated (smile bias measured)");
+            goto done;
+        }
+        if (d && re_steer_active(so)) {
+            c.dirs = d;
+            c.steer_tmp = malloc((size_t)3 * c.latent * sizeof(float));
+            if (!c.steer_tmp) {
+                s = re_fail(RE_ERR_NOMEM, "out of memory");
+                goto done;
+            }
+        }
+    }
 
     /* the source photo and its face */
     s = re_image_load(&photo, o->source);
@@ -856,6 +918,7 @@ re_status re_animate(re_model *m, const re_anim_opts *o, re_anim_stats *st_out) 
         st->source_faces = nf;
         s = re_face_frame_from_landmarks(faces[0].lm, &sframe);
         if (s == RE_OK) s = re_anim_landmarks_normalize(faces[0].lm, src_lmn);
+        c.has_a_photo = re_face_attributes(faces[0].lm, c.a_photo) == RE_OK;
         if (s == RE_OK) s = re_face_align(&photo, faces[0].lm, c.res, &c.crop_img);
     }
     if (s != RE_OK) goto done;
@@ -898,6 +961,8 @@ re_status re_animate(re_model *m, const re_anim_opts *o, re_anim_stats *st_out) 
                 goto done;
             }
             memcpy(c.zref, c.mo->deltas + (size_t)st->ref_frame * c.latent, (size_t)c.latent * sizeof(float));
+            c.have_aref = re_face_attributes((const float(*)[2])(c.mo->landmarks + (size_t)st->ref_frame * 136),
+                                             c.aref) == RE_OK;
         } else {
             /* deltas are relative to the file's reference, the first frame with a face */
             st->ref_frame = c.mo_first_found;
@@ -931,6 +996,10 @@ re_status re_animate(re_model *m, const re_anim_opts *o, re_anim_stats *st_out) 
     st->fps_den = fps_den;
     if (o->smooth) {
         s = re_latent_filter_create(&c.filt, c.latent, (double)fps_num / fps_den, &o->smooth_opts);
+        if (s != RE_OK) goto done;
+    }
+    if (c.dirs && o->smooth) {
+        s = re_latent_filter_create(&c.afilt, RE_ATTR_COUNT, (double)fps_num / fps_den, &o->smooth_opts);
         if (s != RE_OK) goto done;
     }
 
@@ -1138,7 +1207,7 @@ re_status re_motion_extract(re_model *m, const char *driving, const re_anim_opts
     mo->ref_frame = (int)c.ex_first;
     st->ref_frame = c.ex_first;
     mo->model_res = c.res;
-    const char *sha = re_model_meta(m, "data_sha256");
+    const char *sha = re_model_weights_sha256(m);
     if (sha && strlen(sha) == 64) snprintf(mo->model_sha256, sizeof mo->model_sha256, "%s", sha);
     const char *base = strrchr(driving, '/');
     mo->driving_name = strdup(base ? base + 1 : driving);

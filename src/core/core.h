@@ -22,10 +22,6 @@ re_status re_fail(re_status s, const char *fmt, ...) RE_PRINTF(2, 3);
 re_status re_fail_ctx(re_status s, const char *fmt, ...) RE_PRINTF(2, 3);
 void re_clear_error(void);
 
-/* Always-on assertion for programmer errors only (never for bad input). */
-void re_assert_fail(const char *expr, const char *file, int line);
-#define RE_ASSERT(c) ((c) ? (void)0 : re_assert_fail(#c, __FILE__, __LINE__))
-
 /* Checked arithmetic: return 0 and leave *out untouched on overflow. */
 static inline int re_mul_ok(size_t a, size_t b, size_t *out) {
     if (a != 0 && b > SIZE_MAX / a) return 0;

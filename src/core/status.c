@@ -57,16 +57,12 @@ const char *re_status_str(re_status s) {
     case RE_ERR_BACKEND: return "backend failure";
     case RE_ERR_CONFIG: return "bad configuration";
     case RE_ERR_INTERRUPTED: return "interrupted";
+    case RE_VIDEO_EOF: return "end of video";
     }
     return "unknown status";
 }
 
 const char *re_version(void) { return RE_VERSION_STRING; }
-
-void re_assert_fail(const char *expr, const char *file, int line) {
-    fprintf(stderr, "reenact: internal assertion failed: %s (%s:%d)\n", expr, file, line);
-    abort();
-}
 
 void re_set_threads(int n) {
     if (n <= 0) n = omp_get_num_procs();

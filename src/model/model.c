@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/safetensors.h"
+#include "model/directions_io.h"
 #include "model/model_internal.h"
 #ifdef RE_HAVE_DNNL
 #include "backend/dnnl.h"
@@ -302,6 +303,7 @@ void re_model_free(re_model *m) {
     for (int i = 0; i < m->n_meta; i++) { free(m->meta_keys[i]); free(m->meta_vals[i]); }
     free(m->meta_keys);
     free(m->meta_vals);
+    re_directions_free(m->dirs);
     free(m);
 }
 
@@ -436,10 +438,11 @@ re_status re_model_save(const re_model *m, const char *path, int include_disc, r
     re_status s = RE_ERR_NOMEM;
     re_st_entry *e = calloc((size_t)m->n_params, sizeof *e);
     const char **meta = NULL;
-    char *cfg = re_config_to_json(&m->cfg);
+    char *cfg = re_config_to_json(&m->cfg), *dir_json = NULL, weights_sha[65] = "";
     size_t n_extra = 0;
     while (extra_meta && extra_meta[2 * n_extra]) n_extra++;
-    meta = calloc(2 * (n_extra + 3), sizeof *meta);
+    meta = calloc(2 * (n_extra + 5), sizeof *meta);
+    if (m->dirs) e = realloc(e, ((size_t)m->n_params + RE_DIR_N_TENSORS) * sizeof *e);
     if (!e || !cfg || !meta) { re_fail(s, "save %s: out of memory", path); goto done; }
     size_t n = 0;
     re_dtype fdt = storage == RE_STORE_BF16 ? RE_DT_BF16 : storage == RE_STORE_F16 ? RE_DT_F16 : RE_DT_F32;
@@ -463,12 +466,37 @@ re_status re_model_save(const re_model *m, const char *path, int include_disc, r
     meta[k++] = "format"; meta[k++] = RE_FORMAT_NAME;
     meta[k++] = "format_version"; meta[k++] = RE_FORMAT_VERSION;
     meta[k++] = "config"; meta[k++] = cfg;
-    for (size_t i = 0; i < 2 * n_extra; i++) meta[k++] = extra_meta[i];
+    if (m->dirs) {
+        /* weights_sha256: the data_sha256 the same file would have without the directions, so motion files made
+         * with the model before it got directions still match it */
+        uint8_t *buf = NULL;
+        size_t len = 0;
+        re_st_file *wf = NULL;
+        if ((s = re_st_write_mem(&buf, &len, e, n, meta, k / 2)) != RE_OK) goto done;
+        s = re_st_load_mem(&wf, buf, len, path);
+        free(buf);
+        if (s != RE_OK) goto done;
+        const char *h = re_st_meta(wf, "data_sha256");
+        snprintf(weights_sha, sizeof weights_sha, "%s", h ? h : "");
+        re_st_free(wf);
+        if (re_dir_entries(m->dirs, e + n, &dir_json) < 0) { s = re_fail(RE_ERR_NOMEM, "save %s: out of memory", path); goto done; }
+        n += RE_DIR_N_TENSORS;
+        meta[k++] = "directions"; meta[k++] = dir_json;
+        meta[k++] = "weights_sha256"; meta[k++] = weights_sha;
+    }
+    for (size_t i = 0; i < 2 * n_extra; i++) {
+        if (i % 2 == 0 && m->dirs && (!strcmp(extra_meta[i], "directions") || !strcmp(extra_meta[i], "weights_sha256"))) {
+            i++;   /* written above */
+            continue;
+        }
+        meta[k++] = extra_meta[i];
+    }
     s = re_st_write(path, e, n, meta, k / 2);
 done:
     free(e);
     free(meta);
     free(cfg);
+    free(dir_json);
     return s;
 }
 
@@ -529,8 +557,9 @@ re_status re_model_load(re_model **out, const char *path) {
             goto fail;
         }
     }
+    if ((s = re_dir_load(f, path, cfg.latent, &m->dirs)) != RE_OK) goto fail;
     for (size_t i = 0; i < f->n_tensors; i++) {
-        int known = 0;
+        int known = re_dir_is_tensor(f->tensors[i].name);
         for (int j = 0; j < m->n_params && !known; j++) known = strcmp(m->params[j].name, f->tensors[i].name) == 0;
         if (!known) {
             s = re_fail(RE_ERR_UNKNOWN, "%s: unknown tensor '%s' (not part of this model)", path, f->tensors[i].name);
@@ -553,4 +582,27 @@ fail:
     re_st_free(f);
     re_model_free(m);
     return s;
+}
+
+const re_directions *re_model_directions(const re_model *m) { return m ? m->dirs : NULL; }
+
+re_status re_model_set_directions(re_model *m, re_directions *d) {
+    if (!m) {
+        re_directions_free(d);
+        return re_fail(RE_ERR_ARG, "re_model_set_directions: NULL model");
+    }
+    if (d && d->latent != m->cfg.latent) {
+        const int l = d->latent;
+        re_directions_free(d);
+        return re_fail(RE_ERR_ARG, "re_model_set_directions: directions for latent %d, the model's is %d", l,
+                       m->cfg.latent);
+    }
+    re_directions_free(m->dirs);
+    m->dirs = d;
+    return RE_OK;
+}
+
+const char *re_model_weights_sha256(const re_model *m) {
+    const char *w = re_model_meta(m, "weights_sha256");
+    return w ? w : re_model_meta(m, "data_sha256");
 }

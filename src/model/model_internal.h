@@ -96,6 +96,7 @@ struct re_model {
                                       directly while a runner exists must bump it too (runners cache folded
                                       weights; net.c also checks a sampled fingerprint of data[]) */
     int n_meta;
+    struct re_directions *dirs;    /* motion directions (directions.h), or NULL */
 };
 
 /* net.c */
@@ -139,10 +140,31 @@ void re_layer_fast_free(const re_layer *l, void *fast);
 size_t re_layer_out_count(const re_layer *l);
 size_t re_layer_in_count(const re_layer *l);
 
+/* runner.c: encoder trunk + heads + decoder state for one batch size (runners and trainers). */
+typedef struct vae_state {
+    int n;
+    re_net_state enc, heads, dec;
+    float *mu, *logvar;  /* views of heads.out[0], heads.out[1] */
+} vae_state;
+/* flags: RE_NS_* (RE_NS_INFER for runners, RE_NS_BF16 for bf16 training). On failure the caller still frees. */
+re_status re_vae_state_init(vae_state *v, re_model *m, int n, int flags);
+void re_vae_state_free(vae_state *v, re_model *m);   /* parts never initialized are skipped */
+/* Encoder forward of v->n samples x [n,C,res,res] -> v->mu, v->logvar; *h = the trunk output. */
+re_status re_vae_encode_fwd(vae_state *v, re_model *m, const float *x, int training, const float **h);
+
 /* train.c: one step; apply = 0 computes losses and all gradients (the discriminator is NOT updated before the
  * generator pass then) without changing any weight or the step count. For gradient checks. */
 re_status re_trainer_step_ex(re_trainer *t, const float *x, const float *eps_override, re_step_stats *st, int apply);
 float *re_trainer_grads(re_trainer *t);   /* model-layout gradient arena */
+
+/* adam.c: Adam with PyTorch semantics (torch.optim.Adam, amsgrad=False):
+ *   g = grad + wd*param; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
+ *   param -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps),  t = step (1-based). */
+/* Hyperparameters are double like PyTorch's Python floats: (float)(1.0 - 0.999) is 0.001 exactly rounded, whereas
+ * 1.f - 0.999f is 1.3e-5 off in relative terms, which showed in the second moments against PyTorch. */
+typedef struct re_adam_params { double lr, beta1, beta2, eps, weight_decay; } re_adam_params;
+void re_adam_update(float *param, const float *grad, float *m, float *v, size_t count, const re_adam_params *p,
+                    int64_t step);
 
 static inline float *re_param_ptr(re_model *m, int idx) { return m->data + m->params[idx].offset; }
 static inline const float *re_param_cptr(const re_model *m, int idx) { return m->data + m->params[idx].offset; }

@@ -1,13 +1,14 @@
 /*
- * train.c - inference runners and the training steps (VAE and VAE-GAN, exactly as docs/ARCH.md and
- * tools/reenact_torch.py describe), Adam, the NaN/Inf guard, and optimizer state save/load.
+ * train.c - the training steps (VAE and VAE-GAN, exactly as docs/ARCH.md and tools/reenact_torch.py describe),
+ * the NaN/Inf guard, and optimizer state save/load. Inference (re_runner, re_encode, re_decode) is in runner.c,
+ * Adam in adam.c, checkpoint folders in checkpoint.c.
  *
  * VAE-GAN step (one forward of encoder+decoder per step):
  *   mu, logvar = E(x); z = mu + eps*exp(logvar/2); xr = G(z)
  *   1. D update:  d_loss = BCEwl(D(x), 1) + BCEwl(D(xr.detach()), 0)            -> Adam on D
  *   2. G update (D frozen, already updated): adv = BCEwl(D(xr), 1);
  *      fm = sum_l mean|D_l(xr) - D_l(x)|;  g = w_rec*rec + w_kl*kl + w_adv*adv + w_fm*fm   -> Adam on E+G
- * Either mode may add w_gdl * gdl(xr, x), the gradient difference loss (re_loss_gdl), to g.
+ * Either mode may add w_gdl * gdl(xr, x), the gradient difference loss (re_loss_gdl_acc), to g.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -17,124 +18,6 @@
 
 #include "core/safetensors.h"
 #include "model/model_internal.h"
-
-/* Encoder trunk + heads + decoder state for one batch size. */
-typedef struct vae_state {
-    int n;
-    re_net_state enc, heads, dec;
-    float *mu, *logvar;  /* views of heads.out[0], heads.out[1] */
-} vae_state;
-
-/* flags: RE_NS_* (net.c): RE_NS_INFER for runners, RE_NS_BF16 for bf16 training. */
-static re_status vae_state_init(vae_state *v, re_model *m, int n, int flags) {
-    memset(v, 0, sizeof *v);
-    v->n = n;
-    re_status s;
-    if ((s = re_net_state_init_ex(&v->enc, m, &m->enc, n, flags)) ||
-        (s = re_net_state_init_ex(&v->heads, m, &m->heads, n, flags)) ||
-        (s = re_net_state_init_ex(&v->dec, m, &m->dec, n, flags)))
-        return s;
-    v->mu = v->heads.out[0];
-    v->logvar = v->heads.out[1];
-    return RE_OK;
-}
-
-static void vae_state_free(vae_state *v, re_model *m) {
-    if (v->enc.out) re_net_state_free(&v->enc, &m->enc);
-    if (v->heads.out) re_net_state_free(&v->heads, &m->heads);
-    if (v->dec.out) re_net_state_free(&v->dec, &m->dec);
-}
-
-/* x [n,...] -> v->mu, v->logvar. Returns the trunk output in *h. */
-static re_status encode_fwd(vae_state *v, re_model *m, const float *x, int training, const float **h) {
-    re_status s = re_net_forward(&m->enc, &v->enc, m, x, v->n, training, h);
-    if (s) return s;
-    for (int i = 0; i < 2; i++)
-        if ((s = re_net_layer_forward(&m->heads, &v->heads, i, m, *h, training))) return s;
-    return RE_OK;
-}
-
-/* ---- runner ---------------------------------------------------------------------------------------------- */
-
-struct re_runner {
-    re_model *m;
-    vae_state v;
-    float *xbuf, *zbuf;   /* padded inputs */
-};
-
-re_status re_runner_create(re_runner **out, re_model *m, int max_batch) {
-    return re_runner_create_ex(out, m, max_batch, RE_PREC_F32);
-}
-
-re_status re_runner_create_ex(re_runner **out, re_model *m, int max_batch, re_precision precision) {
-    *out = NULL;
-    if (max_batch < 1 || max_batch > 65536) return re_fail(RE_ERR_ARG, "runner: batch %d outside 1..65536", max_batch);
-    if (precision != RE_PREC_F32 && precision != RE_PREC_BF16)
-        return re_fail(RE_ERR_ARG, "runner: unknown precision %d (expected RE_PREC_F32 or RE_PREC_BF16)",
-                       (int)precision);
-    if (precision == RE_PREC_BF16 && m->backend != RE_BACKEND_DNNL)
-        return re_fail(RE_ERR_UNSUPPORTED, "runner: bf16 precision needs the oneDNN backend");
-    re_runner *r = calloc(1, sizeof *r);
-    if (!r) return re_fail(RE_ERR_NOMEM, "runner: out of memory");
-    r->m = m;
-    const re_config *c = &m->cfg;
-    size_t img = (size_t)c->channels * c->res * c->res;
-    /* inference states: eval BN folded into the convs, fused activations, weights reordered once per change */
-    re_status s = vae_state_init(&r->v, m, max_batch, RE_NS_INFER | (precision == RE_PREC_BF16 ? RE_NS_BF16 : 0));
-    if (s) goto fail;
-    r->xbuf = re_alloc((size_t)max_batch * img * sizeof(float), "runner input");
-    r->zbuf = re_alloc((size_t)max_batch * c->latent * sizeof(float), "runner latent");
-    if (!r->xbuf || !r->zbuf) { s = RE_ERR_NOMEM; goto fail; }
-    *out = r;
-    return RE_OK;
-fail:
-    re_runner_free(r);
-    return s;
-}
-
-void re_runner_free(re_runner *r) {
-    if (!r) return;
-    vae_state_free(&r->v, r->m);
-    re_free(r->xbuf);
-    re_free(r->zbuf);
-    free(r);
-}
-
-/* Inputs are padded to the runner's batch so the backend objects (built for that batch) are always used. Eval-mode
- * BatchNorm treats samples independently, so padding does not change the results. */
-re_status re_encode(re_runner *r, const float *x, int n, float *mu, float *logvar) {
-    const re_config *c = &r->m->cfg;
-    if (n < 1 || n > r->v.n) return re_fail(RE_ERR_ARG, "encode: batch %d outside 1..%d", n, r->v.n);
-    size_t img = (size_t)c->channels * c->res * c->res;
-    const float *in = x;
-    if (n < r->v.n) {
-        memcpy(r->xbuf, x, (size_t)n * img * sizeof(float));
-        memset(r->xbuf + (size_t)n * img, 0, (size_t)(r->v.n - n) * img * sizeof(float));
-        in = r->xbuf;
-    }
-    const float *h;
-    re_status s = encode_fwd(&r->v, r->m, in, 0, &h);
-    if (s) return s;
-    memcpy(mu, r->v.mu, (size_t)n * c->latent * sizeof(float));
-    if (logvar) memcpy(logvar, r->v.logvar, (size_t)n * c->latent * sizeof(float));
-    return RE_OK;
-}
-
-re_status re_decode(re_runner *r, const float *z, int n, float *x_out) {
-    const re_config *c = &r->m->cfg;
-    if (n < 1 || n > r->v.n) return re_fail(RE_ERR_ARG, "decode: batch %d outside 1..%d", n, r->v.n);
-    const float *in = z;
-    if (n < r->v.n) {
-        memcpy(r->zbuf, z, (size_t)n * c->latent * sizeof(float));
-        memset(r->zbuf + (size_t)n * c->latent, 0, (size_t)(r->v.n - n) * c->latent * sizeof(float));
-        in = r->zbuf;
-    }
-    const float *out;
-    re_status s = re_net_forward(&r->m->dec, &r->v.dec, r->m, in, r->v.n, 0, &out);
-    if (s) return s;
-    memcpy(x_out, out, (size_t)n * c->channels * c->res * c->res * sizeof(float));
-    return RE_OK;
-}
 
 /* ---- trainer --------------------------------------------------------------------------------------------- */
 
@@ -198,7 +81,7 @@ re_status re_trainer_create(re_trainer **out, re_model *m, const re_train_opts *
     t->adam_v = re_alloc(dc * sizeof(float), "Adam second moments");
     if (!t->grads || !t->adam_m || !t->adam_v) goto fail;
     const int flags = o->precision == RE_PREC_BF16 ? RE_NS_BF16 : 0;
-    if ((s = vae_state_init(&t->v, m, B, flags))) goto fail;
+    if ((s = re_vae_state_init(&t->v, m, B, flags))) goto fail;
     if (o->mode == RE_MODE_VAEGAN) {
         if ((s = re_net_state_init_ex(&t->d2, m, &m->disc, 2 * B, flags)) ||
             (s = re_net_state_init_ex(&t->d1, m, &m->disc, B, flags)))
@@ -242,7 +125,7 @@ fail:
 
 void re_trainer_free(re_trainer *t) {
     if (!t) return;
-    vae_state_free(&t->v, t->m);
+    re_vae_state_free(&t->v, t->m);
     if (t->d2.out) re_net_state_free(&t->d2, &t->m->disc);
     if (t->d1.out) re_net_state_free(&t->d1, &t->m->disc);
     float *bufs[] = {t->grads, t->adam_m, t->adam_v, t->eps, t->z, t->dz, t->dmu, t->dlogvar, t->dh, t->dh2, t->dxr,
@@ -335,7 +218,7 @@ re_status re_trainer_step_ex(re_trainer *t, const float *x, const float *eps_ove
     re_status s;
     const float *h, *xr;
 
-    if ((s = encode_fwd(v, m, x, 1, &h))) return s;
+    if ((s = re_vae_encode_fwd(v, m, x, 1, &h))) return s;
     if (eps_override) memcpy(t->eps, eps_override, (size_t)B * L * sizeof(float));
     re_reparam_forward(t->z, t->eps, v->mu, v->logvar, B, L, eps_override ? NULL : &t->rng);
     if ((s = re_net_forward(&m->dec, &v->dec, m, t->z, B, 1, &xr))) return s;
@@ -397,7 +280,7 @@ re_status re_trainer_step_ex(re_trainer *t, const float *x, const float *eps_ove
     LOSS_OK(z.kl, "KL");
     if (o->w_gdl != 0.f) {
         const re_config *mc = &m->cfg;
-        z.gdl = re_loss_gdl(t->dxr, xr, x, B, mc->channels, mc->res, mc->res, o->w_gdl);
+        z.gdl = re_loss_gdl_acc(t->dxr, xr, x, B, mc->channels, mc->res, mc->res, o->w_gdl);
         LOSS_OK(z.gdl, "gradient-difference");
     }
     if (o->mode == RE_MODE_VAEGAN) {
@@ -410,7 +293,7 @@ re_status re_trainer_step_ex(re_trainer *t, const float *x, const float *eps_ove
     LOSS_OK(z.g_loss, "total");
 
     if ((s = re_net_backward(&m->dec, &v->dec, m, t->grads, t->dxr, B, t->dz))) return s;
-    re_reparam_backward(t->dmu, t->dlogvar, t->dz, t->eps, v->logvar, B, L);
+    re_reparam_backward_acc(t->dmu, t->dlogvar, t->dz, t->eps, v->logvar, B, L);
     if ((s = encoder_bwd(t))) return s;
     if ((s = check_grads(t, -1))) return s;
     if (!apply) { if (st) *st = z; return RE_OK; }
@@ -436,7 +319,7 @@ static re_status eval_fwd(re_trainer *t, const float *x, int n, const float **xr
         in = t->xx;
     }
     const float *h;
-    re_status s = encode_fwd(&t->v, t->m, in, 0, &h);
+    re_status s = re_vae_encode_fwd(&t->v, t->m, in, 0, &h);
     if (s) return s;
     *xin = in;
     return re_net_forward(&t->m->dec, &t->v.dec, t->m, t->v.mu, B, 0, xr);

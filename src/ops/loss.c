@@ -1,7 +1,8 @@
 /*
- * loss.c - losses with their gradients, the reparameterization trick, and Adam.
- * Loss values accumulate in double; gradients are written (not accumulated) and pre-multiplied by `scale`
- * (the loss weight), so the caller gets w * dL/dx in one pass. Reductions follow PyTorch (see ops.h).
+ * loss.c - losses with their gradients.
+ * Loss values accumulate in double; gradients are written (not accumulated; re_loss_gdl_acc adds, as its name says)
+ * and pre-multiplied by `scale` (the loss weight), so the caller gets w * dL/dx in one pass. Reductions follow
+ * PyTorch (see ops.h). The reparameterization is in reparam.c, Adam in src/model/adam.c.
  */
 #include <math.h>
 #include <stdint.h>
@@ -168,7 +169,7 @@ static inline float gdl_g(float a, float b) {
     return se * sa;
 }
 
-double re_loss_gdl(float *grad, const float *x, const float *t, int n, int c, int h, int w, float scale) {
+double re_loss_gdl_acc(float *grad, const float *x, const float *t, int n, int c, int h, int w, float scale) {
     const int planes = n * c;
     const size_t hw = (size_t)h * w;
     const float gs = scale / (float)n;
@@ -218,39 +219,4 @@ double re_loss_kl(float *dmu, float *dlogvar, const float *mu, const float *logv
         if (dlogvar) dlogvar[i] = gs * 0.5f * (expf(logvar[i]) - 1.f);
     }
     return -0.5 * acc / n;
-}
-
-void re_reparam_forward(float *z, float *eps, const float *mu, const float *logvar, int n, int d, re_rng *rng) {
-    const size_t cnt = (size_t)n * d;
-    if (rng)
-        for (size_t i = 0; i < cnt; i++) eps[i] = re_rng_normal(rng);
-    for (size_t i = 0; i < cnt; i++) z[i] = mu[i] + eps[i] * expf(0.5f * logvar[i]);
-}
-
-void re_reparam_backward(float *dmu, float *dlogvar, const float *dz, const float *eps, const float *logvar, int n,
-                         int d) {
-    const size_t cnt = (size_t)n * d;
-    for (size_t i = 0; i < cnt; i++) {
-        dmu[i] += dz[i];
-        dlogvar[i] += dz[i] * eps[i] * 0.5f * expf(0.5f * logvar[i]);
-    }
-}
-
-void re_adam_update(float *param, const float *grad, float *m, float *v, size_t count, const re_adam_params *p,
-                    int64_t step) {
-    /* Same operation order as torch.optim.Adam (single-tensor path, PyTorch 1.13). */
-    const float b1 = (float)p->beta1, b2 = (float)p->beta2, wd = (float)p->weight_decay, eps = (float)p->eps;
-    const float one_b1 = (float)(1.0 - p->beta1), one_b2 = (float)(1.0 - p->beta2);
-    const double bc1 = 1.0 - pow(p->beta1, (double)step), bc2 = 1.0 - pow(p->beta2, (double)step);
-    const float step_size = (float)(p->lr / bc1);
-    const float bc2_sqrt = (float)sqrt(bc2);
-#pragma omp parallel for simd schedule(static)
-    for (size_t i = 0; i < count; i++) {
-        float g = grad[i];
-        if (wd != 0.f) g += wd * param[i];
-        m[i] = m[i] * b1 + g * one_b1;
-        v[i] = v[i] * b2 + g * g * one_b2;
-        float denom = sqrtf(v[i]) / bc2_sqrt + eps;
-        param[i] -= step_size * (m[i] / denom);
-    }
 }

@@ -6,10 +6,12 @@
  * Layout: NCHW row-major float32. Weights as PyTorch: conv OIHW [OC,IC,KH,KW], transposed conv IOHW
  * [IC,OC,KH,KW], linear [OUT,IN].
  *
- * Gradient convention: backward functions OVERWRITE din/dw/db (they do not accumulate); oneDNN writes diffs the
- * same way, so no extra zeroing pass is needed. A tensor that receives gradient from two paths is summed
- * explicitly by the caller. din == NULL skips the input gradient (first layer); dw == NULL (and db == NULL)
- * skips parameter gradients (frozen layer, e.g. the discriminator during the generator update).
+ * Gradient convention: backward functions and loss gradients OVERWRITE din/dw/db/grad (they do not accumulate);
+ * oneDNN writes diffs the same way, so no extra zeroing pass is needed. A tensor that receives gradient from two
+ * paths is summed explicitly by the caller. The only exceptions carry the suffix _acc and ADD into their outputs
+ * (re_loss_gdl_acc, re_reparam_backward_acc): the caller zeroes or pre-fills them. din == NULL skips the input
+ * gradient (first layer); dw == NULL (and db == NULL) skips parameter gradients (frozen layer, e.g. the
+ * discriminator during the generator update).
  */
 #ifndef RE_OPS_H
 #define RE_OPS_H
@@ -79,28 +81,20 @@ double re_loss_l1(float *grad, const float *x, const float *t, int n, size_t d, 
 /* Gradient difference loss (Mathieu, Couprie & LeCun 2016, alpha = 1) between images x and targets t, [n,c,h,w]:
  *   sum over planes and neighbour pairs of | |x[i,j+1]-x[i,j]| - |t[i,j+1]-t[i,j]| | (and the same vertically),
  * summed per image, mean over n. Penalizes edges that are weaker (blur) or stronger than the target's.
- * Unlike the losses above, ADDS scale * dLoss/dx to grad (each pixel collects from its neighbour pairs). */
-double re_loss_gdl(float *grad, const float *x, const float *t, int n, int c, int h, int w, float scale);
+ * Unlike the losses above, ADDS scale * dLoss/dx to grad (_acc: each pixel collects from its neighbour pairs, and
+ * the caller adds it to the reconstruction gradient already there). */
+double re_loss_gdl_acc(float *grad, const float *x, const float *t, int n, int c, int h, int w, float scale);
 /* KL(N(mu, exp(logvar)) || N(0,1)) = -0.5 * sum(1 + logvar - mu^2 - exp(logvar)), sum over d, mean over n.
  * Writes dmu, dlogvar (overwrite, scaled). */
 double re_loss_kl(float *dmu, float *dlogvar, const float *mu, const float *logvar, int n, int d, float scale);
 
-/* Reparameterization: z = mu + eps * exp(0.5*logvar), eps ~ N(0,1) written to eps[n*d] (saved for backward).
- * With rng == NULL the caller has filled eps and no sampling happens. */
+/* Reparameterization (reparam.c): z = mu + eps * exp(0.5*logvar), eps ~ N(0,1) written to eps[n*d] (saved for
+ * backward). With rng == NULL the caller has filled eps and no sampling happens. */
 struct re_rng;
 void re_reparam_forward(float *z, float *eps, const float *mu, const float *logvar, int n, int d, struct re_rng *rng);
 /* (rng == NULL: eps is an input, already filled by the caller.) */
 /* Given dz: dmu += dz, dlogvar += dz * eps * 0.5 * exp(0.5*logvar)  (ACCUMULATES: mu/logvar also get KL grads). */
-void re_reparam_backward(float *dmu, float *dlogvar, const float *dz, const float *eps, const float *logvar, int n,
-                         int d);
-
-/* Adam with PyTorch semantics (torch.optim.Adam, amsgrad=False):
- *   g = grad + wd*param; m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
- *   param -= lr * (m / (1-b1^t)) / (sqrt(v / (1-b2^t)) + eps),  t = step (1-based). */
-/* Hyperparameters are double like PyTorch's Python floats: (float)(1.0 - 0.999) is 0.001 exactly rounded, whereas
- * 1.f - 0.999f is 1.3e-5 off in relative terms, which showed in the second moments against PyTorch. */
-typedef struct re_adam_params { double lr, beta1, beta2, eps, weight_decay; } re_adam_params;
-void re_adam_update(float *param, const float *grad, float *m, float *v, size_t count, const re_adam_params *p,
-                    int64_t step);
+void re_reparam_backward_acc(float *dmu, float *dlogvar, const float *dz, const float *eps, const float *logvar,
+                             int n, int d);
 
 #endif

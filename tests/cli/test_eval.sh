@@ -142,7 +142,7 @@ else
     if [ $have_py = 1 ]; then
       check '[ "$(json_get "$TMP/e.json" "j[\"reconstruction\"][\"source\"][\"images_selected\"], j[\"reconstruction\"][\"images\"] + j[\"reconstruction\"][\"no_face\"], j[\"self_reenactment\"][\"frames\"], j[\"self_reenactment\"][\"clips\"][0][\"frames\"], len(j[\"cross_identity\"][\"pairs\"]), j[\"cross_identity\"][\"pairs\"][0][\"frames\"]")" = "6 6 10 10 1 10" ]' \
         "eval JSON counts: $(json_get "$TMP/e.json" "j['reconstruction']['images'], j['self_reenactment']['frames'], len(j['cross_identity']['pairs'])" 2>&1)"
-      check '[ "$(json_get "$TMP/e.json" "all(-1 <= j[\"self_reenactment\"][\"ssim\"][k] <= 1 for k in (\"mean\",\"min\",\"max\")) and j[\"self_reenactment\"][\"clips\"][0][\"flicker\"][\"driver\"] > 0 and set(j[\"cross_identity\"][\"corr\"]) == {\"mouth_open\",\"eye_open\",\"yaw\",\"pitch\"} and j[\"cross_identity\"][\"drivers\"][0][\"ceiling_frames_used\"] >= 3")" = True ]' \
+      check '[ "$(json_get "$TMP/e.json" "all(-1 <= j[\"self_reenactment\"][\"ssim\"][k] <= 1 for k in (\"mean\",\"min\",\"max\")) and j[\"self_reenactment\"][\"clips\"][0][\"flicker\"][\"driver\"] > 0 and set(j[\"cross_identity\"][\"corr\"]) == {\"mouth_open\",\"eye_open\",\"yaw\",\"pitch\",\"smile\"} and j[\"cross_identity\"][\"drivers\"][0][\"ceiling_frames_used\"] >= 3")" = True ]' \
         "eval JSON values in range"
       # the driver's own crop must track its mouth: real landmarks at 64x64 still correlate
       check '[ "$(json_get "$TMP/e.json" "(j[\"cross_identity\"][\"drivers\"][0][\"ceiling_corr\"][\"mouth_open\"] or 0) > 0.5")" = True ]' \

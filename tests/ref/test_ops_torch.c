@@ -6,7 +6,7 @@
  * Each op case holds its inputs/params, "out", a random "dout" and "grad/<input>" = d sum(out*dout)/d input;
  * loss cases hold "loss" and "grad/<input>". A missing or unreadable reference file is a FAILURE, not a skip.
  * Every backward output buffer is pre-filled with NaN, which checks the "backward overwrites" contract of ops.h
- * (an accumulating implementation would keep the NaN and fail). The exception is re_loss_gdl, which ADDS into its
+ * (an accumulating implementation would keep the NaN and fail). The exception is re_loss_gdl_acc, which ADDS into its
  * gradient: test_gdl starts from zeros and checks the accumulation from a constant fill.
  *
  * Run: ctest -R test_ops_torch, or build/tests/test_ops_torch (data found from the cwd = repo root, else from the
@@ -33,6 +33,7 @@
 #include "core/core.h"
 #include "core/safetensors.h"
 #include "ops/ops.h"
+#include "model/model_internal.h"   /* re_adam_update */
 #ifdef RE_HAVE_DNNL
 #include "backend/dnnl.h"
 #endif
@@ -466,7 +467,7 @@ static void test_fm(void) {
     re_st_free(f);
 }
 
-/* Gradient difference loss. re_loss_gdl ADDS scale * dL/dx into grad, so the main check starts from zeros (not the
+/* Gradient difference loss. re_loss_gdl_acc ADDS scale * dL/dx into grad, so the main check starts from zeros (not the
  * NaN fill the overwriting losses get); the accumulate contract is checked separately from a constant fill. */
 static void test_gdl(void) {
     const char *cs = "op_gdl";
@@ -499,7 +500,7 @@ static void test_gdl(void) {
 
     /* loss and gradient from zero */
     for (size_t i = 0; i < cnt; i++) g[i] = 0.f;
-    close_scalar(cs, "loss", re_loss_gdl(g, x, t, n, c, h, w, 1.f), loss_ref, REL_LOSS);
+    close_scalar(cs, "loss", re_loss_gdl_acc(g, x, t, n, c, h, w, 1.f), loss_ref, REL_LOSS);
     close_arr(cs, "grad x", g, gx, cnt, REL_EW, NMSE_EW);
 
     /* accumulate: grad pre-filled with a constant ends as constant + dL/dx */
@@ -508,7 +509,7 @@ static void test_gdl(void) {
         g[i] = base;
         want[i] = base + gx[i];
     }
-    close_scalar(cs, "loss (accumulating)", re_loss_gdl(g, x, t, n, c, h, w, 1.f), loss_ref, REL_LOSS);
+    close_scalar(cs, "loss (accumulating)", re_loss_gdl_acc(g, x, t, n, c, h, w, 1.f), loss_ref, REL_LOSS);
     close_arr(cs, "grad x accumulated onto 1.5", g, want, cnt, REL_EW, NMSE_EW);
 
     /* scale multiplies the gradient only, not the returned value */
@@ -516,15 +517,15 @@ static void test_gdl(void) {
         g[i] = 0.f;
         want[i] = 0.25f * gx[i];
     }
-    close_scalar(cs, "loss (scale 0.25)", re_loss_gdl(g, x, t, n, c, h, w, 0.25f), loss_ref, REL_LOSS);
+    close_scalar(cs, "loss (scale 0.25)", re_loss_gdl_acc(g, x, t, n, c, h, w, 0.25f), loss_ref, REL_LOSS);
     close_arr(cs, "grad x (scale 0.25)", g, want, cnt, REL_EW, NMSE_EW);
 
     /* no gradient requested */
-    close_scalar(cs, "loss (grad NULL)", re_loss_gdl(NULL, x, t, n, c, h, w, 1.f), loss_ref, REL_LOSS);
+    close_scalar(cs, "loss (grad NULL)", re_loss_gdl_acc(NULL, x, t, n, c, h, w, 1.f), loss_ref, REL_LOSS);
 
     /* x == t: loss 0 and (sign(0) = 0, PyTorch's abs subgradient) the gradient adds exactly nothing */
     for (size_t i = 0; i < cnt; i++) g[i] = base;
-    double l0 = re_loss_gdl(g, t, t, n, c, h, w, 1.f);
+    double l0 = re_loss_gdl_acc(g, t, t, n, c, h, w, 1.f);
     CHECK_MSG(l0 == 0.0, "%s: loss(t, t) = %g, want 0", cs, l0);
     size_t moved = 0;
     for (size_t i = 0; i < cnt; i++) moved += g[i] != base;
@@ -550,11 +551,11 @@ static void test_reparam(void) {
     if (!z || !dmu || !dlv) goto done;
     re_reparam_forward(z, eps, mu, lv, n, d, NULL);   /* rng == NULL: eps is given */
     close_arr(cs, "z (given eps)", z, z_ref, cnt, REL_EW, NMSE_EW);
-    re_reparam_backward(dmu, dlv, dout, eps, lv, n, d);
+    re_reparam_backward_acc(dmu, dlv, dout, eps, lv, n, d);
     close_arr(cs, "grad mu", dmu, gmu, cnt, REL_EW, NMSE_EW);
     close_arr(cs, "grad logvar", dlv, glv, cnt, REL_EW, NMSE_EW);
     /* The backward ACCUMULATES (mu/logvar also receive the KL gradient): a second call adds the same again. */
-    re_reparam_backward(dmu, dlv, dout, eps, lv, n, d);
+    re_reparam_backward_acc(dmu, dlv, dout, eps, lv, n, d);
     for (size_t i = 0; i < cnt; i++) { gmu[i] *= 2.f; glv[i] *= 2.f; }
     close_arr(cs, "grad mu (accumulated twice)", dmu, gmu, cnt, REL_EW, NMSE_EW);
     close_arr(cs, "grad logvar (accumulated twice)", dlv, glv, cnt, REL_EW, NMSE_EW);

@@ -31,6 +31,10 @@
 #include "model/model_internal.h"
 #include "re_test.h"
 
+#ifndef RE_TEST_BINARY_DIR   /* the test binary's folder, passed by tests/CMakeLists.txt */
+#define RE_TEST_BINARY_DIR "."
+#endif
+
 #define PYTHON "/usr/bin/python3"
 #define SCRIPT "tools/torch_load_check.py"
 
@@ -159,7 +163,7 @@ int main(int argc, char **argv) {
     /* scratch files go next to this binary, i.e. inside the build tree */
     const char *slash = argc > 0 ? strrchr(argv[0], '/') : NULL;
     if (slash) snprintf(out_dir, sizeof out_dir, "%.*s/torch_load", (int)(slash - argv[0]), argv[0]);
-    else snprintf(out_dir, sizeof out_dir, "build/torch_load");
+    else snprintf(out_dir, sizeof out_dir, "%s/torch_load", RE_TEST_BINARY_DIR);
     CHECK_MSG(mkdir(out_dir, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", out_dir, strerror(errno));
     CHECK_MSG(shell_ok(out_dir) && shell_ok(script_path), "paths must not contain a single quote: %s %s", out_dir,
               script_path);

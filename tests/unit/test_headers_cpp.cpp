@@ -4,6 +4,7 @@
  */
 #include "reenact/anim.h"
 #include "reenact/data.h"
+#include "reenact/directions.h"
 #include "reenact/face.h"
 #include "reenact/faceid.h"
 #include "reenact/media.h"
@@ -36,7 +37,13 @@ int main() {
         std::fprintf(stderr, "FAIL: re_render_create(NULL photo) from C++\n");
         fails++;
     }
+    re_steer_opts so;
+    re_steer_opts_default(&so);
+    if (so.lips != 1.0f || so.attr_drive != 1 || re_attr_from_name("pitch") != RE_ATTR_PITCH) {
+        std::fprintf(stderr, "FAIL: directions.h from C++\n");
+        fails++;
+    }
     if (fails) return 1;
-    std::printf("ok: 4 checks (7 public headers compiled as C++)\n");
+    std::printf("ok: 5 checks (8 public headers compiled as C++)\n");
     return 0;
 }

@@ -10,6 +10,10 @@
 #include "model/model_internal.h"
 #include "re_test.h"
 
+#ifndef RE_TEST_BINARY_DIR   /* the test binary's folder, passed by tests/CMakeLists.txt */
+#define RE_TEST_BINARY_DIR "."
+#endif
+
 static size_t conv_p(int ic, int oc, int k) { return (size_t)ic * oc * k * k + oc; }
 static size_t lin_p(int i, int o) { return (size_t)i * o + o; }
 
@@ -46,7 +50,7 @@ static void test_roundtrip(void) {
     re_config_preset(&c, "seed64");
     re_model *m = NULL, *m2 = NULL;
     CHECK_OK(re_model_create(&m, &c, 3, 1));
-    const char *path = "build/test_model_rt.safetensors";
+    const char *path = RE_TEST_BINARY_DIR "/test_model_rt.safetensors";   /* the build tree, whichever it is */
     const char *extra[] = {"trained_steps", "0", NULL};
     CHECK_OK(re_model_save(m, path, 1, RE_STORE_F32, extra));
     CHECK_OK(re_model_load(&m2, path));

@@ -7,7 +7,8 @@
  *      final model byte-identical to the uninterrupted run (VAE-GAN, flips on);
  *   3. NaN guard: a NaN in the input makes re_trainer_step return RE_ERR_NONFINITE with a message naming the loss,
  *      and (VAE mode) leaves the trainable weights and the step count untouched (BatchNorm running statistics are
- *      updated by the failed forward pass, so callers restore a checkpoint, as `reenact train` does).
+ *      updated by the failed forward pass, so callers restore a checkpoint, as `reenact train` does);
+ *   4. the checkpoint folders (re_checkpoint_*): save, newest, load, retention, leftovers, the file hook.
  * Build: cmake --build build --target test_train; run from the repo root: ./build/tests/test_train
  */
 #include <dirent.h>
@@ -353,6 +354,116 @@ out:
     remove(p1);
 }
 
+/* The checkpoint folders of the public API (re_checkpoint_*): save, newest, load, optimizer state and metadata,
+ * leftovers of interrupted writes, retention, a folder without DONE, the file hook's order. */
+static int g_hook_calls[8];
+static void count_hook(void *user, int file, int phase) {
+    int *n = user;
+    if (*n < 8) g_hook_calls[*n] = file * 10 + phase;
+    (*n)++;
+}
+
+static void test_checkpoint_api(void) {
+    char dir[300], p[400];
+    snprintf(dir, sizeof dir, "%s/ckpt", g_dir);
+    CHECK(mkdir(dir, 0755) == 0);
+    CHECK_EQ_INT(re_checkpoint_latest(dir), -1);
+    CHECK_EQ_INT(re_checkpoint_latest("/nonexistent-dir/ckpt"), -1);
+    re_config cfg;
+    re_config_preset(&cfg, "tiny");
+    re_train_opts o;
+    re_train_opts_default(&o, RE_MODE_VAEGAN);
+    o.batch = 4;
+    re_model *m = NULL, *m2 = NULL;
+    re_trainer *t = NULL, *t2 = NULL;
+    char *text = NULL, *val = NULL;
+    size_t nx = (size_t)o.batch * cfg.channels * cfg.res * cfg.res;
+    float *x = malloc(nx * sizeof(float));
+    CHECK_OK(re_model_create(&m, &cfg, 5, 1));
+    if (m) CHECK_OK(re_trainer_create(&t, m, &o));
+    if (!t || !x) goto out;
+    uint64_t r = 3;
+    for (size_t i = 0; i < nx; i++) x[i] = (float)rnd(&r);
+    re_step_stats st;
+    CHECK_OK(re_trainer_step(t, x, NULL, &st));
+    CHECK_OK(re_trainer_step(t, x, NULL, &st));
+    const char *om[] = {"loader_epoch", "3", NULL};
+    const char *mm[] = {"train_step", "2", NULL};
+    int calls = 0;
+    re_checkpoint ck = {m, t, "{\"run\": 2}\n", mm, om, count_hook, &calls};
+    CHECK_OK(re_checkpoint_save(dir, 2, &ck));
+    CHECK_EQ_INT(calls, 8);
+    int want[8] = {10, 11, 20, 21, 30, 31, 40, 41};
+    for (int i = 0; i < 8; i++) CHECK_EQ_INT(g_hook_calls[i], want[i]);
+    CHECK_EQ_INT(re_checkpoint_latest(dir), 2);
+    CHECK_OK(re_trainer_step(t, x, NULL, &st));
+    ck.config_json = "{\"run\": 3}\n";
+    ck.file_hook = NULL;
+    CHECK_OK(re_checkpoint_save(dir, 3, &ck));
+    CHECK_OK(re_checkpoint_save(dir, 3, &ck));   /* the same step again replaces it */
+    CHECK_EQ_INT(re_checkpoint_latest(dir), 3);
+    /* A folder without DONE is not a checkpoint; leftovers of interrupted writes are removed. */
+    re_checkpoint_path(p, sizeof p, dir, 9);
+    CHECK(mkdir(p, 0755) == 0);
+    CHECK_EQ_INT(re_checkpoint_latest(dir), 3);
+    snprintf(p, sizeof p, "%s/.tmp-step_0000010", dir);
+    CHECK(mkdir(p, 0755) == 0);
+    snprintf(p, sizeof p, "%s/.tmp-step_0000010/model.safetensors", dir);
+    CHECK_OK(re_write_file_atomic(p, "partial", 7));
+    re_checkpoint_clean(dir);
+    snprintf(p, sizeof p, "%s/.tmp-step_0000010", dir);
+    CHECK(access(p, F_OK) != 0);
+    /* Loading: config text, model, optimizer state (step count), metadata. */
+    CHECK_OK(re_checkpoint_load(dir, 3, &m2, &text));
+    CHECK(text && !strcmp(text, "{\"run\": 3}\n"));
+    if (m2) {
+        CHECK(re_model_has_disc(m2));
+        CHECK(re_model_meta(m2, "train_step") && !strcmp(re_model_meta(m2, "train_step"), "2"));
+        CHECK_OK(re_trainer_create(&t2, m2, &o));
+    }
+    if (t2) {
+        CHECK_OK(re_checkpoint_load_optim(dir, 3, t2));
+        CHECK_EQ_INT(re_trainer_steps(t2), 3);
+    }
+    CHECK_OK(re_checkpoint_optim_meta(dir, 3, "loader_epoch", &val));
+    CHECK(val && !strcmp(val, "3"));
+    free(val);
+    CHECK_OK(re_checkpoint_optim_meta(dir, 3, "absent", &val));
+    CHECK(val == NULL);
+    free(text);
+    text = (char *)"x";
+    re_model *none = (re_model *)1;
+    CHECK_EQ_INT(re_checkpoint_load(dir, 4, &none, &text), RE_ERR_IO);
+    CHECK(none == NULL && text == NULL);
+    CHECK(strstr(re_last_error(), "step_0000004") != NULL);
+    /* Retention: keep the newest 1 plus a protected step; then without protection. */
+    CHECK_EQ_INT(re_checkpoint_prune(dir, 1, 2), 0);
+    CHECK_EQ_INT(re_checkpoint_prune(dir, 1, -1), 1);
+    re_checkpoint_path(p, sizeof p, dir, 2);
+    CHECK(access(p, F_OK) != 0);
+    CHECK_EQ_INT(re_checkpoint_latest(dir), 3);
+    CHECK_EQ_INT(re_checkpoint_save(dir, 1, NULL), RE_ERR_ARG);
+out:
+    free(x);
+    re_trainer_free(t);
+    re_trainer_free(t2);
+    re_model_free(m);
+    re_model_free(m2);
+    /* remove the folders this test made */
+    const char *files[] = {"model.safetensors", "optim.safetensors", "config.json", "DONE"};
+    for (int i = 0; i < 4; i++) {
+        re_checkpoint_path(p, sizeof p, dir, 3);
+        size_t k = strlen(p);
+        snprintf(p + k, sizeof p - k, "/%s", files[i]);
+        remove(p);
+    }
+    re_checkpoint_path(p, sizeof p, dir, 3);
+    rmdir(p);
+    re_checkpoint_path(p, sizeof p, dir, 9);
+    rmdir(p);
+    rmdir(dir);
+}
+
 int main(void) {
     re_set_threads(1);
     snprintf(g_dir, sizeof g_dir, "/tmp/reenact_test_train_%ld", (long)getpid());
@@ -375,6 +486,7 @@ int main(void) {
     }
     test_exact_resume(synth_path);
     test_nan_guard(synth_path);
+    test_checkpoint_api();
     remove(synth_path);
     remove(utk_path);
     rmdir(g_dir);

@@ -1,0 +1,454 @@
+/*
+ * serve_parse.c - routing, job ids, job form fields, content sniffing, Range and token parsing for `reenact serve`
+ * (see serve_parse.h). No I/O and no allocation; fuzzed by tests/fuzz/fuzz_serve_request.c.
+ */
+#include "serve_parse.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* ---- routes --------------------------------------------------------------------------------------------- */
+int serve_id_valid(const char *s) {
+    if (!s) return 0;
+    for (int i = 0; i < SERVE_ID_LEN; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return 0;
+    return s[SERVE_ID_LEN] == 0;
+}
+
+static int is_get(const char *m) { return !strcmp(m, "GET") || !strcmp(m, "HEAD"); }
+
+static void want(serve_route *r, const char *method, serve_route_kind k, const char *allow) {
+    /* allow: the methods this path takes, "GET" or "GET, DELETE" etc. */
+    char m[16];
+    snprintf(m, sizeof m, "%s", strcmp(method, "HEAD") ? method : "GET");
+    const char *p = allow;
+    size_t ml = strlen(m);
+    while (p && *p) {
+        if (!strncmp(p, m, ml) && (p[ml] == 0 || p[ml] == ',')) {
+            r->kind = k;
+            return;
+        }
+        p = strchr(p, ',');
+        if (p) p += strspn(p, ", ");
+    }
+    r->kind = SERVE_R_BAD_METHOD;
+    r->allow = allow;
+}
+
+void serve_route_parse(const char *method, const char *url, serve_route *r) {
+    memset(r, 0, sizeof *r);
+    r->kind = SERVE_R_NOT_FOUND;
+    if (!method || !url) return;
+    if (!strcmp(url, "/") || !strcmp(url, "/index.html")) {
+        if (is_get(method)) r->kind = SERVE_R_PAGE;
+        else { r->kind = SERVE_R_BAD_METHOD; r->allow = "GET"; }
+        return;
+    }
+    if (strncmp(url, "/api/", 5)) return;
+    r->api = 1;
+    const char *p = url + 5;
+    if (!strcmp(p, "health")) { want(r, method, SERVE_R_HEALTH, "GET"); return; }
+    if (!strcmp(p, "version")) { want(r, method, SERVE_R_VERSION, "GET"); return; }
+    if (!strcmp(p, "demo/photo")) { want(r, method, SERVE_R_DEMO_PHOTO, "GET"); return; }
+    if (!strcmp(p, "jobs") || !strcmp(p, "jobs/")) {
+        if (is_get(method)) r->kind = SERVE_R_JOBS_LIST;
+        else if (!strcmp(method, "POST")) r->kind = SERVE_R_JOB_CREATE;
+        else { r->kind = SERVE_R_BAD_METHOD; r->allow = "GET, POST"; }
+        return;
+    }
+    if (strncmp(p, "jobs/", 5)) return;
+    p += 5;
+    const char *slash = strchr(p, '/');
+    size_t idlen = slash ? (size_t)(slash - p) : strlen(p);
+    if (idlen != SERVE_ID_LEN) return;
+    memcpy(r->id, p, SERVE_ID_LEN);
+    r->id[SERVE_ID_LEN] = 0;
+    if (!serve_id_valid(r->id)) { r->id[0] = 0; return; }
+    const char *sub = slash ? slash + 1 : NULL;
+    if (!sub) {
+        if (is_get(method)) r->kind = SERVE_R_JOB_GET;
+        else if (!strcmp(method, "DELETE")) r->kind = SERVE_R_JOB_DELETE;
+        else { r->kind = SERVE_R_BAD_METHOD; r->allow = "GET, DELETE"; }
+    } else if (!strcmp(sub, "result")) want(r, method, SERVE_R_JOB_RESULT, "GET");
+    else if (!strcmp(sub, "storyboard")) want(r, method, SERVE_R_JOB_STORYBOARD, "GET");
+    else if (!strcmp(sub, "events")) want(r, method, SERVE_R_JOB_EVENTS, "GET");
+    if (r->kind == SERVE_R_NOT_FOUND) r->id[0] = 0;
+}
+
+/* ---- options -------------------------------------------------------------------------------------------- */
+void serve_opts_default(serve_opts *o) {
+    memset(o, 0, sizeof *o);
+    re_anim_opts_default(&o->a);
+    o->a.format = RE_VIDEO_MP4;
+    o->storyboard = 1;
+}
+
+static int parse_bool(const char *v, int *out) {
+    if (!strcasecmp(v, "1") || !strcasecmp(v, "true") || !strcasecmp(v, "on") || !strcasecmp(v, "yes")) *out = 1;
+    else if (!strcasecmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "off") || !strcasecmp(v, "no")) *out = 0;
+    else return 0;
+    return 1;
+}
+
+static int parse_long(const char *v, long lo, long hi, long *out) {
+    if (!*v || isspace((unsigned char)*v)) return 0;
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || *end || x < lo || x > hi) return 0;
+    *out = x;
+    return 1;
+}
+
+static int parse_double(const char *v, double lo, double hi, double *out) {
+    if (!*v || isspace((unsigned char)*v)) return 0;
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || *end || !isfinite(x) || x < lo || x > hi) return 0;
+    *out = x;
+    return 1;
+}
+
+#define BAD(...) do { snprintf(err, errn, __VA_ARGS__); return -1; } while (0)
+
+int serve_opts_set(serve_opts *o, const char *key, const char *val, char *err, size_t errn) {
+    long lv;
+    double dv;
+    int b;
+    re_anim_opts *a = &o->a;
+    if (!key || !val) BAD("empty form field");
+    if (strlen(val) > SERVE_FIELD_MAX) BAD("field '%.64s': value longer than %d bytes", key, SERVE_FIELD_MAX);
+    if (!strcmp(key, "strength")) {
+        if (!parse_double(val, -10, 10, &dv)) BAD("field 'strength' wants a number in [-10,10], got '%.64s'", val);
+        a->strength = (float)dv;
+    } else if (!strcmp(key, "ref")) {
+        if (!strcmp(val, "first")) a->ref = RE_REF_FIRST;
+        else if (!strcmp(val, "best")) a->ref = RE_REF_BEST;
+        else BAD("field 'ref' wants first or best, got '%.64s'", val);
+    } else if (!strcmp(key, "smooth")) {
+        if (!parse_bool(val, &b)) BAD("field 'smooth' wants 1 or 0, got '%.64s'", val);
+        a->smooth = b;
+    } else if (!strcmp(key, "smooth_cutoff")) {
+        if (!parse_double(val, 1e-3, 1000, &dv)) BAD("field 'smooth_cutoff' wants Hz in (0,1000], got '%.64s'", val);
+        a->smooth_opts.min_cutoff = (float)dv;
+    } else if (!strcmp(key, "smooth_beta")) {
+        if (!parse_double(val, 0, 1000, &dv)) BAD("field 'smooth_beta' wants 0..1000, got '%.64s'", val);
+        a->smooth_opts.beta = (float)dv;
+    } else if (!strcmp(key, "sample")) {
+        if (!parse_bool(val, &b)) BAD("field 'sample' wants 1 or 0, got '%.64s'", val);
+        a->sample = b;
+    } else if (!strcmp(key, "seed")) {
+        if (!parse_long(val, 0, 0x7fffffffL, &lv)) BAD("field 'seed' wants 0..2147483647, got '%.64s'", val);
+        a->seed = (uint64_t)lv;
+    } else if (!strcmp(key, "aligned")) {
+        if (!parse_bool(val, &b)) BAD("field 'aligned' wants 1 or 0, got '%.64s'", val);
+        a->aligned = b;
+    } else if (!strcmp(key, "render")) {
+        if (!strcmp(val, "photo")) a->render = RE_RENDER_PHOTO;
+        else if (!strcmp(val, "model")) a->render = RE_RENDER_MODEL;
+        else BAD("field 'render' wants photo or model, got '%.64s'", val);
+    } else if (!strcmp(key, "field")) {
+        if (!strcmp(val, "landmarks")) a->render_field = RE_FIELD_LANDMARKS;
+        else if (!strcmp(val, "flow")) a->render_field = RE_FIELD_FLOW;
+        else BAD("field 'field' wants landmarks or flow, got '%.64s'", val);
+    } else if (!strcmp(key, "residual")) {
+        if (!parse_double(val, 0, 4, &dv)) BAD("field 'residual' wants a number in [0,4], got '%.64s'", val);
+        a->render_opts.residual = (float)dv;
+    } else if (!strcmp(key, "motion_scale")) {
+        if (!parse_double(val, 0, 4, &dv)) BAD("field 'motion_scale' wants a number in [0,4], got '%.64s'", val);
+        a->render_opts.motion = (float)dv;
+    } else if (!strcmp(key, "paste_back")) {
+        if (!parse_bool(val, &b)) BAD("field 'paste_back' wants 1 or 0, got '%.64s'", val);
+        a->paste_back = b;
+    } else if (!strcmp(key, "side_by_side")) {
+        if (!parse_bool(val, &b)) BAD("field 'side_by_side' wants 1 or 0, got '%.64s'", val);
+        a->side_by_side = b;
+    } else if (!strcmp(key, "format")) {
+        if (!strcmp(val, "mp4")) a->format = RE_VIDEO_MP4;
+        else if (!strcmp(val, "webm")) a->format = RE_VIDEO_WEBM;
+        else if (!strcmp(val, "gif")) a->format = RE_VIDEO_GIF;
+        else BAD("field 'format' wants mp4, webm or gif, got '%.64s'", val);
+    } else if (!strcmp(key, "size")) {
+        if (!parse_long(val, 16, 4096, &lv)) BAD("field 'size' wants 16..4096, got '%.64s'", val);
+        a->out_size = (int)lv;
+        o->size_given = 1;
+    } else if (!strcmp(key, "crf")) {
+        if (!parse_long(val, 1, 63, &lv)) BAD("field 'crf' wants 1..63, got '%.64s'", val);
+        a->crf = (int)lv;
+    } else if (!strcmp(key, "audio")) {
+        if (!parse_bool(val, &b)) BAD("field 'audio' wants 1 or 0, got '%.64s'", val);
+        a->audio = b;
+    } else if (!strcmp(key, "storyboard")) {
+        if (!parse_bool(val, &b)) BAD("field 'storyboard' wants 1 or 0, got '%.64s'", val);
+        o->storyboard = b;
+    } else if (!strcmp(key, "every")) {
+        if (!parse_long(val, 1, 1000000, &lv)) BAD("field 'every' wants 1..1000000, got '%.64s'", val);
+        a->storyboard_every = (int)lv;
+    } else if (!strcmp(key, "max_frames")) {
+        if (!parse_long(val, 0, 100000000L, &lv)) BAD("field 'max_frames' wants 0 (all) ..100000000, got '%.64s'", val);
+        a->max_frames = lv;
+    } else if (!strcmp(key, "batch")) {
+        if (!parse_long(val, 1, 256, &lv)) BAD("field 'batch' wants 1..256, got '%.64s'", val);
+        a->batch = (int)lv;
+    } else if (!strcmp(key, "precision")) {
+        if (!strcmp(val, "f32")) a->precision = RE_PREC_F32;
+        else if (!strcmp(val, "bf16")) a->precision = RE_PREC_BF16;
+        else BAD("field 'precision' wants f32 or bf16, got '%.64s'", val);
+    } else if (!strcmp(key, "lips") || !strcmp(key, "eyes")) {
+        if (!parse_double(val, 0, 3, &dv)) BAD("field '%s' wants a number in [0,3], got '%.64s'", key, val);
+        if (key[0] == 'l') a->steer.lips = (float)dv;
+        else a->steer.eyes = (float)dv;
+        o->steer_needs_dirs = 1;
+    } else if (!strcmp(key, "smile") || !strcmp(key, "brows")) {
+        if (!parse_double(val, -3, 3, &dv)) BAD("field '%s' wants standard deviations in [-3,3], got '%.64s'", key, val);
+        a->steer.offset[key[0] == 's' ? RE_ATTR_SMILE : RE_ATTR_BROWS] = (float)dv;
+        o->steer_needs_dirs = 1;
+    } else if (!strcmp(key, "yaw") || !strcmp(key, "pitch") || !strcmp(key, "roll")) {
+        if (!parse_double(val, -30, 30, &dv)) BAD("field '%s' wants degrees in [-30,30], got '%.64s'", key, val);
+        a->steer.offset[key[0] == 'y' ? RE_ATTR_YAW : key[0] == 'p' ? RE_ATTR_PITCH : RE_ATTR_ROLL] = (float)dv;
+        o->steer_needs_dirs = 1;
+    } else if (!strcmp(key, "region")) {
+        if (!strcmp(val, "all")) a->steer.region = RE_REGION_ALL;
+        else if (!strcmp(val, "expression")) a->steer.region = RE_REGION_EXPRESSION;
+        else if (!strcmp(val, "pose")) a->steer.region = RE_REGION_POSE;
+        else if (!strcmp(val, "lips")) a->steer.region = RE_REGION_LIPS;
+        else if (!strcmp(val, "eyes")) a->steer.region = RE_REGION_EYES;
+        else BAD("field 'region' wants all, expression, pose, lips or eyes, got '%.64s'", val);
+        if (a->steer.region != RE_REGION_ALL) o->steer_needs_dirs = 1;
+    } else if (!strcmp(key, "motion_space")) {
+        if (!strcmp(val, "learned")) a->steer.space = RE_MSPACE_LEARNED;
+        else if (!strcmp(val, "full")) a->steer.space = RE_MSPACE_FULL;
+        else BAD("field 'motion_space' wants learned or full, got '%.64s'", val);
+    } else if (!strcmp(key, "attr_drive")) {
+        if (!parse_bool(val, &b)) BAD("field 'attr_drive' wants 1 or 0, got '%.64s'", val);
+        a->steer.attr_drive = b;
+    } else if (!strcmp(key, "mouth")) {
+        if (!strcmp(val, "absolute")) a->steer.mouth_absolute = 1;
+        else if (!strcmp(val, "relative")) a->steer.mouth_absolute = 0;
+        else BAD("field 'mouth' wants absolute or relative, got '%.64s'", val);
+    } else if (!strcmp(key, "debias")) {
+        if (!parse_bool(val, &b)) BAD("field 'debias' wants 1 or 0, got '%.64s'", val);
+        a->steer.debias = b;
+        if (b) o->steer_needs_dirs = 1;
+    } else if (!strcmp(key, "demo")) {
+        if (!parse_bool(val, &b)) BAD("field 'demo' wants 1 or 0, got '%.64s'", val);
+        o->use_demo = b;
+    } else {
+        BAD("unknown form field '%.64s' (fields: photo, driving, motion, strength, ref, smooth, smooth_cutoff, "
+            "smooth_beta, sample, seed, aligned, render, field, residual, motion_scale, paste_back, side_by_side, "
+            "format, size, crf, audio, storyboard, every, max_frames, batch, precision, lips, eyes, smile, brows, "
+            "yaw, pitch, roll, region, motion_space, attr_drive, mouth, debias, demo)", key);
+    }
+    return 0;
+}
+
+int serve_opts_check(const serve_opts *o, char *err, size_t errn) {
+    if (o->a.aligned && o->a.ref == RE_REF_BEST)
+        BAD("'ref=best' needs face landmarks; it cannot be used with 'aligned=1'");
+    return 0;
+}
+#undef BAD
+
+const char *serve_format_ext(re_video_format f) {
+    return f == RE_VIDEO_WEBM ? "webm" : f == RE_VIDEO_GIF ? "gif" : "mp4";
+}
+
+const char *serve_format_mime(re_video_format f) {
+    return f == RE_VIDEO_WEBM ? "video/webm" : f == RE_VIDEO_GIF ? "image/gif" : "video/mp4";
+}
+
+/* ---- sniffing ------------------------------------------------------------------------------------------- */
+static int has(const uint8_t *b, size_t n, size_t off, const char *magic, size_t len) {
+    return n >= off + len && !memcmp(b + off, magic, len);
+}
+
+static int png_is_apng(const uint8_t *b, size_t n) {
+    /* walk the chunks we have: acTL before IDAT marks an animated PNG */
+    size_t p = 8;
+    while (p + 8 <= n) {
+        uint32_t len = (uint32_t)b[p] << 24 | (uint32_t)b[p + 1] << 16 | (uint32_t)b[p + 2] << 8 | b[p + 3];
+        if (!memcmp(b + p + 4, "acTL", 4)) return 1;
+        if (!memcmp(b + p + 4, "IDAT", 4)) return 0;
+        if (len > n) return 0;   /* beyond what we were given (and bounded: no overflow below) */
+        p += 12 + (size_t)len;
+    }
+    return 0;
+}
+
+serve_kind serve_sniff(const uint8_t *b, size_t n, uint64_t total) {
+    if (n == 0 || !b) return SERVE_K_EMPTY;
+    if (n > SERVE_SNIFF_BYTES) n = SERVE_SNIFF_BYTES;
+    if (has(b, n, 0, "\x89PNG\r\n\x1a\n", 8)) return png_is_apng(b, n) ? SERVE_K_APNG : SERVE_K_PNG;
+    if (has(b, n, 0, "\xff\xd8\xff", 3)) return SERVE_K_JPEG;
+    if (has(b, n, 4, "ftyp", 4) || has(b, n, 4, "moov", 4) || has(b, n, 4, "mdat", 4) || has(b, n, 4, "wide", 4) ||
+        has(b, n, 4, "free", 4))
+        return SERVE_K_MP4;
+    if (has(b, n, 0, "\x1a\x45\xdf\xa3", 4)) return SERVE_K_MKV;
+    if (has(b, n, 0, "RIFF", 4) && has(b, n, 8, "AVI ", 4)) return SERVE_K_AVI;
+    if (has(b, n, 0, "GIF87a", 6) || has(b, n, 0, "GIF89a", 6)) return SERVE_K_GIF;
+    if (has(b, n, 0, "FLV\x01", 4)) return SERVE_K_FLV;
+    if (has(b, n, 0, "YUV4MPEG2 ", 10)) return SERVE_K_Y4M;
+    if (has(b, n, 0, "OggS", 4)) return SERVE_K_OGG;
+    if (has(b, n, 0, "\x00\x00\x01\xba", 4)) return SERVE_K_MPEGPS;
+    if (b[0] == 0x47 && (n < 189 || b[188] == 0x47) && (n < 377 || b[376] == 0x47) && n >= 189)
+        return SERVE_K_MPEGTS;
+    if (n >= 9) {
+        uint64_t hl = 0;
+        for (int i = 7; i >= 0; i--) hl = hl << 8 | b[i];
+        if (hl >= 2 && hl <= ((uint64_t)100 << 20) && hl + 8 <= total && b[8] == '{') return SERVE_K_SAFETENSORS;
+    }
+    size_t printable = 0;
+    for (size_t i = 0; i < n; i++)
+        if (b[i] == '\n' || b[i] == '\r' || b[i] == '\t' || (b[i] >= 0x20 && b[i] < 0x7f) || b[i] >= 0x80) printable++;
+    if (printable == n) return SERVE_K_TEXT;
+    return SERVE_K_UNKNOWN;
+}
+
+const char *serve_kind_name(serve_kind k) {
+    switch (k) {
+    case SERVE_K_EMPTY: return "an empty file";
+    case SERVE_K_TEXT: return "text";
+    case SERVE_K_PNG: return "a PNG image";
+    case SERVE_K_JPEG: return "a JPEG image";
+    case SERVE_K_MP4: return "an MP4/QuickTime video";
+    case SERVE_K_MKV: return "a Matroska/WebM video";
+    case SERVE_K_AVI: return "an AVI video";
+    case SERVE_K_GIF: return "a GIF";
+    case SERVE_K_MPEGTS: return "an MPEG-TS video";
+    case SERVE_K_MPEGPS: return "an MPEG-PS video";
+    case SERVE_K_FLV: return "an FLV video";
+    case SERVE_K_Y4M: return "a Y4M video";
+    case SERVE_K_OGG: return "an Ogg file";
+    case SERVE_K_APNG: return "an animated PNG";
+    case SERVE_K_SAFETENSORS: return "a safetensors file";
+    default: return "binary data of an unknown kind";
+    }
+}
+
+int serve_kind_is_image(serve_kind k) { return k == SERVE_K_PNG || k == SERVE_K_JPEG; }
+
+int serve_kind_is_video(serve_kind k) {
+    return k == SERVE_K_MP4 || k == SERVE_K_MKV || k == SERVE_K_AVI || k == SERVE_K_GIF || k == SERVE_K_MPEGTS ||
+           k == SERVE_K_MPEGPS || k == SERVE_K_FLV || k == SERVE_K_Y4M || k == SERVE_K_OGG || k == SERVE_K_APNG;
+}
+
+/* ---- headers -------------------------------------------------------------------------------------------- */
+static int parse_u64(const char **p, uint64_t *out) {
+    const char *s = *p;
+    if (!isdigit((unsigned char)*s)) return 0;
+    uint64_t x = 0;
+    while (isdigit((unsigned char)*s)) {
+        if (x > (UINT64_MAX - 9) / 10) return 0;
+        x = x * 10 + (uint64_t)(*s++ - '0');
+    }
+    *p = s;
+    *out = x;
+    return 1;
+}
+
+int serve_range_parse(const char *h, uint64_t total, uint64_t *first, uint64_t *last) {
+    if (!h) return 0;
+    while (*h == ' ') h++;
+    if (strncmp(h, "bytes=", 6)) return 0;
+    const char *p = h + 6;
+    while (*p == ' ') p++;
+    uint64_t a = 0, b = 0;
+    if (*p == '-') {   /* suffix: the last b bytes */
+        p++;
+        if (!parse_u64(&p, &b)) return 0;
+        while (*p == ' ') p++;
+        if (*p) return 0;
+        if (b == 0 || total == 0) return -1;
+        if (b > total) b = total;
+        *first = total - b;
+        *last = total - 1;
+        return 1;
+    }
+    if (!parse_u64(&p, &a) || *p++ != '-') return 0;
+    int open = 1;
+    if (isdigit((unsigned char)*p)) {
+        if (!parse_u64(&p, &b)) return 0;
+        open = 0;
+    }
+    while (*p == ' ') p++;
+    if (*p) return 0;  /* several ranges or junk: serve the whole file */
+    if (!open && b < a) return 0;
+    if (a >= total) return -1;
+    *first = a;
+    *last = open || b >= total ? total - 1 : b;
+    return 1;
+}
+
+int serve_token_eq(const char *got, const char *want) {
+    if (!got || !want) return 0;
+    size_t gn = strlen(got), wn = strlen(want);
+    unsigned char d = gn != wn;
+    for (size_t i = 0; i < wn; i++) d |= (unsigned char)(want[i] ^ (i < gn ? got[i] : 0));
+    return d == 0;
+}
+
+const char *serve_bearer(const char *h) {
+    if (!h) return NULL;
+    while (*h == ' ') h++;
+    if (strncasecmp(h, "Bearer ", 7)) return NULL;
+    h += 7;
+    while (*h == ' ') h++;
+    return h;
+}
+
+int serve_host_is_loopback(const char *host) {
+    if (!host) return 0;
+    if (!strcmp(host, "localhost") || !strcmp(host, "::1") || !strcmp(host, "[::1]")) return 1;
+    unsigned a, b, c, d;
+    char tail;
+    if (sscanf(host, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 && b < 256 && c < 256 && d < 256)
+        return 1;
+    return 0;
+}
+
+void serve_scrub(char *msg, const char *prefix) {
+    size_t pl = prefix ? strlen(prefix) : 0;
+    if (!msg || pl == 0) return;
+    char *p;
+    while ((p = strstr(msg, prefix))) memmove(p, p + pl, strlen(p + pl) + 1);
+}
+
+/* host[:port] equal to name (with the brackets of an IPv6 name optional in `name`) and port (":port" optional when
+ * port is 80)? Case-insensitive on the name. */
+static int host_is(const char *h, size_t hn, const char *name, int port) {
+    char want[300];
+    int v6 = strchr(name, ':') != NULL && name[0] != '[';
+    int k = snprintf(want, sizeof want, "%s%s%s", v6 ? "[" : "", name, v6 ? "]" : "");
+    if (k <= 0 || (size_t)k >= sizeof want) return 0;
+    size_t wn = (size_t)k;
+    if (hn < wn || strncasecmp(h, want, wn)) return 0;
+    if (hn == wn) return port == 80;
+    if (h[wn] != ':') return 0;
+    char ps[16];
+    int pn = snprintf(ps, sizeof ps, "%d", port);
+    return hn - wn - 1 == (size_t)pn && !memcmp(h + wn + 1, ps, (size_t)pn);
+}
+
+static int host_ok(const char *h, size_t hn, const char *bind_host, int port) {
+    if (host_is(h, hn, "127.0.0.1", port) || host_is(h, hn, "localhost", port) || host_is(h, hn, "::1", port))
+        return 1;
+    return bind_host && *bind_host && strcmp(bind_host, "0.0.0.0") && strcmp(bind_host, "::") &&
+           host_is(h, hn, bind_host, port);
+}
+
+int serve_host_allowed(const char *host_header, const char *bind_host, int port) {
+    if (!host_header) return 0;
+    return host_ok(host_header, strlen(host_header), bind_host, port);
+}
+
+int serve_origin_allowed(const char *origin, const char *bind_host, int port) {
+    if (!origin) return 1;
+    if (strncasecmp(origin, "http://", 7)) return 0;
+    return host_ok(origin + 7, strlen(origin + 7), bind_host, port);
+}

@@ -1,0 +1,244 @@
+#!/bin/bash
+# test_serve.sh - HTTP test of `reenact serve` (usage: test_serve.sh PATH/TO/reenact, cwd = repo root).
+# Starts the server on a free port (--port 0) with an untrained model and an 8-frame clip that the test writes itself
+# (tests/test_anim, aligned mode, so no real face is needed) and checks, with curl on 127.0.0.1:
+#   health, version, the embedded page (and that it loads nothing from elsewhere); a job from upload to done, its
+#   progress over server-sent events, the result (MP4 magic, frame count with ffprobe when present, Range requests),
+#   the storyboard, the job list, DELETE; the error paths: 413 over the upload limit (announced and chunked), 404 for
+#   traversal attempts and unknown ids, 405, 415 for a text file as the photo or the driver, 400 for bad fields,
+#   a missing driver and a corrupt image, and that the server still answers afterwards and left no upload behind;
+#   50 concurrent requests; a restart on the same --data-dir lists the finished job again; SIGTERM exits 0 and removes
+#   a temporary data dir; with --token, 401 without it and 200 with the header or ?token=; a non-loopback --host
+#   without --token is a usage error. Exit 77 (skipped) when the build has no `serve` or no test_anim.
+set -u
+CLI=${1:?usage: test_serve.sh PATH/TO/reenact}
+CLI=$(cd "$(dirname "$CLI")" && pwd)/$(basename "$CLI")
+TOOL=$(dirname "$CLI")/tests/test_anim
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/re_test_serve.XXXXXX")
+SERVER_PID=
+cleanup() {
+  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+FAILS=0
+CHECKS=0
+fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
+check() { CHECKS=$((CHECKS + 1)); if ! eval "$1"; then fail "$2"; fi; }
+
+if ! command -v curl >/dev/null 2>&1; then echo "SKIP: curl not installed"; exit 77; fi
+if "$CLI" serve --help 2>&1 | grep -q "not available in this build"; then
+  echo "SKIP: this build has no 'reenact serve' (libmicrohttpd not found)"; exit 77
+fi
+if [ ! -x "$TOOL" ]; then echo "SKIP: $TOOL not built (needed for the test model and clip)"; exit 77; fi
+
+M=$TMP/model.safetensors
+"$TOOL" --write-model "$M" 17 >/dev/null || { echo "FAIL: cannot write the test model" >&2; exit 1; }
+"$TOOL" --write-clip "$TMP/clip.mp4" 8 >/dev/null || { echo "SKIP: cannot write the test clip (no FFmpeg?)"; exit 77; }
+cp tests/fixtures/media/good.png "$TMP/photo.png"
+printf 'this is a text file, not a portrait\n' >"$TMP/text.txt"
+head -c $((2 * 1024 * 1024)) /dev/urandom >"$TMP/big.bin"
+
+# start_server LOG ARGS... : starts the server in the background, sets SERVER_PID and URL
+start_server() {
+  local log=$1; shift
+  "$CLI" serve --port 0 --model "$M" "$@" >"$log" 2>"$log.err" &
+  SERVER_PID=$!
+  URL=
+  for _ in $(seq 1 100); do
+    URL=$(sed -n 's|^reenact serve: listening on \(http://[^ ]*\)/$|\1|p' "$log")
+    [ -n "$URL" ] && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "FAIL: the server did not start:" >&2; cat "$log" "$log.err" >&2
+  exit 1
+}
+stop_server() {   # SIGTERM; sets STOP_RC
+  kill -TERM "$SERVER_PID" 2>/dev/null
+  wait "$SERVER_PID"; STOP_RC=$?
+  SERVER_PID=
+}
+# req OUTFILE CURL-ARGS... : prints the HTTP status
+req() { local out=$1; shift; curl -s -o "$out" -w '%{http_code}' --max-time 60 "$@"; }
+json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2" 2>/dev/null; }
+have_py=0; command -v python3 >/dev/null 2>&1 && have_py=1
+jget() {   # jget FILE KEY -> value of a top-level key (python3 if present, else sed)
+  if [ $have_py -eq 1 ]; then json "$1" "d.get('$2')"; else sed -n "s/.*\"$2\":\"\{0,1\}\([^\",}]*\).*/\1/p" "$1"; fi
+}
+wait_state() {   # wait_state ID : polls until done|failed (60 s), prints the state
+  local st=
+  for _ in $(seq 1 300); do
+    req "$TMP/job.json" "$URL/api/jobs/$1" >/dev/null
+    st=$(jget "$TMP/job.json" state)
+    case "$st" in done|failed) break ;; esac
+    sleep 0.2
+  done
+  echo "$st"
+}
+uploads_left() { ls -A "$1" | grep -c '^\.up-'; }
+
+DATA=$TMP/data
+start_server "$TMP/log1" --data-dir "$DATA" --max-upload-mb 1
+
+# ---- health, version, page
+check '[ "$(req "$TMP/h.json" "$URL/api/health")" = 200 ] && grep -q "\"status\":\"ok\"" "$TMP/h.json"' "GET /api/health"
+check '[ "$(req "$TMP/v.json" "$URL/api/version")" = 200 ] && grep -q "\"api\":1" "$TMP/v.json" && grep -q "\"name\":\"reenact\"" "$TMP/v.json"' "GET /api/version"
+check '[ "$(req "$TMP/page.html" "$URL/")" = 200 ] && grep -qi "<html" "$TMP/page.html"' "GET / serves the page"
+check '! grep -Eiq "(src|href)=\"(https?:)?//" "$TMP/page.html"' "the page loads nothing from elsewhere"
+check 'curl -s -D - -o /dev/null "$URL/" | grep -qi "^content-security-policy:"' "the page has a content security policy"
+
+# ---- a job: upload, events, poll, result, storyboard
+code=$(req "$TMP/post.json" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" -F aligned=1 -F max_frames=4 \
+       -F strength=1.5 -F smooth=0 "$URL/api/jobs")
+ID=$(jget "$TMP/post.json" id)
+check '[ "$code" = 201 ] && [[ "$ID" =~ ^[0-9a-f]{32}$ ]]' "POST /api/jobs gives 201 and an id (got $code: $(cat "$TMP/post.json"))"
+curl -s -N --max-time 60 "$URL/api/jobs/$ID/events" >"$TMP/events.txt"
+check 'grep -q "^event: done" "$TMP/events.txt" && grep -q "^data: {.*\"state\":\"done\"" "$TMP/events.txt"' \
+  "GET /api/jobs/ID/events streams until done ($(head -c 300 "$TMP/events.txt"))"
+st=$(wait_state "$ID")
+check '[ "$st" = done ]' "the job ends done (got '$st': $(cat "$TMP/job.json"))"
+check '[ "$(jget "$TMP/job.json" frame)" = 4 ] && [ "$(jget "$TMP/job.json" frames)" = 4 ]' "frame = frames = 4"
+check '[ "$(req "$TMP/result.mp4" "$URL/api/jobs/$ID/result")" = 200 ]' "GET /api/jobs/ID/result"
+check '[ "$(head -c 8 "$TMP/result.mp4" | tail -c 4)" = ftyp ] && [ $(stat -c %s "$TMP/result.mp4") -gt 500 ]' "the result is an MP4"
+if command -v ffprobe >/dev/null 2>&1; then
+  n=$(ffprobe -v quiet -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 "$TMP/result.mp4")
+  check '[ "$n" = 4 ]' "the result decodes to 4 frames (got '$n')"
+fi
+check '[ "$(req "$TMP/part.bin" -r 4-11 "$URL/api/jobs/$ID/result")" = 206 ] && [ "$(cat "$TMP/part.bin")" = ftypisom ]' "Range request gives 206 and the bytes asked for"
+check '[ "$(req /dev/null -r 99999999- "$URL/api/jobs/$ID/result")" = 416 ]' "unsatisfiable Range gives 416"
+check '[ "$(req "$TMP/sb.png" "$URL/api/jobs/$ID/storyboard")" = 200 ] && [ "$(head -c 4 "$TMP/sb.png" | tail -c 3)" = PNG ]' "GET /api/jobs/ID/storyboard is a PNG"
+check '[ "$(req "$TMP/list.json" "$URL/api/jobs")" = 200 ] && grep -q "$ID" "$TMP/list.json"' "GET /api/jobs lists the job"
+
+# ---- error paths (the server stays up through all of them)
+expect() {   # expect CODE WHAT CURL-ARGS...
+  local want=$1 what=$2; shift 2
+  local got; got=$(req "$TMP/err.json" "$@")
+  CHECKS=$((CHECKS + 1))
+  if [ "$got" != "$want" ]; then fail "$what: HTTP $got, want $want ($(head -c 300 "$TMP/err.json"))"; return 1; fi
+  case "$want" in 4*|5*) if ! grep -q '"error":"' "$TMP/err.json"; then fail "$what: no JSON error"; return 1; fi ;; esac
+  return 0
+}
+expect 413 "upload over the limit (Content-Length)" -F "photo=@$TMP/big.bin" -F "driving=@$TMP/clip.mp4" "$URL/api/jobs"
+expect 413 "upload over the limit (chunked)" -H "Transfer-Encoding: chunked" -F "photo=@$TMP/big.bin" -F "driving=@$TMP/clip.mp4" "$URL/api/jobs"
+expect 415 "text file as the photo" -F "photo=@$TMP/text.txt" -F "driving=@$TMP/clip.mp4" "$URL/api/jobs" &&
+  check 'grep -q "photo" "$TMP/err.json" && grep -q "text" "$TMP/err.json"' "the 415 names the field and what it got"
+expect 415 "text file as the driver" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/text.txt" "$URL/api/jobs"
+expect 415 "a video as the motion file" -F "photo=@$TMP/photo.png" -F "motion=@$TMP/clip.mp4" "$URL/api/jobs"
+expect 400 "truncated PNG as the photo" -F "photo=@tests/fixtures/media/truncated.png" -F "driving=@$TMP/clip.mp4" "$URL/api/jobs" &&
+  check '! grep -q "$DATA" "$TMP/err.json" && ! grep -q "\.up-" "$TMP/err.json"' "error messages do not name server paths"
+expect 413 "photo over the pixel limit" -F "photo=@tests/fixtures/media/huge_dims.png" -F "driving=@$TMP/clip.mp4" "$URL/api/jobs"
+expect 400 "bad option value" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" -F strength=lots "$URL/api/jobs" &&
+  check 'grep -q "strength" "$TMP/err.json"' "the 400 names the field"
+expect 400 "unknown field" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" -F bogus=1 "$URL/api/jobs"
+expect 400 "motion control out of range" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" -F lips=9 "$URL/api/jobs" &&
+  check 'grep -q "lips" "$TMP/err.json"' "the 400 names the motion control"
+expect 400 "unknown region" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" -F region=nose "$URL/api/jobs"
+expect 400 "format png is not offered" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" -F format=png "$URL/api/jobs"
+expect 400 "missing driver" -F "photo=@$TMP/photo.png" "$URL/api/jobs"
+expect 400 "missing photo" -F "driving=@$TMP/clip.mp4" "$URL/api/jobs"
+expect 400 "driving and motion both" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" -F "motion=@$TMP/clip.mp4" "$URL/api/jobs"
+expect 400 "the photo twice" -F "photo=@$TMP/photo.png" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" "$URL/api/jobs"
+expect 400 "ref=best with aligned" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" -F aligned=1 -F ref=best "$URL/api/jobs"
+expect 415 "not multipart" -H "Content-Type: application/json" -d '{"photo":1}' "$URL/api/jobs"
+expect 404 "traversal ../" --path-as-is "$URL/api/jobs/../../../etc/passwd"
+expect 404 "traversal %2e%2e" --path-as-is "$URL/api/jobs/%2e%2e%2f%2e%2e%2fetc%2fpasswd"
+expect 404 "traversal after an id" --path-as-is "$URL/api/jobs/$ID/../../../../etc/passwd"
+expect 404 "traversal in a sub-resource" --path-as-is "$URL/api/jobs/$ID/..%2f..%2fjob.json"
+expect 404 "a job's files by name" "$URL/api/jobs/$ID/photo"
+expect 404 "unknown job id" "$URL/api/jobs/0123456789abcdef0123456789abcdef"
+expect 404 "malformed job id" "$URL/api/jobs/0123456789ABCDEF0123456789ABCDEF"
+expect 404 "unknown path" "$URL/etc/passwd"
+expect 404 "delete an unknown job" -X DELETE "$URL/api/jobs/0123456789abcdef0123456789abcdef"
+expect 405 "wrong method" -X PUT "$URL/api/health"
+PORT=${URL##*:}
+expect 403 "another host name (DNS rebinding)" -H "Host: evil.example:$PORT" "$URL/api/health"
+expect 403 "a POST from another site" -H "Origin: http://evil.example" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" "$URL/api/jobs"
+expect 403 "an opaque origin" -H "Origin: null" "$URL/api/jobs"
+expect 200 "the server's own origin" -H "Origin: http://127.0.0.1:$PORT" "$URL/api/health"
+expect 200 "localhost" -H "Host: localhost:$PORT" "$URL/api/health"
+check '[ "$(uploads_left "$DATA")" = 0 ]' "no upload left behind by the failed requests"
+check '[ "$(req /dev/null "$URL/api/health")" = 200 ]' "the server still answers after the bad requests"
+
+# ---- 50 concurrent requests
+seq 1 50 | xargs -P 50 -I{} curl -s -o /dev/null -w '%{http_code}\n' --max-time 30 "$URL/api/jobs/$ID" >"$TMP/conc.txt"
+check '[ "$(grep -c "^200$" "$TMP/conc.txt")" = 50 ]' "50 concurrent requests all answered 200 ($(sort "$TMP/conc.txt" | uniq -c | tr '\n' ' '))"
+
+# ---- a second job, DELETE, restart on the same data dir
+code=$(req "$TMP/post2.json" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" -F aligned=1 -F max_frames=2 \
+       -F storyboard=0 -F format=webm "$URL/api/jobs")
+ID2=$(jget "$TMP/post2.json" id)
+check '[ "$code" = 201 ] && [ "$(wait_state "$ID2")" = done ]' "a second job (webm, no storyboard) ends done"
+check '[ "$(req "$TMP/r2.webm" "$URL/api/jobs/$ID2/result")" = 200 ] && [ "$(od -An -tx1 -N4 "$TMP/r2.webm" | tr -d " ")" = 1a45dfa3 ]' "its result is WebM"
+expect 409 "storyboard not asked for" "$URL/api/jobs/$ID2/storyboard"
+check '[ "$(req /dev/null -X DELETE "$URL/api/jobs/$ID2")" = 200 ]' "DELETE /api/jobs/ID"
+expect 404 "a deleted job" "$URL/api/jobs/$ID2"
+check '[ ! -e "$DATA/$ID2" ]' "DELETE removed the job's files"
+stop_server
+check '[ "$STOP_RC" = 0 ]' "SIGTERM ends the server with status 0 (got $STOP_RC)"
+start_server "$TMP/log2" --data-dir "$DATA"
+check '[ "$(req "$TMP/job.json" "$URL/api/jobs/$ID")" = 200 ] && [ "$(jget "$TMP/job.json" state)" = done ]' "a restart lists the finished job again"
+check '[ "$(req "$TMP/result2.mp4" "$URL/api/jobs/$ID/result")" = 200 ] && cmp -s "$TMP/result.mp4" "$TMP/result2.mp4"' "and serves the same result"
+stop_server
+
+# ---- temporary data dir: removed on exit
+mkdir -p "$TMP/tmpdir"
+TMPDIR=$TMP/tmpdir start_server "$TMP/log3"
+code=$(req "$TMP/post3.json" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" -F aligned=1 -F max_frames=2 "$URL/api/jobs")
+check '[ "$code" = 201 ] && [ "$(wait_state "$(jget "$TMP/post3.json" id)")" = done ]' "a job in the temporary data dir"
+check '[ -n "$(ls -A "$TMP/tmpdir")" ]' "the temporary data dir exists while serving"
+stop_server
+check '[ -z "$(ls -A "$TMP/tmpdir")" ]' "the temporary data dir is removed on exit"
+
+# ---- a full queue, and SIGTERM while a job runs
+"$TOOL" --write-clip "$TMP/long.mp4" 300 >/dev/null || fail "cannot write the long clip"
+start_server "$TMP/log5" --data-dir "$TMP/data5" --queue 0
+code=$(req "$TMP/post5.json" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/long.mp4" -F aligned=1 -F storyboard=0 "$URL/api/jobs")
+ID5=$(jget "$TMP/post5.json" id)
+check '[ "$code" = 201 ]' "a long job is accepted by an idle worker with --queue 0 (got $code)"
+code=$(curl -s -D "$TMP/hdr.txt" -o "$TMP/err.json" -w '%{http_code}' -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" -F aligned=1 "$URL/api/jobs")
+check '[ "$code" = 503 ] && grep -qi "^retry-after:" "$TMP/hdr.txt"' "a second job while the worker is busy: 503 with Retry-After (got $code)"
+# stop at the first progress event with a frame written (streamed: polling can lag behind on a loaded machine)
+curl -s -N --max-time 60 "$URL/api/jobs/$ID5/events" | grep -m1 '"state":"running","frame":[1-9]' >"$TMP/ev.txt"
+check '[ -s "$TMP/ev.txt" ]' "the long job reports progress"
+stop_server
+check '[ "$STOP_RC" = 0 ]' "SIGTERM during a job exits 0 (got $STOP_RC)"
+left=$(ls -A "$TMP/data5/$ID5" | tr '\n' ' ')
+check '[ "$left" = "driving job.json photo " ]' "the stopped job left no result or temp file (found: $left)"
+check 'grep -q "\"state\":\"failed\"" "$TMP/data5/$ID5/job.json" && grep -q "shut down" "$TMP/data5/$ID5/job.json"' "the stopped job is recorded as failed by the shutdown"
+check '[ "$(uploads_left "$TMP/data5")" = 0 ]' "no upload left behind after the 503"
+
+# ---- --max-disk-mb: the oldest finished job goes once the job files are over the limit
+start_server "$TMP/log6" --data-dir "$TMP/data6" --max-disk-mb 0.008
+ids=
+for k in 1 2; do
+  code=$(req "$TMP/post6.json" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" -F aligned=1 -F max_frames=2 -F storyboard=0 "$URL/api/jobs")
+  id=$(jget "$TMP/post6.json" id); ids="$ids $id"
+  check '[ "$code" = 201 ] && [ "$(wait_state "$id")" = done ]' "job $k under --max-disk-mb ends done"
+done
+read -r OLD NEW <<<"$ids"
+check '[ "$(req /dev/null "$URL/api/jobs/$OLD")" = 404 ] && [ ! -e "$TMP/data6/$OLD" ]' "the older job was evicted past --max-disk-mb 0.008"
+check '[ "$(req /dev/null "$URL/api/jobs/$NEW/result")" = 200 ]' "the newest job stays"
+check '[ "$(req "$TMP/h6.json" "$URL/api/health")" = 200 ] && grep -q "\"evicted\":1" "$TMP/h6.json" && grep -q "\"disk_bytes\":" "$TMP/h6.json"' "health reports the eviction and the disk use"
+stop_server
+
+# ---- token
+start_server "$TMP/log4" --data-dir "$TMP/data4" --token s3cret-token
+expect 401 "no token" "$URL/api/health"
+expect 401 "wrong token" -H "Authorization: Bearer s3cret-tokeN" "$URL/api/health"
+expect 401 "no token on upload" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" "$URL/api/jobs"
+expect 200 "bearer token" -H "Authorization: Bearer s3cret-token" "$URL/api/health"
+expect 200 "token query argument" "$URL/api/health?token=s3cret-token"
+expect 200 "the page itself needs no token" "$URL/"
+stop_server
+
+# ---- usage
+"$CLI" serve --host 0.0.0.0 --port 0 --model "$M" >"$TMP/o.txt" 2>"$TMP/e.txt"; rc=$?
+check '[ $rc = 2 ] && grep -q "token" "$TMP/e.txt"' "--host 0.0.0.0 without --token is a usage error (exit $rc)"
+"$CLI" serve --bogus >/dev/null 2>&1; rc=$?
+check '[ $rc = 2 ]' "unknown option exits 2"
+"$CLI" serve --help >"$TMP/o.txt" 2>&1; rc=$?
+check '[ $rc = 0 ] && grep -q -- "--max-upload-mb" "$TMP/o.txt"' "serve --help"
+
+[ $FAILS -eq 0 ] || { echo "$FAILS of $CHECKS checks FAILED" >&2; exit 1; }
+echo "ok: $CHECKS checks"

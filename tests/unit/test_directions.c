@@ -1,0 +1,450 @@
+/*
+ * test_directions.c - tests of include/reenact/directions.h: attributes from landmarks (each responds to its own
+ * motion and is invariant to scale, translation and rotation where it should be), the within-clip fits on synthetic
+ * clips whose true directions are known (patterns, held-out R^2, a motion space that excludes identity), the
+ * calibration and the control solve on a synthetic decoder, steering (plain arithmetic as the neutral case, --lips 0,
+ * regions, offsets), the directions inside a model file (round trip, weights_sha256 equal to the plain file's
+ * data_sha256, and malformed entries refused with their status). Needs models/demo.motion (landmarks of a real face).
+ *   Run: ./build/tests/test_directions     (cwd = repo root; ctest does that)
+ *   RE_WRITE_DIRECTIONS_CORPUS=DIR ./build/tests/test_directions   also writes the fuzz seed corpus there.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/core.h"
+#include "core/safetensors.h"
+#include "model/directions_io.h"
+#include "re_test.h"
+#include "reenact/anim.h"
+#include "reenact/directions.h"
+
+#define K RE_ATTR_COUNT
+
+static uint64_t g_rng = 88172645463325252ULL;
+static double urand(void) {
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (double)(g_rng >> 11) / 9007199254740992.0;
+}
+static double nrand(void) {
+    double u = urand() + 1e-12, v = urand();
+    return sqrt(-2 * log(u)) * cos(6.283185307179586 * v);
+}
+
+/* ---- attributes --------------------------------------------------------------------------------------------- */
+static void test_attributes(const float lm0[RE_FACE_LANDMARKS][2]) {
+    float a0[K], a[K], lm[RE_FACE_LANDMARKS][2];
+    CHECK_OK(re_face_attributes(lm0, a0));
+    const float size = 1.0f;   /* normalized landmarks: the face is about 1 unit */
+    (void)size;
+    /* open the mouth: the lower inner lip moves down */
+    memcpy(lm, lm0, sizeof lm);
+    for (int i = 65; i <= 67; i++) lm[i][1] += 0.05f;
+    CHECK_OK(re_face_attributes((const float(*)[2])lm, a));
+    CHECK_MSG(a[RE_ATTR_MOUTH] > a0[RE_ATTR_MOUTH] + 0.02f, "mouth %g -> %g", a0[RE_ATTR_MOUTH], a[RE_ATTR_MOUTH]);
+    CHECK(fabsf(a[RE_ATTR_YAW] - a0[RE_ATTR_YAW]) < 1e-3f && fabsf(a[RE_ATTR_EYE_L] - a0[RE_ATTR_EYE_L]) < 1e-4f);
+    /* wider mouth: the corners move apart -> more smile */
+    memcpy(lm, lm0, sizeof lm);
+    lm[48][0] -= 0.03f;
+    lm[54][0] += 0.03f;
+    CHECK_OK(re_face_attributes((const float(*)[2])lm, a));
+    CHECK(a[RE_ATTR_SMILE] > a0[RE_ATTR_SMILE] + 0.01f);
+    /* close the image-left eye */
+    memcpy(lm, lm0, sizeof lm);
+    for (int i = 37; i <= 38; i++) lm[i][1] = 0.5f * (lm0[i][1] + lm0[i + 4 - 2 * (i - 37)][1]);
+    CHECK_OK(re_face_attributes((const float(*)[2])lm, a));
+    CHECK(a[RE_ATTR_EYE_L] < a0[RE_ATTR_EYE_L] - 0.05f);
+    CHECK(fabsf(a[RE_ATTR_EYE_R] - a0[RE_ATTR_EYE_R]) < 1e-5f);
+    /* raise the brows */
+    memcpy(lm, lm0, sizeof lm);
+    for (int i = 17; i <= 26; i++) lm[i][1] -= 0.03f;
+    CHECK_OK(re_face_attributes((const float(*)[2])lm, a));
+    CHECK(a[RE_ATTR_BROWS] > a0[RE_ATTR_BROWS] + 0.01f);
+    /* the nose tip towards the image right: yaw > 0 */
+    memcpy(lm, lm0, sizeof lm);
+    lm[30][0] += 0.05f;
+    CHECK_OK(re_face_attributes((const float(*)[2])lm, a));
+    CHECK(a[RE_ATTR_YAW] > a0[RE_ATTR_YAW] + 1.0f);
+    /* scale + translation + rotation by 10 degrees: all the same, roll + 10 */
+    const double th = 10 * 3.14159265358979 / 180, c = cos(th), s = sin(th);
+    for (int i = 0; i < RE_FACE_LANDMARKS; i++) {
+        lm[i][0] = (float)(3.0 * (c * lm0[i][0] - s * lm0[i][1]) + 100);
+        lm[i][1] = (float)(3.0 * (s * lm0[i][0] + c * lm0[i][1]) - 40);
+    }
+    CHECK_OK(re_face_attributes((const float(*)[2])lm, a));
+    for (int k = 0; k < K; k++) {
+        const double want = a0[k] + (k == RE_ATTR_ROLL ? 10.0 : 0.0);
+        CHECK_MSG(fabs(a[k] - want) < (k >= RE_ATTR_YAW ? 0.05 : 1e-3), "%s %g vs %g", re_attr_name(k), a[k], want);
+    }
+    /* degenerate and non-finite landmarks are refused */
+    memset(lm, 0, sizeof lm);
+    CHECK(re_face_attributes((const float(*)[2])lm, a) == RE_ERR_ARG);
+    memcpy(lm, lm0, sizeof lm);
+    lm[5][0] = NAN;
+    CHECK(re_face_attributes((const float(*)[2])lm, a) == RE_ERR_ARG);
+    CHECK(re_attr_from_name("yaw") == RE_ATTR_YAW && re_attr_from_name("nose") == -1 && re_attr_name(K) == NULL);
+}
+
+/* ---- synthetic clips: codes = identity + sum_k a_k B_k + noise ---------------------------------------------- */
+#define SL 16
+static float g_B[K][SL];
+
+static re_directions *fit_synthetic(int n_clips, int frames) {
+    for (int k = 0; k < K; k++)
+        for (int i = 0; i < SL; i++) g_B[k][i] = (float)nrand();
+    re_dir_fit *f = NULL;
+    CHECK_OK(re_dir_fit_create(&f, SL, 1e-4));
+    float *z = malloc((size_t)frames * SL * sizeof(float)), *a = malloc((size_t)frames * K * sizeof(float));
+    uint8_t *ok = malloc((size_t)frames);
+    for (int c = 0; c < n_clips; c++) {
+        float id[SL];
+        for (int i = 0; i < SL; i++) id[i] = (float)(5 * nrand());   /* identity: far larger than the motion */
+        for (int t = 0; t < frames; t++) {
+            ok[t] = t % 17 != 5;   /* some frames without a face */
+            for (int k = 0; k < K; k++) a[t * K + k] = (float)((k + 1) * 0.1 * nrand());
+            for (int i = 0; i < SL; i++) {
+                double v = id[i] + 0.01 * nrand();
+                for (int k = 0; k < K; k++) v += a[t * K + k] * g_B[k][i];
+                z[t * SL + i] = ok[t] ? (float)v : NAN;   /* invalid frames are never read */
+            }
+        }
+        int used = 0;
+        CHECK_OK(re_dir_fit_add_clip(f, z, a, ok, frames, c % 4 == 3, &used));
+        CHECK(used == 1);
+    }
+    /* a clip with too few frames is ignored */
+    int used = 1;
+    CHECK_OK(re_dir_fit_add_clip(f, z, a, ok, 2, 0, &used));
+    CHECK(used == 0);
+    re_directions *d = NULL;
+    CHECK_OK(re_dir_fit_finish(f, 0.999, &d));
+    re_dir_fit_free(f);
+    free(z);
+    free(a);
+    free(ok);
+    return d;
+}
+
+static void test_fit(void) {
+    re_directions *d = fit_synthetic(12, 60);
+    if (!d) return;
+    CHECK(d->latent == SL && d->clips == 12);
+    for (int k = 0; k < K; k++) {
+        double err = 0, nn = 0;
+        for (int i = 0; i < SL; i++) {
+            err += pow(d->pattern[k * SL + i] - g_B[k][i], 2);
+            nn += pow(g_B[k][i], 2);
+        }
+        CHECK_MSG(sqrt(err / nn) < 0.05, "pattern %s off by %.3f", re_attr_name(k), sqrt(err / nn));
+        CHECK_MSG(d->r2[k] > 0.95, "held-out R2 of %s is %.3f", re_attr_name(k), d->r2[k]);
+        CHECK(fabs(d->sigma[k] - (k + 1) * 0.1) < 0.02 * (k + 1));
+        /* the filter inverts the patterns: F P^T ~ I */
+        for (int j = 0; j < K; j++) {
+            double fp = 0;
+            for (int i = 0; i < SL; i++) fp += (double)d->filter[k * SL + i] * d->pattern[j * SL + i];
+            CHECK_MSG(fabs(fp - (j == k)) < 0.05, "F[%d] . P[%d] = %.3f", k, j, fp);
+        }
+    }
+    /* the motion space: K components explain the motion; each B_k lies in it; rows orthonormal */
+    CHECK_MSG(d->n_motion >= K && d->n_motion <= K + 2, "%d motion components", d->n_motion);
+    for (int m = 0; m < d->n_motion; m++)
+        for (int q = 0; q < d->n_motion; q++) {
+            double dot = 0;
+            for (int i = 0; i < SL; i++) dot += (double)d->basis[m * SL + i] * d->basis[q * SL + i];
+            CHECK(fabs(dot - (m == q)) < 1e-4);
+        }
+    for (int k = 0; k < K; k++) {
+        double in = 0, nn = 0;
+        for (int m = 0; m < d->n_motion; m++) {
+            double c = 0;
+            for (int i = 0; i < SL; i++) c += (double)d->basis[m * SL + i] * g_B[k][i];
+            in += c * c;
+        }
+        for (int i = 0; i < SL; i++) nn += g_B[k][i] * g_B[k][i];
+        CHECK_MSG(in / nn > 0.99, "direction %d keeps %.3f of its norm in the motion space", k, in / nn);
+    }
+    /* too little data */
+    re_dir_fit *f = NULL;
+    re_directions *none = NULL;
+    CHECK_OK(re_dir_fit_create(&f, SL, 0));
+    CHECK(re_dir_fit_finish(f, 0, &none) == RE_ERR_ARG && none == NULL);
+    float nanz[3 * SL], a3[3 * K] = {0};
+    for (int i = 0; i < 3 * SL; i++) nanz[i] = i == 7 ? NAN : 0.0f;
+    CHECK(re_dir_fit_add_clip(f, nanz, a3, NULL, 3, 0, NULL) == RE_ERR_ARG);
+    re_dir_fit_free(f);
+    CHECK(re_dir_fit_create(&f, 0, 0) == RE_ERR_ARG);
+    re_directions_free(d);
+}
+
+/* ---- calibration on a synthetic decoder: faces are codes, attributes are read linearly with cross-talk ------- */
+static float g_W[K][SL];   /* measured attributes = W z */
+static re_status syn_decode(const float *z, int n, float *faces, void *user) {
+    (void)user;
+    memcpy(faces, z, (size_t)n * SL * sizeof(float));
+    return RE_OK;
+}
+static int syn_measure(const float *face, float a[K], void *user) {
+    (void)user;
+    for (int k = 0; k < K; k++) {
+        double s = 0;
+        for (int i = 0; i < SL; i++) s += (double)g_W[k][i] * face[i];
+        a[k] = (float)s;
+    }
+    return 1;
+}
+
+static void test_calibrate_and_steer(void) {
+    re_directions *d = fit_synthetic(8, 50);
+    if (!d) return;
+    /* the decoder answers weakly (0.4 of the truth) and each direction leaks 0.15 into the next attribute */
+    for (int k = 0; k < K; k++)
+        for (int i = 0; i < SL; i++)
+            g_W[k][i] = (float)(0.4 * d->filter[k * SL + i] + (k ? 0.15 * d->filter[(k - 1) * SL + i] : 0.0));
+    float codes[4 * SL], real[4 * K];
+    for (int i = 0; i < 4 * SL; i++) codes[i] = (float)nrand();
+    for (int n = 0; n < 4; n++) syn_measure(codes + n * SL, real + n * K, NULL);
+    CHECK(re_dir_calibrate(d, codes, real, 0, SL, syn_decode, syn_measure, NULL) == RE_ERR_ARG);
+    CHECK_OK(re_dir_calibrate(d, codes, real, 4, SL, syn_decode, syn_measure, NULL));
+    CHECK_MSG(fabs(d->response[RE_ATTR_MOUTH * K + RE_ATTR_MOUTH] - 0.4) < 0.03, "response %g",
+              d->response[RE_ATTR_MOUTH * K + RE_ATTR_MOUTH]);
+    CHECK(fabs(d->smile_bias) < 1e-3);   /* decoding is exact here */
+    for (int k = 0; k < K; k++) {
+        CHECK_MSG(fabs(d->gain[k] - 1) < 0.1, "control gain of %s: %.3f", re_attr_name(k), d->gain[k]);
+        CHECK_MSG(d->cross[k] < 0.1, "control cross-talk of %s: %.3f", re_attr_name(k), d->cross[k]);
+    }
+    float dz[SL], out[SL], tmp[2 * SL];
+    for (int i = 0; i < SL; i++) dz[i] = (float)nrand();
+    /* neutral options: plain latent arithmetic */
+    re_steer_opts o;
+    re_steer_opts_default(&o);
+    CHECK(re_steer_active(&o));
+    o.attr_drive = 0;
+    o.space = RE_MSPACE_FULL;
+    CHECK(!re_steer_active(&o));
+    re_steer_apply(d, &o, dz, NULL, 0.7f, out, tmp);
+    for (int i = 0; i < SL; i++) CHECK(fabsf(out[i] - 0.7f * dz[i]) < 1e-4f);
+    /* --lips 0 without the driver's attributes: the output carries no mouth or smile */
+    o.lips = 0;
+    CHECK(re_steer_active(&o));
+    re_steer_apply(d, &o, dz, NULL, 1, out, tmp);
+    for (int k = RE_ATTR_MOUTH; k <= RE_ATTR_SMILE; k++) {
+        double ah = 0;
+        for (int i = 0; i < SL; i++) ah += (double)d->filter[k * SL + i] * out[i];
+        CHECK_MSG(fabs(ah) < 0.02, "%s left: %.4f", re_attr_name(k), ah);
+    }
+    /* attribute drive: the decoded attributes of the steered delta match the driver's changes */
+    re_steer_opts_default(&o);
+    o.space = RE_MSPACE_FULL;
+    float da[K], meas[K], zero[SL] = {0}, base[K];
+    for (int k = 0; k < K; k++) da[k] = (float)(d->sigma[k] * nrand());
+    o.region = RE_REGION_POSE;   /* pose only: the expression stays where it was */
+    re_steer_apply(d, &o, dz, da, 1, out, tmp);
+    syn_measure(out, meas, NULL);
+    syn_measure(zero, base, NULL);
+    for (int k = 0; k < K; k++) {
+        const double want = k >= RE_ATTR_YAW ? da[k] : 0;
+        CHECK_MSG(fabs(meas[k] - base[k] - want) < 0.15 * d->sigma[k], "%s: %.4f, want %.4f", re_attr_name(k),
+                  meas[k] - base[k], want);
+    }
+    /* offsets: +1 sigma of smile, nothing else */
+    re_steer_opts_default(&o);
+    o.attr_drive = 0;
+    o.region = RE_REGION_EXPRESSION;
+    o.lips = o.eyes = 0;
+    for (int i = 0; i < SL; i++) dz[i] = 0;
+    o.offset[RE_ATTR_SMILE] = d->sigma[RE_ATTR_SMILE];
+    CHECK_OK(re_steer_opts_check(&o, d));
+    re_steer_apply(d, &o, dz, NULL, 1, out, tmp);
+    syn_measure(out, meas, NULL);
+    CHECK(fabs(meas[RE_ATTR_SMILE] - d->sigma[RE_ATTR_SMILE]) < 0.15 * d->sigma[RE_ATTR_SMILE]);
+    CHECK(fabs(meas[RE_ATTR_MOUTH]) < 0.15 * d->sigma[RE_ATTR_MOUTH]);
+    /* option ranges */
+    o.offset[RE_ATTR_SMILE] = 5 * d->sigma[RE_ATTR_SMILE];
+    CHECK(re_steer_opts_check(&o, d) == RE_ERR_ARG);
+    re_steer_opts_default(&o);
+    o.offset[RE_ATTR_YAW] = 60;
+    CHECK(re_steer_opts_check(&o, d) == RE_ERR_ARG);
+    re_steer_opts_default(&o);
+    o.lips = -1;
+    CHECK(re_steer_opts_check(&o, NULL) == RE_ERR_ARG);
+    o.lips = NAN;
+    CHECK(re_steer_opts_check(&o, NULL) == RE_ERR_ARG);
+    /* the mouth relative to the photo's own */
+    float ad[K] = {0}, ar[K] = {0}, ap[K] = {0};
+    ad[RE_ATTR_MOUTH] = 0.3f;
+    ar[RE_ATTR_MOUTH] = 0.35f;
+    ap[RE_ATTR_MOUTH] = 0.01f;
+    re_steer_opts_default(&o);
+    re_steer_attr_delta(&o, ad, ar, ap, da);
+    CHECK(fabsf(da[RE_ATTR_MOUTH] - 0.29f) < 1e-6f);
+    o.mouth_absolute = 0;
+    re_steer_attr_delta(&o, ad, ar, ap, da);
+    CHECK(fabsf(da[RE_ATTR_MOUTH] + 0.05f) < 1e-6f);
+    re_directions_free(d);
+}
+
+/* ---- the model file ---------------------------------------------------------------------------------------------- */
+static char g_dir[512];
+
+/* A directions-only safetensors buffer for re_dir_load, with the metadata JSON given (NULL: the valid one). */
+static uint8_t *dir_buffer(const re_directions *d, const char *meta_override, int drop_tensor, size_t *len) {
+    re_st_entry e[RE_DIR_N_TENSORS];
+    char *json = NULL;
+    CHECK(re_dir_entries(d, e, &json) == RE_DIR_N_TENSORS);
+    const char *kv[2] = {"directions", meta_override ? meta_override : json};
+    uint8_t *buf = NULL;
+    re_st_entry keep[RE_DIR_N_TENSORS];
+    size_t n = 0;
+    for (int i = 0; i < RE_DIR_N_TENSORS; i++)
+        if (i != drop_tensor) keep[n++] = e[i];
+    CHECK_OK(re_st_write_mem(&buf, len, keep, n, kv, 1));
+    free(json);
+    return buf;
+}
+
+static re_status load_buffer(const uint8_t *buf, size_t len, int latent) {
+    re_st_file *f = NULL;
+    re_status s = re_st_load_mem(&f, buf, len, "<test>");
+    if (s != RE_OK) return s;
+    re_directions *d = NULL;
+    s = re_dir_load(f, "<test>", latent, &d);
+    re_directions_free(d);
+    re_st_free(f);
+    return s;
+}
+
+static void write_corpus(const char *dir, const char *name, const uint8_t *buf, size_t len) {
+    if (!dir) return;
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "wb");
+    if (f) {
+        fwrite(buf, 1, len, f);
+        fclose(f);
+    }
+}
+
+static void test_model_file(void) {
+    re_directions *d = fit_synthetic(6, 40);
+    if (!d) return;
+    const char *corpus = getenv("RE_WRITE_DIRECTIONS_CORPUS");
+    size_t len;
+    uint8_t *good = dir_buffer(d, NULL, -1, &len);
+    CHECK_OK(load_buffer(good, len, SL));
+    CHECK(load_buffer(good, len, SL + 1) == RE_ERR_SHAPE);   /* another latent size */
+    write_corpus(corpus, "valid.safetensors", good, len);
+    free(good);
+    struct bad { const char *name, *meta; int drop; re_status want; } bads[] = {
+        {"meta_not_json", "{", -1, RE_ERR_BAD_HEADER},
+        {"meta_version", "{\"version\":2}", -1, RE_ERR_VERSION},
+        {"meta_names", "{\"version\":1,\"attributes\":[\"mouth\"]}", -1, RE_ERR_BAD_HEADER},
+        {"meta_no_sigma", "{\"version\":1,\"attributes\":[\"mouth\",\"smile\",\"eye_l\",\"eye_r\",\"brows\",\"yaw\",\"pitch\",\"roll\"]}", -1, RE_ERR_BAD_HEADER},
+        {"meta_zero_sigma", "{\"version\":1,\"attributes\":[\"mouth\",\"smile\",\"eye_l\",\"eye_r\",\"brows\",\"yaw\",\"pitch\",\"roll\"],"
+                            "\"sigma\":[1,1,1,0,1,1,1,1],\"r2\":[null,null,null,null,null,null,null,null],\"gain\":[1,1,1,1,1,1,1,1],"
+                            "\"cross\":[0,0,0,0,0,0,0,0]}", -1, RE_ERR_BAD_HEADER},
+        {"meta_bad_response", "{\"version\":1,\"attributes\":[\"mouth\",\"smile\",\"eye_l\",\"eye_r\",\"brows\",\"yaw\",\"pitch\",\"roll\"],"
+                              "\"sigma\":[1,1,1,1,1,1,1,1],\"r2\":[null,null,null,null,null,null,null,null],\"gain\":[1,1,1,1,1,1,1,1],"
+                              "\"cross\":[0,0,0,0,0,0,0,0],\"response\":[1,2]}", -1, RE_ERR_BAD_HEADER},
+        {"missing_filter", NULL, 1, RE_ERR_MISSING},
+        {"missing_basis", NULL, 2, RE_ERR_SHAPE},
+    };
+    for (size_t i = 0; i < sizeof bads / sizeof *bads; i++) {
+        uint8_t *b = dir_buffer(d, bads[i].meta, bads[i].drop, &len);
+        re_status s = load_buffer(b, len, SL);
+        CHECK_MSG(s == bads[i].want, "%s: got %d (%s), want %d", bads[i].name, s, re_last_error(), bads[i].want);
+        char nm[128];
+        snprintf(nm, sizeof nm, "%s.safetensors", bads[i].name);
+        write_corpus(corpus, nm, b, len);
+        free(b);
+    }
+    /* non-finite values and a basis that is not orthonormal */
+    re_directions *c = NULL;
+    CHECK_OK(re_directions_copy(d, &c));
+    c->pattern[3] = NAN;
+    uint8_t *b = dir_buffer(c, NULL, -1, &len);
+    CHECK(load_buffer(b, len, SL) == RE_ERR_NONFINITE);
+    write_corpus(corpus, "nan_pattern.safetensors", b, len);
+    free(b);
+    c->pattern[3] = 0;
+    c->basis[0] *= 3;
+    b = dir_buffer(c, NULL, -1, &len);
+    CHECK(load_buffer(b, len, SL) == RE_ERR_BAD_HEADER);
+    write_corpus(corpus, "basis_not_unit.safetensors", b, len);
+    free(b);
+    re_directions_free(c);
+    /* tensors without the metadata entry */
+    {
+        re_st_entry e[RE_DIR_N_TENSORS];
+        char *json = NULL;
+        re_dir_entries(d, e, &json);
+        const char *kv[2] = {"other", "x"};
+        CHECK_OK(re_st_write_mem(&b, &len, e, RE_DIR_N_TENSORS, kv, 1));
+        CHECK(load_buffer(b, len, SL) == RE_ERR_BAD_HEADER);
+        write_corpus(corpus, "no_meta.safetensors", b, len);
+        free(b);
+        free(json);
+    }
+    re_directions_free(d);
+
+    /* a whole model: plain file, then with directions */
+    re_config cfg;
+    CHECK_OK(re_config_preset(&cfg, "seed64"));
+    re_model *m = NULL, *m2 = NULL;
+    CHECK_OK(re_model_create(&m, &cfg, 1, 0));
+    char p1[600], p2[600];
+    snprintf(p1, sizeof p1, "%s/plain.safetensors", g_dir);
+    snprintf(p2, sizeof p2, "%s/dirs.safetensors", g_dir);
+    CHECK_OK(re_model_save(m, p1, 0, RE_STORE_F16, NULL));
+    CHECK_OK(re_model_load(&m2, p1));
+    char plain_sha[65];
+    snprintf(plain_sha, sizeof plain_sha, "%s", re_model_meta(m2, "data_sha256"));
+    CHECK(re_model_directions(m2) == NULL);
+    CHECK(strcmp(re_model_weights_sha256(m2), plain_sha) == 0);
+    re_directions *big = NULL;
+    CHECK_OK(re_directions_create(&big, cfg.latent, 3));
+    for (int k = 0; k < K; k++) big->pattern[k * cfg.latent + k] = 1, big->filter[k * cfg.latent + k] = 1, big->sigma[k] = 0.5f;
+    for (int q = 0; q < 3; q++) big->basis[q * cfg.latent + 10 + q] = 1;
+    CHECK(re_model_set_directions(m2, NULL) == RE_OK);
+    re_directions *wrong = NULL;
+    CHECK_OK(re_directions_create(&wrong, cfg.latent + 1, 1));
+    CHECK(re_model_set_directions(m2, wrong) == RE_ERR_ARG);   /* frees it */
+    CHECK_OK(re_model_set_directions(m2, big));
+    CHECK_OK(re_model_save(m2, p2, 0, RE_STORE_F16, NULL));
+    re_model_free(m2);
+    m2 = NULL;
+    CHECK_OK(re_model_load(&m2, p2));
+    const re_directions *got = m2 ? re_model_directions(m2) : NULL;
+    CHECK(got && got->n_motion == 3 && got->pattern[2 * cfg.latent + 2] == 1 && got->sigma[4] == 0.5f);
+    CHECK(got && isnan(got->gain[0]) && isnan(got->response[0]));
+    CHECK(m2 && strcmp(re_model_meta(m2, "data_sha256"), plain_sha) != 0);
+    CHECK_MSG(m2 && strcmp(re_model_weights_sha256(m2), plain_sha) == 0, "weights_sha256 %s, plain %s",
+              m2 ? re_model_weights_sha256(m2) : "?", plain_sha);
+    re_model_free(m2);
+    re_model_free(m);
+    unlink(p1);
+    unlink(p2);
+}
+
+int main(void) {
+    snprintf(g_dir, sizeof g_dir, "%s/test_directions.tmp", RE_TEST_BINARY_DIR);
+    mkdir(g_dir, 0777);
+    re_motion *mo = NULL;
+    if (re_motion_load(&mo, "models/demo.motion") != RE_OK || !mo->landmarks) {
+        fprintf(stderr, "test_directions: models/demo.motion (with landmarks) is needed: %s\n", re_last_error());
+        return 1;
+    }
+    float lm0[RE_FACE_LANDMARKS][2];
+    memcpy(lm0, mo->landmarks + (size_t)mo->ref_frame * RE_FACE_LANDMARKS * 2, sizeof lm0);
+    re_motion_free(mo);
+    test_attributes((const float(*)[2])lm0);
+    test_fit();
+    test_calibrate_and_steer();
+    test_model_file();
+    rmdir(g_dir);
+    RE_TEST_END();
+}
