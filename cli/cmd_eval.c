@@ -30,7 +30,6 @@
 #include <unistd.h>
 
 #include "cli.h"
-#include "core/core.h"
 #include "reenact/anim.h"
 #include "reenact/data.h"
 #include "reenact/face.h"
@@ -1224,11 +1223,6 @@ static int collect(int argc, char **argv, int *i, const char *name, char ***list
     return 1;
 }
 
-static re_status write_json_fn(FILE *f, void *user) {
-    if (json_dumpf((json_t *)user, f, JSON_INDENT(2) | JSON_REAL_PRECISION(8)) != 0 || fputc('\n', f) == EOF)
-        return re_fail(RE_ERR_IO, "writing JSON failed");
-    return RE_OK;
-}
 
 int cmd_eval(int argc, char **argv) {
     const char *model_path = NULL, *faces = NULL, *dataset = NULL, *json_path = NULL, *v = NULL;
@@ -1569,7 +1563,20 @@ int cmd_eval(int argc, char **argv) {
     double secs = now_s() - t0;
     json_object_set_new(root, "seconds", json_real(secs));
     if (json_path) {
-        if ((s = re_write_atomic(json_path, write_json_fn, root)) != RE_OK) {
+        char *text = json_dumps(root, JSON_INDENT(2) | JSON_REAL_PRECISION(8));
+        size_t tl = text ? strlen(text) : 0;
+        s = text ? RE_OK : re_fail(RE_ERR_NOMEM, "out of memory");
+        if (s == RE_OK) {   /* with the trailing newline the file always had */
+            char *t2 = realloc(text, tl + 2);
+            if (t2) {
+                text = t2;
+                text[tl++] = '\n';
+                text[tl] = 0;
+            }
+            s = t2 ? re_write_file_atomic(json_path, text, tl) : re_fail(RE_ERR_NOMEM, "out of memory");
+        }
+        free(text);
+        if (s != RE_OK) {
             rc = cli_fail(CMD, s, "cannot write '%s'", json_path);
             goto done;
         }
