@@ -192,7 +192,7 @@ int cmd_animate(int argc, char **argv) {
     const char *model = NULL, *motion = NULL, *fmt = NULL, *v = NULL;
     re_anim_opts o;
     re_anim_opts_default(&o);
-    int quiet = 0, size_given = 0, steer_needs = 0, steer_active = 0;
+    int quiet = 0, size_given = 0, steer_active = 0;
     long lv;
     double dv;
     for (int i = 1; i < argc; i++) {
@@ -283,7 +283,7 @@ int cmd_animate(int argc, char **argv) {
         else if (cli_flag(argv, i, "--no-audio", NULL)) o.audio = 0;
         else if (cli_flag(argv, i, "--no-pipeline", NULL)) o.pipeline = 0;
         else if (cli_flag(argv, i, "--quiet", "-q")) quiet = 1;
-        else if ((r = cli_steer_option(cmd, argc, argv, &i, &o.steer, &steer_needs)) != 0) {
+        else if ((r = cli_steer_option(cmd, argc, argv, &i, &o.steer)) != 0) {
             if (r < 0) return RE_EXIT_USAGE;
         }
         else if (argv[i][0] == '-') return cli_usage_error(cmd, "unknown option '%s'", argv[i]);
@@ -328,7 +328,7 @@ int cmd_animate(int argc, char **argv) {
     re_motion *mo = NULL;
     if (anim_cli_load_model(cmd, model, &m)) goto fail_dir;
     {
-        int rs = cli_steer_ready(cmd, &o.steer, steer_needs, re_model_directions(m), &steer_active);
+        int rs = cli_steer_ready(cmd, &o.steer, 0, re_model_directions(m), &steer_active);
         if (rs) {
             re_model_free(m);
             if (made_dir) rmdir(outdir);

@@ -144,7 +144,7 @@ static re_status calib_faces(calib_ctx *c, const char *dir, int want, int L, flo
 
 /* Codes and attributes of one motion file into the fit. */
 static re_status add_motion(re_dir_fit *fit, const re_model *m, const char *path, int heldout, int *used,
-                            int64_t *frames) {
+                            int64_t *frames, int64_t *with_face) {
     re_motion *mo = NULL;
     re_status st = re_motion_load(&mo, path);
     if (st != RE_OK) return re_fail_ctx(st, "motion '%s'", path);
@@ -169,6 +169,7 @@ static re_status add_motion(re_dir_fit *fit, const re_model *m, const char *path
         if (!ok[t])
             for (int k = 0; k < RE_ATTR_COUNT; k++) a[t * RE_ATTR_COUNT + k] = 0;
         *frames += ok[t];
+        *with_face += mo->found[t] != 0;
     }
     if (st == RE_OK) st = re_dir_fit_add_clip(fit, z, a, ok, mo->frames, heldout, used);
     free(z);
@@ -178,17 +179,10 @@ static re_status add_motion(re_dir_fit *fit, const re_model *m, const char *path
     return st;
 }
 
-/* Append `want` video frames, evenly spread over the motion files' frames with a face, to the calibration codes
+/* Append `want` video frames, evenly spread over the motion files' `total` frames with a face, to the calibration codes
  * (*codes, *attrs grow; their real attributes are NaN: they were measured at another resolution). */
-static re_status add_frames(const re_model *m, const char **motions, int n_mo, int want, int L, float **codes,
-                            float **attrs, int *n) {
-    int64_t total = 0;
-    for (int i = 0; i < n_mo; i++) {
-        re_motion *mo = NULL;
-        if (re_motion_load(&mo, motions[i]) != RE_OK) continue;
-        for (int64_t t = 0; t < mo->frames; t++) total += mo->found[t];
-        re_motion_free(mo);
-    }
+static re_status add_frames(const re_model *m, const char **motions, int n_mo, int64_t total, int want, int L,
+                            float **codes, float **attrs, int *n) {
     if (total == 0 || want <= 0) return RE_OK;
     float *z = realloc(*codes, (size_t)(*n + want) * L * sizeof(float));
     if (z) *codes = z;
@@ -288,11 +282,11 @@ int cmd_directions(int argc, char **argv) {
     if (st != RE_OK) { rc = cli_fail("directions", st, "cannot load model '%s'", model_path); goto done; }
     const int L = re_model_config(m)->latent, res = re_model_config(m)->res;
     if ((st = re_dir_fit_create(&fit, L, ridge)) != RE_OK) { rc = cli_fail("directions", st, "fit"); goto cleanup; }
-    int64_t frames = 0;
+    int64_t frames = 0, with_face = 0;
     int clips = 0;
     for (int i = 0; i < n_mo; i++) {
         int used = 0;
-        if ((st = add_motion(fit, m, motions[i], every > 0 && i % every == every - 1, &used, &frames)) != RE_OK) {
+        if ((st = add_motion(fit, m, motions[i], every > 0 && i % every == every - 1, &used, &frames, &with_face)) != RE_OK) {
             rc = cli_fail("directions", st, "cannot use '%s'", motions[i]);
             goto cleanup;
         }
@@ -314,7 +308,7 @@ int cmd_directions(int argc, char **argv) {
             goto cleanup;
         }
         if (calib_frames > 0 &&
-            (st = add_frames(m, motions, n_mo, (int)calib_frames, L, &cz, &ca, &nc)) != RE_OK) {
+            (st = add_frames(m, motions, n_mo, with_face, (int)calib_frames, L, &cz, &ca, &nc)) != RE_OK) {
             rc = cli_fail("directions", st, "calibration frames");
             goto cleanup;
         }

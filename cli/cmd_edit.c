@@ -47,7 +47,7 @@ int cmd_edit(int argc, char **argv) {
     o.audio = 0;
     o.pipeline = 0;
     o.steer.attr_drive = 0;
-    int quiet = 0, needs = 0, active = 0, any = 0;
+    int quiet = 0, active = 0, any = 0;
     long lv;
     for (int i = 1; i < argc; i++) {
         int r;
@@ -70,11 +70,8 @@ int cmd_edit(int argc, char **argv) {
             o.paste_max_side = (int)lv;
         } else if (cli_flag(argv, i, "--face-only", NULL)) o.paste_back = 0;
         else if (cli_flag(argv, i, "--quiet", "-q")) quiet = 1;
-        else if (!strcmp(argv[i], "--smile") || !strcmp(argv[i], "--brows") || !strcmp(argv[i], "--yaw") ||
-                 !strcmp(argv[i], "--pitch") || !strcmp(argv[i], "--roll") || !strcmp(argv[i], "--debias") ||
-                 !strncmp(argv[i], "--smile=", 8) || !strncmp(argv[i], "--brows=", 8) || !strncmp(argv[i], "--yaw=", 6) ||
-                 !strncmp(argv[i], "--pitch=", 8) || !strncmp(argv[i], "--roll=", 7)) {
-            if (cli_steer_option(cmd, argc, argv, &i, &o.steer, &needs) < 0) return RE_EXIT_USAGE;
+        else if ((r = cli_steer_option(cmd, argc, argv, &i, &o.steer)) != 0) {
+            if (r < 0) return RE_EXIT_USAGE;
             any = 1;
         } else if (argv[i][0] == '-') return cli_usage_error(cmd, "unknown option '%s'", argv[i]);
         else return cli_usage_error(cmd, "unexpected argument '%s'", argv[i]);
@@ -82,6 +79,11 @@ int cmd_edit(int argc, char **argv) {
     if (!o.source) return cli_usage_error(cmd, "--source PHOTO is required");
     if (!out) return cli_usage_error(cmd, "-o OUT.png is required");
     if (!any) return cli_usage_error(cmd, "nothing to change: give at least one of --smile, --brows, --yaw, --pitch, --roll");
+    /* the motion controls that act on a driver make no sense on a still photo */
+    if (o.steer.region != RE_REGION_ALL || o.steer.lips != 1 || o.steer.eyes != 1 || o.steer.attr_drive ||
+        o.steer.space != RE_MSPACE_LEARNED || !o.steer.mouth_absolute)
+        return cli_usage_error(cmd, "edit takes --smile, --brows, --yaw, --pitch, --roll and --debias; the other motion "
+                               "controls act on a driving video (reenact animate)");
     if (!model) model = cli_default_model();
     if (anim_cli_check_input(cmd, "photo", o.source) || anim_cli_check_output(cmd, "output", out)) return RE_EXIT_FAIL;
 

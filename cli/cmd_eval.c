@@ -66,7 +66,6 @@ typedef struct ctx {
     int steer_on;        /* steering applies: the model has directions and the options ask for it */
     const re_directions *dirs;
     float (*attr)[RE_ATTR_COUNT]; /* [batch] the driver's attributes (full-resolution landmarks) */
-    uint8_t *attr_ok;    /* [batch] */
     float *steer_tmp;    /* [3 * L] */
 } ctx;
 
@@ -511,8 +510,7 @@ static re_status clip_next(ctx *c, clip_iter *it, int *nb, int *found, double (*
             if (re_face_attributes(tr.face.lm, a) == RE_OK) feat[j][4] = a[RE_ATTR_SMILE];
         }
         if (c->steer_on) {   /* the driver's attributes; a frame without a face holds the last ones */
-            c->attr_ok[j] = tr.found && re_face_attributes(tr.face.lm, c->attr[j]) == RE_OK;
-            if (c->attr_ok[j]) {
+            if (tr.found && re_face_attributes(tr.face.lm, c->attr[j]) == RE_OK) {
                 re_latent_filter_apply(it->afilt, c->attr[j]);
                 memcpy(it->alast, c->attr[j], sizeof it->alast);
                 it->have_alast = 1;
@@ -1241,7 +1239,6 @@ int cmd_eval(int argc, char **argv) {
     const char *id_model = NULL;
     re_latent_filter_opts_default(&c.smooth_opts);
     re_steer_opts_default(&c.steer);
-    int steer_needs = 0;
     {
         re_loader_opts lo;
         re_loader_opts_default(&lo);
@@ -1255,7 +1252,7 @@ int cmd_eval(int argc, char **argv) {
             rc = RE_EXIT_OK;
             goto done;
         }
-        if ((k = cli_steer_option(CMD, argc, argv, &i, &c.steer, &steer_needs)) != 0) {
+        if ((k = cli_steer_option(CMD, argc, argv, &i, &c.steer)) != 0) {
             if (k < 0) {
                 rc = RE_EXIT_USAGE;
                 goto done;
@@ -1431,7 +1428,7 @@ int cmd_eval(int argc, char **argv) {
     c.C = cfg->channels;
     c.L = cfg->latent;
     c.dirs = re_model_directions(c.m);
-    if ((rc = cli_steer_ready(CMD, &c.steer, steer_needs, c.dirs, &c.steer_on)) != 0) goto done;
+    if ((rc = cli_steer_ready(CMD, &c.steer, 0, c.dirs, &c.steer_on)) != 0) goto done;
     rc = RE_EXIT_FAIL;
     c.batch = (int)batch;
     c.lm_size = (int)lm_size;
@@ -1455,9 +1452,8 @@ int cmd_eval(int argc, char **argv) {
     c.z = malloc((size_t)c.batch * c.L * sizeof(float));
     c.z2 = malloc((size_t)c.batch * c.L * sizeof(float));
     c.attr = calloc((size_t)c.batch, sizeof *c.attr);
-    c.attr_ok = calloc((size_t)c.batch, 1);
     c.steer_tmp = malloc((size_t)3 * c.L * sizeof(float));
-    if (!c.attr || !c.attr_ok || !c.steer_tmp) {
+    if (!c.attr || !c.steer_tmp) {
         rc = cli_fail(CMD, RE_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -1598,7 +1594,6 @@ done:
     free(c.z);
     free(c.z2);
     free(c.attr);
-    free(c.attr_ok);
     free(c.steer_tmp);
     re_image_free(&c.img);
     re_image_free(&c.up);

@@ -176,7 +176,7 @@ static void run_job(serve_jobs *J, int w, re_face_detector **det, serve_job *j) 
     }
     {   /* motion controls: smile and brows came in sigmas of the model's directions */
         const re_directions *d = re_model_directions(J->models[w]);
-        if (j->o.steer_needs_dirs && !d) {
+        if (!d && re_steer_needs_directions(&o.steer)) {
             snprintf(err, sizeof err, "the motion controls need a model with directions; this server's model has "
                      "none (start it with the bundled model)");
             goto done;

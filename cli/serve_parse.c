@@ -204,15 +204,12 @@ int serve_opts_set(serve_opts *o, const char *key, const char *val, char *err, s
         if (!parse_double(val, 0, 3, &dv)) BAD("field '%s' wants a number in [0,3], got '%.64s'", key, val);
         if (key[0] == 'l') a->steer.lips = (float)dv;
         else a->steer.eyes = (float)dv;
-        o->steer_needs_dirs = 1;
     } else if (!strcmp(key, "smile") || !strcmp(key, "brows")) {
         if (!parse_double(val, -3, 3, &dv)) BAD("field '%s' wants standard deviations in [-3,3], got '%.64s'", key, val);
         a->steer.offset[key[0] == 's' ? RE_ATTR_SMILE : RE_ATTR_BROWS] = (float)dv;
-        o->steer_needs_dirs = 1;
     } else if (!strcmp(key, "yaw") || !strcmp(key, "pitch") || !strcmp(key, "roll")) {
         if (!parse_double(val, -30, 30, &dv)) BAD("field '%s' wants degrees in [-30,30], got '%.64s'", key, val);
         a->steer.offset[key[0] == 'y' ? RE_ATTR_YAW : key[0] == 'p' ? RE_ATTR_PITCH : RE_ATTR_ROLL] = (float)dv;
-        o->steer_needs_dirs = 1;
     } else if (!strcmp(key, "region")) {
         if (!strcmp(val, "all")) a->steer.region = RE_REGION_ALL;
         else if (!strcmp(val, "expression")) a->steer.region = RE_REGION_EXPRESSION;
@@ -220,7 +217,6 @@ int serve_opts_set(serve_opts *o, const char *key, const char *val, char *err, s
         else if (!strcmp(val, "lips")) a->steer.region = RE_REGION_LIPS;
         else if (!strcmp(val, "eyes")) a->steer.region = RE_REGION_EYES;
         else BAD("field 'region' wants all, expression, pose, lips or eyes, got '%.64s'", val);
-        if (a->steer.region != RE_REGION_ALL) o->steer_needs_dirs = 1;
     } else if (!strcmp(key, "motion_space")) {
         if (!strcmp(val, "learned")) a->steer.space = RE_MSPACE_LEARNED;
         else if (!strcmp(val, "full")) a->steer.space = RE_MSPACE_FULL;
@@ -235,7 +231,6 @@ int serve_opts_set(serve_opts *o, const char *key, const char *val, char *err, s
     } else if (!strcmp(key, "debias")) {
         if (!parse_bool(val, &b)) BAD("field 'debias' wants 1 or 0, got '%.64s'", val);
         a->steer.debias = b;
-        if (b) o->steer_needs_dirs = 1;
     } else if (!strcmp(key, "demo")) {
         if (!parse_bool(val, &b)) BAD("field 'demo' wants 1 or 0, got '%.64s'", val);
         o->use_demo = b;

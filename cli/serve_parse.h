@@ -52,9 +52,8 @@ typedef struct serve_opts {
     int storyboard;          /* write a storyboard PNG [1] */
     int use_demo;            /* fill a missing photo / driver with the bundled demo photo / motion [0] */
     int size_given;
-    /* the motion controls (a.steer): smile and brows arrive in sigmas and are converted with the model's
-     * directions by the job runner (serve_opts_steer_units); a control that needs directions sets this */
-    int steer_needs_dirs;
+    /* the motion controls are in a.steer; smile and brows arrive in sigmas and the job runner converts them with the
+     * model's directions */
 } serve_opts;
 
 void serve_opts_default(serve_opts *o);

@@ -51,7 +51,7 @@ void cli_steer_help(FILE *f) {
     }
 }
 
-int cli_steer_option(const char *cmd, int argc, char **argv, int *i, re_steer_opts *o, int *needs_dirs) {
+int cli_steer_option(const char *cmd, int argc, char **argv, int *i, re_steer_opts *o) {
     const char *arg = argv[*i];
     for (int q = 0; q < N_OPTS; q++) {
         const opt *p = &opts[q];
@@ -118,18 +118,15 @@ int cli_steer_option(const char *cmd, int argc, char **argv, int *i, re_steer_op
             break;
         case K_DEBIAS: o->debias = 1; break;
         }
-        /* everything but the defaults of --motion-space / --attr-drive asks for directions */
-        if (!((p->k == K_SPACE && o->space == RE_MSPACE_FULL) || (p->k == K_DRIVE && !o->attr_drive) || p->k == K_MOUTH))
-            *needs_dirs = 1;
         return 1;
     }
     return 0;
 }
 
-int cli_steer_ready(const char *cmd, re_steer_opts *o, int needs_dirs, const re_directions *d, int *active) {
+int cli_steer_ready(const char *cmd, re_steer_opts *o, int require_dirs, const re_directions *d, int *active) {
     *active = 0;
     if (!d) {
-        if (needs_dirs) {
+        if (require_dirs || re_steer_needs_directions(o)) {
             fprintf(stderr, "reenact %s: the motion controls need a model with directions, and this one has none; use "
                             "the bundled model (%s) or add them with 'reenact directions'\n", cmd, cli_default_model());
             return RE_EXIT_USAGE;

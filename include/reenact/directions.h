@@ -165,6 +165,9 @@ void re_steer_opts_default(re_steer_opts *o);
 /* Check the options (ranges: lips, eyes in [0, 3]; offsets within 4 sigma of the attribute, pose within 45 deg).
  * RE_ERR_ARG naming the option. d may be NULL (then only values are checked). */
 re_status re_steer_opts_check(const re_steer_opts *o, const re_directions *d);
+/* Do the options ask for something only directions can do (a region, lips/eyes multipliers other than 1, offsets,
+ * debias)? The other fields (attribute drive, motion space, mouth) fall back to plain arithmetic without them. */
+int re_steer_needs_directions(const re_steer_opts *o);
 /* Does steering with o change anything relative to plain latent arithmetic? (0: the caller may skip it) */
 int re_steer_active(const re_steer_opts *o);
 

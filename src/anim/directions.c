@@ -423,8 +423,7 @@ re_status re_dir_fit_finish(re_dir_fit *f, double motion_share, re_directions **
     for (size_t q = 0; q < (size_t)K * L; q++) d->filter[q] = (float)F[q];
     /* patterns: P = (AA + lam diag(AA))^-1 AZ */
     {
-        double AAr[K * K], B[K * 1];
-        (void)B;
+        double AAr[K * K];
         double *PB = malloc((size_t)K * L * sizeof(double));
         if (!PB) {
             st = re_fail(RE_ERR_NOMEM, "out of memory");
@@ -579,6 +578,13 @@ re_status re_steer_opts_check(const re_steer_opts *o, const re_directions *d) {
         }
     }
     return RE_OK;
+}
+
+int re_steer_needs_directions(const re_steer_opts *o) {
+    if (!o) return 0;
+    int needs = o->region != RE_REGION_ALL || o->lips != 1 || o->eyes != 1 || o->debias;
+    for (int k = 0; k < K; k++) needs |= o->offset[k] != 0;
+    return needs;
 }
 
 int re_steer_active(const re_steer_opts *o) {

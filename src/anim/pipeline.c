@@ -798,7 +798,7 @@ static re_status best_ref_pass(ctx *c, const float src_lmn[RE_FACE_LANDMARKS][2]
         if (d < best) {
             best = d;
             c->st->ref_frame = n;
-            c->have_aref = re_face_attributes(tr.face.lm, c->aref) == RE_OK;
+            if (c->dirs) c->have_aref = re_face_attributes(tr.face.lm, c->aref) == RE_OK;
             s = re_image_warp_affine(&c->frame, &c->crop_img, c->res, c->res, tr.m_dst_to_src, RE_BORDER_REPLICATE);
             if (s != RE_OK) return s;
             re_image_to_chw(&c->crop_img, best_crop);
@@ -868,9 +868,7 @@ re_status re_animate(re_model *m, const re_anim_opts *o, re_anim_stats *st_out) 
     {
         const re_directions *d = re_model_directions(m);
         const re_steer_opts *so = &o->steer;
-        int needs = so->region != RE_REGION_ALL || so->lips != 1 || so->eyes != 1 || so->debias;
-        for (int k = 0; k < RE_ATTR_COUNT; k++) needs |= so->offset[k] != 0;
-        if (!d && needs) {
+        if (!d && re_steer_needs_directions(so)) {
             s = re_fail(RE_ERR_UNSUPPORTED, "the motion controls (region, lips, eyes, offsets, debias) need a model with "
                         "directions (the bundled model has them; 'reenact directions' adds them)");
             goto done;

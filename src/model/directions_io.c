@@ -60,7 +60,7 @@ int re_dir_entries(const re_directions *d, re_st_entry e[RE_DIR_N_TENSORS], char
     return *meta_json ? RE_DIR_N_TENSORS : -1;
 }
 
-/* n floats from a JSON array of numbers or nulls (NaN) into v; nonfinite_ok: null allowed */
+/* n floats from a JSON array into v: numbers, or null (read as NaN) when null_ok */
 static int read_farr(json_t *o, const char *key, float *v, int n, int null_ok) {
     json_t *a = json_object_get(o, key);
     if (!json_is_array(a) || (int)json_array_size(a) != n) return 0;

@@ -40,8 +40,6 @@ static double nrand(void) {
 static void test_attributes(const float lm0[RE_FACE_LANDMARKS][2]) {
     float a0[K], a[K], lm[RE_FACE_LANDMARKS][2];
     CHECK_OK(re_face_attributes(lm0, a0));
-    const float size = 1.0f;   /* normalized landmarks: the face is about 1 unit */
-    (void)size;
     /* open the mouth: the lower inner lip moves down */
     memcpy(lm, lm0, sizeof lm);
     for (int i = 65; i <= 67; i++) lm[i][1] += 0.05f;
