@@ -1,9 +1,10 @@
 /*
  * cmd_serve.c - `reenact serve`: a local web app and JSON API for animating photos (issue 15). The page is
  * embedded in the binary; jobs run on worker threads through re_animate. Layout: serve_parse.c (routes, fields,
- * sniffing; fuzzed), serve_jobs.c (queue, workers, data dir), serve_http.c (libmicrohttpd). API: docs/API.md.
+ * sniffing; fuzzed), serve_jobs.c (queue, workers, data dir), serve_http.c (libmicrohttpd), serve_live.c and
+ * serve_ws.c (the live WebSocket channel, GET /api/live). API: docs/API.md.
  *   reenact serve [--host 127.0.0.1] [--port 8080] [--model M] [--max-upload-mb 200] [--jobs 1] [--queue 16]
- *                 [--data-dir DIR] [--max-disk-mb X] [--token T]
+ *                 [--data-dir DIR] [--max-disk-mb X] [--token T] [--live 2]
  */
 #include <errno.h>
 #include <limits.h>
@@ -36,6 +37,8 @@ static void help(FILE *f) {
             "  --data-dir DIR        where uploads and results stay until deleted; finished jobs found there are\n"
             "                        listed again after a restart [a temporary directory, removed on exit]\n"
             "  --token T             require 'Authorization: Bearer T' (or ?token=T) on /api/ [none]\n"
+            "  --live N              live webcam sessions (GET /api/live) at a time, 0 = off; each holds a model\n"
+            "                        and keeps the cores busy while frames come [2]\n"
             "  --threads N           threads of each job's model stage (0 = all cores) [cores - 2, at least 1]\n"
             "  -q, --quiet           no access log\n"
             "  -h, --help            this help\n"
@@ -77,7 +80,7 @@ static const char *sibling(char *buf, const char *model, const char *name) {
 int cmd_serve(int argc, char **argv) {
     const char *cmd = "serve";
     const char *host = "127.0.0.1", *model = NULL, *data_dir = NULL, *token = NULL, *v = NULL;
-    long port = 8080, max_mb = 200, jobs = 1, queue = 16, lv;
+    long port = 8080, max_mb = 200, jobs = 1, queue = 16, live = 2, lv;
     double max_disk_mb = 0, dv;
     int quiet = 0;
     for (int i = 1; i < argc; i++) {
@@ -110,6 +113,10 @@ int cmd_serve(int argc, char **argv) {
             if (r < 0) return RE_EXIT_USAGE;
             if (!cli_parse_float(v, 0, 1e9, &dv)) return cli_usage_error(cmd, "--max-disk-mb wants MiB >= 0, got '%s'", v);
             max_disk_mb = dv;
+        } else if (OPT("--live")) {
+            if (r < 0) return RE_EXIT_USAGE;
+            if (!cli_parse_int(v, 0, 64, &lv)) return cli_usage_error(cmd, "--live wants 0..64, got '%s'", v);
+            live = lv;
         } else if (OPT("--data-dir")) { if (r < 0) return RE_EXIT_USAGE; data_dir = v; }
         else if (OPT("--token")) {
             if (r < 0) return RE_EXIT_USAGE;
@@ -170,7 +177,8 @@ int cmd_serve(int argc, char **argv) {
         return RE_EXIT_FAIL;
     }
     serve_http *H = NULL;
-    serve_http_cfg hc = {host, (int)port, token, (uint64_t)max_mb << 20, J, model, demo_photo, demo_motion, quiet};
+    serve_http_cfg hc = {host, (int)port, token, (uint64_t)max_mb << 20, J, model, demo_photo, demo_motion, quiet,
+                         (int)live};
     if (serve_http_start(&H, &hc, err, sizeof err)) {
         fprintf(stderr, "reenact serve: %s\n", err);
         serve_jobs_stop(J);
@@ -183,7 +191,8 @@ int cmd_serve(int argc, char **argv) {
     printf("  model %s | %ld worker(s), queue %ld | uploads up to %ld MiB | data dir %s%s", model, jobs, queue, max_mb,
            data_dir, temp ? " (temporary)" : "");
     if (max_disk_mb > 0) printf(", at most %g MiB", max_disk_mb);
-    printf(" | demo %s%s\n", demo_photo && demo_motion ? "yes" : "no", token ? " | token required" : "");
+    printf(" | live %ld | demo %s%s\n", live, demo_photo && demo_motion ? "yes" : "no",
+           token ? " | token required" : "");
     fflush(stdout);
 
     int sig = 0;

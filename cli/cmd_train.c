@@ -25,6 +25,11 @@
  * at once (the newest complete checkpoint stays usable).
  * NaN/Inf: a step that reports RE_ERR_NONFINITE is not applied; the run reloads the newest checkpoint, halves both
  * learning rates and continues; after --max-rollbacks rollbacks without passing a new checkpoint it gives up (exit 1).
+ * Several processes (MPI, issue 16): under `mpirun -np N` every rank runs this command on the same arguments; the
+ * trainer splits each global batch over the ranks (re_train_opts.dist). Rank 0 alone writes the run folder
+ * (metrics, pictures, checkpoints, the model) and prints; every rank reads the configuration and, on --resume or a
+ * NaN rollback, the checkpoint (so the run folder must be visible to all ranks). The ranks agree on a signal at
+ * every step, and a fatal error on any rank ends the whole job (re_dist_abort), never leaving the others waiting.
  * Test hooks (environment): REENACT_FAULT_INJECT_WRITE=N[:F] makes the N-th checkpoint of this process fail while
  * writing file F (1 model, 2 optim, 3 config, 4 DONE; default 1) as if the disk were full (RLIMIT_FSIZE = 0);
  * REENACT_TEST_NAN_STEP=S[:K] puts a NaN into the input of step S, K times (default 1).
@@ -47,6 +52,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "reenact/dist.h"
 #include "train.h"
 
 #define CMD "train"
@@ -185,6 +191,10 @@ static void help(FILE *f) {
             "                       faster on CPUs with AVX-512 BF16; needs --backend dnnl [f32]\n"
             "  --prefetch N         training batches read ahead on a background thread, 0 = none [2]\n"
             "  --quiet              no progress bar or config table (errors and the final summary remain)\n"
+            "several processes (run under mpirun -np N; --batch stays the global batch, a multiple of N):\n"
+            "  --grad-precision f32|bf16  precision of the gradient allreduce (bf16 halves the bytes) [f32]\n"
+            "  --check-every N      compare a weights checksum across ranks every N steps, 0 = off [50]\n"
+            "  --bucket-mb N        gradient bucket size of the allreduce overlapped with the backward [4]\n"
             "  -h, --help           this help\n\n"
             "SIGINT/SIGTERM: the current step finishes, a checkpoint is written, exit status 130/143 (a second\n"
             "signal quits at once; the newest complete checkpoint stays usable).\n"
@@ -212,6 +222,7 @@ typedef struct cli_args {
     unsigned set;                /* F_* given on the command line */
     const char *resume, *export_path, *out_path;
     int quiet, verify, prefetch;
+    int grad_bf16, check_every, bucket_mb;   /* several processes */
     /* values given on the command line that --resume may override */
     int epochs_set, max_steps_set, ckpt_set, keep_set, sample_set, log_set, grid_set, rb_set, plot_set, valmax_set;
 } cli_args;
@@ -226,6 +237,8 @@ static int parse_args(int argc, char **argv, cli_args *a) {
     re_precision prec = RE_PREC_F32;
     a->verify = 1;
     a->prefetch = 2;
+    a->check_every = 50;
+    a->bucket_mb = 4;
     for (int i = 1; i < argc; i++) {
         int m = 0;
         long l;
@@ -275,6 +288,11 @@ static int parse_args(int argc, char **argv, cli_args *a) {
         else if (OPT("--max-rollbacks", NULL)) { NEED(cli_parse_int(v, 0, 1000, &l), "--max-rollbacks wants 0..1000"); c->max_rollbacks = (int)l; a->rb_set = 1; }
         else if (OPT("--export", NULL)) { NEED(*v, "--export wants a path"); a->export_path = v; }
         else if (OPT("--prefetch", NULL)) { NEED(cli_parse_int(v, 0, 64, &l), "--prefetch wants 0..64"); a->prefetch = (int)l; }
+        else if (OPT("--grad-precision", NULL)) {
+            NEED(!strcmp(v, "f32") || !strcmp(v, "bf16"), "--grad-precision wants f32 or bf16, got '%s'", v);
+            a->grad_bf16 = !strcmp(v, "bf16");
+        } else if (OPT("--check-every", NULL)) { NEED(cli_parse_int(v, 0, (long)1e9, &l), "--check-every wants >= 0"); a->check_every = (int)l; }
+        else if (OPT("--bucket-mb", NULL)) { NEED(cli_parse_int(v, 1, 1024, &l), "--bucket-mb wants 1..1024"); a->bucket_mb = (int)l; }
         else if (cli_flag(argv, i, "--flip", NULL)) { c->flip = 1; a->set |= F_FLIP; }
         else if (cli_flag(argv, i, "--plot-linear", NULL)) { c->plot_log = 0; a->plot_set = 1; }
         else if (cli_flag(argv, i, "--no-verify", NULL)) a->verify = 0;
@@ -309,6 +327,8 @@ typedef struct run {
     re_loader *ld;
     re_model *m;
     re_trainer *t;
+    re_dist *dist;               /* NULL: one process */
+    int rank, world;             /* rank 0 of 1 in one process; only rank 0 writes and prints */
     FILE *metrics;
     float *x, *vx, *vr;
     train_hist hist;
@@ -352,6 +372,7 @@ static json_t *jreal(double v) { return isfinite(v) ? json_real(v) : json_null()
 /* Append one JSON object as a line to metrics.jsonl (steals o). */
 static re_status emit(run *r, json_t *o) {
     re_status s = RE_OK;
+    if (!r->metrics) { json_decref(o); return RE_OK; }   /* ranks other than 0 */
     char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(9));
     json_decref(o);
     if (!line) return re_fail(RE_ERR_NOMEM, "metrics: out of memory");
@@ -743,7 +764,8 @@ static re_status handle_nonfinite(run *r, const char *msg) {
                        "checkpoint is %s/step_%07" PRId64 ". Lower --lr or check the data", r->nan_run - 1,
                        r->nan_run - 1 == 1 ? "" : "s", msg, r->ckpt_dir, back);
     if (back < 0) return re_fail(RE_ERR_NONFINITE, "%s, and no checkpoint to roll back to", msg);
-    fprintf(stderr, "reenact train: warning: %s\n  rolling back to checkpoint step %" PRId64
+    if (r->rank == 0)
+        fprintf(stderr, "reenact train: warning: %s\n  rolling back to checkpoint step %" PRId64
             " and halving the learning rates (%g -> %g; discriminator %g -> %g); rollback %d of at most %d\n",
             msg, back, r->st.lr_g, r->st.lr_g * 0.5, r->st.lr_d, r->st.lr_d * 0.5, r->nan_run,
             r->cfg.max_rollbacks);
@@ -852,7 +874,9 @@ static int resume_config(run *r, const cli_args *a, int64_t *resume_step) {
     struct stat sb;
     if (stat(r->out, &sb) != 0 || !S_ISDIR(sb.st_mode))
         return cli_fail(CMD, RE_OK, "--resume: '%s' is not a run folder", r->out);
-    re_checkpoint_clean(r->ckpt_dir);
+    if (r->rank == 0) re_checkpoint_clean(r->ckpt_dir);
+    re_status sb0 = re_dist_barrier(r->dist);   /* the others look after rank 0 has cleaned */
+    if (sb0) return cli_fail(CMD, sb0, "--resume");
     *resume_step = re_checkpoint_latest(r->ckpt_dir);
     if (*resume_step < 0)
         return cli_fail(CMD, RE_OK, "--resume: no complete checkpoint in %s (the run stopped before its first "
@@ -961,12 +985,12 @@ static int setup_run(run *r, const cli_args *a) {
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGXFSZ, SIG_IGN);   /* a file-size limit then fails the write (EFBIG) instead of killing us */
 
-    /* Output folder: create and prove it is writable before any work. */
-    if (mkdir_p(r->out) != 0 || mkdir_p(r->ckpt_dir) != 0 || mkdir_p(r->samples_dir) != 0) {
+    /* Output folder: create and prove it is writable before any work (rank 0 writes it). */
+    if (r->rank == 0 && (mkdir_p(r->out) != 0 || mkdir_p(r->ckpt_dir) != 0 || mkdir_p(r->samples_dir) != 0)) {
         fprintf(stderr, "reenact train: error: cannot create the output folder '%s': %s\n", r->out, strerror(errno));
         return RE_EXIT_FAIL;
     }
-    {
+    if (r->rank == 0) {
         char probe[TRAIN_PATH + 64];
         snprintf(probe, sizeof probe, "%s/.write-test", r->out);
         if ((s = write_text(probe, "ok\n"))) return cli_fail(CMD, s, "output folder '%s' is not writable", r->out);
@@ -1015,6 +1039,7 @@ static int setup_run(run *r, const cli_args *a) {
         if (!r->x || !r->vx || !r->vr) return cli_fail(CMD, RE_ERR_NOMEM, "buffers");
     }
 
+    if (r->rank != 0) return 0;
     /* Metrics: a resumed run drops what was logged after its checkpoint. */
     if (a->resume) {
         struct stat sb;
@@ -1084,7 +1109,7 @@ static int setup_model(run *r, const cli_args *a, int64_t resume_step) {
     } else if (create_model(r)) {
         return RE_EXIT_FAIL;
     }
-    {
+    if (r->rank == 0) {
         char *cj = train_config_json(c, &r->st), p[TRAIN_PATH + 64];
         snprintf(p, sizeof p, "%s/config.json", r->out);
         s = cj ? write_text(p, cj) : RE_ERR_NOMEM;
@@ -1092,7 +1117,7 @@ static int setup_model(run *r, const cli_args *a, int64_t resume_step) {
         if (s) return cli_fail(CMD, s, "cannot write the run configuration");
     }
     print_table(r, a->resume != NULL, resume_step);
-    if (!a->resume) {
+    if (!a->resume && r->rank == 0) {
         /* Step 0: a checkpoint to roll back to, the initial validation loss and pictures. */
         if ((s = checkpoint(r))) { prog_break(r); return cli_fail(CMD, s, "checkpoint at step 0 failed"); }
         if ((s = write_pictures(r))) return cli_fail(CMD, s, "pictures");
@@ -1130,8 +1155,8 @@ static int train_step(run *r) {
     r->st.step = re_trainer_steps(r->t);
     if ((s = account(r, &ss))) { prog_break(r); return cli_fail(CMD, s, "metrics"); }
     int epoch_end = bi.last_in_epoch;
-    int do_ckpt = r->st.step % c->ckpt_every == 0;
-    int do_pics = r->st.step % c->sample_every == 0 || epoch_end;
+    int do_ckpt = r->rank == 0 && r->st.step % c->ckpt_every == 0;
+    int do_pics = r->rank == 0 && (r->st.step % c->sample_every == 0 || epoch_end);
     if ((do_pics || do_ckpt) && (s = ensure_val(r))) { prog_break(r); return cli_fail(CMD, s, "validation"); }
     if (do_pics && (s = write_pictures(r))) { prog_break(r); return cli_fail(CMD, s, "samples"); }
     if (do_ckpt && (s = checkpoint(r))) {
@@ -1152,6 +1177,7 @@ static int finish(run *r, const cli_args *a, double session) {
     if (g_signal) {
         prog_break(r);
         int sig = g_signal;
+        if (r->rank != 0) return 128 + sig;
         if ((s = checkpoint(r)))
             return cli_fail(CMD, s, "interrupted at step %" PRId64 ", and the checkpoint failed", r->st.step);
         fprintf(stderr, "reenact train: interrupted (%s) at step %" PRId64 "; checkpoint %s/step_%07" PRId64
@@ -1160,6 +1186,7 @@ static int finish(run *r, const cli_args *a, double session) {
         return 128 + sig;
     }
     prog_break(r);
+    if (r->rank != 0) return RE_EXIT_OK;
     if ((s = ensure_val(r)) || (s = write_pictures(r)) || (s = checkpoint(r)))
         return cli_fail(CMD, s, "finishing the run at step %" PRId64, r->st.step);
     char p[TRAIN_PATH + 64], stp[32], tot[32];
@@ -1186,6 +1213,14 @@ static int finish(run *r, const cli_args *a, double session) {
                r->val_rec, r->val_kl, r->val_loss, r->st.step, r->st.best_val, r->st.best_step);
     printf("model:       %s%s%s\n", p, a->export_path ? "; BF16 export " : "", a->export_path ? a->export_path : "");
     printf("peak RSS:    %.1f MiB\n", vm_hwm_kb() / 1024.0);
+    if (r->dist) {
+        re_dist_stats ds;
+        re_dist_get_stats(r->dist, &ds);
+        printf("ranks:       %d x %d threads; gradient allreduce on rank 0: %.2f s in all (%.2f ms/step), of which "
+               "%.2f s waiting after the backward; %.1f MB/step (%" PRIu64 " bytes)\n", r->world, c->threads,
+               ds.allreduce_s, n ? 1e3 * ds.allreduce_s / (double)n : 0, ds.wait_s,
+               n ? (double)ds.bytes / (double)n / 1e6 : 0, n ? ds.bytes / (uint64_t)n : 0);
+    }
     return RE_EXIT_OK;
 }
 
@@ -1201,11 +1236,46 @@ int cmd_train(int argc, char **argv) {
     r->quiet = a.quiet;
     r->tty = isatty(2);
     r->last_ckpt = -1;
+    r->world = 1;
     int64_t resume_step = -1;
 
+    /* Several processes: MPI when the launcher started more than one. */
+    int launched = re_dist_launcher_size();
+    if (launched > 1) {
+        if (!re_dist_have_mpi()) {
+            fprintf(stderr, "reenact train: error: started by an MPI launcher with %d processes, but MPI is not "
+                    "compiled into this reenact (it was built with -DRE_WITH_MPI=OFF or without libopenmpi-dev); "
+                    "rebuild with MPI, or run one process without mpirun\n", launched);
+            return RE_EXIT_USAGE;
+        }
+        re_status s = re_dist_mpi_open(&r->dist, NULL, NULL);
+        if (s) return cli_fail(CMD, s, "cannot start MPI");
+        r->rank = re_dist_rank(r->dist);
+        r->world = re_dist_size(r->dist);
+        if (r->rank != 0) { r->quiet = 1; r->tty = 0; }
+    }
+
     /* Setup: configuration (new or resumed), folder, data, model and trainer. */
-    if ((rc = read_test_hooks(r))) return rc;
-    if ((rc = a.resume ? resume_config(r, &a, &resume_step) : new_run_config(r, &a))) return rc;
+    if ((rc = read_test_hooks(r))) goto done;
+    if ((rc = a.resume ? resume_config(r, &a, &resume_step) : new_run_config(r, &a))) goto done;
+    if (r->world > 1) {
+        train_cfg *c = &r->cfg;
+        if (c->opts.batch % r->world) {
+            rc = cli_usage_error(CMD, "--batch %d does not split evenly over %d ranks: use a multiple of %d",
+                                 c->opts.batch, r->world, r->world);
+            goto done;
+        }
+        re_status s = re_dist_barrier(r->dist);   /* every rank has read the folder before rank 0 writes it */
+        if (s) { rc = cli_fail(CMD, s, "MPI"); goto done; }
+        if (r->rank == 0 && !r->quiet)
+            printf("reenact train: %d ranks x %d threads, %d images per rank of each batch of %d; rank 0 on %s "
+                   "writes %s\n", r->world, c->threads, c->opts.batch / r->world, c->opts.batch,
+                   re_dist_host(r->dist), r->out);
+    }
+    r->cfg.opts.dist = r->dist;
+    r->cfg.opts.grad_bf16 = a.grad_bf16;
+    r->cfg.opts.check_every = a.check_every ? a.check_every : -1;
+    r->cfg.opts.bucket_bytes = (size_t)a.bucket_mb << 20;
     if ((rc = setup_run(r, &a)) || (rc = setup_model(r, &a, resume_step))) goto done;
 
     /* Training loop. */
@@ -1214,8 +1284,17 @@ int cmd_train(int argc, char **argv) {
     r->rate_t = r->t_session;
     r->rate_step = r->st.step;
     r->last_prog = 0;
-    while (r->st.step < r->total && !g_signal)
+    re_dist_reset_stats(r->dist);
+    while (r->st.step < r->total) {
+        if (r->dist) {   /* the ranks stop at the same step: a signal on any rank stops all */
+            int64_t sig = g_signal;
+            re_status s = re_dist_max_i64(r->dist, &sig, 1);
+            if (s) { rc = cli_fail(CMD, s, "MPI"); goto done; }
+            if (sig && !g_signal) g_signal = (int)sig;
+        }
+        if (g_signal) break;
         if ((rc = train_step(r))) goto done;
+    }
     double session = now_s() - r->t_session;
     r->st.train_seconds += session;
 
@@ -1224,5 +1303,10 @@ int cmd_train(int argc, char **argv) {
 done:
     prog_break(r);
     run_free(r);
+    if (r->dist) {
+        /* a failed rank would leave the others waiting in a collective: end the whole job */
+        if (rc != RE_EXIT_OK && !(g_signal && rc == 128 + g_signal)) re_dist_abort(r->dist, rc);
+        re_dist_close(r->dist);
+    }
     return rc;
 }

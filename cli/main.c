@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "reenact/dist.h"
 
 /* cli/cmd_serve.c is built only with libmicrohttpd (RE_WITH_SERVE); weak like the commands in cli.h. */
 int cmd_serve(int argc, char **argv) __attribute__((weak));
@@ -68,6 +69,19 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
         printf("reenact %s\n", re_version());
+        /* what this build can do (compiled-in libraries) */
+        printf("features:");
+#ifdef RE_HAVE_DNNL
+        printf(" onednn");
+#endif
+#ifdef RE_HAVE_FFMPEG
+        printf(" ffmpeg");
+#endif
+#ifdef RE_HAVE_DLIB
+        printf(" dlib");
+#endif
+        if (re_dist_have_mpi()) printf(" mpi");
+        printf("\n");
         return RE_EXIT_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)

@@ -20,12 +20,15 @@
 #include <unistd.h>
 
 #include "reenact/media.h"
+#include "serve_live.h"
+#include "serve_ws.h"
 
 struct serve_http {
     serve_http_cfg cfg;
     struct MHD_Daemon *d;
     int port;
     double t0;
+    serve_live *live;       /* GET /api/live sessions (serve_live.c) */
 };
 
 enum { SLOT_PHOTO = 0, SLOT_DRIVING, SLOT_MOTION, SLOTS };
@@ -55,6 +58,7 @@ typedef struct req_ctx {
     char fval[SERVE_FIELD_MAX + 1];
     size_t fval_n;
     int fpending;
+    int live_reserved;      /* GET /api/live: a session is reserved until the upgrade happens */
 } req_ctx;
 
 static double now_mono(void) {
@@ -430,9 +434,53 @@ static const char *base_name(const char *p) {
     return s ? s + 1 : p;
 }
 
+/* ---- GET /api/live: the WebSocket handshake (RFC 6455 4.2) through MHD's upgrade; serve_live.c takes over ---- */
+static void on_upgrade(void *cls, struct MHD_Connection *c, void *con_cls, const char *extra_in, size_t extra_in_size,
+                       MHD_socket sock, struct MHD_UpgradeResponseHandle *urh) {
+    serve_http *H = cls;
+    req_ctx *rc = con_cls;
+    (void)c;
+    if (rc) rc->live_reserved = 0;   /* the session takes the reservation over */
+    serve_live_start(H->live, sock, urh, extra_in, extra_in_size);
+}
+
+static enum MHD_Result handle_live(serve_http *H, struct MHD_Connection *c, req_ctx *rc) {
+    const char *upgrade = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_UPGRADE);
+    const char *conn = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONNECTION);
+    const char *ver = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Version");
+    const char *key = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Sec-WebSocket-Key");
+    if (!ws_header_has_token(upgrade, "websocket"))
+        return send_error(c, rc, 426, "GET /api/live is a WebSocket endpoint: connect with a WebSocket client "
+                          "('Upgrade: websocket'); see docs/API.md");
+    if (!ws_header_has_token(conn, "upgrade"))
+        return send_error(c, rc, 400, "a WebSocket handshake needs 'Connection: Upgrade'");
+    if (!ver || strcmp(ver, "13")) {
+        struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+        if (r) MHD_add_response_header(r, "Sec-WebSocket-Version", "13");
+        return send_resp(c, rc, 426, r);
+    }
+    char accept[29];
+    if (ws_accept_key(key, accept) != 0)
+        return send_error(c, rc, 400, "a WebSocket handshake needs a Sec-WebSocket-Key of 16 base64-encoded bytes");
+    if (H->cfg.max_live <= 0) return send_error(c, rc, 503, "live animation is turned off on this server (--live 0)");
+    if (serve_live_reserve(H->live) != 0) {
+        int active = 0, max = 0;
+        serve_live_counts(H->live, &active, &max, NULL);
+        return send_error(c, rc, 503, "too many live sessions (at most %d at a time, --live); retry later", max);
+    }
+    rc->live_reserved = 1;
+    struct MHD_Response *r = MHD_create_response_for_upgrade(on_upgrade, H);
+    if (!r) return MHD_NO;   /* on_completed releases the reservation */
+    MHD_add_response_header(r, MHD_HTTP_HEADER_UPGRADE, "websocket");
+    MHD_add_response_header(r, "Sec-WebSocket-Accept", accept);
+    return send_resp(c, rc, MHD_HTTP_SWITCHING_PROTOCOLS, r);
+}
+
 static enum MHD_Result handle_get(serve_http *H, struct MHD_Connection *c, req_ctx *rc) {
     serve_jobs *J = H->cfg.jobs;
     switch (rc->route.kind) {
+    case SERVE_R_LIVE:
+        return handle_live(H, c, rc);
     case SERVE_R_PAGE: {
         struct MHD_Response *r = MHD_create_response_from_buffer(serve_page_html_len, (void *)serve_page_html,
                                                                  MHD_RESPMEM_PERSISTENT);
@@ -446,12 +494,17 @@ static enum MHD_Result handle_get(serve_http *H, struct MHD_Connection *c, req_c
         return send_resp(c, rc, 200, r);
     }
     case SERVE_R_HEALTH: {
-        json_t *o = json_pack("{s:s, s:f, s:o, s:I}", "status", "ok", "uptime_s", now_mono() - H->t0, "jobs",
-                              serve_jobs_counts_json(J), "disk_bytes", (json_int_t)serve_jobs_disk_bytes(J));
+        int la = 0, lm = 0;
+        int64_t lt = 0;
+        serve_live_counts(H->live, &la, &lm, &lt);
+        json_t *o = json_pack("{s:s, s:f, s:o, s:I, s:{s:i, s:i, s:I}}", "status", "ok", "uptime_s",
+                              now_mono() - H->t0, "jobs", serve_jobs_counts_json(J), "disk_bytes",
+                              (json_int_t)serve_jobs_disk_bytes(J), "live", "active", la, "max", lm, "sessions",
+                              (json_int_t)lt);
         return send_json(c, rc, 200, o);
     }
     case SERVE_R_VERSION: {
-        json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s, s:b, s:b, s:I, s:[sss], s:{s:b, s:b, s:b}}", "name",
+        json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s, s:b, s:b, s:I, s:[sss], s:{s:b, s:b, s:b, s:b}}", "name",
                               "reenact", "version", re_version(), "api", 1, "microhttpd", MHD_get_version(), "model",
                               base_name(H->cfg.model_path), "demo",
                               H->cfg.demo_photo != NULL && H->cfg.demo_motion != NULL, "token_required",
@@ -468,11 +521,11 @@ static enum MHD_Result handle_get(serve_http *H, struct MHD_Connection *c, req_c
                               "face_detection", 0,
 #endif
 #ifdef RE_HAVE_DNNL
-                              "onednn", 1
+                              "onednn", 1,
 #else
-                              "onednn", 0
+                              "onednn", 0,
 #endif
-        );
+                              "live", H->cfg.max_live > 0);
         return send_json(c, rc, 200, o);
     }
     case SERVE_R_DEMO_PHOTO:
@@ -607,6 +660,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
     req_ctx *rc = *con_cls;
     (void)c;
     if (!rc) return;
+    if (rc->live_reserved) serve_live_unreserve(H->live);   /* the handshake's answer never went out */
     if (rc->pp) MHD_destroy_post_processor(rc->pp);
     for (int i = 0; i < SLOTS; i++)
         if (rc->f[i]) fclose(rc->f[i]);
@@ -638,7 +692,17 @@ int serve_http_start(serve_http **out, const serve_http_cfg *cfg, char *err, siz
     H->cfg = *cfg;
     H->t0 = now_mono();
     H->port = cfg->port;   /* the bound port once known (port 0), below */
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+    serve_live_cfg lc = {cfg->model_path, cfg->demo_photo, cfg->max_live,
+                         cfg->max_upload < SERVE_LIVE_MAX_PHOTO ? (size_t)cfg->max_upload : SERVE_LIVE_MAX_PHOTO,
+                         cfg->quiet};
+    if (serve_live_create(&H->live, &lc) != 0) {
+        freeaddrinfo(ai);
+        free(H);
+        snprintf(err, errn, "out of memory");
+        return -1;
+    }
+    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+                     MHD_ALLOW_UPGRADE;
     if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
     H->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, on_request, H,
                             MHD_OPTION_SOCK_ADDR, ai->ai_addr,
@@ -651,6 +715,7 @@ int serve_http_start(serve_http **out, const serve_http_cfg *cfg, char *err, siz
     if (!H->d) {
         snprintf(err, errn, "cannot listen on %s:%d (in use, or not an address of this machine)", cfg->host,
                  cfg->port);
+        serve_live_free(H->live);
         free(H);
         return -1;
     }
@@ -664,6 +729,8 @@ int serve_http_port(const serve_http *h) { return h->port; }
 
 void serve_http_stop(serve_http *h) {
     if (!h) return;
+    serve_live_shutdown(h->live);   /* upgraded sockets are ours: close them before MHD stops */
     MHD_stop_daemon(h->d);
+    serve_live_free(h->live);
     free(h);
 }

@@ -1,7 +1,8 @@
 /*
  * serve_http.h - the HTTP side of `reenact serve` on libmicrohttpd: routes (serve_parse.c), the embedded page,
  * uploads through MHD's multipart post processor into the data dir, JSON answers (jansson), result downloads with
- * Range, and server-sent progress events. The API is documented in docs/API.md.
+ * Range, server-sent progress events, and the WebSocket handshake of /api/live (serve_live.h). The API is
+ * documented in docs/API.md.
  */
 #ifndef RE_SERVE_HTTP_H
 #define RE_SERVE_HTTP_H
@@ -20,6 +21,7 @@ typedef struct serve_http_cfg {
     const char *demo_photo;    /* bundled demo files, or NULL when absent */
     const char *demo_motion;
     int quiet;                 /* no access log on stderr */
+    int max_live;              /* GET /api/live sessions at most (serve_live.h); 0: off */
 } serve_http_cfg;
 
 typedef struct serve_http serve_http;

@@ -55,6 +55,7 @@ void serve_route_parse(const char *method, const char *url, serve_route *r) {
     if (!strcmp(p, "health")) { want(r, method, SERVE_R_HEALTH, "GET"); return; }
     if (!strcmp(p, "version")) { want(r, method, SERVE_R_VERSION, "GET"); return; }
     if (!strcmp(p, "demo/photo")) { want(r, method, SERVE_R_DEMO_PHOTO, "GET"); return; }
+    if (!strcmp(p, "live")) { want(r, method, SERVE_R_LIVE, "GET"); return; }
     if (!strcmp(p, "jobs") || !strcmp(p, "jobs/")) {
         if (is_get(method)) r->kind = SERVE_R_JOBS_LIST;
         else if (!strcmp(method, "POST")) r->kind = SERVE_R_JOB_CREATE;
@@ -240,6 +241,51 @@ int serve_opts_set(serve_opts *o, const char *key, const char *val, char *err, s
             "format, size, crf, audio, storyboard, every, max_frames, batch, precision, lips, eyes, smile, brows, "
             "yaw, pitch, roll, region, motion_space, attr_drive, mouth, debias, demo)", key);
     }
+    return 0;
+}
+
+void serve_live_opts_default(serve_live_opts *o) {
+    serve_opts_default(&o->o);
+    o->o.a.out_size = 256;
+    o->o.a.paste_max_side = 640;
+    o->o.storyboard = 0;
+    o->fps = 30;
+    o->quality = 80;
+}
+
+int serve_live_opts_set(serve_live_opts *o, const char *key, const char *val, char *err, size_t errn) {
+    static const char *const not_live[] = {"ref", "sample", "seed", "side_by_side", "format", "crf", "audio",
+                                           "storyboard", "every", "max_frames", "batch"};
+    long lv;
+    double dv;
+    if (!key || !val) BAD("empty option");
+    for (size_t i = 0; i < sizeof not_live / sizeof *not_live; i++)
+        if (!strcmp(key, not_live[i])) BAD("option '%s' does not apply to a live stream", key);
+    if (!strcmp(key, "fps")) {
+        if (!parse_double(val, 1, 120, &dv)) BAD("option 'fps' wants frames per second in [1,120], got '%.64s'", val);
+        o->fps = dv;
+        return 0;
+    }
+    if (!strcmp(key, "quality")) {
+        if (!parse_long(val, 10, 100, &lv)) BAD("option 'quality' wants a JPEG quality of 10..100, got '%.64s'", val);
+        o->quality = (int)lv;
+        return 0;
+    }
+    char e[SERVE_ERR_MAX + 64];
+    if (serve_opts_set(&o->o, key, val, e, sizeof e) == 0) return 0;
+    if (!strncmp(e, "unknown form field", 18))
+        BAD("unknown option '%.64s' (options: strength, smooth, smooth_cutoff, smooth_beta, aligned, render, field, "
+            "residual, motion_scale, paste_back, size, precision, lips, eyes, smile, brows, yaw, pitch, roll, "
+            "region, motion_space, attr_drive, mouth, debias, demo, fps, quality)", key);
+    if (!strncmp(e, "field ", 6)) BAD("option %s", e + 6);   /* "field 'x' wants ..." -> "option 'x' wants ..." */
+    BAD("%s", e);
+}
+
+int serve_live_opts_check(const serve_live_opts *o, char *err, size_t errn) {
+    const int hi = o->o.a.paste_back ? 1920 : 1024;
+    if (o->o.size_given && o->o.a.out_size > hi)
+        BAD("option 'size' wants 16..%d%s, got %d", hi, o->o.a.paste_back ? " with paste_back" : " (paste_back: 1920)",
+            o->o.a.out_size);
     return 0;
 }
 

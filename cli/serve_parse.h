@@ -30,6 +30,7 @@ typedef enum serve_route_kind {
     SERVE_R_JOB_RESULT,          /* GET /api/jobs/ID/result */
     SERVE_R_JOB_STORYBOARD,      /* GET /api/jobs/ID/storyboard */
     SERVE_R_JOB_EVENTS,          /* GET /api/jobs/ID/events (server-sent events) */
+    SERVE_R_LIVE,                /* GET /api/live (WebSocket; serve_live.c) */
 } serve_route_kind;
 
 typedef struct serve_route {
@@ -65,6 +66,20 @@ void serve_opts_default(serve_opts *o);
 int serve_opts_set(serve_opts *o, const char *key, const char *val, char *err, size_t errn);
 /* Checks combinations after all fields (as `reenact animate` does). 0 or -1 with err. */
 int serve_opts_check(const serve_opts *o, char *err, size_t errn);
+/* /api/live's options message (docs/API.md): the fields above that apply to a stream (strength, smooth,
+ * smooth_cutoff, smooth_beta, aligned, render, field, residual, motion_scale, paste_back, size, precision, the
+ * motion controls, demo) and two of its own: fps (the expected frame rate, the smoothing's time step: 1..120
+ * [30]) and quality (of the answered JPEG frames: 10..100 [80]). Fields of files and jobs (ref, sample, seed,
+ * side_by_side, format, crf, audio, storyboard, every, max_frames, batch) are refused by name. 0 or -1 with err. */
+typedef struct serve_live_opts {
+    serve_opts o;
+    double fps;
+    int quality;
+} serve_live_opts;
+void serve_live_opts_default(serve_live_opts *o);
+int serve_live_opts_set(serve_live_opts *o, const char *key, const char *val, char *err, size_t errn);
+/* After all options: size is at most 1024 for a face, 1920 with paste_back (the photo's longest side). */
+int serve_live_opts_check(const serve_live_opts *o, char *err, size_t errn);
 /* The result's file extension and MIME type for a format (RE_VIDEO_AUTO counts as MP4). */
 const char *serve_format_ext(re_video_format f);
 const char *serve_format_mime(re_video_format f);

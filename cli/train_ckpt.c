@@ -121,8 +121,14 @@ re_status train_config_parse(const char *text, const char *what, train_cfg *c, t
     json_t *o = json_loads(text, 0, &err);
     re_status s = RE_OK;
     char *mtext = NULL;
-    if (!o || !json_is_object(o)) {
-        s = re_fail(RE_ERR_BAD_HEADER, "%s: not valid JSON (line %d: %s)", what, o ? 0 : err.line, o ? "" : err.text);
+    if (!o) {
+        s = re_fail(RE_ERR_BAD_HEADER, "%s: not valid JSON (line %d: %s)", what, err.line, err.text);
+        goto done;
+    }
+    if (!json_is_object(o)) {
+        s = re_fail(RE_ERR_BAD_HEADER, "%s: a training config is a JSON object, this is a JSON %s", what,
+                    json_is_array(o) ? "array" : json_is_string(o) ? "string" : json_is_number(o) ? "number"
+                                                                                               : "value");
         goto done;
     }
     const char *fmt = json_string_value(json_object_get(o, "format"));
@@ -132,7 +138,12 @@ re_status train_config_parse(const char *text, const char *what, train_cfg *c, t
     }
     int bad = 0;
     int64_t ver = get_int(o, "format_version", &bad);
-    if (bad || ver != TRAIN_FORMAT_VERSION) {
+    if (bad) {
+        s = re_fail(RE_ERR_VERSION, "%s: training config version is missing or not an integer (format_version; "
+                    "this build reads %d)", what, TRAIN_FORMAT_VERSION);
+        goto done;
+    }
+    if (ver != TRAIN_FORMAT_VERSION) {
         s = re_fail(RE_ERR_VERSION, "%s: training config version %lld, this build reads %d", what, (long long)ver,
                     TRAIN_FORMAT_VERSION);
         goto done;

@@ -12,7 +12,8 @@ PKGS="build-essential cmake pkg-config git
  libpng-dev libjpeg62-turbo-dev libjansson-dev
  libdlib-dev libdlib-data libblas-dev liblapack-dev
  clang libclang-rt-14-dev ffmpeg
- libmicrohttpd-dev curl"
+ libmicrohttpd-dev curl
+ libopenmpi-dev openmpi-bin"
 BROWSER=0
 for arg in "$@"; do
   case "$arg" in

@@ -71,6 +71,9 @@ re_status re_image_load_mem(re_image *out, const void *buf, size_t n, const char
  * below quality 90, 4:4:4 from 90. RE_ERR_ARG for a bad image, RE_ERR_IO for write failures. */
 re_status re_image_save_png(const re_image *img, const char *path);
 re_status re_image_save_jpeg(const re_image *img, const char *path, int quality);
+/* Encode as JPEG into memory (same quality rule as re_image_save_jpeg, baseline Huffman tables: fast, for streaming):
+ * *buf (malloc'ed; the caller frees it with free()) holds *n bytes. RE_ERR_ARG for a bad image, RE_ERR_NOMEM. */
+re_status re_image_encode_jpeg(const re_image *img, int quality, uint8_t **buf, size_t *n);
 
 /* Deep copy src into dst (see "Output images" above). */
 re_status re_image_copy(re_image *dst, const re_image *src);

@@ -199,6 +199,13 @@ typedef struct re_train_opts {
     float w_gdl;               /* gradient difference loss on the reconstruction (either mode), 0 = off */
     uint64_t seed;             /* reparameterization noise */
     re_precision precision;    /* RE_PREC_F32 (default) or RE_PREC_BF16 */
+    /* Data-parallel training (include/reenact/dist.h). NULL: one process. Else each rank computes batch / ranks
+     * samples of the global batch (batch must divide evenly); gradients and BatchNorm statistics are summed over
+     * the ranks, and every rank applies the same update. The caller passes the same global batch to every rank. */
+    struct re_dist *dist;
+    int grad_bf16;             /* with dist: allreduce the gradients in bf16 (0: f32, exact) */
+    int check_every;           /* with dist: compare a weights checksum across ranks every N steps (0: 50; <0 off) */
+    size_t bucket_bytes;       /* with dist: gradient bucket size of the overlapped allreduce (0: 4 MiB) */
 } re_train_opts;
 void re_train_opts_default(re_train_opts *o, re_train_mode mode);
 

@@ -209,7 +209,7 @@ static re_status from_st(re_motion **out, re_st_file *f) {
                        RE_MOTION_MAX_FRAMES);
     const int64_t L = tr->shape[0], T = td->shape[0];
     char want[96];
-    snprintf(want, sizeof want, "[%" PRId64 ",%" PRId64 "]", T, L);
+    snprintf(want, sizeof want, "[%" PRId64 ",%" PRId64 "] (latent %" PRId64 " from 'ref_latent')", T, L, L);
     if ((st = check_tensor(f, td, 2, (int64_t[]){T, L}, want)) != RE_OK) return st;
     snprintf(want, sizeof want, "[%" PRId64 "]", T);
     if ((st = check_tensor(f, tf, 1, (int64_t[]){T}, want)) != RE_OK) return st;

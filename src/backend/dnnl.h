@@ -144,6 +144,10 @@ re_status re_dnnl_linear_forward_ex(re_dnnl_linear *l, float *out, const float *
 void re_bn_act_forward(const re_act_shape *s, float *y, uint16_t *y16, const float *x, float *mean, float *rstd,
                        const float *gamma, const float *beta, float *running_mean, float *running_var,
                        float momentum, float eps, int training, float slope);
+/* The same with synchronized statistics (re_bn_sync in ops.h; NULL = re_bn_act_forward). */
+void re_bn_act_forward_sync(const re_act_shape *s, float *y, uint16_t *y16, const float *x, float *mean, float *rstd,
+                            const float *gamma, const float *beta, float *running_mean, float *running_var,
+                            float momentum, float eps, int training, float slope, const re_bn_sync *sync);
 /* Backward of re_bn_act_forward (training mode): from dy (gradient of y) with y (or y16 when y is NULL) for the
  * activation's mask and x, mean, rstd of the forward: dx (f32, or bf16 into dx16 when dx is NULL), dgamma,
  * dbeta (each overwritten, each may be NULL). dx may alias dy. Same math as re_bn_backward after
@@ -151,6 +155,10 @@ void re_bn_act_forward(const re_act_shape *s, float *y, uint16_t *y16, const flo
 void re_bn_act_backward(const re_act_shape *s, float *dx, uint16_t *dx16, float *dgamma, float *dbeta,
                         const float *dy, const float *y, const uint16_t *y16, const float *x, const float *mean,
                         const float *rstd, const float *gamma, float slope);
+/* The same with synchronized sums (dgamma/dbeta stay this rank's share; NULL = re_bn_act_backward). */
+void re_bn_act_backward_sync(const re_act_shape *s, float *dx, uint16_t *dx16, float *dgamma, float *dbeta,
+                             const float *dy, const float *y, const uint16_t *y16, const float *x, const float *mean,
+                             const float *rstd, const float *gamma, float slope, const re_bn_sync *sync);
 /* dx = dy * (y > 0 ? 1 : slope) over count elements (layout-agnostic; dx may alias dy; y16 used when y is NULL);
  * dx16 (may be NULL) also receives dx as bf16, and dx may then be NULL. */
 void re_lrelu_backward_mixed(float *dx, uint16_t *dx16, const float *dy, const float *y, const uint16_t *y16,

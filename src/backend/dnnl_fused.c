@@ -141,20 +141,60 @@ static void channel_affine(int ch, double mu, double ssum, double cnt, float *me
 void re_bn_act_forward(const re_act_shape *s, float *y, uint16_t *y16, const float *x, float *mean, float *rstd,
                        const float *gamma, const float *beta, float *running_mean, float *running_var,
                        float momentum, float eps, int training, float slope) {
+    re_bn_act_forward_sync(s, y, y16, x, mean, rstd, gamma, beta, running_mean, running_var, momentum, eps, training,
+                           slope, NULL);
+}
+
+/* Synchronized statistics: every rank's per-channel (sum, squared deviations + cnt*mu^2) summed in double, then
+ * the global mean and squared deviations (as in norm.c), then the per-channel affine. */
+static void sync_affine(const re_act_shape *s, const re_bn_sync *sync, float *scale, float *shift, const float *x,
+                        float *mean, float *rstd, const float *gamma, const float *beta, float *running_mean,
+                        float *running_var, float momentum, float eps) {
+    const int n = s->n, c = s->c, hw = s->hw;
+    const double cnt = (double)n * hw, N = cnt * sync->world;
+    double buf[2 * c];
+    const int blocked = s->layout == RE_DNNL_BLOCKED, groups = blocked ? c / LANES : c;
+#pragma omp parallel for schedule(static)
+    for (int cg = 0; cg < groups; cg++) {
+        double mu[LANES], ss[LANES];
+        if (blocked) stats_blocked(x, n, groups, hw, cg, mu, ss);
+        else stats_plain(x, n, c, hw, cg, &mu[0], &ss[0]);
+        for (int l = 0; l < (blocked ? LANES : 1); l++) {
+            int ch = blocked ? cg * LANES + l : cg;
+            buf[2 * ch] = mu[l] * cnt;
+            buf[2 * ch + 1] = ss[l] + cnt * mu[l] * mu[l];
+        }
+    }
+    sync->sum(sync->ctx, buf, 2 * c);
+    for (int ch = 0; ch < c; ch++) {
+        double mu = buf[2 * ch] / N, ss = buf[2 * ch + 1] - N * mu * mu;
+        channel_affine(ch, mu, ss < 0 ? 0 : ss, N, mean, rstd, gamma, beta, running_mean, running_var, momentum, eps,
+                       1, &scale[ch], &shift[ch]);
+    }
+}
+
+void re_bn_act_forward_sync(const re_act_shape *s, float *y, uint16_t *y16, const float *x, float *mean, float *rstd,
+                            const float *gamma, const float *beta, float *running_mean, float *running_var,
+                            float momentum, float eps, int training, float slope, const re_bn_sync *sync) {
     const int n = s->n, c = s->c, hw = s->hw;
     const double cnt = (double)n * hw;
+    if (!training) sync = NULL;
     if (s->layout == RE_DNNL_BLOCKED) {
         const int cbn = c / LANES;
         /* Per-channel scale/shift (c <= 4096 by re_config_validate: at most 32 KB of stack). */
         float scale[c], shift[c];
+        if (sync) {
+            sync_affine(s, sync, scale, shift, x, mean, rstd, gamma, beta, running_mean, running_var, momentum, eps);
+        } else {
 #pragma omp parallel for schedule(static)
-        for (int cb = 0; cb < cbn; cb++) {
-            double mu[LANES], ss[LANES];
-            if (training) stats_blocked(x, n, cbn, hw, cb, mu, ss);
-            for (int l = 0; l < LANES; l++) {
-                int ch = cb * LANES + l;
-                channel_affine(ch, training ? mu[l] : 0, training ? ss[l] : 0, cnt, mean, rstd, gamma, beta,
-                               running_mean, running_var, momentum, eps, training, &scale[ch], &shift[ch]);
+            for (int cb = 0; cb < cbn; cb++) {
+                double mu[LANES], ss[LANES];
+                if (training) stats_blocked(x, n, cbn, hw, cb, mu, ss);
+                for (int l = 0; l < LANES; l++) {
+                    int ch = cb * LANES + l;
+                    channel_affine(ch, training ? mu[l] : 0, training ? ss[l] : 0, cnt, mean, rstd, gamma, beta,
+                                   running_mean, running_var, momentum, eps, training, &scale[ch], &shift[ch]);
+                }
             }
         }
 #pragma omp parallel for collapse(2) schedule(static)
@@ -187,12 +227,16 @@ void re_bn_act_forward(const re_act_shape *s, float *y, uint16_t *y16, const flo
     }
     /* Plain NCHW: one channel per iteration (stats), then rows. */
     float scale[c], shift[c];
+    if (sync) {
+        sync_affine(s, sync, scale, shift, x, mean, rstd, gamma, beta, running_mean, running_var, momentum, eps);
+    } else {
 #pragma omp parallel for schedule(static)
-    for (int ch = 0; ch < c; ch++) {
-        double mu = 0, ss = 0;
-        if (training) stats_plain(x, n, c, hw, ch, &mu, &ss);
-        channel_affine(ch, mu, ss, cnt, mean, rstd, gamma, beta, running_mean, running_var, momentum, eps, training,
-                       &scale[ch], &shift[ch]);
+        for (int ch = 0; ch < c; ch++) {
+            double mu = 0, ss = 0;
+            if (training) stats_plain(x, n, c, hw, ch, &mu, &ss);
+            channel_affine(ch, mu, ss, cnt, mean, rstd, gamma, beta, running_mean, running_var, momentum, eps,
+                           training, &scale[ch], &shift[ch]);
+        }
     }
 #pragma omp parallel for collapse(2) schedule(static)
     for (int i = 0; i < n; i++)
@@ -304,8 +348,15 @@ static inline __attribute__((always_inline)) void bwd_dx_plain(float *dxp, uint1
 void re_bn_act_backward(const re_act_shape *s, float *dx, uint16_t *dx16, float *dgamma, float *dbeta,
                         const float *dy, const float *y, const uint16_t *y16, const float *x, const float *mean,
                         const float *rstd, const float *gamma, float slope) {
+    re_bn_act_backward_sync(s, dx, dx16, dgamma, dbeta, dy, y, y16, x, mean, rstd, gamma, slope, NULL);
+}
+
+void re_bn_act_backward_sync(const re_act_shape *s, float *dx, uint16_t *dx16, float *dgamma, float *dbeta,
+                             const float *dy, const float *y, const uint16_t *y16, const float *x, const float *mean,
+                             const float *rstd, const float *gamma, float slope, const re_bn_sync *sync) {
     const int n = s->n, c = s->c, hw = s->hw;
     const double cnt = (double)n * hw;
+    double sums[sync ? 2 * c : 1];
     const int Y16 = y == NULL, OUT = dx && dx16 ? 2 : dx16 ? 1 : 0;
     const int want_dx = dx || dx16;
     float ca[c], cmdy[c], cmdyx[c];    /* per channel: gamma*rstd, mean(dz), mean(dz*xhat) */
@@ -330,15 +381,27 @@ void re_bn_act_backward(const re_act_shape *s, float *dx, uint16_t *dx16, float 
         }
         for (int l = 0; l < G; l++) {
             int ch = cg * G + l;
-            if (dgamma) dgamma[ch] = (float)sdyx[l];
+            if (dgamma) dgamma[ch] = (float)sdyx[l];   /* this rank's share when synchronized */
             if (dbeta) dbeta[ch] = (float)sdy[l];
             const float gm = gamma ? gamma[ch] : 1.f;
             ca[ch] = (float)(gm * rstd[ch]);
             cmdy[ch] = (float)(sdy[l] / cnt);
             cmdyx[ch] = (float)(sdyx[l] / cnt);
+            if (sync) {
+                sums[2 * ch] = sdy[l];
+                sums[2 * ch + 1] = sdyx[l];
+            }
         }
     }
     if (!want_dx) return;
+    if (sync) {
+        sync->sum(sync->ctx, sums, 2 * c);
+        const double N = cnt * sync->world;
+        for (int ch = 0; ch < c; ch++) {
+            cmdy[ch] = (float)(sums[2 * ch] / N);
+            cmdyx[ch] = (float)(sums[2 * ch + 1] / N);
+        }
+    }
     /* 2. dx = gamma*rstd * (dz - mean(dz) - xhat * mean(dz*xhat)) */
 #pragma omp parallel for collapse(2) schedule(static)
     for (int i = 0; i < n; i++)

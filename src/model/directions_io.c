@@ -79,9 +79,13 @@ static re_status read_tensor(const re_st_file *f, const char *path, const char *
     const re_st_tensor *t = re_st_find(f, name);
     if (!t) return re_fail(RE_ERR_MISSING, "%s: the directions need tensor '%s', which is missing", path, name);
     int same = t->ndim == ndim && t->shape[0] == d0 && (ndim < 2 || t->shape[1] == d1);
-    if (!same)
-        return re_fail(RE_ERR_SHAPE, "%s: tensor '%s' has the wrong shape for the directions (expected [%lld%s%lld])",
-                       path, name, (long long)d0, ndim == 2 ? "," : "", ndim == 2 ? (long long)d1 : 0LL);
+    if (!same) {
+        char want[64];
+        if (ndim == 2) snprintf(want, sizeof want, "[%lld,%lld]", (long long)d0, (long long)d1);
+        else snprintf(want, sizeof want, "[%lld]", (long long)d0);
+        return re_fail(RE_ERR_SHAPE, "%s: tensor '%s' has the wrong shape for the directions (expected %s)", path,
+                       name, want);
+    }
     const size_t n = (size_t)d0 * (size_t)(ndim == 2 ? d1 : 1);
     re_status st = re_st_to_f32(f, t, dst, n);
     if (st != RE_OK) return re_fail_ctx(st, "%s: tensor '%s'", path, name);
@@ -91,7 +95,10 @@ static re_status read_tensor(const re_st_file *f, const char *path, const char *
     return RE_OK;
 }
 
-int re_dir_is_tensor(const char *name) { return strncmp(name, "directions.", 11) == 0; }
+int re_dir_is_tensor(const char *name) {
+    return !strcmp(name, "directions.pattern") || !strcmp(name, "directions.filter") ||
+           !strcmp(name, "directions.basis") || !strcmp(name, "directions.basis_var");
+}
 
 re_status re_dir_load(const re_st_file *f, const char *path, int latent, re_directions **out) {
     *out = NULL;
@@ -126,6 +133,10 @@ re_status re_dir_load(const re_st_file *f, const char *path, int latent, re_dire
         goto done;
     }
     const re_st_tensor *tb = re_st_find(f, "directions.basis");
+    if (!tb) {
+        st = re_fail(RE_ERR_MISSING, "%s: the directions need tensor 'directions.basis', which is missing", path);
+        goto done;
+    }
     const int64_t M = tb && tb->ndim == 2 ? tb->shape[0] : -1;
     if (M < 1 || M > RE_DIR_MAX_MOTION || M > latent) {
         st = re_fail(RE_ERR_SHAPE, "%s: tensor 'directions.basis' must be [M,%d] with 1 <= M <= %d", path, latent,

@@ -500,6 +500,20 @@ done:
     return s;
 }
 
+/* Loaded values: finite everywhere (a NaN weight would make every output NaN), BatchNorm running variances >= 0. */
+static re_status check_values(const char *path, const re_param *p, const float *v) {
+    const int is_var = p->kind == RE_P_BUFFER && strstr(p->name, ".running_var") != NULL;
+    for (size_t j = 0; j < p->count; j++) {
+        if (!isfinite(v[j]))
+            return re_fail(RE_ERR_NONFINITE, "%s: tensor '%s' element %zu is not finite (%g)", path, p->name, j,
+                           (double)v[j]);
+        if (is_var && v[j] < 0)
+            return re_fail(RE_ERR_BAD_HEADER, "%s: tensor '%s' element %zu is %g, a BatchNorm running variance must "
+                           "be >= 0", path, p->name, j, (double)v[j]);
+    }
+    return RE_OK;
+}
+
 re_status re_model_load(re_model **out, const char *path) {
     *out = NULL;
     re_st_file *f = NULL;
@@ -554,6 +568,8 @@ re_status re_model_load(re_model **out, const char *path) {
             memcpy(&m->counters[p->offset], re_st_data(f, t), sizeof(int64_t));
         } else if ((s = re_st_to_f32(f, t, m->data + p->offset, p->count)) != RE_OK) {
             re_fail_ctx(s, "%s: tensor '%s'", path, p->name);
+            goto fail;
+        } else if ((s = check_values(path, p, m->data + p->offset)) != RE_OK) {
             goto fail;
         }
     }

@@ -78,6 +78,12 @@ typedef struct re_net_state {
     uint64_t *wkey;                /* per layer: weights key of its last forward (inference: reorder caching) */
     unsigned char *wkey_valid;
     uint16_t *arena16, *grad16;    /* bf16 inputs of bf16 convs; bf16 output gradient of the current bf16 conv */
+    /* Data-parallel training (set by the trainer; NULL/0 otherwise): BatchNorm statistics over all ranks, and a
+     * call after each layer's backward that has written parameter gradients (layer l of this net), so that their
+     * allreduce can start while the backward goes on. */
+    const re_bn_sync *sync;
+    void (*grads_ready)(void *ctx, const re_layer *l);
+    void *grads_ctx;
 } re_net_state;
 
 struct re_model {
@@ -132,10 +138,12 @@ size_t re_net_out_count(const re_net *net);   /* per sample */
 size_t re_net_in_count(const re_net *net);
 
 /* Single-layer helpers on the reference path (plain layouts, no fusion). */
+/* sync: NULL, or synchronized BatchNorm (ops.h) for data-parallel training. */
 re_status re_layer_forward(const re_layer *l, void **fast, re_model *m, float *out, const float *in, int n,
-                           int training, float *bn_mean, float *bn_rstd);
+                           int training, float *bn_mean, float *bn_rstd, const re_bn_sync *sync);
 re_status re_layer_backward(const re_layer *l, void **fast, re_model *m, float *grads, float *din, const float *dout,
-                            const float *in, const float *out, int n, const float *bn_mean, const float *bn_rstd);
+                            const float *in, const float *out, int n, const float *bn_mean, const float *bn_rstd,
+                            const re_bn_sync *sync);
 void re_layer_fast_free(const re_layer *l, void *fast);
 size_t re_layer_out_count(const re_layer *l);
 size_t re_layer_in_count(const re_layer *l);

@@ -292,7 +292,7 @@ void re_net_state_free(re_net_state *st, const re_net *net) {
 /* ---- reference-path layer dispatch (also the oneDNN path's fallback for n != st->n) ------------------------ */
 
 re_status re_layer_forward(const re_layer *l, void **fast, re_model *m, float *out, const float *in, int n,
-                           int training, float *bn_mean, float *bn_rstd) {
+                           int training, float *bn_mean, float *bn_rstd, const re_bn_sync *sync) {
     const float *w = l->p_w >= 0 ? re_param_cptr(m, l->p_w) : NULL;
     const float *b = l->p_b >= 0 ? re_param_cptr(m, l->p_b) : NULL;
     const size_t cnt = (size_t)n * re_layer_out_count(l);
@@ -315,8 +315,9 @@ re_status re_layer_forward(const re_layer *l, void **fast, re_model *m, float *o
         return RE_OK;
     case RE_L_BN:
         if (training) {
-            re_bn_forward_train(out, bn_mean, bn_rstd, in, w, b, re_param_ptr(m, l->p_rm), re_param_ptr(m, l->p_rv),
-                                m->cfg.bn_momentum, m->cfg.bn_eps, n, l->c, l->h * l->w);
+            re_bn_forward_train_sync(out, bn_mean, bn_rstd, in, w, b, re_param_ptr(m, l->p_rm),
+                                     re_param_ptr(m, l->p_rv), m->cfg.bn_momentum, m->cfg.bn_eps, n, l->c,
+                                     l->h * l->w, sync);
             m->counters[m->params[l->p_nbt].offset]++;
         } else {
             re_bn_forward_eval(out, in, w, b, re_param_cptr(m, l->p_rm), re_param_cptr(m, l->p_rv), m->cfg.bn_eps, n,
@@ -331,7 +332,8 @@ re_status re_layer_forward(const re_layer *l, void **fast, re_model *m, float *o
 }
 
 re_status re_layer_backward(const re_layer *l, void **fast, re_model *m, float *grads, float *din, const float *dout,
-                            const float *in, const float *out, int n, const float *bn_mean, const float *bn_rstd) {
+                            const float *in, const float *out, int n, const float *bn_mean, const float *bn_rstd,
+                            const re_bn_sync *sync) {
     const float *w = l->p_w >= 0 ? re_param_cptr(m, l->p_w) : NULL;
     float *dw = grads && l->p_w >= 0 ? grads + m->params[l->p_w].offset : NULL;
     float *db = grads && l->p_b >= 0 ? grads + m->params[l->p_b].offset : NULL;
@@ -354,7 +356,7 @@ re_status re_layer_backward(const re_layer *l, void **fast, re_model *m, float *
         re_linear_backward_ref(din, dw, db, dout, in, w, n, l->c, l->oc);
         return RE_OK;
     case RE_L_BN:
-        re_bn_backward(din, dw, db, dout, in, bn_mean, bn_rstd, w, n, l->c, l->h * l->w);
+        re_bn_backward_sync(din, dw, db, dout, in, bn_mean, bn_rstd, w, n, l->c, l->h * l->w, sync);
         return RE_OK;
     case RE_L_LRELU: if (din) re_lrelu_backward(din, dout, out, cnt, l->slope); return RE_OK;
     case RE_L_SIGMOID: if (din) re_sigmoid_backward(din, dout, out, cnt); return RE_OK;
@@ -434,9 +436,9 @@ static re_status plan_forward(const re_net *net, re_net_state *st, re_model *m, 
     case RE_L_BN: {
         re_act_shape sh = {n, l->c, l->h * l->w, (re_dnnl_layout)st->layout[i]};
         uint16_t *y16 = st->in16_for[i] >= 0 ? st->in16[st->in16_for[i]] : NULL;
-        re_bn_act_forward(&sh, st->bf16_only[i] && y16 ? NULL : y, y16, x, st->bn_mean[i], st->bn_rstd[i], w, b,
-                          re_param_ptr(m, l->p_rm), re_param_ptr(m, l->p_rv), m->cfg.bn_momentum, m->cfg.bn_eps,
-                          training, st->post[i]);
+        re_bn_act_forward_sync(&sh, st->bf16_only[i] && y16 ? NULL : y, y16, x, st->bn_mean[i], st->bn_rstd[i], w,
+                               b, re_param_ptr(m, l->p_rm), re_param_ptr(m, l->p_rv), m->cfg.bn_momentum,
+                               m->cfg.bn_eps, training, st->post[i], st->sync);
         if (training) m->counters[m->params[l->p_nbt].offset]++;
         return RE_OK;
     }
@@ -494,7 +496,7 @@ re_status re_net_forward_upto(const re_net *net, re_net_state *st, re_model *m, 
         float *y = l->in_place ? (float *)x : st->out[i];
         if (l->in_place) st->out[i] = y;
         void **fast = n == st->n ? &st->fast[i] : NULL; /* backend objects are built for st->n */
-        s = re_layer_forward(l, fast, m, y, x, n, training, st->bn_mean[i], st->bn_rstd[i]);
+        s = re_layer_forward(l, fast, m, y, x, n, training, st->bn_mean[i], st->bn_rstd[i], st->sync);
         if (s != RE_OK) return re_fail_ctx(s, "forward %s", l->name);
         x = y;
     }
@@ -566,8 +568,9 @@ re_status re_net_backward_ex(const re_net *net, re_net_state *st, re_model *m, f
             case RE_L_BN: {
                 re_act_shape sh = {n, l->c, l->h * l->w, (re_dnnl_layout)st->layout[i]};
                 const uint16_t *y16 = st->in16_for[i] >= 0 ? st->in16[st->in16_for[i]] : NULL;
-                re_bn_act_backward(&sh, d, d16, dw, db, g, st->bf16_only[i] && y16 ? NULL : st->out[i], y16, in,
-                                   st->bn_mean[i], st->bn_rstd[i], re_param_cptr(m, l->p_w), st->post[i]);
+                re_bn_act_backward_sync(&sh, d, d16, dw, db, g, st->bf16_only[i] && y16 ? NULL : st->out[i], y16,
+                                        in, st->bn_mean[i], st->bn_rstd[i], re_param_cptr(m, l->p_w), st->post[i],
+                                        st->sync);
                 break;
             }
             case RE_L_LRELU:
@@ -578,6 +581,7 @@ re_status re_net_backward_ex(const re_net *net, re_net_state *st, re_model *m, f
             }
             g16 = d16 != NULL;
             if (s != RE_OK) return re_fail_ctx(s, "backward %s", l->name);
+            if (grads && st->grads_ready && (l->p_w >= 0 || l->p_b >= 0)) st->grads_ready(st->grads_ctx, l);
             g = d;
             continue;
         }
@@ -586,8 +590,9 @@ re_status re_net_backward_ex(const re_net *net, re_net_state *st, re_model *m, f
         else if (l->in_place && g != dout) d = (float *)g; /* elementwise: overwrite in place */
         else { d = bufs[which]; which ^= 1; }
         void **fast = n == st->n ? &st->fast[i] : NULL;
-        s = re_layer_backward(l, fast, m, grads, d, g, in, st->out[i], n, st->bn_mean[i], st->bn_rstd[i]);
+        s = re_layer_backward(l, fast, m, grads, d, g, in, st->out[i], n, st->bn_mean[i], st->bn_rstd[i], st->sync);
         if (s != RE_OK) return re_fail_ctx(s, "backward %s", l->name);
+        if (grads && st->grads_ready && (l->p_w >= 0 || l->p_b >= 0)) st->grads_ready(st->grads_ctx, l);
         g = d;
     }
     return RE_OK;
@@ -605,7 +610,8 @@ re_status re_net_layer_forward(const re_net *net, re_net_state *st, int i, re_mo
         return s ? re_fail_ctx(s, "forward %s", l->name) : RE_OK;
     }
 #endif
-    s = re_layer_forward(l, &st->fast[i], m, st->out[i], in, st->n, training, st->bn_mean[i], st->bn_rstd[i]);
+    s = re_layer_forward(l, &st->fast[i], m, st->out[i], in, st->n, training, st->bn_mean[i], st->bn_rstd[i],
+                         st->sync);
     return s ? re_fail_ctx(s, "forward %s", l->name) : RE_OK;
 }
 
@@ -613,6 +619,8 @@ re_status re_net_layer_backward(const re_net *net, re_net_state *st, int i, re_m
                                 const float *dout, const float *in) {
     const re_layer *l = &net->layers[i];
     re_status s = re_layer_backward(l, &st->fast[i], m, grads, din, dout, in, st->out[i], st->n, st->bn_mean[i],
-                                    st->bn_rstd[i]);
-    return s ? re_fail_ctx(s, "backward %s", l->name) : RE_OK;
+                                    st->bn_rstd[i], st->sync);
+    if (s) return re_fail_ctx(s, "backward %s", l->name);
+    if (grads && st->grads_ready && (l->p_w >= 0 || l->p_b >= 0)) st->grads_ready(st->grads_ctx, l);
+    return RE_OK;
 }

@@ -46,16 +46,32 @@ void re_linear_forward_ref(float *out, const float *in, const float *w, const fl
 void re_linear_backward_ref(float *din, float *dw, float *db, const float *dout, const float *in, const float *w,
                             int n, int in_f, int out_f);
 
+/* Synchronized BatchNorm (data-parallel training): sum(ctx, buf, n) replaces buf[0..n) by its sum over all ranks
+ * (an allreduce); world is the number of ranks, each holding an equal share of the global batch. The statistics
+ * (forward) and the sums of the input gradient (backward) are then those of the global batch; dgamma/dbeta stay
+ * this rank's share, so that the gradient allreduce sums them once. NULL: one process (the code path of old). */
+typedef struct re_bn_sync {
+    void (*sum)(void *ctx, double *buf, int n);
+    void *ctx;
+    int world;
+} re_bn_sync;
+
 /* BatchNorm2d over [N,C,HW]. Training: batch statistics; writes mean[C], rstd[C] (saved for backward) and updates
  * running_mean/var with momentum (PyTorch: running = (1-m)*running + m*stat, var unbiased). running_* may be NULL. */
 void re_bn_forward_train(float *out, float *mean, float *rstd, const float *in, const float *gamma, const float *beta,
                          float *running_mean, float *running_var, float momentum, float eps, int n, int c, int hw);
+void re_bn_forward_train_sync(float *out, float *mean, float *rstd, const float *in, const float *gamma,
+                              const float *beta, float *running_mean, float *running_var, float momentum, float eps,
+                              int n, int c, int hw, const re_bn_sync *sync);
 /* Eval: uses running statistics. */
 void re_bn_forward_eval(float *out, const float *in, const float *gamma, const float *beta, const float *running_mean,
                         const float *running_var, float eps, int n, int c, int hw);
 /* Backward of training-mode BN. din may be NULL; dgamma/dbeta may be NULL. */
 void re_bn_backward(float *din, float *dgamma, float *dbeta, const float *dout, const float *in, const float *mean,
                     const float *rstd, const float *gamma, int n, int c, int hw);
+void re_bn_backward_sync(float *din, float *dgamma, float *dbeta, const float *dout, const float *in,
+                         const float *mean, const float *rstd, const float *gamma, int n, int c, int hw,
+                         const re_bn_sync *sync);
 
 /* Elementwise activations over count elements. Backward uses the forward OUTPUT y (valid for all four), so the
  * forward may run in place (out == in). */

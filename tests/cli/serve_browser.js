@@ -1,10 +1,14 @@
 // serve_browser.js - the real-browser half of test_serve_browser.sh: drives Debian's chromium (headless) with
 // playwright-core through the page of `reenact serve`: picks a portrait and a driving clip, sets the frame count,
 // starts, and checks that progress was shown, that the job ends done, that the result video plays in the page
-// (duration and size from the video element) and that the storyboard shows. Screenshots go to OUTDIR.
-//   node serve_browser.js URL PHOTO CLIP FRAMES OUTDIR     (PLAYWRIGHT_CORE: path of the playwright-core module)
+// (duration and size from the video element) and that the storyboard shows. Then the Live tab with chromium's fake
+// camera playing LIVE_Y4M: it starts the camera, checks that animated frames arrive (the image changes), and records
+// the page's fps and median latency (written to OUTDIR/live.json). Screenshots go to OUTDIR.
+//   node serve_browser.js URL PHOTO CLIP FRAMES OUTDIR [LIVE_Y4M LIVE_SECONDS]
+//   (PLAYWRIGHT_CORE: path of the playwright-core module; PHOTO "-" skips the upload part)
 "use strict";
-const [url, photo, clip, frames, outdir] = process.argv.slice(2);
+const [url, photo, clip, frames, outdir, liveY4m, liveSeconds] = process.argv.slice(2);
+const fs = require("fs");
 const { chromium } = require(process.env.PLAYWRIGHT_CORE || "playwright-core");
 
 let fails = 0;
@@ -13,18 +17,79 @@ function check(ok, what) {
   if (!ok) fails++;
 }
 
+const external = [];
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
-  });
-  const page = await browser.newPage({ viewport: { width: 1200, height: 1400 } });
-  const external = [];
+  const args = ["--no-sandbox", "--autoplay-policy=no-user-gesture-required"];
+  if (liveY4m) args.push("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                         "--use-file-for-fake-video-capture=" + liveY4m);
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM || "/usr/bin/chromium", args });
+  const context = await browser.newContext({ viewport: { width: 1200, height: 1400 } });
+  await context.grantPermissions(["camera"], { origin: url });
+  const page = await context.newPage();
   page.on("request", (r) => { if (!r.url().startsWith(url) && !r.url().startsWith("blob:") && !r.url().startsWith("data:")) external.push(r.url()); });
   page.on("console", (m) => { if (m.type() === "error") console.log("page console error: " + m.text()); });
   await page.goto(url + "/");
   await page.waitForFunction(() => !document.getElementById("info").textContent.includes("connecting"));
   check((await page.textContent("#info")).includes("version"), "the page shows the server's version");
+  if (photo !== "-") await videoPart(page);
+  if (liveY4m) await livePart(page);
+  check(external.length === 0, "the page loaded nothing from elsewhere (" + external.join(", ") + ")");
+  await browser.close();
+  console.log(fails ? fails + " browser checks FAILED" : "browser checks ok");
+  process.exit(fails ? 1 : 0);
+})().catch((e) => { console.error("FAIL: " + (e && e.stack || e)); process.exit(1); });
+
+async function livePart(page) {
+  await page.click("#tablive");
+  check(await page.isVisible("#livestart"), "the Live tab shows");
+  await page.click("#livestart");
+  // the first animated frame: the image gets a blob: source
+  const first = await page.waitForFunction(() => {
+    const e = document.getElementById("liveerror").textContent;
+    if (e) return "error: " + e;
+    const s = document.getElementById("liveimg").src;
+    return s.startsWith("blob:") ? "ok" : false;
+  }, null, { timeout: 60000 }).then((h) => h.jsonValue()).catch((e) => "timeout: " + e.message);
+  check(first === "ok", "animated frames arrive from the camera (" + first + ", status '" +
+        (await page.textContent("#livestatus")) + "')");
+  // let it run, sampling the animated image to see that it changes (the motion comes through)
+  const secs = Number(liveSeconds || 8);
+  const samples = new Set();
+  const t0 = Date.now();
+  while (Date.now() - t0 < secs * 1000) {
+    await page.waitForTimeout(500);
+    samples.add(await page.evaluate(() => {
+      const i = document.getElementById("liveimg");
+      if (!i.naturalWidth) return "";
+      const c = document.createElement("canvas");
+      c.width = 32; c.height = 32;
+      const g = c.getContext("2d");
+      g.drawImage(i, 0, 0, 32, 32);
+      return Array.from(g.getImageData(0, 0, 32, 32).data.filter((_, k) => k % 4 === 1)).join(",");
+    }));
+  }
+  await page.screenshot({ path: outdir + "/3_live.png", fullPage: true });
+  const st = await page.evaluate(() => ({
+    fps: parseFloat(document.getElementById("livefps").textContent),
+    latency_ms: parseFloat(document.getElementById("livelat").textContent),
+    server_ms: parseFloat(document.getElementById("livesrv").textContent),
+    frames: parseInt(document.getElementById("livecount").textContent, 10),
+    skipped: parseInt(document.getElementById("liveskip").textContent, 10),
+    size: [document.getElementById("liveimg").naturalWidth, document.getElementById("liveimg").naturalHeight],
+    error: document.getElementById("liveerror").textContent,
+  }));
+  st.distinct_images = samples.size;
+  console.log("live: " + JSON.stringify(st));
+  fs.writeFileSync(outdir + "/live.json", JSON.stringify(st, null, 1));
+  check(st.frames >= 10 && st.error === "", st.frames + " animated frames in " + secs + " s, no error");
+  check(st.fps > 0 && st.latency_ms > 0, "the page measures fps (" + st.fps + ") and median latency (" + st.latency_ms + " ms)");
+  check(samples.size >= 3, "the animated face changes over time (" + samples.size + " distinct of " + Math.round(secs * 2) + " samples)");
+  await page.click("#livestop");
+  const stopped = await page.textContent("#livestatus");
+  check(stopped.startsWith("stopped"), "Stop ends the session ('" + stopped + "')");
+}
+
+async function videoPart(page) {
   await page.setInputFiles("#photofile", photo);
   await page.setInputFiles("#drivefile", clip);
   await page.fill("#max_frames", frames);
@@ -76,8 +141,4 @@ function check(ok, what) {
   });
   check(sb.shown && sb.w > 0 && sb.h > 0, "the storyboard shows (" + sb.w + "x" + sb.h + ")");
   await page.screenshot({ path: outdir + "/2_result.png", fullPage: true });
-  check(external.length === 0, "the page loaded nothing from elsewhere (" + external.join(", ") + ")");
-  await browser.close();
-  console.log(fails ? fails + " browser checks FAILED" : "browser checks ok");
-  process.exit(fails ? 1 : 0);
-})().catch((e) => { console.error("FAIL: " + (e && e.stack || e)); process.exit(1); });
+}

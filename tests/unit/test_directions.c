@@ -349,7 +349,7 @@ static void test_model_file(void) {
                               "\"sigma\":[1,1,1,1,1,1,1,1],\"r2\":[null,null,null,null,null,null,null,null],\"gain\":[1,1,1,1,1,1,1,1],"
                               "\"cross\":[0,0,0,0,0,0,0,0],\"response\":[1,2]}", -1, RE_ERR_BAD_HEADER},
         {"missing_filter", NULL, 1, RE_ERR_MISSING},
-        {"missing_basis", NULL, 2, RE_ERR_SHAPE},
+        {"missing_basis", NULL, 2, RE_ERR_MISSING},
     };
     for (size_t i = 0; i < sizeof bads / sizeof *bads; i++) {
         uint8_t *b = dir_buffer(d, bads[i].meta, bads[i].drop, &len);

@@ -1,0 +1,112 @@
+/*
+ * eval.h - what the files of `reenact eval` share: the run context, progress lines, the clip iterator and one entry
+ * point per part. cmd_eval.c (options, the command, helpers), eval_recon.c (1. reconstruction), eval_clips.c
+ * (aligned clip frames in batches; 2. self-reenactment), eval_cross.c (3. cross-identity motion fidelity). The
+ * command and the JSON it writes are described at the top of cmd_eval.c and in docs/FORMAT.md ("eval JSON").
+ */
+#ifndef RE_CLI_EVAL_H
+#define RE_CLI_EVAL_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "reenact/anim.h"
+#include "reenact/data.h"
+#include "reenact/directions.h"
+#include "reenact/face.h"
+#include "reenact/faceid.h"
+#include "reenact/media.h"
+#include "reenact/metrics.h"
+
+#define CMD "eval"
+#define EVAL_FORMAT_VERSION 1
+#define PSNR_CAP 100.0 /* dB; identical images (MSE 0) are reported as this */
+#define NFEAT 5
+static const char *const feat_names[NFEAT] __attribute__((unused)) = {"mouth_open", "eye_open", "yaw", "pitch",
+                                                                       "smile"};
+
+typedef struct ctx {
+    re_model *m;
+    re_runner *r;
+    re_face_detector *det;
+    int res, C, L, batch, align, quiet, lm_size, smooth;
+    re_latent_filter_opts smooth_opts; /* with --smooth: the filter's settings (animate's defaults unless set) */
+    long max_images, max_frames;
+    size_t per;          /* floats per image */
+    float *x, *y, *z, *z2;
+    re_image *crops;     /* [batch] aligned crops of the current batch */
+    re_image img, up, tmp;
+    re_face last_face;   /* ev_load_aligned: the largest face of the last image */
+    int render;          /* --cross: -1 = the decoded 64x64 face itself (--render crop), else re_anim_render */
+    int max_side;        /* --cross with a render: photos downscaled to this longest side */
+    re_faceid *fid;      /* --id-model, or NULL */
+    re_anim_field field; /* --field */
+    re_steer_opts steer; /* motion controls (steer_cli.h) */
+    int steer_on;        /* steering applies: the model has directions and the options ask for it */
+    const re_directions *dirs;
+    float (*attr)[RE_ATTR_COUNT]; /* [batch] the driver's attributes (full-resolution landmarks) */
+    float *steer_tmp;    /* [3 * L] */
+} ctx;
+
+
+typedef struct prog {
+    const char *what;
+    double t0, last;
+    int quiet;
+} prog;
+
+#ifdef RE_HAVE_FFMPEG
+typedef struct clip_iter {
+    const char *path;
+    re_video_reader *rd;
+    re_face_tracker *trk;
+    re_image frame;
+    long decoded;          /* frames decoded */
+    long used;             /* frames handed out (from the first frame with a face) */
+    long leading_no_face;  /* frames before the first face (skipped) */
+    long lost;             /* frames after the first face in which the tracker found no face (last crop reused) */
+    long total;            /* frames expected (container count, capped by --max-frames); <= 0 unknown */
+    double fps;
+    int eof;
+    re_latent_filter *filt; /* --smooth: the driving codes' One-Euro filter, else NULL */
+    re_latent_filter *afilt; /* with steering: the driver's attributes' One-Euro filter */
+    float aref[RE_ATTR_COUNT], alast[RE_ATTR_COUNT]; /* attributes at the reference frame, and the last measured */
+    int have_aref, have_alast;
+    float emb[RE_FACEID_DIM]; /* with --id-model: the driver's face (first frame with a face) */
+    int has_emb;
+} clip_iter;
+#endif
+
+/* ---- cmd_eval.c: shared helpers */
+double ev_now_s(void);
+void ev_prog_start(prog *p, const char *what, int quiet);
+/* Progress line on stderr at most every 2 s, and always when final. total <= 0: unknown. */
+void ev_prog_tick(prog *p, long done, long total, const char *unit, int final);
+json_t *ev_jnum(double v);
+json_t *ev_jstats(const re_stats *s);
+/* The file name of a path (after its last '/'). */
+const char *ev_base_name(const char *p);
+void ev_free_list(char **v, size_t n);
+re_status ev_list_images(const char *dir, char ***out, size_t *n_out);
+re_status ev_load_aligned(ctx *c, const char *path, int align, re_image *crop, int *found, int *n_faces);
+re_status ev_measure_small(ctx *c, const re_image *face, double f[NFEAT], int *found);
+
+/* ---- eval_recon.c: 1. reconstruction (--faces, --dataset) */
+re_status eval_faces(ctx *c, const char *dir, json_t **out);
+re_status eval_dataset(ctx *c, const char *path, int val_only, double val_fraction, uint64_t seed, json_t **out);
+
+#ifdef RE_HAVE_FFMPEG
+/* ---- eval_clips.c: aligned clip frames in batches, and 2. self-reenactment (--clips) */
+re_status ev_clip_open(ctx *c, clip_iter *it, const char *path);
+void ev_clip_close(clip_iter *it);
+re_status ev_clip_next(ctx *c, clip_iter *it, int *nb, int *found, double (*feat)[NFEAT]);
+void ev_transfer(const ctx *c, const clip_iter *it, const float *zsrc, const float *zref, const float *a_photo, int nb);
+void ev_smooth_codes(const ctx *c, re_latent_filter *f, int nb);
+re_status eval_clips(ctx *c, char **clips, int n_clips, json_t **out);
+
+/* ---- eval_cross.c: 3. cross-identity motion fidelity (--cross, --drivers) */
+re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_drivers, json_t **out);
+#endif
+
+#endif
