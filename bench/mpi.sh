@@ -62,4 +62,5 @@ printf "%-34s %10.1f %10s\n" "1 process x $THREADS threads (base)" "$m1" "1.00x"
 printf "%-34s %10.1f %9.2fx\n" "1 process x 1 thread" "$m2" "$(awk "BEGIN{print $m2 / $m1}")"
 printf "%-34s %10.1f %9.2fx\n" "$RANKS ranks x $PER thread(s), grad $GP" "$m3" "$(awk "BEGIN{print $m3 / $m1}")"
 echo "rounds (img/s): base$b1 | 1 thread$b2 | $RANKS ranks$b3"
-echo "allreduce (rank 0, per run):$(echo "$ar" | tr '|' '\n' | sed 's/^/\n  /')"
+echo "allreduce (rank 0, per run):"
+echo "$ar" | tr '|' '\n' | grep -v '^$' | sed 's/^/  /'
