@@ -3,8 +3,8 @@
  * embedded in the binary; jobs run on worker threads through re_animate. Layout: serve_parse.c (routes, fields,
  * sniffing; fuzzed), serve_jobs.c (queue, workers, data dir), serve_http.c (libmicrohttpd), serve_live.c and
  * serve_ws.c (the live WebSocket channel, GET /api/live). API: docs/API.md.
- *   reenact serve [--host 127.0.0.1] [--port 8080] [--model M] [--max-upload-mb 200] [--jobs 1] [--queue 16]
- *                 [--data-dir DIR] [--max-disk-mb X] [--token T] [--live 2]
+ *   reenact serve [--host 127.0.0.1] [--port 8080] [--model M] [--max-upload-mb 200] [--max-file-mb N] [--jobs 1]
+ *                 [--queue 16] [--data-dir DIR] [--max-disk-mb X] [--job-ttl 1440] [--token T] [--live 2]
  */
 #include <errno.h>
 #include <limits.h>
@@ -30,12 +30,16 @@ static void help(FILE *f) {
             "  --port N              port, 0 = any free one (the address is printed) [8080]\n"
             "  --model M             model file [%s]\n"
             "  --max-upload-mb N     largest upload per request, MiB (over it: 413) [200]\n"
+            "  --max-file-mb N       largest file of an upload (photo, driving, motion), MiB (over it: 413)\n"
+            "                        [as --max-upload-mb]\n"
             "  --jobs N              jobs run at the same time (one worker thread and model each) [1]\n"
             "  --queue N             jobs waiting at most (a full queue answers 503) [16]\n"
             "  --max-disk-mb X       job files kept at most, MiB: after each job the oldest finished jobs are\n"
             "                        removed until they fit (0 = no limit) [0]\n"
-            "  --data-dir DIR        where uploads and results stay until deleted; finished jobs found there are\n"
-            "                        listed again after a restart [a temporary directory, removed on exit]\n"
+            "  --job-ttl MIN         finished jobs (results, uploads, state) are removed this many minutes after\n"
+            "                        they finished, and answered 404 afterwards (fractions allowed; 0 = never) [1440]\n"
+            "  --data-dir DIR        where uploads and results stay until deleted or expired; finished jobs found\n"
+            "                        there are listed again after a restart [a temporary directory, removed on exit]\n"
             "  --token T             require 'Authorization: Bearer T' (or ?token=T) on /api/ [none]\n"
             "  --live N              live webcam sessions (GET /api/live) at a time, 0 = off; each holds a model\n"
             "                        and keeps the cores busy while frames come [2]\n"
@@ -80,8 +84,8 @@ static const char *sibling(char *buf, const char *model, const char *name) {
 int cmd_serve(int argc, char **argv) {
     const char *cmd = "serve";
     const char *host = "127.0.0.1", *model = NULL, *data_dir = NULL, *token = NULL, *v = NULL;
-    long port = 8080, max_mb = 200, jobs = 1, queue = 16, live = 2, lv;
-    double max_disk_mb = 0, dv;
+    long port = 8080, max_mb = 200, file_mb = 0, jobs = 1, queue = 16, live = 2, lv;
+    double max_disk_mb = 0, ttl_min = 1440, dv;
     int quiet = 0;
     for (int i = 1; i < argc; i++) {
         int r;
@@ -101,6 +105,16 @@ int cmd_serve(int argc, char **argv) {
             if (!cli_parse_int(v, 1, 1 << 20, &lv))
                 return cli_usage_error(cmd, "--max-upload-mb wants 1..1048576, got '%s'", v);
             max_mb = lv;
+        } else if (OPT("--max-file-mb")) {
+            if (r < 0) return RE_EXIT_USAGE;
+            if (!cli_parse_int(v, 1, 1 << 20, &lv))
+                return cli_usage_error(cmd, "--max-file-mb wants 1..1048576, got '%s'", v);
+            file_mb = lv;
+        } else if (OPT("--job-ttl")) {
+            if (r < 0) return RE_EXIT_USAGE;
+            if (!cli_parse_float(v, 0, 1e8, &dv))
+                return cli_usage_error(cmd, "--job-ttl wants minutes >= 0 (0 = never), got '%s'", v);
+            ttl_min = dv;
         } else if (OPT("--jobs")) {
             if (r < 0) return RE_EXIT_USAGE;
             if (!cli_parse_int(v, 1, 64, &lv)) return cli_usage_error(cmd, "--jobs wants 1..64, got '%s'", v);
@@ -131,6 +145,10 @@ int cmd_serve(int argc, char **argv) {
         else if (argv[i][0] == '-') return cli_usage_error(cmd, "unknown option '%s'", argv[i]);
         else return cli_usage_error(cmd, "unexpected argument '%s'", argv[i]);
     }
+    if (!file_mb) file_mb = max_mb;
+    if (file_mb > max_mb)
+        return cli_usage_error(cmd, "--max-file-mb %ld is over --max-upload-mb %ld (a request holds its files)", file_mb,
+                               max_mb);
     if (!serve_host_is_loopback(host)) {
         fprintf(stderr, "reenact serve: warning: --host %s makes the server reachable from other machines; anyone "
                         "who can reach it and knows the token can run jobs and read results\n", host);
@@ -170,15 +188,15 @@ int cmd_serve(int argc, char **argv) {
 
     char err[1024];
     serve_jobs *J = NULL;
-    serve_jobs_cfg jc = {data_dir, model, (int)jobs, (int)queue, (uint64_t)(max_disk_mb * 1048576.0)};
+    serve_jobs_cfg jc = {data_dir, model, (int)jobs, (int)queue, (uint64_t)(max_disk_mb * 1048576.0), ttl_min * 60.0};
     if (serve_jobs_start(&J, &jc, err, sizeof err)) {
         fprintf(stderr, "reenact serve: %s\n", err);
         if (temp) remove_data_dir(data_dir);
         return RE_EXIT_FAIL;
     }
     serve_http *H = NULL;
-    serve_http_cfg hc = {host, (int)port, token, (uint64_t)max_mb << 20, J, model, demo_photo, demo_motion, quiet,
-                         (int)live};
+    serve_http_cfg hc = {host, (int)port, token, (uint64_t)max_mb << 20, (uint64_t)file_mb << 20, J, model,
+                         demo_photo, demo_motion, quiet, (int)live};
     if (serve_http_start(&H, &hc, err, sizeof err)) {
         fprintf(stderr, "reenact serve: %s\n", err);
         serve_jobs_stop(J);
@@ -188,9 +206,11 @@ int cmd_serve(int argc, char **argv) {
     const int v6 = strchr(host, ':') != NULL;
     printf("reenact serve: listening on http://%s%s%s:%d/\n", v6 ? "[" : "", host, v6 ? "]" : "",
            serve_http_port(H));
-    printf("  model %s | %ld worker(s), queue %ld | uploads up to %ld MiB | data dir %s%s", model, jobs, queue, max_mb,
-           data_dir, temp ? " (temporary)" : "");
+    printf("  model %s | %ld worker(s), queue %ld | uploads up to %ld MiB, %ld MiB a file | data dir %s%s", model,
+           jobs, queue, max_mb, file_mb, data_dir, temp ? " (temporary)" : "");
     if (max_disk_mb > 0) printf(", at most %g MiB", max_disk_mb);
+    if (ttl_min > 0) printf(", jobs kept %g min", ttl_min);
+    else printf(", jobs kept until deleted");
     printf(" | live %ld | demo %s%s\n", live, demo_photo && demo_motion ? "yes" : "no",
            token ? " | token required" : "");
     fflush(stdout);

@@ -59,7 +59,9 @@ typedef struct req_ctx {
     size_t fval_n;
     int fpending;
     int live_reserved;      /* GET /api/live: a session is reserved until the upgrade happens */
+    uint64_t max_file;      /* the server's per-file limit, for on_part */
 } req_ctx;
+
 
 static double now_mono(void) {
     struct timespec t;
@@ -273,6 +275,11 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
             up_fail(rc, 500, "cannot store the upload: %s", strerror(errno));
             return MHD_NO;
         }
+    }
+    if (rc->bytes[slot] + size > rc->max_file) {
+        up_fail(rc, 413, "'%s' is over this server's limit of %llu bytes per file (--max-file-mb)", slot_name[slot],
+                (unsigned long long)rc->max_file);
+        return MHD_NO;
     }
     if (size && fwrite(data, 1, size, rc->f[slot]) != size) {
         up_fail(rc, 507, "cannot store the upload (disk full?): %s", strerror(errno));
@@ -504,11 +511,14 @@ static enum MHD_Result handle_get(serve_http *H, struct MHD_Connection *c, req_c
         return send_json(c, rc, 200, o);
     }
     case SERVE_R_VERSION: {
-        json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s, s:b, s:b, s:I, s:[sss], s:{s:b, s:b, s:b, s:b}}", "name",
+        json_t *o = json_pack("{s:s, s:s, s:i, s:s, s:s, s:b, s:b, s:I, s:I, s:f, s:[sss], s:{s:b, s:b, s:b, s:b}}",
+                              "name",
                               "reenact", "version", re_version(), "api", 1, "microhttpd", MHD_get_version(), "model",
                               base_name(H->cfg.model_path), "demo",
                               H->cfg.demo_photo != NULL && H->cfg.demo_motion != NULL, "token_required",
-                              H->cfg.token != NULL, "max_upload_bytes", (json_int_t)H->cfg.max_upload, "formats",
+                              H->cfg.token != NULL, "max_upload_bytes", (json_int_t)H->cfg.max_upload,
+                              "max_file_bytes", (json_int_t)(H->cfg.max_file ? H->cfg.max_file : H->cfg.max_upload),
+                              "job_ttl_s", serve_jobs_ttl(J), "formats",
                               "mp4", "webm", "gif", "features",
 #ifdef RE_HAVE_FFMPEG
                               "video", 1,
@@ -627,6 +637,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   "(--max-upload-mb)", n, (unsigned long long)H->cfg.max_upload);
         }
         serve_opts_default(&rc->opts);
+        rc->max_file = H->cfg.max_file ? H->cfg.max_file : H->cfg.max_upload;
         rc->pp = MHD_create_post_processor(c, 64 * 1024, on_part, rc);
         if (!rc->pp)
             return send_error(c, rc, 415, "POST /api/jobs wants a multipart/form-data body (fields: photo, driving "
@@ -692,9 +703,9 @@ int serve_http_start(serve_http **out, const serve_http_cfg *cfg, char *err, siz
     H->cfg = *cfg;
     H->t0 = now_mono();
     H->port = cfg->port;   /* the bound port once known (port 0), below */
+    const uint64_t max_file = cfg->max_file ? cfg->max_file : cfg->max_upload;
     serve_live_cfg lc = {cfg->model_path, cfg->demo_photo, cfg->max_live,
-                         cfg->max_upload < SERVE_LIVE_MAX_PHOTO ? (size_t)cfg->max_upload : SERVE_LIVE_MAX_PHOTO,
-                         cfg->quiet};
+                         max_file < SERVE_LIVE_MAX_PHOTO ? (size_t)max_file : SERVE_LIVE_MAX_PHOTO, cfg->quiet};
     if (serve_live_create(&H->live, &lc) != 0) {
         freeaddrinfo(ai);
         free(H);

@@ -15,7 +15,8 @@ typedef struct serve_http_cfg {
     const char *host;          /* numeric address or name to bind */
     int port;                  /* 0: any free port (serve_http_port tells which) */
     const char *token;         /* bearer token required on /api/, or NULL */
-    uint64_t max_upload;       /* bytes per request (and so per file) */
+    uint64_t max_upload;       /* bytes per request */
+    uint64_t max_file;         /* bytes per file of a request (<= max_upload) */
     serve_jobs *jobs;
     const char *model_path;
     const char *demo_photo;    /* bundled demo files, or NULL when absent */

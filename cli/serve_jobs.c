@@ -3,7 +3,8 @@
  * owns a model and, once a job needs one, a face detector, and runs one re_animate at a time; the progress callback
  * publishes frame counts under the table's mutex and wakes the server-sent-event streams. Cancelling uses the
  * callback's return value, the only stop the public API offers: a job is stopped at its next written frame (setup
- * before the first frame runs to its end).
+ * before the first frame runs to its end). A janitor thread removes finished jobs once they are older than the TTL
+ * (--job-ttl).
  */
 #include "serve_jobs.h"
 #include "reenact/directions.h"
@@ -28,6 +29,7 @@ struct serve_job {
     int refs;              /* the table's (while listed) + workers' + HTTP handlers' */
     int listed;
     int cancel;            /* DELETE while running */
+    int expired;           /* removed by the TTL (its event stream says so) */
     serve_state state;
     int64_t frame, frames; /* progress; frames = -1 while unknown */
     double fps, elapsed_s;
@@ -55,6 +57,11 @@ struct serve_jobs {
     int queued, running, queue_max, stopping;
     uint64_t max_disk;
     int64_t evicted;       /* jobs removed to keep under max_disk */
+    double ttl;            /* seconds a finished job is kept (0: until deleted) */
+    int64_t expired;       /* jobs removed by the TTL */
+    pthread_cond_t jcv;    /* wakes the janitor at shutdown */
+    pthread_t janitor;
+    int janitor_started;
     int nworkers;          /* models loaded (= --jobs) */
     int nthreads;          /* worker threads started */
     pthread_t *th;
@@ -111,6 +118,14 @@ static void job_unref(serve_jobs *J, serve_job *j) {   /* under mu */
     if (--j->refs == 0) free(j);
     (void)J;
 }
+
+/* A finished job older than the TTL (under mu). Queued and running jobs never expire. */
+static int is_expired(const serve_jobs *J, const serve_job *j, double now) {
+    return J->ttl > 0 && (j->state == SERVE_DONE || j->state == SERVE_FAILED) && j->finished > 0 &&
+           now >= j->finished + J->ttl;
+}
+
+static int remove_job(serve_jobs *J, const char *id, int expired);
 
 /* job.json: what a restarted server needs to list a finished job again. Written to a temp name, then renamed. */
 static void job_persist(serve_jobs *J, serve_job *j) {
@@ -358,6 +373,47 @@ static void *worker_main(void *arg) {
     return NULL;
 }
 
+/* ---- expiry (--job-ttl) --------------------------------------------------------------------------------- */
+int serve_jobs_expire(serve_jobs *J) {
+    if (J->ttl <= 0) return 0;
+    int n = 0, cnt = 0;
+    pthread_mutex_lock(&J->mu);
+    const double now = now_epoch();
+    for (serve_job *j = J->all; j; j = j->next) cnt += is_expired(J, j, now);
+    char (*ids)[SERVE_ID_LEN + 1] = cnt ? malloc((size_t)cnt * sizeof *ids) : NULL;
+    if (ids)
+        for (serve_job *j = J->all; j && n < cnt; j = j->next)
+            if (is_expired(J, j, now)) memcpy(ids[n++], j->id, SERVE_ID_LEN + 1);
+    pthread_mutex_unlock(&J->mu);
+    int gone = 0;
+    for (int i = 0; i < n; i++) gone += remove_job(J, ids[i], 1) == 0;
+    free(ids);
+    return gone;
+}
+
+/* Wakes every 1/20 of the TTL (at least every minute, at most 4 times a second) and removes expired jobs. */
+static void *janitor_main(void *arg) {
+    serve_jobs *J = arg;
+    double period = J->ttl / 20;
+    if (period < 0.25) period = 0.25;
+    if (period > 60) period = 60;
+    pthread_mutex_lock(&J->mu);
+    while (!J->stopping) {
+        struct timespec dl;
+        clock_gettime(CLOCK_MONOTONIC, &dl);
+        const long long ns = (long long)(period * 1e9) + dl.tv_nsec;
+        dl.tv_sec += (time_t)(ns / 1000000000LL);
+        dl.tv_nsec = (long)(ns % 1000000000LL);
+        pthread_cond_timedwait(&J->jcv, &J->mu, &dl);
+        if (J->stopping) break;
+        pthread_mutex_unlock(&J->mu);
+        serve_jobs_expire(J);
+        pthread_mutex_lock(&J->mu);
+    }
+    pthread_mutex_unlock(&J->mu);
+    return NULL;
+}
+
 /* ---- setup and teardown --------------------------------------------------------------------------------- */
 static void restore(serve_jobs *J) {
     DIR *d = opendir(J->data_dir);
@@ -403,6 +459,8 @@ static void restore(serve_jobs *J) {
         j->created = json_number_value(json_object_get(o, "created"));
         j->started = json_number_value(json_object_get(o, "started"));
         j->finished = json_number_value(json_object_get(o, "finished"));
+        struct stat jsb;
+        if (j->finished <= 0 && stat(jf, &jsb) == 0) j->finished = (double)jsb.st_mtime;   /* for --job-ttl */
         json_decref(o);
         j->next = J->all;
         J->all = j;
@@ -420,11 +478,13 @@ int serve_jobs_start(serve_jobs **out, const serve_jobs_cfg *cfg, char *err, siz
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&J->chg, &ca);
+    pthread_cond_init(&J->jcv, &ca);
     pthread_condattr_destroy(&ca);
     snprintf(J->data_dir, sizeof J->data_dir, "%s", cfg->data_dir);
     snprintf(J->model_path, sizeof J->model_path, "%s", cfg->model_path);
     J->queue_max = cfg->queue_max;
     J->max_disk = cfg->max_disk;
+    J->ttl = cfg->job_ttl_s > 0 ? cfg->job_ttl_s : 0;
     J->nworkers = cfg->workers;
     J->models = calloc((size_t)J->nworkers, sizeof *J->models);
     J->th = calloc((size_t)J->nworkers, sizeof *J->th);
@@ -437,6 +497,7 @@ int serve_jobs_start(serve_jobs **out, const serve_jobs_cfg *cfg, char *err, siz
         }
     }
     restore(J);
+    serve_jobs_expire(J);   /* jobs that expired while the server was down */
     evict(J, NULL);
     for (int w = 0; w < J->nworkers; w++) {
         worker_arg *a = malloc(sizeof *a);
@@ -449,6 +510,13 @@ int serve_jobs_start(serve_jobs **out, const serve_jobs_cfg *cfg, char *err, siz
             goto fail;
         }
         J->nthreads++;
+    }
+    if (J->ttl > 0) {
+        if (pthread_create(&J->janitor, NULL, janitor_main, J) != 0) {
+            snprintf(err, errn, "cannot start the job expiry thread");
+            goto fail;
+        }
+        J->janitor_started = 1;
     }
     *out = J;
     return 0;
@@ -464,12 +532,14 @@ void serve_jobs_shutdown(serve_jobs *J) {
     for (serve_job *j = J->qhead; j; j = j->qnext) {   /* queued jobs never start */
         j->state = SERVE_FAILED;
         snprintf(j->error, sizeof j->error, "the server shut down before the job started");
+        j->finished = now_epoch();   /* so --job-ttl counts from here after a restart */
         j->seq++;
     }
     J->qhead = J->qtail = NULL;
     J->queued = 0;
     pthread_cond_broadcast(&J->qcv);
     pthread_cond_broadcast(&J->chg);
+    pthread_cond_broadcast(&J->jcv);
     pthread_mutex_unlock(&J->mu);
 }
 
@@ -477,6 +547,7 @@ void serve_jobs_stop(serve_jobs *J) {
     if (!J) return;
     serve_jobs_shutdown(J);
     for (int w = 0; w < J->nthreads; w++) pthread_join(J->th[w], NULL);
+    if (J->janitor_started) pthread_join(J->janitor, NULL);
     for (serve_job *j = J->all; j; j = j->next)
         if (j->state == SERVE_FAILED && !j->has_result) job_persist(J, j);
     serve_job *j = J->all;
@@ -492,11 +563,13 @@ void serve_jobs_stop(serve_jobs *J) {
     pthread_mutex_destroy(&J->mu);
     pthread_cond_destroy(&J->qcv);
     pthread_cond_destroy(&J->chg);
+    pthread_cond_destroy(&J->jcv);
     free(J);
 }
 
 const re_model *serve_jobs_model(const serve_jobs *J) { return J->models[0]; }
 const char *serve_jobs_data_dir(const serve_jobs *J) { return J->data_dir; }
+double serve_jobs_ttl(const serve_jobs *J) { return J->ttl; }
 
 /* ---- jobs ----------------------------------------------------------------------------------------------- */
 static serve_job *find(serve_jobs *J, const char *id) {   /* under mu */
@@ -573,6 +646,11 @@ serve_job *serve_jobs_get(serve_jobs *J, const char *id) {
     if (!serve_id_valid(id)) return NULL;
     pthread_mutex_lock(&J->mu);
     serve_job *j = find(J, id);
+    if (j && is_expired(J, j, now_epoch())) {   /* the janitor has not been by yet: remove it now */
+        pthread_mutex_unlock(&J->mu);
+        remove_job(J, id, 1);
+        return NULL;
+    }
     if (j) j->refs++;
     pthread_mutex_unlock(&J->mu);
     return j;
@@ -586,6 +664,13 @@ void serve_job_release(serve_jobs *J, serve_job *j) {
 }
 
 int serve_jobs_delete(serve_jobs *J, const char *id) {
+    serve_job *j = serve_jobs_get(J, id);   /* an expired job is gone already: 404 */
+    if (!j) return -1;
+    serve_job_release(J, j);
+    return remove_job(J, id, 0);
+}
+
+static int remove_job(serve_jobs *J, const char *id, int expired) {
     if (!serve_id_valid(id)) return -1;
     pthread_mutex_lock(&J->mu);
     serve_job **pp = &J->all;
@@ -595,9 +680,15 @@ int serve_jobs_delete(serve_jobs *J, const char *id) {
         pthread_mutex_unlock(&J->mu);
         return -1;
     }
+    if (expired && !is_expired(J, j, now_epoch())) {   /* not (any longer) a candidate */
+        pthread_mutex_unlock(&J->mu);
+        return -1;
+    }
     *pp = j->next;
     j->next = NULL;
     j->listed = 0;
+    j->expired = expired;
+    if (expired) J->expired++;
     int remove_now = 1;
     if (j->state == SERVE_QUEUED) {
         serve_job **qp = &J->qhead, *prev = NULL;
@@ -642,6 +733,11 @@ static json_t *job_json_locked(serve_jobs *J, serve_job *j) {
     json_object_set_new(o, "started", j->started > 0 ? json_real(j->started) : json_null());
     json_object_set_new(o, "finished", j->finished > 0 ? json_real(j->finished) : json_null());
     if (!j->listed) json_object_set_new(o, "deleted", json_true());
+    if (j->expired) json_object_set_new(o, "expired", json_true());
+    if (J->ttl > 0 && j->finished > 0 && (j->state == SERVE_DONE || j->state == SERVE_FAILED))
+        json_object_set_new(o, "expires", json_real(j->finished + J->ttl));
+    else
+        json_object_set_new(o, "expires", json_null());
     if (j->state == SERVE_QUEUED) {
         int pos = 0;
         for (serve_job *q = J->qhead; q && q != j; q = q->qnext) pos++;
@@ -717,7 +813,9 @@ int serve_job_wait(serve_jobs *J, serve_job *j, int64_t seq, int timeout_ms) {
 json_t *serve_jobs_list_json(serve_jobs *J) {
     json_t *a = json_array();
     pthread_mutex_lock(&J->mu);
-    for (serve_job *j = J->all; j; j = j->next) json_array_append_new(a, job_json_locked(J, j));
+    const double now = now_epoch();
+    for (serve_job *j = J->all; j; j = j->next)
+        if (!is_expired(J, j, now)) json_array_append_new(a, job_json_locked(J, j));
     pthread_mutex_unlock(&J->mu);
     return a;
 }
@@ -725,10 +823,13 @@ json_t *serve_jobs_list_json(serve_jobs *J) {
 json_t *serve_jobs_counts_json(serve_jobs *J) {
     int n[4] = {0};
     pthread_mutex_lock(&J->mu);
-    for (serve_job *j = J->all; j; j = j->next) n[j->state]++;
-    json_t *o = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:I}", "queued", n[SERVE_QUEUED], "running",
+    const double now = now_epoch();
+    for (serve_job *j = J->all; j; j = j->next)
+        if (!is_expired(J, j, now)) n[j->state]++;
+    json_t *o = json_pack("{s:i, s:i, s:i, s:i, s:i, s:i, s:I, s:I, s:f}", "queued", n[SERVE_QUEUED], "running",
                           n[SERVE_RUNNING], "done", n[SERVE_DONE], "failed", n[SERVE_FAILED], "workers", J->nworkers,
-                          "queue_max", J->queue_max, "evicted", (json_int_t)J->evicted);
+                          "queue_max", J->queue_max, "evicted", (json_int_t)J->evicted, "expired",
+                          (json_int_t)J->expired, "job_ttl_s", J->ttl);
     pthread_mutex_unlock(&J->mu);
     return o;
 }

@@ -5,6 +5,8 @@
  *     DATA/<id>/            one job: photo, driving | motion, result.<ext>, storyboard.png, job.json (when finished)
  *     DATA/.up-XXXXXX/      an upload in progress (renamed to DATA/<id>/ once accepted, removed otherwise)
  * Finished jobs (job.json present) survive a restart on the same --data-dir; anything else found there is removed.
+ * Finished jobs expire job_ttl_s after they finished (--job-ttl): a janitor thread removes their files and state,
+ * and a lookup of an expired job finds nothing even before the janitor has been by.
  */
 #ifndef RE_SERVE_JOBS_H
 #define RE_SERVE_JOBS_H
@@ -26,6 +28,8 @@ typedef struct serve_jobs_cfg {
     int queue_max;            /* jobs waiting at most, beyond those an idle worker takes at once */
     uint64_t max_disk;        /* bytes of job files at most (0: no limit): after each job, the oldest finished jobs
                                  are removed until the data dir is under it; the job that just finished stays */
+    double job_ttl_s;         /* finished jobs are removed this many seconds after they finished (0: kept until
+                                 deleted or evicted) */
 } serve_jobs_cfg;
 
 /* Loads one model per worker, restores finished jobs from data_dir, starts the workers. On failure returns
@@ -48,14 +52,16 @@ int serve_jobs_submit(serve_jobs *J, const char *id, const char *photo, const ch
 /* 32 lowercase hex characters from getrandom(), not in use. 0 ok, -1 if no randomness. */
 int serve_jobs_new_id(serve_jobs *J, char id[SERVE_ID_LEN + 1]);
 const char *serve_jobs_data_dir(const serve_jobs *J);
+double serve_jobs_ttl(const serve_jobs *J);   /* --job-ttl in seconds, 0: never */
 /* Remove a job or upload directory: its plain files, then the directory itself. */
 void serve_rm_dir(const char *dir);
 
-/* Look a job up (NULL: unknown or deleted). A found job is held until serve_job_release. */
+/* Look a job up (NULL: unknown, deleted or expired; an expired job found here is removed at once). A found job is
+ * held until serve_job_release. */
 serve_job *serve_jobs_get(serve_jobs *J, const char *id);
 void serve_job_release(serve_jobs *J, serve_job *j);
-/* Remove a job: queued ones leave the queue, running ones are cancelled (their files go once the run stops), finished
- * ones' files go now. 0, or -1 when unknown. */
+/* Remove a job: queued ones leave the queue, running ones are cancelled (their files go once the run stops: nothing
+ * half-written stays), finished ones' files go now. 0, or -1 when unknown. */
 int serve_jobs_delete(serve_jobs *J, const char *id);
 
 /* The job as JSON (id, state, frame, frames, fps, eta_s, error, ...): a new reference. seq receives the job's change
@@ -67,6 +73,9 @@ int serve_job_storyboard_path(serve_jobs *J, serve_job *j, char *buf, size_t n);
 /* Block until the job changed after seq, the server stops, or timeout_ms passes. Returns 1 changed, 0 timeout,
  * -1 stopping. */
 int serve_job_wait(serve_jobs *J, serve_job *j, int64_t seq, int timeout_ms);
+/* Remove the finished jobs older than the TTL now (the janitor does this on its own; tests and shutdown need not).
+ * Returns how many went. */
+int serve_jobs_expire(serve_jobs *J);
 /* All jobs (newest first), and counts per state, for /api/jobs and /api/health. */
 json_t *serve_jobs_list_json(serve_jobs *J);
 json_t *serve_jobs_counts_json(serve_jobs *J);

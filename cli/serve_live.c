@@ -272,6 +272,7 @@ static void worker_run(sess *s) {
         nbuf = NULL;
 
         const double t1 = now_ms();
+        re_image_free(&frame);   /* re_image_load_mem overwrites without freeing: the last frame's pixels go here */
         st = re_image_load_mem(&frame, buf, n, "the driving frame");
         free(buf);
         if (st != RE_OK) {
@@ -348,89 +349,53 @@ static void *worker_main(void *arg) {
 }
 
 /* ---- the reader ------------------------------------------------------------------------------------------- */
-/* A JSON value as the text a form field would carry. 0, or -1 for objects, arrays and null. */
-static int json_as_field(json_t *v, char *buf, size_t n) {
-    if (json_is_string(v)) snprintf(buf, n, "%s", json_string_value(v));
-    else if (json_is_integer(v)) snprintf(buf, n, "%lld", (long long)json_integer_value(v));
-    else if (json_is_real(v)) snprintf(buf, n, "%.17g", json_real_value(v));
-    else if (json_is_boolean(v)) snprintf(buf, n, "%d", json_is_true(v) ? 1 : 0);
-    else return -1;
-    return 0;
-}
-
-/* Returns 0 to go on, -1 when the session closed. */
+/* Returns 0 to go on, -1 when the session closed. The message is parsed by serve_live_text_parse (serve_parse.c,
+ * fuzzed). */
 static int on_text(sess *s, ws_reader *rd, const uint8_t *p, size_t n) {
     if (n > SERVE_LIVE_MAX_TEXT) {
         close_with(s, WS_CLOSE_TOO_BIG, "text message of %zu bytes is over the limit of %zu bytes", n,
                    SERVE_LIVE_MAX_TEXT);
         return -1;
     }
-    json_error_t je;
-    json_t *o = json_loadb((const char *)p, n, 0, &je);
-    const char *type = json_string_value(json_object_get(o, "type"));
-    if (!json_is_object(o) || !type) {
-        json_decref(o);
-        close_with(s, WS_CLOSE_UNSUPPORTED, "text messages are JSON objects with a \"type\" (options, reset)%s%s",
-                   o ? "" : ": ", o ? "" : je.text);
+    serve_live_opts lo;
+    char err[1024];
+    const serve_live_msg m = serve_live_text_parse((const char *)p, n, &lo, err, sizeof err);
+    if (m == SERVE_LIVE_MSG_NOT_OBJECT || m == SERVE_LIVE_MSG_UNKNOWN) {
+        close_with(s, WS_CLOSE_UNSUPPORTED, "%s", err);
         return -1;
     }
-    int r = 0;
-    if (!strcmp(type, "options")) {
-        pthread_mutex_lock(&s->mu);
-        const int late = s->have_photo;
-        pthread_mutex_unlock(&s->mu);
-        if (late) {
-            json_decref(o);
-            close_with(s, WS_CLOSE_POLICY, "options come before the photo");
-            return -1;
-        }
-        serve_live_opts lo;
-        serve_live_opts_default(&lo);
-        const char *key;
-        json_t *v;
-        char val[SERVE_FIELD_MAX + 1], err[1024];
-        json_object_foreach(o, key, v) {
-            if (!strcmp(key, "type")) continue;
-            if (json_as_field(v, val, sizeof val) != 0) {
-                close_with(s, WS_CLOSE_POLICY, "option '%.64s' wants a number, a string or a boolean", key);
-                r = -1;
-                break;
-            }
-            if (serve_live_opts_set(&lo, key, val, err, sizeof err) != 0) {
-                close_with(s, WS_CLOSE_POLICY, "%s", err);
-                r = -1;
-                break;
-            }
-        }
-        if (r == 0 && serve_live_opts_check(&lo, err, sizeof err) != 0) {
-            close_with(s, WS_CLOSE_POLICY, "%s", err);
-            r = -1;
-        }
-        if (r == 0 && lo.o.use_demo && !s->L->cfg.demo_photo) {
-            close_with(s, WS_CLOSE_POLICY, "this server has no bundled demo photo: send a photo");
-            r = -1;
-        }
-        if (r == 0) {
-            pthread_mutex_lock(&s->mu);
-            s->opts = lo;
-            if (lo.o.use_demo) {   /* the bundled photo: the stream starts now */
-                s->have_photo = s->use_demo = 1;
-                pthread_cond_signal(&s->cv);
-            }
-            pthread_mutex_unlock(&s->mu);
-            if (lo.o.use_demo) rd->max_message = SERVE_LIVE_MAX_FRAME;
-        }
-    } else if (!strcmp(type, "reset")) {
+    if (m == SERVE_LIVE_MSG_RESET) {
         pthread_mutex_lock(&s->mu);
         s->reset = 1;
         pthread_cond_signal(&s->cv);
         pthread_mutex_unlock(&s->mu);
-    } else {
-        close_with(s, WS_CLOSE_UNSUPPORTED, "unknown message type '%.64s' (options, reset)", type);
-        r = -1;
+        return 0;
     }
-    json_decref(o);
-    return r;
+    /* options, good or bad */
+    pthread_mutex_lock(&s->mu);
+    const int late = s->have_photo;
+    pthread_mutex_unlock(&s->mu);
+    if (late) {
+        close_with(s, WS_CLOSE_POLICY, "options come before the photo");
+        return -1;
+    }
+    if (m == SERVE_LIVE_MSG_BAD_OPTION) {
+        close_with(s, WS_CLOSE_POLICY, "%s", err);
+        return -1;
+    }
+    if (lo.o.use_demo && !s->L->cfg.demo_photo) {
+        close_with(s, WS_CLOSE_POLICY, "this server has no bundled demo photo: send a photo");
+        return -1;
+    }
+    pthread_mutex_lock(&s->mu);
+    s->opts = lo;
+    if (lo.o.use_demo) {   /* the bundled photo: the stream starts now */
+        s->have_photo = s->use_demo = 1;
+        pthread_cond_signal(&s->cv);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (lo.o.use_demo) rd->max_message = SERVE_LIVE_MAX_FRAME;
+    return 0;
 }
 
 static int on_binary(sess *s, ws_reader *rd, const uint8_t *p, size_t n) {

@@ -6,6 +6,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -287,6 +288,64 @@ int serve_live_opts_check(const serve_live_opts *o, char *err, size_t errn) {
         BAD("option 'size' wants 16..%d%s, got %d", hi, o->o.a.paste_back ? " with paste_back" : " (paste_back: 1920)",
             o->o.a.out_size);
     return 0;
+}
+
+/* A JSON value as the text a form field would carry. 0, -1 for objects, arrays and null, -2 for a string too long. */
+static int json_as_field(json_t *v, char *buf, size_t n) {
+    if (json_is_string(v)) {
+        if (json_string_length(v) >= n || strlen(json_string_value(v)) != json_string_length(v)) return -2;
+        snprintf(buf, n, "%s", json_string_value(v));
+    } else if (json_is_integer(v)) snprintf(buf, n, "%lld", (long long)json_integer_value(v));
+    else if (json_is_real(v)) snprintf(buf, n, "%.17g", json_real_value(v));
+    else if (json_is_boolean(v)) snprintf(buf, n, "%d", json_is_true(v) ? 1 : 0);
+    else return -1;
+    return 0;
+}
+
+serve_live_msg serve_live_text_parse(const char *text, size_t n, serve_live_opts *o, char *err, size_t errn) {
+    json_error_t je;
+    json_t *m = text ? json_loadb(text, n, 0, &je) : NULL;
+    const char *type = json_string_value(json_object_get(m, "type"));
+    if (!json_is_object(m) || !type) {
+        snprintf(err, errn, "text messages are JSON objects with a \"type\" (options, reset)%s%s", m ? "" : ": ",
+                 m ? "" : text ? je.text : "no text");
+        json_decref(m);
+        return SERVE_LIVE_MSG_NOT_OBJECT;
+    }
+    serve_live_msg r;
+    if (!strcmp(type, "reset")) {
+        r = SERVE_LIVE_MSG_RESET;
+    } else if (!strcmp(type, "options")) {
+        r = SERVE_LIVE_MSG_OPTIONS;
+        serve_live_opts_default(o);
+        const char *key;
+        json_t *v;
+        char val[SERVE_FIELD_MAX + 1];
+        json_object_foreach(m, key, v) {
+            if (!strcmp(key, "type")) continue;
+            const int f = json_as_field(v, val, sizeof val);
+            if (f == -2) {
+                snprintf(err, errn, "option '%.64s': value longer than %d bytes", key, SERVE_FIELD_MAX);
+                r = SERVE_LIVE_MSG_BAD_OPTION;
+                break;
+            }
+            if (f != 0) {
+                snprintf(err, errn, "option '%.64s' wants a number, a string or a boolean", key);
+                r = SERVE_LIVE_MSG_BAD_OPTION;
+                break;
+            }
+            if (serve_live_opts_set(o, key, val, err, errn) != 0) {
+                r = SERVE_LIVE_MSG_BAD_OPTION;
+                break;
+            }
+        }
+        if (r == SERVE_LIVE_MSG_OPTIONS && serve_live_opts_check(o, err, errn) != 0) r = SERVE_LIVE_MSG_BAD_OPTION;
+    } else {
+        snprintf(err, errn, "unknown message type '%.64s' (options, reset)", type);
+        r = SERVE_LIVE_MSG_UNKNOWN;
+    }
+    json_decref(m);
+    return r;
 }
 
 int serve_opts_check(const serve_opts *o, char *err, size_t errn) {

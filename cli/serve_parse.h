@@ -2,7 +2,8 @@
  * serve_parse.h - the request parsing of `reenact serve` that is our own code rather than libmicrohttpd's: routing
  * of URL paths, job id checks, the job form's option fields, content sniffing of uploads, the Range header and
  * bearer token comparison. Plain functions without I/O, MHD or threads, so tests/fuzz/fuzz_serve_request.c can drive
- * them directly. Everything here is bounded: no input makes it allocate, and every string result fits its buffer.
+ * them directly. Everything here is bounded: no input makes it allocate (except serve_live_text_parse, which parses
+ * JSON with jansson and frees what it made), and every string result fits its buffer.
  */
 #ifndef RE_SERVE_PARSE_H
 #define RE_SERVE_PARSE_H
@@ -80,6 +81,19 @@ void serve_live_opts_default(serve_live_opts *o);
 int serve_live_opts_set(serve_live_opts *o, const char *key, const char *val, char *err, size_t errn);
 /* After all options: size is at most 1024 for a face, 1920 with paste_back (the photo's longest side). */
 int serve_live_opts_check(const serve_live_opts *o, char *err, size_t errn);
+/* A text message of /api/live (n bytes, not NUL-terminated): a JSON object with a "type". "options": *o is reset to
+ * serve_live_opts_default, each other member applied with serve_live_opts_set (numbers, strings and booleans as a
+ * form field's text; a string over SERVE_FIELD_MAX bytes is refused), then serve_live_opts_check. On anything but
+ * OPTIONS or RESET, err names the problem (*o may be partly set: do not use it). tests/fuzz/fuzz_serve_live_opts.c
+ * fuzzes it. */
+typedef enum serve_live_msg {
+    SERVE_LIVE_MSG_NOT_OBJECT = -1,   /* not a JSON object with a string "type": close 1003 */
+    SERVE_LIVE_MSG_UNKNOWN = -2,      /* a type other than options or reset: close 1003 */
+    SERVE_LIVE_MSG_BAD_OPTION = -3,   /* type options with a bad member: close 1008 */
+    SERVE_LIVE_MSG_OPTIONS = 1,
+    SERVE_LIVE_MSG_RESET = 2,
+} serve_live_msg;
+serve_live_msg serve_live_text_parse(const char *text, size_t n, serve_live_opts *o, char *err, size_t errn);
 /* The result's file extension and MIME type for a format (RE_VIDEO_AUTO counts as MP4). */
 const char *serve_format_ext(re_video_format f);
 const char *serve_format_mime(re_video_format f);

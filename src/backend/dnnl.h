@@ -8,10 +8,10 @@
  * Each layer object creates its oneDNN primitives ONCE for a fixed geometry (batch size included) and reuses
  * them. The caller's activation buffers are plain NCHW f32 (re_dnnl_conv_create), or, through
  * re_dnnl_conv_create_ex, blocked nChw16c and/or bf16 (re_dnnl_conv_opts): a net keeps its activations blocked
- * between convolutions so no reorder runs at the layer boundaries (src/model/net.c). Whatever oneDNN picks
- * internally (format_tag_any for weights and plain activations), the object reorders from/to the caller's buffers
- * with reorder primitives and intermediate buffers it owns; weights are reordered on every forward unless the
- * caller promises they did not change (w_same, used by inference runners). Scratchpads are library-managed.
+ * between convolutions so no reorder runs at the layer boundaries (the plan in backend_dnnl.c). Whatever oneDNN
+ * picks internally (format_tag_any for weights and plain activations), the object reorders from/to the caller's
+ * buffers with reorder primitives and intermediate buffers it owns; weights are reordered on every forward unless
+ * the caller promises they did not change (w_same, used by inference runners). Scratchpads are library-managed.
  * Algorithm choices (details in dnnl.c):
  *   - 3x3 stride-1 convs with >= 16 channels each side use Winograd (about 2x faster than direct at batch 64),
  *     except in bf16 (no bf16 Winograd in oneDNN);
@@ -37,16 +37,18 @@
 #include <stdint.h>
 #include "reenact/reenact.h"
 #include "ops/ops.h"
+#include "backend/backend.h"
 
 typedef struct re_dnnl_conv re_dnnl_conv;     /* conv2d, or transposed conv2d (oneDNN deconvolution) */
 typedef struct re_dnnl_linear re_dnnl_linear; /* fully connected layer (oneDNN inner product) */
 
-/* Layout of an activation buffer at the interface: plain NCHW, or oneDNN's blocked nChw16c (aBcd16b: element
- * (n,c,h,w) at ((n*C/16 + c/16)*H*W + h*W + w)*16 + c%16). Blocked needs C % 16 == 0 (no padding), so a blocked
- * buffer has exactly as many elements as the plain one. Keeping activations blocked between layers saves the
- * NCHW <-> blocked reorders at every layer boundary. */
-typedef enum re_dnnl_layout { RE_DNNL_NCHW = 0, RE_DNNL_BLOCKED = 1 } re_dnnl_layout;
-#define RE_DNNL_BLOCK 16
+/* Layout of an activation buffer at the interface: plain NCHW, or oneDNN's blocked nChw16c (re_layout in backend.h,
+ * under oneDNN's names). Keeping activations blocked between layers saves the NCHW <-> blocked reorders at every
+ * layer boundary. */
+typedef re_layout re_dnnl_layout;
+#define RE_DNNL_NCHW RE_LAYOUT_NCHW
+#define RE_DNNL_BLOCKED RE_LAYOUT_BLOCKED16
+#define RE_DNNL_BLOCK RE_LAYOUT_BLOCK
 /* Element type of an interface buffer: f32, or bf16 (uint16_t, the upper half of the f32 bit pattern). */
 typedef enum re_dnnl_dtype { RE_DNNL_F32 = 0, RE_DNNL_BF16 = 1 } re_dnnl_dtype;
 
@@ -69,11 +71,8 @@ typedef struct re_dnnl_linear_opts {
     int bf16;                   /* compute in bf16 (f32 interface buffers, converted by the object) */
 } re_dnnl_linear_opts;
 
-/* Geometry of an activation tensor for the fused elementwise kernels (src/backend/dnnl_fused.c). */
-typedef struct re_act_shape {
-    int n, c, hw;               /* images, channels, pixels per channel */
-    re_dnnl_layout layout;      /* NCHW or BLOCKED (c % 16 == 0) */
-} re_act_shape;
+/* The fused elementwise kernels (src/backend/dnnl_fused.c) take the geometry of an activation tensor as
+ * re_act_shape (backend.h). */
 #ifdef RE_HAVE_DNNL
 
 /* Create the CPU engine and stream once (idempotent; the first call's result is remembered and returned by

@@ -50,20 +50,24 @@ typedef struct re_net {
 } re_net;
 
 /* Per-batch state of one net. */
-enum { RE_NS_INFER = 1, RE_NS_BF16 = 2 };      /* re_net_state_init_ex flags (oneDNN path only) */
+enum { RE_NS_INFER = 1, RE_NS_BF16 = 2 };      /* re_net_state_init_ex flags (backends with a plan only) */
 enum { RE_SKIP_FWD = 1, RE_SKIP_BWD = 2 };     /* re_net_state.skip bits: the work is done by a neighbour layer */
 typedef struct re_net_state {
     int n;                         /* batch size this state was built for */
     const float *input;            /* input of the last forward */
     float **out;                   /* out[i]: output of layer i (aliases for in-place layers) */
     float **bn_mean, **bn_rstd;    /* per layer (NULL for non-BN) */
-    void **fast;                   /* per layer backend object (NULL = reference path) */
+    const struct re_compute_backend *backend;  /* the model's backend table (src/backend/backend.h) */
+    const struct re_compute_backend **be;      /* per layer: the table that runs it (backend, or the reference
+                                                  table for a layer backend does not support) */
+    void **fast;                   /* per layer backend object (layer_create; NULL when the backend needs none) */
     float *act_arena;              /* one allocation: all outputs + BN stats (+ folded weights) */
     float *grad_a, *grad_b;        /* ping-pong activation-gradient buffers */
     size_t grad_cap;               /* floats in each */
-    /* oneDNN plan (net.c plan_build); plan == 0 on the reference path, where only the fields above are used. */
+    /* The backend's plan (its plan hook, e.g. backend_dnnl.c); plan == 0 for a backend without one (the reference
+     * ops), whose states keep the fields below at zero: NCHW f32, nothing fused, any batch up to n. */
     int plan, flags;               /* flags: RE_NS_* */
-    unsigned char *layout;         /* per layer: re_dnnl_layout of its output */
+    unsigned char *layout;         /* per layer: re_layout of its output */
     unsigned char *skip;           /* per layer: RE_SKIP_* */
     unsigned char *fold;           /* per conv layer: the next layer's BN is folded into it (inference) */
     unsigned char *conv_bf16;      /* per conv layer: runs in bf16 */
@@ -108,11 +112,15 @@ struct re_model {
 /* net.c */
 re_status re_net_state_init(re_net_state *st, const re_model *m, const re_net *net, int n);
 /* flags: RE_NS_INFER (forward only, eval BN folded into convs, cached weights), RE_NS_BF16 (bf16 convolutions);
- * ignored on the reference backend. */
+ * options of the backend's plan, ignored by a backend without one (the reference backend). */
 re_status re_net_state_init_ex(re_net_state *st, const re_model *m, const re_net *net, int n, int flags);
+/* As re_net_state_init_ex on the backend table be instead of the model's (tests: a table that supports only some
+ * layers). */
+re_status re_net_state_init_on(re_net_state *st, const re_model *m, const re_net *net, int n, int flags,
+                               const struct re_compute_backend *be);
 void re_net_state_free(re_net_state *st, const re_net *net);
-/* Forward n samples (n <= st->n; the oneDNN path needs n == st->n); returns the output buffer (plain NCHW / NC).
- * training selects BN batch statistics (and updates the running stats). */
+/* Forward n samples (n <= st->n; a planned state, e.g. oneDNN's, needs n == st->n); returns the output buffer
+ * (plain NCHW / NC). training selects BN batch statistics (and updates the running stats). */
 re_status re_net_forward(const re_net *net, re_net_state *st, re_model *m, const float *in, int n, int training,
                          const float **out);
 /* As re_net_forward through layers 0..last only (*out = the output of layer last); a later backward needs a full
@@ -137,14 +145,6 @@ re_status re_net_layer_backward(const re_net *net, re_net_state *st, int i, re_m
 size_t re_net_out_count(const re_net *net);   /* per sample */
 size_t re_net_in_count(const re_net *net);
 
-/* Single-layer helpers on the reference path (plain layouts, no fusion). */
-/* sync: NULL, or synchronized BatchNorm (ops.h) for data-parallel training. */
-re_status re_layer_forward(const re_layer *l, void **fast, re_model *m, float *out, const float *in, int n,
-                           int training, float *bn_mean, float *bn_rstd, const re_bn_sync *sync);
-re_status re_layer_backward(const re_layer *l, void **fast, re_model *m, float *grads, float *din, const float *dout,
-                            const float *in, const float *out, int n, const float *bn_mean, const float *bn_rstd,
-                            const re_bn_sync *sync);
-void re_layer_fast_free(const re_layer *l, void *fast);
 size_t re_layer_out_count(const re_layer *l);
 size_t re_layer_in_count(const re_layer *l);
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend.h"
 #include "model/model_internal.h"
 
 /* ---- encoder + decoder state (shared with train.c) ------------------------------------------------------ */
@@ -57,7 +58,8 @@ re_status re_runner_create_ex(re_runner **out, re_model *m, int max_batch, re_pr
     if (precision != RE_PREC_F32 && precision != RE_PREC_BF16)
         return re_fail(RE_ERR_ARG, "runner: unknown precision %d (expected RE_PREC_F32 or RE_PREC_BF16)",
                        (int)precision);
-    if (precision == RE_PREC_BF16 && m->backend != RE_BACKEND_DNNL)
+    const re_compute_backend *be = re_compute_backend_get(m->backend);
+    if (precision == RE_PREC_BF16 && (!be || !be->supports(NULL, precision)))
         return re_fail(RE_ERR_UNSUPPORTED, "runner: bf16 precision needs the oneDNN backend");
     re_runner *r = calloc(1, sizeof *r);
     if (!r) return re_fail(RE_ERR_NOMEM, "runner: out of memory");

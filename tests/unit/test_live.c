@@ -16,6 +16,7 @@
 
 /* A smooth synthetic image (w x h) that shifts with t. */
 static void synth(re_image *im, int w, int h, int t) {
+    re_image_free(im);   /* a previous frame (zeroed images are fine) */
     re_image_alloc(im, w, h);
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
