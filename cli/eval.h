@@ -100,6 +100,8 @@ re_status eval_dataset(ctx *c, const char *path, int val_only, double val_fracti
 /* ---- eval_clips.c: aligned clip frames in batches, and 2. self-reenactment (--clips) */
 re_status ev_clip_open(ctx *c, clip_iter *it, const char *path);
 void ev_clip_close(clip_iter *it);
+/* A clip's JSON object with what its reading found: path, fps, frames used, leading frames without a face, lost. */
+json_t *ev_clip_json(const char *path, const clip_iter *it);
 re_status ev_clip_next(ctx *c, clip_iter *it, int *nb, int *found, double (*feat)[NFEAT]);
 void ev_transfer(const ctx *c, const clip_iter *it, const float *zsrc, const float *zref, const float *a_photo, int nb);
 void ev_smooth_codes(const ctx *c, re_latent_filter *f, int nb);

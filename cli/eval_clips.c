@@ -49,6 +49,16 @@ re_status ev_clip_open(ctx *c, clip_iter *it, const char *path) {
     return c->smooth ? re_latent_filter_create(&it->filt, c->L, it->fps, &c->smooth_opts) : RE_OK;
 }
 
+json_t *ev_clip_json(const char *path, const clip_iter *it) {
+    json_t *o = json_object();
+    json_object_set_new(o, "path", json_string(path));
+    json_object_set_new(o, "fps", json_real(it->fps));
+    json_object_set_new(o, "frames", json_integer(it->used));
+    json_object_set_new(o, "leading_no_face", json_integer(it->leading_no_face));
+    json_object_set_new(o, "lost_frames", json_integer(it->lost));
+    return o;
+}
+
 void ev_clip_close(clip_iter *it) {
     re_latent_filter_free(it->filt);
     it->filt = NULL;
@@ -214,12 +224,7 @@ re_status eval_clips(ctx *c, char **clips, int n_clips, json_t **out) {
             ev_prog_tick(&p, it.used, it.total, "frames", 0);
         }
         ev_prog_tick(&p, it.used, it.total, "frames", 1);
-        json_t *cj = json_object();
-        json_object_set_new(cj, "path", json_string(clips[ci]));
-        json_object_set_new(cj, "fps", json_real(it.fps));
-        json_object_set_new(cj, "frames", json_integer(it.used));
-        json_object_set_new(cj, "leading_no_face", json_integer(it.leading_no_face));
-        json_object_set_new(cj, "lost_frames", json_integer(it.lost));
+        json_t *cj = ev_clip_json(clips[ci], &it);
         if (it.used == 0) {
             fprintf(stderr, "reenact eval: warning: no face found in any of the %ld frames of '%s'; clip left out\n",
                     it.decoded, clips[ci]);

@@ -319,12 +319,7 @@ re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_dr
             ev_prog_tick(&p, it.used, it.total, "frames", 0);
         }
         ev_prog_tick(&p, it.used, it.total, "frames", 1);
-        json_t *dj = json_object();
-        json_object_set_new(dj, "path", json_string(drivers[di]));
-        json_object_set_new(dj, "fps", json_real(it.fps));
-        json_object_set_new(dj, "frames", json_integer(it.used));
-        json_object_set_new(dj, "leading_no_face", json_integer(it.leading_no_face));
-        json_object_set_new(dj, "lost_frames", json_integer(it.lost));
+        json_t *dj = ev_clip_json(drivers[di], &it);
         if (it.used == 0) {
             fprintf(stderr, "reenact eval: warning: no face found in any of the %ld frames of driver '%s'; left out\n",
                     it.decoded, drivers[di]);

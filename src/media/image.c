@@ -540,22 +540,28 @@ re_status re_image_save_png(const re_image *img, const char *path) {
     return re_write_atomic(path, png_write_fn, (void *)img);
 }
 
+/* One JPEG encoder for files and memory: into f when it is set, else into mbuf and mn (jpeg_mem_dest; malloc'd). */
 typedef struct jpg_wr {
     const re_image *img;
     int quality;
+    FILE *f;
+    unsigned char **mbuf;
+    unsigned long *mn;
+    int optimize;        /* optimized Huffman tables: smaller files, a second pass (off for live frames) */
 } jpg_wr;
 
-static int jpg_encode(struct jpeg_compress_struct *cinfo, jpg_err *err, FILE *f, const jpg_wr *c) {
+static int jpg_encode(struct jpeg_compress_struct *cinfo, jpg_err *err, const jpg_wr *c) {
     if (setjmp(err->jb)) return 1;
     jpeg_create_compress(cinfo);
-    jpeg_stdio_dest(cinfo, f);
+    if (c->f) jpeg_stdio_dest(cinfo, c->f);
+    else jpeg_mem_dest(cinfo, c->mbuf, c->mn);
     cinfo->image_width = (JDIMENSION)c->img->w;
     cinfo->image_height = (JDIMENSION)c->img->h;
     cinfo->input_components = 3;
     cinfo->in_color_space = JCS_RGB;
     jpeg_set_defaults(cinfo);
     jpeg_set_quality(cinfo, c->quality, TRUE);
-    cinfo->optimize_coding = TRUE;
+    cinfo->optimize_coding = c->optimize ? TRUE : FALSE;
     if (c->quality >= 90) { /* keep full-resolution chroma at high quality (faces, thin color edges) */
         cinfo->comp_info[0].h_samp_factor = 1;
         cinfo->comp_info[0].v_samp_factor = 1;
@@ -569,7 +575,8 @@ static int jpg_encode(struct jpeg_compress_struct *cinfo, jpg_err *err, FILE *f,
     return 0;
 }
 
-static re_status jpg_write_fn(FILE *f, void *user) {
+/* Runs jpg_encode with this file's error manager; 0 or the libjpeg message in msg. */
+static int jpg_encode_run(const jpg_wr *c, char *msg, size_t msg_n) {
     struct jpeg_compress_struct cinfo;
     jpg_err err;
     memset(&cinfo, 0, sizeof cinfo);
@@ -578,17 +585,46 @@ static re_status jpg_write_fn(FILE *f, void *user) {
     err.pub.error_exit = jpg_error_exit;
     err.pub.output_message = jpg_output_message;
     err.pub.emit_message = jpg_emit_message;
-    re_status st = RE_OK;
-    if (jpg_encode(&cinfo, &err, f, user) != 0)
-        st = re_fail(RE_ERR_IO, "JPEG encoding failed: %s", err.msg[0] ? err.msg : "short write");
+    int bad = jpg_encode(&cinfo, &err, c);
     jpeg_destroy_compress(&cinfo);
-    return st;
+    snprintf(msg, msg_n, "%s", err.msg);
+    return bad;
+}
+
+static int jpg_quality(int q) { return q == 0 ? 92 : q < 1 ? 1 : q > 100 ? 100 : q; }
+
+static re_status jpg_write_fn(FILE *f, void *user) {
+    jpg_wr c = *(const jpg_wr *)user;
+    c.f = f;
+    char msg[JMSG_LENGTH_MAX];
+    if (jpg_encode_run(&c, msg, sizeof msg) != 0)
+        return re_fail(RE_ERR_IO, "JPEG encoding failed: %s", msg[0] ? msg : "short write");
+    return RE_OK;
+}
+
+re_status re_image_encode_jpeg(const re_image *img, int quality, uint8_t **buf, size_t *n) {
+    if (!buf || !n) return re_fail(RE_ERR_ARG, "re_image_encode_jpeg: NULL argument");
+    *buf = NULL;
+    *n = 0;
+    re_status st = re_image_valid(img, "re_image_encode_jpeg");
+    if (st != RE_OK) return st;
+    unsigned char *mb = NULL;
+    unsigned long mn = 0;
+    jpg_wr c = {img, jpg_quality(quality), NULL, &mb, &mn, 0};
+    char msg[JMSG_LENGTH_MAX];
+    if (jpg_encode_run(&c, msg, sizeof msg) != 0) {
+        free(mb);
+        return re_fail(RE_ERR_NOMEM, "JPEG encoding failed: %s", msg[0] ? msg : "out of memory");
+    }
+    *buf = mb;
+    *n = (size_t)mn;
+    return RE_OK;
 }
 
 re_status re_image_save_jpeg(const re_image *img, const char *path, int quality) {
     re_status st = re_image_valid(img, path ? path : "re_image_save_jpeg");
     if (st != RE_OK) return st;
     if (!path || !path[0]) return re_fail(RE_ERR_ARG, "re_image_save_jpeg: empty path");
-    jpg_wr c = {img, quality == 0 ? 92 : quality < 1 ? 1 : quality > 100 ? 100 : quality};
+    jpg_wr c = {img, jpg_quality(quality), NULL, NULL, NULL, 1};
     return re_write_atomic(path, jpg_write_fn, &c);
 }
