@@ -6,9 +6,13 @@
  *
  * Build: cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j2 --target bench_infer
  * Run:   ./build/bench/bench_infer [--runs 200] [--warmup 20] [--batch 1] [--threads N] [--backend ref|dnnl]
- *                                  [--precision f32|bf16] [--config seed64] [--json out.json]
+ *                                  [--precision f32|bf16|mixed|auto] [--layers] [--config seed64]
+ *                                  [--json out.json]
  * --precision bf16: a bf16 runner (re_runner_create_ex(..., RE_PREC_BF16)); results named infer_encdec_bf16 and
- * infer_dec_bf16 (bench/run.sh compares them with PyTorch's f32 inference).
+ * infer_dec_bf16 (bench/run.sh compares them with PyTorch's f32 inference); likewise mixed (f32 with bf16 weights
+ * of the large linear layers: *_mixed) and auto (what RE_PREC_AUTO picks on this CPU, named after it).
+ * --layers prints the runner's per-layer implementation table (re_runner_describe). The header names the CPU model
+ * and the ISA oneDNN dispatches to (re_cpu_info_get), and so does the JSON.
  * Method: a random image (uniform [0,1]) through re_runner_create(&r, m, batch), re_encode, re_decode; `warmup`
  * untimed calls, then `runs` timed calls of each target, each timed on its own; prints min/median/max ms.
  * Correctness is checked first: the decoded image must be finite and inside (0,1) (sigmoid output).
@@ -23,7 +27,7 @@
 #include "reenact/reenact.h"
 
 typedef struct bench_opts {
-    int runs, warmup, batch, threads;
+    int runs, warmup, batch, threads, layers;
     re_backend backend;
     re_precision precision;
     const char *config;
@@ -38,16 +42,19 @@ static void usage(FILE *f) {
             "  --batch N                images per call [1]\n"
             "  --threads N              OpenMP threads (0: all cores) [0]\n"
             "  --backend ref|dnnl       compute backend [dnnl when built, else ref]\n"
-            "  --precision f32|bf16     runner arithmetic (bf16 needs dnnl) [f32]\n"
+            "  --precision P            runner arithmetic: f32, bf16, mixed (f32 with bf16 weights of the large\n"
+            "                           linear layers), auto (this CPU's choice); all but f32 need dnnl [f32]\n"
+            "  --layers                 also print each layer's implementation (oneDNN impl_info_str / ours)\n"
             "  --config NAME            model preset [seed64]\n"
             "  --json FILE              also write the results as JSON\n");
 }
 
 static int parse_args(int argc, char **argv, bench_opts *o) {
-    *o = (bench_opts){200, 20, 1, 0, RE_BACKEND_AUTO, RE_PREC_F32, "seed64", NULL};
+    *o = (bench_opts){200, 20, 1, 0, 0, RE_BACKEND_AUTO, RE_PREC_F32, "seed64", NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); exit(0); }
+        if (!strcmp(a, "--layers")) { o->layers = 1; continue; }
         if (!v) { fprintf(stderr, "bench_infer: %s needs a value\n", a); return 0; }
         i++;
         int ok = 1;
@@ -60,9 +67,7 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
             else if (!strcmp(v, "dnnl")) o->backend = RE_BACKEND_DNNL;
             else ok = 0;
         } else if (!strcmp(a, "--precision")) {
-            if (!strcmp(v, "f32")) o->precision = RE_PREC_F32;
-            else if (!strcmp(v, "bf16")) o->precision = RE_PREC_BF16;
-            else ok = 0;
+            ok = re_precision_parse(v, &o->precision) == RE_OK;
         } else if (!strcmp(a, "--config")) o->config = v;
         else if (!strcmp(a, "--json")) o->json = v;
         else { fprintf(stderr, "bench_infer: unknown option %s\n", a); usage(stderr); return 0; }
@@ -104,8 +109,14 @@ int main(int argc, char **argv) {
     if ((s = re_config_preset(&cfg, o.config)) || (s = re_model_create(&m, &cfg, 42, 0))) goto lib_fail;
     if (o.backend != RE_BACKEND_AUTO && (s = re_model_set_backend(m, o.backend))) goto lib_fail;
     if ((s = re_runner_create_ex(&r, m, o.batch, o.precision))) goto lib_fail;
-    const int bf = o.precision == RE_PREC_BF16;
-    const char *n_ed = bf ? "infer_encdec_bf16" : "infer_encdec", *n_d = bf ? "infer_dec_bf16" : "infer_dec";
+    const re_precision prec = re_runner_precision(r);   /* auto resolved */
+    char n_ed[40], n_d[40];
+    snprintf(n_ed, sizeof n_ed, "infer_encdec%s%s", prec == RE_PREC_F32 ? "" : "_", prec == RE_PREC_F32 ? "" :
+             re_precision_name(prec));
+    snprintf(n_d, sizeof n_d, "infer_dec%s%s", prec == RE_PREC_F32 ? "" : "_", prec == RE_PREC_F32 ? "" :
+             re_precision_name(prec));
+    re_cpu_info ci;
+    re_cpu_info_get(&ci);
     size_t img = (size_t)o.batch * cfg.channels * cfg.res * cfg.res;
     x = malloc(img * sizeof *x);
     xr = malloc(img * sizeof *xr);
@@ -124,8 +135,15 @@ int main(int argc, char **argv) {
         }
 
     printf("bench_infer: reenact %s, config %s, backend %s, precision %s, %d threads, batch %d, %d warm-up + %d runs\n",
-           re_version(), o.config, backend_name(re_model_backend(m)), bf ? "bf16" : "f32", re_get_threads(), o.batch,
-           o.warmup, o.runs);
+           re_version(), o.config, backend_name(re_model_backend(m)), re_precision_name(prec), re_get_threads(),
+           o.batch, o.warmup, o.runs);
+    printf("bench_infer: CPU %s (%s family %d model %d), oneDNN %s ISA %s\n", ci.model, ci.vendor, ci.family,
+           ci.model_id, ci.dnnl_version, ci.dnnl_isa);
+    if (o.layers) {
+        char *t = re_runner_describe(r);
+        if (t) printf("%s", t);
+        free(t);
+    }
     for (int i = 0; i < o.warmup; i++)
         if ((s = re_encode(r, x, o.batch, mu, NULL)) || (s = re_decode(r, mu, o.batch, xr))) goto lib_fail;
     /* Alternate the two targets run by run so slow drift (other processes, clocks) hits both alike. */
@@ -148,8 +166,10 @@ int main(int argc, char **argv) {
         FILE *f = fopen(o.json, "w");
         if (!f) { perror(o.json); goto done; }
         fprintf(f, "{\"tool\": \"bench_infer\", \"config\": \"%s\", \"backend\": \"%s\", \"threads\": %d, "
-                   "\"batch\": %d, \"runs\": %d, \"results\": [",
-                o.config, backend_name(re_model_backend(m)), re_get_threads(), o.batch, o.runs);
+                   "\"batch\": %d, \"runs\": %d, \"precision\": \"%s\", \"cpu\": \"%s\", \"isa\": \"%s\", "
+                   "\"results\": [",
+                o.config, backend_name(re_model_backend(m)), re_get_threads(), o.batch, o.runs, re_precision_name(prec),
+                ci.model, ci.dnnl_isa);
         json_row(f, n_ed, t_ed, o.runs, g_enc + g_dec, 1);
         json_row(f, n_d, t_d, o.runs, g_dec, 0);
         fprintf(f, "\n]}\n");

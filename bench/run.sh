@@ -8,9 +8,13 @@
 #
 #   sh bench/run.sh [--rounds 3] [--threads 2] [--steps 3] [--reps 3] [--runs 200] [--backend dnnl|ref]
 #                   [--build-dir build-bench] [--json merged.json] [--omp-wait passive|active] [--quick] [--no-bf16]
+#                   [--targets vae,vaegan,infer]
 # Besides the f32 targets, reenact's bf16 modes (training with --precision bf16, a bf16 runner) are timed as rows
 # *_bf16 and compared with the same tuned PyTorch f32 figures (PyTorch 1.13 has no faster CPU path for this model);
-# --no-bf16 skips them.
+# --no-bf16 skips them. Inference also runs the mixed runner (f32 with bf16 weights of the large linear layers,
+# --precision mixed) as rows *_mixed against the same PyTorch f32 figures.
+# --targets: a comma-separated subset of vae, vaegan, infer [all three].
+# The table's header names the CPU model and the ISA oneDNN dispatches to (from bench_infer).
 # --quick: 1 round, 2 steps x 2 reps, 50 inference runs (a smoke run, not a measurement).
 # --omp-wait: OMP_WAIT_POLICY for BOTH sides (default: libgomp's, spin then sleep). On a machine shared with other
 #   jobs, 'passive' avoids the collapse of 2-thread OpenMP barriers (3x and more, both engines); docs/PERF.md.
@@ -29,6 +33,7 @@ BUILD="$ROOT/build-bench"
 JSON_OUT=""
 OMP_WAIT=""
 BF16=1
+TARGETS="vae vaegan infer"
 TORCH_PY=${RE_TORCH_PYTHON:-/usr/bin/python3}   # the interpreter with python3-torch
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -43,6 +48,7 @@ while [ $# -gt 0 ]; do
     --omp-wait) OMP_WAIT=$2; shift 2 ;;
     --quick) ROUNDS=1; STEPS=2; REPS=2; RUNS=50; shift ;;
     --no-bf16) BF16=0; shift ;;
+    --targets) TARGETS=$(echo "$2" | tr ',' ' '); shift 2 ;;
     -h|--help) sed -n '2,/^set -eu/p' "$0" | sed -e '/^set -eu/d' -e 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -90,7 +96,9 @@ LOAD0=$(load)
 # One target on one side. $1 = vae|vaegan|infer, $2 = round number; reenact also runs the bf16 variant after the
 # f32 one (unless --no-bf16), so both face the same machine state as the PyTorch run beside them.
 run_c() {
-  for prec in f32 bf16; do
+  precs="f32 bf16"
+  [ "$1" = infer ] && precs="f32 mixed bf16"
+  for prec in $precs; do
     [ "$prec" = bf16 ] && [ "$BF16" = 0 ] && continue
     echo "  round $2: reenact $1 ($prec)" >&2
     out="$TMP/c_$1_${prec}_$2.json"
@@ -117,7 +125,7 @@ run_torch() {
 # Per target, C and PyTorch back to back; who goes first flips every round.
 r=1
 while [ "$r" -le "$ROUNDS" ]; do
-  for target in vae vaegan infer; do
+  for target in $TARGETS; do
     if [ $((r % 2)) = 1 ]; then run_c "$target" "$r"; run_torch "$target" "$r"
     else run_torch "$target" "$r"; run_c "$target" "$r"; fi
   done
@@ -132,7 +140,7 @@ import glob, json, os, statistics
 tmp = os.environ["TMPD"]
 have_torch = os.environ["HAVE_TORCH"] == "1"
 order = ["train_vae", "train_vaegan", "train_vae_bf16", "train_vaegan_bf16", "infer_encdec", "infer_dec",
-         "infer_encdec_bf16", "infer_dec_bf16"]
+         "infer_encdec_mixed", "infer_dec_mixed", "infer_encdec_bf16", "infer_dec_bf16"]
 c, t, flops, meta = {}, {}, {}, {}
 for path in sorted(glob.glob(os.path.join(tmp, "*.json"))):
     d = json.load(open(path))
@@ -142,6 +150,8 @@ for path in sorted(glob.glob(os.path.join(tmp, "*.json"))):
         if d["tool"] != "torch_bench":
             flops[r["name"]] = r.get("gflop_per_img", r.get("gflop_per_call"))
             meta["backend"], meta["threads"] = d["backend"], d["threads"]
+            if "cpu" in d:
+                meta["cpu"], meta["isa"] = d["cpu"], d["isa"]
         else:
             meta["torch"], meta["torch_threads"], meta["blas"] = d["torch"], d["threads"], d["blas"]
             meta.setdefault("variants", {})[r["name"]] = r["variant"]
@@ -163,6 +173,7 @@ print("reenact %s backend, %s threads vs PyTorch %s (%s threads, %s); OMP_WAIT_P
       "start, %s at end" % (meta.get("backend", "?"), meta.get("threads", "?"), meta.get("torch", "missing"),
                             meta.get("torch_threads", "-"), os.path.basename(meta.get("blas", "-")),
                             os.environ["OMP_WAIT"], os.environ["LOAD0"], os.environ["LOAD1"]))
+print("CPU: %s; oneDNN ISA: %s" % (meta.get("cpu", "? (run the infer target)"), meta.get("isa", "?")))
 hdr = ("target", "unit", "reenact C min / median / max", "PyTorch min / median / max", "ratio", "best ratio",
        "C GFLOP/s", "PyTorch GFLOP/s")
 print("| %-17s | %-5s | %-28s | %-28s | %-5s | %-10s | %-9s | %-15s |" % hdr)
@@ -171,7 +182,8 @@ for name in order:
     if name not in c:
         continue
     unit = "img/s" if name.startswith("train") else "ms"
-    base = name[:-5] if name.endswith("_bf16") else name   # bf16 rows: against PyTorch's f32 figure
+    # bf16 / mixed rows: against PyTorch's f32 figure
+    base = name[:-5] if name.endswith("_bf16") else name[:-6] if name.endswith("_mixed") else name
     cm = statistics.median(c[name])
     tm = statistics.median(t[base]) if t.get(base) else None
     g = flops.get(name) or 0
@@ -188,7 +200,8 @@ for name in order:
                     "ratio": ratio, "best_ratio": best, "gflop": g}
 print("ratio = C/PyTorch for img/s, PyTorch/C for ms (> 1: reenact faster), of the medians pooled over all rounds;")
 print("best ratio = the same of the best figures (max img/s, min ms); GFLOP/s at the medians.")
-print("*_bf16 rows: reenact's bf16 mode against the same PyTorch f32 figures as the row without the suffix.")
+print("*_bf16 rows: reenact's bf16 mode against the same PyTorch f32 figures as the row without the suffix;")
+print("*_mixed rows: reenact's f32 runner with bf16 weights of the large linear layers, likewise.")
 if not have_torch:
     print("PyTorch baseline MISSING: %s cannot import torch (sh tools/install-deps.sh --torch)." % os.environ["TORCH_PY"])
 else:

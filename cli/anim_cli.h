@@ -1,13 +1,14 @@
 /*
  * anim_cli.h - helpers shared by the animate, motion and demo subcommands (defined in cmd_animate.c): progress
  * lines with frame counts and fps on stderr, Ctrl-C handling (the run stops and leaves no partial output), input and
- * output path checks done before any work, model loading, and the per-stage timing line.
+ * output path checks done before any work, model loading, the per-stage timing line, and the run options they share.
  */
 #ifndef RE_ANIM_CLI_H
 #define RE_ANIM_CLI_H
 
 #include <stdio.h>
 #include "reenact/anim.h"
+#include "opt.h"
 
 typedef struct anim_cli_prog {
     const char *what;   /* prefix of progress lines */
@@ -25,8 +26,15 @@ void anim_cli_progress_end(anim_cli_prog *pr);
 int anim_cli_check_input(const char *cmd, const char *what, const char *path);
 int anim_cli_check_output(const char *cmd, const char *what, const char *path);
 int anim_cli_load_model(const char *cmd, const char *path, re_model **m);
-/* "--format mp4|webm|gif|png": 0 if parsed, else prints a usage error and returns RE_EXIT_USAGE. */
-int anim_cli_parse_format(const char *cmd, const char *v, re_video_format *f);
+/* The run options of animate and motion extract (--max-frames, --batch, --precision, --threads, --no-pipeline,
+ * --quiet), for CLI_INCLUDE: fills t, writing into *o and *run. After parsing, anim_cli_run_apply applies --threads
+ * (re_set_threads) and sets o->model_threads from it. */
+typedef struct anim_cli_run {
+    int threads, threads_given, quiet;
+} anim_cli_run;
+enum { ANIM_CLI_RUN_OPTS = 7 };
+void anim_cli_run_opts(cli_opt t[ANIM_CLI_RUN_OPTS], re_anim_opts *o, anim_cli_run *run);
+void anim_cli_run_apply(const anim_cli_run *run, re_anim_opts *o);
 void anim_cli_print_times(FILE *f, const re_anim_stats *st);
 
 #endif

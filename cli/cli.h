@@ -1,7 +1,8 @@
 /*
  * cli.h - shared pieces of the reenact command-line program: subcommand signature, exit codes, option parsing
- * helpers. Every subcommand is `int cmd_X(int argc, char **argv)` with argv[0] = the subcommand name, returning
- * RE_EXIT_OK (0), RE_EXIT_FAIL (1, runtime failure) or RE_EXIT_USAGE (2, bad usage).
+ * pieces. Every subcommand is `int cmd_X(int argc, char **argv)` with argv[0] = the subcommand name, returning
+ * RE_EXIT_OK (0), RE_EXIT_FAIL (1, runtime failure) or RE_EXIT_USAGE (2, bad usage). Options are declared in
+ * one table per command (opt.h), which parses them and prints the help.
  */
 #ifndef RE_CLI_H
 #define RE_CLI_H
@@ -9,6 +10,7 @@
 #include <stdint.h>
 #include "reenact/reenact.h"
 #include "reenact/anim.h"
+#include "opt.h"
 
 enum { RE_EXIT_OK = 0, RE_EXIT_FAIL = 1, RE_EXIT_USAGE = 2 };
 
@@ -17,20 +19,18 @@ int cli_fail(const char *cmd, re_status s, const char *fmt, ...);
 /* Print "reenact <cmd>: <message>" + "try 'reenact <cmd> --help'" and return RE_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...);
 
-/* Strict number parsing: whole string must be a number within [lo,hi]; returns 0 on failure. */
-int cli_parse_int(const char *s, long lo, long hi, long *out);
-int cli_parse_float(const char *s, double lo, double hi, double *out);
-int cli_parse_u64(const char *s, uint64_t *out);
-
-/* Option matcher: if argv[*i] is `name` (or `alt`), consumes it plus a value (for takes_value) and sets *val.
- * Returns 1 if matched, 0 if not, -1 if the value is missing (an error message is printed). Also accepts
- * --name=value. */
-int cli_opt(int argc, char **argv, int *i, const char *name, const char *alt, const char **val);
-int cli_flag(char **argv, int i, const char *name, const char *alt);
-
-/* animate's and eval's --smooth-cutoff HZ / --smooth-beta B (name is either): parses v into *o, the one place
- * their ranges live. Returns RE_EXIT_OK, or RE_EXIT_USAGE after printing the usage error. */
-int cli_smooth_option(const char *cmd, const char *name, const char *v, re_latent_filter_opts *o);
+/* Options: every command declares its options in one table (opt.h). The pieces several commands share: */
+/* choices of --precision for runners (f32|bf16|mixed|auto) and for training (f32|bf16|auto), --render
+ * photo|model and --field landmarks|flow */
+extern const cli_choice cli_precision_choices[], cli_train_precision_choices[], cli_render_choices[],
+    cli_field_choices[];
+/* --smooth-cutoff HZ and --smooth-beta B (animate, eval) into *o, the one place their ranges live: fills the table
+ * t (for CLI_INCLUDE); seen (or NULL) is set when either is given. */
+enum { CLI_SMOOTH_OPTS = 3 };
+void cli_smooth_opts(cli_opt t[CLI_SMOOTH_OPTS], re_latent_filter_opts *o, int *seen);
+/* --threads N (0 = all cores) into *threads, *seen = 1 when given; def: the default as the help shows it. */
+#define CLI_THREADS_OPT(p, seenp, defstr, text) \
+    CLI_INT("--threads", NULL, p, "N", 0, 1024, text, .def = (defstr), .seen = (seenp))
 
 /* Default bundled model path: $REENACT_MODEL, else <exe dir>/../models/reenact-seed64.safetensors, else
  * models/reenact-seed64.safetensors relative to the current directory, else the installed data dir. Returns a
@@ -40,8 +40,6 @@ const char *cli_default_model(void);
  * model was looked for and returns RE_EXIT_FAIL; else 0. */
 int cli_model_missing_help(const char *cmd, const char *path);
 
-/* Common --threads handling: applies re_set_threads. */
-int cli_apply_threads(const char *cmd, const char *val);
 
 /* Subcommands, one file each (cli/cmd_<name>.c). Declared weak so a command whose file is not part of this build
  * (or not written yet) is reported as unavailable instead of breaking the link. */

@@ -118,185 +118,112 @@ static const char *audio_str(re_audio_mode a) {
     }
 }
 
-int anim_cli_parse_format(const char *cmd, const char *v, re_video_format *f) {
-    if (!strcmp(v, "mp4")) *f = RE_VIDEO_MP4;
-    else if (!strcmp(v, "webm")) *f = RE_VIDEO_WEBM;
-    else if (!strcmp(v, "gif")) *f = RE_VIDEO_GIF;
-    else if (!strcmp(v, "png")) *f = RE_VIDEO_PNG_SEQ;
-    else return cli_usage_error(cmd, "--format wants mp4, webm, gif or png, got '%s'", v);
-    return 0;
+static const cli_choice format_choices[] = {
+    {"mp4", RE_VIDEO_MP4}, {"webm", RE_VIDEO_WEBM}, {"gif", RE_VIDEO_GIF}, {"png", RE_VIDEO_PNG_SEQ}, {NULL, 0}};
+static const cli_choice ref_choices[] = {{"first", RE_REF_FIRST}, {"best", RE_REF_BEST}, {NULL, 0}};
+
+void anim_cli_run_opts(cli_opt t[ANIM_CLI_RUN_OPTS], re_anim_opts *o, anim_cli_run *run) {
+    const cli_opt src[ANIM_CLI_RUN_OPTS] = {
+        CLI_INT("--max-frames", NULL, &o->max_frames, "N", 1, CLI_INF, "stop after N driving frames", .def = "all"),
+        CLI_INT("--batch", NULL, &o->batch, "N", 1, 256, "model batch"),
+        CLI_ENUM("--precision", NULL, &o->precision, cli_precision_choices,
+                 "model arithmetic: f32; bf16 (oneDNN bf16 kernels, pixels differ slightly from f32); mixed (f32 with "
+                 "bf16 weights in the large linear layers, for memory-bound batch-1 runs); auto (what a one-time "
+                 "micro-benchmark finds fastest on this CPU: 'reenact info --cpu')"),
+        CLI_THREADS_OPT(&run->threads, &run->threads_given, "cores - 2, at least 1",
+                        "threads of the model stage, 0 = all cores"),
+        CLI_FLAG("--no-pipeline", NULL, &o->pipeline, 0, "run the stages one after the other on one thread"),
+        CLI_FLAG("--quiet", "-q", &run->quiet, 1, "no progress or summary"),
+        CLI_END,
+    };
+    memcpy(t, src, sizeof src);
+}
+
+void anim_cli_run_apply(const anim_cli_run *run, re_anim_opts *o) {
+    if (!run->threads_given) return;
+    re_set_threads(run->threads);
+    o->model_threads = re_get_threads();
 }
 
 /* ---- animate -------------------------------------------------------------------------------------------- */
-static void help(FILE *f) {
-    re_anim_opts d;
-    re_anim_opts_default(&d);
-    fprintf(f,
-            "usage: reenact animate --source PHOTO (--driving VIDEO | --motion FILE) -o OUT [options]\n\n"
-            "Makes a video of the person in PHOTO performing the head motion and expressions of the driving video:\n"
-            "every face is aligned, encoded, z_t = z_photo + s * (z_drive(t) - z_drive(ref)), decoded and written.\n"
-            "The output keeps the driver's frame rate and, unless --no-audio, its audio.\n\n"
-            "inputs and output:\n"
-            "  --model M             model file [%s]\n"
-            "  --source PHOTO        source photo (PNG/JPEG); the largest face is used\n"
-            "  --driving VIDEO       driving video (anything FFmpeg reads)\n"
-            "  --motion FILE         driving motion from 'reenact motion extract' instead of a video\n"
-            "  -o, --output OUT      output video; .mp4 (H.264), .webm (VP9), .gif, or with --format png a directory\n"
-            "                        (or pattern dir/frame_%%05d.png) of PNG frames\n"
-            "  --format F            mp4|webm|gif|png [from OUT's extension]\n"
-            "  --size N              side of the face-only output video [--render photo: the face's size in the\n"
-            "                        photo (64..1024); --render model: 256, upscaled from the model's 64]\n"
-            "  --crf N               video quality (H.264 1..51, VP9 1..63) [encoder default]\n"
-            "  --no-audio            do not copy the driver's audio\n"
-            "motion:\n"
-            "  --strength S          motion strength s [1]\n"
-            "  --ref first|best      reference driving frame: the first with a face, or the one whose landmarks are\n"
-            "                        closest to the photo's (FOMM find_best_frame; less identity leakage) [first]\n"
-            "  --smooth, --no-smooth temporal One-Euro filtering of the driving codes against flicker [on]\n"
-            "  --smooth-cutoff HZ    filter cutoff at rest [1.5]\n"
-            "  --smooth-beta B       cutoff increase with motion speed [0.7]\n"
-            "  --sample              sampled codes (mu + sigma * eps) instead of the means (with --motion: the\n"
-            "                        photo's code only)\n"
-            "  --seed N              seed for --sample [0]\n"
-            "  --aligned             the photo and the driving frames are already aligned face crops (no detection)\n"
-            "rendering:\n"
-            "  --render photo|model  photo: the photo's own pixels at its resolution, moved by the model's motion,\n"
-            "                        with generated pixels only where a warp cannot make them (open mouth, eyelids);\n"
-            "                        model: the decoded 64x64 face itself, upscaled [photo]\n"
-            "  --field landmarks|flow --render photo: the motion field from the landmarks of the two decoded faces\n"
-            "                        (a thin-plate spline), or optical flow between them [landmarks]\n"
-            "  --residual G          --render photo: gain of the generated residual, 0 = warp only (0..4) [%g]\n"
-            "  --motion-scale K      --render photo: scale of the warp (0..4) [%g]\n"
-            "composition:\n"
-            "  --paste-back          output the whole photo, animated (output = photo size, longest side at most\n"
-            "                        1920, or --size when given)\n"
-            "  --side-by-side        driver | generated (with --motion the driver side is the decoded driving code)\n"
-            "  --storyboard PNG      also write a storyboard: driving frames above generated ones\n"
-            "  --every K             storyboard column every K frames [about 8 columns]\n"
-            "run:\n"
-            "  --max-frames N        stop after N driving frames [all]\n"
-            "  --batch N             model batch [8]\n"
-            "  --precision f32|bf16  model arithmetic; bf16 is faster on CPUs with AVX-512 BF16 (pixels differ\n"
-            "                        slightly from f32) [f32]\n"
-            "  --threads N           threads of the model stage (0 = all cores) [cores - 2, at least 1]\n"
-            "  --no-pipeline         run the stages one after the other on one thread\n"
-            "  -q, --quiet           no progress or summary\n"
-            "  -h, --help            this help\n",
-            cli_default_model(), d.render_opts.residual, d.render_opts.motion);
-    cli_steer_help(f);
-    fprintf(f, "exit status: 0 ok, 1 failure (no partial output is left), 2 usage error\n");
-}
+static const char usage[] =
+    "usage: reenact animate --source PHOTO (--driving VIDEO | --motion FILE) -o OUT [options]\n\n"
+    "Makes a video of the person in PHOTO performing the head motion and expressions of the driving video:\n"
+    "every face is aligned, encoded, z_t = z_photo + s * (z_drive(t) - z_drive(ref)), decoded and written.\n"
+    "The output keeps the driver's frame rate and, unless --no-audio, its audio.\n\n";
 
 int cmd_animate(int argc, char **argv) {
     const char *cmd = "animate";
-    const char *model = NULL, *motion = NULL, *fmt = NULL, *v = NULL;
+    const char *model = cli_default_model(), *motion = NULL;
     re_anim_opts o;
     re_anim_opts_default(&o);
-    int quiet = 0, size_given = 0, steer_active = 0;
-    long lv;
-    double dv;
-    for (int i = 1; i < argc; i++) {
-        int r;
-        if (cli_flag(argv, i, "--help", "-h")) {
-            help(stdout);
-            return RE_EXIT_OK;
-        }
-#define OPT(name, alt) ((r = cli_opt(argc, argv, &i, name, alt, &v)) != 0)
-        if (OPT("--model", NULL)) { if (r < 0) return RE_EXIT_USAGE; model = v; }
-        else if (OPT("--source", NULL)) { if (r < 0) return RE_EXIT_USAGE; o.source = v; }
-        else if (OPT("--driving", NULL)) { if (r < 0) return RE_EXIT_USAGE; o.driving = v; }
-        else if (OPT("--motion", NULL)) { if (r < 0) return RE_EXIT_USAGE; motion = v; }
-        else if (OPT("--output", "-o")) { if (r < 0) return RE_EXIT_USAGE; o.output = v; }
-        else if (OPT("--format", NULL)) { if (r < 0) return RE_EXIT_USAGE; fmt = v; }
-        else if (OPT("--size", NULL)) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (!cli_parse_int(v, 16, 4096, &lv)) return cli_usage_error(cmd, "--size wants 16..4096, got '%s'", v);
-            o.out_size = (int)lv;
-            size_given = 1;
-        } else if (OPT("--crf", NULL)) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (!cli_parse_int(v, 1, 63, &lv)) return cli_usage_error(cmd, "--crf wants 1..63, got '%s'", v);
-            o.crf = (int)lv;
-        } else if (OPT("--strength", NULL)) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (!cli_parse_float(v, -10, 10, &dv)) return cli_usage_error(cmd, "--strength wants a number in [-10,10], got '%s'", v);
-            o.strength = (float)dv;
-        } else if (OPT("--render", NULL)) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (!strcmp(v, "photo")) o.render = RE_RENDER_PHOTO;
-            else if (!strcmp(v, "model")) o.render = RE_RENDER_MODEL;
-            else return cli_usage_error(cmd, "--render wants photo or model, got '%s'", v);
-        } else if (OPT("--field", NULL)) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (!strcmp(v, "landmarks")) o.render_field = RE_FIELD_LANDMARKS;
-            else if (!strcmp(v, "flow")) o.render_field = RE_FIELD_FLOW;
-            else return cli_usage_error(cmd, "--field wants landmarks or flow, got '%s'", v);
-        } else if (OPT("--residual", NULL)) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (!cli_parse_float(v, 0, 4, &dv)) return cli_usage_error(cmd, "--residual wants a number in [0,4], got '%s'", v);
-            o.render_opts.residual = (float)dv;
-        } else if (OPT("--motion-scale", NULL)) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (!cli_parse_float(v, 0, 4, &dv)) return cli_usage_error(cmd, "--motion-scale wants a number in [0,4], got '%s'", v);
-            o.render_opts.motion = (float)dv;
-        } else if (OPT("--ref", NULL)) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (!strcmp(v, "first")) o.ref = RE_REF_FIRST;
-            else if (!strcmp(v, "best")) o.ref = RE_REF_BEST;
-            else return cli_usage_error(cmd, "--ref wants first or best, got '%s'", v);
-        } else if (OPT("--smooth-cutoff", NULL)) {
-            if (r < 0 || cli_smooth_option(cmd, "--smooth-cutoff", v, &o.smooth_opts)) return RE_EXIT_USAGE;
-        } else if (OPT("--smooth-beta", NULL)) {
-            if (r < 0 || cli_smooth_option(cmd, "--smooth-beta", v, &o.smooth_opts)) return RE_EXIT_USAGE;
-        } else if (OPT("--seed", NULL)) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (!cli_parse_u64(v, &o.seed)) return cli_usage_error(cmd, "--seed wants a non-negative integer, got '%s'", v);
-        } else if (OPT("--storyboard", NULL)) { if (r < 0) return RE_EXIT_USAGE; o.storyboard = v; }
-        else if (OPT("--every", NULL)) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (!cli_parse_int(v, 1, 1000000, &lv)) return cli_usage_error(cmd, "--every wants a positive integer, got '%s'", v);
-            o.storyboard_every = (int)lv;
-        } else if (OPT("--max-frames", NULL)) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (!cli_parse_int(v, 1, LONG_MAX, &lv)) return cli_usage_error(cmd, "--max-frames wants a positive integer, got '%s'", v);
-            o.max_frames = lv;
-        } else if (OPT("--precision", NULL)) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (strcmp(v, "f32") && strcmp(v, "bf16")) return cli_usage_error(cmd, "--precision wants f32 or bf16, got '%s'", v);
-            o.precision = strcmp(v, "bf16") ? RE_PREC_F32 : RE_PREC_BF16;
-        } else if (OPT("--batch", NULL)) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (!cli_parse_int(v, 1, 256, &lv)) return cli_usage_error(cmd, "--batch wants 1..256, got '%s'", v);
-            o.batch = (int)lv;
-        } else if (OPT("--threads", NULL)) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (cli_apply_threads(cmd, v)) return RE_EXIT_USAGE;
-            o.model_threads = re_get_threads();
-        }
-#undef OPT
-        else if (cli_flag(argv, i, "--smooth", NULL)) o.smooth = 1;
-        else if (cli_flag(argv, i, "--no-smooth", NULL)) o.smooth = 0;
-        else if (cli_flag(argv, i, "--sample", NULL)) o.sample = 1;
-        else if (cli_flag(argv, i, "--aligned", NULL)) o.aligned = 1;
-        else if (cli_flag(argv, i, "--paste-back", NULL)) o.paste_back = 1;
-        else if (cli_flag(argv, i, "--side-by-side", NULL)) o.side_by_side = 1;
-        else if (cli_flag(argv, i, "--no-audio", NULL)) o.audio = 0;
-        else if (cli_flag(argv, i, "--no-pipeline", NULL)) o.pipeline = 0;
-        else if (cli_flag(argv, i, "--quiet", "-q")) quiet = 1;
-        else if ((r = cli_steer_option(cmd, argc, argv, &i, &o.steer)) != 0) {
-            if (r < 0) return RE_EXIT_USAGE;
-        }
-        else if (argv[i][0] == '-') return cli_usage_error(cmd, "unknown option '%s'", argv[i]);
-        else return cli_usage_error(cmd, "unexpected argument '%s'", argv[i]);
-    }
+    int size_given = 0, steer_active = 0;
+    anim_cli_run run = {0};
+    cli_opt smooth[CLI_SMOOTH_OPTS], steer[CLI_STEER_OPTS], runo[ANIM_CLI_RUN_OPTS];
+    cli_smooth_opts(smooth, &o.smooth_opts, NULL);
+    cli_steer_opts(steer, &o.steer, NULL);
+    anim_cli_run_opts(runo, &o, &run);
+    cli_opt opts[] = {
+        CLI_SECTION("inputs and output:"),
+        CLI_STR("--model", NULL, &model, "M", "model file"),
+        CLI_STR("--source", NULL, &o.source, "PHOTO", "source photo (PNG/JPEG); the largest face is used", .flags = CLI_REQUIRED),
+        CLI_STR("--driving", NULL, &o.driving, "VIDEO", "driving video (anything FFmpeg reads)"),
+        CLI_STR("--motion", NULL, &motion, "FILE", "driving motion from 'reenact motion extract' instead of a video"),
+        CLI_STR("--output", "-o", &o.output, "OUT", "output video; .mp4 (H.264), .webm (VP9), .gif, or with --format png "
+                "a directory (or pattern dir/frame_%05d.png) of PNG frames", .flags = CLI_REQUIRED),
+        CLI_ENUM("--format", NULL, &o.format, format_choices, "output format", .def = "from OUT's extension"),
+        CLI_INT("--size", NULL, &o.out_size, "N", 16, 4096, "side of the face-only output video", .seen = &size_given,
+                .def = "--render photo: the face's size in the photo (64..1024); --render model: 256, upscaled from the "
+                       "model's 64"),
+        CLI_INT("--crf", NULL, &o.crf, "N", 1, 63, "video quality (H.264 up to 51, VP9 up to 63)", .def = "encoder default"),
+        CLI_FLAG("--no-audio", NULL, &o.audio, 0, "do not copy the driver's audio"),
+        CLI_SECTION("motion:"),
+        CLI_NUM("--strength", NULL, &o.strength, "S", -RE_ANIM_STRENGTH_MAX, RE_ANIM_STRENGTH_MAX, "motion strength s"),
+        CLI_ENUM("--ref", NULL, &o.ref, ref_choices, "reference driving frame: the first with a face, or the one whose "
+                 "landmarks are closest to the photo's (FOMM find_best_frame; less identity leakage)"),
+        CLI_FLAG("--smooth", NULL, &o.smooth, 1, "temporal One-Euro filtering of the driving codes against flicker "
+                 "(the default)"),
+        CLI_FLAG("--no-smooth", NULL, &o.smooth, 0, "no temporal filtering"),
+        CLI_INCLUDE(smooth),
+        CLI_FLAG("--sample", NULL, &o.sample, 1, "sampled codes (mu + sigma * eps) instead of the means (with --motion: "
+                 "the photo's code only)"),
+        CLI_U64("--seed", NULL, &o.seed, "N", "seed for --sample"),
+        CLI_FLAG("--aligned", NULL, &o.aligned, 1, "the photo and the driving frames are already aligned face crops (no "
+                 "detection)"),
+        CLI_SECTION("rendering:"),
+        CLI_ENUM("--render", NULL, &o.render, cli_render_choices, "photo: the photo's own pixels at its resolution, moved "
+                 "by the model's motion, with generated pixels only where a warp cannot make them (open mouth, "
+                 "eyelids); model: the decoded 64x64 face itself, upscaled"),
+        CLI_ENUM("--field", NULL, &o.render_field, cli_field_choices, "--render photo: the motion field from the "
+                 "landmarks of the two decoded faces (a thin-plate spline), or optical flow between them"),
+        CLI_NUM("--residual", NULL, &o.render_opts.residual, "G", 0, 4, "--render photo: gain of the generated residual, "
+                "0 = warp only"),
+        CLI_NUM("--motion-scale", NULL, &o.render_opts.motion, "K", 0, 4, "--render photo: scale of the warp"),
+        CLI_SECTION("composition:"),
+        CLI_FLAG("--paste-back", NULL, &o.paste_back, 1, "output the whole photo, animated (output = photo size, longest "
+                 "side at most 1920, or --size when given)"),
+        CLI_FLAG("--side-by-side", NULL, &o.side_by_side, 1, "driver | generated (with --motion the driver side is the "
+                 "decoded driving code)"),
+        CLI_STR("--storyboard", NULL, &o.storyboard, "PNG", "also write a storyboard: driving frames above generated ones"),
+        CLI_INT("--every", NULL, &o.storyboard_every, "K", 1, 1000000, "storyboard column every K frames",
+                .def = "about 8 columns"),
+        CLI_SECTION("run:"),
+        CLI_INCLUDE(runo),
+        CLI_INCLUDE(steer),
+        CLI_END,
+    };
+    cli_cmd c = {.name = cmd, .usage = usage, .opts = opts,
+                 .footer = "exit status: 0 ok, 1 failure (no partial output is left), 2 usage error\n"};
+    int rc = cli_parse(&c, argc, argv);
+    if (rc != CLI_GO) return rc;
+    const int quiet = run.quiet;
+    anim_cli_run_apply(&run, &o);
     if (!o.source) return cli_usage_error(cmd, "--source PHOTO is required");
     if (!o.driving && !motion) return cli_usage_error(cmd, "one of --driving VIDEO or --motion FILE is required");
     if (o.driving && motion) return cli_usage_error(cmd, "give --driving or --motion, not both");
     if (!o.output) return cli_usage_error(cmd, "-o OUT is required");
     if (o.paste_back && size_given) o.paste_max_side = o.out_size;
     if (o.aligned && o.ref == RE_REF_BEST) return cli_usage_error(cmd, "--ref best needs face landmarks; it cannot be used with --aligned");
-    if (fmt && anim_cli_parse_format(cmd, fmt, &o.format)) return RE_EXIT_USAGE;
-    if (!model) model = cli_default_model();
 
     /* inputs and outputs before any work */
     if (anim_cli_check_input(cmd, "source photo", o.source)) return RE_EXIT_FAIL;

@@ -11,48 +11,41 @@
 #include "cli.h"
 #include "reenact/directions.h"
 
-static void help(FILE *f) {
-    fprintf(f, "usage: reenact convert IN.safetensors -o OUT.safetensors [options]\n\n"
-               "Re-saves a model (for example a training checkpoint's model.safetensors) for inference.\n\n"
-               "options:\n"
-               "  -o, --out PATH          output file (written atomically) [required]\n"
-               "  --storage f32|bf16|f16  weight storage; running statistics stay f32 [f16]\n"
-               "  --drop-disc             leave out the discriminator (animate/eval never need it) [kept]\n"
-               "  --drop-directions       leave out the motion directions (reenact directions) [kept]\n"
-               "  --meta KEY=VALUE        add or replace a metadata entry (repeatable)\n"
-               "  -h, --help              this help\n");
-}
+static const cli_choice storage_choices[] = {
+    {"f32", RE_STORE_F32}, {"bf16", RE_STORE_BF16}, {"f16", RE_STORE_F16}, {NULL, 0}};
 
 int cmd_convert(int argc, char **argv) {
-    const char *in = NULL, *out = NULL, *val;
+    const char *in = NULL, *out = NULL;
     re_storage storage = RE_STORE_F16;
     int drop = 0, drop_dirs = 0, n_meta = 0;
     const char *meta[2 * 16 + 1] = {0};
     char *owned[16] = {0};
-    int rc = RE_EXIT_USAGE;
-    for (int i = 1; i < argc; i++) {
-        int r;
-        if (cli_flag(argv, i, "--help", "-h")) { help(stdout); rc = RE_EXIT_OK; goto done; }
-        if ((r = cli_opt(argc, argv, &i, "--out", "-o", &val))) { if (r < 0) goto done; out = val; }
-        else if ((r = cli_opt(argc, argv, &i, "--storage", NULL, &val))) {
-            if (r < 0) goto done;
-            if (!strcmp(val, "f32")) storage = RE_STORE_F32;
-            else if (!strcmp(val, "bf16")) storage = RE_STORE_BF16;
-            else if (!strcmp(val, "f16")) storage = RE_STORE_F16;
-            else { rc = cli_usage_error("convert", "--storage wants f32, bf16 or f16, got '%s'", val); goto done; }
-        } else if ((r = cli_opt(argc, argv, &i, "--meta", NULL, &val))) {
-            if (r < 0) goto done;
-            const char *eq = strchr(val, '=');
-            if (!eq || eq == val || n_meta == 16) { rc = cli_usage_error("convert", "--meta wants KEY=VALUE (at most 16)"); goto done; }
-            owned[n_meta] = strndup(val, (size_t)(eq - val));
-            meta[2 * n_meta] = owned[n_meta];
-            meta[2 * n_meta + 1] = eq + 1;
-            n_meta++;
-        } else if (cli_flag(argv, i, "--drop-disc", NULL)) drop = 1;
-        else if (cli_flag(argv, i, "--drop-directions", NULL)) drop_dirs = 1;
-        else if (argv[i][0] == '-') { rc = cli_usage_error("convert", "unknown option '%s'", argv[i]); goto done; }
-        else if (!in) in = argv[i];
-        else { rc = cli_usage_error("convert", "only one input model expected"); goto done; }
+    int rc;
+    cli_list pos = {0}, meta_l = {0};
+    cli_opt opts[] = {
+        CLI_SECTION("options:"),
+        CLI_STR("--out", "-o", &out, "PATH", "output file (written atomically)", .flags = CLI_REQUIRED),
+        CLI_ENUM("--storage", NULL, &storage, storage_choices, "weight storage; running statistics stay f32"),
+        CLI_FLAG("--drop-disc", NULL, &drop, 1, "leave out the discriminator (animate/eval never need it) [kept]"),
+        CLI_FLAG("--drop-directions", NULL, &drop_dirs, 1, "leave out the motion directions (reenact directions) [kept]"),
+        CLI_LIST("--meta", NULL, &meta_l, "KEY=VALUE", "add or replace a metadata entry (repeatable, at most 16)",
+                 .flags = CLI_ONE),
+        CLI_END,
+    };
+    cli_cmd c = {.name = "convert", .opts = opts, .pos = &pos, .max_pos = 1,
+                 .pos_error = "only one input model expected",
+                 .usage = "usage: reenact convert IN.safetensors -o OUT.safetensors [options]\n\n"
+                          "Re-saves a model (for example a training checkpoint's model.safetensors) for inference.\n\n"};
+    if ((rc = cli_parse(&c, argc, argv)) != CLI_GO) return rc;
+    rc = RE_EXIT_USAGE;
+    if (pos.n) in = pos.v[0];
+    for (int k = 0; k < meta_l.n; k++) {
+        const char *val = meta_l.v[k], *eq = strchr(val, '=');
+        if (!eq || eq == val || n_meta == 16) { rc = cli_usage_error("convert", "--meta wants KEY=VALUE (at most 16)"); goto done; }
+        owned[n_meta] = strndup(val, (size_t)(eq - val));
+        meta[2 * n_meta] = owned[n_meta];
+        meta[2 * n_meta + 1] = eq + 1;
+        n_meta++;
     }
     if (!in || !out) { rc = cli_usage_error("convert", "need IN.safetensors and -o OUT.safetensors"); goto done; }
     re_model *m = NULL;
@@ -84,5 +77,6 @@ int cmd_convert(int argc, char **argv) {
     rc = RE_EXIT_OK;
 done:
     for (int j = 0; j < 16; j++) free(owned[j]);
+    cli_cmd_free(&c);
     return rc;
 }

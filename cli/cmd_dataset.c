@@ -47,28 +47,102 @@ static double now_s(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+static const char usage[] =
+    "usage: reenact dataset <command> [options]\n\n"
+    "commands:\n"
+    "  pack DIR_OR_FILE... -o OUT.rds   pack image folders (and video frames) into one dataset file\n"
+    "  info FILE.rds [--verify] [--groups]   header, groups; --verify checks the data SHA-256\n"
+    "  verify FILE.rds                  check the header, index and data checksums (exit 1 on damage)\n"
+    "  show FILE.rds -o GRID.png        contact sheet of records (to check crops and alignment)\n"
+    "  synth -o OUT.rds                 synthetic face-like images (tests, benchmarks)\n\n";
+static const char footer[] =
+    "\nFiles that are not readable PNG/JPEG images are skipped with a warning and counted in the summary.\n"
+    "exit status: 0 ok, 1 failure, 2 usage error\n";
+
+/* The options of every subcommand, with their defaults: each subcommand parses its own table, and
+ * `reenact dataset --help` shows them all. */
+typedef struct ds_args {
+    const char *out;
+    long res, every, threads, first, cols, scale, count, groups;
+    uint64_t seed;
+    int align, quiet, verify, list_groups;
+} ds_args;
+
+enum { PACK_OPTS = 8, INFO_OPTS = 4, SHOW_OPTS = 6, SYNTH_OPTS = 7 };
+typedef struct ds_tables {
+    cli_opt pack[PACK_OPTS], info[INFO_OPTS], show[SHOW_OPTS], synth[SYNTH_OPTS];
+} ds_tables;
+
+/* The defaults into *a, and the four tables over it into *t. */
+static void ds_init(ds_args *a, ds_tables *t) {
+    *a = (ds_args){.res = 64, .first = 64, .cols = 16, .scale = 1, .count = 1024, .groups = 8, .seed = 1};
+    const ds_tables src = {
+        .pack = {
+            CLI_SECTION("pack options:"),
+            CLI_STR("--out", "-o", &a->out, "PATH", "output dataset (written atomically)", .flags = CLI_REQUIRED),
+            CLI_INT("--res", NULL, &a->res, "N", 4, RE_DATASET_MAX_RES, "image side in pixels, the model resolution"),
+            CLI_FLAG("--align", NULL, &a->align, 1, "detect the largest face and align it (as `animate` does); no "
+                     "face: skipped (without --align non-square images are center-cropped)"),
+            CLI_INT("--video-every", NULL, &a->every, "K", 0, 1000000, "also add every K-th frame of video files (.mp4 "
+                    ".mov .mkv .webm .avi .m4v); 0 = skip videos"),
+            CLI_INT("--threads", "-t", &a->threads, "T", 0, 1024, "decoding threads, 0 = all cores"),
+            CLI_FLAG("--quiet", "-q", &a->quiet, 1, "no progress, no per-file warnings (the summary still lists "
+                     "counts)"),
+            CLI_END,
+        },
+        .info = {
+            CLI_SECTION("info options:"),
+            CLI_FLAG("--verify", NULL, &a->verify, 1, "also check the data SHA-256 (what `dataset verify` does)"),
+            CLI_FLAG("--groups", NULL, &a->list_groups, 1, "list the groups with their record counts"),
+            CLI_END,
+        },
+        .show = {
+            CLI_SECTION("show options:"),
+            CLI_STR("--out", "-o", &a->out, "PATH", "contact sheet to write (PNG)", .flags = CLI_REQUIRED),
+            CLI_INT("--first", NULL, &a->first, "N", 1, 100000, "records shown, from the first"),
+            CLI_INT("--cols", NULL, &a->cols, "C", 1, 1000, "records per row"),
+            CLI_INT("--scale", NULL, &a->scale, "S", 1, 16, "pixel replication factor"),
+            CLI_END,
+        },
+        .synth = {
+            CLI_SECTION("synth options:"),
+            CLI_STR("--out", "-o", &a->out, "PATH", "output dataset", .flags = CLI_REQUIRED),
+            CLI_INT("--count", "-n", &a->count, "N", 1, 100000000, "images"),
+            CLI_INT("--res", NULL, &a->res, "R", 4, RE_DATASET_MAX_RES, "image side in pixels"),
+            CLI_INT("--groups", NULL, &a->groups, "G", 1, 1000000, "groups (identities)"),
+            CLI_U64("--seed", NULL, &a->seed, "S", "seed of the images"),
+            CLI_END,
+        },
+    };
+    *t = src;
+}
+
+/* Parses a subcommand's options (argv[0] = its name: pack, info, verify, show or synth) with their defaults into *a,
+ * the positional arguments (at most max_pos, 0 = any; none when pos is NULL) into *pos. Returns CLI_GO or an exit
+ * status. */
+static int ds_parse(ds_args *a, cli_list *pos, int max_pos, int argc, char **argv) {
+    ds_tables t;
+    ds_init(a, &t);
+    const char *sub = argv[0];
+    cli_opt *table = !strcmp(sub, "pack") ? t.pack : !strcmp(sub, "show") ? t.show : !strcmp(sub, "synth") ? t.synth
+                                                                                                          : t.info;
+    char name[64];
+    snprintf(name, sizeof name, CMD " %s", sub);
+    cli_cmd c = {.name = name, .usage = usage, .opts = table, .footer = footer, .pos = pos, .max_pos = max_pos,
+                 .pos_error = pos ? "one dataset file expected" : NULL};
+    return cli_parse(&c, argc, argv);
+}
+
 static void help(FILE *f) {
-    fprintf(f,
-            "usage: reenact dataset <command> [options]\n\n"
-            "commands:\n"
-            "  pack DIR_OR_FILE... -o OUT.rds   pack image folders (and video frames) into one dataset file\n"
-            "  info FILE.rds [--verify] [--groups]   header, groups; --verify checks the data SHA-256\n"
-            "  verify FILE.rds                  check the header, index and data checksums (exit 1 on damage)\n"
-            "  show FILE.rds -o GRID.png        contact sheet of records (to check crops and alignment)\n"
-            "  synth -o OUT.rds                 synthetic face-like images (tests, benchmarks)\n\n"
-            "pack options:\n"
-            "  -o, --out PATH        output dataset (written atomically) [required]\n"
-            "  --res N               image side in pixels, the model resolution [64]\n"
-            "  --align               detect the largest face and align it (as `animate` does); no face: skipped\n"
-            "                        (without --align non-square images are center-cropped)\n"
-            "  --video-every K       also add every K-th frame of video files (.mp4 .mov .mkv .webm .avi .m4v);\n"
-            "                        0 = skip videos [0]\n"
-            "  --threads T           decoding threads, 0 = all cores [0]\n"
-            "  --quiet               no progress, no per-file warnings (the summary still lists counts)\n"
-            "show options:  -o PATH [required], --first N [64], --cols C [16], --scale S [1]\n"
-            "synth options: -o PATH [required], --count N [1024], --res R [64], --groups G [8], --seed S [1]\n\n"
-            "Files that are not readable PNG/JPEG images are skipped with a warning and counted in the summary.\n"
-            "exit status: 0 ok, 1 failure, 2 usage error\n");
+    ds_args a;
+    ds_tables t;
+    ds_init(&a, &t);
+    fputs(usage, f);
+    cli_help_opts(t.pack, f);
+    cli_help_opts(t.info, f);
+    cli_help_opts(t.show, f);
+    cli_help_opts(t.synth, f);
+    fputs(footer, f);
 }
 
 /* ---- file collection ------------------------------------------------------------------------------------- */
@@ -276,40 +350,19 @@ out:
 #endif
 
 static int cmd_pack(int argc, char **argv) {
-    const char *out = NULL, *v;
-    long res = 64, every = 0, threads = 0;
-    int align = 0, quiet = 0, rc = RE_EXIT_FAIL;
-    int ninputs = 0;
-    char **inputs = calloc((size_t)argc, sizeof *inputs);
-    if (!inputs) return cli_fail(CMD, RE_ERR_NOMEM, "out of memory");
-    for (int i = 1; i < argc; i++) {
-        int m;
-        if (cli_flag(argv, i, "--help", "-h")) { help(stdout); free(inputs); return RE_EXIT_OK; }
-        else if ((m = cli_opt(argc, argv, &i, "--out", "-o", &out))) { if (m < 0) goto usage; }
-        else if ((m = cli_opt(argc, argv, &i, "--res", NULL, &v))) {
-            if (m < 0 || !cli_parse_int(v, 4, RE_DATASET_MAX_RES, &res)) {
-                free(inputs);
-                return cli_usage_error(CMD, "--res wants an integer 4..%d", RE_DATASET_MAX_RES);
-            }
-        } else if ((m = cli_opt(argc, argv, &i, "--video-every", NULL, &v))) {
-            if (m < 0 || !cli_parse_int(v, 0, 1000000, &every)) {
-                free(inputs);
-                return cli_usage_error(CMD, "--video-every wants an integer >= 0");
-            }
-        } else if ((m = cli_opt(argc, argv, &i, "--threads", "-t", &v))) {
-            if (m < 0 || !cli_parse_int(v, 0, 1024, &threads)) {
-                free(inputs);
-                return cli_usage_error(CMD, "--threads wants an integer 0..1024");
-            }
-        } else if (cli_flag(argv, i, "--align", NULL)) align = 1;
-        else if (cli_flag(argv, i, "--quiet", "-q")) quiet = 1;
-        else if (argv[i][0] == '-' && argv[i][1]) { free(inputs); return cli_usage_error(CMD, "pack: unknown option '%s'", argv[i]); }
-        else inputs[ninputs++] = argv[i];
-    }
-    if (!out) { free(inputs); return cli_usage_error(CMD, "pack: -o OUT.rds is required"); }
-    if (ninputs == 0) { free(inputs); return cli_usage_error(CMD, "pack: give at least one folder or image file"); }
+    ds_args a;
+    cli_list pos = {0};
+    int rc = ds_parse(&a, &pos, 0, argc, argv);
+    if (rc != CLI_GO) return rc;
+    rc = RE_EXIT_FAIL;
+    const char *out = a.out;
+    const long res = a.res, every = a.every, threads = a.threads;
+    const int align = a.align, quiet = a.quiet, ninputs = pos.n;
+    const char **inputs = pos.v;
+    if (!out) { free(inputs); return cli_usage_error(CMD " pack", "-o OUT.rds is required"); }
+    if (ninputs == 0) { free(inputs); return cli_usage_error(CMD " pack", "give at least one folder or image file"); }
 #ifndef RE_HAVE_FFMPEG
-    if (every > 0) { free(inputs); return cli_usage_error(CMD, "pack: --video-every needs a build with FFmpeg"); }
+    if (every > 0) { free(inputs); return cli_usage_error(CMD " pack", "--video-every needs a build with FFmpeg"); }
 #endif
     for (int k = 0; k < ninputs; k++) {
         struct stat sb;
@@ -524,25 +577,22 @@ done:
     free(errs);
     free(inputs);
     return rc;
-usage:
-    free(inputs);
-    return RE_EXIT_USAGE;
 }
 
 /* ---- info / verify --------------------------------------------------------------------------------------- */
 
 static int cmd_info_verify(int argc, char **argv, int verify) {
-    const char *path = NULL;
-    int groups = 0;
-    for (int i = 1; i < argc; i++) {
-        if (cli_flag(argv, i, "--help", "-h")) { help(stdout); return RE_EXIT_OK; }
-        else if (cli_flag(argv, i, "--verify", NULL)) verify = 1;
-        else if (cli_flag(argv, i, "--groups", NULL)) groups = 1;
-        else if (argv[i][0] == '-') return cli_usage_error(CMD, "%s: unknown option '%s'", argv[0], argv[i]);
-        else if (!path) path = argv[i];
-        else return cli_usage_error(CMD, "%s: one dataset file expected", argv[0]);
-    }
-    if (!path) return cli_usage_error(CMD, "%s: give a dataset file", argv[0]);
+    ds_args a;
+    cli_list pos = {0};
+    char name[64];
+    snprintf(name, sizeof name, CMD " %s", argv[0]);
+    int rc = ds_parse(&a, &pos, 1, argc, argv);
+    if (rc != CLI_GO) return rc;
+    const char *path = pos.n ? pos.v[0] : NULL;
+    cli_list_free(&pos);
+    verify |= a.verify;
+    const int groups = a.list_groups;
+    if (!path) return cli_usage_error(name, "give a dataset file");
     re_dataset *ds = NULL;
     re_status s = re_dataset_open(&ds, path);
     if (s) return cli_fail(CMD, s, "cannot open dataset '%s'", path);
@@ -580,23 +630,14 @@ static int cmd_info_verify(int argc, char **argv, int verify) {
 /* ---- show ------------------------------------------------------------------------------------------------ */
 
 static int cmd_show(int argc, char **argv) {
-    const char *path = NULL, *out = NULL, *v;
-    long first = 64, cols = 16, scale = 1;
-    for (int i = 1; i < argc; i++) {
-        int m;
-        if (cli_flag(argv, i, "--help", "-h")) { help(stdout); return RE_EXIT_OK; }
-        else if ((m = cli_opt(argc, argv, &i, "--out", "-o", &out))) { if (m < 0) return RE_EXIT_USAGE; }
-        else if ((m = cli_opt(argc, argv, &i, "--first", NULL, &v))) {
-            if (m < 0 || !cli_parse_int(v, 1, 100000, &first)) return cli_usage_error(CMD, "--first wants 1..100000");
-        } else if ((m = cli_opt(argc, argv, &i, "--cols", NULL, &v))) {
-            if (m < 0 || !cli_parse_int(v, 1, 1000, &cols)) return cli_usage_error(CMD, "--cols wants 1..1000");
-        } else if ((m = cli_opt(argc, argv, &i, "--scale", NULL, &v))) {
-            if (m < 0 || !cli_parse_int(v, 1, 16, &scale)) return cli_usage_error(CMD, "--scale wants 1..16");
-        } else if (argv[i][0] == '-') return cli_usage_error(CMD, "show: unknown option '%s'", argv[i]);
-        else if (!path) path = argv[i];
-        else return cli_usage_error(CMD, "show: one dataset file expected");
-    }
-    if (!path || !out) return cli_usage_error(CMD, "show: usage: reenact dataset show FILE.rds -o GRID.png");
+    ds_args a;
+    cli_list pos = {0};
+    const int prc = ds_parse(&a, &pos, 1, argc, argv);
+    if (prc != CLI_GO) return prc;
+    const char *path = pos.n ? pos.v[0] : NULL, *out = a.out;
+    const long first = a.first, cols = a.cols, scale = a.scale;
+    cli_list_free(&pos);
+    if (!path || !out) return cli_usage_error(CMD " show", "usage: reenact dataset show FILE.rds -o GRID.png");
     re_dataset *ds = NULL;
     re_status s = re_dataset_open(&ds, path);
     if (s) return cli_fail(CMD, s, "cannot open dataset '%s'", path);
@@ -677,24 +718,13 @@ static void synth_image(uint8_t *p, int res, uint64_t seed, uint32_t g) {
 }
 
 static int cmd_synth(int argc, char **argv) {
-    const char *out = NULL, *v;
-    long count = 1024, res = 64, groups = 8;
-    uint64_t seed = 1;
-    for (int i = 1; i < argc; i++) {
-        int m;
-        if (cli_flag(argv, i, "--help", "-h")) { help(stdout); return RE_EXIT_OK; }
-        else if ((m = cli_opt(argc, argv, &i, "--out", "-o", &out))) { if (m < 0) return RE_EXIT_USAGE; }
-        else if ((m = cli_opt(argc, argv, &i, "--count", "-n", &v))) {
-            if (m < 0 || !cli_parse_int(v, 1, 100000000, &count)) return cli_usage_error(CMD, "--count wants 1..1e8");
-        } else if ((m = cli_opt(argc, argv, &i, "--res", NULL, &v))) {
-            if (m < 0 || !cli_parse_int(v, 4, RE_DATASET_MAX_RES, &res)) return cli_usage_error(CMD, "--res wants 4..4096");
-        } else if ((m = cli_opt(argc, argv, &i, "--groups", NULL, &v))) {
-            if (m < 0 || !cli_parse_int(v, 1, 1000000, &groups)) return cli_usage_error(CMD, "--groups wants 1..1e6");
-        } else if ((m = cli_opt(argc, argv, &i, "--seed", NULL, &v))) {
-            if (m < 0 || !cli_parse_u64(v, &seed)) return cli_usage_error(CMD, "--seed wants an unsigned integer");
-        } else return cli_usage_error(CMD, "synth: unknown argument '%s'", argv[i]);
-    }
-    if (!out) return cli_usage_error(CMD, "synth: -o OUT.rds is required");
+    ds_args a;
+    int rc = ds_parse(&a, NULL, 0, argc, argv);
+    if (rc != CLI_GO) return rc;
+    const char *out = a.out;
+    long count = a.count, res = a.res, groups = a.groups;
+    const uint64_t seed = a.seed;
+    if (!out) return cli_usage_error(CMD " synth", "-o OUT.rds is required");
     if (groups > count) groups = count;
     re_dataset_writer *w = NULL;
     re_status s = re_dataset_writer_open(&w, out, (int)res, 3, 0);
@@ -723,7 +753,7 @@ static int cmd_synth(int argc, char **argv) {
 }
 
 int cmd_dataset(int argc, char **argv) {
-    if (argc < 2 || cli_flag(argv, 1, "--help", "-h")) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         help(argc < 2 ? stderr : stdout);
         return argc < 2 ? RE_EXIT_USAGE : RE_EXIT_OK;
     }

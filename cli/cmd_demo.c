@@ -16,21 +16,12 @@
 #include "anim_cli.h"
 #include "cli.h"
 
-static void help(FILE *f) {
-    fprintf(f,
-            "usage: reenact demo [-o DIR] [options]\n\n"
-            "Animates the demo photo shipped with the model (demo_photo.png, at its own resolution) with the shipped\n"
-            "demo motion and writes DIR/demo.mp4 and DIR/demo_storyboard.png (driving codes as the model sees them\n"
-            "above the generated frames). Without demo_photo.png: demo_face.png, else the model's mean face.\n\n"
-            "options:\n"
-            "  -o, --output DIR   output directory, created if missing [reenact-demo]\n"
-            "  --model M          model file [%s]\n"
-            "                     (demo_photo.png, demo_face.png and demo.motion are looked up next to it)\n"
-            "  --threads N        threads of the model stage (0 = all cores) [cores - 2, at least 1]\n"
-            "  -q, --quiet        no progress\n"
-            "  -h, --help         this help\n",
-            cli_default_model());
-}
+static const char usage[] =
+    "usage: reenact demo [-o DIR] [options]\n\n"
+    "Animates the demo photo shipped with the model (demo_photo.png, at its own resolution) with "
+    "the shipped\ndemo motion and writes DIR/demo.mp4 and DIR/demo_storyboard.png (driving codes "
+    "as the model sees them\nabove the generated frames). Without demo_photo.png: demo_face.png, "
+    "else the model's mean face.\n\n";
 
 /* Decode z = 0 (the center of the latent space: the model's "mean face") and save it upscaled to 256x256. */
 static re_status mean_face(re_model *m, const char *path) {
@@ -57,31 +48,24 @@ done:
 
 int cmd_demo(int argc, char **argv) {
     const char *cmd = "demo";
-    const char *dir = "reenact-demo", *model = NULL, *v = NULL;
-    int quiet = 0, threads = 0;
-    for (int i = 1; i < argc; i++) {
-        int r;
-        if (cli_flag(argv, i, "--help", "-h")) {
-            help(stdout);
-            return RE_EXIT_OK;
-        }
-        if ((r = cli_opt(argc, argv, &i, "--output", "-o", &v)) != 0) {
-            if (r < 0) return RE_EXIT_USAGE;
-            dir = v;
-        } else if ((r = cli_opt(argc, argv, &i, "--model", NULL, &v)) != 0) {
-            if (r < 0) return RE_EXIT_USAGE;
-            model = v;
-        } else if ((r = cli_opt(argc, argv, &i, "--threads", NULL, &v)) != 0) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (cli_apply_threads(cmd, v)) return RE_EXIT_USAGE;
-            threads = re_get_threads();
-        } else if (cli_flag(argv, i, "--quiet", "-q")) {
-            quiet = 1;
-        } else {
-            return cli_usage_error(cmd, "unknown argument '%s'", argv[i]);
-        }
+    const char *dir = "reenact-demo", *model = cli_default_model();
+    int quiet = 0, threads = 0, threads_given = 0;
+    cli_opt opts[] = {
+        CLI_SECTION("options:"),
+        CLI_STR("--output", "-o", &dir, "DIR", "output directory, created if missing"),
+        CLI_STR("--model", NULL, &model, "M", "model file (demo_photo.png, demo_face.png and demo.motion are looked up "
+                "next to it)"),
+        CLI_THREADS_OPT(&threads, &threads_given, "cores - 2, at least 1", "threads of the model stage, 0 = all cores"),
+        CLI_FLAG("--quiet", "-q", &quiet, 1, "no progress"),
+        CLI_END,
+    };
+    cli_cmd c = {.name = cmd, .opts = opts, .usage = usage};
+    const int prc = cli_parse(&c, argc, argv);
+    if (prc != CLI_GO) return prc;
+    if (threads_given) {
+        re_set_threads(threads);
+        threads = re_get_threads();
     }
-    if (!model) model = cli_default_model();
     if (cli_model_missing_help(cmd, model)) return RE_EXIT_FAIL;
     if (access(model, R_OK) != 0)
         return cli_fail(cmd, RE_OK, "the bundled model '%s' is missing (%s); the demo needs it. Build or fetch the "

@@ -24,29 +24,6 @@
 #include "reenact/face.h"
 #include "reenact/media.h"
 
-static void help(FILE *f) {
-    fprintf(f,
-            "usage: reenact directions --motion A.motion [B.motion ...] -o OUT.safetensors [options]\n\n"
-            "Fits latent directions for mouth opening, smile, each eye, brows, yaw, pitch and roll, and the space of\n"
-            "motion (principal components of within-clip code changes), from motion files of talking-head clips\n"
-            "made with this model ('reenact motion extract'). Calibrates them on decoded faces and writes a copy of\n"
-            "the model that carries them (animate's --lips, --eyes, --smile, --yaw ... and its attribute drive).\n\n"
-            "options:\n"
-            "  --model M            model file [%s]\n"
-            "  --motion F...        motion files (one per clip; at least 2)\n"
-            "  -o, --output OUT     model file to write (atomically; the weights are unchanged)\n"
-            "  --faces DIR          images for calibration (faces are detected and aligned) [none: not calibrated]\n"
-            "  --calib N            calibration faces, evenly spaced in DIR's sorted listing [48]\n"
-            "  --calib-frames N     with --faces: also calibrate on N video frames spread over the motion files [48]\n"
-            "  --heldout-every K    every K-th clip measures held-out R^2 [5]\n"
-            "  --ridge R            relative ridge strength of the fits [0.01]\n"
-            "  --motion-share S     share of within-clip variance the motion space keeps [0.95]\n"
-            "  --f32                store the weights as F32 (default F16, as the bundled model)\n"
-            "  -q, --quiet          no progress\n"
-            "  -h, --help           this help\n",
-            cli_default_model());
-}
-
 typedef struct calib_ctx {
     re_runner *run;
     re_face_detector *det;
@@ -215,57 +192,40 @@ static re_status add_frames(const re_model *m, const char **motions, int n_mo, i
 }
 
 int cmd_directions(int argc, char **argv) {
-    const char *model_path = cli_default_model(), *out = NULL, *faces_dir = NULL, *v;
+    const char *model_path = cli_default_model(), *out = NULL, *faces_dir = NULL;
     long calib_n = 48, calib_frames = 48, every = 5;
     double ridge = 0.01, share = 0.95;
     int quiet = 0, f32 = 0, rc = RE_EXIT_FAIL;
-    const char **motions = calloc((size_t)argc + 1, sizeof *motions);
-    int n_mo = 0;
-    if (!motions) return cli_fail("directions", RE_ERR_NOMEM, "out of memory");
-    for (int i = 1; i < argc; i++) {
-        int r;
-        if (cli_flag(argv, i, "--help", "-h")) {
-            help(stdout);
-            free(motions);
-            return RE_EXIT_OK;
-        }
-        if (cli_flag(argv, i, "--quiet", "-q")) { quiet = 1; continue; }
-        if (cli_flag(argv, i, "--f32", NULL)) { f32 = 1; continue; }
-        if (!strcmp(argv[i], "--motion")) {
-            while (i + 1 < argc && argv[i + 1][0] != '-') motions[n_mo++] = argv[++i];
-            continue;
-        }
-        if ((r = cli_opt(argc, argv, &i, "--model", NULL, &v))) { if (r < 0) goto usage; model_path = v; continue; }
-        if ((r = cli_opt(argc, argv, &i, "--output", "-o", &v))) { if (r < 0) goto usage; out = v; continue; }
-        if ((r = cli_opt(argc, argv, &i, "--faces", NULL, &v))) { if (r < 0) goto usage; faces_dir = v; continue; }
-        if ((r = cli_opt(argc, argv, &i, "--calib", NULL, &v))) {
-            if (r < 0) goto usage;
-            if (!cli_parse_int(v, 1, 100000, &calib_n)) { rc = cli_usage_error("directions", "--calib must be 1..100000"); goto done; }
-            continue;
-        }
-        if ((r = cli_opt(argc, argv, &i, "--calib-frames", NULL, &v))) {
-            if (r < 0) goto usage;
-            if (!cli_parse_int(v, 0, 100000, &calib_frames)) { rc = cli_usage_error("directions", "--calib-frames must be 0..100000"); goto done; }
-            continue;
-        }
-        if ((r = cli_opt(argc, argv, &i, "--heldout-every", NULL, &v))) {
-            if (r < 0) goto usage;
-            if (!cli_parse_int(v, 0, 1000, &every)) { rc = cli_usage_error("directions", "--heldout-every must be 0..1000"); goto done; }
-            continue;
-        }
-        if ((r = cli_opt(argc, argv, &i, "--ridge", NULL, &v))) {
-            if (r < 0) goto usage;
-            if (!cli_parse_float(v, 1e-9, 100, &ridge)) { rc = cli_usage_error("directions", "--ridge must be in (0, 100]"); goto done; }
-            continue;
-        }
-        if ((r = cli_opt(argc, argv, &i, "--motion-share", NULL, &v))) {
-            if (r < 0) goto usage;
-            if (!cli_parse_float(v, 0.01, 1, &share)) { rc = cli_usage_error("directions", "--motion-share must be in [0.01, 1]"); goto done; }
-            continue;
-        }
-        rc = cli_usage_error("directions", "unknown argument '%s'", argv[i]);
-        goto done;
-    }
+    cli_list mo_l = {0};
+    cli_opt opts[] = {
+        CLI_SECTION("options:"),
+        CLI_STR("--model", NULL, &model_path, "M", "model file"),
+        CLI_LIST("--motion", NULL, &mo_l, "F...", "motion files (one per clip; at least 2)", .flags = CLI_REQUIRED),
+        CLI_STR("--output", "-o", &out, "OUT", "model file to write (atomically; the weights are unchanged)",
+                .flags = CLI_REQUIRED),
+        CLI_STR("--faces", NULL, &faces_dir, "DIR", "images for calibration (faces are detected and aligned)",
+                .def = "none: not calibrated"),
+        CLI_INT("--calib", NULL, &calib_n, "N", 1, 100000, "calibration faces, evenly spaced in DIR's sorted listing"),
+        CLI_INT("--calib-frames", NULL, &calib_frames, "N", 0, 100000, "with --faces: also calibrate on N video frames "
+                "spread over the motion files"),
+        CLI_INT("--heldout-every", NULL, &every, "K", 0, 1000, "every K-th clip measures held-out R^2"),
+        CLI_NUM("--ridge", NULL, &ridge, "R", 1e-9, 100, "relative ridge strength of the fits"),
+        CLI_NUM("--motion-share", NULL, &share, "S", 0.01, 1, "share of within-clip variance the motion space keeps"),
+        CLI_FLAG("--f32", NULL, &f32, 1, "store the weights as F32 (default F16, as the bundled model)"),
+        CLI_FLAG("--quiet", "-q", &quiet, 1, "no progress"),
+        CLI_END,
+    };
+    cli_cmd c = {.name = "directions", .opts = opts,
+                 .usage = "usage: reenact directions --motion A.motion [B.motion ...] -o OUT.safetensors [options]\n\n"
+                          "Fits latent directions for mouth opening, smile, each eye, brows, yaw, pitch and roll, and "
+                          "the space of\nmotion (principal components of within-clip code changes), from motion files "
+                          "of talking-head clips\nmade with this model ('reenact motion extract'). Calibrates them on "
+                          "decoded faces and writes a copy of\nthe model that carries them (animate's --lips, --eyes, "
+                          "--smile, --yaw ... and its attribute drive).\n\n"};
+    if ((rc = cli_parse(&c, argc, argv)) != CLI_GO) return rc;
+    rc = RE_EXIT_FAIL;
+    const char **motions = mo_l.v;
+    const int n_mo = mo_l.n;
     if (n_mo < 2 || !out) {
         rc = cli_usage_error("directions", "need --motion with at least 2 motion files and -o OUT.safetensors");
         goto done;
@@ -357,9 +317,6 @@ cleanup:
     re_face_detector_free(det);
     re_model_free(m);
 done:
-    free(motions);
+    cli_list_free(&mo_l);
     return rc;
-usage:
-    rc = RE_EXIT_USAGE;
-    goto done;
 }

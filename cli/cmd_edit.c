@@ -14,32 +14,16 @@
 #include "cli.h"
 #include "steer_cli.h"
 
-static void help(FILE *f) {
-    fprintf(f,
-            "usage: reenact edit --source PHOTO -o OUT.png [--smile S] [--brows S] [--yaw DEG] [--pitch DEG] [--roll DEG]\n\n"
-            "Changes the expression or pose of the face in PHOTO with the model's calibrated directions and writes\n"
-            "the whole photo (or, with --face-only, the aligned face) as a PNG.\n\n"
-            "options:\n"
-            "  --model M          model file (needs directions) [%s]\n"
-            "  --source PHOTO     photo (PNG or JPEG)\n"
-            "  -o, --output OUT   PNG to write (atomically)\n"
-            "  --smile S          smile, in standard deviations of smiles in talking-head video (-3..3) [0]\n"
-            "  --brows S          brow raise, in standard deviations (-3..3) [0]\n"
-            "  --yaw DEG          head turn, approximate degrees (-30..30; > 0 towards the image right) [0]\n"
-            "  --pitch DEG        head tilt, approximate degrees (-30..30; > 0 down) [0]\n"
-            "  --roll DEG         in-plane tilt, degrees (-30..30) [0]\n"
-            "  --debias           remove the model's measured smile bias too\n"
-            "  --render R         photo (the photo's pixels, warped) or model (the decoded face) [photo]\n"
-            "  --face-only        write the aligned face crop instead of the whole photo\n"
-            "  --size N           side of the face crop with --face-only, or longest side of the photo [native]\n"
-            "  -q, --quiet        no summary\n"
-            "  -h, --help         this help\n"
-            "exit status: 0 ok, 1 failure (nothing is written), 2 usage error\n",
-            cli_default_model());
-}
+static const char usage[] =
+    "usage: reenact edit --source PHOTO -o OUT.png [--smile S] [--brows S] [--yaw DEG] [--pitch "
+    "DEG] [--roll DEG]\n\n"
+    "Changes the expression or pose of the face in PHOTO with the model's calibrated directions "
+    "and writes\nthe whole photo (or, with --face-only, the aligned face) as a PNG.\n\n";
+static const char footer[] =
+    "exit status: 0 ok, 1 failure (nothing is written), 2 usage error\n";
 
 int cmd_edit(int argc, char **argv) {
-    const char *cmd = "edit", *model = NULL, *out = NULL, *v;
+    const char *cmd = "edit", *model = NULL, *out = NULL;
     re_anim_opts o;
     re_anim_opts_default(&o);
     o.paste_back = 1;
@@ -47,35 +31,30 @@ int cmd_edit(int argc, char **argv) {
     o.audio = 0;
     o.pipeline = 0;
     o.steer.attr_drive = 0;
-    int quiet = 0, active = 0, any = 0;
-    long lv;
-    for (int i = 1; i < argc; i++) {
-        int r;
-        if (cli_flag(argv, i, "--help", "-h")) {
-            help(stdout);
-            return RE_EXIT_OK;
-        }
-        if ((r = cli_opt(argc, argv, &i, "--model", NULL, &v))) { if (r < 0) return RE_EXIT_USAGE; model = v; }
-        else if ((r = cli_opt(argc, argv, &i, "--source", NULL, &v))) { if (r < 0) return RE_EXIT_USAGE; o.source = v; }
-        else if ((r = cli_opt(argc, argv, &i, "--output", "-o", &v))) { if (r < 0) return RE_EXIT_USAGE; out = v; }
-        else if ((r = cli_opt(argc, argv, &i, "--render", NULL, &v))) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (!strcmp(v, "photo")) o.render = RE_RENDER_PHOTO;
-            else if (!strcmp(v, "model")) o.render = RE_RENDER_MODEL;
-            else return cli_usage_error(cmd, "--render wants photo or model, got '%s'", v);
-        } else if ((r = cli_opt(argc, argv, &i, "--size", NULL, &v))) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (!cli_parse_int(v, 16, 4096, &lv)) return cli_usage_error(cmd, "--size wants 16..4096, got '%s'", v);
-            o.out_size = (int)lv;
-            o.paste_max_side = (int)lv;
-        } else if (cli_flag(argv, i, "--face-only", NULL)) o.paste_back = 0;
-        else if (cli_flag(argv, i, "--quiet", "-q")) quiet = 1;
-        else if ((r = cli_steer_option(cmd, argc, argv, &i, &o.steer)) != 0) {
-            if (r < 0) return RE_EXIT_USAGE;
-            any = 1;
-        } else if (argv[i][0] == '-') return cli_usage_error(cmd, "unknown option '%s'", argv[i]);
-        else return cli_usage_error(cmd, "unexpected argument '%s'", argv[i]);
-    }
+    int quiet = 0, active = 0, any = 0, size_given = 0;
+    model = cli_default_model();
+    cli_opt steer[CLI_STEER_OPTS];
+    cli_steer_opts(steer, &o.steer, &any);
+    cli_opt opts[] = {
+        CLI_SECTION("options:"),
+        CLI_STR("--model", NULL, &model, "M", "model file (needs directions)"),
+        CLI_STR("--source", NULL, &o.source, "PHOTO", "photo (PNG or JPEG)", .flags = CLI_REQUIRED),
+        CLI_STR("--output", "-o", &out, "OUT", "PNG to write (atomically)", .flags = CLI_REQUIRED),
+        CLI_ENUM("--render", NULL, &o.render, cli_render_choices, "photo (the photo's pixels, warped) or model (the "
+                 "decoded face)"),
+        CLI_FLAG("--face-only", NULL, &o.paste_back, 0, "write the aligned face crop instead of the whole photo"),
+        CLI_INT("--size", NULL, &o.out_size, "N", 16, 4096, "side of the face crop with --face-only, or longest side of "
+                "the photo", .def = "native", .seen = &size_given),
+        CLI_FLAG("--quiet", "-q", &quiet, 1, "no summary"),
+        CLI_INCLUDE(steer),
+        CLI_TEXT("  (edit takes --smile, --brows, --yaw, --pitch, --roll and --debias; the others act on a driving "
+                 "video)"),
+        CLI_END,
+    };
+    cli_cmd c = {.name = cmd, .opts = opts, .usage = usage, .footer = footer};
+    const int prc = cli_parse(&c, argc, argv);
+    if (prc != CLI_GO) return prc;
+    if (size_given) o.paste_max_side = o.out_size;
     if (!o.source) return cli_usage_error(cmd, "--source PHOTO is required");
     if (!out) return cli_usage_error(cmd, "-o OUT.png is required");
     if (!any) return cli_usage_error(cmd, "nothing to change: give at least one of --smile, --brows, --yaw, --pitch, --roll");
@@ -84,7 +63,6 @@ int cmd_edit(int argc, char **argv) {
         o.steer.space != RE_MSPACE_LEARNED || !o.steer.mouth_absolute)
         return cli_usage_error(cmd, "edit takes --smile, --brows, --yaw, --pitch, --roll and --debias; the other motion "
                                "controls act on a driving video (reenact animate)");
-    if (!model) model = cli_default_model();
     if (anim_cli_check_input(cmd, "photo", o.source) || anim_cli_check_output(cmd, "output", out)) return RE_EXIT_FAIL;
 
     re_model *m = NULL;

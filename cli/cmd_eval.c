@@ -202,70 +202,25 @@ re_status ev_measure_small(ctx *c, const re_image *face, double f[NFEAT], int *f
 
 /* ---- command ------------------------------------------------------------------------------------------------- */
 
-static void help(FILE *f) {
-    re_latent_filter_opts fo;
-    re_latent_filter_opts_default(&fo);
-    fprintf(f,
-            "usage: reenact eval [options] [--faces DIR | --dataset F.rds] [--clips CLIP...]\n"
-            "                    [--cross PORTRAIT... --drivers CLIP...] [--json OUT.json]\n\n"
-            "Measures a model; prints a summary on stdout and, with --json, writes the results (docs/FORMAT.md,\n"
-            "\"eval JSON\"). Each part runs when its inputs are given:\n"
-            "  reconstruction     L1, PSNR, SSIM, sharpness ratio on faces aligned like the training data\n"
-            "  self-reenactment   each clip drives its own first frame: L1, PSNR, SSIM per frame, temporal flicker\n"
-            "  cross-identity     each portrait x each driver: correlation over time of mouth opening, eye opening,\n"
-            "                     yaw and pitch between driver and output (dlib landmarks); with a render, on the\n"
-            "                     whole output photo, plus identity (--id-model), detail, colour and seam\n\n"
-            "options:\n"
-            "  --model M            model file [%s]\n"
-            "  --faces DIR          folder of PNG/JPEG face photos (name order)\n"
-            "  --dataset F.rds      packed dataset instead of --faces (records are already aligned)\n"
-            "  --split val|all      dataset records to use [val]: the validation split of re_loader\n"
-            "  --val-fraction F     validation share, as given to train [0.05]\n"
-            "  --split-seed S       split seed, as given to train [1]\n"
-            "  --no-align           --faces are used as they are (center square resized), no face detection\n"
-            "  --max-images N       at most N images, evenly spaced in name/record order [0 = all]\n"
-            "  --clips CLIP...      self-reenactment clips\n"
-            "  --cross PORTRAIT...  portraits for cross-identity (needs --drivers)\n"
-            "  --drivers CLIP...    driving clips for cross-identity\n"
-            "  --render R           cross-identity output: photo (animate's default: the photo's pixels, moved),\n"
-            "                       model (the decoded face pasted back) or crop (the decoded 64x64 face) [photo]\n"
-            "  --id-model F         face-recognition network (dlib DenseNet, ../shared/models/face-id/) for the\n"
-            "                       identity distances of --render photo|model [none: no identity measures]\n"
-            "  --max-side N         --render photo|model: portraits downscaled to this longest side [1024]\n"
-            "  --field F            --render photo: motion field from the decoded faces' landmarks or optical flow,\n"
-            "                       as animate's --field [landmarks]\n"
-            "  --max-frames N       at most N frames per clip, from the first frame with a face [0 = all]\n"
-            "  --landmark-size N    side the 64x64 frames are upscaled to before landmarking [256]\n"
-            "  --smooth             smooth the driving codes over time as `animate` does by default (One-Euro,\n"
-            "                       re_latent_filter defaults) [off: the raw model is measured]\n"
-            "  --smooth-cutoff HZ   with --smooth (implied): the filter's cutoff at rest, as animate's [%g]\n"
-            "  --smooth-beta B      with --smooth (implied): cutoff increase with motion speed, as animate's [%g]\n"
-            "  --batch N            images per forward pass [16]\n"
-            "  --json OUT.json      write the results as JSON (atomically)\n"
-            "  --threads N          compute threads (0 = all cores) [0]\n"
-            "  -q, --quiet          no progress on stderr\n"
-            "  -h, --help           this help\n",
-            cli_default_model(), fo.min_cutoff, fo.beta);
-    cli_steer_help(f);
-    fprintf(f, "  (--cross measures them; --attr-drive off --motion-space full is the paper's plain arithmetic)\n"
-               "Exit status: 0 ok, 1 failure, 2 usage error.\n");
-}
+static const char usage[] =
+    "usage: reenact eval [options] [--faces DIR | --dataset F.rds] [--clips CLIP...]\n"
+    "                    [--cross PORTRAIT... --drivers CLIP...] [--json OUT.json]\n\n"
+    "Measures a model; prints a summary on stdout and, with --json, writes the results (docs/FORMAT.md,\n"
+    "\"eval JSON\"). Each part runs when its inputs are given:\n"
+    "  reconstruction     L1, PSNR, SSIM, sharpness ratio on faces aligned like the training data\n"
+    "  self-reenactment   each clip drives its own first frame: L1, PSNR, SSIM per frame, temporal flicker\n"
+    "  cross-identity     each portrait x each driver: correlation over time of mouth opening, eye opening,\n"
+    "                     yaw and pitch between driver and output (dlib landmarks); with a render, on the\n"
+    "                     whole output photo, plus identity (--id-model), detail, colour and seam\n\n";
 
-static int collect(int argc, char **argv, int *i, const char *name, char ***list, int *n) {
-    const char *v;
-    int k = cli_opt(argc, argv, i, name, NULL, &v);
-    if (k <= 0) return k;
-    if (!*list && !(*list = calloc((size_t)argc, sizeof **list))) return -1;
-    (*list)[(*n)++] = (char *)v;
-    while (*i + 1 < argc && argv[*i + 1][0] != '-') (*list)[(*n)++] = argv[++*i];
-    return 1;
-}
-
+static const cli_choice split_choices[] = {{"val", 1}, {"all", 0}, {NULL, 0}};
+static const cli_choice eval_render_choices[] = {
+    {"photo", RE_RENDER_PHOTO}, {"model", RE_RENDER_MODEL}, {"crop", -1}, {NULL, 0}};
 
 int cmd_eval(int argc, char **argv) {
-    const char *model_path = NULL, *faces = NULL, *dataset = NULL, *json_path = NULL, *v = NULL;
+    const char *model_path = NULL, *faces = NULL, *dataset = NULL, *json_path = NULL;
     char **clips = NULL, **ports = NULL, **drivers = NULL;
-    int n_clips = 0, n_ports = 0, n_drivers = 0, rc = RE_EXIT_FAIL, val_only = 1;
+    int n_clips = 0, n_ports = 0, n_drivers = 0, rc = RE_EXIT_FAIL, val_only = 1, threads = 0, threads_given = 0;
     double val_fraction = 0.05;
     uint64_t split_seed = 1;
     long batch = 16, lm_size = 256;
@@ -285,136 +240,61 @@ int cmd_eval(int argc, char **argv) {
         val_fraction = lo.val_fraction;
         split_seed = lo.seed;
     }
-    for (int i = 1; i < argc; i++) {
-        int k;
-        if (cli_flag(argv, i, "--help", "-h")) {
-            help(stdout);
-            rc = RE_EXIT_OK;
-            goto done;
-        }
-        if ((k = cli_steer_option(CMD, argc, argv, &i, &c.steer)) != 0) {
-            if (k < 0) {
-                rc = RE_EXIT_USAGE;
-                goto done;
-            }
-            continue;
-        }
-        if ((k = collect(argc, argv, &i, "--clips", &clips, &n_clips)) != 0 ||
-            (k = collect(argc, argv, &i, "--cross", &ports, &n_ports)) != 0 ||
-            (k = collect(argc, argv, &i, "--drivers", &drivers, &n_drivers)) != 0) {
-            if (k < 0) {
-                rc = RE_EXIT_USAGE;
-                goto done;
-            }
-        } else if ((k = cli_opt(argc, argv, &i, "--model", NULL, &v)) != 0) {
-            if (k < 0) goto usage;
-            model_path = v;
-        } else if ((k = cli_opt(argc, argv, &i, "--faces", NULL, &v)) != 0) {
-            if (k < 0) goto usage;
-            faces = v;
-        } else if ((k = cli_opt(argc, argv, &i, "--dataset", NULL, &v)) != 0) {
-            if (k < 0) goto usage;
-            dataset = v;
-        } else if ((k = cli_opt(argc, argv, &i, "--json", NULL, &v)) != 0) {
-            if (k < 0) goto usage;
-            json_path = v;
-        } else if ((k = cli_opt(argc, argv, &i, "--split", NULL, &v)) != 0) {
-            if (k < 0) goto usage;
-            if (!strcmp(v, "val")) val_only = 1;
-            else if (!strcmp(v, "all")) val_only = 0;
-            else {
-                rc = cli_usage_error(CMD, "--split wants 'val' or 'all', got '%s'", v);
-                goto done;
-            }
-        } else if ((k = cli_opt(argc, argv, &i, "--val-fraction", NULL, &v)) != 0) {
-            if (k < 0) goto usage;
-            if (!cli_parse_float(v, 0.0, 0.999, &val_fraction) || val_fraction <= 0) {
-                rc = cli_usage_error(CMD, "--val-fraction wants a number in (0, 1), got '%s'", v);
-                goto done;
-            }
-        } else if ((k = cli_opt(argc, argv, &i, "--split-seed", NULL, &v)) != 0) {
-            if (k < 0) goto usage;
-            if (!cli_parse_u64(v, &split_seed)) {
-                rc = cli_usage_error(CMD, "--split-seed wants a non-negative integer, got '%s'", v);
-                goto done;
-            }
-        } else if ((k = cli_opt(argc, argv, &i, "--max-images", NULL, &v)) != 0) {
-            if (k < 0) goto usage;
-            if (!cli_parse_int(v, 0, 1L << 40, &c.max_images)) {
-                rc = cli_usage_error(CMD, "--max-images wants an integer >= 0, got '%s'", v);
-                goto done;
-            }
-        } else if ((k = cli_opt(argc, argv, &i, "--max-frames", NULL, &v)) != 0) {
-            if (k < 0) goto usage;
-            if (!cli_parse_int(v, 0, 1L << 40, &c.max_frames)) {
-                rc = cli_usage_error(CMD, "--max-frames wants an integer >= 0, got '%s'", v);
-                goto done;
-            }
-        } else if ((k = cli_opt(argc, argv, &i, "--landmark-size", NULL, &v)) != 0) {
-            if (k < 0) goto usage;
-            if (!cli_parse_int(v, 64, 1024, &lm_size)) {
-                rc = cli_usage_error(CMD, "--landmark-size wants an integer 64..1024, got '%s'", v);
-                goto done;
-            }
-        } else if ((k = cli_opt(argc, argv, &i, "--render", NULL, &v)) != 0) {
-            if (k < 0) goto usage;
-            if (!strcmp(v, "photo")) c.render = RE_RENDER_PHOTO;
-            else if (!strcmp(v, "model")) c.render = RE_RENDER_MODEL;
-            else if (!strcmp(v, "crop")) c.render = -1;
-            else {
-                rc = cli_usage_error(CMD, "--render wants photo, model or crop, got '%s'", v);
-                goto done;
-            }
-        } else if ((k = cli_opt(argc, argv, &i, "--field", NULL, &v)) != 0) {
-            if (k < 0) goto usage;
-            if (!strcmp(v, "landmarks")) c.field = RE_FIELD_LANDMARKS;
-            else if (!strcmp(v, "flow")) c.field = RE_FIELD_FLOW;
-            else {
-                rc = cli_usage_error(CMD, "--field wants landmarks or flow, got '%s'", v);
-                goto done;
-            }
-        } else if ((k = cli_opt(argc, argv, &i, "--id-model", NULL, &v)) != 0) {
-            if (k < 0) goto usage;
-            id_model = v;
-        } else if ((k = cli_opt(argc, argv, &i, "--max-side", NULL, &v)) != 0) {
-            if (k < 0) goto usage;
-            long ms;
-            if (!cli_parse_int(v, 64, 8192, &ms)) {
-                rc = cli_usage_error(CMD, "--max-side wants an integer 64..8192, got '%s'", v);
-                goto done;
-            }
-            c.max_side = (int)ms;
-        } else if ((k = cli_opt(argc, argv, &i, "--batch", NULL, &v)) != 0) {
-            if (k < 0) goto usage;
-            if (!cli_parse_int(v, 1, 256, &batch)) {
-                rc = cli_usage_error(CMD, "--batch wants an integer 1..256, got '%s'", v);
-                goto done;
-            }
-        } else if ((k = cli_opt(argc, argv, &i, "--threads", NULL, &v)) != 0) {
-            if (k < 0) goto usage;
-            if ((rc = cli_apply_threads(CMD, v)) != 0) goto done;
-            rc = RE_EXIT_FAIL;
-        } else if (cli_flag(argv, i, "--no-align", NULL)) {
-            c.align = 0;
-        } else if (cli_flag(argv, i, "--smooth", NULL)) {
-            c.smooth = 1;
-        } else if ((k = cli_opt(argc, argv, &i, "--smooth-cutoff", NULL, &v)) != 0) {
-            if (k < 0 || cli_smooth_option(CMD, "--smooth-cutoff", v, &c.smooth_opts)) goto usage;
-            c.smooth = 1;
-        } else if ((k = cli_opt(argc, argv, &i, "--smooth-beta", NULL, &v)) != 0) {
-            if (k < 0 || cli_smooth_option(CMD, "--smooth-beta", v, &c.smooth_opts)) goto usage;
-            c.smooth = 1;
-        } else if (cli_flag(argv, i, "--quiet", "-q")) {
-            c.quiet = 1;
-        } else if (argv[i][0] == '-') {
-            rc = cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-            goto done;
-        } else {
-            rc = cli_usage_error(CMD, "unexpected argument '%s' (inputs go after --faces, --clips, --cross or "
-                                      "--drivers)", argv[i]);
-            goto done;
-        }
-    }
+    model_path = cli_default_model();
+    int smooth_given = 0;
+    cli_list clip_l = {0}, port_l = {0}, driver_l = {0};
+    cli_opt smooth[CLI_SMOOTH_OPTS], steer[CLI_STEER_OPTS];
+    cli_smooth_opts(smooth, &c.smooth_opts, &smooth_given);
+    cli_steer_opts(steer, &c.steer, NULL);
+    cli_opt opts[] = {
+        CLI_SECTION("options:"),
+        CLI_STR("--model", NULL, &model_path, "M", "model file"),
+        CLI_STR("--faces", NULL, &faces, "DIR", "folder of PNG/JPEG face photos (name order)"),
+        CLI_STR("--dataset", NULL, &dataset, "F.rds", "packed dataset instead of --faces (records are already aligned)"),
+        CLI_ENUM("--split", NULL, &val_only, split_choices, "dataset records to use: the validation split of re_loader"),
+        CLI_NUM("--val-fraction", NULL, &val_fraction, "F", 0, 0.999, "validation share, as given to train",
+                .flags = CLI_LO_OPEN),
+        CLI_U64("--split-seed", NULL, &split_seed, "S", "split seed, as given to train"),
+        CLI_FLAG("--no-align", NULL, &c.align, 0, "--faces are used as they are (center square resized), no face "
+                 "detection"),
+        CLI_INT("--max-images", NULL, &c.max_images, "N", 0, 1L << 40, "at most N images, evenly spaced in name/record "
+                "order", .def = "0 = all"),
+        CLI_LIST("--clips", NULL, &clip_l, "CLIP...", "self-reenactment clips"),
+        CLI_LIST("--cross", NULL, &port_l, "PORTRAIT...", "portraits for cross-identity (needs --drivers)"),
+        CLI_LIST("--drivers", NULL, &driver_l, "CLIP...", "driving clips for cross-identity"),
+        CLI_ENUM("--render", NULL, &c.render, eval_render_choices, "cross-identity output: photo (animate's default: "
+                 "the photo's pixels, moved), model (the decoded face pasted back) or crop (the decoded 64x64 face)"),
+        CLI_STR("--id-model", NULL, &id_model, "F", "face-recognition network (dlib DenseNet, ../shared/models/face-id/) "
+                "for the identity distances of --render photo|model", .def = "none: no identity measures"),
+        CLI_INT("--max-side", NULL, &c.max_side, "N", 64, 8192, "--render photo|model: portraits downscaled to this "
+                "longest side"),
+        CLI_ENUM("--field", NULL, &c.field, cli_field_choices, "--render photo: motion field from the decoded faces' "
+                 "landmarks or optical flow, as animate's --field"),
+        CLI_INT("--max-frames", NULL, &c.max_frames, "N", 0, 1L << 40, "at most N frames per clip, from the first frame "
+                "with a face", .def = "0 = all"),
+        CLI_INT("--landmark-size", NULL, &lm_size, "N", 64, 1024, "side the 64x64 frames are upscaled to before "
+                "landmarking"),
+        CLI_FLAG("--smooth", NULL, &c.smooth, 1, "smooth the driving codes over time as `animate` does by default "
+                 "(One-Euro, re_latent_filter defaults; --smooth-cutoff and --smooth-beta imply it) [off: the raw model "
+                 "is measured]"),
+        CLI_INCLUDE(smooth),
+        CLI_INT("--batch", NULL, &batch, "N", 1, 256, "images per forward pass"),
+        CLI_STR("--json", NULL, &json_path, "OUT.json", "write the results as JSON (atomically)"),
+        CLI_THREADS_OPT(&threads, &threads_given, "0", "compute threads, 0 = all cores"),
+        CLI_FLAG("--quiet", "-q", &c.quiet, 1, "no progress on stderr"),
+        CLI_INCLUDE(steer),
+        CLI_TEXT("  (--cross measures them; --attr-drive off --motion-space full is the paper's plain arithmetic)"),
+        CLI_END,
+    };
+    cli_cmd cc = {.name = CMD, .usage = usage, .opts = opts, .footer = "Exit status: 0 ok, 1 failure, 2 usage error.\n",
+                  .pos_error = "inputs go after --faces, --clips, --cross or --drivers"};
+    if ((rc = cli_parse(&cc, argc, argv)) != CLI_GO) return rc;
+    rc = RE_EXIT_FAIL;
+    if (smooth_given) c.smooth = 1;
+    if (threads_given) re_set_threads(threads);
+    clips = (char **)clip_l.v, n_clips = clip_l.n;
+    ports = (char **)port_l.v, n_ports = port_l.n;
+    drivers = (char **)driver_l.v, n_drivers = driver_l.n;
     if (!faces && !dataset && !n_clips && !n_ports && !n_drivers) {
         rc = cli_usage_error(CMD, "nothing to evaluate: give --faces, --dataset, --clips or --cross with --drivers");
         goto done;
@@ -458,7 +338,6 @@ int cmd_eval(int argc, char **argv) {
         rc = cli_usage_error(CMD, "--id-model measures --cross outputs; give --cross PORTRAIT... --drivers CLIP...");
         goto done;
     }
-    if (!model_path) model_path = cli_default_model();
     if ((s = re_model_load(&c.m, model_path)) != RE_OK) {
         rc = cli_fail(CMD, s, "cannot load model '%s'", model_path);
         goto done;
@@ -492,8 +371,7 @@ int cmd_eval(int argc, char **argv) {
     c.z = malloc((size_t)c.batch * c.L * sizeof(float));
     c.z2 = malloc((size_t)c.batch * c.L * sizeof(float));
     c.attr = calloc((size_t)c.batch, sizeof *c.attr);
-    c.steer_tmp = malloc((size_t)3 * c.L * sizeof(float));
-    if (!c.attr || !c.steer_tmp) {
+    if (!c.attr) {
         rc = cli_fail(CMD, RE_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -620,9 +498,6 @@ int cmd_eval(int argc, char **argv) {
     }
     printf("total %.1f s\n", secs);
     rc = RE_EXIT_OK;
-    goto done;
-usage:
-    rc = RE_EXIT_USAGE;
 done:
     json_decref(part);
     json_decref(root);
@@ -634,7 +509,6 @@ done:
     free(c.z);
     free(c.z2);
     free(c.attr);
-    free(c.steer_tmp);
     re_image_free(&c.img);
     re_image_free(&c.up);
     re_image_free(&c.tmp);

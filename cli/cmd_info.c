@@ -1,6 +1,9 @@
 /*
  * cmd_info.c - `reenact info MODEL.safetensors`: architecture, parameter counts, FLOPs per image, metadata, and
- * checksum verification (loading verifies data_sha256; a mismatch is an error, exit 1).
+ * checksum verification (loading verifies data_sha256; a mismatch is an error, exit 1). `reenact info --cpu`: what
+ * the library sees of this CPU (model, the ISA oneDNN dispatches to, AMX permission), the precision
+ * `--precision auto` picks for training and for runners and why, and the implementation of every layer of the
+ * model's runner at that precision (or at --precision P).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,30 +12,69 @@
 #include "cli.h"
 #include "reenact/directions.h"
 
-static void help(FILE *f) {
-    fprintf(f, "usage: reenact info [options] [MODEL.safetensors]\n\n"
-               "Loads a model (verifying format, shapes and the data SHA-256) and prints its architecture,\n"
-               "parameter counts, forward FLOPs per image and metadata.\n\n"
-               "options:\n"
-               "  --layers        also print the per-layer table\n"
-               "  -h, --help      this help\n"
-               "MODEL defaults to the bundled model [%s]\n", cli_default_model());
+/* `reenact info --cpu`: the CPU section and the runner's per-layer implementation table. */
+static int info_cpu(re_model *m, re_precision want) {
+    re_cpu_info ci;
+    re_status s = re_cpu_info_get(&ci);
+    if (s) return cli_fail("info", s, "cannot read the CPU's description");
+    printf("cpu:         %s (%s, family %d model %d)\n", ci.model, ci.vendor[0] ? ci.vendor : "?", ci.family,
+           ci.model_id);
+    printf("features:    avx512f %s, avx512_bf16 %s, amx_tile %s, amx_bf16 %s\n", ci.avx512f ? "yes" : "no",
+           ci.avx512_bf16 ? "yes" : "no", ci.amx_tile ? "yes" : "no", ci.amx_bf16 ? "yes" : "no");
+    printf("oneDNN:      %s%s, ISA %s\n", ci.dnnl_version[0] ? "v" : "", ci.dnnl_version[0] ? ci.dnnl_version : "none",
+           ci.dnnl_isa);
+    printf("AMX:         %s\n", ci.amx_note);
+    printf("precision:   auto = %s for training, %s for runners (animate, encode/decode)\n",
+           re_precision_name(ci.train_auto), re_precision_name(ci.infer_auto));
+    printf("  rule:      %s\n", ci.rule);
+    re_runner *r = NULL;
+    if ((s = re_runner_create_ex(&r, m, 1, want)))
+        return cli_fail("info", s, "cannot create a %s runner", re_precision_name(want));
+    char *t = re_runner_describe(r);
+    printf("runner:      batch 1, precision %s%s, %d threads; implementation of each layer's forward:\n",
+           re_precision_name(re_runner_precision(r)), want == RE_PREC_AUTO ? " (auto)" : "", re_get_threads());
+    if (t) printf("%s", t);
+    free(t);
+    re_runner_free(r);
+    return RE_EXIT_OK;
 }
 
 int cmd_info(int argc, char **argv) {
     const char *path = NULL;
-    int layers = 0;
-    for (int i = 1; i < argc; i++) {
-        if (cli_flag(argv, i, "--help", "-h")) { help(stdout); return RE_EXIT_OK; }
-        else if (cli_flag(argv, i, "--layers", NULL)) layers = 1;
-        else if (argv[i][0] == '-') return cli_usage_error("info", "unknown option '%s'", argv[i]);
-        else if (!path) path = argv[i];
-        else return cli_usage_error("info", "only one model path expected");
-    }
+    int layers = 0, cpu = 0, prec = RE_PREC_AUTO;
+    static const cli_choice precs[] = {{"auto", RE_PREC_AUTO}, {"f32", RE_PREC_F32}, {"mixed", RE_PREC_MIXED},
+                                       {"bf16", RE_PREC_BF16}, {NULL, 0}};
+    char footer[4200];
+    snprintf(footer, sizeof footer, "MODEL defaults to the bundled model [%s]\n", cli_default_model());
+    cli_list pos = {0};
+    cli_opt opts[] = {
+        CLI_SECTION("options:"),
+        CLI_FLAG("--layers", NULL, &layers, 1, "also print the per-layer table"),
+        CLI_FLAG("--cpu", NULL, &cpu, 1, "print this CPU's model, the ISA oneDNN uses, AMX permission, the precision "
+                 "'auto' picks and the implementation of each layer of the model's runner (instead of the model "
+                 "summary)"),
+        CLI_ENUM("--precision", NULL, &prec, precs, "with --cpu: the runner precision whose layers are listed"),
+        CLI_END,
+    };
+    cli_cmd cc = {.name = "info", .opts = opts, .pos = &pos, .max_pos = 1, .pos_error = "only one model path expected",
+                  .usage = "usage: reenact info [options] [MODEL.safetensors]\n\n"
+                           "Loads a model (verifying format, shapes and the data SHA-256) and prints its architecture,\n"
+                           "parameter counts, forward FLOPs per image and metadata.\n\n",
+                  .footer = footer};
+    const int rc = cli_parse(&cc, argc, argv);
+    if (rc != CLI_GO) return rc;
+    if (pos.n) path = pos.v[0];
+    cli_list_free(&pos);
     if (!path) path = cli_default_model();
     re_model *m = NULL;
     re_status s = re_model_load(&m, path);
     if (s) return cli_fail("info", s, "cannot load model '%s'", path);
+    if (cpu) {
+        printf("model:       %s\n", path);
+        int rc = info_cpu(m, (re_precision)prec);
+        re_model_free(m);
+        return rc;
+    }
     const re_config *c = re_model_config(m);
     char *cfg = re_config_to_json(c);
     printf("model:       %s\n", path);

@@ -11,45 +11,62 @@
 #include "anim_cli.h"
 #include "cli.h"
 
-static void help(FILE *f) {
-    fprintf(f,
-            "usage: reenact motion extract --driving VIDEO -o OUT.motion [options]\n"
-            "       reenact motion info FILE.motion\n\n"
-            "extract: tracks and aligns the face in every frame of VIDEO, encodes it, and stores the motion as latent\n"
-            "deltas z(t) - z(ref) (ref = the first frame with a face), with the frame rate, normalized landmarks (for\n"
-            "animate --ref best), the model's checksum (a motion only works with the model that made it) and the\n"
-            "video's audio stream (copied, not re-encoded; animate --motion puts it in its output). Frames without a\n"
-            "face hold the last face's code.\n\n"
-            "options:\n"
-            "  --model M          model file [%s]\n"
-            "  --driving VIDEO    driving video\n"
-            "  -o, --output OUT   motion file to write (atomically)\n"
-            "  --f32              store deltas as F32 instead of F16 (twice the size)\n"
-            "  --no-audio         do not store the video's audio\n"
-            "  --aligned          the frames are already aligned face crops (no detection, no landmarks)\n"
-            "  --max-frames N     stop after N frames [all]\n"
-            "  --batch N          model batch [8]\n"
-            "  --precision f32|bf16  model arithmetic (bf16: faster on CPUs with AVX-512 BF16) [f32]\n"
-            "  --threads N        threads of the model stage (0 = all cores) [cores - 2, at least 1]\n"
-            "  --no-pipeline      run the stages one after the other on one thread\n"
-            "  -q, --quiet        no progress or summary\n"
-            "  -h, --help         this help\n",
-            cli_default_model());
+static const char usage[] =
+    "usage: reenact motion extract --driving VIDEO -o OUT.motion [options]\n"
+    "       reenact motion info FILE.motion\n\n"
+    "extract: tracks and aligns the face in every frame of VIDEO, encodes it, and stores the motion as latent\n"
+    "deltas z(t) - z(ref) (ref = the first frame with a face), with the frame rate, normalized landmarks (for\n"
+    "animate --ref best), the model's checksum (a motion only works with the model that made it) and the\n"
+    "video's audio stream (copied, not re-encoded; animate --motion puts it in its output). Frames without a\n"
+    "face hold the last face's code.\n\n";
+
+/* extract's options (also what `reenact motion --help` shows) */
+typedef struct extract_args {
+    const char *model, *driving, *out;
+    int f32;
+    re_anim_opts o;
+    anim_cli_run run;
+    cli_opt runo[ANIM_CLI_RUN_OPTS];
+} extract_args;
+
+static int extract_parse(extract_args *a, const char *name, int argc, char **argv) {
+    memset(a, 0, sizeof *a);
+    a->model = cli_default_model();
+    re_anim_opts_default(&a->o);
+    anim_cli_run_opts(a->runo, &a->o, &a->run);
+    cli_opt opts[] = {
+        CLI_SECTION("options:"),
+        CLI_STR("--model", NULL, &a->model, "M", "model file"),
+        CLI_STR("--driving", NULL, &a->driving, "VIDEO", "driving video", .flags = CLI_REQUIRED),
+        CLI_STR("--output", "-o", &a->out, "OUT", "motion file to write (atomically)", .flags = CLI_REQUIRED),
+        CLI_FLAG("--f32", NULL, &a->f32, 1, "store deltas as F32 instead of F16 (twice the size)"),
+        CLI_FLAG("--no-audio", NULL, &a->o.audio, 0, "do not store the video's audio"),
+        CLI_FLAG("--aligned", NULL, &a->o.aligned, 1, "the frames are already aligned face crops (no detection, no "
+                 "landmarks)"),
+        CLI_INCLUDE(a->runo),
+        CLI_END,
+    };
+    cli_cmd c = {.name = name, .usage = usage, .opts = opts};
+    const int rc = cli_parse(&c, argc, argv);
+    if (rc == CLI_GO) anim_cli_run_apply(&a->run, &a->o);
+    return rc;
 }
 
 static int motion_info(int argc, char **argv) {
     const char *cmd = "motion info";
-    if (argc != 2 || argv[1][0] == '-') {
-        if (argc == 2 && cli_flag(argv, 1, "--help", "-h")) {
-            help(stdout);
-            return RE_EXIT_OK;
-        }
-        return cli_usage_error("motion", "usage: reenact motion info FILE.motion");
-    }
-    if (anim_cli_check_input(cmd, "motion file", argv[1])) return RE_EXIT_FAIL;
+    cli_list pos = {0};
+    cli_opt none[] = {CLI_END};
+    cli_cmd c = {.name = cmd, .usage = usage, .opts = none, .pos = &pos, .max_pos = 1,
+                 .pos_error = "one motion file expected"};
+    const int rc = cli_parse(&c, argc, argv);
+    if (rc != CLI_GO) return rc;
+    const char *path = pos.n ? pos.v[0] : NULL;
+    cli_list_free(&pos);
+    if (!path) return cli_usage_error(cmd, "usage: reenact motion info FILE.motion");
+    if (anim_cli_check_input(cmd, "motion file", path)) return RE_EXIT_FAIL;
     re_motion *mo = NULL;
-    re_status s = re_motion_load(&mo, argv[1]);
-    if (s != RE_OK) return cli_fail(cmd, s, "cannot read motion file '%s'", argv[1]);
+    re_status s = re_motion_load(&mo, path);
+    if (s != RE_OK) return cli_fail(cmd, s, "cannot read motion file '%s'", path);
     int64_t found = 0;
     for (int64_t t = 0; t < mo->frames; t++) found += mo->found[t];
     double maxd = 0;
@@ -57,7 +74,7 @@ static int motion_info(int argc, char **argv) {
         double a = mo->deltas[i] < 0 ? -mo->deltas[i] : mo->deltas[i];
         if (a > maxd) maxd = a;
     }
-    printf("motion:     %s\n", argv[1]);
+    printf("motion:     %s\n", path);
     printf("frames:     %lld at %d/%d fps (%.2f s), face in %lld\n", (long long)mo->frames, mo->fps_num, mo->fps_den,
            (double)mo->frames * mo->fps_den / mo->fps_num, (long long)found);
     printf("latent:     %d (model input %dx%d), reference frame %d, max |delta| %.3f\n", mo->latent, mo->model_res,
@@ -73,50 +90,14 @@ static int motion_info(int argc, char **argv) {
 
 static int motion_extract(int argc, char **argv) {
     const char *cmd = "motion extract";
-    const char *model = NULL, *driving = NULL, *out = NULL, *v = NULL;
-    int f32 = 0, quiet = 0;
-    long lv;
-    re_anim_opts o;
-    re_anim_opts_default(&o);
-    for (int i = 1; i < argc; i++) {
-        int r;
-        if (cli_flag(argv, i, "--help", "-h")) {
-            help(stdout);
-            return RE_EXIT_OK;
-        }
-#define OPT(name, alt) ((r = cli_opt(argc, argv, &i, name, alt, &v)) != 0)
-        if (OPT("--model", NULL)) { if (r < 0) return RE_EXIT_USAGE; model = v; }
-        else if (OPT("--driving", NULL)) { if (r < 0) return RE_EXIT_USAGE; driving = v; }
-        else if (OPT("--output", "-o")) { if (r < 0) return RE_EXIT_USAGE; out = v; }
-        else if (OPT("--max-frames", NULL)) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (!cli_parse_int(v, 1, LONG_MAX, &lv)) return cli_usage_error("motion", "--max-frames wants a positive integer, got '%s'", v);
-            o.max_frames = lv;
-        } else if (OPT("--precision", NULL)) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (strcmp(v, "f32") && strcmp(v, "bf16")) return cli_usage_error("motion", "--precision wants f32 or bf16, got '%s'", v);
-            o.precision = strcmp(v, "bf16") ? RE_PREC_F32 : RE_PREC_BF16;
-        } else if (OPT("--batch", NULL)) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (!cli_parse_int(v, 1, 256, &lv)) return cli_usage_error("motion", "--batch wants 1..256, got '%s'", v);
-            o.batch = (int)lv;
-        } else if (OPT("--threads", NULL)) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (cli_apply_threads("motion", v)) return RE_EXIT_USAGE;
-            o.model_threads = re_get_threads();
-        }
-#undef OPT
-        else if (cli_flag(argv, i, "--f32", NULL)) f32 = 1;
-        else if (cli_flag(argv, i, "--no-audio", NULL)) o.audio = 0;
-        else if (cli_flag(argv, i, "--aligned", NULL)) o.aligned = 1;
-        else if (cli_flag(argv, i, "--no-pipeline", NULL)) o.pipeline = 0;
-        else if (cli_flag(argv, i, "--quiet", "-q")) quiet = 1;
-        else if (argv[i][0] == '-') return cli_usage_error("motion", "unknown option '%s'", argv[i]);
-        else return cli_usage_error("motion", "unexpected argument '%s'", argv[i]);
-    }
-    if (!driving) return cli_usage_error("motion", "--driving VIDEO is required");
-    if (!out) return cli_usage_error("motion", "-o OUT.motion is required");
-    if (!model) model = cli_default_model();
+    extract_args a;
+    int rc = extract_parse(&a, cmd, argc, argv);
+    if (rc != CLI_GO) return rc;
+    const char *model = a.model, *driving = a.driving, *out = a.out;
+    const int f32 = a.f32, quiet = a.run.quiet;
+    re_anim_opts o = a.o;
+    if (!driving) return cli_usage_error(cmd, "--driving VIDEO is required");
+    if (!out) return cli_usage_error(cmd, "-o OUT.motion is required");
     if (anim_cli_check_input(cmd, "driving video", driving)) return RE_EXIT_FAIL;
     if (anim_cli_check_output(cmd, "motion file", out)) return RE_EXIT_FAIL;
     re_model *m = NULL;
@@ -158,9 +139,9 @@ static int motion_extract(int argc, char **argv) {
 
 int cmd_motion(int argc, char **argv) {
     if (argc < 2) return cli_usage_error("motion", "expected a subcommand: extract or info");
-    if (cli_flag(argv, 1, "--help", "-h")) {
-        help(stdout);
-        return RE_EXIT_OK;
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        extract_args a;
+        return extract_parse(&a, "motion", argc, argv);
     }
     if (!strcmp(argv[1], "extract")) return motion_extract(argc - 1, argv + 1);
     if (!strcmp(argv[1], "info")) return motion_info(argc - 1, argv + 1);

@@ -19,25 +19,6 @@
 #define CMD "reconstruct"
 #define BATCH 16
 
-static void help(FILE *f) {
-    fprintf(f,
-            "usage: reenact reconstruct [options] IMAGE... -o GRID.png\n\n"
-            "Aligns each face like the training data, reconstructs it (decode(encode(x)), z = mean) and writes a grid:\n"
-            "aligned inputs in one row, their reconstructions in the row below, --cols images per row pair.\n"
-            "Prints L1, PSNR (dB), SSIM and the sharpness ratio of every reconstruction.\n\n"
-            "options:\n"
-            "  --model M          model file [%s]\n"
-            "  -o, --output P     grid image to write (.png, or .jpg/.jpeg for JPEG); required\n"
-            "  --no-align         no face detection: center square crop resized to the model's size\n"
-            "  --cols N           images per row [min(count, 8)]\n"
-            "  --scale K          pixel replication factor of each tile (1..16) [2]\n"
-            "  --threads N        compute threads (0 = all cores) [0]\n"
-            "  -h, --help         this help\n"
-            "Images (PNG or JPEG) where no face is found are skipped with a warning. Exit status: 0 ok, 1 failure\n"
-            "(unreadable image, no usable image, write error), 2 usage error.\n",
-            cli_default_model());
-}
-
 static int has_ext(const char *p, const char *ext) {
     size_t n = strlen(p), e = strlen(ext);
     return n > e && strcasecmp(p + n - e, ext) == 0;
@@ -60,7 +41,7 @@ static void blit(re_image *grid, const re_image *tile, int x0, int y0, int k) {
 }
 
 int cmd_reconstruct(int argc, char **argv) {
-    const char *model_path = NULL, *out_path = NULL, *v = NULL;
+    const char *model_path = NULL, *out_path = NULL;
     const char **inputs = NULL;
     int n_in = 0, align = 1, rc = RE_EXIT_FAIL;
     long cols = 0, scale = 2;
@@ -73,45 +54,33 @@ int cmd_reconstruct(int argc, char **argv) {
     float *x = NULL, *y = NULL, *z = NULL;
     re_status s;
 
-    inputs = calloc((size_t)argc + 1, sizeof *inputs);
-    if (!inputs) return cli_fail(CMD, RE_ERR_NOMEM, "out of memory");
-    for (int i = 1; i < argc; i++) {
-        int k;
-        if (cli_flag(argv, i, "--help", "-h")) {
-            help(stdout);
-            free(inputs);
-            return RE_EXIT_OK;
-        } else if ((k = cli_opt(argc, argv, &i, "--model", NULL, &v)) != 0) {
-            if (k < 0) goto usage;
-            model_path = v;
-        } else if ((k = cli_opt(argc, argv, &i, "--output", "-o", &v)) != 0) {
-            if (k < 0) goto usage;
-            out_path = v;
-        } else if ((k = cli_opt(argc, argv, &i, "--cols", NULL, &v)) != 0) {
-            if (k < 0) goto usage;
-            if (!cli_parse_int(v, 1, 1024, &cols)) {
-                rc = cli_usage_error(CMD, "--cols wants an integer 1..1024, got '%s'", v);
-                goto done;
-            }
-        } else if ((k = cli_opt(argc, argv, &i, "--scale", NULL, &v)) != 0) {
-            if (k < 0) goto usage;
-            if (!cli_parse_int(v, 1, 16, &scale)) {
-                rc = cli_usage_error(CMD, "--scale wants an integer 1..16, got '%s'", v);
-                goto done;
-            }
-        } else if ((k = cli_opt(argc, argv, &i, "--threads", NULL, &v)) != 0) {
-            if (k < 0) goto usage;
-            if ((rc = cli_apply_threads(CMD, v)) != 0) goto done;
-            rc = RE_EXIT_FAIL;
-        } else if (cli_flag(argv, i, "--no-align", NULL)) {
-            align = 0;
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            rc = cli_usage_error(CMD, "unknown option '%s'", argv[i]);
-            goto done;
-        } else {
-            inputs[n_in++] = argv[i];
-        }
-    }
+    int threads = 0, threads_given = 0;
+    cli_list in_l = {0};
+    model_path = cli_default_model();
+    cli_opt opts[] = {
+        CLI_SECTION("options:"),
+        CLI_STR("--model", NULL, &model_path, "M", "model file"),
+        CLI_STR("--output", "-o", &out_path, "P", "grid image to write (.png, or .jpg/.jpeg for JPEG)",
+                .flags = CLI_REQUIRED),
+        CLI_FLAG("--no-align", NULL, &align, 0, "no face detection: center square crop resized to the model's size"),
+        CLI_INT("--cols", NULL, &cols, "N", 1, 1024, "images per row", .def = "min(count, 8)"),
+        CLI_INT("--scale", NULL, &scale, "K", 1, 16, "pixel replication factor of each tile"),
+        CLI_THREADS_OPT(&threads, &threads_given, "0", "compute threads, 0 = all cores"),
+        CLI_END,
+    };
+    cli_cmd cc = {.name = CMD, .opts = opts, .pos = &in_l,
+                  .usage = "usage: reenact reconstruct [options] IMAGE... -o GRID.png\n\n"
+                           "Aligns each face like the training data, reconstructs it (decode(encode(x)), z = mean) and "
+                           "writes a grid:\naligned inputs in one row, their reconstructions in the row below, --cols "
+                           "images per row pair.\nPrints L1, PSNR (dB), SSIM and the sharpness ratio of every "
+                           "reconstruction.\n\n",
+                  .footer = "Images (PNG or JPEG) where no face is found are skipped with a warning. Exit status: 0 ok, "
+                            "1 failure\n(unreadable image, no usable image, write error), 2 usage error.\n"};
+    if ((rc = cli_parse(&cc, argc, argv)) != CLI_GO) return rc;
+    rc = RE_EXIT_FAIL;
+    if (threads_given) re_set_threads(threads);
+    inputs = in_l.v;
+    n_in = in_l.n;
     if (!n_in) {
         rc = cli_usage_error(CMD, "no input images given");
         goto done;
@@ -120,7 +89,6 @@ int cmd_reconstruct(int argc, char **argv) {
         rc = cli_usage_error(CMD, "-o GRID.png is required");
         goto done;
     }
-    if (!model_path) model_path = cli_default_model();
 
     if ((s = re_model_load(&m, model_path)) != RE_OK) {
         cli_fail(CMD, s, "cannot load model '%s'", model_path);
@@ -245,9 +213,6 @@ int cmd_reconstruct(int argc, char **argv) {
     fprintf(stderr, "reenact %s: wrote %s (%dx%d: %d faces, top row of each pair = aligned input, below = "
                     "reconstruction)\n", CMD, out_path, gw, gh, n);
     rc = RE_EXIT_OK;
-    goto done;
-usage:
-    rc = RE_EXIT_USAGE;
 done:
     if (crops)
         for (int i = 0; i < n_in; i++) re_image_free(&crops[i]);

@@ -21,35 +21,14 @@
 #include "serve_http.h"
 #include "serve_jobs.h"
 
-static void help(FILE *f) {
-    fprintf(f,
-            "usage: reenact serve [options]\n\n"
-            "A local web app: open the printed address in a browser, pick a photo and a driving clip (or the\n"
-            "bundled demo), and watch the result. The same server answers a JSON API (docs/API.md).\n\n"
-            "  --host H              address to listen on; anything but loopback needs --token [127.0.0.1]\n"
-            "  --port N              port, 0 = any free one (the address is printed) [8080]\n"
-            "  --model M             model file [%s]\n"
-            "  --max-upload-mb N     largest upload per request, MiB (over it: 413) [200]\n"
-            "  --max-file-mb N       largest file of an upload (photo, driving, motion), MiB (over it: 413)\n"
-            "                        [as --max-upload-mb]\n"
-            "  --jobs N              jobs run at the same time (one worker thread and model each) [1]\n"
-            "  --queue N             jobs waiting at most (a full queue answers 503) [16]\n"
-            "  --max-disk-mb X       job files kept at most, MiB: after each job the oldest finished jobs are\n"
-            "                        removed until they fit (0 = no limit) [0]\n"
-            "  --job-ttl MIN         finished jobs (results, uploads, state) are removed this many minutes after\n"
-            "                        they finished, and answered 404 afterwards (fractions allowed; 0 = never) [1440]\n"
-            "  --data-dir DIR        where uploads and results stay until deleted or expired; finished jobs found\n"
-            "                        there are listed again after a restart [a temporary directory, removed on exit]\n"
-            "  --token T             require 'Authorization: Bearer T' (or ?token=T) on /api/ [none]\n"
-            "  --live N              live webcam sessions (GET /api/live) at a time, 0 = off; each holds a model\n"
-            "                        and keeps the cores busy while frames come [2]\n"
-            "  --threads N           threads of each job's model stage (0 = all cores) [cores - 2, at least 1]\n"
-            "  -q, --quiet           no access log\n"
-            "  -h, --help            this help\n"
-            "Stop with Ctrl-C or SIGTERM: running jobs are stopped and marked failed, nothing is half-written.\n"
-            "exit status: 0 ok (stopped by a signal), 1 failure, 2 usage error\n",
-            cli_default_model());
-}
+static const char usage[] =
+    "usage: reenact serve [options]\n\n"
+    "A local web app: open the printed address in a browser, pick a photo and a driving clip (or "
+    "the\nbundled demo), and watch the result. The same server answers a JSON API "
+    "(docs/API.md).\n\n";
+static const char footer[] =
+    "Stop with Ctrl-C or SIGTERM: running jobs are stopped and marked failed, nothing is "
+    "half-written.\nexit status: 0 ok (stopped by a signal), 1 failure, 2 usage error\n";
 
 /* A temporary data dir: job directories (plain files) inside it, then itself. */
 static void remove_data_dir(const char *dir) {
@@ -83,68 +62,38 @@ static const char *sibling(char *buf, const char *model, const char *name) {
 
 int cmd_serve(int argc, char **argv) {
     const char *cmd = "serve";
-    const char *host = "127.0.0.1", *model = NULL, *data_dir = NULL, *token = NULL, *v = NULL;
-    long port = 8080, max_mb = 200, file_mb = 0, jobs = 1, queue = 16, live = 2, lv;
-    double max_disk_mb = 0, ttl_min = 1440, dv;
-    int quiet = 0;
-    for (int i = 1; i < argc; i++) {
-        int r;
-        if (cli_flag(argv, i, "--help", "-h")) {
-            help(stdout);
-            return RE_EXIT_OK;
-        }
-#define OPT(name) ((r = cli_opt(argc, argv, &i, name, NULL, &v)) != 0)
-        if (OPT("--host")) { if (r < 0) return RE_EXIT_USAGE; host = v; }
-        else if (OPT("--port")) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (!cli_parse_int(v, 0, 65535, &lv)) return cli_usage_error(cmd, "--port wants 0..65535, got '%s'", v);
-            port = lv;
-        } else if (OPT("--model")) { if (r < 0) return RE_EXIT_USAGE; model = v; }
-        else if (OPT("--max-upload-mb")) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (!cli_parse_int(v, 1, 1 << 20, &lv))
-                return cli_usage_error(cmd, "--max-upload-mb wants 1..1048576, got '%s'", v);
-            max_mb = lv;
-        } else if (OPT("--max-file-mb")) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (!cli_parse_int(v, 1, 1 << 20, &lv))
-                return cli_usage_error(cmd, "--max-file-mb wants 1..1048576, got '%s'", v);
-            file_mb = lv;
-        } else if (OPT("--job-ttl")) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (!cli_parse_float(v, 0, 1e8, &dv))
-                return cli_usage_error(cmd, "--job-ttl wants minutes >= 0 (0 = never), got '%s'", v);
-            ttl_min = dv;
-        } else if (OPT("--jobs")) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (!cli_parse_int(v, 1, 64, &lv)) return cli_usage_error(cmd, "--jobs wants 1..64, got '%s'", v);
-            jobs = lv;
-        } else if (OPT("--queue")) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (!cli_parse_int(v, 0, 100000, &lv)) return cli_usage_error(cmd, "--queue wants 0..100000, got '%s'", v);
-            queue = lv;
-        } else if (OPT("--max-disk-mb")) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (!cli_parse_float(v, 0, 1e9, &dv)) return cli_usage_error(cmd, "--max-disk-mb wants MiB >= 0, got '%s'", v);
-            max_disk_mb = dv;
-        } else if (OPT("--live")) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (!cli_parse_int(v, 0, 64, &lv)) return cli_usage_error(cmd, "--live wants 0..64, got '%s'", v);
-            live = lv;
-        } else if (OPT("--data-dir")) { if (r < 0) return RE_EXIT_USAGE; data_dir = v; }
-        else if (OPT("--token")) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (strlen(v) < 8) return cli_usage_error(cmd, "--token wants at least 8 characters");
-            token = v;
-        } else if (OPT("--threads")) {
-            if (r < 0) return RE_EXIT_USAGE;
-            if (cli_apply_threads(cmd, v)) return RE_EXIT_USAGE;
-        }
-#undef OPT
-        else if (cli_flag(argv, i, "--quiet", "-q")) quiet = 1;
-        else if (argv[i][0] == '-') return cli_usage_error(cmd, "unknown option '%s'", argv[i]);
-        else return cli_usage_error(cmd, "unexpected argument '%s'", argv[i]);
-    }
+    const char *host = "127.0.0.1", *model = cli_default_model(), *data_dir = NULL, *token = NULL;
+    long port = 8080, max_mb = 200, file_mb = 0, jobs = 1, queue = 16, live = 2;
+    double max_disk_mb = 0, ttl_min = 1440;
+    int quiet = 0, threads = 0, threads_given = 0;
+    cli_opt opts[] = {
+        CLI_STR("--host", NULL, &host, "H", "address to listen on; anything but loopback needs --token"),
+        CLI_INT("--port", NULL, &port, "N", 0, 65535, "port, 0 = any free one (the address is printed)"),
+        CLI_STR("--model", NULL, &model, "M", "model file"),
+        CLI_INT("--max-upload-mb", NULL, &max_mb, "N", 1, 1 << 20, "largest upload per request, MiB (over it: 413)"),
+        CLI_INT("--max-file-mb", NULL, &file_mb, "N", 1, 1 << 20, "largest file of an upload (photo, driving, motion), "
+                "MiB (over it: 413)", .def = "as --max-upload-mb"),
+        CLI_INT("--jobs", NULL, &jobs, "N", 1, 64, "jobs run at the same time (one worker thread and model each)"),
+        CLI_INT("--queue", NULL, &queue, "N", 0, 100000, "jobs waiting at most (a full queue answers 503)"),
+        CLI_NUM("--max-disk-mb", NULL, &max_disk_mb, "X", 0, 1e9, "job files kept at most, MiB: after each job the "
+                "oldest finished jobs are removed until they fit (0 = no limit)"),
+        CLI_NUM("--job-ttl", NULL, &ttl_min, "MIN", 0, 1e8, "finished jobs (results, uploads, state) are removed this "
+                "many minutes after they finished, and answered 404 afterwards (fractions allowed; 0 = never)"),
+        CLI_STR("--data-dir", NULL, &data_dir, "DIR", "where uploads and results stay until deleted or expired; "
+                "finished jobs found there are listed again after a restart",
+                .def = "a temporary directory, removed on exit"),
+        CLI_STR("--token", NULL, &token, "T", "require 'Authorization: Bearer T' (or ?token=T) on /api/", .lo = 8),
+        CLI_INT("--live", NULL, &live, "N", 0, 64, "live webcam sessions (GET /api/live) at a time, 0 = off; each holds "
+                "a model and keeps the cores busy while frames come"),
+        CLI_THREADS_OPT(&threads, &threads_given, "cores - 2, at least 1",
+                        "threads of each job's model stage, 0 = all cores"),
+        CLI_FLAG("--quiet", "-q", &quiet, 1, "no access log"),
+        CLI_END,
+    };
+    cli_cmd c = {.name = cmd, .opts = opts, .usage = usage, .footer = footer};
+    const int prc = cli_parse(&c, argc, argv);
+    if (prc != CLI_GO) return prc;
+    if (threads_given) re_set_threads(threads);
     if (!file_mb) file_mb = max_mb;
     if (file_mb > max_mb)
         return cli_usage_error(cmd, "--max-file-mb %ld is over --max-upload-mb %ld (a request holds its files)", file_mb,
@@ -154,7 +103,6 @@ int cmd_serve(int argc, char **argv) {
                         "who can reach it and knows the token can run jobs and read results\n", host);
         if (!token) return cli_usage_error(cmd, "--host %s is not loopback: --token T is required", host);
     }
-    if (!model) model = cli_default_model();
     if (cli_model_missing_help(cmd, model)) return RE_EXIT_FAIL;
 
     char tmpdir[PATH_MAX];

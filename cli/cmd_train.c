@@ -135,78 +135,6 @@ static void defaults(train_cfg *c) {
     c->plot_log = 1;
 }
 
-static void help(FILE *f) {
-    train_cfg d;
-    defaults(&d);
-    re_train_opts gan;
-    cli_opts_default(&gan, RE_MODE_VAEGAN);
-    fprintf(f,
-            "usage: reenact train --data FILE.rds --out runs/NAME [options]\n"
-            "       reenact train --resume runs/NAME [--epochs N] [--max-steps N] [--quiet] ...\n\n"
-            "Trains the VAE (rec + KL) or VAE-GAN (+ adversarial + feature matching) of the paper on a packed dataset\n"
-            "(see 'reenact dataset pack'). Defaults: the paper's setup (30 epochs, Adam, batch 64) with the learning rates,\n"
-            "loss weights and decay of the first stage of the bundled model's recipe (models/README.md; it also used --flip).\n\n"
-            "data and model:\n"
-            "  --data PATH          packed dataset (.rds) [required]\n"
-            "  --model NAME|JSON    preset seed64, seed128 or tiny, or a JSON model config [%s]\n"
-            "  --init PATH          start from these weights (same architecture) instead of a fresh initialization;\n"
-            "                       the model files record their checksum and count their steps (train_steps_total)\n"
-            "  --mode vae|vaegan    vaegan also trains the discriminator [vaegan]\n"
-            "  --val-fraction F     held out for validation: whole groups (folders/clips) when the dataset has >= 2,\n"
-            "                       else a seeded random subset [%g]\n"
-            "  --val-max N          validation images evaluated at each checkpoint/sample [%d]\n"
-            "  --flip               random horizontal flips of training images [off]\n"
-            "  --no-verify          skip the dataset's data checksum at start [verify]\n"
-            "optimization:\n"
-            "  --epochs N           [%d]\n"
-            "  --max-steps N        stop after N optimizer steps in total, 0 = no limit [0]\n"
-            "  --batch N            [%d]\n"
-            "  --lr X               encoder+decoder Adam learning rate [%g]\n"
-            "  --lr-d X             discriminator Adam learning rate [%g]\n"
-            "  --lr-decay-epochs N  both learning rates fall linearly over the last N epochs, 0 = constant [%d]\n"
-            "  --lr-final F         ... to F times their initial values [%g]\n"
-            "  --beta1 X, --beta2 X Adam betas [%g, %g]\n"
-            "  --w-kl X             KL weight [%g]\n"
-            "  --w-adv X            adversarial weight [%g with vaegan, 0 with vae]\n"
-            "  --w-fm X             discriminator feature-matching weight [%g with vaegan, 0 with vae]\n"
-            "  --w-gdl X            gradient difference loss weight (edges of the reconstruction vs the input's,\n"
-            "                       either mode) [%g]\n"
-            "  --seed S             initialization, split, shuffling, flips and sampling noise [%" PRIu64 "]\n"
-            "  --max-rollbacks N    NaN/Inf rollbacks (each halves the learning rates) before giving up [%d]\n"
-            "run folder and outputs:\n"
-            "  --out DIR            run folder; must not already hold a run (use --resume) [required]\n"
-            "  --resume DIR         continue the run in DIR from its newest complete checkpoint, exactly\n"
-            "  --ckpt-every N       checkpoint every N steps (and at the end, and on SIGINT) [%lld]\n"
-            "  --keep K             keep the newest K checkpoints plus the best by validation loss [%d]\n"
-            "  --sample-every N     sample grid + loss plot every N steps and at every epoch end [%lld]\n"
-            "  --log-every N        metrics line every N steps [%lld]\n"
-            "  --grid N             images in the sample grid [%d]\n"
-            "  --plot-linear        linear instead of log y axis in loss.png\n"
-            "  --export PATH        also write an inference-only BF16 model (no discriminator) at the end\n"
-            "compute:\n"
-            "  --threads T          OpenMP threads, 0 = all cores [0]; resume with the same T for bit-identical runs\n"
-            "  --backend ref|dnnl   compute backend [dnnl when built with oneDNN, else ref]\n"
-            "  --precision f32|bf16 arithmetic of the convolutions and linear layers: bf16 runs them on oneDNN's bf16\n"
-            "                       kernels (f32 accumulation, f32 master weights, BatchNorm and Adam), ~1.3-1.6x\n"
-            "                       faster on CPUs with AVX-512 BF16; needs --backend dnnl [f32]\n"
-            "  --prefetch N         training batches read ahead on a background thread, 0 = none [2]\n"
-            "  --quiet              no progress bar or config table (errors and the final summary remain)\n"
-            "several processes (run under mpirun -np N; --batch stays the global batch, a multiple of N):\n"
-            "  --grad-precision f32|bf16  precision of the gradient allreduce (bf16 halves the bytes) [f32]\n"
-            "  --check-every N      compare a weights checksum across ranks every N steps, 0 = off [50]\n"
-            "  --bucket-mb N        gradient bucket size of the allreduce overlapped with the backward [4]\n"
-            "  -h, --help           this help\n\n"
-            "SIGINT/SIGTERM: the current step finishes, a checkpoint is written, exit status 130/143 (a second\n"
-            "signal quits at once; the newest complete checkpoint stays usable).\n"
-            "NaN/Inf in a loss or gradient: the step is dropped, the newest checkpoint is reloaded and both learning\n"
-            "rates are halved; metrics.jsonl records a \"nonfinite\" event naming the tensor.\n"
-            "exit status: 0 ok, 1 failure, 2 usage error, 130/143 interrupted (checkpoint written)\n",
-            d.model, d.val_fraction, d.val_max, d.epochs, d.opts.batch, gan.lr_g, gan.lr_d, d.lr_decay_epochs,
-            d.lr_final, gan.beta1,
-            gan.beta2, gan.w_kl, gan.w_adv, gan.w_fm, gan.w_gdl, gan.seed, d.max_rollbacks, (long long)d.ckpt_every, d.keep,
-            (long long)d.sample_every, (long long)d.log_every, d.grid);
-}
-
 /* Options that define the run and therefore may not change on --resume. */
 enum {
     F_DATA = 1 << 0, F_MODEL = 1 << 1, F_MODE = 1 << 2, F_LR = 1 << 3, F_LRD = 1 << 4, F_WKL = 1 << 5,
@@ -227,93 +155,140 @@ typedef struct cli_args {
     int epochs_set, max_steps_set, ckpt_set, keep_set, sample_set, log_set, grid_set, rb_set, plot_set, valmax_set;
 } cli_args;
 
+static const cli_choice mode_choices[] = {{"vae", RE_MODE_VAE}, {"vaegan", RE_MODE_VAEGAN}, {NULL, 0}};
+static const cli_choice backend_choices[] = {
+    {"ref", RE_BACKEND_REF}, {"dnnl", RE_BACKEND_DNNL}, {"auto", RE_BACKEND_AUTO}, {NULL, 0}};
+static const cli_choice grad_choices[] = {{"f32", 0}, {"bf16", 1}, {NULL, 0}};
+
+static const char usage[] =
+    "usage: reenact train --data FILE.rds --out runs/NAME [options]\n"
+    "       reenact train --resume runs/NAME [--epochs N] [--max-steps N] [--quiet] ...\n\n"
+    "Trains the VAE (rec + KL) or VAE-GAN (+ adversarial + feature matching) of the paper on a packed dataset\n"
+    "(see 'reenact dataset pack'). Defaults: the paper's setup (30 epochs, Adam, batch 64) with the learning rates,\n"
+    "loss weights and decay of the first stage of the bundled model's recipe (models/README.md; it also used --flip).\n\n";
+static const char footer[] =
+    "\nSIGINT/SIGTERM: the current step finishes, a checkpoint is written, exit status 130/143 (a second\n"
+    "signal quits at once; the newest complete checkpoint stays usable).\n"
+    "NaN/Inf in a loss or gradient: the step is dropped, the newest checkpoint is reloaded and both learning\n"
+    "rates are halved; metrics.jsonl records a \"nonfinite\" event naming the tensor.\n"
+    "exit status: 0 ok, 1 failure, 2 usage error, 130/143 interrupted (checkpoint written)\n";
+
+/* Returns CLI_GO, or the exit status (0 after --help). */
 static int parse_args(int argc, char **argv, cli_args *a) {
-    const char *v;
     train_cfg *c = &a->cfg;
     re_train_mode mode = c->opts.mode;
-    long batch = -1;
+    re_train_opts gan;   /* the defaults the options show; mode-dependent ones are applied after parsing */
+    cli_opts_default(&gan, RE_MODE_VAEGAN);
+    long batch = gan.batch;
     uint64_t seed = c->opts.seed;
-    double lr = -1, lrd = -1, wkl = -1, wadv = -1, wfm = -1, wgdl = -1, b1 = -1, b2 = -1;
+    double lr = gan.lr_g, lrd = gan.lr_d, b1 = gan.beta1, b2 = gan.beta2, wkl = gan.w_kl, wadv = gan.w_adv,
+           wfm = gan.w_fm, wgdl = gan.w_gdl;
+    int batch_set = 0, lr_set = 0, lrd_set = 0, b1_set = 0, b2_set = 0, wkl_set = 0, wadv_set = 0, wfm_set = 0,
+        wgdl_set = 0;
     re_precision prec = RE_PREC_F32;
+    char adv_def[64], fm_def[64];
+    snprintf(adv_def, sizeof adv_def, "%g with vaegan, 0 with vae", gan.w_adv);
+    snprintf(fm_def, sizeof fm_def, "%g with vaegan, 0 with vae", gan.w_fm);
     a->verify = 1;
     a->prefetch = 2;
     a->check_every = 50;
     a->bucket_mb = 4;
-    for (int i = 1; i < argc; i++) {
-        int m = 0;
-        long l;
-        double d;
-#define OPT(name, alt) ((m = cli_opt(argc, argv, &i, name, alt, &v)) != 0)
-#define NEED(cond, ...) do { if (m < 0) return RE_EXIT_USAGE; if (!(cond)) return cli_usage_error(CMD, __VA_ARGS__); } while (0)
-        if (cli_flag(argv, i, "--help", "-h")) { help(stdout); return -1; }
-        else if (OPT("--data", "-d")) { NEED(strlen(v) < sizeof c->data, "--data path too long"); snprintf(c->data, sizeof c->data, "%s", v); a->set |= F_DATA; }
-        else if (OPT("--model", "-m")) { NEED(strlen(v) < sizeof c->model, "--model too long"); snprintf(c->model, sizeof c->model, "%s", v); a->set |= F_MODEL; }
-        else if (OPT("--init", NULL)) { NEED(strlen(v) < sizeof c->init, "--init path too long"); snprintf(c->init, sizeof c->init, "%s", v); a->set |= F_INIT; }
-        else if (OPT("--mode", NULL)) {
-            NEED(!strcmp(v, "vae") || !strcmp(v, "vaegan"), "--mode wants vae or vaegan, got '%s'", v);
-            mode = !strcmp(v, "vae") ? RE_MODE_VAE : RE_MODE_VAEGAN;   /* defaults applied after the loop */
-            a->set |= F_MODE;
-        } else if (OPT("--epochs", "-e")) { NEED(cli_parse_int(v, 1, 1000000, &l), "--epochs wants 1..1000000"); c->epochs = (int)l; a->epochs_set = 1; }
-        else if (OPT("--max-steps", NULL)) { NEED(cli_parse_int(v, 0, (long)1e12, &l), "--max-steps wants an integer >= 0"); c->max_steps = l; a->max_steps_set = 1; }
-        else if (OPT("--batch", "-b")) { NEED(cli_parse_int(v, 1, 4096, &l), "--batch wants 1..4096"); batch = l; a->set |= F_BATCH; }
-        else if (OPT("--lr", NULL)) { NEED(cli_parse_float(v, 1e-12, 10, &lr), "--lr wants a number in (0,10]"); a->set |= F_LR; }
-        else if (OPT("--lr-d", NULL)) { NEED(cli_parse_float(v, 1e-12, 10, &lrd), "--lr-d wants a number in (0,10]"); a->set |= F_LRD; }
-        else if (OPT("--lr-decay-epochs", NULL)) { NEED(cli_parse_int(v, 0, 1000000, &l), "--lr-decay-epochs wants 0..1000000"); c->lr_decay_epochs = (int)l; a->set |= F_SCHED; }
-        else if (OPT("--lr-final", NULL)) { NEED(cli_parse_float(v, 1e-6, 1, &d), "--lr-final wants a fraction in [1e-6,1]"); c->lr_final = d; a->set |= F_SCHED; }
-        else if (OPT("--beta1", NULL)) { NEED(cli_parse_float(v, 0, 0.999999, &b1), "--beta1 wants [0,1)"); a->set |= F_BETA; }
-        else if (OPT("--beta2", NULL)) { NEED(cli_parse_float(v, 0, 0.999999999, &b2), "--beta2 wants [0,1)"); a->set |= F_BETA; }
-        else if (OPT("--w-kl", NULL)) { NEED(cli_parse_float(v, 0, 1e6, &wkl), "--w-kl wants 0..1e6"); a->set |= F_WKL; }
-        else if (OPT("--w-adv", NULL)) { NEED(cli_parse_float(v, 0, 1e6, &wadv), "--w-adv wants 0..1e6"); a->set |= F_WADV; }
-        else if (OPT("--w-fm", NULL)) { NEED(cli_parse_float(v, 0, 1e6, &wfm), "--w-fm wants 0..1e6"); a->set |= F_WFM; }
-        else if (OPT("--w-gdl", NULL)) { NEED(cli_parse_float(v, 0, 1e6, &wgdl), "--w-gdl wants 0..1e6"); a->set |= F_WGDL; }
-        else if (OPT("--seed", "-s")) { NEED(cli_parse_u64(v, &seed), "--seed wants an unsigned integer"); a->set |= F_SEED; }
-        else if (OPT("--out", "-o")) { NEED(strlen(v) < TRAIN_PATH - 200, "--out path too long"); a->out_path = v; a->set |= F_OUT; }
-        else if (OPT("--resume", "-r")) { NEED(strlen(v) < TRAIN_PATH - 200, "--resume path too long"); a->resume = v; }
-        else if (OPT("--threads", "-t")) { NEED(cli_parse_int(v, 0, 1024, &l), "--threads wants 0..1024 (0 = all cores)"); c->threads = (int)l; a->set |= F_THREADS; }
-        else if (OPT("--backend", NULL)) {
-            NEED(!strcmp(v, "ref") || !strcmp(v, "dnnl") || !strcmp(v, "auto"), "--backend wants ref, dnnl or auto");
-            c->backend = !strcmp(v, "ref") ? RE_BACKEND_REF : !strcmp(v, "dnnl") ? RE_BACKEND_DNNL : RE_BACKEND_AUTO;
-            a->set |= F_BACKEND;
-        } else if (OPT("--precision", NULL)) {
-            NEED(!strcmp(v, "f32") || !strcmp(v, "bf16"), "--precision wants f32 or bf16, got '%s'", v);
-            prec = !strcmp(v, "bf16") ? RE_PREC_BF16 : RE_PREC_F32;
-            a->set |= F_PREC;
-        } else if (OPT("--ckpt-every", NULL)) { NEED(cli_parse_int(v, 1, (long)1e12, &l), "--ckpt-every wants >= 1"); c->ckpt_every = l; a->ckpt_set = 1; }
-        else if (OPT("--keep", NULL)) { NEED(cli_parse_int(v, 1, 1000000, &l), "--keep wants >= 1"); c->keep = (int)l; a->keep_set = 1; }
-        else if (OPT("--sample-every", NULL)) { NEED(cli_parse_int(v, 1, (long)1e12, &l), "--sample-every wants >= 1"); c->sample_every = l; a->sample_set = 1; }
-        else if (OPT("--log-every", NULL)) { NEED(cli_parse_int(v, 1, (long)1e12, &l), "--log-every wants >= 1"); c->log_every = l; a->log_set = 1; }
-        else if (OPT("--val-fraction", NULL)) { NEED(cli_parse_float(v, 0, 0.9, &d), "--val-fraction wants 0..0.9"); c->val_fraction = d; a->set |= F_VAL; }
-        else if (OPT("--val-max", NULL)) { NEED(cli_parse_int(v, 1, 1000000, &l), "--val-max wants >= 1"); c->val_max = (int)l; a->valmax_set = 1; }
-        else if (OPT("--grid", NULL)) { NEED(cli_parse_int(v, 1, 64, &l), "--grid wants 1..64"); c->grid = (int)l; a->grid_set = 1; }
-        else if (OPT("--max-rollbacks", NULL)) { NEED(cli_parse_int(v, 0, 1000, &l), "--max-rollbacks wants 0..1000"); c->max_rollbacks = (int)l; a->rb_set = 1; }
-        else if (OPT("--export", NULL)) { NEED(*v, "--export wants a path"); a->export_path = v; }
-        else if (OPT("--prefetch", NULL)) { NEED(cli_parse_int(v, 0, 64, &l), "--prefetch wants 0..64"); a->prefetch = (int)l; }
-        else if (OPT("--grad-precision", NULL)) {
-            NEED(!strcmp(v, "f32") || !strcmp(v, "bf16"), "--grad-precision wants f32 or bf16, got '%s'", v);
-            a->grad_bf16 = !strcmp(v, "bf16");
-        } else if (OPT("--check-every", NULL)) { NEED(cli_parse_int(v, 0, (long)1e9, &l), "--check-every wants >= 0"); a->check_every = (int)l; }
-        else if (OPT("--bucket-mb", NULL)) { NEED(cli_parse_int(v, 1, 1024, &l), "--bucket-mb wants 1..1024"); a->bucket_mb = (int)l; }
-        else if (cli_flag(argv, i, "--flip", NULL)) { c->flip = 1; a->set |= F_FLIP; }
-        else if (cli_flag(argv, i, "--plot-linear", NULL)) { c->plot_log = 0; a->plot_set = 1; }
-        else if (cli_flag(argv, i, "--no-verify", NULL)) a->verify = 0;
-        else if (cli_flag(argv, i, "--quiet", "-q")) a->quiet = 1;
-        else return cli_usage_error(CMD, "unknown argument '%s'", argv[i]);
-#undef OPT
-#undef NEED
-    }
+    cli_opt opts[] = {
+        CLI_SECTION("data and model:"),
+        CLI_BUF("--data", "-d", c->data, "PATH", "packed dataset (.rds)", .flags = CLI_REQUIRED, .bits = F_DATA),
+        CLI_BUF("--model", "-m", c->model, "M", "preset seed64, seed128 or tiny, or a JSON model config file",
+                .bits = F_MODEL),
+        CLI_BUF("--init", NULL, c->init, "PATH", "start from these weights (same architecture) instead of a fresh "
+                "initialization; the model files record their checksum and count their steps (train_steps_total)",
+                .bits = F_INIT),
+        CLI_ENUM("--mode", NULL, &mode, mode_choices, "vaegan also trains the discriminator", .bits = F_MODE),
+        CLI_NUM("--val-fraction", NULL, &c->val_fraction, "F", 0, 0.9, "held out for validation: whole groups "
+                "(folders/clips) when the dataset has >= 2, else a seeded random subset", .bits = F_VAL),
+        CLI_INT("--val-max", NULL, &c->val_max, "N", 1, 1000000, "validation images evaluated at each "
+                "checkpoint/sample", .seen = &a->valmax_set),
+        CLI_FLAG("--flip", NULL, &c->flip, 1, "random horizontal flips of training images [off]", .bits = F_FLIP),
+        CLI_FLAG("--no-verify", NULL, &a->verify, 0, "skip the dataset's data checksum at start [verify]"),
+        CLI_SECTION("optimization:"),
+        CLI_INT("--epochs", "-e", &c->epochs, "N", 1, 1000000, "passes over the training data", .seen = &a->epochs_set),
+        CLI_INT("--max-steps", NULL, &c->max_steps, "N", 0, 1e12, "stop after N optimizer steps in total, 0 = no "
+                "limit", .seen = &a->max_steps_set),
+        CLI_INT("--batch", "-b", &batch, "N", 1, 4096, "images per optimizer step", .seen = &batch_set,
+                .bits = F_BATCH),
+        CLI_NUM("--lr", NULL, &lr, "X", 1e-12, 10, "encoder+decoder Adam learning rate", .seen = &lr_set, .bits = F_LR),
+        CLI_NUM("--lr-d", NULL, &lrd, "X", 1e-12, 10, "discriminator Adam learning rate", .seen = &lrd_set,
+                .bits = F_LRD),
+        CLI_INT("--lr-decay-epochs", NULL, &c->lr_decay_epochs, "N", 0, 1000000, "both learning rates fall linearly "
+                "over the last N epochs, 0 = constant", .bits = F_SCHED),
+        CLI_NUM("--lr-final", NULL, &c->lr_final, "F", 1e-6, 1, "... to F times their initial values", .bits = F_SCHED),
+        CLI_NUM("--beta1", NULL, &b1, "X", 0, 0.999999, "Adam beta1", .seen = &b1_set, .bits = F_BETA),
+        CLI_NUM("--beta2", NULL, &b2, "X", 0, 0.999999999, "Adam beta2", .seen = &b2_set, .bits = F_BETA),
+        CLI_NUM("--w-kl", NULL, &wkl, "X", 0, 1e6, "KL weight", .seen = &wkl_set, .bits = F_WKL),
+        CLI_NUM("--w-adv", NULL, &wadv, "X", 0, 1e6, "adversarial weight", .def = adv_def, .seen = &wadv_set,
+                .bits = F_WADV),
+        CLI_NUM("--w-fm", NULL, &wfm, "X", 0, 1e6, "discriminator feature-matching weight", .def = fm_def,
+                .seen = &wfm_set, .bits = F_WFM),
+        CLI_NUM("--w-gdl", NULL, &wgdl, "X", 0, 1e6, "gradient difference loss weight (edges of the reconstruction vs "
+                "the input's, either mode)", .seen = &wgdl_set, .bits = F_WGDL),
+        CLI_U64("--seed", "-s", &seed, "S", "initialization, split, shuffling, flips and sampling noise",
+                .bits = F_SEED),
+        CLI_INT("--max-rollbacks", NULL, &c->max_rollbacks, "N", 0, 1000, "NaN/Inf rollbacks (each halves the "
+                "learning rates) before giving up", .seen = &a->rb_set),
+        CLI_SECTION("run folder and outputs:"),
+        CLI_STR("--out", "-o", &a->out_path, "DIR", "run folder; must not already hold a run (use --resume)",
+                .hi = TRAIN_PATH - 201, .flags = CLI_REQUIRED, .bits = F_OUT),
+        CLI_STR("--resume", "-r", &a->resume, "DIR", "continue the run in DIR from its newest complete checkpoint, "
+                "exactly", .hi = TRAIN_PATH - 201),
+        CLI_INT("--ckpt-every", NULL, &c->ckpt_every, "N", 1, 1e12, "checkpoint every N steps (and at the end, and on "
+                "SIGINT)", .seen = &a->ckpt_set),
+        CLI_INT("--keep", NULL, &c->keep, "K", 1, 1000000, "keep the newest K checkpoints plus the best by validation "
+                "loss", .seen = &a->keep_set),
+        CLI_INT("--sample-every", NULL, &c->sample_every, "N", 1, 1e12, "sample grid + loss plot every N steps and at "
+                "every epoch end", .seen = &a->sample_set),
+        CLI_INT("--log-every", NULL, &c->log_every, "N", 1, 1e12, "metrics line every N steps", .seen = &a->log_set),
+        CLI_INT("--grid", NULL, &c->grid, "N", 1, 64, "images in the sample grid", .seen = &a->grid_set),
+        CLI_FLAG("--plot-linear", NULL, &c->plot_log, 0, "linear instead of log y axis in loss.png",
+                 .seen = &a->plot_set),
+        CLI_STR("--export", NULL, &a->export_path, "PATH", "also write an inference-only BF16 model (no "
+                "discriminator) at the end", .lo = 1),
+        CLI_SECTION("compute:"),
+        CLI_INT("--threads", "-t", &c->threads, "T", 0, 1024, "OpenMP threads, 0 = all cores; resume with the same T "
+                "for bit-identical runs", .bits = F_THREADS),
+        CLI_ENUM("--backend", NULL, &c->backend, backend_choices, "compute backend",
+                 .def = "dnnl when built with oneDNN, else ref", .bits = F_BACKEND),
+        CLI_ENUM("--precision", NULL, &prec, cli_train_precision_choices, "arithmetic of the convolutions and linear "
+                 "layers: bf16 runs them on oneDNN's bf16 kernels (f32 accumulation, f32 master weights, BatchNorm and "
+                 "Adam; faster on some CPUs with AVX-512 BF16, slower on others: docs/PERF.md); auto picks f32 or bf16 "
+                 "by a one-time micro-benchmark and records the choice in the run; needs --backend dnnl", .bits = F_PREC),
+        CLI_INT("--prefetch", NULL, &a->prefetch, "N", 0, 64, "training batches read ahead on a background thread, "
+                "0 = none"),
+        CLI_FLAG("--quiet", "-q", &a->quiet, 1, "no progress bar or config table (errors and the final summary "
+                 "remain)"),
+        CLI_SECTION("several processes (run under mpirun -np N; --batch stays the global batch, a multiple of N):"),
+        CLI_ENUM("--grad-precision", NULL, &a->grad_bf16, grad_choices, "precision of the gradient allreduce (bf16 "
+                 "halves the bytes)"),
+        CLI_INT("--check-every", NULL, &a->check_every, "N", 0, 1e9, "compare a weights checksum across ranks every N "
+                "steps, 0 = off"),
+        CLI_INT("--bucket-mb", NULL, &a->bucket_mb, "N", 1, 1024, "gradient bucket size of the allreduce overlapped "
+                "with the backward"),
+        CLI_END,
+    };
+    cli_cmd cc = {.name = CMD, .usage = usage, .footer = footer, .opts = opts};
+    const int rc = cli_parse(&cc, argc, argv);
+    if (rc != CLI_GO) return rc;
+    a->set |= cc.given;
     cli_opts_default(&c->opts, mode);   /* mode-dependent defaults, then what was given */
-    if (batch > 0) c->opts.batch = (int)batch;
+    if (batch_set) c->opts.batch = (int)batch;
     c->opts.seed = seed;
-    if (lr > 0) c->opts.lr_g = lr;
-    if (lrd > 0) c->opts.lr_d = lrd;
-    if (b1 >= 0) c->opts.beta1 = b1;
-    if (b2 >= 0) c->opts.beta2 = b2;
-    if (wkl >= 0) c->opts.w_kl = (float)wkl;
-    if (wadv >= 0) c->opts.w_adv = (float)wadv;
-    if (wfm >= 0) c->opts.w_fm = (float)wfm;
-    if (wgdl >= 0) c->opts.w_gdl = (float)wgdl;
-    c->opts.precision = prec;
-    return 0;
+    if (lr_set) c->opts.lr_g = lr;
+    if (lrd_set) c->opts.lr_d = lrd;
+    if (b1_set) c->opts.beta1 = b1;
+    if (b2_set) c->opts.beta2 = b2;
+    if (wkl_set) c->opts.w_kl = (float)wkl;
+    if (wadv_set) c->opts.w_adv = (float)wadv;
+    if (wfm_set) c->opts.w_fm = (float)wfm;
+    if (wgdl_set) c->opts.w_gdl = (float)wgdl;
+    c->opts.precision = re_precision_resolve(prec, 1);   /* fixed before config.json records it */
+    return CLI_GO;
 }
 
 /* ---- the run --------------------------------------------------------------------------------------------- */
@@ -1229,8 +1204,7 @@ int cmd_train(int argc, char **argv) {
     memset(&a, 0, sizeof a);
     defaults(&a.cfg);
     int rc = parse_args(argc, argv, &a);
-    if (rc < 0) return RE_EXIT_OK;   /* --help */
-    if (rc) return rc;
+    if (rc != CLI_GO) return rc;   /* 0 after --help, 2 after a usage error */
     run R, *r = &R;
     memset(r, 0, sizeof *r);
     r->quiet = a.quiet;

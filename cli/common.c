@@ -1,6 +1,6 @@
 /*
- * common.c - helpers shared by the subcommands: error/usage reporting, strict number parsing, option matching,
- * locating the bundled model.
+ * common.c - helpers shared by the subcommands: error/usage reporting, the option-table pieces several commands
+ * share (opt.h), locating the bundled model.
  */
 #include <errno.h>
 #include <limits.h>
@@ -34,67 +34,20 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
     return RE_EXIT_USAGE;
 }
 
-int cli_parse_int(const char *s, long lo, long hi, long *out) {
-    if (!s || !*s) return 0;
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || v < lo || v > hi) return 0;
-    *out = v;
-    return 1;
-}
+const cli_choice cli_precision_choices[] = {
+    {"f32", RE_PREC_F32}, {"bf16", RE_PREC_BF16}, {"mixed", RE_PREC_MIXED}, {"auto", RE_PREC_AUTO}, {NULL, 0}};
+const cli_choice cli_train_precision_choices[] = {
+    {"f32", RE_PREC_F32}, {"bf16", RE_PREC_BF16}, {"auto", RE_PREC_AUTO}, {NULL, 0}};
+const cli_choice cli_render_choices[] = {{"photo", RE_RENDER_PHOTO}, {"model", RE_RENDER_MODEL}, {NULL, 0}};
+const cli_choice cli_field_choices[] = {{"landmarks", RE_FIELD_LANDMARKS}, {"flow", RE_FIELD_FLOW}, {NULL, 0}};
 
-int cli_parse_float(const char *s, double lo, double hi, double *out) {
-    if (!s || !*s) return 0;
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || *end || !(v >= lo && v <= hi)) return 0;
-    *out = v;
-    return 1;
-}
-
-int cli_smooth_option(const char *cmd, const char *name, const char *v, re_latent_filter_opts *o) {
-    double dv;
-    if (!strcmp(name, "--smooth-cutoff")) {
-        if (!cli_parse_float(v, 1e-3, 1000, &dv))
-            return cli_usage_error(cmd, "--smooth-cutoff wants Hz in (0,1000], got '%s'", v);
-        o->min_cutoff = (float)dv;
-    } else {
-        if (!cli_parse_float(v, 0, 1000, &dv)) return cli_usage_error(cmd, "--smooth-beta wants 0..1000, got '%s'", v);
-        o->beta = (float)dv;
-    }
-    return RE_EXIT_OK;
-}
-
-int cli_parse_u64(const char *s, uint64_t *out) {
-    if (!s || !*s || *s == '-') return 0;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end) return 0;
-    *out = v;
-    return 1;
-}
-
-int cli_opt(int argc, char **argv, int *i, const char *name, const char *alt, const char **val) {
-    const char *a = argv[*i];
-    size_t ln = strlen(name);
-    if (strncmp(a, name, ln) == 0 && a[ln] == '=') {
-        *val = a + ln + 1;
-        return 1;
-    }
-    if (strcmp(a, name) != 0 && !(alt && strcmp(a, alt) == 0)) return 0;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "reenact: option %s needs a value\n", name);
-        return -1;
-    }
-    *val = argv[++*i];
-    return 1;
-}
-
-int cli_flag(char **argv, int i, const char *name, const char *alt) {
-    return strcmp(argv[i], name) == 0 || (alt && strcmp(argv[i], alt) == 0);
+void cli_smooth_opts(cli_opt t[CLI_SMOOTH_OPTS], re_latent_filter_opts *o, int *seen) {
+    const cli_opt src[CLI_SMOOTH_OPTS] = {
+        CLI_NUM("--smooth-cutoff", NULL, &o->min_cutoff, "HZ", 1e-3, 1000, "filter cutoff at rest", .seen = seen),
+        CLI_NUM("--smooth-beta", NULL, &o->beta, "B", 0, 1000, "cutoff increase with motion speed", .seen = seen),
+        CLI_END,
+    };
+    memcpy(t, src, sizeof src);
 }
 
 /* Where the bundled model is looked for, in order: $REENACT_MODEL; next to the binary (a build tree: ../models,
@@ -145,11 +98,4 @@ int cli_model_missing_help(const char *cmd, const char *path) {
                     "none configured"
 #endif
                     );
-}
-
-int cli_apply_threads(const char *cmd, const char *val) {
-    long t;
-    if (!cli_parse_int(val, 0, 1024, &t)) return cli_usage_error(cmd, "--threads wants an integer 0..1024 (0 = all cores), got '%s'", val);
-    re_set_threads((int)t);
-    return 0;
 }

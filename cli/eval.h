@@ -45,8 +45,8 @@ typedef struct ctx {
     re_steer_opts steer; /* motion controls (steer_cli.h) */
     int steer_on;        /* steering applies: the model has directions and the options ask for it */
     const re_directions *dirs;
-    float (*attr)[RE_ATTR_COUNT]; /* [batch] the driver's attributes (full-resolution landmarks) */
-    float *steer_tmp;    /* [3 * L] */
+    float (*attr)[RE_ATTR_COUNT]; /* [batch] with steering: the driver's attributes (full-resolution landmarks) in
+                                     each frame of the batch; attr[j][0] is NaN when frame j has none */
 } ctx;
 
 
@@ -70,9 +70,6 @@ typedef struct clip_iter {
     double fps;
     int eof;
     re_latent_filter *filt; /* --smooth: the driving codes' One-Euro filter, else NULL */
-    re_latent_filter *afilt; /* with steering: the driver's attributes' One-Euro filter */
-    float aref[RE_ATTR_COUNT], alast[RE_ATTR_COUNT]; /* attributes at the reference frame, and the last measured */
-    int have_aref, have_alast;
     float emb[RE_FACEID_DIM]; /* with --id-model: the driver's face (first frame with a face) */
     int has_emb;
 } clip_iter;
@@ -103,7 +100,10 @@ void ev_clip_close(clip_iter *it);
 /* A clip's JSON object with what its reading found: path, fps, frames used, leading frames without a face, lost. */
 json_t *ev_clip_json(const char *path, const clip_iter *it);
 re_status ev_clip_next(ctx *c, clip_iter *it, int *nb, int *found, double (*feat)[NFEAT]);
-void ev_transfer(const ctx *c, const clip_iter *it, const float *zsrc, const float *zref, const float *a_photo, int nb);
+/* The transfer of one driver to one photo (re_steer_state: steered as animate does when c->steer_on, with the
+ * driver's attributes smoothed at the clip's frame rate); a_photo: the photo's attributes or NULL. */
+re_status ev_steer_open(const ctx *c, const clip_iter *it, const float *a_photo, re_steer_state **out);
+void ev_transfer(const ctx *c, re_steer_state *sst, const float *zsrc, const float *zref, int nb);
 void ev_smooth_codes(const ctx *c, re_latent_filter *f, int nb);
 re_status eval_clips(ctx *c, char **clips, int n_clips, json_t **out);
 

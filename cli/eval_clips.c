@@ -44,8 +44,6 @@ re_status ev_clip_open(ctx *c, clip_iter *it, const char *path) {
     re_face_tracker_opts_default(&to);
     to.fps = (float)it->fps;
     if ((st = re_face_tracker_create(&it->trk, c->det, c->res, &to)) != RE_OK) return st;
-    if (c->steer_on && (st = re_latent_filter_create(&it->afilt, RE_ATTR_COUNT, it->fps, &c->smooth_opts)) != RE_OK)
-        return st;
     return c->smooth ? re_latent_filter_create(&it->filt, c->L, it->fps, &c->smooth_opts) : RE_OK;
 }
 
@@ -62,8 +60,6 @@ json_t *ev_clip_json(const char *path, const clip_iter *it) {
 void ev_clip_close(clip_iter *it) {
     re_latent_filter_free(it->filt);
     it->filt = NULL;
-    re_latent_filter_free(it->afilt);
-    it->afilt = NULL;
     re_face_tracker_free(it->trk);
     re_video_reader_close(it->rd);
     re_image_free(&it->frame);
@@ -111,19 +107,8 @@ re_status ev_clip_next(ctx *c, clip_iter *it, int *nb, int *found, double (*feat
             float a[RE_ATTR_COUNT];
             if (re_face_attributes(tr.face.lm, a) == RE_OK) feat[j][4] = a[RE_ATTR_SMILE];
         }
-        if (c->steer_on) {   /* the driver's attributes; a frame without a face holds the last ones */
-            if (tr.found && re_face_attributes(tr.face.lm, c->attr[j]) == RE_OK) {
-                re_latent_filter_apply(it->afilt, c->attr[j]);
-                memcpy(it->alast, c->attr[j], sizeof it->alast);
-                it->have_alast = 1;
-            } else if (it->have_alast) {
-                memcpy(c->attr[j], it->alast, sizeof it->alast);
-            }
-            if (!it->have_aref && it->have_alast) {
-                memcpy(it->aref, it->alast, sizeof it->aref);
-                it->have_aref = 1;
-            }
-        }
+        /* the driver's attributes for steering (NaN: none in this frame; the steering state holds the last ones) */
+        if (c->steer_on && !(tr.found && re_face_attributes(tr.face.lm, c->attr[j]) == RE_OK)) c->attr[j][0] = NAN;
         if (!tr.found) it->lost++;
         if (c->fid && tr.found && !it->has_emb) {
             if ((st = re_faceid_embed(c->fid, &it->frame, (const float(*)[2])tr.face.lm, it->emb)) != RE_OK)
@@ -136,22 +121,19 @@ re_status ev_clip_next(ctx *c, clip_iter *it, int *nb, int *found, double (*feat
     return RE_OK;
 }
 
-/* Driving codes c->z[0..nb) -> c->z2 = zsrc + (z - zref) (re_anim_transfer, strength 1), or with steering
- * zsrc + re_steer_apply(z - zref, the driver's attribute change), as animate does. */
-void ev_transfer(const ctx *c, const clip_iter *it, const float *zsrc, const float *zref, const float *a_photo,
-                     int nb) {
+re_status ev_steer_open(const ctx *c, const clip_iter *it, const float *a_photo, re_steer_state **out) {
+    re_status st = re_steer_state_create(out, c->steer_on ? c->dirs : NULL, &c->steer, 1.0f, c->L, it->fps,
+                                         &c->smooth_opts);
+    if (st == RE_OK) re_steer_state_set_photo(*out, a_photo);
+    return st;
+}
+
+/* Driving codes c->z[0..nb), the next nb frames of the driver -> c->z2 = zsrc + (z - zref) (strength 1), or with
+ * steering zsrc + re_steer_apply(z - zref, the driver's attribute change), as animate does. */
+void ev_transfer(const ctx *c, re_steer_state *sst, const float *zsrc, const float *zref, int nb) {
     for (int j = 0; j < nb; j++) {
-        float *out = c->z2 + (size_t)j * c->L;
-        if (!c->steer_on) {
-            re_anim_transfer(zsrc, c->z + (size_t)j * c->L, zref, 1.0f, c->L, out);
-            continue;
-        }
-        float *dz = c->steer_tmp, da[RE_ATTR_COUNT];
-        for (int i = 0; i < c->L; i++) dz[i] = c->z[(size_t)j * c->L + i] - zref[i];
-        if (it->have_aref) re_steer_attr_delta(&c->steer, c->attr[j], it->aref, a_photo, da);
-        else memset(da, 0, sizeof da);
-        re_steer_apply(c->dirs, &c->steer, dz, da, 1.0f, dz, c->steer_tmp + c->L);
-        for (int i = 0; i < c->L; i++) out[i] = zsrc[i] + dz[i];
+        const float *a = c->steer_on && isfinite(c->attr[j][0]) ? c->attr[j] : NULL;
+        re_steer_state_next(sst, zsrc, c->z + (size_t)j * c->L, zref, a, c->z2 + (size_t)j * c->L);
     }
 }
 
@@ -166,6 +148,7 @@ void ev_smooth_codes(const ctx *c, re_latent_filter *f, int nb) {
 re_status eval_clips(ctx *c, char **clips, int n_clips, json_t **out) {
     re_status st = RE_OK;
     clip_iter it = {0};
+    re_steer_state *sst = NULL;
     json_t *o = json_object(), *arr = json_array();
     float *zsrc = NULL, *prev_x = NULL, *prev_y = NULL;
     int *found = NULL;
@@ -191,6 +174,8 @@ re_status eval_clips(ctx *c, char **clips, int n_clips, json_t **out) {
         prog p;
         ev_prog_start(&p, ev_base_name(clips[ci]), c->quiet);
         if ((st = ev_clip_open(c, &it, clips[ci])) != RE_OK) goto fail;
+        re_steer_state_free(sst);
+        if ((st = ev_steer_open(c, &it, NULL, &sst)) != RE_OK) goto fail;
         int nb;
         for (;;) {
             if ((st = ev_clip_next(c, &it, &nb, found, feat)) != RE_OK) goto fail;
@@ -198,7 +183,7 @@ re_status eval_clips(ctx *c, char **clips, int n_clips, json_t **out) {
             if ((st = re_encode(c->r, c->x, nb, c->z, NULL)) != RE_OK) goto fail;
             ev_smooth_codes(c, it.filt, nb);
             if (it.used == nb) memcpy(zsrc, c->z, (size_t)c->L * sizeof *zsrc); /* first batch: frame 0 */
-            ev_transfer(c, &it, zsrc, zsrc, NULL, nb); /* source and reference are both frame 0 */
+            ev_transfer(c, sst, zsrc, zsrc, nb); /* source and reference are both frame 0 */
             if ((st = re_decode(c->r, c->z2, nb, c->y)) != RE_OK) goto fail;
             for (int j = 0; j < nb; j++) {
                 const float *real = c->x + (size_t)j * c->per, *gen = c->y + (size_t)j * c->per;
@@ -267,6 +252,7 @@ re_status eval_clips(ctx *c, char **clips, int n_clips, json_t **out) {
     o = NULL;
 fail:
     ev_clip_close(&it);
+    re_steer_state_free(sst);
     json_decref(o);
     json_decref(arr);
     free(zsrc);

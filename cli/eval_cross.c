@@ -155,6 +155,7 @@ typedef struct portrait {
     float *z;           /* [L] */
     float attr[RE_ATTR_COUNT]; /* the photo's attributes (its own landmarks) */
     int has_attr;
+    re_steer_state *steer;     /* the current driver's transfer to this photo */
     series out;         /* output features over time (current driver) */
     long no_face;       /* output frames without a face (current driver) */
     float *prev;        /* previous output frame */
@@ -263,6 +264,12 @@ re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_dr
             P[i].seam = 0;
         }
         if ((st = ev_clip_open(c, &it, drivers[di])) != RE_OK) goto fail;
+        for (int i = 0; i < n_ports; i++) {
+            if (!P[i].ok) continue;
+            re_steer_state_free(P[i].steer);
+            P[i].steer = NULL;
+            if ((st = ev_steer_open(c, &it, P[i].has_attr ? P[i].attr : NULL, &P[i].steer)) != RE_OK) goto fail;
+        }
         int nb;
         for (;;) {
             if ((st = ev_clip_next(c, &it, &nb, found, feat)) != RE_OK) goto fail;
@@ -287,7 +294,7 @@ re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_dr
             }
             for (int i = 0; i < n_ports; i++) {
                 if (!P[i].ok) continue;
-                ev_transfer(c, &it, P[i].z, zref, P[i].has_attr ? P[i].attr : NULL, nb);
+                ev_transfer(c, P[i].steer, P[i].z, zref, nb);
                 if ((st = re_decode(c->r, c->z2, nb, c->y)) != RE_OK) goto fail;
                 for (int j = 0; j < nb; j++) {
                     const float *gen = c->y + (size_t)j * c->per;
@@ -484,6 +491,7 @@ fail:
     if (P)
         for (int i = 0; i < n_ports; i++) {
             er_portrait_free(P[i].er);
+            re_steer_state_free(P[i].steer);
             free(P[i].id_src.v);
             free(P[i].id_drv.v);
             free(P[i].z);

@@ -199,9 +199,9 @@ int serve_opts_set(serve_opts *o, const char *key, const char *val, char *err, s
         if (!parse_long(val, 1, 256, &lv)) BAD("field 'batch' wants 1..256, got '%.64s'", val);
         a->batch = (int)lv;
     } else if (!strcmp(key, "precision")) {
-        if (!strcmp(val, "f32")) a->precision = RE_PREC_F32;
-        else if (!strcmp(val, "bf16")) a->precision = RE_PREC_BF16;
-        else BAD("field 'precision' wants f32 or bf16, got '%.64s'", val);
+        re_precision p;
+        if (re_precision_parse(val, &p) != RE_OK) BAD("field 'precision' wants f32, bf16, mixed or auto, got '%.64s'", val);
+        a->precision = p;
     } else if (!strcmp(key, "lips") || !strcmp(key, "eyes")) {
         if (!parse_double(val, 0, 3, &dv)) BAD("field '%s' wants a number in [0,3], got '%.64s'", key, val);
         if (key[0] == 'l') a->steer.lips = (float)dv;

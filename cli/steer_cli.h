@@ -2,18 +2,18 @@
  * steer_cli.h - the motion-control options shared by animate, eval and edit (include/reenact/directions.h):
  *   --lips R --eyes R --smile S --brows S --mouth S --yaw DEG --pitch DEG --roll DEG --expression-only --pose-only
  *   --lips-only --eyes-only --motion-space learned|full --attr-drive on|off --debias
- * One table holds each option's name, range and help line; the help text is generated from it.
+ * One option table (opt.h) holds each option's name, range and help line; the help text is generated from it.
  */
 #ifndef RE_STEER_CLI_H
 #define RE_STEER_CLI_H
 #include <stdio.h>
 #include "reenact/directions.h"
+#include "opt.h"
 
-/* If argv[*i] is a steering option, parse it into *o and return 1 (*i then indexes its last argument, as cli_opt
- * leaves it); 0 if it is not one; -1 after printing a usage error for cmd. */
-int cli_steer_option(const char *cmd, int argc, char **argv, int *i, re_steer_opts *o);
-/* Print the options' help lines. */
-void cli_steer_help(FILE *f);
+/* The options, for CLI_INCLUDE in a command's table: fills t, writing into *o; seen (or NULL) is set when any of them
+ * is given. The region flags exclude each other. */
+enum { CLI_STEER_OPTS = 17 };
+void cli_steer_opts(cli_opt t[CLI_STEER_OPTS], re_steer_opts *o, int *seen);
 /* After loading the model: converts the smile/brows offsets from sigmas to attribute units and checks that the
  * options can be served: options that need directions (re_steer_needs_directions, or always with require_dirs) on a
  * model without them, or --debias on an uncalibrated model, print an error naming the model to use and return

@@ -1,7 +1,8 @@
 /*
  * anim.h - animate one photo with the motion of a driving video (the paper's main job), and the pieces it is built
- * from: latent motion transfer, temporal smoothing of the driving latents, the FOMM-style choice of the reference
- * frame, paste-back into the source photo, side-by-side and storyboard composition, and motion files.
+ * from: latent motion transfer, temporal smoothing of the driving latents, the per-driver steering state, the
+ * FOMM-style choice of the reference frame, paste-back into the source photo, side-by-side and storyboard
+ * composition, and motion files.
  *
  *     z_t = z_src + s * (z_drive(t) - z_drive(ref)),   frame_t = decode(z_t)
  *
@@ -78,6 +79,37 @@ void re_latent_filter_apply(re_latent_filter *f, float *z);
 void re_latent_filter_reset(re_latent_filter *f);   /* the next frame passes unchanged */
 void re_latent_filter_free(re_latent_filter *f);    /* NULL is fine */
 
+/* ---- One driver animating one photo, frame by frame: the transfer above, or steering (directions.h) with what it
+ * carries between frames: the driver's attributes (smoothed like the codes, held through frames without them), the
+ * reference frame's attributes, the photo's own. re_animate, re_live and `reenact eval` use it; one per stream (not
+ * thread-safe). Per frame:
+ *     z_out = z_src + re_steer_apply(z_drive - z_ref, re_steer_attr_delta(a_last, a_ref, a_photo))
+ * with a_ref the first attributes seen unless re_steer_state_set_ref gave them (until then da is NULL: the
+ * attributes come from the code delta). Without directions: z_out = re_anim_transfer(z_src, z_drive, z_ref, s). */
+typedef struct re_steer_state re_steer_state;
+/* d: the directions to steer with (borrowed: they must outlive the state), or NULL for the plain transfer; pass them
+ * when re_steer_active(o) (with inactive options steering gives s * dz only up to rounding). o: copied; may be NULL
+ * without d. strength: s. latent: the codes' size (d's). smooth: the One-Euro filter of the driver's attributes
+ * (copied; fps > 0 then), or NULL: unsmoothed. RE_ERR_ARG (bad sizes, non-finite strength, bad options:
+ * re_steer_opts_check), RE_ERR_NOMEM. *out is NULL on error. */
+re_status re_steer_state_create(re_steer_state **out, const re_directions *d, const re_steer_opts *o, float strength,
+                                int latent, double fps, const re_latent_filter_opts *smooth);
+void re_steer_state_free(re_steer_state *st);   /* NULL is fine */
+/* The photo's attributes from its own landmarks (re_face_attributes; copied): with mouth_absolute the mouth opens as
+ * far as the driver's, measured from the photo's own mouth. NULL: unknown (the mouth follows the driver's change). */
+void re_steer_state_set_photo(re_steer_state *st, const float *a_photo);
+/* The driver's attributes at the reference frame (e.g. the one of RE_REF_BEST; copied, unsmoothed), or NULL: the
+ * first attributes given to re_steer_state_next are the reference. */
+void re_steer_state_set_ref(re_steer_state *st, const float *a_ref);
+/* Start a new driver: forget the attributes seen, the reference attributes (also set_ref's) and the filter's
+ * history; the photo's attributes stay. */
+void re_steer_state_reset(re_steer_state *st);
+/* The next frame, in frame order. z_src, z_drive, z_ref, z_out: latent floats (z_out may alias any of them).
+ * attr: the driver's attributes in this frame (re_face_attributes of its landmarks; copied), or NULL when it has
+ * none (no face): the last ones are held. Ignored without directions. Never fails. */
+void re_steer_state_next(re_steer_state *st, const float *z_src, const float *z_drive, const float *z_ref,
+                         const float *attr, float *z_out);
+
 /* ---- Reference frame (FOMM's find_best_frame): the driving frame whose landmarks, normalized for position and
  * scale, are closest to the source's, so the motion starts from the source's own pose and expression. */
 
@@ -116,8 +148,9 @@ float re_paste_mask(float u, float v, float feather);
  *      square (faded by the paste-back mask), the affine part also over a ring around it (hair, neck), fading to
  *      zero at `outer` times the square, so nothing tears and nothing outside the ring changes;
  *   3. a residual R = Dt - Ds(x + f) for what a warp cannot make (an open mouth, teeth, closed eyelids), moved to
- *      the photo's colours (luminance scaled by the photo's contrast over the decoder's; chroma by the photo's chroma
- *      spread over the decoder's, so a grayscale photo gets none and stays grayscale) and added only where its
+ *      the photo's colours (its luminance, scaled by the photo's contrast over the decoder's, is added; its chroma
+ *      becomes the photo's own skin hue, as saturated as the generated pixel is along the decoder's skin hue, so
+ *      no foreign colour arrives and a grayscale photo stays grayscale) and used only where its
  *      blurred luminance exceeds the gate (gate_lo..gate_hi, smoothstep), inside the face mask; being added to
  *      the warped photo, it keeps the photo's own grain under it.
  * When z_t == z_src the output is the photo itself. */
@@ -270,6 +303,9 @@ typedef struct re_anim_progress {
 /* Return 0 to go on, non-zero to stop the run (it then fails with RE_ERR_INTERRUPTED and leaves no output). */
 typedef int (*re_anim_progress_fn)(const re_anim_progress *p, void *user);
 
+/* The largest |strength| re_animate and re_live_create accept (`reenact animate --strength` checks it too). */
+#define RE_ANIM_STRENGTH_MAX 100
+
 typedef struct re_anim_opts {
     const char *source;          /* source photo (PNG/JPEG) [required] */
     const char *driving;         /* driving video, or NULL when motion is set */
@@ -282,7 +318,7 @@ typedef struct re_anim_opts {
     re_anim_render render;       /* what is shown [RE_RENDER_PHOTO] */
     re_render_opts render_opts;  /* RE_RENDER_PHOTO's settings [re_render_opts_default] */
     re_anim_field render_field;  /* RE_RENDER_PHOTO's motion field [RE_FIELD_LANDMARKS] */
-    float strength;              /* s [1] */
+    float strength;              /* s, |s| <= RE_ANIM_STRENGTH_MAX [1] */
     re_steer_opts steer;         /* motion controls (directions.h), used when the model has directions: attribute
                                     drive, motion space, region, lips/eyes, offsets [re_steer_opts_default]; with a
                                     model without directions anything but the defaults fails (RE_ERR_UNSUPPORTED) */

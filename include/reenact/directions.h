@@ -170,6 +170,11 @@ re_status re_steer_opts_check(const re_steer_opts *o, const re_directions *d);
 int re_steer_needs_directions(const re_steer_opts *o);
 /* Does steering with o change anything relative to plain latent arithmetic? (0: the caller may skip it) */
 int re_steer_active(const re_steer_opts *o);
+/* What to steer with, for a model carrying directions d (re_model_directions; NULL: none) and options o: *use = d
+ * when steering changes something (re_steer_active), NULL when plain latent arithmetic serves. Errors (*use NULL):
+ * RE_ERR_UNSUPPORTED when o needs directions (re_steer_needs_directions) and d is NULL, or asks to debias with
+ * directions whose smile bias was not measured; RE_ERR_ARG for bad options (re_steer_opts_check). */
+re_status re_steer_directions(const re_directions *d, const re_steer_opts *o, const re_directions **use);
 
 /* The steps u along the patterns (sum_k u_k P[k]) whose decoded effect best matches the attribute changes t (in each
  * attribute's units), from the calibrated response (formula at the top; ridge RE_DIR_SOLVE_RIDGE in sigma units);

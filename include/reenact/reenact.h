@@ -88,7 +88,60 @@ typedef enum re_backend { RE_BACKEND_AUTO = 0, RE_BACKEND_REF = 1, RE_BACKEND_DN
  * layers and losses stay f32, and loss curves track f32 (tests/unit/test_bf16.c). Inference: outputs differ from
  * f32 by about 1e-3. On a CPU with native bf16 (AVX512_BF16, 2-core Zen 4): training steps ~1.3x faster,
  * batch-1 inference ~2x faster than f32 (docs/PERF.md). */
-typedef enum re_precision { RE_PREC_F32 = 0, RE_PREC_BF16 = 1 } re_precision;
+typedef enum re_precision {
+    RE_PREC_F32 = 0,
+    RE_PREC_BF16 = 1,
+    /* Resolve to what is fastest on this CPU by the documented rule of re_precision_resolve (re_cpu_info_get says
+     * what it picks and why). re_runner_create_ex resolves it itself; re_trainer_create wants F32 or BF16, so an
+     * application resolves it first: o.precision = re_precision_resolve(RE_PREC_AUTO, 1). */
+    RE_PREC_AUTO = 2,
+    /* Runners only (oneDNN backend): f32 activations and arithmetic everywhere, but the weights of the large linear
+     * layers (>= 2^18 weights: seed64's 4096x512 encoder fc1 and decoder fc3 and its 512x512 fc2) are rounded to
+     * bf16, and at batch <= 8 read as bf16 by a GEMV of ours: half the bytes of the layers that dominate batch-1
+     * f32 inference. Outputs differ from f32 by the weights' rounding (bundled model, 300 UTKFace faces: mean
+     * reconstruction PSNR within 0.001 dB of f32, images 77 dB PSNR from f32's; tests/unit/test_mixed.c). */
+    RE_PREC_MIXED = 3
+} re_precision;
+/* "f32", "bf16", "auto", "mixed" (RE_PREC_*); "?" for another value. */
+const char *re_precision_name(re_precision p);
+/* Parse one of those names into *p: RE_OK, or RE_ERR_ARG naming the accepted values. */
+re_status re_precision_parse(const char *s, re_precision *p);
+/* RE_PREC_AUTO -> the precision this CPU runs fastest (other values are returned unchanged), for training steps
+ * (training != 0: RE_PREC_F32 or RE_PREC_BF16) or runners (RE_PREC_MIXED or RE_PREC_BF16; RE_PREC_F32 without
+ * oneDNN). The rule, decided once per process (the first call takes ~0.1-0.5 s; re_cpu_info_get says what it found):
+ *   - oneDNN's ISA has native bf16 dot products (avx512_core_bf16: AVX512_BF16; avx512_core_amx: AMX): a one-time
+ *     micro-benchmark times one seed64 layer in f32 and in bf16 (training: a k4 s2 conv's forward + backward at
+ *     batch 16; inference: its forward at batch 1) and picks bf16 where it is at least 10% faster. An ISA rule
+ *     alone cannot decide: on one 2-core AMD EPYC (Zen 4 by the project's earlier notes) bf16 training measured
+ *     1.3x faster than f32, on the cpuid family-26 AMD EPYC of issue 17 3-5x SLOWER (oneDNN 2.6's jit_bf16
+ *     backward-weights kernels), and on an AMX Xeon 0.8x (no AMX kernels for this model's layouts); bf16 batch-1
+ *     inference measured faster on both AMD machines;
+ *   - otherwise: RE_PREC_F32 training and RE_PREC_MIXED runners (their memory-bound batch-1 linear layers read
+ *     half the bytes on every CPU).
+ * bf16 runner images differ from f32's by ~63 dB PSNR (300 UTKFace faces, bundled model): below 8-bit quantization,
+ * not visible. Without a working oneDNN both are RE_PREC_F32. */
+re_precision re_precision_resolve(re_precision p, int training);
+
+/* What this process sees of the CPU (re_cpu_info_get; `reenact info --cpu` prints it). */
+typedef struct re_cpu_info {
+    char model[128];          /* "model name" of /proc/cpuinfo, else the cpuid brand string, else "unknown" */
+    char vendor[16];          /* cpuid vendor, e.g. "AuthenticAMD", "GenuineIntel" ("" off x86) */
+    int family, model_id;     /* cpuid display family and model (0 off x86) */
+    int avx512f, avx512_bf16; /* cpuid feature bits (0/1) */
+    int amx_tile, amx_bf16;
+    char dnnl_isa[48];        /* the ISA oneDNN dispatches to (dnnl_get_effective_cpu_isa), e.g. "avx512_core_bf16";
+                                 "none" without oneDNN */
+    char dnnl_version[24];    /* e.g. "2.6.0" ("" without oneDNN) */
+    /* AMX state permission (Linux arch_prctl ARCH_REQ_XCOMP_PERM for XTILEDATA, requested by this call):
+     * 1 granted, 0 refused by the kernel, -1 not applicable (no AMX, not Linux x86-64, or a kernel without the
+     * call); amx_note says which. */
+    int amx_permission;
+    char amx_note[96];
+    re_precision train_auto, infer_auto;  /* re_precision_resolve(RE_PREC_AUTO, 1 / 0) */
+    char rule[256];           /* why, in one line */
+} re_cpu_info;
+/* Fill *ci (never fails on a readable system; RE_ERR_ARG for NULL). */
+re_status re_cpu_info_get(re_cpu_info *ci);
 /* Number of OpenMP threads used by the library (<= 0: all cores). */
 void re_set_threads(int n);
 int re_get_threads(void);
@@ -179,9 +232,18 @@ re_backend re_model_backend(const re_model *m);
  * read-only. */
 typedef struct re_runner re_runner;
 re_status re_runner_create(re_runner **out, re_model *m, int max_batch);
-/* As re_runner_create with a precision (RE_PREC_F32 is re_runner_create). RE_ERR_UNSUPPORTED: RE_PREC_BF16 on a
- * model whose backend is not oneDNN, or a CPU oneDNN has no bf16 kernels for; RE_ERR_ARG: unknown precision. */
+/* As re_runner_create with a precision (RE_PREC_F32 is re_runner_create; RE_PREC_AUTO is resolved with
+ * re_precision_resolve(RE_PREC_AUTO, 0), on the model's backend: F32 on the reference backend). RE_ERR_UNSUPPORTED:
+ * RE_PREC_BF16 or RE_PREC_MIXED on a model whose backend is not oneDNN, or a CPU oneDNN has no bf16 kernels for;
+ * RE_ERR_ARG: unknown precision. */
 re_status re_runner_create_ex(re_runner **out, re_model *m, int max_batch, re_precision precision);
+/* The precision a runner runs at (RE_PREC_AUTO resolved). */
+re_precision re_runner_precision(const re_runner *r);
+/* A table of the runner's layers, one line each: part (encoder / heads / decoder), layer name, kind, output shape,
+ * and the implementation its backend runs (oneDNN: the primitive descriptor's impl_info_str of the forward pass,
+ * e.g. "brgconv:avx512_core", with "+lrelu" for a fused post-op; our own kernels by name; "ref" for the reference
+ * ops; "fused" for a layer a neighbour runs). Caller frees with free(); NULL when out of memory. */
+char *re_runner_describe(const re_runner *r);
 void re_runner_free(re_runner *r);
 /* x: [n,C,res,res] floats in [0,1]; mu, logvar: [n,latent] (logvar may be NULL). */
 re_status re_encode(re_runner *r, const float *x, int n, float *mu, float *logvar);

@@ -597,6 +597,21 @@ int re_steer_active(const re_steer_opts *o) {
     return 0;
 }
 
+re_status re_steer_directions(const re_directions *d, const re_steer_opts *o, const re_directions **use) {
+    if (!use) return re_fail(RE_ERR_ARG, "re_steer_directions: NULL argument");
+    *use = NULL;
+    if (!o) return re_fail(RE_ERR_ARG, "re_steer_directions: NULL argument");
+    if (!d && re_steer_needs_directions(o))
+        return re_fail(RE_ERR_UNSUPPORTED, "the motion controls (region, lips, eyes, offsets, debias) need a model with "
+                       "directions (the bundled model has them; 'reenact directions' adds them)");
+    re_status s;
+    if (d && (s = re_steer_opts_check(o, d)) != RE_OK) return s;
+    if (d && o->debias && !isfinite(d->smile_bias))
+        return re_fail(RE_ERR_UNSUPPORTED, "debias needs a model whose directions were calibrated (smile bias measured)");
+    if (d && re_steer_active(o)) *use = d;
+    return RE_OK;
+}
+
 /* the multiplier of attribute k's driven motion under the region and the lips/eyes controls */
 static float attr_coef(const re_steer_opts *o, int k) {
     const int lips = k == RE_ATTR_MOUTH || k == RE_ATTR_SMILE, eyes = k == RE_ATTR_EYE_L || k == RE_ATTR_EYE_R;
@@ -668,6 +683,43 @@ void re_steer_apply(const re_directions *d, const re_steer_opts *o, const float 
     }
     const float w_rest = o->region == RE_REGION_ALL ? 1.0f : 0.0f;
     const int drive = o->attr_drive && da != NULL;
+    int scaled = 0;   /* --lips or --eyes scale a driven attribute while the rest of the motion is kept */
+    for (int k = 0; k < K; k++) scaled = scaled || attr_coef(o, k) != 1.0f;
+    if (scaled && w_rest != 0.0f) {
+        /* Then the rest must carry none of what the controls set: neither the filters and patterns (F P is not
+         * exactly the identity) nor the learned space (not orthogonal to the patterns) guarantee F r = 0, and what
+         * is left moves the mouth under --lips 0 (r 0.375 with the driver on 72 pairs, 0.212 with this). Remove it:
+         * r -= P c with c the least-squares solution of (F P) c = F r. Not done by default: on the same pairs it
+         * lowered the default's mouth r from 0.886 to 0.869 (--render crop), so the default keeps that motion. */
+        double FP[K * K], Fr[K], A[K * K], c[K];
+        for (int j = 0; j < K; j++) {
+            const float *fj = d->filter + (size_t)j * L;
+            double t = 0;
+            for (int i = 0; i < L; i++) t += (double)fj[i] * r[i];
+            Fr[j] = t;
+            for (int k = 0; k < K; k++) {
+                const float *pk = d->pattern + (size_t)k * L;
+                double u = 0;
+                for (int i = 0; i < L; i++) u += (double)fj[i] * pk[i];
+                FP[j * K + k] = u;
+            }
+        }
+        for (int k = 0; k < K; k++) {
+            c[k] = 0;
+            for (int j = 0; j < K; j++) c[k] += FP[j * K + k] * Fr[j];
+            for (int q = 0; q < K; q++) {
+                double t = 0;
+                for (int j = 0; j < K; j++) t += FP[j * K + k] * FP[j * K + q];
+                A[k * K + q] = t + (k == q ? 1e-9 : 0.0);
+            }
+        }
+        if (chol_solve(A, K, c, 1))
+            for (int i = 0; i < L; i++) {
+                double t = r[i];
+                for (int k = 0; k < K; k++) t -= c[k] * d->pattern[(size_t)k * L + i];
+                r[i] = (float)t;
+            }
+    }
     double t[K], coef[K];
     for (int k = 0; k < K; k++) {   /* targets in attribute units: driven changes and offsets */
         double off = o->offset[k];

@@ -1,10 +1,10 @@
 /*
- * live.c - one driving frame at a time (include/reenact/live.h): the per-frame path of re_animate (pipeline.c:
- * produce -> model -> consume) for a stream without files, batch 1, all on the caller's thread: track the face,
- * warp the aligned crop, encode, hold / smooth / steer or transfer, decode, landmark the decoded face and render
- * the photo at its resolution. Setup mirrors re_animate's: the photo's face, its code and decoded face, the
- * photo-resolution renderer (face-only crop or paste-back), the tracker. Used by `reenact serve`'s /api/live and
- * timed by bench/bench_live.c; tested by tests/unit/test_live.c.
+ * live.c - one driving frame at a time (include/reenact/live.h): the per-frame path of re_animate
+ * (pipeline_stages.c: produce -> model -> consume) for a stream without files, batch 1, all on the caller's thread:
+ * track the face, warp the aligned crop, encode, hold / smooth / steer or transfer (re_steer_state), decode,
+ * landmark the decoded face and render the photo at its resolution. Setup mirrors re_animate's: the photo's face,
+ * its code and decoded face, the photo-resolution renderer (face-only crop or paste-back), the tracker. Used by
+ * `reenact serve`'s /api/live and timed by bench/bench_live.c; tested by tests/unit/test_live.c.
  */
 #include <math.h>
 #include <omp.h>
@@ -27,12 +27,11 @@ struct re_live {
     re_face_tracker *trk;
     re_runner *run;
     re_image crop_img, face_img, lm_small, lm_up;
-    float *crop, *mu, *z, *zsrc, *zref, *zlast, *out, *src_dec, *steer_tmp;
+    float *crop, *mu, *z, *zsrc, *zref, *zlast, *out, *src_dec;
     int have_ref, have_last;
-    re_latent_filter *filt, *afilt;
-    const re_directions *dirs;
-    float a_photo[RE_ATTR_COUNT], aref[RE_ATTR_COUNT], alast[RE_ATTR_COUNT];
-    int has_a_photo, have_aref, have_alast;
+    re_latent_filter *filt;
+    const re_directions *dirs;    /* steering applies: the driver's attributes are read */
+    re_steer_state *steer;        /* the transfer, steered with dirs (anim.h) */
 
     re_render *render;            /* RE_RENDER_PHOTO */
     re_paste *paste;              /* RE_RENDER_MODEL with paste_back */
@@ -52,10 +51,11 @@ static re_status check_opts(const re_anim_opts *o, double fps) {
     if (!(fps >= 1 && fps <= 1000)) return re_fail(RE_ERR_ARG, "live: fps must be 1..1000, got %g", fps);
     if (o->model_threads < 0 || o->model_threads > 1024)
         return re_fail(RE_ERR_ARG, "model_threads must be 0..1024, got %d", o->model_threads);
-    if (o->precision != RE_PREC_F32 && o->precision != RE_PREC_BF16)
+    if (o->precision < RE_PREC_F32 || o->precision > RE_PREC_MIXED)
         return re_fail(RE_ERR_ARG, "unknown precision %d", (int)o->precision);
-    if (!isfinite(o->strength) || fabsf(o->strength) > 100)
-        return re_fail(RE_ERR_ARG, "strength must be a finite number in [-100,100], got %g", o->strength);
+    if (!isfinite(o->strength) || fabsf(o->strength) > RE_ANIM_STRENGTH_MAX)
+        return re_fail(RE_ERR_ARG, "strength must be a finite number in [-%d,%d], got %g", RE_ANIM_STRENGTH_MAX,
+                       RE_ANIM_STRENGTH_MAX, o->strength);
     if (o->out_size != 0 && (o->out_size < 16 || o->out_size > 4096))
         return re_fail(RE_ERR_ARG, "output size must be 16..4096 (or 0: automatic), got %d", o->out_size);
     if (o->render != RE_RENDER_PHOTO && o->render != RE_RENDER_MODEL)
@@ -94,9 +94,7 @@ static re_status alloc_buffers(re_live *lv) {
     lv->zsrc = re_alloc(L * sizeof(float), "latent");
     lv->zref = re_alloc(L * sizeof(float), "latent");
     lv->zlast = re_alloc(L * sizeof(float), "latent");
-    lv->steer_tmp = re_alloc(3 * L * sizeof(float), "latent");
-    if (!lv->crop || !lv->out || !lv->src_dec || !lv->mu || !lv->z || !lv->zsrc || !lv->zref || !lv->zlast ||
-        !lv->steer_tmp)
+    if (!lv->crop || !lv->out || !lv->src_dec || !lv->mu || !lv->z || !lv->zsrc || !lv->zref || !lv->zlast)
         return RE_ERR_NOMEM;
     return RE_OK;
 }
@@ -182,21 +180,12 @@ re_status re_live_create(re_live **out, re_model *m, const re_image *photo, cons
     lv->model_threads = opts->model_threads > 0 ? opts->model_threads : re_get_threads();
     const re_anim_opts *o = &lv->o;
     re_face_frame sframe;
+    float a_photo[RE_ATTR_COUNT];   /* the photo's attributes from its own landmarks, when has_a_photo */
+    int has_a_photo = 0;
     if ((s = alloc_buffers(lv)) != RE_OK) goto fail;
 
     /* motion controls: as re_animate */
-    const re_directions *d = re_model_directions(m);
-    if (!d && re_steer_needs_directions(&o->steer)) {
-        s = re_fail(RE_ERR_UNSUPPORTED, "the motion controls (region, lips, eyes, offsets, debias) need a model with "
-                    "directions (the bundled model has them; 'reenact directions' adds them)");
-        goto fail;
-    }
-    if (d && (s = re_steer_opts_check(&o->steer, d)) != RE_OK) goto fail;
-    if (d && o->steer.debias && !isfinite(d->smile_bias)) {
-        s = re_fail(RE_ERR_UNSUPPORTED, "debias needs a model whose directions were calibrated (smile bias measured)");
-        goto fail;
-    }
-    if (d && re_steer_active(&o->steer)) lv->dirs = d;
+    if ((s = re_steer_directions(re_model_directions(m), &o->steer, &lv->dirs)) != RE_OK) goto fail;
 
     /* the detector (a clone of the caller's, or the default one) unless the input is aligned and the field is flow */
     const int need_det = !o->aligned || (o->render == RE_RENDER_PHOTO && o->render_field == RE_FIELD_LANDMARKS);
@@ -230,7 +219,7 @@ re_status re_live_create(re_live **out, re_model *m, const re_image *photo, cons
         }
         lv->source_faces = nf;
         s = re_face_frame_from_landmarks(faces[0].lm, &sframe);
-        lv->has_a_photo = re_face_attributes(faces[0].lm, lv->a_photo) == RE_OK;
+        has_a_photo = re_face_attributes(faces[0].lm, a_photo) == RE_OK;
         if (s == RE_OK) s = re_face_align(photo, faces[0].lm, lv->res, &lv->crop_img);
     }
     if (s != RE_OK) goto fail;
@@ -247,9 +236,10 @@ re_status re_live_create(re_live **out, re_model *m, const re_image *photo, cons
     }
 
     if (o->smooth && (s = re_latent_filter_create(&lv->filt, lv->latent, fps, &o->smooth_opts)) != RE_OK) goto fail;
-    if (lv->dirs && o->smooth &&
-        (s = re_latent_filter_create(&lv->afilt, RE_ATTR_COUNT, fps, &o->smooth_opts)) != RE_OK)
-        goto fail;
+    s = re_steer_state_create(&lv->steer, lv->dirs, &o->steer, o->strength, lv->latent, fps,
+                              o->smooth ? &o->smooth_opts : NULL);
+    if (s != RE_OK) goto fail;
+    re_steer_state_set_photo(lv->steer, has_a_photo ? a_photo : NULL);
     if (!o->aligned) {
         re_face_tracker_opts to;
         re_face_tracker_opts_default(&to);
@@ -274,26 +264,6 @@ fail:;
     snprintf(msg, sizeof msg, "%s", re_last_error());
     re_live_free(lv);
     return re_fail(s, "%s", msg);
-}
-
-/* Steering (directions.h), as pipeline.c's steer(): z = zsrc + re_steer_apply(z - zref) with the attributes' change. */
-static void steer(re_live *lv, const float *attr, int attr_ok) {
-    const int L = lv->latent;
-    if (attr_ok) {
-        memcpy(lv->alast, attr, sizeof lv->alast);
-        if (lv->afilt) re_latent_filter_apply(lv->afilt, lv->alast);
-        lv->have_alast = 1;
-    }
-    if (!lv->have_aref && lv->have_alast) {
-        memcpy(lv->aref, lv->alast, sizeof lv->aref);
-        lv->have_aref = 1;
-    }
-    float da[RE_ATTR_COUNT] = {0}, *dz = lv->steer_tmp;
-    if (lv->have_aref)
-        re_steer_attr_delta(&lv->o.steer, lv->alast, lv->aref, lv->has_a_photo ? lv->a_photo : NULL, da);
-    for (int i = 0; i < L; i++) dz[i] = lv->z[i] - lv->zref[i];
-    re_steer_apply(lv->dirs, &lv->o.steer, dz, lv->have_aref ? da : NULL, lv->o.strength, dz, lv->steer_tmp + L);
-    for (int i = 0; i < L; i++) lv->z[i] = lv->zsrc[i] + dz[i];
 }
 
 re_status re_live_frame(re_live *lv, const re_image *frame, re_image *out, re_live_info *info) {
@@ -352,8 +322,7 @@ re_status re_live_frame(re_live *lv, const re_image *frame, re_image *out, re_li
         }
         memcpy(lv->z, lv->zlast, (size_t)L * sizeof(float));
         if (lv->filt) re_latent_filter_apply(lv->filt, lv->z);
-        if (lv->dirs) steer(lv, attr, attr_ok);
-        else re_anim_transfer(lv->zsrc, lv->z, lv->zref, o->strength, L, lv->z);
+        re_steer_state_next(lv->steer, lv->zsrc, lv->z, lv->zref, attr_ok ? attr : NULL, lv->z);
     }
     t2 = now_ms();
     inf.ms.transfer = t2 - t;
@@ -397,9 +366,8 @@ void re_live_reset(re_live *lv) {
     if (!lv) return;
     if (lv->trk) re_face_tracker_reset(lv->trk);
     if (lv->filt) re_latent_filter_reset(lv->filt);
-    if (lv->afilt) re_latent_filter_reset(lv->afilt);
+    re_steer_state_reset(lv->steer);
     lv->have_ref = lv->have_last = 0;
-    lv->have_aref = lv->have_alast = 0;
 }
 
 void re_live_size(const re_live *lv, int *w, int *h) {
@@ -415,7 +383,7 @@ void re_live_free(re_live *lv) {
     re_face_detector_free(lv->det);
     re_runner_free(lv->run);
     re_latent_filter_free(lv->filt);
-    re_latent_filter_free(lv->afilt);
+    re_steer_state_free(lv->steer);
     re_render_free(lv->render);
     re_paste_free(lv->paste);
     re_image_free(&lv->crop_img);
@@ -430,6 +398,5 @@ void re_live_free(re_live *lv) {
     re_free(lv->zsrc);
     re_free(lv->zref);
     re_free(lv->zlast);
-    re_free(lv->steer_tmp);
     free(lv);
 }

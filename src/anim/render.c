@@ -11,11 +11,12 @@
  *      face (with landmarks: the jaw/brow polygon, face_mask), capped, and scaled down until the warp cannot fold
  *      (limit_local);
  *   3. residual: R = Dt - Ds(x + f(x)), what the warp cannot make (mouth interior, teeth, eyelids). It is moved to
- *      the photo's colours (luminance scaled by the photo's contrast over the decoder's, chroma by the photo's
- *      chroma spread over the decoder's: a grayscale photo gets none) and gated by its own blurred size (with
+ *      the photo's colours (its luminance, scaled by the photo's contrast over the decoder's, is added; its chroma
+ *      becomes the photo's skin hue, as saturated as the generated pixel is along the decoder's skin hue: a
+ *      grayscale photo gets none) and gated by its own blurred size (with
  *      landmarks, also to the mouth and eyes: region_mask), so only the places the warp cannot explain get
  *      generated pixels;
- *   4. output pixel p of the photo region: photo(p + A (w_out(p) (a + w_in(p) (f - a)))) + gate * R, where A maps
+ *   4. output pixel p of the photo region: photo(p + A (w_out(p) (a + w_in(p) (f - a)))) + gated residual, where A maps
  *      model pixels to photo pixels, w_in the crop square's fade of the local part and w_out the ring's fade,
  *      evaluated on a grid of <= 4 photo pixels and interpolated. Outside the ring the photo is unchanged, so there
  *      is no seam: the motion goes to zero smoothly and the residual lives only inside the face.
@@ -29,6 +30,10 @@
 
 #define MASK_LUT 1024
 #define TPS_N (RE_FACE_LANDMARKS + 3)
+/* Channels of the per-pixel field: the local displacement, then the residual in the photo's colours: luminance to
+ * add, the chroma gate g, and g times the target chroma (Cb, Cr) the gated pixels move to. Premultiplying by g keeps
+ * every channel 0 where nothing is generated, so such blocks are skipped. */
+enum { F_X, F_Y, R_Y, R_G, R_CB, R_CR, NF };
 
 struct re_render {
     re_render_opts o;
@@ -42,6 +47,9 @@ struct re_render {
     float *wedge;            /* [res*res] the crop edge's fade of the local field (edge_feather) at the model grid */
     float *fmask;            /* [res*res] the source face's region (landmark hull, raised brows), faded outside */
     float gain_y, gain_c;    /* residual colour gains (photo / decoder spread) */
+    float *pcrop;            /* [3][res][res] the photo at the model grid (crop square) */
+    float photo_cb, photo_cr;   /* the photo's mean chroma over the face (skin), 0..1 units */
+    float dec_cb, dec_cr;       /* the decoded source face's mean chroma over the same region */
     int has_source;
     int src_lm_ok;           /* source landmarks were given */
     float lm_s[RE_FACE_LANDMARKS][2];   /* source landmarks, model pixels */
@@ -51,12 +59,12 @@ struct re_render {
     float *pyr;              /* pyramid scratch */
     float *u, *v;            /* [res*res] flow (model pixels) */
     float *tmp;              /* scratch: 8 * res * res */
-    float *field;            /* [res][res][5]: fx, fy (flow minus affine), dr, dg, db (residual, gated, 0..255) */
+    float *field;            /* [res][res][NF]: fx, fy (flow minus affine), then the residual (fields R_*) */
     float *win;              /* [res*res] inner mask at the model grid (affine fit weights) */
     float aff[6];            /* affine part of the flow, model pixels: (a0 x + a1 y + a2, a3 x + a4 y + a5) */
     re_render_diag diag;
     int grid;                /* step of the photo-resolution grid the field is evaluated on (1..4 pixels) */
-    float *gridv;            /* [bh / grid + 2][bw / grid + 2][5] */
+    float *gridv;            /* [bh / grid + 2][bw / grid + 2][NF] */
 };
 
 void re_render_opts_default(re_render_opts *o) {
@@ -190,12 +198,13 @@ re_status re_render_create(re_render **out, const re_image *photo, const re_face
     r->u = re_alloc(n * sizeof(float), "renderer");
     r->v = re_alloc(n * sizeof(float), "renderer");
     r->tmp = re_alloc(8 * n * sizeof(float), "renderer");
-    r->field = re_alloc(5 * n * sizeof(float), "renderer");
+    r->field = re_alloc(NF * n * sizeof(float), "renderer");
     r->win = re_alloc(n * sizeof(float), "renderer");
     r->fmask = re_alloc(n * sizeof(float), "renderer");
     r->wedge = re_alloc(n * sizeof(float), "renderer");
     r->tps = re_alloc((size_t)TPS_N * (TPS_N + 2) * sizeof(double), "renderer");
-    if (!r->wedge || !r->fmask || !r->tps || !r->ds || !r->lum_s || !r->lum_t || !r->pyr || !r->u || !r->v || !r->tmp || !r->field || !r->win) {
+    r->pcrop = re_alloc(3 * n * sizeof(float), "renderer");
+    if (!r->pcrop || !r->wedge || !r->fmask || !r->tps || !r->ds || !r->lum_s || !r->lum_t || !r->pyr || !r->u || !r->v || !r->tmp || !r->field || !r->win) {
         st = RE_ERR_NOMEM;
         goto fail;
     }
@@ -214,7 +223,7 @@ re_status re_render_create(re_render **out, const re_image *photo, const re_face
     }
     const int model_px = (int)floor(2.0 * fr->half / res);   /* photo pixels per model pixel */
     r->grid = model_px < 1 ? 1 : model_px > 4 ? 4 : model_px;
-    r->gridv = re_alloc(((size_t)r->bw / r->grid + 2) * ((size_t)r->bh / r->grid + 2) * 5 * sizeof(float), "renderer");
+    r->gridv = re_alloc(((size_t)r->bw / r->grid + 2) * ((size_t)r->bh / r->grid + 2) * NF * sizeof(float), "renderer");
     if (!r->gridv) {
         st = RE_ERR_NOMEM;
         goto fail;
@@ -229,10 +238,10 @@ re_status re_render_create(re_render **out, const re_image *photo, const re_face
     re_image crop = {0};
     st = re_image_warp_affine(photo, &crop, res, res, r->m2p, RE_BORDER_REPLICATE);
     if (st != RE_OK) goto fail;
-    re_image_to_chw(&crop, r->tmp);
+    re_image_to_chw(&crop, r->pcrop);
     re_image_free(&crop);
     double sy, sc;
-    color_spread(r->tmp, r->win, res * res, &sy, &sc);
+    color_spread(r->pcrop, r->win, res * res, &sy, &sc);
     r->diag.photo_spread_y = (float)sy;
     r->diag.photo_spread_c = (float)sc;
     *out = r;
@@ -240,6 +249,19 @@ re_status re_render_create(re_render **out, const re_image *photo, const re_face
 fail:
     re_render_free(r);
     return st;
+}
+
+/* Mean chroma (B-Y, R-Y) of planar [3][n] floats weighted by w[n]. */
+static void mean_chroma(const float *img, const float *w, int n, float *cb, float *cr) {
+    double W = 0, b = 0, r = 0;
+    for (int i = 0; i < n; i++) {
+        const float R = img[i], G = img[n + i], B = img[2 * n + i], y = luma(R, G, B);
+        W += w[i];
+        b += w[i] * (B - y);
+        r += w[i] * (R - y);
+    }
+    *cb = W > 0 ? (float)(b / W) : 0.0f;
+    *cr = W > 0 ? (float)(r / W) : 0.0f;
 }
 
 static void to_luma(const float *chw, int n, float *y) {
@@ -305,14 +327,21 @@ re_status re_render_set_source(re_render *r, const float *src_face, const float 
     }
     memcpy(r->ds, src_face, (size_t)3 * n * sizeof(float));
     to_luma(r->ds, n, r->lum_s);
+    /* the skin's mean chroma, photo and decoder: over the face's region inside the crop's fade (with landmarks),
+     * else the crop's fade alone */
+    float *w = r->tmp;
+    for (int i = 0; i < n; i++) w[i] = r->win[i] * (lm ? r->fmask[i] : 1.0f);
+    mean_chroma(r->pcrop, w, n, &r->photo_cb, &r->photo_cr);
+    mean_chroma(r->ds, w, n, &r->dec_cb, &r->dec_cr);
     double sy, sc;
     color_spread(r->ds, r->win, n, &sy, &sc);
     r->diag.decoder_spread_y = (float)sy;
     r->diag.decoder_spread_c = (float)sc;
     /* residual gains: the photo's contrast over the decoder's, clamped (a flat decoded face must not blow up) */
     r->gain_y = sy > 1e-3 ? (float)fmin(2.0, r->diag.photo_spread_y / sy) : 1.0f;
-    /* a photo without chroma (under a quarter of a grey level of spread) gets none: it stays exactly grayscale */
-    r->gain_c = sc > 1e-3 && r->diag.photo_spread_c > 1e-3 ? (float)fmin(2.0, r->diag.photo_spread_c / sc) : 0.0f;
+    /* a photo without chroma (under a quarter of a grey level of spread) gets none: it stays exactly grayscale;
+     * the chroma is never exaggerated beyond the decoder's (a gain over 1 painted lipstick on saturated photos) */
+    r->gain_c = sc > 1e-3 && r->diag.photo_spread_c > 1e-3 ? (float)fmin(1.0, r->diag.photo_spread_c / sc) : 0.0f;
     r->diag.gain_y = r->gain_y;
     r->diag.gain_c = r->gain_c;
     r->has_source = 1;
@@ -590,9 +619,9 @@ static float min_det(const re_render *r, float k) {
     for (int y = 0; y + 1 < res; y++)
         for (int x = 0; x + 1 < res; x++) {
             const int i = y * res + x;
-            const float lx = k * we[i] * F[5 * i], ly = k * we[i] * F[5 * i + 1];
-            const float lxr = k * we[i + 1] * F[5 * (i + 1)], lyr = k * we[i + 1] * F[5 * (i + 1) + 1];
-            const float lxd = k * we[i + res] * F[5 * (i + res)], lyd = k * we[i + res] * F[5 * (i + res) + 1];
+            const float lx = k * we[i] * F[NF * i], ly = k * we[i] * F[NF * i + 1];
+            const float lxr = k * we[i + 1] * F[NF * (i + 1)], lyr = k * we[i + 1] * F[NF * (i + 1) + 1];
+            const float lxd = k * we[i + res] * F[NF * (i + res)], lyd = k * we[i + res] * F[NF * (i + res) + 1];
             const float a = 1 + r->aff[0] + (lxr - lx), b = r->aff[1] + (lxd - lx);
             const float c = r->aff[3] + (lyr - ly), d = 1 + r->aff[4] + (lyd - ly);
             m = fminf(m, a * d - b * c);
@@ -602,17 +631,19 @@ static float min_det(const re_render *r, float k) {
 
 /* Keep the warp plausible whatever the landmarks or the flow say: the local field is capped at max_local model
  * pixels (smoothly), and scaled down as a whole until the warp nowhere compresses the photo below min_det of its
- * area (a fold-over tears the photo: hair pulled into the face, an ear smeared down the neck). */
+ * area (a fold-over tears the photo: hair pulled into the face, an ear smeared down the neck). A local damping
+ * (only around the failing cells) was measured too: eyes r +0.03 and yaw +0.02 on 24 pairs, but 6.8% of frames
+ * over the identity threshold against 1.9%, so the whole field is scaled. */
 static void limit_local(re_render *r) {
     const int n = r->res * r->res;
     const float cap = r->o.max_local;
     float *F = r->field;
     for (int i = 0; i < n; i++) {
-        const float m = sqrtf(F[5 * i] * F[5 * i] + F[5 * i + 1] * F[5 * i + 1]);
+        const float m = sqrtf(F[NF * i] * F[NF * i] + F[NF * i + 1] * F[NF * i + 1]);
         if (m > cap) {   /* soft cap: m -> cap * (1 - exp(-m / cap)) * e/(e-1) would be smoother; tanh is enough */
             const float k = cap * tanhf(m / cap) / m;
-            F[5 * i] *= k;
-            F[5 * i + 1] *= k;
+            F[NF * i] *= k;
+            F[NF * i + 1] *= k;
         }
     }
     float k = 1.0f;
@@ -625,8 +656,8 @@ static void limit_local(re_render *r) {
         }
         k = lo;
         for (int i = 0; i < n; i++) {
-            F[5 * i] *= k;
-            F[5 * i + 1] *= k;
+            F[NF * i] *= k;
+            F[NF * i + 1] *= k;
         }
     }
     r->diag.local_scale = k;
@@ -666,7 +697,8 @@ static re_status prepare(re_render *r, const float *gen, const float (*lm)[2]) {
         region = r->tmp + 5 * n;
         region_mask(lm, res, r->o.residual_eyes, region);
     }
-    const float lo = r->o.gate_lo, hi = r->o.gate_hi, gy = r->gain_y * r->o.residual, gc = r->gain_c * r->o.residual;
+    const float lo = r->o.gate_lo, hi = r->o.gate_hi, gy = r->gain_y * r->o.residual;
+    const float sk2 = r->dec_cb * r->dec_cb + r->dec_cr * r->dec_cr;
     double gate_sum = 0;
     for (int y = 0; y < res; y++)
         for (int x = 0; x < res; x++) {
@@ -675,21 +707,28 @@ static re_status prepare(re_render *r, const float *gen, const float (*lm)[2]) {
             t = t <= 0 ? 0 : t >= 1 ? 1 : t * t * (3 - 2 * t);
             const float g = t * r->win[i] * (region ? region[i] : 1.0f);
             gate_sum += g;
-            /* residual in YCbCr-like terms: luminance, and the chroma deviations B-Y, R-Y */
+            /* the residual's luminance is added to the warped photo (it keeps the photo's grain); its colour is
+             * not the decoder's: gated pixels move to the photo's own skin hue, as saturated as the generated pixel
+             * is along the decoder's skin hue (k = <c_gen, c_skin> / |c_skin|^2 in [0, 2]). A closing eyelid takes
+             * the photo's skin colour, the inside of a mouth a deeper one, teeth a paler one; no foreign hue (the
+             * decoder's blue eyes, its red lips) reaches the photo, and a grayscale photo (skin chroma 0) gets none. */
             const float dr = R[i], dg = R[n + i], db = R[2 * n + i];
-            const float dy = luma(dr, dg, db), dcb = db - dy, dcr = dr - dy;
-            const float y2 = gy * dy, cb2 = gc * dcb, cr2 = gc * dcr;
-            /* back to RGB: R = Y + Cr, B = Y + Cb, G = (Y - 0.299 R - 0.114 B) / 0.587 */
-            const float oR = y2 + cr2, oB = y2 + cb2, oG = (y2 - 0.299f * oR - 0.114f * oB) / 0.587f;
-            float *f = r->field + (size_t)i * 5;
+            const float dy = luma(dr, dg, db);
+            const float tR = gen[i], tG = gen[n + i], tB = gen[2 * n + i], ty = luma(tR, tG, tB);
+            float k = sk2 > 1e-8f ? ((tB - ty) * r->dec_cb + (tR - ty) * r->dec_cr) / sk2 : 1.0f;
+            k = k < 0 ? 0 : k > 2 ? 2 : k;
+            const float tcb = k * r->photo_cb, tcr = k * r->photo_cr;
+            const float gch = r->gain_c > 0 ? g * (r->o.residual < 1 ? r->o.residual : 1.0f) : 0.0f;
+            float *f = r->field + (size_t)i * NF;
             const float ax = r->aff[0] * x + r->aff[1] * y + r->aff[2], ay = r->aff[3] * x + r->aff[4] * y + r->aff[5];
             /* the local part: with landmarks only over the face's region (the spline means nothing far from them) */
             const float lw = r->diag.used_landmarks ? r->fmask[i] : 1.0f;
             f[0] = lw * (r->u[i] - ax);
             f[1] = lw * (r->v[i] - ay);
-            f[2] = 255.0f * g * oR;
-            f[3] = 255.0f * g * oG;
-            f[4] = 255.0f * g * oB;
+            f[R_Y] = 255.0f * g * gy * dy;
+            f[R_G] = gch;
+            f[R_CB] = 255.0f * gch * tcb;
+            f[R_CR] = 255.0f * gch * tcr;
         }
     limit_local(r);
     r->diag.mean_flow = wsum > 0 ? (float)(flow_sum / wsum) : 0.0f;
@@ -697,8 +736,8 @@ static re_status prepare(re_render *r, const float *gen, const float (*lm)[2]) {
     return RE_OK;
 }
 
-/* Bilinear sample of the 5-channel field at model coordinates (x, y), border replicated. */
-static inline void sample_field(const float *F, int res, float x, float y, float out[5]) {
+/* Bilinear sample of the NF-channel field at model coordinates (x, y), border replicated. */
+static inline void sample_field(const float *F, int res, float x, float y, float out[NF]) {
     if (x < 0) x = 0;
     if (y < 0) y = 0;
     if (x > res - 1) x = (float)(res - 1);
@@ -707,9 +746,9 @@ static inline void sample_field(const float *F, int res, float x, float y, float
     if (ix > res - 2) ix = res - 2;
     if (iy > res - 2) iy = res - 2;
     const float ax = x - ix, ay = y - iy;
-    const float *p00 = F + ((size_t)iy * res + ix) * 5, *p01 = p00 + 5, *p10 = p00 + (size_t)res * 5, *p11 = p10 + 5;
+    const float *p00 = F + ((size_t)iy * res + ix) * NF, *p01 = p00 + NF, *p10 = p00 + (size_t)res * NF, *p11 = p10 + NF;
     const float w00 = (1 - ax) * (1 - ay), w01 = ax * (1 - ay), w10 = (1 - ax) * ay, w11 = ax * ay;
-    for (int c = 0; c < 5; c++) out[c] = w00 * p00[c] + w01 * p01[c] + w10 * p10[c] + w11 * p11[c];
+    for (int c = 0; c < NF; c++) out[c] = w00 * p00[c] + w01 * p01[c] + w10 * p10[c] + w11 * p11[c];
 }
 
 static inline uint8_t clamp_u8(float v) { return v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)(v + 0.5f); }
@@ -740,12 +779,12 @@ re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)
      * Blocks whose four corners move nothing and add nothing keep the photo's pixels (already copied). */
     const int G = r->grid;
     const int gw = r->bw / G + 2, gh = r->bh / G + 2;
-    float *gd = r->gridv;   /* [gh][gw][5]: photo displacement dx, dy; residual r, g, b */
+    float *gd = r->gridv;   /* [gh][gw][NF]: photo displacement dx, dy; then the residual fields R_* */
     for (int gj = 0; gj < gh; gj++)
         for (int gi = 0; gi < gw; gi++) {
             const float px = (float)(r->x0 + gi * G), py = (float)(r->y0 + gj * G);
-            float *g = gd + ((size_t)gj * gw + gi) * 5;
-            g[0] = g[1] = g[2] = g[3] = g[4] = 0.0f;
+            float *g = gd + ((size_t)gj * gw + gi) * NF;
+            for (int k = 0; k < NF; k++) g[k] = 0.0f;
             const float mx = P[0] * px + P[1] * py + P[2], my = P[3] * px + P[4] * py + P[5];
             const float cu = (mx + 0.5f) * inv_half - 1.0f, cv = (my + 0.5f) * inv_half - 1.0f;
             const float cu2 = cu * cu, cv2 = cv * cv;
@@ -754,16 +793,14 @@ re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)
             const float wo = lut(r->lut_out, s);
             if (wo <= 0.0f) continue;
             const float wi = lut(r->diag.used_landmarks ? r->lut_edge : r->lut_in, s);
-            float f[5] = {0, 0, 0, 0, 0};
+            float f[NF] = {0};
             if (wi > 0.0f) sample_field(r->field, res, mx, my, f);
             /* displacement in model pixels: affine everywhere (fading in the ring), local detail inside */
             const float ax = aff[0] * mx + aff[1] * my + aff[2], ay = aff[3] * mx + aff[4] * my + aff[5];
             const float dmx = mot * wo * (ax + wi * f[0]), dmy = mot * wo * (ay + wi * f[1]);
             g[0] = M[0] * dmx + M[1] * dmy;
             g[1] = M[3] * dmx + M[4] * dmy;
-            g[2] = wi * f[2];
-            g[3] = wi * f[3];
-            g[4] = wi * f[4];
+            for (int k = R_Y; k < NF; k++) g[k] = wi * f[k];
         }
     const int dxs = W > 1 ? 3 : 0;
     const float inv_g = 1.0f / G;
@@ -773,16 +810,16 @@ re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)
         for (int gi = 0; gi + 1 < gw; gi++) {
             const int xb = r->x0 + gi * G, xe = xb + G < r->x0 + r->bw ? xb + G : r->x0 + r->bw;
             if (xb >= xe) break;
-            const float *c00 = gd + ((size_t)gj * gw + gi) * 5, *c01 = c00 + 5, *c10 = c00 + (size_t)gw * 5,
-                        *c11 = c10 + 5;
+            const float *c00 = gd + ((size_t)gj * gw + gi) * NF, *c01 = c00 + NF, *c10 = c00 + (size_t)gw * NF,
+                        *c11 = c10 + NF;
             float amax = 0.0f;
-            for (int k = 0; k < 5; k++)
+            for (int k = 0; k < NF; k++)
                 amax = fmaxf(amax, fmaxf(fmaxf(fabsf(c00[k]), fabsf(c01[k])), fmaxf(fabsf(c10[k]), fabsf(c11[k]))));
             if (amax < 1e-4f) continue;
             for (int y = yb; y < ye; y++) {
                 const float ty = (y - yb) * inv_g;
-                float L[5], R[5];
-                for (int k = 0; k < 5; k++) {
+                float L[NF], R[NF];
+                for (int k = 0; k < NF; k++) {
                     L[k] = c00[k] + ty * (c10[k] - c00[k]);
                     R[k] = c01[k] + ty * (c11[k] - c01[k]);
                 }
@@ -800,11 +837,25 @@ re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)
                     const float fx = sx - ix, fy = sy - iy;
                     const uint8_t *q0 = ph->data + (size_t)iy * ph->stride + (size_t)ix * 3;
                     const uint8_t *q1 = H > 1 ? q0 + ph->stride : q0;
+                    float px3[3];
                     for (int c = 0; c < 3; c++) {
                         const float t = q0[c] + fx * (q0[dxs + c] - q0[c]), b = q1[c] + fx * (q1[dxs + c] - q1[c]);
-                        const float add = L[2 + c] + tx * (R[2 + c] - L[2 + c]);
-                        o[3 * x + c] = clamp_u8(t + fy * (b - t) + add);
+                        px3[c] = t + fy * (b - t);
                     }
+                    float at[NF];
+                    for (int k = R_Y; k < NF; k++) at[k] = L[k] + tx * (R[k] - L[k]);
+                    if (at[R_Y] == 0.0f && at[R_G] == 0.0f) {
+                        for (int c = 0; c < 3; c++) o[3 * x + c] = clamp_u8(px3[c]);
+                        continue;
+                    }
+                    /* photo pixel to Y, Cb, Cr; add the luminance, move the chroma towards the target by g */
+                    const float py = luma(px3[0], px3[1], px3[2]);
+                    const float pcb = px3[2] - py, pcr = px3[0] - py;
+                    const float ny = py + at[R_Y];
+                    const float ncb = pcb + at[R_CB] - at[R_G] * pcb, ncr = pcr + at[R_CR] - at[R_G] * pcr;
+                    o[3 * x + 0] = clamp_u8(ny + ncr);
+                    o[3 * x + 2] = clamp_u8(ny + ncb);
+                    o[3 * x + 1] = clamp_u8(ny - (0.299f * ncr + 0.114f * ncb) / 0.587f);
                 }
             }
         }
@@ -871,5 +922,6 @@ void re_render_free(re_render *r) {
     re_free(r->fmask);
     re_free(r->wedge);
     re_free(r->gridv);
+    re_free(r->pcrop);
     re_free(r);
 }

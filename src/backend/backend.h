@@ -38,9 +38,14 @@ struct re_net_state;
 
 /* Layout of an activation buffer between layers (re_net_state.layout): plain NCHW, or channel-blocked by 16
  * (oneDNN's nChw16c / aBcd16b: element (n,c,h,w) at ((n*C/16 + c/16)*H*W + h*W + w)*16 + c%16; needs C % 16 == 0,
- * so a blocked buffer has as many elements as the plain one). */
-typedef enum re_layout { RE_LAYOUT_NCHW = 0, RE_LAYOUT_BLOCKED16 = 1 } re_layout;
+ * so a blocked buffer has as many elements as the plain one), or NHWC (oneDNN's acdb: element (n,c,h,w) at
+ * ((n*H + h)*W + w)*C + c; the layout oneDNN's brgemm convolutions, AMX ones included, read and write). NHWC is
+ * used only between convolutions whose BN and activations are fused into them (inference states): the
+ * BatchNorm / elementwise kernels of re_act_shape take NCHW or BLOCKED16 only. */
+typedef enum re_layout { RE_LAYOUT_NCHW = 0, RE_LAYOUT_BLOCKED16 = 1, RE_LAYOUT_NHWC = 2 } re_layout;
 #define RE_LAYOUT_BLOCK 16
+/* RE_PREC_MIXED runners: linear layers with at least this many weights keep them in bf16 (backend_dnnl.c). */
+#define RE_FCW16_MIN_WEIGHTS ((size_t)1 << 18)
 
 /* Geometry of an activation tensor for the BatchNorm / elementwise kernels. */
 typedef struct re_act_shape {
@@ -93,6 +98,9 @@ typedef struct re_compute_backend {
                                 float slope);
     /* f32 -> bf16, round to nearest even; NULL when the backend never plans bf16. */
     void (*to_bf16)(uint16_t *dst, const float *src, size_t count);
+    /* The implementation that runs layer l's forward on obj (from layer_create; may be NULL), e.g. oneDNN's
+     * impl_info_str, into buf; NULL: the table's name. (re_runner_describe, `reenact info --cpu`.) */
+    void (*describe)(const struct re_layer *l, const void *obj, char *buf, size_t len);
 } re_compute_backend;
 
 /* The tables (backend_ref.c; backend_dnnl.c exists only in builds with oneDNN). */

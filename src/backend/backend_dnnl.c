@@ -19,6 +19,10 @@
  * A layer that net.c gave to another table (st->be[i] != st->backend; none today: this backend supports every
  * layer) keeps plain f32 NCHW on both sides and takes part in no fusion.
  */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "backend/backend.h"
 #include "backend/dnnl.h"
 #include "model/model_internal.h"
@@ -46,6 +50,17 @@ static int conv_bf16(const re_layer *l, int flags) {
     if (!(flags & RE_NS_BF16) || !is_conv(l)) return 0;
     if (l->k == 3 && l->stride == 1) return 0;
     return l->c >= 16 && l->oc >= 16;
+}
+
+/* NHWC activations in inference states: REENACT_DNNL_LAYOUT=nhwc|blocked decides when set (A/B timing, tests);
+ * else NHWC on AMX CPUs (oneDNN's AMX convolutions are brgemm-based and want NHWC; untimed: no AMX machine was at
+ * hand, issue 17) and blocked elsewhere. */
+static int want_nhwc(int flags) {
+    (void)flags;
+    const char *e = getenv("REENACT_DNNL_LAYOUT");
+    if (e && !strcmp(e, "nhwc")) return 1;
+    if (e && !strcmp(e, "blocked")) return 0;
+    return !strcmp(re_dnnl_isa_name(), "avx512_core_amx");
 }
 
 static re_status dnnl_plan(re_net_state *st, const re_model *m, const re_net *net) {
@@ -82,6 +97,17 @@ static re_status dnnl_plan(re_net_state *st, const re_model *m, const re_net *ne
             st->skip[i + 1] |= RE_SKIP_FWD | RE_SKIP_BWD;
         }
     }
+    /* NHWC (inference states that ask for it, see want_nhwc): a stretch of blocked activations between two convs
+     * becomes NHWC when every layer in between is fused into the producing conv (folded BN, LeakyReLU post-op);
+     * NHWC has no C % 16 condition, but it takes the same stretches as blocked for simplicity. */
+    if (infer && want_nhwc(st->flags))
+        for (int i = 0; i < L; i++) {
+            if (!is_conv(&net->layers[i]) || st->layout[i] != RE_LAYOUT_BLOCKED16) continue;
+            int j = i + 1, fused = 1;
+            while (j < L && !is_conv(&net->layers[j])) fused &= (st->skip[j++] & RE_SKIP_FWD) != 0;
+            if (!fused) continue;
+            for (int k = i; k < j; k++) st->layout[k] = RE_LAYOUT_NHWC;
+        }
     /* bf16: a conv running in bf16 reads a bf16 copy of its input (kept for its backward-weights pass) and its
      * output gradient in bf16. The copy is written by the BN (+ activation) that produces the input when there
      * is one, which then writes only bf16 (nothing else reads its f32 output); otherwise the conv converts its
@@ -132,6 +158,9 @@ static re_status dnnl_layer_create(void **obj, const re_net_state *st, const re_
          * weights need converting each step) */
         re_dnnl_linear_opts o = {.inference = infer, .lrelu = st->post[i],
                                  .bf16 = infer && (st->flags & RE_NS_BF16) && l->c >= 64 && l->oc >= 64};
+        /* mixed runners: bf16 weights for the linear layers of >= 2^18 weights (1 MB in f32), which a batch-1
+         * forward reads from memory at every call (seed64: 4096x512 twice, 512x512) */
+        o.wbf16 = infer && !o.bf16 && (st->flags & RE_NS_FCW16) && (size_t)l->c * l->oc >= RE_FCW16_MIN_WEIGHTS;
         return re_dnnl_linear_create_ex((re_dnnl_linear **)obj, n, l->c, l->oc, l->p_b >= 0, &o);
     }
     return RE_OK;
@@ -141,6 +170,12 @@ static void dnnl_layer_free(const re_layer *l, void *obj) {
     if (!obj) return;
     if (l->kind == RE_L_LINEAR) re_dnnl_linear_free(obj);
     else re_dnnl_conv_free(obj);
+}
+
+static void dnnl_describe(const re_layer *l, const void *obj, char *buf, size_t len) {
+    if (!obj) snprintf(buf, len, "dnnl: none (elementwise)");
+    else if (l->kind == RE_L_LINEAR) re_dnnl_linear_describe(obj, buf, len);
+    else re_dnnl_conv_describe(obj, buf, len);
 }
 
 static int dnnl_supports(const re_layer *l, re_precision prec) {
@@ -203,4 +238,5 @@ const re_compute_backend re_backend_dnnl = {
     .bn_act_backward_sync = dnnl_bn_act_backward_sync,
     .lrelu_backward = dnnl_lrelu_backward,
     .to_bf16 = re_bf16_convert,
+    .describe = dnnl_describe,
 };

@@ -18,6 +18,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <oneapi/dnnl/dnnl.h>
 #include <oneapi/dnnl/dnnl_debug.h>
@@ -65,6 +66,30 @@ re_status re_dnnl_init(void) {
 int re_dnnl_available(void) {
     if (pthread_once(&g_once, dnnl_init_once) != 0) return 0;
     return g_init_status == dnnl_success;
+}
+
+const char *re_dnnl_isa_name(void) {
+    switch (dnnl_get_effective_cpu_isa()) {
+    case dnnl_cpu_isa_all: return "all";
+    case dnnl_cpu_isa_sse41: return "sse41";
+    case dnnl_cpu_isa_avx: return "avx";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+    case dnnl_cpu_isa_avx512_mic: return "avx512_mic";
+    case dnnl_cpu_isa_avx512_mic_4ops: return "avx512_mic_4ops";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    default: return "unknown";
+    }
+}
+
+void re_dnnl_version_str(char *buf, size_t len) {
+    const dnnl_version_t *v = dnnl_version();
+    if (!buf || !len) return;
+    if (v) snprintf(buf, len, "%d.%d.%d", v->major, v->minor, v->patch);
+    else buf[0] = 0;
 }
 
 /* Record a oneDNN failure: `call` is the stringized call, of which only the function name is kept. */
@@ -331,7 +356,7 @@ typedef struct layer {
     int lrelu_fused;                  /* ... as a post-op of the primitive (else applied by layer_forward) */
     int own_bias;                     /* the forward primitive has no bias: layer_forward adds it (with the
                                          LeakyReLU) in one vectorized pass over the output */
-    int out_blocked, out_c, out_hw;   /* output layout and geometry for that pass */
+    int out_layout, out_c, out_hw;    /* output layout (re_dnnl_layout) and geometry for that pass */
     size_t n_w, n_b, n_out;           /* element counts of weights, bias and output */
     dnnl_primitive_desc_t fwd_pd, bwd_d_pd, bwd_w_pd;
     dnnl_primitive_t fwd, bwd_d, bwd_w;
@@ -485,9 +510,21 @@ static void lrelu_inplace(float *x, size_t n, float slope) {
     for (size_t i = 0; i < n; i++) x[i] = x[i] > 0 ? x[i] : x[i] * slope;
 }
 
-/* y[n][c][p] += b[c], then LeakyReLU(slope) when slope > 0; y in NCHW or blocked nChw16c (c % 16 == 0). */
-static void bias_act_inplace(float *y, const float *b, int n, int c, int hw, int blocked, float slope) {
-    if (blocked) {
+/* y[n][c][p] += b[c], then LeakyReLU(slope) when slope > 0; y in NCHW, blocked nChw16c (c % 16 == 0) or NHWC. */
+static void bias_act_inplace(float *y, const float *b, int n, int c, int hw, int layout, float slope) {
+    if (layout == RE_DNNL_NHWC) {
+#pragma omp parallel for schedule(static)
+        for (size_t q = 0; q < (size_t)n * hw; q++) {
+            float *yp = y + q * c;
+#pragma omp simd
+            for (int k = 0; k < c; k++) {
+                float v = yp[k] + b[k];
+                yp[k] = slope > 0 && v < 0 ? v * slope : v;
+            }
+        }
+        return;
+    }
+    if (layout == RE_DNNL_BLOCKED) {
         const int cb = c / 16;
 #pragma omp parallel for collapse(2) schedule(static)
         for (int i = 0; i < n; i++)
@@ -545,7 +582,7 @@ static re_status layer_forward(layer *L, float *out, const void *in, const float
     if ((st = port_out(&L->f_dst, ctx)) != RE_OK) goto fail;
     DN(dnnl_stream_wait(g_stream));
     if (L->own_bias) bias_act_inplace(out, b, (int)(L->n_out / ((size_t)L->out_c * L->out_hw)), L->out_c, L->out_hw,
-                                      L->out_blocked, L->lrelu_fused ? 0.f : L->lrelu);
+                                      L->out_layout, L->lrelu_fused ? 0.f : L->lrelu);
     else if (L->lrelu > 0 && !L->lrelu_fused) lrelu_inplace(out, L->n_out, L->lrelu);
     L->last_in = in;
     L->last_w = w;
@@ -630,9 +667,13 @@ static void layer_describe(const layer *L, char *buf, size_t len) {
     if (L->few_bwd_d.active) impl[1] = "matmul+col2im";
     int reo = L->f_src.reorder || L->f_dst.reorder || L->d_ddst.reorder || L->d_dsrc.reorder ||
               (L->few_fwd.active && L->few_fwd.xp.reorder) || (L->few_bwd_d.active && L->few_bwd_d.xp.reorder);
-    snprintf(buf, len, "fwd=%s%s bwd_d=%s bwd_w=%s%s", impl[0],
-             L->lrelu > 0 ? (L->lrelu_fused ? "+lrelu" : " then lrelu") : "", impl[1], impl[2],
-             reo ? " (reorders)" : "");
+    if (L->inference) /* forward only */
+        snprintf(buf, len, "fwd=%s%s%s", impl[0], L->lrelu > 0 ? (L->lrelu_fused ? "+lrelu" : " then lrelu") : "",
+                 reo ? " (reorders)" : "");
+    else
+        snprintf(buf, len, "fwd=%s%s bwd_d=%s bwd_w=%s%s", impl[0],
+                 L->lrelu > 0 ? (L->lrelu_fused ? "+lrelu" : " then lrelu") : "", impl[1], impl[2],
+                 reo ? " (reorders)" : "");
 }
 
 /* ---------------------------------------------------------------------------------------------------------
@@ -647,7 +688,8 @@ struct re_dnnl_conv {
 /* User descriptor of an activation buffer [n,c,h,w] in the given layout and dtype. */
 static dnnl_status_t act_md(dnnl_memory_desc_t *md, const dnnl_dims_t dims, re_dnnl_layout lay, re_dnnl_dtype dt) {
     return dnnl_memory_desc_init_by_tag(md, 4, dims, dt == RE_DNNL_BF16 ? dnnl_bf16 : dnnl_f32,
-                                        lay == RE_DNNL_BLOCKED ? dnnl_aBcd16b : dnnl_nchw);
+                                        lay == RE_DNNL_BLOCKED ? dnnl_aBcd16b : lay == RE_DNNL_NHWC ? dnnl_acdb
+                                                                                                  : dnnl_nchw);
 }
 
 re_status re_dnnl_conv_create(re_dnnl_conv **out, const re_conv_params *p, int transposed, int with_bias) {
@@ -724,10 +766,16 @@ re_status re_dnnl_conv_create_ex(re_dnnl_conv **out, const re_conv_params *p, in
     DN(act_md(&u.ddst, d_dst, o.dst_layout, o.ddst_dtype));
     DN(dnnl_memory_desc_init_by_tag(&u.wei, 4, d_wei, dnnl_f32, transposed ? dnnl_iohw : dnnl_oihw));
     DN(dnnl_memory_desc_init_by_tag(&u.bias, 1, d_bias, dnnl_f32, dnnl_x));
-    /* Activations the caller keeps blocked are blocked for the primitives too (else oneDNN may pick nhwc for
-     * some shapes, e.g. brgconv at batch 1, and every layer would reorder twice); plain ones are "any". */
-    const dnnl_format_tag_t src_tag = o.src_layout == RE_DNNL_BLOCKED ? dnnl_aBcd16b : dnnl_format_tag_any;
-    const dnnl_format_tag_t dst_tag = o.dst_layout == RE_DNNL_BLOCKED ? dnnl_aBcd16b : dnnl_format_tag_any;
+    /* Activations the caller keeps blocked (or NHWC) are so for the primitives too (else oneDNN may pick nhwc for
+     * some shapes, e.g. brgconv at batch 1, and every layer would reorder twice); plain ones are "any". NHWC is
+     * what the brgemm convolutions (brgconv, AMX included) take, and what they get in an NHWC plan. */
+    /* A plain side next to an NHWC side is NHWC for the primitive too (the port reorders it): with "any" there,
+     * oneDNN 2.6 finds no jit transposed conv for NCHW -> NHWC and falls back to its reference kernel. */
+    const int nhwc = o.src_layout == RE_DNNL_NHWC || o.dst_layout == RE_DNNL_NHWC;
+    const dnnl_format_tag_t src_tag = o.src_layout == RE_DNNL_BLOCKED ? dnnl_aBcd16b
+                                      : nhwc ? dnnl_acdb : dnnl_format_tag_any;
+    const dnnl_format_tag_t dst_tag = o.dst_layout == RE_DNNL_BLOCKED ? dnnl_aBcd16b
+                                      : nhwc ? dnnl_acdb : dnnl_format_tag_any;
     DN(dnnl_memory_desc_init_by_tag(&a_src, 4, d_src, dt, src_tag));
     DN(dnnl_memory_desc_init_by_tag(&a_dst, 4, d_dst, dnnl_f32, dst_tag));
     DN(dnnl_memory_desc_init_by_tag(&a_wei, 4, d_wei, dt, dnnl_format_tag_any));
@@ -742,7 +790,7 @@ re_status re_dnnl_conv_create_ex(re_dnnl_conv **out, const re_conv_params *p, in
          * primitive gets neither and layer_forward adds the bias and the LeakyReLU in one vectorized pass. */
         dnnl_deconvolution_desc_t fd, bd, wd;
         L->own_bias = L->with_bias;
-        L->out_blocked = o.dst_layout == RE_DNNL_BLOCKED;
+        L->out_layout = (int)o.dst_layout;
         L->out_c = p->oc;
         L->out_hw = p->oh * p->ow;
         if (attr) {
@@ -863,6 +911,12 @@ void re_dnnl_conv_free(re_dnnl_conv *c) {
 struct re_dnnl_linear {
     layer L;
     int n, in_f, out_f;
+    int wbf16;                  /* weights rounded to bf16 (re_dnnl_linear_opts.wbf16) ... */
+    int gemv;                   /* ... run by re_linear_bf16w_forward on w16 (n <= RE_GEMV_MAX_N; no primitive) */
+    uint16_t *w16;              /* gemv: bf16 weights [OUT,IN] */
+    float *wround;              /* not gemv: the rounded weights in f32, the primitive's weights */
+    const float *wsrc;          /* weights w16 / wround were made from ... */
+    int wvalid;                 /* ... once made */
 };
 
 re_status re_dnnl_linear_create(re_dnnl_linear **out, int n, int in_f, int out_f, int with_bias) {
@@ -893,9 +947,30 @@ re_status re_dnnl_linear_create_ex(re_dnnl_linear **out, int n, int in_f, int ou
     L->n_w = (size_t)out_f * in_f;
     L->n_b = (size_t)out_f;
     L->n_out = (size_t)n * out_f;
-    snprintf(L->name, sizeof L->name, "linear %d->%d n%d%s%s", in_f, out_f, n, o.bf16 ? " bf16" : "",
-             o.inference ? " infer" : "");
+    if (o.wbf16 && (!o.inference || o.bf16)) {
+        re_dnnl_linear_free(l);
+        return re_fail(RE_ERR_ARG, "dnnl: linear %d->%d: bf16 weights (wbf16) are for f32 inference layers only",
+                       in_f, out_f);
+    }
+    l->wbf16 = o.wbf16 != 0;
+    l->gemv = l->wbf16 && n <= RE_GEMV_MAX_N;
+    snprintf(L->name, sizeof L->name, "linear %d->%d n%d%s%s", in_f, out_f, n,
+             o.bf16 ? " bf16" : l->wbf16 ? " bf16-weights" : "", o.inference ? " infer" : "");
     ctx = L->name;
+    if (l->wbf16) {
+        size_t bytes;
+        if (!re_mul_ok(L->n_w, l->gemv ? sizeof(uint16_t) : sizeof(float), &bytes)) {
+            st = re_fail(RE_ERR_NOMEM, "dnnl: %s: size overflow", ctx);
+            goto fail;
+        }
+        if (l->gemv) l->w16 = re_alloc(bytes, "bf16 linear weights");
+        else l->wround = re_alloc(bytes, "bf16-rounded linear weights");
+        if (!l->w16 && !l->wround) { st = RE_ERR_NOMEM; goto fail; }
+        if (l->gemv) { /* no oneDNN primitive: our GEMV is the layer */
+            *out = l;
+            return RE_OK;
+        }
+    }
 
     const dnnl_data_type_t dt = o.bf16 ? dnnl_bf16 : dnnl_f32;
     dnnl_dims_t d_src = {n, in_f}, d_dst = {n, out_f}, d_wei = {out_f, in_f}, d_bias = {out_f};
@@ -949,7 +1024,24 @@ re_status re_dnnl_linear_forward(re_dnnl_linear *l, float *out, const float *in,
 re_status re_dnnl_linear_forward_ex(re_dnnl_linear *l, float *out, const float *in, const float *w, const float *b,
                                     int w_same) {
     if (!l) return re_fail(RE_ERR_ARG, "dnnl: re_dnnl_linear_forward_ex: NULL layer");
-    return layer_forward(&l->L, out, in, w, b, w_same);
+    if (!l->wbf16) return layer_forward(&l->L, out, in, w, b, w_same);
+    layer *L = &l->L;
+    if (!out || !in || !w || (L->with_bias && !b))
+        return re_fail(RE_ERR_ARG, "dnnl: %s forward: NULL %s", L->name,
+                       !out ? "out" : !in ? "in" : !w ? "w" : "b (the layer has a bias)");
+    /* the bf16 copy / rounded weights are remade whenever the weights may have changed */
+    int same = w_same && l->wvalid && w == l->wsrc;
+    if (!same) {
+        if (l->gemv) re_bf16_convert(l->w16, w, L->n_w);
+        else re_bf16_round(l->wround, w, L->n_w);
+        l->wsrc = w;
+        l->wvalid = 1;
+    }
+    if (!l->gemv) return layer_forward(L, out, in, l->wround, b, same);
+    re_linear_bf16w_forward(out, in, l->w16, L->with_bias ? b : NULL, l->n, l->in_f, l->out_f, L->lrelu);
+    L->last_in = in;
+    L->last_w = w;
+    return RE_OK;
 }
 
 re_status re_dnnl_linear_backward(re_dnnl_linear *l, float *din, float *dw, float *db, const float *dout,
@@ -963,11 +1055,85 @@ void re_dnnl_linear_describe(const re_dnnl_linear *l, char *buf, size_t len) {
         if (buf && len) buf[0] = 0;
         return;
     }
+    if (l->gemv) {
+        snprintf(buf, len, "fwd=gemv_bf16w:%s%s", re_gemv_isa(), l->L.lrelu > 0 ? "+lrelu" : "");
+        return;
+    }
     layer_describe(&l->L, buf, len);
+    if (l->wbf16) snprintf(buf + strlen(buf), len - strlen(buf), " (bf16-rounded weights)");
 }
 
 void re_dnnl_linear_free(re_dnnl_linear *l) {
     if (!l) return;
     layer_free(&l->L);
+    re_free(l->w16);
+    re_free(l->wround);
     re_free(l);
+}
+
+/* ---------------------------------------------------------------------------------------------------------
+ * bf16-versus-f32 probe (re_precision_resolve's RE_PREC_AUTO). One seed64 layer, f32 and bf16 interleaved, best
+ * of PROBE_REPS: training = a conv 64->64 k4 s2 at 32x32, batch 16, forward + backward-data + backward-weights
+ * (the kind of layer that runs in bf16 in bf16 training); inference = a conv 128->128 k4 s2 at 16x16, batch 1,
+ * forward. The layers' data are constant (timing does not depend on values). */
+
+#define PROBE_REPS 5
+
+static double probe_now_ms(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec * 1e-6;
+}
+
+re_status re_dnnl_bf16_probe(int training, double *ms_f32, double *ms_bf16) {
+    re_status st = RE_OK;
+    re_conv_params p = training ? (re_conv_params){.n = 16, .ic = 64, .h = 32, .w = 32, .oc = 64, .oh = 16, .ow = 16,
+                                                   .kh = 4, .kw = 4, .stride = 2, .pad = 1}
+                                : (re_conv_params){.n = 1, .ic = 128, .h = 16, .w = 16, .oc = 128, .oh = 8, .ow = 8,
+                                                   .kh = 4, .kw = 4, .stride = 2, .pad = 1};
+    const size_t n_in = (size_t)p.n * p.ic * p.h * p.w, n_out = (size_t)p.n * p.oc * p.oh * p.ow;
+    const size_t n_w = (size_t)p.oc * p.ic * p.kh * p.kw;
+    re_dnnl_conv *c[2] = {NULL, NULL};
+    float *in = re_alloc(n_in * sizeof(float), "probe"), *out = re_alloc(n_out * sizeof(float), "probe");
+    float *w = re_alloc(n_w * sizeof(float), "probe"), *b = re_alloc((size_t)p.oc * sizeof(float), "probe");
+    float *din = re_alloc(n_in * sizeof(float), "probe"), *dw = re_alloc(n_w * sizeof(float), "probe");
+    float *db = re_alloc((size_t)p.oc * sizeof(float), "probe"), *dout = re_alloc(n_out * sizeof(float), "probe");
+    uint16_t *in16 = re_alloc(n_in * sizeof(uint16_t), "probe"), *dout16 = re_alloc(n_out * sizeof(uint16_t), "probe");
+    double best[2] = {1e300, 1e300};
+    if (!in || !out || !w || !b || !din || !dw || !db || !dout || !in16 || !dout16) { st = RE_ERR_NOMEM; goto done; }
+    for (size_t i = 0; i < n_in; i++) in[i] = (float)(i % 17) * 0.05f - 0.4f;
+    for (size_t i = 0; i < n_out; i++) dout[i] = (float)(i % 13) * 0.01f - 0.06f;
+    for (size_t i = 0; i < n_w; i++) w[i] = (float)(i % 7) * 0.01f - 0.03f;
+    for (int i = 0; i < p.oc; i++) b[i] = 0.01f;
+    re_bf16_convert(in16, in, n_in);
+    re_bf16_convert(dout16, dout, n_out);
+    for (int k = 0; k < 2; k++) {
+        re_dnnl_conv_opts o = {.inference = !training, .bf16 = k};
+        if (k && training) {
+            o.src_dtype = RE_DNNL_BF16;
+            o.ddst_dtype = RE_DNNL_BF16;
+        }
+        if ((st = re_dnnl_conv_create_ex(&c[k], &p, 0, 1, &o)) != RE_OK) goto done;
+    }
+    for (int r = 0; r < PROBE_REPS + 1; r++)
+        for (int k = 0; k < 2; k++) {
+            const void *x = k && training ? (const void *)in16 : (const void *)in;
+            double t0 = probe_now_ms();
+            /* inference: weights reordered once (a runner's cache); training: at every step */
+            if ((st = re_dnnl_conv_forward_ex(c[k], out, x, w, b, !training && r > 0)) != RE_OK) goto done;
+            if (training &&
+                (st = re_dnnl_conv_backward_ex(c[k], din, dw, db, k ? (const void *)dout16 : (const void *)dout, NULL,
+                                               NULL)) != RE_OK)
+                goto done;
+            double t = probe_now_ms() - t0;
+            if (r > 0 && t < best[k]) best[k] = t; /* r == 0: warm-up (JIT, first touch) */
+        }
+    if (ms_f32) *ms_f32 = best[0];
+    if (ms_bf16) *ms_bf16 = best[1];
+done:
+    re_dnnl_conv_free(c[0]);
+    re_dnnl_conv_free(c[1]);
+    re_free(in); re_free(out); re_free(w); re_free(b); re_free(din); re_free(dw); re_free(db); re_free(dout);
+    re_free(in16); re_free(dout16);
+    return st;
 }

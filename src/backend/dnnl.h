@@ -48,6 +48,7 @@ typedef struct re_dnnl_linear re_dnnl_linear; /* fully connected layer (oneDNN i
 typedef re_layout re_dnnl_layout;
 #define RE_DNNL_NCHW RE_LAYOUT_NCHW
 #define RE_DNNL_BLOCKED RE_LAYOUT_BLOCKED16
+#define RE_DNNL_NHWC RE_LAYOUT_NHWC
 #define RE_DNNL_BLOCK RE_LAYOUT_BLOCK
 /* Element type of an interface buffer: f32, or bf16 (uint16_t, the upper half of the f32 bit pattern). */
 typedef enum re_dnnl_dtype { RE_DNNL_F32 = 0, RE_DNNL_BF16 = 1 } re_dnnl_dtype;
@@ -69,7 +70,14 @@ typedef struct re_dnnl_linear_opts {
     int inference;              /* forward only; weights kept in oneDNN's preferred layout (see w_same) */
     float lrelu;                /* > 0: fused LeakyReLU post-op */
     int bf16;                   /* compute in bf16 (f32 interface buffers, converted by the object) */
+    int wbf16;                  /* inference only, not with bf16: the weights are rounded to bf16 (round to nearest
+                                   even) and the layer computes in f32 on f32 activations. At n <= RE_GEMV_MAX_N it
+                                   runs our GEMV on a bf16 copy of the weights (re_linear_bf16w_forward: half the
+                                   weight bytes read per call, which is what a batch-1 linear layer costs); at larger n
+                                   oneDNN's f32 inner product on the rounded weights (same results up to summation
+                                   order) */
 } re_dnnl_linear_opts;
+#define RE_GEMV_MAX_N 8
 
 /* The fused elementwise kernels (src/backend/dnnl_fused.c) take the geometry of an activation tensor as
  * re_act_shape (backend.h). */
@@ -81,6 +89,14 @@ typedef struct re_dnnl_linear_opts {
 re_status re_dnnl_init(void);
 /* 1 if oneDNN is built in and its CPU engine works, else 0. Never fails loudly. */
 int re_dnnl_available(void);
+/* The ISA oneDNN dispatches to (dnnl_get_effective_cpu_isa) as a constant name, e.g. "avx512_core_bf16",
+ * "avx512_core_amx"; and the library's version "major.minor.patch" into buf. */
+const char *re_dnnl_isa_name(void);
+void re_dnnl_version_str(char *buf, size_t len);
+/* Time one representative seed64 layer in f32 and in bf16 (best of a few interleaved repetitions, milliseconds):
+ * training != 0: a k4 s2 conv's forward + backward at batch 16; else a k4 s2 conv's inference forward at batch 1.
+ * About 0.1-0.5 s. RE_OK, or the error of creating / running the layers (e.g. no bf16 kernels). */
+re_status re_dnnl_bf16_probe(int training, double *ms_f32, double *ms_bf16);
 
 /* Create a conv layer for geometry *p (all fields filled, oh/ow included; p->n is the fixed batch size).
  * transposed != 0: transposed conv, weights IOHW, oh = (h-1)*stride - 2*pad + kh;
@@ -164,6 +180,14 @@ void re_lrelu_backward_mixed(float *dx, uint16_t *dx16, const float *dy, const f
                              size_t count, float slope);
 /* f32 -> bf16, round to nearest even (NaN stays NaN). */
 void re_bf16_convert(uint16_t *dst, const float *src, size_t count);
+/* dst = src rounded to bf16 and widened back to f32 (dst may alias src). */
+void re_bf16_round(float *dst, const float *src, size_t count);
+/* Linear layer with bf16 weights on f32 activations: y[n,OUT] = act(x[n,IN] * w16[OUT,IN]^T + b) (b may be NULL;
+ * slope > 0: LeakyReLU), f32 accumulation, OpenMP over the output rows. The GEMV of re_dnnl_linear_opts.wbf16. */
+void re_linear_bf16w_forward(float *y, const float *x, const uint16_t *w16, const float *b, int n, int in_f,
+                             int out_f, float slope);
+/* The instruction set that kernel was compiled for: "avx512f" or "c" (portable loops). */
+const char *re_gemv_isa(void);
 
 #else /* !RE_HAVE_DNNL: stubs so callers compile and fall back to the reference ops */
 
@@ -174,6 +198,12 @@ static inline re_status re_dnnl_unsupported_(void) {
 }
 static inline re_status re_dnnl_init(void) { return re_dnnl_unsupported_(); }
 static inline int re_dnnl_available(void) { return 0; }
+static inline const char *re_dnnl_isa_name(void) { return "none"; }
+static inline re_status re_dnnl_bf16_probe(int training, double *ms_f32, double *ms_bf16) {
+    (void)training; (void)ms_f32; (void)ms_bf16;
+    return re_dnnl_unsupported_();
+}
+static inline void re_dnnl_version_str(char *buf, size_t len) { if (buf && len) buf[0] = 0; }
 static inline re_status re_dnnl_conv_create(re_dnnl_conv **out, const re_conv_params *p, int transposed,
                                             int with_bias) {
     (void)p; (void)transposed; (void)with_bias;

@@ -19,6 +19,9 @@
  */
 #include <math.h>
 #include <string.h>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 #include "backend/dnnl.h"
 
@@ -47,6 +50,70 @@ void re_bf16_convert(uint16_t *dst, const float *src, size_t count) {
 
 /* Output of one element: activation, then f32 and/or bf16 store. */
 static inline float act(float v, float slope) { return slope > 0 && !(v > 0) ? v * slope : v; }
+
+void re_bf16_round(float *dst, const float *src, size_t count) {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < count; i++) dst[i] = bf2f(f2bf(src[i]));
+}
+
+/* ---- linear layer with bf16 weights and f32 activations (batch-1 inference) ----------------------------------
+ * y[s][o] = act(b[o] + sum_i bf16_to_f32(w16[o][i]) * x[s][i]). Memory-bound at small n: every weight is read
+ * once per call (half the bytes of f32 weights) and used for all n samples while in L1. Rows are split statically
+ * over the threads; each row's dot products run in f32 with four independent vector accumulators. */
+
+/* dot(bf16 row, f32 x) over len elements */
+static inline float dot_bf16w(const uint16_t *w, const float *x, int len) {
+    int i = 0;
+    float s = 0.f;
+#ifdef __AVX512F__
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+    for (; i + 64 <= len; i += 64) {
+        __m512i w0 = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(w + i)));
+        __m512i w1 = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(w + i + 16)));
+        __m512i w2 = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(w + i + 32)));
+        __m512i w3 = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(w + i + 48)));
+        a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(w0, 16)), _mm512_loadu_ps(x + i), a0);
+        a1 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(w1, 16)), _mm512_loadu_ps(x + i + 16), a1);
+        a2 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(w2, 16)), _mm512_loadu_ps(x + i + 32), a2);
+        a3 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(w3, 16)), _mm512_loadu_ps(x + i + 48), a3);
+    }
+    for (; i + 16 <= len; i += 16) {
+        __m512i w0 = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(w + i)));
+        a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(w0, 16)), _mm512_loadu_ps(x + i), a0);
+    }
+    s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+#else
+    float acc[16] = {0};
+    for (; i + 16 <= len; i += 16)
+#pragma omp simd
+        for (int l = 0; l < 16; l++) acc[l] += bf2f(w[i + l]) * x[i + l];
+    for (int l = 0; l < 16; l++) s += acc[l];
+#endif
+    for (; i < len; i++) s += bf2f(w[i]) * x[i];
+    return s;
+}
+
+const char *re_gemv_isa(void) {
+#ifdef __AVX512F__
+    return "avx512f";
+#else
+    return "c";
+#endif
+}
+
+void re_linear_bf16w_forward(float *y, const float *x, const uint16_t *w16, const float *b, int n, int in_f,
+                             int out_f, float slope) {
+#pragma omp parallel for schedule(static)
+    for (int o = 0; o < out_f; o++) {
+        const uint16_t *wr = w16 + (size_t)o * in_f;
+        const float bo = b ? b[o] : 0.f;
+        for (int s = 0; s < n; s++) {
+            float v = bo + dot_bf16w(wr, x + (size_t)s * in_f, in_f);
+            y[(size_t)s * out_f + o] = act(v, slope);
+        }
+    }
+}
+
 
 /* ---- per-channel statistics ------------------------------------------------------------------------------ */
 

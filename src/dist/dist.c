@@ -27,13 +27,13 @@ int re_dist_launcher_size(void) {
     return 1;
 }
 
+#ifdef RE_HAVE_MPI
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-#ifdef RE_HAVE_MPI
 #include <mpi.h>
 
 typedef struct pending {

@@ -50,7 +50,9 @@ typedef struct re_net {
 } re_net;
 
 /* Per-batch state of one net. */
-enum { RE_NS_INFER = 1, RE_NS_BF16 = 2 };      /* re_net_state_init_ex flags (backends with a plan only) */
+/* re_net_state_init_ex flags (backends with a plan only); RE_NS_FCW16 (with RE_NS_INFER, runners of RE_PREC_MIXED):
+ * the large linear layers' weights are rounded to bf16 and read as bf16 (src/backend/backend_dnnl.c) */
+enum { RE_NS_INFER = 1, RE_NS_BF16 = 2, RE_NS_FCW16 = 4 };
 enum { RE_SKIP_FWD = 1, RE_SKIP_BWD = 2 };     /* re_net_state.skip bits: the work is done by a neighbour layer */
 typedef struct re_net_state {
     int n;                         /* batch size this state was built for */

@@ -3,6 +3,8 @@
  * reordered once per change), re_encode and re_decode; also the encoder+decoder state (vae_state) that the
  * training steps in train.c build on. Public API: include/reenact/reenact.h ("Inference").
  */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +47,7 @@ re_status re_vae_encode_fwd(vae_state *v, re_model *m, const float *x, int train
 struct re_runner {
     re_model *m;
     vae_state v;
+    re_precision prec;    /* RE_PREC_AUTO resolved */
     float *xbuf, *zbuf;   /* padded inputs */
 };
 
@@ -55,19 +58,30 @@ re_status re_runner_create(re_runner **out, re_model *m, int max_batch) {
 re_status re_runner_create_ex(re_runner **out, re_model *m, int max_batch, re_precision precision) {
     *out = NULL;
     if (max_batch < 1 || max_batch > 65536) return re_fail(RE_ERR_ARG, "runner: batch %d outside 1..65536", max_batch);
-    if (precision != RE_PREC_F32 && precision != RE_PREC_BF16)
-        return re_fail(RE_ERR_ARG, "runner: unknown precision %d (expected RE_PREC_F32 or RE_PREC_BF16)",
+    if (precision != RE_PREC_F32 && precision != RE_PREC_BF16 && precision != RE_PREC_AUTO &&
+        precision != RE_PREC_MIXED)
+        return re_fail(RE_ERR_ARG, "runner: unknown precision %d (expected RE_PREC_F32, _BF16, _AUTO or _MIXED)",
                        (int)precision);
     const re_compute_backend *be = re_compute_backend_get(m->backend);
+    /* AUTO: the rule's choice where the model's backend can run it, else f32 (the reference backend) */
+    if (precision == RE_PREC_AUTO) {
+        precision = re_precision_resolve(RE_PREC_AUTO, 0);
+        if (!be || !be->plan) precision = RE_PREC_F32;
+    }
     if (precision == RE_PREC_BF16 && (!be || !be->supports(NULL, precision)))
         return re_fail(RE_ERR_UNSUPPORTED, "runner: bf16 precision needs the oneDNN backend");
+    if (precision == RE_PREC_MIXED && (!be || !be->plan))
+        return re_fail(RE_ERR_UNSUPPORTED, "runner: mixed precision (bf16 linear weights) needs the oneDNN backend");
     re_runner *r = calloc(1, sizeof *r);
     if (!r) return re_fail(RE_ERR_NOMEM, "runner: out of memory");
     r->m = m;
+    r->prec = precision;
     const re_config *c = &m->cfg;
     size_t img = (size_t)c->channels * c->res * c->res;
     /* inference states: eval BN folded into the convs, fused activations, weights reordered once per change */
-    re_status s = re_vae_state_init(&r->v, m, max_batch, RE_NS_INFER | (precision == RE_PREC_BF16 ? RE_NS_BF16 : 0));
+    const int flags = RE_NS_INFER | (precision == RE_PREC_BF16 ? RE_NS_BF16 : 0) |
+                      (precision == RE_PREC_MIXED ? RE_NS_FCW16 : 0);
+    re_status s = re_vae_state_init(&r->v, m, max_batch, flags);
     if (s) goto fail;
     r->xbuf = re_alloc((size_t)max_batch * img * sizeof(float), "runner input");
     r->zbuf = re_alloc((size_t)max_batch * c->latent * sizeof(float), "runner latent");
@@ -121,4 +135,68 @@ re_status re_decode(re_runner *r, const float *z, int n, float *x_out) {
     if (s) return s;
     memcpy(x_out, out, (size_t)n * c->channels * c->res * c->res * sizeof(float));
     return RE_OK;
+}
+
+re_precision re_runner_precision(const re_runner *r) { return r ? r->prec : RE_PREC_F32; }
+
+/* ---- per-layer table (re_runner_describe) ---------------------------------------------------------------- */
+
+static const char *kind_name(re_layer_kind k) {
+    switch (k) {
+    case RE_L_CONV: return "conv";
+    case RE_L_DECONV: return "convT";
+    case RE_L_LINEAR: return "linear";
+    case RE_L_BN: return "bn";
+    case RE_L_LRELU: return "lrelu";
+    case RE_L_SIGMOID: return "sigmoid";
+    case RE_L_RESHAPE: return "reshape";
+    }
+    return "?";
+}
+
+typedef struct sbuf { char *p; size_t n, cap; int oom; } sbuf;
+
+static void sb_add(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_add(sbuf *b, const char *fmt, ...) {
+    if (b->oom) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
+        va_end(ap);
+        if (k < 0) { b->oom = 1; return; }
+        if ((size_t)k < b->cap - b->n) { b->n += (size_t)k; return; }
+        size_t cap = b->cap * 2 + (size_t)k + 256;
+        char *q = realloc(b->p, cap);
+        if (!q) { b->oom = 1; return; }
+        b->p = q;
+        b->cap = cap;
+    }
+}
+
+static void describe_net(sbuf *b, const char *part, const re_net *net, const re_net_state *st) {
+    for (int i = 0; i < net->n_layers; i++) {
+        const re_layer *l = &net->layers[i];
+        char impl[320], shape[48];
+        snprintf(shape, sizeof shape, "%dx%dx%d", l->oc, l->oh, l->ow);
+        if (st->skip && (st->skip[i] & RE_SKIP_FWD)) snprintf(impl, sizeof impl, "fused into the layer before");
+        else if (l->kind != RE_L_CONV && l->kind != RE_L_DECONV && l->kind != RE_L_LINEAR)
+            snprintf(impl, sizeof impl, "%s", l->kind == RE_L_RESHAPE ? "view (no op)" : "elementwise (ours)");
+        else if (st->be[i]->describe) st->be[i]->describe(l, st->fast[i], impl, sizeof impl);
+        else snprintf(impl, sizeof impl, "%s (reference ops)", st->be[i]->name);
+        sb_add(b, "%-8s %-14s %-7s %-12s %s\n", part, l->name, kind_name(l->kind), shape, impl);
+    }
+}
+
+char *re_runner_describe(const re_runner *r) {
+    if (!r) return NULL;
+    sbuf b = {malloc(4096), 0, 4096, 0};
+    if (!b.p) return NULL;
+    b.p[0] = 0;
+    sb_add(&b, "%-8s %-14s %-7s %-12s %s\n", "part", "layer", "kind", "output", "implementation (forward)");
+    describe_net(&b, "encoder", &r->m->enc, &r->v.enc);
+    describe_net(&b, "heads", &r->m->heads, &r->v.heads);
+    describe_net(&b, "decoder", &r->m->dec, &r->v.dec);
+    if (b.oom) { free(b.p); return NULL; }
+    return b.p;
 }

@@ -67,5 +67,5 @@ st=$?
 grep -qi "oneDNN" "$T/r.log" || { cat "$T/r.log"; fail "refusal does not name the backend"; }
 "$R" train "${common[@]}" --precision fp8 --out "$T/x" >"$T/x.log" 2>&1
 [ $? -eq 2 ] || fail "bad --precision: expected exit 2"
-grep -q "precision wants f32 or bf16" "$T/x.log" || fail "bad --precision message"
+grep -q -- "--precision: value 'fp8' is not f32, bf16 or auto" "$T/x.log" || fail "bad --precision message"
 echo "ok: train --precision bf16"

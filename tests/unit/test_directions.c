@@ -3,7 +3,8 @@
  * motion and is invariant to scale, translation and rotation where it should be), the within-clip fits on synthetic
  * clips whose true directions are known (patterns, held-out R^2, a motion space that excludes identity), the
  * calibration and the control solve on a synthetic decoder, steering (plain arithmetic as the neutral case, --lips 0,
- * regions, offsets), the directions inside a model file (round trip, weights_sha256 equal to the plain file's
+ * regions, offsets, which directions to steer with), the per-driver steering state (anim.h, re_steer_state) against
+ * the formula by hand, the directions inside a model file (round trip, weights_sha256 equal to the plain file's
  * data_sha256, and malformed entries refused with their status). Needs models/demo.motion (landmarks of a real face).
  *   Run: ./build/tests/test_directions     (cwd = repo root; ctest does that)
  *   RE_WRITE_DIRECTIONS_CORPUS=DIR ./build/tests/test_directions   also writes the fuzz seed corpus there.
@@ -235,6 +236,33 @@ static void test_calibrate_and_steer(void) {
         for (int i = 0; i < SL; i++) ah += (double)d->filter[k * SL + i] * out[i];
         CHECK_MSG(fabs(ah) < 0.02, "%s left: %.4f", re_attr_name(k), ah);
     }
+    /* --lips 0 with the driver's attributes: the rest of the motion is cleaned of what the filters read, so a code
+     * delta that differs only along the mouth's pattern gives the same output (without the cleaning it moved by the
+     * part of the pattern that F P != I leaves in the rest) */
+    {
+        float dz2[SL], out2[SL], dav[K];
+        for (int k = 0; k < K; k++) dav[k] = (float)(d->sigma[k] * nrand());
+        for (int i = 0; i < SL; i++) dz2[i] = dz[i] + 2.0f * d->pattern[RE_ATTR_MOUTH * SL + i];
+        re_steer_opts_default(&o);
+        o.space = RE_MSPACE_FULL;
+        o.lips = 0;
+        re_steer_apply(d, &o, dz, dav, 1, out, tmp);
+        re_steer_apply(d, &o, dz2, dav, 1, out2, tmp);
+        double moved = 0, size = 0;
+        for (int i = 0; i < SL; i++) {
+            moved += (double)(out2[i] - out[i]) * (out2[i] - out[i]);
+            size += 4.0 * d->pattern[RE_ATTR_MOUTH * SL + i] * d->pattern[RE_ATTR_MOUTH * SL + i];
+        }
+        CHECK_MSG(sqrt(moved) < 1e-3 * sqrt(size), "--lips 0: a mouth-only change of the delta moved the output by %.2e "
+                  "(of %.2e)", sqrt(moved), sqrt(size));
+        o.lips = 1;   /* as driven: the default keeps the rest as it was, so the same change does move it */
+        re_steer_apply(d, &o, dz, dav, 1, out, tmp);
+        re_steer_apply(d, &o, dz2, dav, 1, out2, tmp);
+        moved = 0;
+        for (int i = 0; i < SL; i++) moved += (double)(out2[i] - out[i]) * (out2[i] - out[i]);
+        printf("mouth-only change of the delta: output moved %.2e with --lips 1 (rest kept), of %.2e\n", sqrt(moved),
+               sqrt(size));
+    }
     /* attribute drive: the decoded attributes of the steered delta match the driver's changes */
     re_steer_opts_default(&o);
     o.space = RE_MSPACE_FULL;
@@ -283,6 +311,119 @@ static void test_calibrate_and_steer(void) {
     o.mouth_absolute = 0;
     re_steer_attr_delta(&o, ad, ar, ap, da);
     CHECK(fabsf(da[RE_ATTR_MOUTH] + 0.05f) < 1e-6f);
+    re_directions_free(d);
+}
+
+/* ---- the steering state (anim.h): the same frames through re_steer_state_next and through the formula by hand ---- */
+/* want = z_src + re_steer_apply(z - z_ref, da or NULL) */
+static void steer_by_hand(const re_directions *d, const re_steer_opts *o, float s, const float *zs, const float *z,
+                          const float *zr, const float *da, float *want) {
+    float dz[SL], tmp[2 * SL];
+    for (int i = 0; i < SL; i++) dz[i] = z[i] - zr[i];
+    re_steer_apply(d, o, dz, da, s, dz, tmp);
+    for (int i = 0; i < SL; i++) want[i] = zs[i] + dz[i];
+}
+
+static void test_steer_state(void) {
+    re_directions *d = fit_synthetic(8, 50);
+    if (!d) return;
+    enum { T = 6 };
+    float zs[SL], zr[SL], z[T][SL], a[T][K], ap[K], out[SL], want[SL], da[K];
+    for (int i = 0; i < SL; i++) zs[i] = (float)nrand(), zr[i] = (float)nrand();
+    for (int t = 0; t < T; t++) {
+        for (int i = 0; i < SL; i++) z[t][i] = (float)nrand();
+        for (int k = 0; k < K; k++) a[t][k] = (float)(d->sigma[k] * nrand());
+    }
+    for (int k = 0; k < K; k++) ap[k] = (float)(d->sigma[k] * nrand());
+    re_steer_opts o;
+    re_steer_opts_default(&o);
+    re_steer_state *st = NULL;
+
+    /* arguments */
+    CHECK(re_steer_state_create(NULL, d, &o, 1, SL, 25, NULL) == RE_ERR_ARG);
+    CHECK(re_steer_state_create(&st, NULL, NULL, 1, 0, 25, NULL) == RE_ERR_ARG && !st);
+    CHECK(re_steer_state_create(&st, d, &o, 1, SL + 1, 25, NULL) == RE_ERR_ARG && !st);
+    CHECK(re_steer_state_create(&st, d, NULL, 1, SL, 25, NULL) == RE_ERR_ARG && !st);
+    CHECK(re_steer_state_create(&st, NULL, NULL, NAN, SL, 25, NULL) == RE_ERR_ARG && !st);
+    o.lips = -1;
+    CHECK(re_steer_state_create(&st, d, &o, 1, SL, 25, NULL) == RE_ERR_ARG && !st);
+    re_steer_opts_default(&o);
+    re_steer_state_free(NULL);
+
+    /* what to steer with */
+    const re_directions *use = d;
+    CHECK(re_steer_directions(NULL, &o, &use) == RE_OK && !use);   /* defaults: plain arithmetic without directions */
+    CHECK(re_steer_directions(d, &o, &use) == RE_OK && use == d);
+    o.attr_drive = 0;
+    o.space = RE_MSPACE_FULL;
+    CHECK(re_steer_directions(d, &o, &use) == RE_OK && !use);      /* nothing to steer */
+    o.lips = 0;
+    CHECK(re_steer_directions(NULL, &o, &use) == RE_ERR_UNSUPPORTED && !use);
+    o.lips = 4;
+    CHECK(re_steer_directions(d, &o, &use) == RE_ERR_ARG && !use);
+    re_steer_opts_default(&o);
+    o.debias = 1;
+    const float sb = d->smile_bias;
+    d->smile_bias = NAN;
+    CHECK(re_steer_directions(d, &o, &use) == RE_ERR_UNSUPPORTED && !use);
+    d->smile_bias = 0.1f;
+    CHECK(re_steer_directions(d, &o, &use) == RE_OK && use == d);
+    d->smile_bias = sb;
+    re_steer_opts_default(&o);
+
+    /* without directions: re_anim_transfer, attributes ignored */
+    CHECK_OK(re_steer_state_create(&st, NULL, NULL, 0.7f, SL, 25, NULL));
+    re_steer_state_next(st, zs, z[0], zr, a[0], out);
+    re_anim_transfer(zs, z[0], zr, 0.7f, SL, want);
+    CHECK(memcmp(out, want, sizeof out) == 0);
+    re_steer_state_free(st);
+
+    /* with directions, unsmoothed: no attributes yet (da NULL), then the first ones are the reference, a frame
+     * without them holds the last, the mouth is measured from the photo's */
+    CHECK_OK(re_steer_state_create(&st, d, &o, 0.8f, SL, 25, NULL));
+    re_steer_state_set_photo(st, ap);
+    re_steer_state_next(st, zs, z[0], zr, NULL, out);
+    steer_by_hand(d, &o, 0.8f, zs, z[0], zr, NULL, want);
+    CHECK_MSG(memcmp(out, want, sizeof out) == 0, "steering before any attributes");
+    re_steer_state_next(st, zs, z[1], zr, a[1], out);
+    re_steer_attr_delta(&o, a[1], a[1], ap, da);
+    steer_by_hand(d, &o, 0.8f, zs, z[1], zr, da, want);
+    CHECK_MSG(memcmp(out, want, sizeof out) == 0, "steering, first attributes");
+    re_steer_state_next(st, zs, z[2], zr, NULL, out);
+    steer_by_hand(d, &o, 0.8f, zs, z[2], zr, da, want);
+    CHECK_MSG(memcmp(out, want, sizeof out) == 0, "steering, attributes held");
+    memcpy(out, z[3], sizeof out);   /* z_out may alias z_drive */
+    re_steer_state_next(st, zs, out, zr, a[3], out);
+    re_steer_attr_delta(&o, a[3], a[1], ap, da);
+    steer_by_hand(d, &o, 0.8f, zs, z[3], zr, da, want);
+    CHECK_MSG(memcmp(out, want, sizeof out) == 0, "steering, later attributes against the first");
+
+    /* reset: a new driver, whose first attributes are the new reference; the photo's stay */
+    re_steer_state_reset(st);
+    re_steer_state_next(st, zs, z[4], zr, a[4], out);
+    re_steer_attr_delta(&o, a[4], a[4], ap, da);
+    steer_by_hand(d, &o, 0.8f, zs, z[4], zr, da, want);
+    CHECK_MSG(memcmp(out, want, sizeof out) == 0, "steering after a reset");
+    re_steer_state_free(st);
+
+    /* a given reference (--ref best), no photo attributes, and the attributes smoothed like the codes */
+    re_latent_filter_opts fo;
+    re_latent_filter_opts_default(&fo);
+    re_latent_filter *f = NULL;
+    CHECK_OK(re_latent_filter_create(&f, K, 30, &fo));
+    CHECK_OK(re_steer_state_create(&st, d, &o, 1, SL, 30, &fo));
+    re_steer_state_set_ref(st, a[0]);
+    for (int t = 1; t < T; t++) {
+        float as[K];
+        memcpy(as, a[t], sizeof as);
+        re_latent_filter_apply(f, as);
+        re_steer_state_next(st, zs, z[t], zr, a[t], out);
+        re_steer_attr_delta(&o, as, a[0], NULL, da);
+        steer_by_hand(d, &o, 1, zs, z[t], zr, da, want);
+        CHECK_MSG(memcmp(out, want, sizeof out) == 0, "smoothed steering, frame %d", t);
+    }
+    re_latent_filter_free(f);
+    re_steer_state_free(st);
     re_directions_free(d);
 }
 
@@ -442,6 +583,7 @@ int main(void) {
     test_attributes((const float(*)[2])lm0);
     test_fit();
     test_calibrate_and_steer();
+    test_steer_state();
     test_model_file();
     rmdir(g_dir);
     RE_TEST_END();

@@ -255,6 +255,72 @@ int main(void) {
         re_render_free(r);
     }
 
+    /* 5b. the residual brings no foreign hue: a warm photo, a decoder whose skin is a different hue and whose
+     * generated eye is blue. The generated pixels darken/brighten the photo, and their chroma stays on the photo's
+     * own skin hue (a non-negative multiple of it), never the decoder's blue. */
+    {
+        float lm[RE_FACE_LANDMARKS][2];
+        for (int i = 0; i < RE_FACE_LANDMARKS; i++) {
+            lm[i][0] = 16 + (float)(i % 9) * 4;
+            lm[i][1] = 16 + (float)(i / 9) * 4;
+        }
+        for (int i = 48; i < 60; i++) {
+            const double a = 2 * M_PI * (i - 48) / 12;
+            lm[i][0] = (float)(31.5 + 8 * cos(a));
+            lm[i][1] = (float)(43.5 + 4 * sin(a));
+        }
+        re_image warm = {0};
+        CHECK_OK(re_image_alloc(&warm, K, K));
+        const int skin[3] = {205, 150, 120};
+        for (int y = 0; y < K; y++)
+            for (int x = 0; x < K; x++)
+                for (int c = 0; c < 3; c++)   /* skin with a little texture, so the photo has chroma spread */
+                    warm.data[(size_t)y * warm.stride + 3 * x + c] = (uint8_t)(skin[c] + ((x * 7 + y * 3 + c) % 11) - 5);
+        for (int i = 0; i < N; i++) {   /* a pinkish-grey decoded skin, with texture in every channel */
+            ds[i] = 0.62f + 0.04f * (float)((i * 13) % 7) / 7.0f;
+            ds[N + i] = 0.55f + 0.04f * (float)((i * 5) % 9) / 9.0f;
+            ds[2 * N + i] = 0.52f + 0.04f * (float)((i * 3) % 11) / 11.0f;
+        }
+        memcpy(dt, ds, 3 * N * sizeof(float));
+        for (int y = 40; y < 48; y++)
+            for (int x = 24; x < 40; x++) {   /* a dark, strongly blue generated mouth */
+                dt[y * RES + x] = 0.05f;
+                dt[N + y * RES + x] = 0.10f;
+                dt[2 * N + y * RES + x] = 0.55f;
+            }
+        re_render *r = NULL;
+        CHECK_OK(re_render_create(&r, &warm, &fr, RES, NULL));
+        CHECK_OK(re_render_set_source(r, ds, (const float(*)[2])lm));
+        CHECK_OK(re_render_apply(r, dt, (const float(*)[2])lm, &out));
+        const double scb = skin[2] - (0.299 * skin[0] + 0.587 * skin[1] + 0.114 * skin[2]);
+        const double scr = skin[0] - (0.299 * skin[0] + 0.587 * skin[1] + 0.114 * skin[2]);
+        const double sn = sqrt(scb * scb + scr * scr);
+        long changed = 0, off_hue = 0;
+        double worst = 0;
+        for (int y = 4 * 41; y < 4 * 47; y++)
+            for (int x = 4 * 26; x < 4 * 38; x++) {
+                const uint8_t *a = out.data + (size_t)y * out.stride + 3 * x, *b = warm.data + (size_t)y * warm.stride + 3 * x;
+                if (abs(a[0] - b[0]) + abs(a[1] - b[1]) + abs(a[2] - b[2]) <= 6) continue;
+                changed++;
+                const double Y = 0.299 * a[0] + 0.587 * a[1] + 0.114 * a[2], cb = a[2] - Y, cr = a[0] - Y;
+                /* distance of (cb, cr) from the skin hue's ray, in 8-bit units */
+                const double along = (cb * scb + cr * scr) / sn, across = fabs(cb * scr - cr * scb) / sn;
+                const double d = along < 0 ? sqrt(cb * cb + cr * cr) : across;
+                if (d > worst) worst = d;
+                if (d > 8) off_hue++;
+            }
+        printf("foreign hue: %ld generated pixels in the mouth, %ld off the photo's skin hue (worst %.1f/255)\n",
+               changed, off_hue, worst);
+        re_render_diag dg;
+        re_render_get_diag(r, &dg);
+        CHECK(dg.gain_c > 0.1f);   /* the photo's colour is in play */
+        CHECK(changed > 1000);
+        CHECK_EQ_INT(off_hue, 0);
+        re_render_free(r);
+        re_image_free(&warm);
+        make_face(ds, 0);
+    }
+
     /* 6. a face at the photo's border and a tiny face: rendered without error, far pixels untouched */
     {
         re_image big = {0};
