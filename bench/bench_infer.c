@@ -40,13 +40,11 @@ static void usage(FILE *f) {
             "  --runs N                 timed calls per target [200]\n"
             "  --warmup W               untimed calls first [20]\n"
             "  --batch N                images per call [1]\n"
-            "  --threads N              OpenMP threads (0: all cores) [0]\n"
-            "  --backend ref|dnnl       compute backend [dnnl when built, else ref]\n"
+            BENCH_USAGE_THREADS_BACKEND
             "  --precision P            runner arithmetic: f32, bf16, mixed (f32 with bf16 weights of the large\n"
             "                           linear layers), auto (this CPU's choice); all but f32 need dnnl [f32]\n"
             "  --layers                 also print each layer's implementation (oneDNN impl_info_str / ours)\n"
-            "  --config NAME            model preset [seed64]\n"
-            "  --json FILE              also write the results as JSON\n");
+            BENCH_USAGE_CONFIG_JSON);
 }
 
 static int parse_args(int argc, char **argv, bench_opts *o) {
@@ -62,11 +60,8 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "--warmup")) ok = bench_parse_int(v, 0, 10000000, &o->warmup);
         else if (!strcmp(a, "--batch")) ok = bench_parse_int(v, 1, 4096, &o->batch);
         else if (!strcmp(a, "--threads")) ok = bench_parse_int(v, 0, 1024, &o->threads);
-        else if (!strcmp(a, "--backend")) {
-            if (!strcmp(v, "ref")) o->backend = RE_BACKEND_REF;
-            else if (!strcmp(v, "dnnl")) o->backend = RE_BACKEND_DNNL;
-            else ok = 0;
-        } else if (!strcmp(a, "--precision")) {
+        else if (!strcmp(a, "--backend")) ok = bench_parse_backend(v, &o->backend);
+        else if (!strcmp(a, "--precision")) {
             ok = re_precision_parse(v, &o->precision) == RE_OK;
         } else if (!strcmp(a, "--config")) o->config = v;
         else if (!strcmp(a, "--json")) o->json = v;
@@ -74,10 +69,6 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         if (!ok) { fprintf(stderr, "bench_infer: bad value '%s' for %s\n", v, a); return 0; }
     }
     return 1;
-}
-
-static const char *backend_name(re_backend b) {
-    return b == RE_BACKEND_DNNL ? "dnnl" : b == RE_BACKEND_REF ? "ref" : "auto";
 }
 
 static void print_row(const char *name, const double *v, int n, double gflop) {
@@ -135,8 +126,8 @@ int main(int argc, char **argv) {
         }
 
     printf("bench_infer: reenact %s, config %s, backend %s, precision %s, %d threads, batch %d, %d warm-up + %d runs\n",
-           re_version(), o.config, backend_name(re_model_backend(m)), re_precision_name(prec), re_get_threads(),
-           o.batch, o.warmup, o.runs);
+           re_version(), o.config, bench_backend_name(re_model_backend(m)), re_precision_name(prec),
+           re_get_threads(), o.batch, o.warmup, o.runs);
     printf("bench_infer: CPU %s (%s family %d model %d), oneDNN %s ISA %s\n", ci.model, ci.vendor, ci.family,
            ci.model_id, ci.dnnl_version, ci.dnnl_isa);
     if (o.layers) {
@@ -168,8 +159,8 @@ int main(int argc, char **argv) {
         fprintf(f, "{\"tool\": \"bench_infer\", \"config\": \"%s\", \"backend\": \"%s\", \"threads\": %d, "
                    "\"batch\": %d, \"runs\": %d, \"precision\": \"%s\", \"cpu\": \"%s\", \"isa\": \"%s\", "
                    "\"results\": [",
-                o.config, backend_name(re_model_backend(m)), re_get_threads(), o.batch, o.runs, re_precision_name(prec),
-                ci.model, ci.dnnl_isa);
+                o.config, bench_backend_name(re_model_backend(m)), re_get_threads(), o.batch, o.runs,
+                re_precision_name(prec), ci.model, ci.dnnl_isa);
         json_row(f, n_ed, t_ed, o.runs, g_enc + g_dec, 1);
         json_row(f, n_d, t_d, o.runs, g_dec, 0);
         fprintf(f, "\n]}\n");

@@ -55,11 +55,9 @@ static void usage(FILE *f) {
             "  --steps K                steps per repetition [5]\n"
             "  --reps R                 repetitions [5]\n"
             "  --warmup W               untimed steps first [3]\n"
-            "  --threads N              OpenMP threads (0: all cores) [0]\n"
-            "  --backend ref|dnnl       compute backend [dnnl when built, else ref]\n"
+            BENCH_USAGE_THREADS_BACKEND
             "  --precision f32|bf16     training arithmetic (bf16 needs dnnl) [f32]\n"
-            "  --config NAME            model preset [seed64]\n"
-            "  --json FILE              also write the results as JSON\n");
+            BENCH_USAGE_CONFIG_JSON);
 }
 
 static int parse_args(int argc, char **argv, bench_opts *o) {
@@ -79,11 +77,8 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "--reps")) ok = bench_parse_int(v, 1, 100000, &o->reps);
         else if (!strcmp(a, "--warmup")) ok = bench_parse_int(v, 0, 100000, &o->warmup);
         else if (!strcmp(a, "--threads")) ok = bench_parse_int(v, 0, 1024, &o->threads);
-        else if (!strcmp(a, "--backend")) {
-            if (!strcmp(v, "ref")) o->backend = RE_BACKEND_REF;
-            else if (!strcmp(v, "dnnl")) o->backend = RE_BACKEND_DNNL;
-            else ok = 0;
-        } else if (!strcmp(a, "--precision")) {
+        else if (!strcmp(a, "--backend")) ok = bench_parse_backend(v, &o->backend);
+        else if (!strcmp(a, "--precision")) {
             if (!strcmp(v, "f32")) o->precision = RE_PREC_F32;
             else if (!strcmp(v, "bf16")) o->precision = RE_PREC_BF16;
             else ok = 0;
@@ -93,10 +88,6 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         if (!ok) { fprintf(stderr, "bench_train: bad value '%s' for %s\n", v, a); return 0; }
     }
     return 1;
-}
-
-static const char *backend_name(re_backend b) {
-    return b == RE_BACKEND_DNNL ? "dnnl" : b == RE_BACKEND_REF ? "ref" : "auto";
 }
 
 /* FLOPs per image of one training step; see the header comment. */
@@ -173,7 +164,7 @@ static int write_json(const bench_opts *o, const bench_result *res, int nres, re
     if (!f) { perror(o->json); return 1; }
     fprintf(f, "{\"tool\": \"bench_train\", \"config\": \"%s\", \"backend\": \"%s\", \"threads\": %d, \"batch\": %d, "
                "\"steps\": %d, \"reps\": %d, \"results\": [",
-            o->config, backend_name(used), re_get_threads(), o->batch, o->steps, o->reps);
+            o->config, bench_backend_name(used), re_get_threads(), o->batch, o->steps, o->reps);
     for (int i = 0; i < nres; i++) {
         const bench_result *r = &res[i];
         double med = bench_median_sorted(r->ips, r->n);
@@ -206,7 +197,7 @@ int main(int argc, char **argv) {
         re_model_free(m);
     }
     printf("bench_train: reenact %s, config %s, backend %s, precision %s, %d threads, batch %d, %d warm-up + %d x %d "
-           "steps\n", re_version(), o.config, backend_name(used), o.precision == RE_PREC_BF16 ? "bf16" : "f32",
+           "steps\n", re_version(), o.config, bench_backend_name(used), o.precision == RE_PREC_BF16 ? "bf16" : "f32",
            re_get_threads(), o.batch, o.warmup, o.reps, o.steps);
     bench_result res[2];
     int nres = 0, rc = 0;

@@ -1,13 +1,17 @@
 /*
  * bench_util.h - small helpers shared by bench_train.c and bench_infer.c: a monotonic clock, sorting and the median
- * of timings, deterministic bench data, integer option parsing. Header-only (static functions).
+ * of timings, deterministic bench data, integer and backend option parsing, the shared usage lines. Header-only
+ * (static functions).
  */
 #ifndef RE_BENCH_UTIL_H
 #define RE_BENCH_UTIL_H
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+
+#include "reenact/reenact.h"
 
 /* Monotonic clock in seconds. */
 static inline double bench_now_s(void) {
@@ -43,4 +47,24 @@ static inline int bench_parse_int(const char *s, int lo, int hi, int *out) {
     *out = (int)v;
     return 1;
 }
+
+/* --backend ref|dnnl; 0 on anything else. */
+static inline int bench_parse_backend(const char *s, re_backend *out) {
+    if (!strcmp(s, "ref")) *out = RE_BACKEND_REF;
+    else if (!strcmp(s, "dnnl")) *out = RE_BACKEND_DNNL;
+    else return 0;
+    return 1;
+}
+
+static inline const char *bench_backend_name(re_backend b) {
+    return b == RE_BACKEND_DNNL ? "dnnl" : b == RE_BACKEND_REF ? "ref" : "auto";
+}
+
+/* The usage lines of the options bench_infer and bench_train share. */
+#define BENCH_USAGE_THREADS_BACKEND \
+    "  --threads N              OpenMP threads (0: all cores) [0]\n" \
+    "  --backend ref|dnnl       compute backend [dnnl when built, else ref]\n"
+#define BENCH_USAGE_CONFIG_JSON \
+    "  --config NAME            model preset [seed64]\n" \
+    "  --json FILE              also write the results as JSON\n"
 #endif

@@ -99,12 +99,17 @@ re_status ev_clip_open(ctx *c, clip_iter *it, const char *path);
 void ev_clip_close(clip_iter *it);
 /* A clip's JSON object with what its reading found: path, fps, frames used, leading frames without a face, lost. */
 json_t *ev_clip_json(const char *path, const clip_iter *it);
+/* The end of a clip's frames: the final progress line and ev_clip_json; when no frame had a face, the warning "no
+ * face found in any of the N frames of <what>'<path>'; <left_out>" on stderr and "error" in the object. */
+json_t *ev_clip_finish(prog *p, const clip_iter *it, const char *path, const char *what, const char *left_out);
 re_status ev_clip_next(ctx *c, clip_iter *it, int *nb, int *found, double (*feat)[NFEAT]);
 /* The transfer of one driver to one photo (re_steer_state: steered as animate does when c->steer_on, with the
  * driver's attributes smoothed at the clip's frame rate); a_photo: the photo's attributes or NULL. */
 re_status ev_steer_open(const ctx *c, const clip_iter *it, const float *a_photo, re_steer_state **out);
 void ev_transfer(const ctx *c, re_steer_state *sst, const float *zsrc, const float *zref, int nb);
 void ev_smooth_codes(const ctx *c, re_latent_filter *f, int nb);
+/* The clip's next batch (ev_clip_next; *nb = 0 at its end), encoded into c->z and smoothed (ev_smooth_codes). */
+re_status ev_clip_next_codes(ctx *c, clip_iter *it, int *nb, int *found, double (*feat)[NFEAT]);
 re_status eval_clips(ctx *c, char **clips, int n_clips, json_t **out);
 
 /* ---- eval_cross.c: 3. cross-identity motion fidelity (--cross, --drivers) */

@@ -57,6 +57,17 @@ json_t *ev_clip_json(const char *path, const clip_iter *it) {
     return o;
 }
 
+json_t *ev_clip_finish(prog *p, const clip_iter *it, const char *path, const char *what, const char *left_out) {
+    ev_prog_tick(p, it->used, it->total, "frames", 1);
+    json_t *o = ev_clip_json(path, it);
+    if (it->used == 0) {
+        fprintf(stderr, "reenact eval: warning: no face found in any of the %ld frames of %s'%s'; %s\n", it->decoded,
+                what, path, left_out);
+        json_object_set_new(o, "error", json_string("no face found"));
+    }
+    return o;
+}
+
 void ev_clip_close(clip_iter *it) {
     re_latent_filter_free(it->filt);
     it->filt = NULL;
@@ -143,6 +154,14 @@ void ev_smooth_codes(const ctx *c, re_latent_filter *f, int nb) {
     for (int j = 0; j < nb; j++) re_latent_filter_apply(f, c->z + (size_t)j * c->L);
 }
 
+re_status ev_clip_next_codes(ctx *c, clip_iter *it, int *nb, int *found, double (*feat)[NFEAT]) {
+    re_status st = ev_clip_next(c, it, nb, found, feat);
+    if (st != RE_OK || *nb == 0) return st;
+    if ((st = re_encode(c->r, c->x, *nb, c->z, NULL)) != RE_OK) return st;
+    ev_smooth_codes(c, it->filt, *nb);
+    return RE_OK;
+}
+
 /* ---- 2. self-reenactment ------------------------------------------------------------------------------------- */
 
 re_status eval_clips(ctx *c, char **clips, int n_clips, json_t **out) {
@@ -178,10 +197,8 @@ re_status eval_clips(ctx *c, char **clips, int n_clips, json_t **out) {
         if ((st = ev_steer_open(c, &it, NULL, &sst)) != RE_OK) goto fail;
         int nb;
         for (;;) {
-            if ((st = ev_clip_next(c, &it, &nb, found, feat)) != RE_OK) goto fail;
+            if ((st = ev_clip_next_codes(c, &it, &nb, found, feat)) != RE_OK) goto fail;
             if (nb == 0) break;
-            if ((st = re_encode(c->r, c->x, nb, c->z, NULL)) != RE_OK) goto fail;
-            ev_smooth_codes(c, it.filt, nb);
             if (it.used == nb) memcpy(zsrc, c->z, (size_t)c->L * sizeof *zsrc); /* first batch: frame 0 */
             ev_transfer(c, sst, zsrc, zsrc, nb); /* source and reference are both frame 0 */
             if ((st = re_decode(c->r, c->z2, nb, c->y)) != RE_OK) goto fail;
@@ -208,12 +225,8 @@ re_status eval_clips(ctx *c, char **clips, int n_clips, json_t **out) {
             }
             ev_prog_tick(&p, it.used, it.total, "frames", 0);
         }
-        ev_prog_tick(&p, it.used, it.total, "frames", 1);
-        json_t *cj = ev_clip_json(clips[ci], &it);
+        json_t *cj = ev_clip_finish(&p, &it, clips[ci], "", "clip left out");
         if (it.used == 0) {
-            fprintf(stderr, "reenact eval: warning: no face found in any of the %ld frames of '%s'; clip left out\n",
-                    it.decoded, clips[ci]);
-            json_object_set_new(cj, "error", json_string("no face found"));
             printf("  %-28.28s %6s  no face found in %ld frames\n", ev_base_name(clips[ci]), "-", it.decoded);
         } else {
             double fo = n_diff ? d_out / n_diff : NAN, fd = n_diff ? d_drv / n_diff : NAN;

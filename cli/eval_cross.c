@@ -272,10 +272,8 @@ re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_dr
         }
         int nb;
         for (;;) {
-            if ((st = ev_clip_next(c, &it, &nb, found, feat)) != RE_OK) goto fail;
+            if ((st = ev_clip_next_codes(c, &it, &nb, found, feat)) != RE_OK) goto fail;
             if (nb == 0) break;
-            if ((st = re_encode(c->r, c->x, nb, c->z, NULL)) != RE_OK) goto fail;
-            ev_smooth_codes(c, it.filt, nb);
             if (it.used == nb) memcpy(zref, c->z, (size_t)c->L * sizeof *zref);
             long t_first = it.used - nb;
             for (int j = 0; j < nb; j++) {
@@ -325,12 +323,8 @@ re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_dr
             }
             ev_prog_tick(&p, it.used, it.total, "frames", 0);
         }
-        ev_prog_tick(&p, it.used, it.total, "frames", 1);
-        json_t *dj = ev_clip_json(drivers[di], &it);
+        json_t *dj = ev_clip_finish(&p, &it, drivers[di], "driver ", "left out");
         if (it.used == 0) {
-            fprintf(stderr, "reenact eval: warning: no face found in any of the %ld frames of driver '%s'; left out\n",
-                    it.decoded, drivers[di]);
-            json_object_set_new(dj, "error", json_string("no face found"));
             json_array_append_new(jd, dj);
             ev_clip_close(&it);
             continue;

@@ -52,6 +52,17 @@ static re_status rec_flush(ctx *c, int nb, rec_acc *a) {
     return RE_OK;
 }
 
+/* One more image is in c->x (*nb counts them): reconstruct a full batch, then the progress line (done of total). */
+static re_status rec_added(ctx *c, int *nb, rec_acc *a, prog *p, long done, long total) {
+    if (++*nb == c->batch) {
+        re_status st = rec_flush(c, *nb, a);
+        if (st != RE_OK) return st;
+        *nb = 0;
+    }
+    ev_prog_tick(p, done, total, "images", 0);
+    return RE_OK;
+}
+
 static json_t *rec_json(const rec_acc *a) {
     json_t *o = json_object();
     json_object_set_new(o, "l1", ev_jstats(&a->l1));
@@ -106,11 +117,7 @@ re_status eval_faces(ctx *c, const char *dir, json_t **out) {
         if (nf > 1) multi++;
         re_image_to_chw(&c->crops[nb], c->x + (size_t)nb * c->per);
         used++;
-        if (++nb == c->batch) {
-            if ((st = rec_flush(c, nb, &a)) != RE_OK) goto fail;
-            nb = 0;
-        }
-        ev_prog_tick(&p, (long)i + 1, (long)n_sel, "images", 0);
+        if ((st = rec_added(c, &nb, &a, &p, (long)i + 1, (long)n_sel)) != RE_OK) goto fail;
     }
     if ((st = rec_flush(c, nb, &a)) != RE_OK) goto fail;
     ev_prog_tick(&p, (long)n_sel, (long)n_sel, "images", 1);
@@ -180,11 +187,7 @@ re_status eval_dataset(ctx *c, const char *path, int val_only, double val_fracti
         uint64_t k = n_sel == total ? i : (uint64_t)((double)i * (double)total / (double)n_sel);
         uint64_t rec = val_only ? re_loader_val_index(l, k) : k;
         if ((st = re_dataset_read_chw(ds, rec, 0, c->x + (size_t)nb * c->per)) != RE_OK) goto fail;
-        if (++nb == c->batch) {
-            if ((st = rec_flush(c, nb, &a)) != RE_OK) goto fail;
-            nb = 0;
-        }
-        ev_prog_tick(&p, (long)i + 1, (long)n_sel, "images", 0);
+        if ((st = rec_added(c, &nb, &a, &p, (long)i + 1, (long)n_sel)) != RE_OK) goto fail;
     }
     if ((st = rec_flush(c, nb, &a)) != RE_OK) goto fail;
     ev_prog_tick(&p, (long)n_sel, (long)n_sel, "images", 1);

@@ -177,6 +177,15 @@ static int setup_code(re_status s) {
                                                                              : WS_CLOSE_INTERNAL;
 }
 
+/* Take the waiting driving frame out of its slot (the caller holds s->mu and has seen s->frame set). */
+static void take_frame(sess *s, uint8_t **buf, size_t *n, int64_t *index, double *t) {
+    *buf = s->frame;
+    *n = s->frame_n;
+    *index = s->frame_index;
+    *t = s->frame_t;
+    s->frame = NULL;
+}
+
 static void worker_run(sess *s) {
     serve_live *L = s->L;
     pthread_mutex_lock(&s->mu);
@@ -256,13 +265,7 @@ static void worker_run(sess *s) {
             s->reset = 0;
             re_live_reset(lv);
         }
-        if (!nbuf && s->frame) {
-            nbuf = s->frame;
-            nn = s->frame_n;
-            nindex = s->frame_index;
-            nt = s->frame_t;
-            s->frame = NULL;
-        }
+        if (!nbuf && s->frame) take_frame(s, &nbuf, &nn, &nindex, &nt);
         pthread_mutex_unlock(&s->mu);
         if (!nbuf) continue;
         uint8_t *buf = nbuf;
@@ -303,13 +306,7 @@ static void worker_run(sess *s) {
         /* take the waiting frame (if any) before answering: a client that sends its next frame on our answer then
          * finds the slot free, instead of replacing (skipping) the frame that was waiting */
         pthread_mutex_lock(&s->mu);
-        if (s->frame) {
-            nbuf = s->frame;
-            nn = s->frame_n;
-            nindex = s->frame_index;
-            nt = s->frame_t;
-            s->frame = NULL;
-        }
+        if (s->frame) take_frame(s, &nbuf, &nn, &nindex, &nt);
         pthread_mutex_unlock(&s->mu);
         json_t *ms = json_pack("{s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f, s:f}", "wait", t1 - t_in,
                                "decode_jpeg", t2 - t1, "track", info.ms.track, "align", info.ms.align, "encode",

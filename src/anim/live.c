@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "anim_internal.h"
 #include "core/core.h"
 #include "reenact/directions.h"
 #include "reenact/live.h"
@@ -53,15 +54,8 @@ static re_status check_opts(const re_anim_opts *o, double fps) {
         return re_fail(RE_ERR_ARG, "model_threads must be 0..1024, got %d", o->model_threads);
     if (o->precision < RE_PREC_F32 || o->precision > RE_PREC_MIXED)
         return re_fail(RE_ERR_ARG, "unknown precision %d", (int)o->precision);
-    if (!isfinite(o->strength) || fabsf(o->strength) > RE_ANIM_STRENGTH_MAX)
-        return re_fail(RE_ERR_ARG, "strength must be a finite number in [-%d,%d], got %g", RE_ANIM_STRENGTH_MAX,
-                       RE_ANIM_STRENGTH_MAX, o->strength);
-    if (o->out_size != 0 && (o->out_size < 16 || o->out_size > 4096))
-        return re_fail(RE_ERR_ARG, "output size must be 16..4096 (or 0: automatic), got %d", o->out_size);
-    if (o->render != RE_RENDER_PHOTO && o->render != RE_RENDER_MODEL)
-        return re_fail(RE_ERR_ARG, "unknown render mode %d", (int)o->render);
-    if (o->render_field != RE_FIELD_LANDMARKS && o->render_field != RE_FIELD_FLOW)
-        return re_fail(RE_ERR_ARG, "unknown render field %d", (int)o->render_field);
+    re_status s = anim_check_output_opts(o);
+    if (s != RE_OK) return s;
     if (o->paste_back && (o->paste_max_side < 16 || !(o->paste_feather > 0 && o->paste_feather <= 1)))
         return re_fail(RE_ERR_ARG, "paste-back needs paste_max_side >= 16 and feather in (0,1]");
     return RE_OK;
@@ -113,20 +107,10 @@ static re_status setup_output(re_live *lv, const re_image *photo, const re_face_
     re_status s = RE_OK;
     if (o->paste_back) {
         re_image small = {0};
-        const re_image *ph = photo;
-        const int side = photo->w > photo->h ? photo->w : photo->h;
-        re_face_frame fr = *sframe;
-        if (side > o->paste_max_side) {
-            const double k = (double)o->paste_max_side / side;
-            int w = (int)lround(photo->w * k), h = (int)lround(photo->h * k);
-            s = re_image_resize(photo, &small, w < 1 ? 1 : w, h < 1 ? 1 : h);
-            if (s != RE_OK) return s;
-            const double kx = (double)small.w / photo->w, ky = (double)small.h / photo->h;
-            fr.cx = (float)((fr.cx + 0.5) * kx - 0.5);
-            fr.cy = (float)((fr.cy + 0.5) * ky - 0.5);
-            fr.half = (float)(fr.half * 0.5 * (kx + ky));
-            ph = &small;
-        }
+        const re_image *ph;
+        re_face_frame fr;
+        s = anim_paste_photo(photo, sframe, o->paste_max_side, &small, &ph, &fr);
+        if (s != RE_OK) return s;
         if (o->render == RE_RENDER_PHOTO) s = re_render_create(&lv->render, ph, &fr, lv->res, &o->render_opts);
         else s = re_paste_create(&lv->paste, ph, &fr, o->paste_feather);
         lv->out_w = ph->w;

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "anim_internal.h"
 #include "core/core.h"
 #include "pipeline_internal.h"
 #include "reenact/anim.h"
@@ -164,6 +165,19 @@ static void ctx_free(pipe_ctx *c) {
     if (c->audio_tmp[0]) remove(c->audio_tmp);   /* after the writer (which reads it) is closed or aborted */
 }
 
+/* The end of a run: free the context and return s, keeping a failure's message (the cleanup may call functions
+ * that clear or set it). */
+static re_status ctx_finish(pipe_ctx *c, re_status s) {
+    if (s != RE_OK) {
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", re_last_error());
+        ctx_free(c);
+        return re_fail(s, "%s", msg);
+    }
+    ctx_free(c);
+    return RE_OK;
+}
+
 static re_status check_opts(const re_anim_opts *o, pipe_mode mode) {
     if (o->batch < 1 || o->batch > 256) return re_fail(RE_ERR_ARG, "batch must be 1..256, got %d", o->batch);
     if (o->model_threads < 0 || o->model_threads > 1024)
@@ -174,15 +188,8 @@ static re_status check_opts(const re_anim_opts *o, pipe_mode mode) {
     if (mode == MODE_EXTRACT) return RE_OK;
     if (!o->source) return re_fail(RE_ERR_ARG, "no source photo given");
     if (!o->driving == !o->motion) return re_fail(RE_ERR_ARG, "give exactly one of a driving video and a motion");
-    if (!isfinite(o->strength) || fabsf(o->strength) > RE_ANIM_STRENGTH_MAX)
-        return re_fail(RE_ERR_ARG, "strength must be a finite number in [-%d,%d], got %g", RE_ANIM_STRENGTH_MAX,
-                       RE_ANIM_STRENGTH_MAX, o->strength);
-    if (o->out_size != 0 && (o->out_size < 16 || o->out_size > 4096))
-        return re_fail(RE_ERR_ARG, "output size must be 16..4096 (or 0: automatic), got %d", o->out_size);
-    if (o->render != RE_RENDER_PHOTO && o->render != RE_RENDER_MODEL)
-        return re_fail(RE_ERR_ARG, "unknown render mode %d", (int)o->render);
-    if (o->render_field != RE_FIELD_LANDMARKS && o->render_field != RE_FIELD_FLOW)
-        return re_fail(RE_ERR_ARG, "unknown render field %d", (int)o->render_field);
+    re_status s = anim_check_output_opts(o);
+    if (s != RE_OK) return s;
     if (o->ref != RE_REF_FIRST && o->ref != RE_REF_BEST) return re_fail(RE_ERR_ARG, "unknown reference mode %d", o->ref);
     if (o->paste_back && (o->paste_max_side < 16 || !(o->paste_feather > 0 && o->paste_feather <= 1)))
         return re_fail(RE_ERR_ARG, "paste-back needs paste_max_side >= 16 and feather in (0,1]");
@@ -426,20 +433,10 @@ re_status re_animate(re_model *m, const re_anim_opts *o, re_anim_stats *st_out) 
     /* output geometry */
     if (o->paste_back) {
         re_image small = {0};
-        const re_image *ph = &photo;
-        const int side = photo.w > photo.h ? photo.w : photo.h;
-        re_face_frame fr = sframe;
-        if (side > o->paste_max_side) {
-            const double k = (double)o->paste_max_side / side;
-            int w = (int)lround(photo.w * k), h = (int)lround(photo.h * k);
-            s = re_image_resize(&photo, &small, w < 1 ? 1 : w, h < 1 ? 1 : h);
-            if (s != RE_OK) goto done;
-            const double kx = (double)small.w / photo.w, ky = (double)small.h / photo.h;
-            fr.cx = (float)((fr.cx + 0.5) * kx - 0.5);
-            fr.cy = (float)((fr.cy + 0.5) * ky - 0.5);
-            fr.half = (float)(fr.half * 0.5 * (kx + ky));
-            ph = &small;
-        }
+        const re_image *ph;
+        re_face_frame fr;
+        s = anim_paste_photo(&photo, &sframe, o->paste_max_side, &small, &ph, &fr);
+        if (s != RE_OK) goto done;
         if (o->render == RE_RENDER_PHOTO) s = re_render_create(&c.render, ph, &fr, c.res, &o->render_opts);
         else s = re_paste_create(&c.paste, ph, &fr, o->paste_feather);
         c.out_w = ph->w;
@@ -553,15 +550,7 @@ re_status re_animate(re_model *m, const re_anim_opts *o, re_anim_stats *st_out) 
 done:
     st->wall_s = pipe_now_s() - t_start;
     re_image_free(&photo);
-    if (s != RE_OK) {
-        /* keep the message: cleanup below may call functions that clear or set it */
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s", re_last_error());
-        ctx_free(&c);
-        return re_fail(s, "%s", msg);
-    }
-    ctx_free(&c);
-    return RE_OK;
+    return ctx_finish(&c, s);
 }
 
 re_status re_motion_extract(re_model *m, const char *driving, const re_anim_opts *opts, re_motion **out,
@@ -652,13 +641,6 @@ re_status re_motion_extract(re_model *m, const char *driving, const re_anim_opts
 done:
     st->wall_s = pipe_now_s() - t_start;
     re_motion_free(mo);
-    if (s != RE_OK) {
-        char msg[1024];
-        snprintf(msg, sizeof msg, "%s", re_last_error());
-        ctx_free(&c);
-        return re_fail(s, "%s", msg);
-    }
-    ctx_free(&c);
-    return RE_OK;
+    return ctx_finish(&c, s);
 }
 #endif /* RE_HAVE_FFMPEG */

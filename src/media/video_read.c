@@ -244,6 +244,17 @@ static re_video_reader *reader_new(const char *name) {
     return r;
 }
 
+/* The end of an open: the options freed, then r handed out when st is RE_OK, else closed. */
+static re_status open_end(re_video_reader *r, re_status st, AVDictionary **opts, re_video_reader **out) {
+    av_dict_free(opts);
+    if (st != RE_OK) {
+        re_video_reader_close(r);
+        return st;
+    }
+    *out = r;
+    return RE_OK;
+}
+
 re_status re_video_reader_open(re_video_reader **out, const char *path) {
     re_status st = RE_OK;
     re_video_reader *r = NULL;
@@ -263,21 +274,15 @@ re_status re_video_reader_open(re_video_reader **out, const char *path) {
     r->fmt = avformat_alloc_context();
     if (!r->fmt) {
         st = re_fail(RE_ERR_NOMEM, "cannot allocate a format context for '%s'", path);
-        goto fail;
+        goto done;
     }
     if (av_dict_set(&opts, "protocol_whitelist", "file", 0) < 0 || av_dict_set(&opts, "format_whitelist", k_formats, 0) < 0) {
         st = re_fail(RE_ERR_NOMEM, "cannot set options for '%s'", path);
-        goto fail;
+        goto done;
     }
     st = reader_start(r, path, &opts);
-    if (st != RE_OK) goto fail;
-    av_dict_free(&opts);
-    *out = r;
-    return RE_OK;
-fail:
-    av_dict_free(&opts);
-    re_video_reader_close(r);
-    return st;
+done:
+    return open_end(r, st, &opts, out);
 }
 
 re_status re_video_reader_open_mem(re_video_reader **out, const void *buf, size_t n, const char *what) {
@@ -302,24 +307,18 @@ re_status re_video_reader_open_mem(re_video_reader **out, const void *buf, size_
     if (!r->fmt || !r->avio) {
         if (!r->avio) av_free(iobuf);
         st = re_fail(RE_ERR_NOMEM, "cannot allocate I/O for %s", what);
-        goto fail;
+        goto done;
     }
     r->fmt->pb = r->avio;
     r->fmt->flags |= AVFMT_FLAG_CUSTOM_IO;
     r->fmt->io_open = deny_io_open;
     if (av_dict_set(&opts, "format_whitelist", k_formats, 0) < 0) {
         st = re_fail(RE_ERR_NOMEM, "cannot set options for %s", what);
-        goto fail;
+        goto done;
     }
     st = reader_start(r, "", &opts);
-    if (st != RE_OK) goto fail;
-    av_dict_free(&opts);
-    *out = r;
-    return RE_OK;
-fail:
-    av_dict_free(&opts);
-    re_video_reader_close(r);
-    return st;
+done:
+    return open_end(r, st, &opts, out);
 }
 
 re_video_info re_video_reader_info(const re_video_reader *r) {
