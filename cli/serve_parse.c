@@ -127,7 +127,10 @@ int serve_opts_set(serve_opts *o, const char *key, const char *val, char *err, s
     if (!key || !val) BAD("empty form field");
     if (strlen(val) > SERVE_FIELD_MAX) BAD("field '%.64s': value longer than %d bytes", key, SERVE_FIELD_MAX);
     if (!strcmp(key, "strength")) {
-        if (!parse_double(val, -10, 10, &dv)) BAD("field 'strength' wants a number in [-10,10], got '%.64s'", val);
+        /* the library's bound (re_animate, re_live_create), as `reenact animate --strength` */
+        if (!parse_double(val, -RE_ANIM_STRENGTH_MAX, RE_ANIM_STRENGTH_MAX, &dv))
+            BAD("field 'strength' wants a number in [-%d,%d], got '%.64s'", RE_ANIM_STRENGTH_MAX, RE_ANIM_STRENGTH_MAX,
+                val);
         a->strength = (float)dv;
     } else if (!strcmp(key, "ref")) {
         if (!strcmp(val, "first")) a->ref = RE_REF_FIRST;

@@ -26,6 +26,32 @@ static inline uint8_t *re_test_read_file(const char *path, size_t *n) {
     return b;
 }
 
+/* Writes n bytes to path (created or replaced); 1 on success. */
+static inline int re_test_write_file(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return 0;
+    int ok = fwrite(data, 1, n, f) == n;
+    return fclose(f) == 0 && ok;
+}
+
+/* With dir set (a test's corpus option), writes n bytes as dir/name: how the fuzz seed corpora are made. */
+static inline void re_test_save_corpus(const char *dir, const char *name, const void *data, size_t n) {
+    char path[1024];
+    if (!dir) return;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (!re_test_write_file(path, data, n)) fprintf(stderr, "cannot write corpus file %s\n", path);
+}
+
+/* 1 when the files at a and b can both be read and hold the same bytes. */
+static inline int re_test_same_file(const char *a, const char *b) {
+    size_t na = 0, nb = 0;
+    uint8_t *x = re_test_read_file(a, &na), *y = re_test_read_file(b, &nb);
+    int same = x && y && na == nb && memcmp(x, y, na) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
 static int re_test_failures = 0;
 static int re_test_checks = 0;
 
@@ -39,6 +65,17 @@ static int re_test_checks = 0;
     fprintf(stderr, "FAIL %s:%d: %s returned %d: %s\n", __FILE__, __LINE__, #expr, _s, re_last_error()); } } while (0)
 #define RE_TEST_END() do { if (re_test_failures) { fprintf(stderr, "%d of %d checks FAILED\n", re_test_failures, re_test_checks); return 1; } \
     printf("ok: %d checks\n", re_test_checks); return 0; } while (0)
+
+/* Relative L2 error of got against want: ||got - want|| / ||want|| (the plain norm of the difference when want is 0). */
+static inline double re_test_rel_l2(const float *got, const float *want, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)got[i] - want[i];
+        num += d * d;
+        den += (double)want[i] * want[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
 
 /* Compare two float arrays: max abs error, max rel error (|a-b|/(|b|+atol)), NMSE; prints the worst index on failure.
  * Passes if NMSE <= nmse_tol OR max rel err <= rel_tol. */

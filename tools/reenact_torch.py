@@ -89,14 +89,18 @@ def config_from_json(text):
     return cfg
 
 
+def _stack_dims(cfg, bn_conv_bias):
+    """What the encoder and decoder stacks are built from: (bias of the convs in front of a BatchNorm, enc_widths,
+    n_stages, BatchNorm eps, BatchNorm momentum); bn_conv_bias None means BN_CONV_BIAS."""
+    bias = BN_CONV_BIAS if bn_conv_bias is None else bn_conv_bias
+    return bias, cfg["enc_widths"], cfg["n_stages"], cfg["bn_eps"], cfg["bn_momentum"]
+
+
 class Encoder(nn.Module):
     def __init__(self, cfg, bn_conv_bias=None):
         super().__init__()
-        bn_conv_bias = BN_CONV_BIAS if bn_conv_bias is None else bn_conv_bias
         self.cfg = cfg
-        w = cfg["enc_widths"]
-        ns = cfg["n_stages"]
-        eps, mom = cfg["bn_eps"], cfg["bn_momentum"]
+        bn_conv_bias, w, ns, eps, mom = _stack_dims(cfg, bn_conv_bias)
         specs = [(cfg["channels"], w[0], 3, 1, 1)]
         for s in range(ns):
             specs.append((w[s], w[s], 4, 2, 1))
@@ -128,11 +132,8 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     def __init__(self, cfg, bn_conv_bias=None):
         super().__init__()
-        bn_conv_bias = BN_CONV_BIAS if bn_conv_bias is None else bn_conv_bias
         self.cfg = cfg
-        w = cfg["enc_widths"]
-        ns = cfg["n_stages"]
-        eps, mom = cfg["bn_eps"], cfg["bn_momentum"]
+        bn_conv_bias, w, ns, eps, mom = _stack_dims(cfg, bn_conv_bias)
         self.b = cfg["res"] // (2 ** (ns + 1))
         self.fc1 = nn.Linear(cfg["latent"], cfg["fc_hidden"])
         self.fc2 = nn.Linear(cfg["fc_hidden"], cfg["fc_hidden"])

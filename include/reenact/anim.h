@@ -50,13 +50,13 @@ extern "C" {
  * ------------------------------------------------------------------------------------------------------- */
 
 /* z_out[i] = z_src[i] + strength * (z_drive[i] - z_ref[i]) for i < n. z_out may alias any input. */
-void re_anim_transfer(const float *z_src, const float *z_drive, const float *z_ref, float strength, int n,
-                      float *z_out);
+RE_API void re_anim_transfer(const float *z_src, const float *z_drive, const float *z_ref, float strength, int n,
+                             float *z_out);
 
 /* Reparameterized sample z[i] = mu[i] + exp(0.5 * logvar[i]) * eps[i], eps ~ N(0,1) drawn from a generator seeded
  * with (seed, index): the same (seed, index) always gives the same noise, whatever the batching or threads.
  * logvar is clamped to [-30, 20] so a wild encoder cannot produce Inf. z may alias mu. */
-void re_anim_sample(const float *mu, const float *logvar, int n, uint64_t seed, uint64_t index, float *z);
+RE_API void re_anim_sample(const float *mu, const float *logvar, int n, uint64_t seed, uint64_t index, float *z);
 
 /* ---- Temporal smoothing of the driving latents: a One-Euro filter (Casiez et al. 2012) on the whole vector.
  * Per frame: d = (z - z_hat_prev) * fps, d_hat = EMA(d) with cutoff d_cutoff, speed = RMS over the dimensions of
@@ -69,15 +69,15 @@ typedef struct re_latent_filter_opts {
     float beta;         /* cutoff increase per unit of RMS latent speed (latent units per second) [0.7] */
     float d_cutoff;     /* Hz, smoothing of the speed estimate [1.0] */
 } re_latent_filter_opts;
-void re_latent_filter_opts_default(re_latent_filter_opts *o);
+RE_API void re_latent_filter_opts_default(re_latent_filter_opts *o);
 
 typedef struct re_latent_filter re_latent_filter;
 /* dim: latent size (1..65536); fps > 0. o may be NULL (defaults). RE_ERR_ARG for bad values, RE_ERR_NOMEM. */
-re_status re_latent_filter_create(re_latent_filter **f, int dim, double fps, const re_latent_filter_opts *o);
+RE_API re_status re_latent_filter_create(re_latent_filter **f, int dim, double fps, const re_latent_filter_opts *o);
 /* Filter the next frame's code in place (z has dim floats). Non-finite input is passed through and resets. */
-void re_latent_filter_apply(re_latent_filter *f, float *z);
-void re_latent_filter_reset(re_latent_filter *f);   /* the next frame passes unchanged */
-void re_latent_filter_free(re_latent_filter *f);    /* NULL is fine */
+RE_API void re_latent_filter_apply(re_latent_filter *f, float *z);
+RE_API void re_latent_filter_reset(re_latent_filter *f);   /* the next frame passes unchanged */
+RE_API void re_latent_filter_free(re_latent_filter *f);    /* NULL is fine */
 
 /* ---- One driver animating one photo, frame by frame: the transfer above, or steering (directions.h) with what it
  * carries between frames: the driver's attributes (smoothed like the codes, held through frames without them), the
@@ -92,32 +92,32 @@ typedef struct re_steer_state re_steer_state;
  * without d. strength: s. latent: the codes' size (d's). smooth: the One-Euro filter of the driver's attributes
  * (copied; fps > 0 then), or NULL: unsmoothed. RE_ERR_ARG (bad sizes, non-finite strength, bad options:
  * re_steer_opts_check), RE_ERR_NOMEM. *out is NULL on error. */
-re_status re_steer_state_create(re_steer_state **out, const re_directions *d, const re_steer_opts *o, float strength,
-                                int latent, double fps, const re_latent_filter_opts *smooth);
-void re_steer_state_free(re_steer_state *st);   /* NULL is fine */
+RE_API re_status re_steer_state_create(re_steer_state **out, const re_directions *d, const re_steer_opts *o,
+                                       float strength, int latent, double fps, const re_latent_filter_opts *smooth);
+RE_API void re_steer_state_free(re_steer_state *st);   /* NULL is fine */
 /* The photo's attributes from its own landmarks (re_face_attributes; copied): with mouth_absolute the mouth opens as
  * far as the driver's, measured from the photo's own mouth. NULL: unknown (the mouth follows the driver's change). */
-void re_steer_state_set_photo(re_steer_state *st, const float *a_photo);
+RE_API void re_steer_state_set_photo(re_steer_state *st, const float *a_photo);
 /* The driver's attributes at the reference frame (e.g. the one of RE_REF_BEST; copied, unsmoothed), or NULL: the
  * first attributes given to re_steer_state_next are the reference. */
-void re_steer_state_set_ref(re_steer_state *st, const float *a_ref);
+RE_API void re_steer_state_set_ref(re_steer_state *st, const float *a_ref);
 /* Start a new driver: forget the attributes seen, the reference attributes (also set_ref's) and the filter's
  * history; the photo's attributes stay. */
-void re_steer_state_reset(re_steer_state *st);
+RE_API void re_steer_state_reset(re_steer_state *st);
 /* The next frame, in frame order. z_src, z_drive, z_ref, z_out: latent floats (z_out may alias any of them).
  * attr: the driver's attributes in this frame (re_face_attributes of its landmarks; copied), or NULL when it has
  * none (no face): the last ones are held. Ignored without directions. Never fails. */
-void re_steer_state_next(re_steer_state *st, const float *z_src, const float *z_drive, const float *z_ref,
-                         const float *attr, float *z_out);
+RE_API void re_steer_state_next(re_steer_state *st, const float *z_src, const float *z_drive, const float *z_ref,
+                                const float *attr, float *z_out);
 
 /* ---- Reference frame (FOMM's find_best_frame): the driving frame whose landmarks, normalized for position and
  * scale, are closest to the source's, so the motion starts from the source's own pose and expression. */
 
 /* out = (lm - mean(lm)) / sqrt(area of the convex hull of lm). RE_ERR_ARG for non-finite or collinear landmarks.
  * out may alias lm. */
-re_status re_anim_landmarks_normalize(const float lm[RE_FACE_LANDMARKS][2], float out[RE_FACE_LANDMARKS][2]);
+RE_API re_status re_anim_landmarks_normalize(const float lm[RE_FACE_LANDMARKS][2], float out[RE_FACE_LANDMARKS][2]);
 /* Sum of squared differences of two normalized landmark sets (FOMM's distance). */
-float re_anim_landmarks_distance(const float a[RE_FACE_LANDMARKS][2], const float b[RE_FACE_LANDMARKS][2]);
+RE_API float re_anim_landmarks_distance(const float a[RE_FACE_LANDMARKS][2], const float b[RE_FACE_LANDMARKS][2]);
 
 /* ---------------------------------------------------------------------------------------------------------
  * Composition.
@@ -131,12 +131,12 @@ float re_anim_landmarks_distance(const float a[RE_FACE_LANDMARKS][2], const floa
 typedef struct re_paste re_paste;
 /* photo: the full source photo (copied; may be freed afterwards). frame: the crop square of its face (face.h).
  * feather in (0, 1]. RE_ERR_ARG for bad arguments, RE_ERR_NOMEM. */
-re_status re_paste_create(re_paste **p, const re_image *photo, const re_face_frame *frame, float feather);
+RE_API re_status re_paste_create(re_paste **p, const re_image *photo, const re_face_frame *frame, float feather);
 /* out = photo with `face` (any square size) blended in; out has the photo's size (media.h "Output images" rule). */
-re_status re_paste_apply(re_paste *p, const re_image *face, re_image *out);
-void re_paste_free(re_paste *p);   /* NULL is fine */
+RE_API re_status re_paste_apply(re_paste *p, const re_image *face, re_image *out);
+RE_API void re_paste_free(re_paste *p);   /* NULL is fine */
 /* Mask value in [0,1] at crop position (u,v) in [-1,1]^2 (0,0 = crop center) for a given feather. */
-float re_paste_mask(float u, float v, float feather);
+RE_API float re_paste_mask(float u, float v, float feather);
 
 /* ---- Rendering at the photo's resolution (src/anim/render.c): the photo supplies the pixels and the identity, the
  * model supplies the motion. Per frame, with Ds = decode(z_src) and Dt = decode(z_t) at the model's res x res:
@@ -170,12 +170,16 @@ typedef struct re_render_opts {
                            feather (0..1] [0.15] */
     float face_fade;    /* with landmarks: the local motion covers the face (jaw and raised brows) and fades to
                            zero over this many model pixels outside it (0..64] [12] */
-    int residual_eyes;  /* with landmarks: the residual may also change the eyes (blinks), not only the mouth [1] */
+    int residual_eyes;  /* with landmarks: the residual may also change the eyes, not only the mouth [0]: painted
+                           eyelids cost more than they give (24 pairs: eye r 0.375 with, 0.403 without; frames
+                           over the identity threshold 1.9% with, 0.1% without) */
+    float eye_motion;   /* with landmarks: gain of the local motion around the eyes, where the 64 px decoder draws
+                           eyelid motion faintly; reduced as far as needed to keep the warp from folding (0..4) [1] */
     float max_local;    /* the local motion is capped (smoothly) at this many model pixels (0..64] [8] */
     float min_det;      /* the warp may compress the photo to no less than this share of its area: the local
                            motion is scaled down until it holds, so the photo never folds over [0.2] */
 } re_render_opts;
-void re_render_opts_default(re_render_opts *o);
+RE_API void re_render_opts_default(re_render_opts *o);
 
 /* What the last frame's rendering did (diagnostics and tests). */
 typedef struct re_render_diag {
@@ -187,52 +191,54 @@ typedef struct re_render_diag {
     float gain_y, gain_c;     /* residual colour gains derived from them */
     int used_landmarks;       /* 1: the field came from the landmark pairs (thin-plate spline), 0: optical flow */
     float local_scale;        /* factor the local motion was scaled by to keep the warp from folding (1: none) */
+    float eye_gain;           /* gain the eyes' local motion got (opts.eye_motion, or less where it would fold) */
 } re_render_diag;
 
 typedef struct re_render re_render;
 /* photo: the image to animate (copied); fr: its face's crop square (face.h); res: the model's side (multiple of 4,
  * 8..1024); o may be NULL (defaults). RE_ERR_ARG for bad arguments or options, RE_ERR_NOMEM. For a face-only
  * output, pass the aligned crop as the photo and the frame {(K-1)/2, (K-1)/2, K/2, 0} of its K x K square. */
-re_status re_render_create(re_render **r, const re_image *photo, const re_face_frame *fr, int res,
-                           const re_render_opts *o);
+RE_API re_status re_render_create(re_render **r, const re_image *photo, const re_face_frame *fr, int res,
+                                  const re_render_opts *o);
 /* The decoded source code Ds, planar [3][res][res] floats in [0,1] (copied), and optionally its 68 landmarks in
  * model pixels (NULL: none). Must be called before apply. RE_ERR_NONFINITE for NaN/Inf values, RE_ERR_ARG for
  * landmarks that are not finite or far outside the face. */
-re_status re_render_set_source(re_render *r, const float *src_face, const float (*lm)[2]);
+RE_API re_status re_render_set_source(re_render *r, const float *src_face, const float (*lm)[2]);
 /* Render one frame from the decoded driven code Dt ([3][res][res]) into out (the photo's size; media.h "Output
  * images" rule). With landmarks of Dt (model pixels) and of Ds, the motion field is the thin-plate spline through
  * the landmark pairs (refined by refine_iters flow sweeps); without either, optical flow between the two faces.
  * RE_ERR_ARG (no source set, bad arguments), RE_ERR_NONFINITE, RE_ERR_NOMEM. */
-re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)[2], re_image *out);
+RE_API re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)[2], re_image *out);
 /* Landmarks (model pixels) of a decoded face ([3][res][res]) for re_render_set_source / re_render_apply: the face is
  * upscaled to RE_ANIM_LANDMARK_SIZE; with *have_box == 0 it is detected and *have_box / box (the landmark box at
  * that size) are set, else it is landmarked in box, so pass the decoded source first and keep its box for every
  * frame (decoded faces stay where the alignment put them, and the same code always gives the same landmarks).
  * small and up are scratch images (media.h "Output images" rule). *found = 0 when no face is detected (RE_OK).
  * Errors: RE_ERR_ARG for NULL arguments, those of the resampler and the detector. */
-re_status re_render_face_landmarks(re_face_detector *det, const float *face, int res, float box[4], int *have_box,
-                                   re_image *small, re_image *up, float lm[RE_FACE_LANDMARKS][2], int *found);
+RE_API re_status re_render_face_landmarks(re_face_detector *det, const float *face, int res, float box[4],
+                                          int *have_box, re_image *small, re_image *up, float lm[RE_FACE_LANDMARKS][2],
+                                          int *found);
 /* The last frame's flow f (u, v: res*res floats each, model pixels, full field before the split). */
-re_status re_render_get_flow(const re_render *r, float *u, float *v);
-void re_render_get_diag(const re_render *r, re_render_diag *d);
-void re_render_free(re_render *r);   /* NULL is fine */
+RE_API re_status re_render_get_flow(const re_render *r, float *u, float *v);
+RE_API void re_render_get_diag(const re_render *r, re_render_diag *d);
+RE_API void re_render_free(re_render *r);   /* NULL is fine */
 
 /* Resize src to height h keeping the aspect ratio (width rounded to the nearest even number, at least 2). */
-re_status re_image_fit_height(const re_image *src, int h, re_image *dst);
+RE_API re_status re_image_fit_height(const re_image *src, int h, re_image *dst);
 /* out = left | right side by side (same height required; RE_ERR_ARG otherwise). */
-re_status re_image_hstack(const re_image *left, const re_image *right, re_image *out);
+RE_API re_status re_image_hstack(const re_image *left, const re_image *right, re_image *out);
 
 /* Storyboard (the paper's fig. 7): columns of a driving frame (top) above the generated frame (bottom), both
  * resized to `tile` pixels high, on white with 2-pixel gaps. Rows without a top image are left out. */
 typedef struct re_storyboard re_storyboard;
 /* tile: row height in pixels (16..1024); max_cols: columns kept (1..4096), later adds are ignored. */
-re_status re_storyboard_create(re_storyboard **sb, int tile, int max_cols);
+RE_API re_status re_storyboard_create(re_storyboard **sb, int tile, int max_cols);
 /* Add a column; top may be NULL (a storyboard whose columns all lack a top has one row). Copies the images. */
-re_status re_storyboard_add(re_storyboard *sb, const re_image *top, const re_image *bottom);
-int re_storyboard_cols(const re_storyboard *sb);
+RE_API re_status re_storyboard_add(re_storyboard *sb, const re_image *top, const re_image *bottom);
+RE_API int re_storyboard_cols(const re_storyboard *sb);
 /* Render into out (RE_ERR_ARG when no column was added). */
-re_status re_storyboard_render(const re_storyboard *sb, re_image *out);
-void re_storyboard_free(re_storyboard *sb);   /* NULL is fine */
+RE_API re_status re_storyboard_render(const re_storyboard *sb, re_image *out);
+RE_API void re_storyboard_free(re_storyboard *sb);   /* NULL is fine */
 
 /* ---------------------------------------------------------------------------------------------------------
  * Motion files: the driving motion as latent deltas per frame, reusable for many photos (docs/FORMAT.md).
@@ -266,19 +272,19 @@ typedef struct re_motion {
 
 /* Allocate a motion with zeroed arrays (landmarks allocated when with_landmarks). RE_ERR_ARG for sizes out of
  * range, RE_ERR_NOMEM. */
-re_status re_motion_create(re_motion **out, int latent, int64_t frames, int with_landmarks);
-void re_motion_free(re_motion *m);   /* NULL is fine */
+RE_API re_status re_motion_create(re_motion **out, int latent, int64_t frames, int with_landmarks);
+RE_API void re_motion_free(re_motion *m);   /* NULL is fine */
 /* Write atomically as safetensors; deltas as F16 when f16 (half the size; error ~1e-3 relative) else F32.
  * RE_ERR_ARG for an inconsistent motion, RE_ERR_IO. */
-re_status re_motion_save(const re_motion *m, const char *path, int f16);
+RE_API re_status re_motion_save(const re_motion *m, const char *path, int f16);
 /* Read and validate (format name and version, tensor names, dtypes and shapes, metadata, finite values). Errors:
  * those of the safetensors reader, RE_ERR_VERSION (another format or version), RE_ERR_MISSING / RE_ERR_UNKNOWN
  * (tensor absent / not expected), RE_ERR_SHAPE, RE_ERR_DTYPE, RE_ERR_BAD_HEADER (metadata), RE_ERR_NONFINITE. */
-re_status re_motion_load(re_motion **out, const char *path);
-re_status re_motion_load_mem(re_motion **out, const void *buf, size_t n, const char *what);
+RE_API re_status re_motion_load(re_motion **out, const char *path);
+RE_API re_status re_motion_load_mem(re_motion **out, const void *buf, size_t n, const char *what);
 /* Is this motion usable with this model? RE_ERR_SHAPE for another latent size or input side, RE_ERR_CHECKSUM when
  * both know their model checksum and they differ (the message says to re-extract). `what` names the motion. */
-re_status re_motion_check_model(const re_motion *mo, const re_model *m, const char *what);
+RE_API re_status re_motion_check_model(const re_motion *mo, const re_model *m, const char *what);
 
 /* ---------------------------------------------------------------------------------------------------------
  * The pipeline. Stages: decode the driving video -> track the face -> align (crop) -> encode (batched) ->
@@ -357,7 +363,7 @@ typedef struct re_anim_opts {
     void (*on_latent)(int64_t index, const float *z_t, void *user);
     void *latent_user;
 } re_anim_opts;
-void re_anim_opts_default(re_anim_opts *o);
+RE_API void re_anim_opts_default(re_anim_opts *o);
 
 /* Where the time went: seconds summed over the run, per stage (stages overlap when pipelined). */
 typedef struct re_anim_times {
@@ -391,13 +397,13 @@ typedef struct re_anim_stats {
  * output paths on failure. Errors: RE_ERR_ARG (bad options), RE_ERR_NO_FACE (no face in the source photo, or in
  * any driving frame; the message names the file), the errors of the image/video readers and writer, of the face
  * detector and of the model, re_motion_check_model's. st may be NULL; it is filled as far as the run got. */
-re_status re_animate(re_model *m, const re_anim_opts *o, re_anim_stats *st);
+RE_API re_status re_animate(re_model *m, const re_anim_opts *o, re_anim_stats *st);
 
 /* Extract the motion of a driving video. Uses o's driving-side fields only (aligned, max_frames, batch, pipeline,
  * model_threads, detector, progress; smoothing is not applied: it is chosen at animate time); o may be NULL.
  * driving overrides o->driving. *out is NULL on error. RE_ERR_NO_FACE when no frame has a face. */
-re_status re_motion_extract(re_model *m, const char *driving, const re_anim_opts *o, re_motion **out,
-                            re_anim_stats *st);
+RE_API re_status re_motion_extract(re_model *m, const char *driving, const re_anim_opts *o, re_motion **out,
+                                   re_anim_stats *st);
 
 #ifdef __cplusplus
 }

@@ -67,8 +67,8 @@ typedef struct re_dataset_header {
  * Checks magic (RE_ERR_FORMAT), length (RE_ERR_TRUNCATED), version (RE_ERR_VERSION), the header checksum
  * (RE_ERR_CHECKSUM), field ranges and that the sections are contiguous, in order, and end exactly at file_size
  * (RE_ERR_BAD_HEADER; RE_ERR_TRUNCATED when the file is shorter than the sections). what: name for messages. */
-re_status re_dataset_parse_header(const void *buf, size_t n, uint64_t file_size, const char *what,
-                                  re_dataset_header *h);
+RE_API re_status re_dataset_parse_header(const void *buf, size_t n, uint64_t file_size, const char *what,
+                                         re_dataset_header *h);
 
 /* ---- Writer ---------------------------------------------------------------------------------------------- */
 typedef struct re_dataset_writer re_dataset_writer;
@@ -76,20 +76,20 @@ typedef struct re_dataset_writer re_dataset_writer;
 /* Start writing a dataset of res x res images with `channels` (3) channels. Records go to a temporary file next to
  * path ("<path>.tmp.<pid>"); path itself is only replaced by re_dataset_writer_close. flags: RE_DATASET_FLAG_*.
  * RE_ERR_ARG (res outside 1..RE_DATASET_MAX_RES, channels != 3), RE_ERR_IO, RE_ERR_NOMEM. *w is NULL on error. */
-re_status re_dataset_writer_open(re_dataset_writer **w, const char *path, int res, int channels, uint32_t flags);
+RE_API re_status re_dataset_writer_open(re_dataset_writer **w, const char *path, int res, int channels, uint32_t flags);
 /* Id of the group named `name` (created on first use; ids count from 0 in order of creation). RE_ERR_ARG for an
  * empty name or one longer than RE_DATASET_MAX_NAME or containing a NUL; RE_ERR_TOO_LARGE past RE_DATASET_MAX_GROUPS. */
-re_status re_dataset_writer_group(re_dataset_writer *w, const char *name, uint32_t *id);
+RE_API re_status re_dataset_writer_group(re_dataset_writer *w, const char *name, uint32_t *id);
 /* Append one record: rgb holds res*res*channels bytes, row-major HWC (re_image layout with stride 3*res).
  * group: an id returned by re_dataset_writer_group. RE_ERR_ARG (bad group), RE_ERR_IO (write failed). */
-re_status re_dataset_writer_add(re_dataset_writer *w, const uint8_t *rgb, uint32_t group);
-uint64_t re_dataset_writer_count(const re_dataset_writer *w);
+RE_API re_status re_dataset_writer_add(re_dataset_writer *w, const uint8_t *rgb, uint32_t group);
+RE_API uint64_t re_dataset_writer_count(const re_dataset_writer *w);
 /* Write the index and the header, fsync, rename over the final path, fsync its directory; frees w (also on error,
  * in which case the temporary file is removed and path is untouched). A dataset with zero records is an error
  * (RE_ERR_ARG). */
-re_status re_dataset_writer_close(re_dataset_writer *w);
+RE_API re_status re_dataset_writer_close(re_dataset_writer *w);
 /* Discard: remove the temporary file and free w. NULL is fine. */
-void re_dataset_writer_abort(re_dataset_writer *w);
+RE_API void re_dataset_writer_abort(re_dataset_writer *w);
 
 /* ---- Reader ---------------------------------------------------------------------------------------------- */
 typedef struct re_dataset re_dataset;
@@ -97,29 +97,29 @@ typedef struct re_dataset re_dataset;
 /* Open a packed dataset: reads and checks the header (see re_dataset_parse_header) and the index (group ids in
  * range, exactly n_groups non-empty names, index SHA-256: RE_ERR_BAD_HEADER / RE_ERR_CHECKSUM). The pixel data is
  * not read (see re_dataset_verify). RE_ERR_IO when the file cannot be opened. *ds is NULL on error. */
-re_status re_dataset_open(re_dataset **ds, const char *path);
+RE_API re_status re_dataset_open(re_dataset **ds, const char *path);
 /* Same over a memory buffer (borrowed; it must outlive the dataset). `what` names it in messages (may be NULL). */
-re_status re_dataset_open_mem(re_dataset **ds, const void *buf, size_t n, const char *what);
-void re_dataset_close(re_dataset *ds);   /* NULL is fine */
+RE_API re_status re_dataset_open_mem(re_dataset **ds, const void *buf, size_t n, const char *what);
+RE_API void re_dataset_close(re_dataset *ds);   /* NULL is fine */
 
 /* Stream the whole data section (1 MB at a time) and compare its SHA-256 with the header: RE_ERR_CHECKSUM on a
  * mismatch, RE_ERR_IO / RE_ERR_TRUNCATED when reading fails. */
-re_status re_dataset_verify(re_dataset *ds);
+RE_API re_status re_dataset_verify(re_dataset *ds);
 
-const re_dataset_header *re_dataset_info(const re_dataset *ds);
-uint64_t re_dataset_count(const re_dataset *ds);
-int re_dataset_res(const re_dataset *ds);
+RE_API const re_dataset_header *re_dataset_info(const re_dataset *ds);
+RE_API uint64_t re_dataset_count(const re_dataset *ds);
+RE_API int re_dataset_res(const re_dataset *ds);
 /* Bytes of one record: res*res*channels. */
-size_t re_dataset_record_size(const re_dataset *ds);
-uint32_t re_dataset_n_groups(const re_dataset *ds);
+RE_API size_t re_dataset_record_size(const re_dataset *ds);
+RE_API uint32_t re_dataset_n_groups(const re_dataset *ds);
 /* Group name of id g (borrowed; NULL when out of range) and the group id of record i (UINT32_MAX when out of range). */
-const char *re_dataset_group_name(const re_dataset *ds, uint32_t g);
-uint32_t re_dataset_group_of(const re_dataset *ds, uint64_t i);
+RE_API const char *re_dataset_group_name(const re_dataset *ds, uint32_t g);
+RE_API uint32_t re_dataset_group_of(const re_dataset *ds, uint64_t i);
 /* Copy record i (re_dataset_record_size bytes, HWC uint8) into out. Thread-safe. RE_ERR_ARG (i out of range),
  * RE_ERR_IO / RE_ERR_TRUNCATED (read failed). */
-re_status re_dataset_read(re_dataset *ds, uint64_t i, uint8_t *out);
+RE_API re_status re_dataset_read(re_dataset *ds, uint64_t i, uint8_t *out);
 /* Record i as planar floats out[C][res][res] = value/255; flip: mirror horizontally. Same errors as above. */
-re_status re_dataset_read_chw(re_dataset *ds, uint64_t i, int flip, float *out);
+RE_API re_status re_dataset_read_chw(re_dataset *ds, uint64_t i, int flip, float *out);
 
 /* ---- Loader ---------------------------------------------------------------------------------------------- */
 typedef struct re_loader_opts {
@@ -134,7 +134,7 @@ typedef struct re_loader_opts {
     int prefetch;           /* batches prepared ahead on a background thread [2]; 0: read synchronously */
 } re_loader_opts;
 
-void re_loader_opts_default(re_loader_opts *o);
+RE_API void re_loader_opts_default(re_loader_opts *o);
 
 /* Where the loader is: the next batch to hand out is the one starting at position `pos` (records) of epoch
  * `epoch`'s permutation. Together with the options (seed) this is the complete loader state: permutations and flips
@@ -155,35 +155,35 @@ typedef struct re_loader re_loader;
 /* Split the dataset, build epoch 0's permutation and start the prefetch thread. The dataset is borrowed and must
  * outlive the loader. RE_ERR_ARG for bad options or when the training split has fewer records than one batch
  * (the message gives both numbers), RE_ERR_NOMEM, RE_ERR_IO (thread creation failed). *l is NULL on error. */
-re_status re_loader_create(re_loader **l, re_dataset *ds, const re_loader_opts *o);
+RE_API re_status re_loader_create(re_loader **l, re_dataset *ds, const re_loader_opts *o);
 /* Stop the thread and free. NULL is fine. */
-void re_loader_free(re_loader *l);
+RE_API void re_loader_free(re_loader *l);
 
 /* Floats in one batch: batch * channels * res * res. */
-size_t re_loader_batch_floats(const re_loader *l);
-uint64_t re_loader_train_count(const re_loader *l);
-uint64_t re_loader_val_count(const re_loader *l);
+RE_API size_t re_loader_batch_floats(const re_loader *l);
+RE_API uint64_t re_loader_train_count(const re_loader *l);
+RE_API uint64_t re_loader_val_count(const re_loader *l);
 /* Full batches per epoch: train_count / batch. */
-uint64_t re_loader_batches_per_epoch(const re_loader *l);
+RE_API uint64_t re_loader_batches_per_epoch(const re_loader *l);
 /* Record index (into the dataset) of the i-th validation image; validation images are in file order.
  * UINT64_MAX when out of range. */
-uint64_t re_loader_val_index(const re_loader *l, uint64_t i);
+RE_API uint64_t re_loader_val_index(const re_loader *l, uint64_t i);
 /* Record index of the training record at position pos of epoch's permutation (for tests and inspection;
  * computes the permutation, O(train_count)). UINT64_MAX when out of range or out of memory. */
-uint64_t re_loader_train_index(const re_loader *l, uint64_t epoch, uint64_t pos);
+RE_API uint64_t re_loader_train_index(const re_loader *l, uint64_t epoch, uint64_t pos);
 
 /* Next training batch into x [batch, C, res, res] (floats in [0,1]); info may be NULL. Advances the state; crosses
  * epochs by itself. Returns read errors (RE_ERR_IO, RE_ERR_TRUNCATED) of the batch, which is then not consumed. */
-re_status re_loader_next(re_loader *l, float *x, re_loader_batch_info *info);
+RE_API re_status re_loader_next(re_loader *l, float *x, re_loader_batch_info *info);
 /* n validation images starting at validation image `first` into x [n, C, res, res] (no flip). RE_ERR_ARG when the
  * range exceeds the validation split. */
-re_status re_loader_val_batch(re_loader *l, uint64_t first, int n, float *x);
+RE_API re_status re_loader_val_batch(re_loader *l, uint64_t first, int n, float *x);
 
 /* State of the batch re_loader_next returns next (batches prefetched but not handed out do not count). */
-re_loader_state re_loader_get_state(const re_loader *l);
+RE_API re_loader_state re_loader_get_state(const re_loader *l);
 /* Continue from a saved state: discards prefetched batches and restarts from (epoch, pos). RE_ERR_ARG when pos is
  * not a multiple of the batch or not below batches_per_epoch * batch. */
-re_status re_loader_set_state(re_loader *l, re_loader_state st);
+RE_API re_status re_loader_set_state(re_loader *l, re_loader_state st);
 
 #ifdef __cplusplus
 }

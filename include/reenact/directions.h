@@ -64,14 +64,14 @@ typedef enum re_attr {
     RE_ATTR_COUNT
 } re_attr;
 
-const char *re_attr_name(int a);   /* "mouth", "smile", "eye_l", "eye_r", "brows", "yaw", "pitch", "roll"; NULL */
-const char *re_attr_unit(int a);   /* "face", "ratio" or "deg" */
+RE_API const char *re_attr_name(int a);  /* "mouth", "smile", "eye_l", "eye_r", "brows", "yaw", "pitch", "roll"; NULL */
+RE_API const char *re_attr_unit(int a);  /* "face", "ratio" or "deg" */
 /* Index of an attribute by name, or -1. */
-int re_attr_from_name(const char *name);
+RE_API int re_attr_from_name(const char *name);
 
 /* The attributes of a face from its landmarks (any coordinates: pixels or normalized). RE_ERR_ARG for non-finite or
  * degenerate landmarks. */
-re_status re_face_attributes(const float lm[RE_FACE_LANDMARKS][2], float a[RE_ATTR_COUNT]);
+RE_API re_status re_face_attributes(const float lm[RE_FACE_LANDMARKS][2], float a[RE_ATTR_COUNT]);
 
 /* ---- Directions ------------------------------------------------------------------------------------------------ */
 #define RE_DIR_MAX_MOTION 128   /* motion-space components at most */
@@ -100,31 +100,31 @@ typedef struct re_directions {
 } re_directions;
 
 /* Allocate with zeroed arrays; scalars NaN (not measured). RE_ERR_ARG for latent < 1 or n_motion out of range. */
-re_status re_directions_create(re_directions **out, int latent, int n_motion);
-void re_directions_free(re_directions *d);   /* NULL is fine */
-re_status re_directions_copy(const re_directions *d, re_directions **out);
+RE_API re_status re_directions_create(re_directions **out, int latent, int n_motion);
+RE_API void re_directions_free(re_directions *d);   /* NULL is fine */
+RE_API re_status re_directions_copy(const re_directions *d, re_directions **out);
 
 /* The directions a model carries (borrowed; valid while the model lives and until the next set), or NULL. */
-const re_directions *re_model_directions(const re_model *m);
+RE_API const re_directions *re_model_directions(const re_model *m);
 /* Give the model its directions (the model takes ownership of d; NULL removes them). re_model_save writes them;
  * re_model_load reads and validates them. RE_ERR_ARG when d's latent size is not the model's. On error d is freed. */
-re_status re_model_set_directions(re_model *m, re_directions *d);
+RE_API re_status re_model_set_directions(re_model *m, re_directions *d);
 
 /* ---- Fitting --------------------------------------------------------------------------------------------------- */
 typedef struct re_dir_fit re_dir_fit;
 
 /* ridge: relative ridge strength (a fraction of the mean variance; 0 = default 1e-2). */
-re_status re_dir_fit_create(re_dir_fit **out, int latent, double ridge);
-void re_dir_fit_free(re_dir_fit *f);   /* NULL is fine */
+RE_API re_status re_dir_fit_create(re_dir_fit **out, int latent, double ridge);
+RE_API void re_dir_fit_free(re_dir_fit *f);   /* NULL is fine */
 /* Add one clip: codes [n][L], attributes [n][RE_ATTR_COUNT], valid[n] (NULL: all; a frame without a face is 0).
  * heldout = 1 puts the clip in the held-out set that measures R^2 (it joins the final fit too). Clips with fewer
  * than 3 valid frames are ignored (*used = 0). */
-re_status re_dir_fit_add_clip(re_dir_fit *f, const float *codes, const float *attrs, const uint8_t *valid, int64_t n,
-                              int heldout, int *used);
+RE_API re_status re_dir_fit_add_clip(re_dir_fit *f, const float *codes, const float *attrs, const uint8_t *valid,
+                                     int64_t n, int heldout, int *used);
 /* Fit. motion_share: keep the fewest components that explain this share of the within-clip variance (0 = 0.95),
  * at most RE_DIR_MAX_MOTION. gain, cross and smile_bias are left NaN (re_dir_calibrate). RE_ERR_ARG when fewer than
  * 2 clips or 50 frames were added. */
-re_status re_dir_fit_finish(re_dir_fit *f, double motion_share, re_directions **out);
+RE_API re_status re_dir_fit_finish(re_dir_fit *f, double motion_share, re_directions **out);
 
 /* Calibration: for each attribute, decode codes z + t * P[k] for t in {-2, -1, 0, 1, 2} * sigma[k], measure the
  * decoded faces' attributes (measure(face, attrs, user) returns 0 when no face was found) and set response[k][.]
@@ -134,8 +134,8 @@ re_status re_dir_fit_finish(re_dir_fit *f, double motion_share, re_directions **
  * be measured. */
 typedef re_status (*re_dir_decode_fn)(const float *z, int n, float *faces, void *user);
 typedef int (*re_dir_measure_fn)(const float *face, float a[RE_ATTR_COUNT], void *user);
-re_status re_dir_calibrate(re_directions *d, const float *codes, const float *real_attrs, int n, int face_floats,
-                           re_dir_decode_fn decode, re_dir_measure_fn measure, void *user);
+RE_API re_status re_dir_calibrate(re_directions *d, const float *codes, const float *real_attrs, int n, int face_floats,
+                                  re_dir_decode_fn decode, re_dir_measure_fn measure, void *user);
 
 /* ---- Steering -------------------------------------------------------------------------------------------------- */
 typedef enum re_region {
@@ -161,42 +161,42 @@ typedef struct re_steer_opts {
                                     (a reference frame with an open mouth would otherwise close a closed mouth
                                     further, which it cannot) [1] */
 } re_steer_opts;
-void re_steer_opts_default(re_steer_opts *o);
+RE_API void re_steer_opts_default(re_steer_opts *o);
 /* Check the options (ranges: lips, eyes in [0, 3]; offsets within 4 sigma of the attribute, pose within 45 deg).
  * RE_ERR_ARG naming the option. d may be NULL (then only values are checked). */
-re_status re_steer_opts_check(const re_steer_opts *o, const re_directions *d);
+RE_API re_status re_steer_opts_check(const re_steer_opts *o, const re_directions *d);
 /* Do the options ask for something only directions can do (a region, lips/eyes multipliers other than 1, offsets,
  * debias)? The other fields (attribute drive, motion space, mouth) fall back to plain arithmetic without them. */
-int re_steer_needs_directions(const re_steer_opts *o);
+RE_API int re_steer_needs_directions(const re_steer_opts *o);
 /* Does steering with o change anything relative to plain latent arithmetic? (0: the caller may skip it) */
-int re_steer_active(const re_steer_opts *o);
+RE_API int re_steer_active(const re_steer_opts *o);
 /* What to steer with, for a model carrying directions d (re_model_directions; NULL: none) and options o: *use = d
  * when steering changes something (re_steer_active), NULL when plain latent arithmetic serves. Errors (*use NULL):
  * RE_ERR_UNSUPPORTED when o needs directions (re_steer_needs_directions) and d is NULL, or asks to debias with
  * directions whose smile bias was not measured; RE_ERR_ARG for bad options (re_steer_opts_check). */
-re_status re_steer_directions(const re_directions *d, const re_steer_opts *o, const re_directions **use);
+RE_API re_status re_steer_directions(const re_directions *d, const re_steer_opts *o, const re_directions **use);
 
 /* The steps u along the patterns (sum_k u_k P[k]) whose decoded effect best matches the attribute changes t (in each
  * attribute's units), from the calibrated response (formula at the top; ridge RE_DIR_SOLVE_RIDGE in sigma units);
  * u = t when the directions are not calibrated. Steering and re_dir_control use it. */
 #define RE_DIR_SOLVE_RIDGE 0.01
-void re_dir_solve(const re_directions *d, const double t[RE_ATTR_COUNT], double u[RE_ATTR_COUNT]);
+RE_API void re_dir_solve(const re_directions *d, const double t[RE_ATTR_COUNT], double u[RE_ATTR_COUNT]);
 /* The latent direction that moves attribute k by one of its units and keeps the others (dir [L] = sum_j u_j P[j]
  * with u = re_dir_solve(e_k)). RE_ERR_ARG for k out of range. */
-re_status re_dir_control(const re_directions *d, int k, float *dir);
+RE_API re_status re_dir_control(const re_directions *d, int k, float *dir);
 
 /* The attribute change to drive with (da of re_steer_apply): a_drv - a_ref for every attribute, except the mouth
  * with mouth_absolute and a_photo given: a_drv[mouth] - a_photo[mouth]. a_photo: the photo's attributes from its own
  * landmarks, or NULL. */
-void re_steer_attr_delta(const re_steer_opts *o, const float a_drv[RE_ATTR_COUNT], const float a_ref[RE_ATTR_COUNT],
-                         const float *a_photo, float da[RE_ATTR_COUNT]);
+RE_API void re_steer_attr_delta(const re_steer_opts *o, const float a_drv[RE_ATTR_COUNT],
+                                const float a_ref[RE_ATTR_COUNT], const float *a_photo, float da[RE_ATTR_COUNT]);
 
 /* out = the steered delta for one frame (formula at the top). dz [L]: z_drive(t) - z_drive(ref), unscaled; strength
  * s scales the driven motion (rest and attributes), not the constant offsets. da [K]: the driver's attribute change
  * since the reference frame, or NULL (attributes then come from ahat). With region ALL, space FULL, attr_drive 0,
  * multipliers 1 and no offsets, out = s * dz up to rounding. scratch: 2 * L floats. out may alias dz. */
-void re_steer_apply(const re_directions *d, const re_steer_opts *o, const float *dz, const float *da, float strength,
-                    float *out, float *scratch);
+RE_API void re_steer_apply(const re_directions *d, const re_steer_opts *o, const float *dz, const float *da,
+                           float strength, float *out, float *scratch);
 
 #ifdef __cplusplus
 }

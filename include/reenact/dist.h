@@ -33,31 +33,31 @@ typedef enum re_grad_precision { RE_GRAD_F32 = 0, RE_GRAD_BF16 = 1 } re_grad_pre
 
 /* The number of processes the MPI launcher started (OMPI_COMM_WORLD_SIZE, PMI_SIZE or MV2_COMM_WORLD_SIZE in the
  * environment), without initializing MPI; 1 when not launched by one. */
-int re_dist_launcher_size(void);
+RE_API int re_dist_launcher_size(void);
 /* 1 when this build has MPI. */
-int re_dist_have_mpi(void);
+RE_API int re_dist_have_mpi(void);
 
 /* Initializes MPI (MPI_Init_thread, funneled: every call comes from the caller's thread) and opens its world.
  * RE_ERR_UNSUPPORTED: built without MPI. */
-re_status re_dist_mpi_open(re_dist **out, int *argc, char ***argv);
+RE_API re_status re_dist_mpi_open(re_dist **out, int *argc, char ***argv);
 /* Finalizes MPI (NULL is fine). */
-void re_dist_close(re_dist *d);
+RE_API void re_dist_close(re_dist *d);
 /* Ends every rank of the job with this exit code (MPI_Abort). For a fatal error after which the other ranks
  * would wait for this one forever. Does not return. */
-void re_dist_abort(re_dist *d, int code);
+RE_API void re_dist_abort(re_dist *d, int code);
 
-int re_dist_rank(const re_dist *d);   /* 0 for NULL */
-int re_dist_size(const re_dist *d);   /* 1 for NULL */
+RE_API int re_dist_rank(const re_dist *d);   /* 0 for NULL */
+RE_API int re_dist_size(const re_dist *d);   /* 1 for NULL */
 /* The processor (host) name of this rank. */
-const char *re_dist_host(const re_dist *d);
+RE_API const char *re_dist_host(const re_dist *d);
 
 /* Blocking collectives on every rank of the world (NULL d: one process, nothing to do). */
-re_status re_dist_sum_f64(re_dist *d, double *buf, size_t n);        /* in place */
-re_status re_dist_max_i64(re_dist *d, int64_t *buf, size_t n);       /* in place */
+RE_API re_status re_dist_sum_f64(re_dist *d, double *buf, size_t n);        /* in place */
+RE_API re_status re_dist_max_i64(re_dist *d, int64_t *buf, size_t n);       /* in place */
 /* RE_OK when v is the same on every rank; RE_ERR_CONFIG naming `what` and the ranks' range otherwise. */
-re_status re_dist_check_same(re_dist *d, uint64_t v, const char *what);
+RE_API re_status re_dist_check_same(re_dist *d, uint64_t v, const char *what);
 /* Waits until every rank arrives. */
-re_status re_dist_barrier(re_dist *d);
+RE_API re_status re_dist_barrier(re_dist *d);
 
 /* Seconds this rank spent in gradient allreduces (waiting included) and their count, since the last reset. */
 typedef struct re_dist_stats {
@@ -65,8 +65,8 @@ typedef struct re_dist_stats {
     double wait_s;            /* of which: blocked in the final wait (the part not hidden behind the backward) */
     uint64_t buckets, bytes;  /* gradient buckets started and their bytes on this rank */
 } re_dist_stats;
-void re_dist_get_stats(const re_dist *d, re_dist_stats *st);
-void re_dist_reset_stats(re_dist *d);
+RE_API void re_dist_get_stats(const re_dist *d, re_dist_stats *st);
+RE_API void re_dist_reset_stats(re_dist *d);
 
 #ifdef __cplusplus
 }

@@ -73,36 +73,36 @@ typedef struct re_face_detector_opts {
 } re_face_detector_opts;
 
 /* Fill *o with the defaults above. */
-void re_face_detector_opts_default(re_face_detector_opts *o);
+RE_API void re_face_detector_opts_default(re_face_detector_opts *o);
 
 /* Open the default detector (dlib frontal HOG + 68-point shape predictor) with default options, loading the landmark
  * model from model_path (NULL: $REENACT_DLIB_MODEL, else RE_FACE_DEFAULT_MODEL). Takes 0.6-2 s (the model is 95 MB).
  * *d is NULL on error. RE_ERR_IO when the model file cannot be opened (the message names it and how to get it),
  * RE_ERR_FORMAT when it is not a 68-point dlib shape predictor, RE_ERR_UNSUPPORTED when built without dlib,
  * RE_ERR_NOMEM. */
-re_status re_face_detector_open(re_face_detector **d, const char *model_path);
+RE_API re_status re_face_detector_open(re_face_detector **d, const char *model_path);
 /* Same with options (NULL = defaults). RE_ERR_ARG for det_max_side < 0 (or 1..63) or a non-finite threshold. */
-re_status re_face_detector_open_opts(re_face_detector **d, const re_face_detector_opts *o);
-void re_face_detector_free(re_face_detector *d);   /* NULL is fine */
+RE_API re_status re_face_detector_open_opts(re_face_detector **d, const re_face_detector_opts *o);
+RE_API void re_face_detector_free(re_face_detector *d);   /* NULL is fine */
 /* A copy of d for use on another thread (same model and options; ~30x faster than opening the model file again).
  * RE_ERR_ARG for NULL, RE_ERR_NOMEM, RE_ERR_BACKEND. */
-re_status re_face_detector_clone(const re_face_detector *d, re_face_detector **out);
+RE_API re_status re_face_detector_clone(const re_face_detector *d, re_face_detector **out);
 
 /* Detect faces in img and put landmarks on each. Writes up to max faces to faces[0..*n-1], sorted by box area,
  * largest first. Finding no face is not an error: RE_OK with *n == 0. RE_ERR_ARG for a bad image or max < 0,
  * RE_ERR_NOMEM, RE_ERR_BACKEND if the detector library failed (message says why). */
-re_status re_face_detect(re_face_detector *d, const re_image *img, re_face *faces, int max, int *n);
+RE_API re_status re_face_detect(re_face_detector *d, const re_image *img, re_face *faces, int max, int *n);
 
 /* Run only the landmark predictor in a given box (e.g. the previous frame's face): ~1 ms at any image size.
  * The box should frame the face the way the detector does (re_face_box_from_landmarks gives such a box from
  * landmarks). RE_ERR_ARG for a bad image or a box that is degenerate, non-finite or entirely outside the image. */
-re_status re_face_landmarks(re_face_detector *d, const re_image *img, const float box[4],
-                            float lm[RE_FACE_LANDMARKS][2]);
+RE_API re_status re_face_landmarks(re_face_detector *d, const re_image *img, const float box[4],
+                                   float lm[RE_FACE_LANDMARKS][2]);
 
 /* The detector-like box (square, x0,y0,x1,y1) that frames a face with these landmarks: the landmarks' bounding
  * square scaled by 1.03 and moved up by 7.6% of its side (the mean relation of dlib's boxes to its landmarks,
  * measured on 300 UTKFace chips and 18 portraits). */
-void re_face_box_from_landmarks(const float lm[RE_FACE_LANDMARKS][2], float box[4]);
+RE_API void re_face_box_from_landmarks(const float lm[RE_FACE_LANDMARKS][2], float box[4]);
 
 /* ---------------------------------------------------------------------------------------------------------
  * Alignment: a similarity transform (rotation, uniform scale, translation) that maps the face to a square crop.
@@ -118,25 +118,26 @@ typedef struct re_face_frame {
 
 /* The crop square of a face (see RE_FACE_CROP_SCALE). RE_ERR_ARG for non-finite or degenerate landmarks
  * (eyes and mouth collapsed to a point). */
-re_status re_face_frame_from_landmarks(const float lm[RE_FACE_LANDMARKS][2], re_face_frame *f);
+RE_API re_status re_face_frame_from_landmarks(const float lm[RE_FACE_LANDMARKS][2], re_face_frame *f);
 
 /* Matrices of a crop square for an out_size x out_size crop: m_dst_to_src maps crop pixels to source pixels
  * (what re_image_warp_affine takes), m_src_to_dst is its inverse (source pixels -> crop pixels, for paste-back).
  * The crop's pixel centers (i + 0.5) * 2 half / out_size - half from the center tile the square exactly.
  * Either output may be NULL. RE_ERR_ARG for out_size < 1 or a non-finite/degenerate frame (half <= 0). */
-re_status re_face_frame_matrix(const re_face_frame *f, int out_size, float m_dst_to_src[6], float m_src_to_dst[6]);
+RE_API re_status re_face_frame_matrix(const re_face_frame *f, int out_size, float m_dst_to_src[6],
+                                      float m_src_to_dst[6]);
 
 /* The alignment transform of a face: re_face_frame_from_landmarks + re_face_frame_matrix. */
-re_status re_face_align_matrix(const float lm[RE_FACE_LANDMARKS][2], int out_size, float m_dst_to_src[6],
-                               float m_src_to_dst[6]);
+RE_API re_status re_face_align_matrix(const float lm[RE_FACE_LANDMARKS][2], int out_size, float m_dst_to_src[6],
+                                      float m_src_to_dst[6]);
 
 /* Aligned out_size x out_size crop of the face with landmarks lm, bilinear (antialiased when shrinking) with the
  * image border replicated. *out follows media.h's "Output images" rule (zeroed struct or reused image).
  * Returns the errors of re_face_align_matrix and re_image_warp_affine. */
-re_status re_face_align(const re_image *src, const float lm[RE_FACE_LANDMARKS][2], int out_size, re_image *out);
+RE_API re_status re_face_align(const re_image *src, const float lm[RE_FACE_LANDMARKS][2], int out_size, re_image *out);
 
 /* Inverse of a 2x3 affine matrix. RE_ERR_ARG when singular or non-finite. inv may alias m. */
-re_status re_affine_invert(const float m[6], float inv[6]);
+RE_API re_status re_affine_invert(const float m[6], float inv[6]);
 
 /* ---------------------------------------------------------------------------------------------------------
  * Expression and pose measures from landmarks (for evaluating motion fidelity). All are scale-free.
@@ -155,7 +156,7 @@ typedef struct re_face_features {
 } re_face_features;
 
 /* Compute the measures above. RE_ERR_ARG for non-finite or degenerate landmarks. */
-re_status re_face_landmark_features(const float lm[RE_FACE_LANDMARKS][2], re_face_features *out);
+RE_API re_status re_face_landmark_features(const float lm[RE_FACE_LANDMARKS][2], re_face_features *out);
 
 /* ---------------------------------------------------------------------------------------------------------
  * Video tracking. Per frame the tracker runs the landmark predictor in a box derived from the previous frame's
@@ -180,7 +181,7 @@ typedef struct re_face_tracker_opts {
     float d_cutoff;         /* cutoff of the speed estimate, Hz [1.0] */
 } re_face_tracker_opts;
 
-void re_face_tracker_opts_default(re_face_tracker_opts *o);
+RE_API void re_face_tracker_opts_default(re_face_tracker_opts *o);
 
 /* What the tracker reports for one frame. */
 typedef struct re_face_track {
@@ -202,14 +203,14 @@ typedef struct re_face_track {
 
 /* Create a tracker that uses detector d (borrowed: it must outlive the tracker) and reports matrices for
  * out_size x out_size crops. o may be NULL (defaults). RE_ERR_ARG for out_size < 1 or bad options, RE_ERR_NOMEM. */
-re_status re_face_tracker_create(re_face_tracker **t, re_face_detector *d, int out_size,
-                                 const re_face_tracker_opts *o);
+RE_API re_status re_face_tracker_create(re_face_tracker **t, re_face_detector *d, int out_size,
+                                        const re_face_tracker_opts *o);
 /* Process the next frame (any size; a size change resets tracking). When no face is found the last good transform
  * is reused and counted (lost, lost_run). RE_OK also when no face is found; errors as re_face_detect. */
-re_status re_face_tracker_update(re_face_tracker *t, const re_image *frame, re_face_track *out);
+RE_API re_status re_face_tracker_update(re_face_tracker *t, const re_image *frame, re_face_track *out);
 /* Forget the face and the filter state (e.g. before a new video). Counters restart at 0. */
-void re_face_tracker_reset(re_face_tracker *t);
-void re_face_tracker_free(re_face_tracker *t);   /* NULL is fine */
+RE_API void re_face_tracker_reset(re_face_tracker *t);
+RE_API void re_face_tracker_free(re_face_tracker *t);   /* NULL is fine */
 
 #ifdef __cplusplus
 }

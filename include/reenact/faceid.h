@@ -59,27 +59,27 @@ typedef struct re_faceid re_faceid;
  * the message names it), RE_ERR_FORMAT (the file is not this network: another dlib network, a truncated or corrupt
  * file, not a dlib file at all; the message names the file and says what dlib found), RE_ERR_UNSUPPORTED (built
  * without dlib), RE_ERR_NOMEM, RE_ERR_BACKEND (dlib failed for another reason). */
-re_status re_faceid_open(re_faceid **f, const char *path);
-void re_faceid_free(re_faceid *f);   /* NULL is fine */
+RE_API re_status re_faceid_open(re_faceid **f, const char *path);
+RE_API void re_faceid_free(re_faceid *f);   /* NULL is fine */
 
 /* Embedding of the face with 68 landmarks lm (image pixels, iBUG layout as in face.h) in img: the 150x150 chip of
  * dlib::get_face_chip_details(shape, 150, 0.25) + extract_image_chip, then the network; out gets RE_FACEID_DIM
  * floats. Chip parts outside the image are black (dlib's rule). Deterministic: the same input gives the same
  * output. Errors: RE_ERR_ARG (NULL argument, invalid image, landmarks non-finite, collapsed (all within
  * 2 px) or far outside the image (beyond 4x its longest side)), RE_ERR_NOMEM, RE_ERR_BACKEND. */
-re_status re_faceid_embed(re_faceid *f, const re_image *img, const float lm[68][2], float out[RE_FACEID_DIM]);
+RE_API re_status re_faceid_embed(re_faceid *f, const re_image *img, const float lm[68][2], float out[RE_FACEID_DIM]);
 
 /* The network's input for that face: the 150x150 RGB chip described at re_faceid_embed, written to *chip (media.h
  * "Output images" rule). For looking at what the network sees, or for re_faceid_embed_chip. Needs no model.
  * Errors: those of re_faceid_embed. */
-re_status re_faceid_chip(const re_image *img, const float lm[68][2], re_image *chip);
+RE_API re_status re_faceid_chip(const re_image *img, const float lm[68][2], re_image *chip);
 
 /* Embedding of an already aligned RE_FACEID_CHIP x RE_FACEID_CHIP chip (as re_faceid_chip makes). RE_ERR_ARG for
  * NULL arguments or another image size. */
-re_status re_faceid_embed_chip(re_faceid *f, const re_image *chip, float out[RE_FACEID_DIM]);
+RE_API re_status re_faceid_embed_chip(re_faceid *f, const re_image *chip, float out[RE_FACEID_DIM]);
 
 /* Euclidean distance between two RE_FACEID_DIM embeddings (accumulated in double). NaN when a or b is NULL. */
-float re_faceid_distance(const float *a, const float *b);
+RE_API float re_faceid_distance(const float *a, const float *b);
 
 #ifdef __cplusplus
 }

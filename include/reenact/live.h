@@ -64,20 +64,20 @@ typedef struct re_live_info {
  * o may be NULL (re_anim_opts_default with out_size 256). *out is NULL on error. Errors: RE_ERR_ARG (bad options),
  * RE_ERR_NO_FACE (no face in the photo), RE_ERR_UNSUPPORTED (motion controls without directions, bf16 without
  * support, face detection without dlib), those of the detector, the model and the renderer. */
-re_status re_live_create(re_live **out, re_model *m, const re_image *photo, const re_anim_opts *o, double fps);
+RE_API re_status re_live_create(re_live **out, re_model *m, const re_image *photo, const re_anim_opts *o, double fps);
 
 /* Animate the next driving frame (any size; a size change restarts tracking) into out (media.h "Output images"
  * rule; every frame has the same size, re_live_size). info may be NULL. A frame without a face is not an error: the
  * last face's motion is held (info->found = 0). Errors: RE_ERR_ARG, those of the tracker, the model, the renderer. */
-re_status re_live_frame(re_live *lv, const re_image *frame, re_image *out, re_live_info *info);
+RE_API re_status re_live_frame(re_live *lv, const re_image *frame, re_image *out, re_live_info *info);
 
 /* Forget the tracked face, the smoothing and the reference: the next frame with a face becomes the reference. */
-void re_live_reset(re_live *lv);
+RE_API void re_live_reset(re_live *lv);
 /* Size of the output frames. */
-void re_live_size(const re_live *lv, int *w, int *h);
+RE_API void re_live_size(const re_live *lv, int *w, int *h);
 /* Faces found in the photo (the largest is animated; 1 with aligned input). */
-int re_live_source_faces(const re_live *lv);
-void re_live_free(re_live *lv);   /* NULL is fine */
+RE_API int re_live_source_faces(const re_live *lv);
+RE_API void re_live_free(re_live *lv);   /* NULL is fine */
 
 #ifdef __cplusplus
 }

@@ -45,16 +45,16 @@ typedef struct re_image {
 
 /* Allocate a w x h RGB image (zeroed), stride = 3*w. Any previous content of *img is overwritten (not freed).
  * RE_ERR_ARG for w or h <= 0, RE_ERR_TOO_LARGE when w*h exceeds re_image_get_max_pixels(), RE_ERR_NOMEM. */
-re_status re_image_alloc(re_image *img, int w, int h);
+RE_API re_status re_image_alloc(re_image *img, int w, int h);
 /* Free the pixels (if owned) and zero the struct. NULL and zeroed structs are fine. */
-void re_image_free(re_image *img);
+RE_API void re_image_free(re_image *img);
 
 /* Safety limit against decompression bombs, used by loaders, re_image_alloc and the video reader: images with
  * w*h > limit fail with RE_ERR_TOO_LARGE. Default 64 Mpixel (RE_IMAGE_DEFAULT_MAX_PIXELS). Process-wide: set it
  * before starting threads that load images or video. */
 #define RE_IMAGE_DEFAULT_MAX_PIXELS ((uint64_t)64 << 20)
-void re_image_set_max_pixels(uint64_t max_pixels);   /* 0 restores the default */
-uint64_t re_image_get_max_pixels(void);
+RE_API void re_image_set_max_pixels(uint64_t max_pixels);   /* 0 restores the default */
+RE_API uint64_t re_image_get_max_pixels(void);
 
 /* Load a PNG or JPEG (format detected from the first bytes, not the extension) as 8-bit RGB into *out
  * (which is overwritten, not freed: pass a zeroed or freed image).
@@ -62,26 +62,26 @@ uint64_t re_image_get_max_pixels(void);
  * JPEG EXIF orientation applied (the image comes out upright).
  * Returns RE_ERR_IO (cannot open/read), RE_ERR_FORMAT (neither PNG nor JPEG, or corrupt data),
  * RE_ERR_TRUNCATED (data ends early), RE_ERR_TOO_LARGE (w*h over the limit), RE_ERR_NOMEM. On error *out is zeroed. */
-re_status re_image_load(re_image *out, const char *path);
+RE_API re_status re_image_load(re_image *out, const char *path);
 /* Same from memory; `what` names the source in error messages (may be NULL). */
-re_status re_image_load_mem(re_image *out, const void *buf, size_t n, const char *what);
+RE_API re_status re_image_load_mem(re_image *out, const void *buf, size_t n, const char *what);
 
 /* Write an image atomically (temp file in the same directory, fsync, rename): on failure `path` is untouched and
  * no temp file is left. PNG is lossless. JPEG quality 1..100 (out of range is clamped; 0 means 92), 4:2:0 chroma
  * below quality 90, 4:4:4 from 90. RE_ERR_ARG for a bad image, RE_ERR_IO for write failures. */
-re_status re_image_save_png(const re_image *img, const char *path);
-re_status re_image_save_jpeg(const re_image *img, const char *path, int quality);
+RE_API re_status re_image_save_png(const re_image *img, const char *path);
+RE_API re_status re_image_save_jpeg(const re_image *img, const char *path, int quality);
 /* Encode as JPEG into memory (same quality rule as re_image_save_jpeg, baseline Huffman tables: fast, for streaming):
  * *buf (malloc'ed; the caller frees it with free()) holds *n bytes. RE_ERR_ARG for a bad image, RE_ERR_NOMEM. */
-re_status re_image_encode_jpeg(const re_image *img, int quality, uint8_t **buf, size_t *n);
+RE_API re_status re_image_encode_jpeg(const re_image *img, int quality, uint8_t **buf, size_t *n);
 
 /* Deep copy src into dst (see "Output images" above). */
-re_status re_image_copy(re_image *dst, const re_image *src);
+RE_API re_status re_image_copy(re_image *dst, const re_image *src);
 
 /* Resample src to w x h into dst with a separable Lanczos3 filter whose support widens by the downscale factor
  * (area-like antialiasing when shrinking; no aliasing of fine patterns). Aspect ratio is not preserved.
  * Values are rounded and clamped to [0,255]; a constant image stays constant. */
-re_status re_image_resize(const re_image *src, re_image *dst, int w, int h);
+RE_API re_status re_image_resize(const re_image *src, re_image *dst, int w, int h);
 
 /* What warp_affine samples outside the source image. */
 typedef enum re_border {
@@ -96,12 +96,13 @@ typedef enum re_border {
  * n x n grid of bilinear samples spread over its footprint (n = ceil(footprint)), so strong downscaling
  * (e.g. a 64x64 face crop out of a 1080p frame) does not alias. The identity matrix reproduces src exactly.
  * RE_ERR_ARG for bad sizes, a non-finite matrix or an unknown border mode. */
-re_status re_image_warp_affine(const re_image *src, re_image *dst, int w, int h, const float m[6], re_border border);
+RE_API re_status re_image_warp_affine(const re_image *src, re_image *dst, int w, int h, const float m[6],
+                                      re_border border);
 
 /* img -> planar floats dst[3][h][w] = value / 255 in [0,1] (caller provides 3*h*w floats). */
-void re_image_to_chw(const re_image *img, float *dst);
+RE_API void re_image_to_chw(const re_image *img, float *dst);
 /* planar floats src[3][h][w] -> dst (w x h), value*255 rounded and clamped to [0,255] (NaN -> 0). */
-re_status re_image_from_chw(re_image *dst, const float *src, int w, int h);
+RE_API re_status re_image_from_chw(re_image *dst, const float *src, int w, int h);
 
 /* ---------------------------------------------------------------------------------------------------------
  * Video (FFmpeg). Frames are decoded one at a time; the reader never holds the whole video.
@@ -127,19 +128,19 @@ typedef struct re_video_info {
  * image sequences such as "dir/frame_%05d.png").
  * RE_ERR_IO (cannot open), RE_ERR_FORMAT (not a video, or no video stream), RE_ERR_UNSUPPORTED (no decoder),
  * RE_ERR_TOO_LARGE (frame over the pixel limit), RE_ERR_NOMEM. *r is NULL on error. */
-re_status re_video_reader_open(re_video_reader **r, const char *path);
+RE_API re_status re_video_reader_open(re_video_reader **r, const char *path);
 /* Same over a memory buffer (borrowed; must outlive the reader). `what` names it in messages (may be NULL). */
-re_status re_video_reader_open_mem(re_video_reader **r, const void *buf, size_t n, const char *what);
-re_video_info re_video_reader_info(const re_video_reader *r);
+RE_API re_status re_video_reader_open_mem(re_video_reader **r, const void *buf, size_t n, const char *what);
+RE_API re_video_info re_video_reader_info(const re_video_reader *r);
 /* Decode the next frame into *frame (reused when its size matches; see "Output images") as RGB, and its
  * presentation time in seconds relative to the first returned frame (NULL allowed).
  * Returns RE_OK, RE_VIDEO_EOF after the last frame (the decoder is flushed, so trailing frames are returned),
  * or an error. A truncated or partly corrupt file yields the frames that decode and then RE_VIDEO_EOF;
  * only when not a single frame decodes is it an error (RE_ERR_TRUNCATED / RE_ERR_FORMAT). */
-re_status re_video_reader_next(re_video_reader *r, re_image *frame, double *pts_seconds);
+RE_API re_status re_video_reader_next(re_video_reader *r, re_image *frame, double *pts_seconds);
 /* Number of frames returned so far. */
-int64_t re_video_reader_frames_read(const re_video_reader *r);
-void re_video_reader_close(re_video_reader *r);   /* NULL is fine */
+RE_API int64_t re_video_reader_frames_read(const re_video_reader *r);
+RE_API void re_video_reader_close(re_video_reader *r);   /* NULL is fine */
 
 typedef struct re_video_writer re_video_writer;
 
@@ -178,22 +179,22 @@ typedef struct re_video_writer_opts {
  * failed or aborted run never leaves a partial file (and never replaces an existing good one). Audio from
  * opts->audio_from is copied or transcoded (see re_audio_mode); an unreadable audio_from file is an error.
  * RE_ERR_ARG (bad size/fps/format), RE_ERR_UNSUPPORTED (encoder missing), RE_ERR_IO, RE_ERR_NOMEM. */
-re_status re_video_writer_open(re_video_writer **w, const char *path, const re_video_writer_opts *opts);
+RE_API re_status re_video_writer_open(re_video_writer **w, const char *path, const re_video_writer_opts *opts);
 /* Encode one frame (must be opts.width x opts.height; RE_ERR_ARG otherwise). Frame i gets pts i/fps. */
-re_status re_video_writer_write(re_video_writer *w, const re_image *frame);
-re_audio_mode re_video_writer_audio_mode(const re_video_writer *w);
+RE_API re_status re_video_writer_write(re_video_writer *w, const re_image *frame);
+RE_API re_audio_mode re_video_writer_audio_mode(const re_video_writer *w);
 /* Flush encoders, write the trailer, rename into place and free w (always freed, even on error; on error the
  * partial output is deleted). A writer with zero frames written fails with RE_ERR_ARG and writes nothing. */
-re_status re_video_writer_close(re_video_writer *w);
+RE_API re_status re_video_writer_close(re_video_writer *w);
 /* Stop, delete the partial output and free w. NULL is fine. */
-void re_video_writer_abort(re_video_writer *w);
+RE_API void re_video_writer_abort(re_video_writer *w);
 
 /* The best audio stream of a media file, remuxed unchanged (no re-encoding) into a Matroska audio file held in
  * memory: *buf (malloc'd; the caller frees it) of *n bytes, usable as re_video_writer_opts.audio_from once written
  * to a file. A file without audio gives RE_OK with *buf = NULL, *n = 0. Errors: those of opening a video
  * (RE_ERR_IO, RE_ERR_FORMAT), RE_ERR_TOO_LARGE when the copy would exceed max_bytes, RE_ERR_UNSUPPORTED for a codec
  * Matroska cannot hold. FFmpeg builds only (like the rest of this section). */
-re_status re_audio_extract(const char *path, size_t max_bytes, uint8_t **buf, size_t *n);
+RE_API re_status re_audio_extract(const char *path, size_t max_bytes, uint8_t **buf, size_t *n);
 
 #ifdef __cplusplus
 }

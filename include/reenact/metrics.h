@@ -42,27 +42,27 @@ extern "C" {
 #define RE_SSIM_K2 0.03
 
 /* Mean absolute difference of n values (0 for n == 0). */
-double re_metric_l1(const float *a, const float *b, size_t n);
+RE_API double re_metric_l1(const float *a, const float *b, size_t n);
 /* Mean squared difference of n values (0 for n == 0). */
-double re_metric_mse(const float *a, const float *b, size_t n);
+RE_API double re_metric_mse(const float *a, const float *b, size_t n);
 /* PSNR in dB for a mean squared error and the peak value (1 for [0,1] images): 10 log10(peak^2 / mse).
  * +INFINITY for mse == 0, NaN for a negative or non-finite mse or peak <= 0. */
-double re_metric_psnr(double mse, double peak);
+RE_API double re_metric_psnr(double mse, double peak);
 
 /* SSIM of a and b, [c][h][w] in [0,1] (definition above). *out in [-1, 1], 1 only for identical images.
  * RE_ERR_ARG for c < 1, h or w < RE_SSIM_WIN, NULL pointers; RE_ERR_NOMEM (scratch of 5*h*w doubles). */
-re_status re_metric_ssim(const float *a, const float *b, int c, int h, int w, double *out);
+RE_API re_status re_metric_ssim(const float *a, const float *b, int c, int h, int w, double *out);
 
 /* Gradient energy of x [c][h][w] (definition above). RE_ERR_ARG for c < 1, h or w < 3, NULL pointers. */
-re_status re_metric_gradient_energy(const float *x, int c, int h, int w, double *out);
+RE_API re_status re_metric_gradient_energy(const float *x, int c, int h, int w, double *out);
 /* E(out) / E(ref). When E(ref) == 0 (a flat reference) *ratio is NaN (undefined) and the call still succeeds.
  * Errors as re_metric_gradient_energy. */
-re_status re_metric_sharpness_ratio(const float *out, const float *ref, int c, int h, int w, double *ratio);
+RE_API re_status re_metric_sharpness_ratio(const float *out, const float *ref, int c, int h, int w, double *ratio);
 
 /* Pearson correlation of the n pairs (x[i], y[i]), using only the pairs where both are finite. *n_used (may be NULL)
  * receives their number. Returns NaN when fewer than 3 pairs are usable or when either series is constant over them
  * (its variance is zero, or below 1e-12 times its mean square), since r is then undefined. */
-double re_metric_pearson(const double *x, const double *y, size_t n, size_t *n_used);
+RE_API double re_metric_pearson(const double *x, const double *y, size_t n, size_t *n_used);
 
 /* Running statistics (Welford): count, mean, population standard deviation, min, max. Non-finite values are not
  * included; they are counted in n_skipped. Zero-initialize (re_stats s = {0}) or call re_stats_init. */
@@ -73,12 +73,12 @@ typedef struct re_stats {
     double min, max;      /* valid when n > 0 */
 } re_stats;
 
-void re_stats_init(re_stats *s);
-void re_stats_add(re_stats *s, double v);
+RE_API void re_stats_init(re_stats *s);
+RE_API void re_stats_add(re_stats *s, double v);
 /* Mean of the values added; NaN when none. */
-double re_stats_mean(const re_stats *s);
+RE_API double re_stats_mean(const re_stats *s);
 /* Population standard deviation sqrt(m2 / n); NaN when none, 0 for one value. */
-double re_stats_std(const re_stats *s);
+RE_API double re_stats_std(const re_stats *s);
 
 #ifdef __cplusplus
 }

@@ -28,6 +28,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* RE_API marks a function of the public API, in every public header (they all include this one). The library is
+ * compiled with hidden symbol visibility, so these functions are all that libreenact.so exports; everything else
+ * in it stays internal (tests/abi/test_exports.sh checks both ways). Harmless when the headers are used by an
+ * application or with the static archive. */
+#ifndef RE_API
+#if defined(__GNUC__) || defined(__clang__)
+#define RE_API __attribute__((visibility("default")))
+#else
+#define RE_API
+#endif
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -64,19 +76,19 @@ typedef enum re_status {
 } re_status;
 
 /* Message for the last failure on this thread ("" if none). Valid until the next failing call on this thread. */
-const char *re_last_error(void);
+RE_API const char *re_last_error(void);
 /* Short constant name of a status, e.g. "checksum mismatch". */
-const char *re_status_str(re_status s);
-const char *re_version(void);
+RE_API const char *re_status_str(re_status s);
+RE_API const char *re_version(void);
 /* Record a failure message (printf-style, at most 1023 bytes kept) for re_last_error() on this thread and return s,
  * so an application that reports its own failures through the same channel writes `return re_fail(...)`.
  * re_fail_ctx prefixes the current message with "context: " (the status name when there is none) and returns s. */
 #if defined(__GNUC__)
-re_status re_fail(re_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-re_status re_fail_ctx(re_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+RE_API re_status re_fail(re_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+RE_API re_status re_fail_ctx(re_status s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #else
-re_status re_fail(re_status s, const char *fmt, ...);
-re_status re_fail_ctx(re_status s, const char *fmt, ...);
+RE_API re_status re_fail(re_status s, const char *fmt, ...);
+RE_API re_status re_fail_ctx(re_status s, const char *fmt, ...);
 #endif
 
 /* Compute backend. REF is the plain-C reference path; DNNL uses oneDNN where it supports the op. */
@@ -103,9 +115,9 @@ typedef enum re_precision {
     RE_PREC_MIXED = 3
 } re_precision;
 /* "f32", "bf16", "auto", "mixed" (RE_PREC_*); "?" for another value. */
-const char *re_precision_name(re_precision p);
+RE_API const char *re_precision_name(re_precision p);
 /* Parse one of those names into *p: RE_OK, or RE_ERR_ARG naming the accepted values. */
-re_status re_precision_parse(const char *s, re_precision *p);
+RE_API re_status re_precision_parse(const char *s, re_precision *p);
 /* RE_PREC_AUTO -> the precision this CPU runs fastest (other values are returned unchanged), for training steps
  * (training != 0: RE_PREC_F32 or RE_PREC_BF16) or runners (RE_PREC_MIXED or RE_PREC_BF16; RE_PREC_F32 without
  * oneDNN). The rule, decided once per process (the first call takes ~0.1-0.5 s; re_cpu_info_get says what it found):
@@ -120,7 +132,7 @@ re_status re_precision_parse(const char *s, re_precision *p);
  *     half the bytes on every CPU).
  * bf16 runner images differ from f32's by ~63 dB PSNR (300 UTKFace faces, bundled model): below 8-bit quantization,
  * not visible. Without a working oneDNN both are RE_PREC_F32. */
-re_precision re_precision_resolve(re_precision p, int training);
+RE_API re_precision re_precision_resolve(re_precision p, int training);
 
 /* What this process sees of the CPU (re_cpu_info_get; `reenact info --cpu` prints it). */
 typedef struct re_cpu_info {
@@ -141,10 +153,10 @@ typedef struct re_cpu_info {
     char rule[256];           /* why, in one line */
 } re_cpu_info;
 /* Fill *ci (never fails on a readable system; RE_ERR_ARG for NULL). */
-re_status re_cpu_info_get(re_cpu_info *ci);
+RE_API re_status re_cpu_info_get(re_cpu_info *ci);
 /* Number of OpenMP threads used by the library (<= 0: all cores). */
-void re_set_threads(int n);
-int re_get_threads(void);
+RE_API void re_set_threads(int n);
+RE_API int re_get_threads(void);
 
 /* ---------------------------------------------------------------------------------------------------------
  * Model configuration. "seed64" is the paper's model; "seed128" adds one down/up stage.
@@ -174,13 +186,13 @@ typedef struct re_config {
 } re_config;
 
 /* Fill *cfg with a named preset ("seed64", "seed128"). RE_ERR_CONFIG for an unknown name. */
-re_status re_config_preset(re_config *cfg, const char *name);
+RE_API re_status re_config_preset(re_config *cfg, const char *name);
 /* Checks a configuration; RE_ERR_CONFIG with a message naming the field. */
-re_status re_config_validate(const re_config *cfg);
+RE_API re_status re_config_validate(const re_config *cfg);
 /* JSON text of a config (caller frees with free()). NULL on allocation failure. */
-char *re_config_to_json(const re_config *cfg);
+RE_API char *re_config_to_json(const re_config *cfg);
 /* Parse a config from JSON text (missing fields take seed64 defaults). */
-re_status re_config_from_json(re_config *cfg, const char *json, size_t len);
+RE_API re_status re_config_from_json(re_config *cfg, const char *json, size_t len);
 
 
 /* ---------------------------------------------------------------------------------------------------------
@@ -194,36 +206,36 @@ typedef enum re_storage { RE_STORE_F32 = 0, RE_STORE_BF16 = 1, RE_STORE_F16 = 2 
 
 /* New model with PyTorch-default initialization (U(-1/sqrt(fan_in), +1/sqrt(fan_in)) for conv/linear weights and
  * biases, BN gamma=1 beta=0) drawn from a seeded RNG. with_disc: also build the discriminator. */
-re_status re_model_create(re_model **out, const re_config *cfg, uint64_t seed, int with_disc);
+RE_API re_status re_model_create(re_model **out, const re_config *cfg, uint64_t seed, int with_disc);
 /* Load a reenact safetensors file: checks format name/version, the data checksum, every tensor's presence and shape
  * and that no unknown tensor is present. The discriminator is loaded when the file has one. */
-re_status re_model_load(re_model **out, const char *path);
+RE_API re_status re_model_load(re_model **out, const char *path);
 /* Save atomically. include_disc: also write the discriminator. extra_meta: NULL or key,value,...,NULL pairs added
  * to the metadata (e.g. training provenance). */
-re_status re_model_save(const re_model *m, const char *path, int include_disc, re_storage storage,
-                        const char *const *extra_meta);
-void re_model_free(re_model *m);
-const re_config *re_model_config(const re_model *m);
-int re_model_has_disc(const re_model *m);
+RE_API re_status re_model_save(const re_model *m, const char *path, int include_disc, re_storage storage,
+                               const char *const *extra_meta);
+RE_API void re_model_free(re_model *m);
+RE_API const re_config *re_model_config(const re_model *m);
+RE_API int re_model_has_disc(const re_model *m);
 /* Copy all weights and buffers of src into dst (same config); parts without a disc in either are skipped. */
-re_status re_model_copy_weights(re_model *dst, const re_model *src);
+RE_API re_status re_model_copy_weights(re_model *dst, const re_model *src);
 /* Number of trainable parameters of a part (0 if absent). */
-size_t re_model_param_count(const re_model *m, re_part part);
+RE_API size_t re_model_param_count(const re_model *m, re_part part);
 /* Forward multiply-add FLOPs (2 per MAC) per image of a part. */
-double re_model_flops(const re_model *m, re_part part);
+RE_API double re_model_flops(const re_model *m, re_part part);
 /* Human-readable per-layer summary (name, kind, output shape, params, MFLOPs) of all parts; caller frees. */
-char *re_model_summary(const re_model *m);
+RE_API char *re_model_summary(const re_model *m);
 /* Metadata value from the file the model was loaded from (NULL if absent or created in memory). */
-const char *re_model_meta(const re_model *m, const char *key);
+RE_API const char *re_model_meta(const re_model *m, const char *key);
 /* Number of metadata entries and the i-th key/value (borrowed, valid while the model lives). */
-int re_model_meta_count(const re_model *m);
-void re_model_meta_at(const re_model *m, int i, const char **key, const char **value);
+RE_API int re_model_meta_count(const re_model *m);
+RE_API void re_model_meta_at(const re_model *m, int i, const char **key, const char **value);
 /* The checksum that identifies the model's weights (motion files record it): the metadata's weights_sha256 when the
  * file carries more than weights (motion directions), else its data_sha256. NULL for a model not loaded from a file. */
-const char *re_model_weights_sha256(const re_model *m);
+RE_API const char *re_model_weights_sha256(const re_model *m);
 /* Select the compute backend for runners/trainers created afterwards. RE_ERR_UNSUPPORTED if not built in. */
-re_status re_model_set_backend(re_model *m, re_backend b);
-re_backend re_model_backend(const re_model *m);
+RE_API re_status re_model_set_backend(re_model *m, re_backend b);
+RE_API re_backend re_model_backend(const re_model *m);
 
 /* ---- Inference. A runner holds activations for up to max_batch images; eval-mode BatchNorm.
  * Threads: a runner (and a trainer) must be created, used and freed on ONE thread: its oneDNN primitives and
@@ -231,24 +243,24 @@ re_backend re_model_backend(const re_model *m);
  * JIT code, freeing it elsewhere leaked). Several runners on several threads are fine; the model is shared
  * read-only. */
 typedef struct re_runner re_runner;
-re_status re_runner_create(re_runner **out, re_model *m, int max_batch);
+RE_API re_status re_runner_create(re_runner **out, re_model *m, int max_batch);
 /* As re_runner_create with a precision (RE_PREC_F32 is re_runner_create; RE_PREC_AUTO is resolved with
  * re_precision_resolve(RE_PREC_AUTO, 0), on the model's backend: F32 on the reference backend). RE_ERR_UNSUPPORTED:
  * RE_PREC_BF16 or RE_PREC_MIXED on a model whose backend is not oneDNN, or a CPU oneDNN has no bf16 kernels for;
  * RE_ERR_ARG: unknown precision. */
-re_status re_runner_create_ex(re_runner **out, re_model *m, int max_batch, re_precision precision);
+RE_API re_status re_runner_create_ex(re_runner **out, re_model *m, int max_batch, re_precision precision);
 /* The precision a runner runs at (RE_PREC_AUTO resolved). */
-re_precision re_runner_precision(const re_runner *r);
+RE_API re_precision re_runner_precision(const re_runner *r);
 /* A table of the runner's layers, one line each: part (encoder / heads / decoder), layer name, kind, output shape,
  * and the implementation its backend runs (oneDNN: the primitive descriptor's impl_info_str of the forward pass,
  * e.g. "brgconv:avx512_core", with "+lrelu" for a fused post-op; our own kernels by name; "ref" for the reference
  * ops; "fused" for a layer a neighbour runs). Caller frees with free(); NULL when out of memory. */
-char *re_runner_describe(const re_runner *r);
-void re_runner_free(re_runner *r);
+RE_API char *re_runner_describe(const re_runner *r);
+RE_API void re_runner_free(re_runner *r);
 /* x: [n,C,res,res] floats in [0,1]; mu, logvar: [n,latent] (logvar may be NULL). */
-re_status re_encode(re_runner *r, const float *x, int n, float *mu, float *logvar);
+RE_API re_status re_encode(re_runner *r, const float *x, int n, float *mu, float *logvar);
 /* z: [n,latent] -> x_out [n,C,res,res] in (0,1). */
-re_status re_decode(re_runner *r, const float *z, int n, float *x_out);
+RE_API re_status re_decode(re_runner *r, const float *z, int n, float *x_out);
 
 /* ---- Training. */
 typedef enum re_train_mode { RE_MODE_VAE = 0, RE_MODE_VAEGAN = 1 } re_train_mode;
@@ -269,7 +281,7 @@ typedef struct re_train_opts {
     int check_every;           /* with dist: compare a weights checksum across ranks every N steps (0: 50; <0 off) */
     size_t bucket_bytes;       /* with dist: gradient bucket size of the overlapped allreduce (0: 4 MiB) */
 } re_train_opts;
-void re_train_opts_default(re_train_opts *o, re_train_mode mode);
+RE_API void re_train_opts_default(re_train_opts *o, re_train_mode mode);
 
 typedef struct re_step_stats {
     double rec, kl, adv, fm;   /* generator-side terms (unweighted) */
@@ -282,24 +294,24 @@ typedef struct re_step_stats {
 typedef struct re_trainer re_trainer;
 /* Takes a model (with a discriminator for RE_MODE_VAEGAN); the trainer borrows it and updates it in place.
  * RE_ERR_UNSUPPORTED: precision BF16 on a model whose backend is not oneDNN (or a CPU oneDNN cannot run bf16 on). */
-re_status re_trainer_create(re_trainer **out, re_model *m, const re_train_opts *o);
-void re_trainer_free(re_trainer *t);
+RE_API re_status re_trainer_create(re_trainer **out, re_model *m, const re_train_opts *o);
+RE_API void re_trainer_free(re_trainer *t);
 /* One optimization step on x [batch,C,res,res]. eps_override: NULL, or [batch,latent] noise to use instead of the
  * RNG (tests). On RE_ERR_NONFINITE (a NaN/Inf loss or gradient; the message names the tensor) the failing Adam
  * update is not applied, but earlier parts of the step may have changed state already (training-mode BatchNorm
  * running statistics; in VAE-GAN mode the discriminator update that precedes the generator check): restore the
  * model and trainer from a checkpoint, as `reenact train` does. */
-re_status re_trainer_step(re_trainer *t, const float *x, const float *eps_override, re_step_stats *st);
+RE_API re_status re_trainer_step(re_trainer *t, const float *x, const float *eps_override, re_step_stats *st);
 /* Validation losses (eval-mode BN, z = mu, no update) on n <= batch images; fills rec, kl and g_loss. */
-re_status re_trainer_eval(re_trainer *t, const float *x, int n, re_step_stats *st);
+RE_API re_status re_trainer_eval(re_trainer *t, const float *x, int n, re_step_stats *st);
 /* Reconstruction (eval mode, z = mu) of n <= batch images into out. */
-re_status re_trainer_reconstruct(re_trainer *t, const float *x, int n, float *out);
-int64_t re_trainer_steps(const re_trainer *t);
-void re_trainer_set_lr(re_trainer *t, double lr_g, double lr_d);
+RE_API re_status re_trainer_reconstruct(re_trainer *t, const float *x, int n, float *out);
+RE_API int64_t re_trainer_steps(const re_trainer *t);
+RE_API void re_trainer_set_lr(re_trainer *t, double lr_g, double lr_d);
 /* Optimizer state (Adam m/v per parameter, step count, RNG state) to/from a safetensors file, written atomically.
  * Loading checks that every tensor matches the model. */
-re_status re_trainer_save_state(const re_trainer *t, const char *path, const char *const *extra_meta);
-re_status re_trainer_load_state(re_trainer *t, const char *path);
+RE_API re_status re_trainer_save_state(const re_trainer *t, const char *path, const char *const *extra_meta);
+RE_API re_status re_trainer_load_state(re_trainer *t, const char *path);
 
 /* ---------------------------------------------------------------------------------------------------------
  * Training checkpoints (format: docs/FORMAT.md "Checkpoints"). A checkpoint is a folder
@@ -327,33 +339,33 @@ typedef struct re_checkpoint {
  * last, fsync, rename the folder to step_NNNNNNN (replacing one of the same step), fsync ckpt_dir. On failure
  * (RE_ERR_IO, RE_ERR_NOMEM, ...; the message names the file) the temporary folder is removed and existing
  * checkpoints are untouched. */
-re_status re_checkpoint_save(const char *ckpt_dir, int64_t step, const re_checkpoint *c);
+RE_API re_status re_checkpoint_save(const char *ckpt_dir, int64_t step, const re_checkpoint *c);
 /* Step of the newest complete checkpoint (a step_NNNNNNN folder with DONE) under ckpt_dir; -1 when none (or no
  * such folder). */
-int64_t re_checkpoint_latest(const char *ckpt_dir);
+RE_API int64_t re_checkpoint_latest(const char *ckpt_dir);
 /* Load checkpoint `step`: *config_json = the text of its config.json (caller frees with free()) and *model = its
  * model (caller frees with re_model_free; re_model_load's checks). Either out pointer may be NULL to skip that
  * part; config.json is read first. On failure both outputs are NULL. */
-re_status re_checkpoint_load(const char *ckpt_dir, int64_t step, re_model **model, char **config_json);
+RE_API re_status re_checkpoint_load(const char *ckpt_dir, int64_t step, re_model **model, char **config_json);
 /* Restore t's optimizer state from checkpoint `step` (re_trainer_load_state on its optim.safetensors). The
  * trainer must have been created on a model of the same configuration. */
-re_status re_checkpoint_load_optim(const char *ckpt_dir, int64_t step, re_trainer *t);
+RE_API re_status re_checkpoint_load_optim(const char *ckpt_dir, int64_t step, re_trainer *t);
 /* Metadata value `key` of checkpoint `step`'s optim.safetensors (e.g. the optim_meta it was saved with), read from
  * the header only: *val = a copy (caller frees with free()), NULL when absent. */
-re_status re_checkpoint_optim_meta(const char *ckpt_dir, int64_t step, const char *key, char **val);
+RE_API re_status re_checkpoint_optim_meta(const char *ckpt_dir, int64_t step, const char *key, char **val);
 /* Remove leftovers of interrupted writes (.tmp-* and .del-* folders) under ckpt_dir. */
-void re_checkpoint_clean(const char *ckpt_dir);
+RE_API void re_checkpoint_clean(const char *ckpt_dir);
 /* Delete complete checkpoints other than the newest `keep` (>= 1) and protect_step (-1 = none); each is renamed
  * to .del-* first. Returns the number deleted. */
-int re_checkpoint_prune(const char *ckpt_dir, int keep, int64_t protect_step);
+RE_API int re_checkpoint_prune(const char *ckpt_dir, int keep, int64_t protect_step);
 /* Folder of checkpoint `step`: "<ckpt_dir>/step_NNNNNNN" into out[n] (truncated to fit). */
-void re_checkpoint_path(char *out, size_t n, const char *ckpt_dir, int64_t step);
+RE_API void re_checkpoint_path(char *out, size_t n, const char *ckpt_dir, int64_t step);
 /* Replace the file at path with data[n] atomically: temp file, fflush + fsync, rename, fsync of the folder. On
  * failure the temp file is removed and path is left as it was. */
-re_status re_write_file_atomic(const char *path, const void *data, size_t n);
+RE_API re_status re_write_file_atomic(const char *path, const void *data, size_t n);
 /* Read a whole small text file (at most 64 MiB) into *out (NUL-terminated; the caller frees). RE_ERR_IO (cannot open
  * or read, the message names the file), RE_ERR_TOO_LARGE, RE_ERR_NOMEM. */
-re_status re_read_file_text(const char *path, char **out);
+RE_API re_status re_read_file_text(const char *path, char **out);
 
 #ifdef __cplusplus
 }

@@ -83,7 +83,8 @@ void re_render_opts_default(re_render_opts *o) {
     o->edge_feather = 0.15f;
     o->face_fade = 12.0f;
     o->max_local = 8.0f;
-    o->residual_eyes = 1;
+    o->residual_eyes = 0;
+    o->eye_motion = 1.0f;
     o->min_det = 0.2f;
     o->refine_iters = 0;
 }
@@ -106,6 +107,7 @@ static re_status check_opts(const re_render_opts *o) {
     if (!(o->face_fade > 0 && o->face_fade <= 64)) return re_fail(RE_ERR_ARG, "render: face_fade must be in (0,64]");
     if (!(o->max_local > 0 && o->max_local <= 64)) return re_fail(RE_ERR_ARG, "render: max_local must be in (0,64]");
     if (!(o->min_det >= 0 && o->min_det < 1)) return re_fail(RE_ERR_ARG, "render: min_det must be in [0,1)");
+    if (!(o->eye_motion >= 0 && o->eye_motion <= 4)) return re_fail(RE_ERR_ARG, "render: eye_motion must be in [0,4]");
     return RE_OK;
 }
 
@@ -584,12 +586,13 @@ static void blur3(const float *src, float *dst, int w) {
 
 /* Where a warp cannot make the driven face, given its landmarks: soft ellipses around the mouth (outer lips,
  * grown by a third) and the eyes (grown by a half), in [0,1] on the model grid. */
-static void region_mask(const float (*lm)[2], int res, int eyes, float *out) {
+enum { REGION_MOUTH = 1, REGION_EYES = 2 };
+static void region_mask(const float (*lm)[2], int res, int parts, float *out) {
     static const int range[3][2] = {{48, 60}, {36, 42}, {42, 48}};
     static const float grow[3] = {1.35f, 1.6f, 1.6f};
     for (int i = 0; i < res * res; i++) out[i] = 0.0f;
-    const int groups = eyes ? 3 : 1;
-    for (int g = 0; g < groups; g++) {
+    for (int g = 0; g < 3; g++) {
+        if (!(parts & (g == 0 ? REGION_MOUTH : REGION_EYES))) continue;
         float x0 = 1e30f, x1 = -1e30f, y0 = 1e30f, y1 = -1e30f;
         for (int i = range[g][0]; i < range[g][1]; i++) {
             x0 = fminf(x0, lm[i][0]);
@@ -663,6 +666,34 @@ static void limit_local(re_render *r) {
     r->diag.local_scale = k;
 }
 
+/* The 64 px decoder draws a blink or a squint as a pixel or two of eyelid motion, and the spline through the eye
+ * landmarks carries it faintly (24 pairs: the output's eye-opening spread ~2/3 of --render model's). With
+ * landmarks, the local motion around the eyes (region_mask) is multiplied by opts.eye_motion after limit_local;
+ * where that would fold the warp, the gain is reduced (to 1 at worst) until it does not. */
+static void amplify_eyes(re_render *r, const float (*lm)[2]) {
+    const int n = r->res * r->res;
+    r->diag.eye_gain = 1.0f;
+    if (!r->diag.used_landmarks || r->o.eye_motion == 1.0f) return;
+    float *em = r->tmp, *keep = r->tmp + n;   /* the residual's scratch is free by now */
+    region_mask(lm, r->res, REGION_EYES, em);
+    for (int i = 0; i < n; i++) {
+        keep[2 * i] = r->field[(size_t)NF * i];
+        keep[2 * i + 1] = r->field[(size_t)NF * i + 1];
+    }
+    const float floor_det = fminf(r->o.min_det, min_det(r, 1.0f));   /* never worse than limit_local left it */
+    float g = r->o.eye_motion;
+    for (int it = 0;; it++) {
+        for (int i = 0; i < n; i++) {
+            const float a = 1 + (g - 1) * em[i];
+            r->field[(size_t)NF * i] = a * keep[2 * i];
+            r->field[(size_t)NF * i + 1] = a * keep[2 * i + 1];
+        }
+        if (g == 1.0f || min_det(r, 1.0f) >= floor_det) break;
+        g = it < 6 ? 1 + 0.6f * (g - 1) : 1.0f;   /* the last try restores the field exactly */
+    }
+    r->diag.eye_gain = g;
+}
+
 /* Everything at model resolution for one generated face: flow, affine part, gated colour-matched residual. */
 static re_status prepare(re_render *r, const float *gen, const float (*lm)[2]) {
     const int res = r->res, n = res * res;
@@ -695,7 +726,7 @@ static re_status prepare(re_render *r, const float *gen, const float (*lm)[2]) {
     float *region = NULL;
     if (r->diag.used_landmarks) {   /* with landmarks, generated pixels only around the mouth and the eyes */
         region = r->tmp + 5 * n;
-        region_mask(lm, res, r->o.residual_eyes, region);
+        region_mask(lm, res, REGION_MOUTH | (r->o.residual_eyes ? REGION_EYES : 0), region);
     }
     const float lo = r->o.gate_lo, hi = r->o.gate_hi, gy = r->gain_y * r->o.residual;
     const float sk2 = r->dec_cb * r->dec_cb + r->dec_cr * r->dec_cr;
@@ -731,6 +762,7 @@ static re_status prepare(re_render *r, const float *gen, const float (*lm)[2]) {
             f[R_CR] = 255.0f * gch * tcr;
         }
     limit_local(r);
+    amplify_eyes(r, lm);
     r->diag.mean_flow = wsum > 0 ? (float)(flow_sum / wsum) : 0.0f;
     r->diag.gate_area = (float)(gate_sum / n);
     return RE_OK;

@@ -28,12 +28,41 @@ static const re_compute_backend *const tables[] = {
     &re_backend_ref,
 };
 
+/* The choices a build may leave out, and what asking for one says then. One line per optional backend. */
+static const struct {
+    re_backend id;
+    const char *missing;
+} optional[] = {
+    {RE_BACKEND_DNNL, "this build has no oneDNN backend (rebuild with libdnnl-dev installed)"},
+};
+
 const re_compute_backend *re_compute_backend_get(re_backend id) {
     const int n = (int)(sizeof tables / sizeof tables[0]);
     if (id == RE_BACKEND_AUTO) return tables[0];
     for (int i = 0; i < n; i++)
         if (tables[i]->id == id) return tables[i];
     return NULL;
+}
+
+re_status re_compute_backend_select(re_backend id, const re_compute_backend **out) {
+    *out = NULL;
+    const re_compute_backend *be = re_compute_backend_get(id);
+    if (!be) {
+        for (size_t i = 0; i < sizeof optional / sizeof optional[0]; i++)
+            if (optional[i].id == id) return re_fail(RE_ERR_UNSUPPORTED, "%s", optional[i].missing);
+        return re_fail(RE_ERR_UNSUPPORTED, "this build has no backend %d", (int)id);
+    }
+    re_status s = be->init();
+    if (s) return s;
+    *out = be;
+    return RE_OK;
+}
+
+const re_compute_backend *re_compute_backend_default(void) {
+    const int n = (int)(sizeof tables / sizeof tables[0]);
+    for (int i = 0; i < n - 1; i++)
+        if (tables[i]->init() == RE_OK) return tables[i];
+    return tables[n - 1];   /* the least preferred: the reference table, which needs no set-up */
 }
 
 /* ---- precision names and the AUTO rule ------------------------------------------------------------------- */

@@ -20,8 +20,10 @@
  * Same math and gradient convention as src/ops/ops.h (backward OVERWRITES dx/dw/db; NULL skips one).
  *
  * Adding an accelerator: a new backend_<name>.c that defines a re_compute_backend (it may reuse the reference or
- * oneDNN entries for what it does not accelerate), and its line in backend.c's list (plus its re_backend id and
- * its CMake build condition when it is a new choice for users).
+ * oneDNN entries for what it does not accelerate), and its line in backend.c's list (plus its re_backend id, its
+ * line in backend.c's list of optional backends and its CMake build condition when it is a new choice for users).
+ * The model code asks the tables (re_compute_backend_select, re_compute_backend_default, supports) and never names
+ * a backend.
  * Internal: not installed. Tests: tests/unit/test_backend.c.
  */
 #ifndef RE_BACKEND_H
@@ -55,6 +57,7 @@ typedef struct re_act_shape {
 
 typedef struct re_compute_backend {
     const char *name;           /* "ref", "dnnl" */
+    const char *title;          /* in messages: "the reference backend", "the oneDNN backend" */
     re_backend id;              /* the public name of the choice (re_model_set_backend) */
     /* Make the backend usable (engine, stream); idempotent. RE_OK, or the reason it cannot run. */
     re_status (*init)(void);
@@ -110,5 +113,11 @@ extern const re_compute_backend re_backend_dnnl;
 /* The table of a backend choice (RE_BACKEND_REF, RE_BACKEND_DNNL; RE_BACKEND_AUTO: the first built, most
  * preferred), or NULL when this build has none for it. */
 const re_compute_backend *re_compute_backend_get(re_backend id);
+/* re_model_set_backend's choice: the table of id (RE_BACKEND_AUTO: the most preferred built), made usable (its
+ * init) into *out. RE_ERR_UNSUPPORTED when this build has no table for id (the message says how to get one), or
+ * init's failure; *out is NULL then. */
+re_status re_compute_backend_select(re_backend id, const re_compute_backend **out);
+/* A new model's backend: the most preferred built table whose init succeeds (the reference table always does). */
+const re_compute_backend *re_compute_backend_default(void);
 
 #endif /* RE_BACKEND_H */

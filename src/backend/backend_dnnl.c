@@ -226,6 +226,7 @@ static re_status dnnl_lrelu_backward(float *dx, uint16_t *dx16, const float *dy,
 
 const re_compute_backend re_backend_dnnl = {
     .name = "dnnl",
+    .title = "the oneDNN backend",
     .id = RE_BACKEND_DNNL,
     .init = re_dnnl_init,
     .supports = dnnl_supports,

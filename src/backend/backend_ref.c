@@ -101,6 +101,7 @@ static re_status ref_lrelu_backward(float *dx, uint16_t *dx16, const float *dy, 
 
 const re_compute_backend re_backend_ref = {
     .name = "ref",
+    .title = "the reference backend",
     .id = RE_BACKEND_REF,
     .init = ref_init,
     .supports = ref_supports,

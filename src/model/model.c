@@ -8,12 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend.h"
 #include "core/safetensors.h"
 #include "model/directions_io.h"
 #include "model/model_internal.h"
-#ifdef RE_HAVE_DNNL
-#include "backend/dnnl.h"
-#endif
 
 #define RE_FORMAT_NAME "reenact-vaegan"
 #define RE_FORMAT_VERSION "1"
@@ -271,11 +269,7 @@ static re_model *model_new(const re_config *cfg) {
     re_model *m = calloc(1, sizeof *m);
     if (!m) { re_fail(RE_ERR_NOMEM, "model: out of memory"); return NULL; }
     m->cfg = *cfg;
-#ifdef RE_HAVE_DNNL
-    m->backend = re_dnnl_init() == RE_OK ? RE_BACKEND_DNNL : RE_BACKEND_REF;
-#else
-    m->backend = RE_BACKEND_REF;
-#endif
+    m->backend = re_compute_backend_default()->id;   /* the most preferred one that can run here */
     return m;
 }
 
@@ -312,22 +306,10 @@ int re_model_has_disc(const re_model *m) { return m->has_disc; }
 re_backend re_model_backend(const re_model *m) { return m->backend; }
 
 re_status re_model_set_backend(re_model *m, re_backend b) {
-    if (b == RE_BACKEND_AUTO) {
-#ifdef RE_HAVE_DNNL
-        b = RE_BACKEND_DNNL;
-#else
-        b = RE_BACKEND_REF;
-#endif
-    }
-    if (b == RE_BACKEND_DNNL) {
-#ifdef RE_HAVE_DNNL
-        re_status s = re_dnnl_init();
-        if (s) return s;
-#else
-        return re_fail(RE_ERR_UNSUPPORTED, "this build has no oneDNN backend (rebuild with libdnnl-dev installed)");
-#endif
-    }
-    m->backend = b;
+    const re_compute_backend *be;
+    re_status s = re_compute_backend_select(b, &be);   /* AUTO: the most preferred built */
+    if (s) return s;
+    m->backend = be->id;
     return RE_OK;
 }
 

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend.h"
 #include "core/safetensors.h"
 #include "dist/dist_internal.h"
 #include "model/model_internal.h"
@@ -155,9 +156,10 @@ re_status re_trainer_create(re_trainer **out, re_model *m, const re_train_opts *
     if (o->precision != RE_PREC_F32 && o->precision != RE_PREC_BF16)
         return re_fail(RE_ERR_ARG, "trainer: unknown precision %d (expected RE_PREC_F32 or RE_PREC_BF16)",
                        (int)o->precision);
-    if (o->precision == RE_PREC_BF16 && m->backend != RE_BACKEND_DNNL)
+    const re_compute_backend *be = re_compute_backend_get(m->backend);
+    if (o->precision == RE_PREC_BF16 && !(be && be->supports(NULL, RE_PREC_BF16)))
         return re_fail(RE_ERR_UNSUPPORTED, "trainer: bf16 precision needs the oneDNN backend (this model uses %s)",
-                       m->backend == RE_BACKEND_REF ? "the reference backend" : "another backend");
+                       be ? be->title : "another backend");
     const int world = re_dist_size(o->dist);
     if (o->batch % world)
         return re_fail(RE_ERR_ARG, "trainer: the global batch %d does not split evenly over %d ranks (use a multiple "
@@ -194,20 +196,13 @@ re_status re_trainer_create(re_trainer **out, re_model *m, const re_train_opts *
     }
     s = RE_ERR_NOMEM;
     size_t lat = (size_t)B * L, hid = (size_t)B * c->fc_hidden, imgs = (size_t)B * t->img;
-    t->eps = re_alloc(lat * sizeof(float), "eps");
-    t->z = re_alloc(lat * sizeof(float), "z");
-    t->dz = re_alloc(lat * sizeof(float), "dz");
-    t->dmu = re_alloc(lat * sizeof(float), "dmu");
-    t->dlogvar = re_alloc(lat * sizeof(float), "dlogvar");
-    t->dh = re_alloc(hid * sizeof(float), "dh");
-    t->dh2 = re_alloc(hid * sizeof(float), "dh");
-    t->dxr = re_alloc(imgs * sizeof(float), "dxr");
-    t->dxr2 = re_alloc(imgs * sizeof(float), "dxr");
-    t->xx = re_alloc(2 * imgs * sizeof(float), "disc batch");
-    t->dlogit = re_alloc(2 * (size_t)B * sizeof(float), "disc logits grad");
-    if (!t->eps || !t->z || !t->dz || !t->dmu || !t->dlogvar || !t->dh || !t->dh2 || !t->dxr || !t->dxr2 || !t->xx ||
-        !t->dlogit)
-        goto fail;
+    const re_float_buf bufs[] = {
+        {&t->eps, lat, "eps"},   {&t->z, lat, "z"},         {&t->dz, lat, "dz"},
+        {&t->dmu, lat, "dmu"},   {&t->dlogvar, lat, "dlogvar"}, {&t->dh, hid, "dh"},
+        {&t->dh2, hid, "dh"},    {&t->dxr, imgs, "dxr"},    {&t->dxr2, imgs, "dxr"},
+        {&t->xx, 2 * imgs, "disc batch"}, {&t->dlogit, 2 * (size_t)B, "disc logits grad"},
+    };
+    if (re_alloc_floats(bufs, RE_COUNT(bufs)) != RE_OK) goto fail;
     if (world > 1) {
         if (!(t->eps_all = re_alloc((size_t)o->batch * L * sizeof(float), "global-batch noise"))) goto fail;
         attach(t, &t->v.enc, 1);

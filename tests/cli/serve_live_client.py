@@ -188,6 +188,15 @@ def until_ready(ws):
             return m
 
 
+def aligned_session(url, token, photo):
+    """A new session on aligned input with photo set up (ready answered)."""
+    ws = WS(url, token)
+    ws.text({"type": "options", "aligned": True})
+    ws.binary(photo)
+    until_ready(ws)
+    return ws
+
+
 def one_frame(ws, data):
     """Send a frame, return (header, jpeg bytes, seconds)."""
     t = time.monotonic()
@@ -265,7 +274,7 @@ def cmd_check(a):
     ws.text({"type": "options", "format": "gif"})
     expect_close(ws, "a job option", 1008, "does not apply")
     ws = WS(url, a.token)
-    ws.text({"type": "options", "strength": 99})
+    ws.text({"type": "options", "strength": 999})   # outside [-RE_ANIM_STRENGTH_MAX, RE_ANIM_STRENGTH_MAX]
     expect_close(ws, "a bad value", 1008, "strength")
     ws = WS(url, a.token)
     ws.text({"type": "dance"})
@@ -276,16 +285,10 @@ def cmd_check(a):
     ws = WS(url, a.token)
     ws.binary(b"\x89PNG\r\n\x1a\n" + b"\0" * 64)
     expect_close(ws, "a corrupt PNG as the photo", 1007, "photo")
-    ws = WS(url, a.token)
-    ws.text({"type": "options", "aligned": True})
-    ws.binary(photo)
-    until_ready(ws)
+    ws = aligned_session(url, a.token, photo)
     ws.binary(b"\xff\xd8\xff\xe0" + b"garbage" * 50)
     expect_close(ws, "a corrupt JPEG frame", 1007, "frame 0")
-    ws = WS(url, a.token)
-    ws.text({"type": "options", "aligned": True})
-    ws.binary(photo)
-    until_ready(ws)
+    ws = aligned_session(url, a.token, photo)
     ws.binary(b"GIF89a" + b"\0" * 40)
     expect_close(ws, "a GIF as a driving frame", 1003, "expected a JPEG")
     ws = WS(url, a.token)
@@ -304,10 +307,7 @@ def cmd_check(a):
     ws = WS(url, a.token)
     ws.raw(ws.frame(2, b"\x89PNG" + b"\0" * 60, length=1 << 30)[:14])
     expect_close(ws, "a 1 GiB photo message", 1009, "limit")
-    ws = WS(url, a.token)
-    ws.text({"type": "options", "aligned": True})
-    ws.binary(photo)
-    until_ready(ws)
+    ws = aligned_session(url, a.token, photo)
     big = b"\xff\xd8\xff" + os.urandom((4 << 20) + 10)
     try:
         ws.binary(big)

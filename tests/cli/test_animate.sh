@@ -10,36 +10,17 @@
 # --paste-back, --side-by-side, motion files from a real face, and a photo with two faces.
 set -u
 CLI=${1:?usage: test_animate.sh PATH/TO/reenact}
-CLI=$(cd "$(dirname "$CLI")" && pwd)/$(basename "$CLI")
+. "$(dirname "$0")/lib.sh"
+cli_test_init animate
 TOOL=$(dirname "$CLI")/tests/test_anim
 SHARED=../shared
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/re_test_animate.XXXXXX")
-trap 'chmod -R u+w "$TMP" 2>/dev/null; rm -rf "$TMP"' EXIT
-FAILS=0
-CHECKS=0
-fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
-# expect_rc WANT DESCRIPTION -- command...
-expect_rc() {
-  local want=$1 what=$2; shift 3
-  CHECKS=$((CHECKS + 1))
-  "$@" >"$TMP/out.txt" 2>"$TMP/err.txt"
-  local rc=$?
-  if [ "$rc" != "$want" ]; then
-    fail "$what: exit $rc, want $want"; sed 's/^/  | /' "$TMP/err.txt" | tail -5 >&2
-    return 1
-  fi
-  return 0
-}
-check() { CHECKS=$((CHECKS + 1)); if ! eval "$1"; then fail "$2"; fi; }
 # no file in DIR whose name starts with PREFIX (outputs and writer temp files)
 none_left() { ! ls -A "$1" 2>/dev/null | grep -q "^$2"; }
 have_probe=0; command -v ffprobe >/dev/null 2>&1 && have_probe=1
 have_ffmpeg=0; command -v ffmpeg >/dev/null 2>&1 && have_ffmpeg=1
-frames() { ffprobe -v quiet -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 "$1"; }
 rate() { ffprobe -v error -select_streams v:0 -show_entries stream=r_frame_rate -of csv=p=0 "$1"; }
 vsize() { ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=s=x:p=0 "$1"; }
 audio() { ffprobe -v error -select_streams a -show_entries stream=codec_type -of csv=p=0 "$1" | head -1; }
-png_size() { od -An -tu1 -j16 -N8 "$1" | awk '{printf "%dx%d\n", $1*16777216+$2*65536+$3*256+$4, $5*16777216+$6*65536+$7*256+$8}'; }
 
 # ---- usage errors (exit 2), help (exit 0), no model needed
 expect_rc 2 "animate without arguments" -- "$CLI" animate
@@ -142,12 +123,12 @@ fi
 expect_rc 0 "animate a clip" -- "$CLI" animate --model "$M" --source "$SRC" --driving "$CLIP" -o "$TMP/a.mp4" --aligned --storyboard "$TMP/a_sb.png" --every 4
 check 'grep -q "12 frames" "$TMP/out.txt"' "summary gives the frame count"
 check 'grep -q "fps" "$TMP/err.txt"' "progress with fps on stderr"
-check '[ "$(png_size "$TMP/a_sb.png")" = "392x262" ]' "storyboard 3 columns x 2 rows of 128 (got $(png_size "$TMP/a_sb.png" 2>/dev/null))"
+check '[ "$(png_size "$TMP/a_sb.png" x)" = "392x262" ]' "storyboard 3 columns x 2 rows of 128 (got $(png_size "$TMP/a_sb.png" x 2>/dev/null))"
 if [ $have_probe = 1 ]; then
   check '[ "$(frames "$TMP/a.mp4")" = 12 ]' "12 frames in a.mp4"
   check '[ "$(rate "$TMP/a.mp4")" = 25/1 ]' "25 fps kept"
   # default size: the face's own size in the photo (--aligned: the photo's central square), 64..1024
-  NAT=$(png_size "$SRC" | awk -Fx '{s = $1 < $2 ? $1 : $2; s = 2 * int(s / 2 + 0.5); if (s < 64) s = 64; if (s > 1024) s = 1024; print s}')
+  NAT=$(png_size "$SRC" x | awk -Fx '{s = $1 < $2 ? $1 : $2; s = 2 * int(s / 2 + 0.5); if (s < 64) s = 64; if (s > 1024) s = 1024; print s}')
   check '[ "$(vsize "$TMP/a.mp4")" = ${NAT}x${NAT} ]' "default size: the face's own, ${NAT}x${NAT} (got $(vsize "$TMP/a.mp4"))"
 fi
 expect_rc 0 "animate to webm, --size 128, side by side, no pipeline" -- "$CLI" animate --model "$M" --source "$SRC" --driving "$CLIP" -o "$TMP/b.webm" --aligned --size 128 --side-by-side --no-pipeline -q
@@ -156,7 +137,7 @@ expect_rc 0 "animate to gif" -- "$CLI" animate --model "$M" --source "$SRC" --dr
 [ $have_probe = 1 ] && check '[ "$(frames "$TMP/c.gif")" = 5 ]' "gif with --max-frames 5 has 5 frames"
 expect_rc 0 "animate to png frames" -- "$CLI" animate --model "$M" --source "$SRC" --driving "$CLIP" -o "$TMP/pngs" --format png --aligned --size 64 -q
 check '[ "$(ls "$TMP/pngs" | grep -c "^frame_.*\.png$")" = 12 ]' "12 PNG frames"
-check '[ "$(png_size "$TMP/pngs/frame_00001.png")" = 64x64 ]' "PNG frames are 64x64"
+check '[ "$(png_size "$TMP/pngs/frame_00001.png" x)" = 64x64 ]' "PNG frames are 64x64"
 expect_rc 0 "--sample --seed --strength --no-smooth" -- "$CLI" animate --model "$M" --source "$SRC" --driving "$CLIP" -o "$TMP/d.mp4" --aligned --sample --seed 3 --strength 2 --no-smooth -q
 
 # ---- audio
@@ -230,8 +211,4 @@ else
   echo "SKIP: ../shared not found; real-face checks skipped"
 fi
 
-if [ $FAILS -ne 0 ]; then
-  echo "$FAILS of $CHECKS checks FAILED" >&2
-  exit 1
-fi
-echo "ok: $CHECKS checks"
+cli_test_end

@@ -10,28 +10,10 @@
 # default's), and --attr-drive off --motion-space full (the paper's plain arithmetic) runs.
 set -u
 CLI=${1:?usage: test_controls.sh PATH/TO/reenact}
-CLI=$(cd "$(dirname "$CLI")" && pwd)/$(basename "$CLI")
+. "$(dirname "$0")/lib.sh"
+cli_test_init controls
 SHARED=../shared
 MODEL=models/reenact-seed64.safetensors
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/re_test_controls.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-FAILS=0
-CHECKS=0
-fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
-expect_rc() {
-  local want=$1 what=$2; shift 3
-  CHECKS=$((CHECKS + 1))
-  "$@" >"$TMP/out.txt" 2>"$TMP/err.txt"
-  local rc=$?
-  if [ "$rc" != "$want" ]; then
-    fail "$what: exit $rc, want $want"; sed 's/^/  | /' "$TMP/err.txt" | tail -5 >&2
-    return 1
-  fi
-  return 0
-}
-check() { CHECKS=$((CHECKS + 1)); if ! eval "$1"; then fail "$2"; fi; }
-png_size() { od -An -tu1 -j16 -N8 "$1" | awk '{printf "%d %d\n", $1*16777216+$2*65536+$3*256+$4, $5*16777216+$6*65536+$7*256+$8}'; }
-json_get() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
 PHOTO=models/demo_photo.png
 MOTION=models/demo.motion
 A=(--source "$PHOTO" --motion "$MOTION" --max-frames 6 -q)
@@ -119,5 +101,4 @@ else
   check "[ \"\$(json_get \"$TMP/default.json\" \"len(j['cross_identity']['pairs'])\")\" = 2 ]" "eval did not measure 2 pairs"
 fi
 
-echo "$CHECKS checks, $FAILS failed"
-[ "$FAILS" = 0 ]
+cli_test_end

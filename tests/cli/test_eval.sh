@@ -8,31 +8,9 @@
 # without any of them the model-dependent part is skipped with a message.
 set -u
 CLI=${1:?usage: test_eval.sh PATH/TO/reenact}
-CLI=$(cd "$(dirname "$CLI")" && pwd)/$(basename "$CLI")
+. "$(dirname "$0")/lib.sh"
+cli_test_init eval
 SHARED=../shared
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/re_test_eval.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
-FAILS=0
-CHECKS=0
-fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
-# expect_rc WANT DESCRIPTION -- command...
-expect_rc() {
-  local want=$1 what=$2; shift 3
-  CHECKS=$((CHECKS + 1))
-  "$@" >"$TMP/out.txt" 2>"$TMP/err.txt"
-  local rc=$?
-  if [ "$rc" != "$want" ]; then
-    fail "$what: exit $rc, want $want"; sed 's/^/  | /' "$TMP/err.txt" | tail -5 >&2
-    return 1
-  fi
-  return 0
-}
-check() { CHECKS=$((CHECKS + 1)); if ! eval "$1"; then fail "$2"; fi; }
-# PNG width/height from the IHDR chunk
-png_size() { od -An -tu1 -j16 -N8 "$1" | awk '{printf "%d %d\n", $1*16777216+$2*65536+$3*256+$4, $5*16777216+$6*65536+$7*256+$8}'; }
-have_py=0; command -v python3 >/dev/null 2>&1 && have_py=1
-# json_get FILE EXPR: prints python expression EXPR evaluated with j = the parsed file
-json_get() { python3 -c "import json,sys; j=json.load(open(sys.argv[1])); print($2)" "$1"; }
 
 # ---- usage errors (exit 2) and failures (exit 1), no model needed
 expect_rc 2 "eval without inputs" -- "$CLI" eval --model "$TMP/none.safetensors"
@@ -207,6 +185,4 @@ else
   check 'grep -q "not_a_video.mp4" "$TMP/err.txt"' "clip error names the file"
 fi
 
-echo "$CHECKS checks, $FAILS failed"
-[ "$FAILS" = 0 ] || exit 1
-exit 0
+cli_test_end

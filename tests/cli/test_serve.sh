@@ -17,24 +17,13 @@
 #   without --token is a usage error. Exit 77 (skipped) when the build has no `serve` or no test_anim.
 set -u
 CLI=${1:?usage: test_serve.sh PATH/TO/reenact}
-CLI=$(cd "$(dirname "$CLI")" && pwd)/$(basename "$CLI")
+. "$(dirname "$0")/lib.sh"
+cli_test_init serve
 TOOL=$(dirname "$CLI")/tests/test_anim
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/re_test_serve.XXXXXX")
-SERVER_PID=
-cleanup() {
-  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-FAILS=0
-CHECKS=0
-fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
-check() { CHECKS=$((CHECKS + 1)); if ! eval "$1"; then fail "$2"; fi; }
+REQ_MAX_TIME=60 WAIT_STATE_S=60   # req and wait_state (lib.sh): the test model is quick
 
 if ! command -v curl >/dev/null 2>&1; then echo "SKIP: curl not installed"; exit 77; fi
-if "$CLI" serve --help 2>&1 | grep -q "not available in this build"; then
-  echo "SKIP: this build has no 'reenact serve' (libmicrohttpd not found)"; exit 77
-fi
+skip_without_serve
 if [ ! -x "$TOOL" ]; then echo "SKIP: $TOOL not built (needed for the test model and clip)"; exit 77; fi
 
 M=$TMP/model.safetensors
@@ -46,47 +35,10 @@ head -c $((3 * 1024 * 1024)) /dev/urandom >"$TMP/big.bin"     # over --max-uploa
 head -c $((1536 * 1024)) /dev/urandom >"$TMP/file15.bin"        # under it, over --max-file-mb 1
 head -c $((900 * 1024)) /dev/urandom >"$TMP/mid.bin"            # under --max-file-mb 1; three are over --max-upload-mb 2
 
-# start_server LOG ARGS... : starts the server in the background, sets SERVER_PID and URL
-start_server() {
-  local log=$1; shift
-  "$CLI" serve --port 0 --model "$M" "$@" >"$log" 2>"$log.err" &
-  SERVER_PID=$!
-  URL=
-  for _ in $(seq 1 100); do
-    URL=$(sed -n 's|^reenact serve: listening on \(http://[^ ]*\)/$|\1|p' "$log")
-    [ -n "$URL" ] && return 0
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "FAIL: the server did not start:" >&2; cat "$log" "$log.err" >&2
-  exit 1
-}
-stop_server() {   # SIGTERM; sets STOP_RC
-  kill -TERM "$SERVER_PID" 2>/dev/null
-  wait "$SERVER_PID"; STOP_RC=$?
-  SERVER_PID=
-}
-# req OUTFILE CURL-ARGS... : prints the HTTP status
-req() { local out=$1; shift; curl -s -o "$out" -w '%{http_code}' --max-time 60 "$@"; }
-json() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2" 2>/dev/null; }
-have_py=0; command -v python3 >/dev/null 2>&1 && have_py=1
-jget() {   # jget FILE KEY -> value of a top-level key (python3 if present, else sed)
-  if [ $have_py -eq 1 ]; then json "$1" "d.get('$2')"; else sed -n "s/.*\"$2\":\"\{0,1\}\([^\",}]*\).*/\1/p" "$1"; fi
-}
-wait_state() {   # wait_state ID : polls until done|failed (60 s), prints the state
-  local st=
-  for _ in $(seq 1 300); do
-    req "$TMP/job.json" "$URL/api/jobs/$1" >/dev/null
-    st=$(jget "$TMP/job.json" state)
-    case "$st" in done|failed) break ;; esac
-    sleep 0.2
-  done
-  echo "$st"
-}
 uploads_left() { ls -A "$1" | grep -c '^\.up-'; }
 
 DATA=$TMP/data
-start_server "$TMP/log1" --data-dir "$DATA" --max-upload-mb 2 --max-file-mb 1
+start_server "$TMP/log1" --model "$M" --data-dir "$DATA" --max-upload-mb 2 --max-file-mb 1
 
 # ---- health, version, page
 check '[ "$(req "$TMP/h.json" "$URL/api/health")" = 200 ] && grep -q "\"status\":\"ok\"" "$TMP/h.json"' "GET /api/health"
@@ -110,10 +62,7 @@ check '[ "$(jget "$TMP/job.json" frame)" = 4 ] && [ "$(jget "$TMP/job.json" fram
 [ $have_py -eq 1 ] && check '[ "$(json "$TMP/job.json" "round(d[\"expires\"] - d[\"finished\"])")" = 86400 ]' "a finished job expires 24 h after it finished by default"
 check '[ "$(req "$TMP/result.mp4" "$URL/api/jobs/$ID/result")" = 200 ]' "GET /api/jobs/ID/result"
 check '[ "$(head -c 8 "$TMP/result.mp4" | tail -c 4)" = ftyp ] && [ $(stat -c %s "$TMP/result.mp4") -gt 500 ]' "the result is an MP4"
-if command -v ffprobe >/dev/null 2>&1; then
-  n=$(ffprobe -v quiet -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 "$TMP/result.mp4")
-  check '[ "$n" = 4 ]' "the result decodes to 4 frames (got '$n')"
-fi
+check_frames "$TMP/result.mp4" 4
 check '[ "$(req "$TMP/part.bin" -r 4-11 "$URL/api/jobs/$ID/result")" = 206 ] && [ "$(cat "$TMP/part.bin")" = ftypisom ]' "Range request gives 206 and the bytes asked for"
 check '[ "$(req /dev/null -r 99999999- "$URL/api/jobs/$ID/result")" = 416 ]' "unsatisfiable Range gives 416"
 check '[ "$(req "$TMP/sb.png" "$URL/api/jobs/$ID/storyboard")" = 200 ] && [ "$(head -c 4 "$TMP/sb.png" | tail -c 3)" = PNG ]' "GET /api/jobs/ID/storyboard is a PNG"
@@ -149,6 +98,8 @@ expect 400 "truncated MP4 as the driver" -F "photo=@$TMP/photo.png" -F "driving=
 expect 413 "photo over the pixel limit" -F "photo=@tests/fixtures/media/huge_dims.png" -F "driving=@$TMP/clip.mp4" "$URL/api/jobs"
 expect 400 "bad option value" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" -F strength=lots "$URL/api/jobs" &&
   check 'grep -q "strength" "$TMP/err.json"' "the 400 names the field"
+expect 400 "strength over the library's bound" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" -F strength=101 "$URL/api/jobs" &&
+  check 'grep -qF "[-100,100]" "$TMP/err.json"' "the 400 gives the range of animate --strength ($(cat "$TMP/err.json"))"
 expect 400 "unknown field" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" -F bogus=1 "$URL/api/jobs"
 expect 400 "motion control out of range" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" -F lips=9 "$URL/api/jobs" &&
   check 'grep -q "lips" "$TMP/err.json"' "the 400 names the motion control"
@@ -195,14 +146,14 @@ expect 404 "a deleted job" "$URL/api/jobs/$ID2"
 check '[ ! -e "$DATA/$ID2" ]' "DELETE removed the job's files"
 stop_server
 check '[ "$STOP_RC" = 0 ]' "SIGTERM ends the server with status 0 (got $STOP_RC)"
-start_server "$TMP/log2" --data-dir "$DATA"
+start_server "$TMP/log2" --model "$M" --data-dir "$DATA"
 check '[ "$(req "$TMP/job.json" "$URL/api/jobs/$ID")" = 200 ] && [ "$(jget "$TMP/job.json" state)" = done ]' "a restart lists the finished job again"
 check '[ "$(req "$TMP/result2.mp4" "$URL/api/jobs/$ID/result")" = 200 ] && cmp -s "$TMP/result.mp4" "$TMP/result2.mp4"' "and serves the same result"
 stop_server
 
 # ---- temporary data dir: removed on exit
 mkdir -p "$TMP/tmpdir"
-TMPDIR=$TMP/tmpdir start_server "$TMP/log3"
+TMPDIR=$TMP/tmpdir start_server "$TMP/log3" --model "$M"
 code=$(req "$TMP/post3.json" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" -F aligned=1 -F max_frames=2 "$URL/api/jobs")
 check '[ "$code" = 201 ] && [ "$(wait_state "$(jget "$TMP/post3.json" id)")" = done ]' "a job in the temporary data dir"
 check '[ -n "$(ls -A "$TMP/tmpdir")" ]' "the temporary data dir exists while serving"
@@ -211,7 +162,7 @@ check '[ -z "$(ls -A "$TMP/tmpdir")" ]' "the temporary data dir is removed on ex
 
 # ---- DELETE of a running job and of a queued one
 "$TOOL" --write-clip "$TMP/long.mp4" 600 >/dev/null || fail "cannot write the long clip"
-start_server "$TMP/log7" --data-dir "$TMP/data7"
+start_server "$TMP/log7" --model "$M" --data-dir "$TMP/data7"
 code=$(req "$TMP/post7.json" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/long.mp4" -F aligned=1 "$URL/api/jobs")
 ID7=$(jget "$TMP/post7.json" id)
 code2=$(req "$TMP/post7b.json" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" -F aligned=1 "$URL/api/jobs")
@@ -242,7 +193,7 @@ stop_server
 check '[ "$STOP_RC" = 0 ]' "the server stops cleanly after a cancel (got $STOP_RC)"
 
 # ---- --job-ttl: a finished job expires (files and state), and is 404 afterwards
-start_server "$TMP/log8" --data-dir "$TMP/data8" --job-ttl 0.1
+start_server "$TMP/log8" --model "$M" --data-dir "$TMP/data8" --job-ttl 0.1
 check 'grep -q "jobs kept 0.1 min" "$TMP/log8"' "the start line says how long jobs are kept"
 code=$(req "$TMP/post8.json" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" -F aligned=1 -F max_frames=2 "$URL/api/jobs")
 ID8=$(jget "$TMP/post8.json" id)
@@ -259,16 +210,16 @@ check '[ "$(req "$TMP/l8.json" "$URL/api/jobs")" = 200 ] && ! grep -q "$ID8" "$T
 check '[ "$(req "$TMP/h8.json" "$URL/api/health")" = 200 ] && grep -q "\"expired\":1" "$TMP/h8.json" && grep -q "\"done\":0" "$TMP/h8.json"' "health counts the expiry ($(cat "$TMP/h8.json" 2>/dev/null))"
 stop_server
 # a restart removes jobs that expired while the server was down (the first job of this test finished long before)
-start_server "$TMP/log9" --data-dir "$DATA" --job-ttl 0.001
+start_server "$TMP/log9" --model "$M" --data-dir "$DATA" --job-ttl 0.001
 check '[ "$(req /dev/null "$URL/api/jobs/$ID")" = 404 ] && [ ! -e "$DATA/$ID" ]' "a restart with a short --job-ttl removes the jobs that expired meanwhile"
 stop_server
-start_server "$TMP/log10" --data-dir "$TMP/data10" --job-ttl 0
+start_server "$TMP/log10" --model "$M" --data-dir "$TMP/data10" --job-ttl 0
 code=$(req "$TMP/post10.json" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" -F aligned=1 -F max_frames=2 "$URL/api/jobs")
 check '[ "$code" = 201 ] && [ "$(wait_state "$(jget "$TMP/post10.json" id)")" = done ] && grep -q "\"expires\":null" "$TMP/job.json"' "--job-ttl 0: jobs never expire (expires null)"
 stop_server
 
 # ---- a full queue, and SIGTERM while a job runs
-start_server "$TMP/log5" --data-dir "$TMP/data5" --queue 0
+start_server "$TMP/log5" --model "$M" --data-dir "$TMP/data5" --queue 0
 code=$(req "$TMP/post5.json" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/long.mp4" -F aligned=1 -F storyboard=0 "$URL/api/jobs")
 ID5=$(jget "$TMP/post5.json" id)
 check '[ "$code" = 201 ]' "a long job is accepted by an idle worker with --queue 0 (got $code)"
@@ -285,7 +236,7 @@ check 'grep -q "\"state\":\"failed\"" "$TMP/data5/$ID5/job.json" && grep -q "shu
 check '[ "$(uploads_left "$TMP/data5")" = 0 ]' "no upload left behind after the 503"
 
 # ---- --max-disk-mb: the oldest finished job goes once the job files are over the limit
-start_server "$TMP/log6" --data-dir "$TMP/data6" --max-disk-mb 0.008
+start_server "$TMP/log6" --model "$M" --data-dir "$TMP/data6" --max-disk-mb 0.008
 ids=
 for k in 1 2; do
   code=$(req "$TMP/post6.json" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" -F aligned=1 -F max_frames=2 -F storyboard=0 "$URL/api/jobs")
@@ -299,7 +250,7 @@ check '[ "$(req "$TMP/h6.json" "$URL/api/health")" = 200 ] && grep -q "\"evicted
 stop_server
 
 # ---- token
-start_server "$TMP/log4" --data-dir "$TMP/data4" --token s3cret-token
+start_server "$TMP/log4" --model "$M" --data-dir "$TMP/data4" --token s3cret-token
 expect 401 "no token" "$URL/api/health"
 expect 401 "wrong token" -H "Authorization: Bearer s3cret-tokeN" "$URL/api/health"
 expect 401 "no token on upload" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" "$URL/api/jobs"
@@ -320,5 +271,4 @@ check '[ $rc = 2 ] && grep -q -- "--max-upload-mb" "$TMP/e.txt"' "--max-file-mb 
 "$CLI" serve --port 0 --model "$M" --job-ttl -1 >/dev/null 2>&1; rc=$?
 check '[ $rc = 2 ]' "a negative --job-ttl is a usage error (exit $rc)"
 
-[ $FAILS -eq 0 ] || { echo "$FAILS of $CHECKS checks FAILED" >&2; exit 1; }
-echo "ok: $CHECKS checks"
+cli_test_end

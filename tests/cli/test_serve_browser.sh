@@ -12,7 +12,8 @@
 # ffmpeg the Live part is skipped. Labelled "slow".
 set -u
 CLI=${1:?usage: test_serve_browser.sh PATH/TO/reenact}
-CLI=$(cd "$(dirname "$CLI")" && pwd)/$(basename "$CLI")
+. "$(dirname "$0")/lib.sh"
+cli_test_init serve_browser
 HERE=$(cd "$(dirname "$0")" && pwd)
 MODEL=models/reenact-seed64.safetensors
 PHOTO=../shared/data/examples/portraits/fomm_01.png
@@ -29,12 +30,10 @@ if [ -z "$PW" ]; then
 fi
 [ -n "$PW" ] || { echo "SKIP: npm playwright-core not installed (sh tools/install-deps.sh --browser)"; exit 77; }
 [ -r "$MODEL" ] || { echo "SKIP: $MODEL not found"; exit 77; }
-if "$CLI" serve --help 2>&1 | grep -q "not available in this build"; then echo "SKIP: no 'reenact serve' in this build"; exit 77; fi
+skip_without_serve
 
 OUT=$(dirname "$CLI")/serve_browser
 mkdir -p "$OUT"
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/re_test_serve_browser.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
 VIDEO_ARGS=("$(realpath "$PHOTO" 2>/dev/null)" "$(realpath "$CLIP" 2>/dev/null)" "$FRAMES")
 if [ ! -r "$PHOTO" ] || [ ! -r "$CLIP" ]; then
   echo "note: $PHOTO or $CLIP not found (../shared absent): the upload part is skipped, the Live part runs"
@@ -59,16 +58,7 @@ if command -v ffmpeg >/dev/null 2>&1; then
 fi
 [ ${#LIVE_ARGS[@]} -gt 0 ] || echo "note: the Live part is skipped (no ffmpeg, or no clip for the fake camera)"
 if [ "${VIDEO_ARGS[0]}" = - ] && [ ${#LIVE_ARGS[@]} -eq 0 ]; then echo "SKIP: nothing to test in a browser here"; exit 77; fi
-"$CLI" serve --port 0 --model "$MODEL" --data-dir "$TMP/data" -q >"$TMP/log" 2>"$TMP/log.err" &
-PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$TMP"' EXIT
-URL=
-for _ in $(seq 1 200); do
-  URL=$(sed -n 's|^reenact serve: listening on \(http://[^ ]*\)/$|\1|p' "$TMP/log")
-  [ -n "$URL" ] && break
-  sleep 0.1
-done
-[ -n "$URL" ] || { echo "FAIL: the server did not start" >&2; cat "$TMP/log.err" >&2; exit 1; }
+start_server "$TMP/log" --model "$MODEL" --data-dir "$TMP/data" -q
 PLAYWRIGHT_CORE=$PW CHROMIUM=$CHROMIUM node "$HERE/serve_browser.js" "$URL" "${VIDEO_ARGS[@]}" "$OUT" "${LIVE_ARGS[@]}"
 rc=$?
 echo "screenshots: $OUT"

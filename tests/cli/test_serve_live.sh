@@ -15,27 +15,17 @@
 # a face closes with 1008. Exit 77 (skipped) without serve, test_anim, python3, curl or ffmpeg.
 set -u
 CLI=${1:?usage: test_serve_live.sh PATH/TO/reenact}
-CLI=$(cd "$(dirname "$CLI")" && pwd)/$(basename "$CLI")
+. "$(dirname "$0")/lib.sh"
+cli_test_init serve_live
 HERE=$(cd "$(dirname "$0")" && pwd)
 CLIENT="$HERE/serve_live_client.py"
 TOOL=$(dirname "$CLI")/tests/test_anim
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/re_test_serve_live.XXXXXX")
-SERVER_PID=
-cleanup() {
-  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-FAILS=0
-fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
 ok() { echo "ok: $*"; }
 
 for c in curl python3 ffmpeg; do
   command -v $c >/dev/null 2>&1 || { echo "SKIP: $c not installed"; exit 77; }
 done
-if "$CLI" serve --help 2>&1 | grep -q "not available in this build"; then
-  echo "SKIP: this build has no 'reenact serve' (libmicrohttpd not found)"; exit 77
-fi
+skip_without_serve
 [ -x "$TOOL" ] || { echo "SKIP: $TOOL not built (needed for the test model and clip)"; exit 77; }
 
 M=$TMP/model.safetensors
@@ -45,21 +35,6 @@ mkdir -p "$TMP/frames"
 ffmpeg -loglevel error -i "$TMP/clip.mp4" -q:v 3 "$TMP/frames/f%03d.jpg" || { echo "FAIL: ffmpeg" >&2; exit 1; }
 cp tests/fixtures/media/good.png "$TMP/photo.png"
 
-start_server() {   # start_server LOG ARGS... : sets SERVER_PID and URL
-  local log=$1; shift
-  "$CLI" serve --port 0 "$@" >"$log" 2>"$log.err" &
-  SERVER_PID=$!
-  URL=
-  for _ in $(seq 1 100); do
-    URL=$(sed -n 's|^reenact serve: listening on \(http://[^ ]*\)/$|\1|p' "$log")
-    [ -n "$URL" ] && return 0
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "FAIL: the server did not start:" >&2; cat "$log" "$log.err" >&2
-  exit 1
-}
-stop_server() { kill -TERM "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID"; STOP_RC=$?; SERVER_PID=; }
 code() { curl -s -o "$TMP/body" -w '%{http_code}' --max-time 20 "$@"; }
 WSH=(-H 'Connection: Upgrade' -H 'Upgrade: websocket' -H 'Sec-WebSocket-Version: 13')
 

@@ -9,7 +9,8 @@
 # result file left.
 set -u
 CLI=${1:?usage: test_serve_shared.sh PATH/TO/reenact}
-CLI=$(cd "$(dirname "$CLI")" && pwd)/$(basename "$CLI")
+. "$(dirname "$0")/lib.sh"
+cli_test_init serve_shared
 SHARED=../shared/data/examples
 MODEL=models/reenact-seed64.safetensors
 PHOTO=$SHARED/portraits/fomm_01.png
@@ -20,51 +21,11 @@ for f in "$PHOTO" "$CLIP" "$LONG"; do
 done
 [ -r "$MODEL" ] || { echo "SKIP: $MODEL not found"; exit 77; }
 command -v curl >/dev/null 2>&1 || { echo "SKIP: curl not installed"; exit 77; }
-if "$CLI" serve --help 2>&1 | grep -q "not available in this build"; then
-  echo "SKIP: this build has no 'reenact serve'"; exit 77
-fi
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/re_test_serve_shared.XXXXXX")
-SERVER_PID=
-cleanup() {
-  [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-FAILS=0
-CHECKS=0
-fail() { echo "FAIL: $*" >&2; FAILS=$((FAILS + 1)); }
-check() { CHECKS=$((CHECKS + 1)); if ! eval "$1"; then fail "$2"; fi; }
-start_server() {
-  local log=$1; shift
-  "$CLI" serve --port 0 --model "$MODEL" "$@" >"$log" 2>"$log.err" &
-  SERVER_PID=$!
-  URL=
-  for _ in $(seq 1 200); do
-    URL=$(sed -n 's|^reenact serve: listening on \(http://[^ ]*\)/$|\1|p' "$log")
-    [ -n "$URL" ] && return 0
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "FAIL: the server did not start:" >&2; cat "$log" "$log.err" >&2
-  exit 1
-}
-stop_server() { kill -TERM "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID"; STOP_RC=$?; SERVER_PID=; }
-req() { local out=$1; shift; curl -s -o "$out" -w '%{http_code}' --max-time 120 "$@"; }
-jget() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get(sys.argv[2]))' "$1" "$2" 2>/dev/null; }
-wait_state() {   # wait_state ID [STATES] : polls (up to 300 s) until the state matches, prints it
-  local st= want=${2:-done|failed}
-  for _ in $(seq 1 1500); do
-    req "$TMP/job.json" "$URL/api/jobs/$1" >/dev/null
-    st=$(jget "$TMP/job.json" state)
-    [[ "$st" =~ ^($want)$ ]] && break
-    sleep 0.2
-  done
-  echo "$st"
-}
+skip_without_serve
 now() { date +%s.%N; }
 
 DATA=$TMP/data
-start_server "$TMP/log1" --data-dir "$DATA"
+start_server "$TMP/log1" --model "$MODEL" --data-dir "$DATA"
 
 # ---- a real portrait and clip, against the CLI on the same inputs
 t0=$(now)
@@ -76,13 +37,10 @@ st=$(wait_state "$ID")
 check '[ "$code" = 201 ] && [ "$st" = done ]' "portrait + clip job ends done (got $code/$st: $(cat "$TMP/job.json"))"
 check '[ "$(jget "$TMP/job.json" frames)" = 30 ]' "30 frames"
 check '[ "$(req "$TMP/result.mp4" "$URL/api/jobs/$ID/result")" = 200 ] && [ "$(head -c 8 "$TMP/result.mp4" | tail -c 4)" = ftyp ]' "the result is an MP4"
-if command -v ffprobe >/dev/null 2>&1; then
-  n=$(ffprobe -v quiet -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 "$TMP/result.mp4")
-  check '[ "$n" = 30 ]' "the result decodes to 30 frames (got '$n')"
-fi
+check_frames "$TMP/result.mp4" 30
 check '[ "$(req "$TMP/sb.png" "$URL/api/jobs/$ID/storyboard")" = 200 ]' "storyboard"
 job_fps=$(jget "$TMP/job.json" fps)
-queue_s=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(round(d["started"] - d["created"], 2))' "$TMP/job.json")
+queue_s=$(json "$TMP/job.json" 'round(d["started"] - d["created"], 2)')
 c0=$(now)
 "$CLI" animate --model "$MODEL" --source "$PHOTO" --driving "$CLIP" --max-frames 30 -o "$TMP/cli.mp4" \
   --storyboard "$TMP/cli_sb.png" -q
@@ -119,11 +77,10 @@ stop_server
 check '[ "$STOP_RC" = 0 ]' "SIGTERM during a job exits 0 (got $STOP_RC)"
 left=$(ls -A "$DATA/$ID5" | tr '\n' ' ')
 check '[ "$left" = "driving job.json photo " ]' "the stopped job left no result or temp file (found: $left)"
-start_server "$TMP/log2" --data-dir "$DATA"
+start_server "$TMP/log2" --model "$MODEL" --data-dir "$DATA"
 code=$(req "$TMP/job.json" "$URL/api/jobs/$ID5")
 check '[ "$code" = 200 ] && [ "$(jget "$TMP/job.json" state)" = failed ] && grep -q "shut down" "$TMP/job.json"' "after a restart the stopped job is failed by the shutdown ($code: $(cat "$TMP/job.json"))"
 check '[ "$(req /dev/null "$URL/api/jobs/$ID/result")" = 200 ]' "and the finished job's result is still served"
 stop_server
 
-[ $FAILS -eq 0 ] || { echo "$FAILS of $CHECKS checks FAILED" >&2; exit 1; }
-echo "ok: $CHECKS checks"
+cli_test_end

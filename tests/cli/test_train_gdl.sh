@@ -10,10 +10,8 @@
 # Usage: tests/cli/test_train_gdl.sh path/to/reenact
 set -u
 R=${1:?usage: $0 path/to/reenact}
-T=$(mktemp -d /tmp/reenact_gdl.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
 . "$(dirname "$0")/train_lib.sh"
+train_test_init gdl
 
 "$R" dataset synth -o "$T/d.rds" --count 120 --res 16 --groups 4 >/dev/null || fail "synth"
 common=(--data "$T/d.rds" --model tiny --mode vae --batch 16 --epochs 3 --w-kl 0.5 --ckpt-every 4 --sample-every 100

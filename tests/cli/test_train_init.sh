@@ -10,10 +10,8 @@
 # Usage: tests/cli/test_train_init.sh path/to/reenact
 set -u
 R=${1:?usage: $0 path/to/reenact}
-T=$(mktemp -d /tmp/reenact_init.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
 . "$(dirname "$0")/train_lib.sh"
+train_test_init init
 
 # meta FILE KEY: the value of metadata KEY of a model file as `reenact info` prints it ("" when absent)
 meta() { "$R" info "$1" | awk -v k="$2" '$1 == k && $2 == "=" { print $3 }'; }

@@ -10,10 +10,8 @@
 # Usage: tests/cli/test_train_lr_decay.sh path/to/reenact
 set -u
 R=${1:?usage: $0 path/to/reenact}
-T=$(mktemp -d /tmp/reenact_lrdecay.XXXXXX)
-trap 'rm -rf "$T"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
 . "$(dirname "$0")/train_lib.sh"
+train_test_init lrdecay
 
 "$R" dataset synth -o "$T/d.rds" --count 200 --res 16 --groups 5 >/dev/null || fail "synth"
 # A few steps per epoch (the test reads the count back); 4 epochs, the rates decay over the last 2.

@@ -1,4 +1,12 @@
-# train_lib.sh - checks shared by the `reenact train` CLI tests (sourced; expects $R, $T and fail()).
+# train_lib.sh - setup and checks shared by the `reenact train` CLI tests (sourced; expects $R, the CLI).
+
+# train_test_init NAME: sets T, a new folder /tmp/reenact_NAME.XXXXXX removed on exit.
+train_test_init() {
+    T=$(mktemp -d "/tmp/reenact_$1.XXXXXX")
+    trap 'rm -rf "$T"' EXIT
+}
+# fail MESSAGE: the test fails at once.
+fail() { echo "FAIL: $*" >&2; exit 1; }
 
 # refuse_on_resume RUN PATTERN ARGS...: `train --resume RUN ARGS...` is a usage error (exit 2) whose message
 # matches PATTERN.

@@ -81,16 +81,6 @@ static int make(re_model **m, re_trainer **t, const char *preset, re_backend be,
 
 static void bn_sum_mpi(void *ctx, double *buf, int n) { re_dist_sum_f64(ctx, buf, (size_t)n); }
 
-static double rel_arr(const float *a, const float *b, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
 /* kind 0: reference re_bn_*_sync (NCHW); 1: fused NCHW; 2: fused blocked (c a multiple of 16). */
 static void bn_kernels(int kind) {
     const int N = 16, c = 32, hw = 36, half = N / 2, r = g_rank;
@@ -133,9 +123,9 @@ static void bn_kernels(int kind) {
     re_dist_sum_f64(g_d, sums, 2 * (size_t)c);
     for (int i = 0; i < c; i++) { dg2[i] = (float)sums[i]; db2[i] = (float)sums[c + i]; }
     const char *kn[] = {"reference", "fused NCHW", "fused blocked"};
-    double e[7] = {rel_arr(y2, y1 + (size_t)r * per, per), rel_arr(m2, m1, c), rel_arr(s2, s1, c),
-                   fmax(rel_arr(rm2, rm1, c), rel_arr(rv2, rv1, c)), rel_arr(dx2, dx1 + (size_t)r * per, per),
-                   rel_arr(dg2, dg1, c), rel_arr(db2, db1, c)};
+    double e[7] = {re_test_rel_l2(y2, y1 + (size_t)r * per, per), re_test_rel_l2(m2, m1, c), re_test_rel_l2(s2, s1, c),
+                   fmax(re_test_rel_l2(rm2, rm1, c), re_test_rel_l2(rv2, rv1, c)), re_test_rel_l2(dx2, dx1 + (size_t)r * per, per),
+                   re_test_rel_l2(dg2, dg1, c), re_test_rel_l2(db2, db1, c)};
     const char *en[] = {"output", "mean", "rstd", "running stats", "input gradient", "gamma gradient",
                         "beta gradient"};
     double worst = 0;

@@ -11,8 +11,8 @@
  * then each line "key=value" of it is also applied to fresh options with serve_live_opts_set. Capped at 64 KiB (the
  * server's text message limit). Invariants: every failure leaves a message that fits its buffer; accepted options
  * stay in their documented ranges (fps 1..120, quality 10..100, size 16..1024, 1920 with paste_back, strength
- * -10..10, the motion controls' ranges) and the job-only fields keep their defaults; parsing is deterministic.
- * Violations abort() so the fuzzer records the input.
+ * +-RE_ANIM_STRENGTH_MAX, the motion controls' ranges) and the job-only fields keep their defaults; parsing is
+ * deterministic. Violations abort() so the fuzzer records the input.
  */
 #include <math.h>
 #include <stdint.h>
@@ -33,7 +33,7 @@ static void check_ranges(const serve_live_opts *lo, const serve_live_opts *def) 
     const re_anim_opts *a = &lo->o.a;
     INVARIANT(in(lo->fps, 1, 120));
     INVARIANT(lo->quality >= 10 && lo->quality <= 100);
-    INVARIANT(in(a->strength, -10, 10));
+    INVARIANT(in(a->strength, -RE_ANIM_STRENGTH_MAX, RE_ANIM_STRENGTH_MAX));
     INVARIANT(a->out_size >= 16 && a->out_size <= 4096);
     INVARIANT(in(a->render_opts.residual, 0, 4));
     INVARIANT(in(a->smooth_opts.min_cutoff, 1e-3, 1000) && in(a->smooth_opts.beta, 0, 1000));

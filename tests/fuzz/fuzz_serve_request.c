@@ -66,7 +66,7 @@ static void one_line(serve_opts *o, const char *line, uint64_t total) {
     err[0] = 0;
     int r = serve_opts_set(o, key, eq + 1, err, sizeof err);
     if (r != 0) INVARIANT(r == -1 && err[0] != 0);
-    INVARIANT(o->a.strength >= -10 && o->a.strength <= 10);
+    INVARIANT(o->a.strength >= -RE_ANIM_STRENGTH_MAX && o->a.strength <= RE_ANIM_STRENGTH_MAX);
     INVARIANT(o->a.format == RE_VIDEO_MP4 || o->a.format == RE_VIDEO_WEBM || o->a.format == RE_VIDEO_GIF);
     INVARIANT(o->a.out_size == 0 || (o->a.out_size >= 16 && o->a.out_size <= 4096));
     INVARIANT(o->a.batch >= 1 && o->a.batch <= 256 && o->a.max_frames >= 0);

@@ -113,6 +113,11 @@ static double meta_num(const re_st_file *f, const char *key) {
     return v ? atof(v) : NAN;
 }
 
+/* NaN into p[0..n) (outputs the code under test must overwrite). */
+static void fill_nan(float *p, size_t n) {
+    for (size_t i = 0; i < n; i++) p[i] = NAN;
+}
+
 /* A buffer of n NaNs (to catch outputs that are not written, or accumulated into). */
 static float *nanbuf(size_t n) {
     float *p = malloc((n ? n : 1) * sizeof(float));
@@ -120,7 +125,7 @@ static float *nanbuf(size_t n) {
         CHECK_MSG(0, "out of memory");
         return NULL;
     }
-    for (size_t i = 0; i < n; i++) p[i] = NAN;
+    fill_nan(p, n);
     return p;
 }
 
@@ -142,37 +147,79 @@ static void close_scalar(const char *cs, const char *what, double got, double wa
 
 #define FREE_ALL(...) do { void *_p[] = {__VA_ARGS__}; for (size_t _i = 0; _i < sizeof _p / sizeof *_p; _i++) free(_p[_i]); } while (0)
 
+/* A conv / deconv / linear case: inputs x, w, b and dout, the PyTorch out and grad/{x,w,b}, and the outputs under
+ * test (out, dx, dw, db). */
+typedef struct {
+    size_t nx, nw, nb, nout;
+    float *x, *w, *b, *dout, *out_ref, *gx, *gw, *gb;
+    float *out, *dx, *dw, *db;
+    const re_st_tensor *tx, *tw;
+} gemm_case;
+
+/* Reads the case's tensors; 0 (after a failed check) when one is missing. */
+static int gemm_load(gemm_case *g, const re_st_file *f) {
+    memset(g, 0, sizeof *g);
+    g->x = get(f, "x", &g->nx); g->w = get(f, "w", &g->nw); g->b = get(f, "b", &g->nb);
+    g->dout = get(f, "dout", NULL); g->out_ref = get(f, "out", &g->nout);
+    g->gx = get(f, "grad/x", NULL); g->gw = get(f, "grad/w", NULL); g->gb = get(f, "grad/b", NULL);
+    g->tx = find(f, "x"); g->tw = find(f, "w");
+    return g->x && g->w && g->b && g->dout && g->out_ref && g->gx && g->gw && g->gb && g->tx && g->tw;
+}
+
+/* Allocates the outputs, NaN-filled; 0 (after a failed check) when out of memory. */
+static int gemm_outputs(gemm_case *g) {
+    g->out = nanbuf(g->nout); g->dx = nanbuf(g->nx); g->dw = nanbuf(g->nw); g->db = nanbuf(g->nb);
+    return g->out && g->dx && g->dw && g->db;
+}
+
+/* NaN into every output again (before the next implementation writes them). */
+static void gemm_refill(gemm_case *g) {
+    fill_nan(g->out, g->nout); fill_nan(g->dx, g->nx); fill_nan(g->dw, g->nw); fill_nan(g->db, g->nb);
+}
+
+/* Compares the forward out ("<impl> forward out") or the backward dx, dw, db ("<impl> backward dx"...) with PyTorch. */
+static void gemm_close(const char *cs, const char *impl, const gemm_case *g, int backward) {
+    char what[96];
+    if (!backward) {
+        snprintf(what, sizeof what, "%s forward out", impl);
+        close_arr(cs, what, g->out, g->out_ref, g->nout, REL_GEMM, NMSE_GEMM);
+        return;
+    }
+    snprintf(what, sizeof what, "%s backward dx", impl);
+    close_arr(cs, what, g->dx, g->gx, g->nx, REL_GEMM, NMSE_GEMM);
+    snprintf(what, sizeof what, "%s backward dw", impl);
+    close_arr(cs, what, g->dw, g->gw, g->nw, REL_GEMM, NMSE_GEMM);
+    snprintf(what, sizeof what, "%s backward db", impl);
+    close_arr(cs, what, g->db, g->gb, g->nb, REL_GEMM, NMSE_GEMM);
+}
+
+static void gemm_free(gemm_case *g) {
+    FREE_ALL(g->x, g->w, g->b, g->dout, g->out_ref, g->gx, g->gw, g->gb, g->out, g->dx, g->dw, g->db);
+}
+
 /* ---- conv2d / deconv2d ---------------------------------------------------------------------------------------- */
 
 static void test_conv(const char *cs, int transposed) {
     re_st_file *f = open_case(cs);
     if (!f) return;
-    size_t nx = 0, nw = 0, nb = 0, nout = 0;
-    float *x = get(f, "x", &nx), *w = get(f, "w", &nw), *b = get(f, "b", &nb), *dout = get(f, "dout", NULL);
-    float *out_ref = get(f, "out", &nout), *gx = get(f, "grad/x", NULL), *gw = get(f, "grad/w", NULL);
-    float *gb = get(f, "grad/b", NULL);
-    float *out = NULL, *dx = NULL, *dw = NULL, *db = NULL;
-    const re_st_tensor *tx = find(f, "x"), *tw = find(f, "w");
-    if (!x || !w || !b || !dout || !out_ref || !gx || !gw || !gb || !tx || !tw) goto done;
+    gemm_case g;
+    if (!gemm_load(&g, f)) goto done;
     re_conv_params p = {0};
-    p.n = (int)tx->shape[0]; p.ic = (int)tx->shape[1]; p.h = (int)tx->shape[2]; p.w = (int)tx->shape[3];
-    p.oc = (int)(transposed ? tw->shape[1] : tw->shape[0]);
-    p.kh = (int)tw->shape[2]; p.kw = (int)tw->shape[3];
+    p.n = (int)g.tx->shape[0]; p.ic = (int)g.tx->shape[1]; p.h = (int)g.tx->shape[2]; p.w = (int)g.tx->shape[3];
+    p.oc = (int)(transposed ? g.tw->shape[1] : g.tw->shape[0]);
+    p.kh = (int)g.tw->shape[2]; p.kw = (int)g.tw->shape[3];
     p.stride = (int)meta_num(f, "stride"); p.pad = (int)meta_num(f, "pad");
     CHECK(re_conv_params_finish(&p, transposed));
-    CHECK_EQ_INT(nout, (size_t)p.n * p.oc * p.oh * p.ow);
-    if (nout != (size_t)p.n * p.oc * p.oh * p.ow) goto done;
+    CHECK_EQ_INT(g.nout, (size_t)p.n * p.oc * p.oh * p.ow);
+    if (g.nout != (size_t)p.n * p.oc * p.oh * p.ow) goto done;
 
-    out = nanbuf(nout); dx = nanbuf(nx); dw = nanbuf(nw); db = nanbuf(nb);
-    if (!out || !dx || !dw || !db) goto done;
-    if (transposed) re_deconv2d_forward_ref(out, x, w, b, &p);
-    else re_conv2d_forward_ref(out, x, w, b, &p);
-    close_arr(cs, "ref forward out", out, out_ref, nout, REL_GEMM, NMSE_GEMM);
-    if (transposed) re_deconv2d_backward_ref(dx, dw, db, dout, x, w, &p);
-    else re_conv2d_backward_ref(dx, dw, db, dout, x, w, &p);
-    close_arr(cs, "ref backward dx", dx, gx, nx, REL_GEMM, NMSE_GEMM);
-    close_arr(cs, "ref backward dw", dw, gw, nw, REL_GEMM, NMSE_GEMM);
-    close_arr(cs, "ref backward db", db, gb, nb, REL_GEMM, NMSE_GEMM);
+    if (!gemm_outputs(&g)) goto done;
+    if (transposed) re_deconv2d_forward_ref(g.out, g.x, g.w, g.b, &p);
+    else re_conv2d_forward_ref(g.out, g.x, g.w, g.b, &p);
+    gemm_close(cs, "ref", &g, 0);
+    if (transposed) re_deconv2d_backward_ref(g.dx, g.dw, g.db, g.dout, g.x, g.w, &p);
+    else re_conv2d_backward_ref(g.dx, g.dw, g.db, g.dout, g.x, g.w, &p);
+    gemm_close(cs, "ref", &g, 1);
 
 #ifdef RE_HAVE_DNNL
     {
@@ -181,22 +228,17 @@ static void test_conv(const char *cs, int transposed) {
         CHECK(re_dnnl_available());
         CHECK_OK(re_dnnl_conv_create(&c, &p, transposed, 1));
         if (c) {
-            for (size_t i = 0; i < nout; i++) out[i] = NAN;
-            for (size_t i = 0; i < nx; i++) dx[i] = NAN;
-            for (size_t i = 0; i < nw; i++) dw[i] = NAN;
-            for (size_t i = 0; i < nb; i++) db[i] = NAN;
-            CHECK_OK(re_dnnl_conv_forward(c, out, x, w, b));
-            close_arr(cs, "dnnl forward out", out, out_ref, nout, REL_GEMM, NMSE_GEMM);
-            CHECK_OK(re_dnnl_conv_backward(c, dx, dw, db, dout, x, w));
-            close_arr(cs, "dnnl backward dx", dx, gx, nx, REL_GEMM, NMSE_GEMM);
-            close_arr(cs, "dnnl backward dw", dw, gw, nw, REL_GEMM, NMSE_GEMM);
-            close_arr(cs, "dnnl backward db", db, gb, nb, REL_GEMM, NMSE_GEMM);
+            gemm_refill(&g);
+            CHECK_OK(re_dnnl_conv_forward(c, g.out, g.x, g.w, g.b));
+            gemm_close(cs, "dnnl", &g, 0);
+            CHECK_OK(re_dnnl_conv_backward(c, g.dx, g.dw, g.db, g.dout, g.x, g.w));
+            gemm_close(cs, "dnnl", &g, 1);
             /* in/w == NULL: "the in/w of the latest forward". */
-            for (size_t i = 0; i < nx; i++) dx[i] = NAN;
-            for (size_t i = 0; i < nw; i++) dw[i] = NAN;
-            CHECK_OK(re_dnnl_conv_backward(c, dx, dw, NULL, dout, NULL, NULL));
-            close_arr(cs, "dnnl backward dx (cached in/w)", dx, gx, nx, REL_GEMM, NMSE_GEMM);
-            close_arr(cs, "dnnl backward dw (cached in/w)", dw, gw, nw, REL_GEMM, NMSE_GEMM);
+            fill_nan(g.dx, g.nx);
+            fill_nan(g.dw, g.nw);
+            CHECK_OK(re_dnnl_conv_backward(c, g.dx, g.dw, NULL, g.dout, NULL, NULL));
+            close_arr(cs, "dnnl backward dx (cached in/w)", g.dx, g.gx, g.nx, REL_GEMM, NMSE_GEMM);
+            close_arr(cs, "dnnl backward dw (cached in/w)", g.dw, g.gw, g.nw, REL_GEMM, NMSE_GEMM);
             re_dnnl_conv_describe(c, desc, sizeof desc);
             printf("%s: dnnl %s\n", cs, desc);
             re_dnnl_conv_free(c);
@@ -204,7 +246,7 @@ static void test_conv(const char *cs, int transposed) {
     }
 #endif
 done:
-    FREE_ALL(x, w, b, dout, out_ref, gx, gw, gb, out, dx, dw, db);
+    gemm_free(&g);
     re_st_free(f);
 }
 
@@ -214,39 +256,26 @@ static void test_linear(void) {
     const char *cs = "op_linear";
     re_st_file *f = open_case(cs);
     if (!f) return;
-    size_t nx = 0, nw = 0, nb = 0, nout = 0;
-    float *x = get(f, "x", &nx), *w = get(f, "w", &nw), *b = get(f, "b", &nb), *dout = get(f, "dout", NULL);
-    float *out_ref = get(f, "out", &nout), *gx = get(f, "grad/x", NULL), *gw = get(f, "grad/w", NULL);
-    float *gb = get(f, "grad/b", NULL);
-    float *out = NULL, *dx = NULL, *dw = NULL, *db = NULL;
-    const re_st_tensor *tx = find(f, "x"), *tw = find(f, "w");
-    if (!x || !w || !b || !dout || !out_ref || !gx || !gw || !gb || !tx || !tw) goto done;
-    const int n = (int)tx->shape[0], in_f = (int)tx->shape[1], out_f = (int)tw->shape[0];
-    CHECK_EQ_INT(nout, (size_t)n * out_f);
-    out = nanbuf(nout); dx = nanbuf(nx); dw = nanbuf(nw); db = nanbuf(nb);
-    if (!out || !dx || !dw || !db || nout != (size_t)n * out_f) goto done;
-    re_linear_forward_ref(out, x, w, b, n, in_f, out_f);
-    close_arr(cs, "ref forward out", out, out_ref, nout, REL_GEMM, NMSE_GEMM);
-    re_linear_backward_ref(dx, dw, db, dout, x, w, n, in_f, out_f);
-    close_arr(cs, "ref backward dx", dx, gx, nx, REL_GEMM, NMSE_GEMM);
-    close_arr(cs, "ref backward dw", dw, gw, nw, REL_GEMM, NMSE_GEMM);
-    close_arr(cs, "ref backward db", db, gb, nb, REL_GEMM, NMSE_GEMM);
+    gemm_case g;
+    if (!gemm_load(&g, f)) goto done;
+    const int n = (int)g.tx->shape[0], in_f = (int)g.tx->shape[1], out_f = (int)g.tw->shape[0];
+    CHECK_EQ_INT(g.nout, (size_t)n * out_f);
+    if (!gemm_outputs(&g) || g.nout != (size_t)n * out_f) goto done;
+    re_linear_forward_ref(g.out, g.x, g.w, g.b, n, in_f, out_f);
+    gemm_close(cs, "ref", &g, 0);
+    re_linear_backward_ref(g.dx, g.dw, g.db, g.dout, g.x, g.w, n, in_f, out_f);
+    gemm_close(cs, "ref", &g, 1);
 #ifdef RE_HAVE_DNNL
     {
         re_dnnl_linear *l = NULL;
         char desc[256];
         CHECK_OK(re_dnnl_linear_create(&l, n, in_f, out_f, 1));
         if (l) {
-            for (size_t i = 0; i < nout; i++) out[i] = NAN;
-            for (size_t i = 0; i < nx; i++) dx[i] = NAN;
-            for (size_t i = 0; i < nw; i++) dw[i] = NAN;
-            for (size_t i = 0; i < nb; i++) db[i] = NAN;
-            CHECK_OK(re_dnnl_linear_forward(l, out, x, w, b));
-            close_arr(cs, "dnnl forward out", out, out_ref, nout, REL_GEMM, NMSE_GEMM);
-            CHECK_OK(re_dnnl_linear_backward(l, dx, dw, db, dout, x, w));
-            close_arr(cs, "dnnl backward dx", dx, gx, nx, REL_GEMM, NMSE_GEMM);
-            close_arr(cs, "dnnl backward dw", dw, gw, nw, REL_GEMM, NMSE_GEMM);
-            close_arr(cs, "dnnl backward db", db, gb, nb, REL_GEMM, NMSE_GEMM);
+            gemm_refill(&g);
+            CHECK_OK(re_dnnl_linear_forward(l, g.out, g.x, g.w, g.b));
+            gemm_close(cs, "dnnl", &g, 0);
+            CHECK_OK(re_dnnl_linear_backward(l, g.dx, g.dw, g.db, g.dout, g.x, g.w));
+            gemm_close(cs, "dnnl", &g, 1);
             re_dnnl_linear_describe(l, desc, sizeof desc);
             printf("%s: dnnl %s\n", cs, desc);
             re_dnnl_linear_free(l);
@@ -254,7 +283,7 @@ static void test_linear(void) {
     }
 #endif
 done:
-    FREE_ALL(x, w, b, dout, out_ref, gx, gw, gb, out, dx, dw, db);
+    gemm_free(&g);
     re_st_free(f);
 }
 
@@ -366,7 +395,7 @@ static void test_bce(void) {
     close_arr(cs, "grad p", g, gp, cnt, REL_EW, NMSE_EW);
     /* scale multiplies the gradient only (the loss weight), not the returned value */
     for (size_t i = 0; i < cnt; i++) gp[i] *= 0.25f;
-    for (size_t i = 0; i < cnt; i++) g[i] = NAN;
+    fill_nan(g, cnt);
     close_scalar(cs, "loss (scale 0.25)", re_loss_bce(g, p, t, n, d, 0.25f), loss_ref, REL_LOSS);
     close_arr(cs, "grad p (scale 0.25)", g, gp, cnt, REL_EW, NMSE_EW);
     close_scalar(cs, "loss (grad NULL)", re_loss_bce(NULL, p, t, n, d, 1.f), loss_ref, REL_LOSS);
@@ -390,7 +419,7 @@ static void test_bce_logits(void) {
     if (!g) goto done;
     close_scalar(cs, "loss target 1", re_loss_bce_logits_const(g, x, 1.f, n, d, 1.f), l1, REL_LOSS);
     close_arr(cs, "grad target 1", g, g1, cnt, REL_EW, NMSE_EW);
-    for (size_t i = 0; i < cnt; i++) g[i] = NAN;
+    fill_nan(g, cnt);
     close_scalar(cs, "loss target 0", re_loss_bce_logits_const(g, x, 0.f, n, d, 1.f), l0, REL_LOSS);
     close_arr(cs, "grad target 0", g, g0, cnt, REL_EW, NMSE_EW);
 done:

@@ -8,7 +8,6 @@
  *   Run: ./build/tests/test_anim     (cwd = repo root; ctest does that)
  *   RE_WRITE_MOTION_CORPUS=DIR ./build/tests/test_anim   also writes the fuzz seed corpus for fuzz_motion there.
  */
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,35 +18,15 @@
 #include "core/core.h"
 #include "core/safetensors.h"
 #include "re_test.h"
+#include "re_test_image.h"
+#include "re_test_tmp.h"
 #include "reenact/anim.h"
 
-static char g_dir[256];
+/* Path in the test's temp dir (re_test_tmp.h: stays valid for the whole run). */
+static const char *tmp(const char *name) { return re_test_tmp(name); }
 
-/* Path in the test's temp dir. A ring of 256 buffers: enough for every call this test makes, so returned paths
- * stay valid for the whole run. */
-static const char *tmp(const char *name) {
-    static char buf[256][512];
-    static int k;
-    k = (k + 1) % 256;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", g_dir, name);
-    return buf[k];
-}
-
-static int exists(const char *p) {
-    struct stat sb;
-    return stat(p, &sb) == 0;
-}
-
-/* Number of entries in g_dir whose name starts with prefix (catches left-over temp files). */
-static int count_prefix(const char *prefix) {
-    DIR *d = opendir(g_dir);
-    int n = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0) n++;
-    if (d) closedir(d);
-    return n;
-}
+/* Number of entries in the temp dir whose name starts with prefix (catches left-over temp files). */
+static int count_prefix(const char *prefix) { return re_test_count_entries(re_test_dir, prefix, 1); }
 
 static uint64_t g_rng = 88172645463325252ULL;
 static float frand(void) {   /* uniform [-1,1) */
@@ -396,14 +375,7 @@ static re_motion *make_motion(int latent, int64_t frames, int lm) {
 
 static const char *g_corpus;   /* RE_WRITE_MOTION_CORPUS */
 
-static void corpus_put(const char *name, const void *buf, size_t n) {
-    if (!g_corpus) return;
-    char p[512];
-    snprintf(p, sizeof p, "%s/%s", g_corpus, name);
-    FILE *f = fopen(p, "wb");
-    if (!f || fwrite(buf, 1, n, f) != n) fprintf(stderr, "cannot write corpus file %s\n", p);
-    if (f) fclose(f);
-}
+static void corpus_put(const char *name, const void *buf, size_t n) { re_test_save_corpus(g_corpus, name, buf, n); }
 
 /* Write a motion-like safetensors file with one thing changed; expect `want` from the loader. */
 typedef struct mut { const char *name; int what; re_status want; } mut;
@@ -525,8 +497,8 @@ static void test_motion_file(void) {
         r = NULL;
     }
     CHECK_OK(re_motion_save(m, tmp("h.motion"), 1));
-    struct stat s32, s16;
-    CHECK(stat(tmp("a.motion"), &s32) == 0 && stat(tmp("h.motion"), &s16) == 0 && s16.st_size < 0.7 * s32.st_size);
+    const long s32 = re_test_file_size(tmp("a.motion")), s16 = re_test_file_size(tmp("h.motion"));
+    CHECK(s32 >= 0 && s16 >= 0 && s16 < 0.7 * s32);
     CHECK_OK(re_motion_load(&r, tmp("h.motion")));
     if (r) {
         re_test_close("deltas (F16)", r->deltas, m->deltas, 37 * 200, 1e-3, 1e-6);
@@ -552,14 +524,14 @@ static void test_motion_file(void) {
         if (f) CHECK(re_st_meta(f, "format_version") && strcmp(re_st_meta(f, "format_version"), "2") == 0);
         re_st_free(f);
         m->audio_bytes = 0;
-        CHECK(re_motion_save(m, tmp("au0.motion"), 1) == RE_ERR_ARG && !exists(tmp("au0.motion")));
+        CHECK(re_motion_save(m, tmp("au0.motion"), 1) == RE_ERR_ARG && !re_test_exists(tmp("au0.motion")));
         free(m->audio);
         m->audio = NULL;
     }
     /* errors name the file */
     CHECK(re_motion_load(&r, tmp("nope.motion")) == RE_ERR_IO && strstr(re_last_error(), "nope.motion"));
     m->ref_frame = 99;
-    CHECK(re_motion_save(m, tmp("b.motion"), 0) == RE_ERR_ARG && !exists(tmp("b.motion")));
+    CHECK(re_motion_save(m, tmp("b.motion"), 0) == RE_ERR_ARG && !re_test_exists(tmp("b.motion")));
     m->ref_frame = 1;
     CHECK(re_motion_save(m, "/nonexistent-dir/x.motion", 0) == RE_ERR_IO);
 
@@ -647,15 +619,6 @@ static int count_frames(const char *path, re_video_info *info) {
 }
 
 #endif
-
-static int files_equal(const char *a, const char *b) {
-    size_t na = 0, nb = 0;
-    uint8_t *x = re_test_read_file(a, &na), *y = re_test_read_file(b, &nb);
-    int eq = x && y && na == nb && memcmp(x, y, na) == 0;
-    free(x);
-    free(y);
-    return eq;
-}
 
 static void test_pipeline(void) {
 #ifdef RE_HAVE_FFMPEG
@@ -802,9 +765,9 @@ static void test_pipeline(void) {
         char a[600], b[600];
         snprintf(a, sizeof a, "%s/f_%03d.png", tmp("seq1"), t);
         snprintf(b, sizeof b, "%s/f_%03d.png", tmp("seq2"), t);
-        if (!exists(a)) break;
+        if (!re_test_exists(a)) break;
         nf++;
-        same &= files_equal(a, b);
+        same &= re_test_same_file(a, b);
     }
     CHECK_EQ_INT(nf, T);
     CHECK_MSG(same, "pipelined and sequential runs wrote different frames");
@@ -868,7 +831,7 @@ static void test_pipeline(void) {
         if (bad[k].want != RE_OK) CHECK_MSG(s == bad[k].want, "bad input %zu: status %d, want %d", k, s, bad[k].want);
         CHECK_MSG(strstr(re_last_error(), bad[k].named) != NULL, "bad input %zu: message '%s' does not name '%s'", k,
                   re_last_error(), bad[k].named);
-        CHECK_MSG(!exists(bad[k].out), "bad input %zu left %s", k, bad[k].out);
+        CHECK_MSG(!re_test_exists(bad[k].out), "bad input %zu left %s", k, bad[k].out);
     }
     CHECK_MSG(count_prefix("bad") == 0, "temporary files left behind");
     /* interrupted through the progress callback: no output */
@@ -881,7 +844,7 @@ static void test_pipeline(void) {
     o.progress = stop_after_3;
     o.progress_user = &sp;
     CHECK(re_animate(m, &o, &st) == RE_ERR_INTERRUPTED);
-    CHECK(!exists(tmp("stopped.mp4")) && count_prefix("stopped") == 0);
+    CHECK(!re_test_exists(tmp("stopped.mp4")) && count_prefix("stopped") == 0);
     o.progress = NULL;
     /* motion extract of a video without frames */
     CHECK(re_motion_extract(m, "tests/fixtures/media/no_frames.mp4", &o, &mo, &st) < 0 && mo == NULL);
@@ -928,11 +891,7 @@ static int tool(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     if (argc > 1) return tool(argc, argv);
-    snprintf(g_dir, sizeof g_dir, "/tmp/test_anim.XXXXXX");
-    if (!mkdtemp(g_dir)) {
-        fprintf(stderr, "cannot create a temp dir\n");
-        return 1;
-    }
+    if (!re_test_tmpdir("anim")) return 1;
     g_corpus = getenv("RE_WRITE_MOTION_CORPUS");
     re_set_threads(2);
     test_transfer();
@@ -944,8 +903,6 @@ int main(int argc, char **argv) {
     test_motion_bad();
     test_motion_file();
     test_pipeline();
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", g_dir);
+    re_test_tmpdir_remove();
     RE_TEST_END();
 }

@@ -21,15 +21,11 @@
 #include "backend/backend.h"
 #include "model/model_internal.h"
 #include "re_test.h"
+#include "re_test_model.h"
 
 static re_rng g_rng;
 
-static float *rnd(size_t n, float lo, float hi) {
-    float *p = malloc(n * sizeof *p);
-    if (!p) { fprintf(stderr, "FAIL: out of memory\n"); exit(1); }
-    for (size_t i = 0; i < n; i++) p[i] = lo + (hi - lo) * (float)re_rng_uniform(&g_rng);
-    return p;
-}
+static float *rnd(size_t n, float lo, float hi) { return re_test_uniform(&g_rng, n, lo, hi); }
 
 static float *zeros(size_t n) {
     float *p = calloc(n ? n : 1, sizeof *p);
@@ -170,17 +166,8 @@ static void test_ref_ops(void) {
 }
 
 #ifdef RE_HAVE_DNNL
-static re_config cfg32(void) {
-    re_config c;
-    re_config_preset(&c, "seed64");
-    c.res = 32; c.latent = 24; c.n_stages = 2; c.enc_widths[0] = 16; c.enc_widths[1] = 32; c.top_ch = 48;
-    c.fc_hidden = 64; c.n_disc = 3; c.disc_widths[0] = 16; c.disc_widths[1] = 32; c.disc_widths[2] = 48;
-    c.disc_fc[0] = 64; c.disc_fc[1] = 16;
-    return c;
-}
-
 static void test_states(void) {
-    re_config c = cfg32();
+    re_config c = re_test_cfg32();
     re_model *m = NULL;
     CHECK_OK(re_model_create(&m, &c, 5, 0));
     if (!m) return;
@@ -228,7 +215,7 @@ static void run_net(re_model *m, const re_net *net, const re_compute_backend *be
 }
 
 static void test_fallback(void) {
-    re_config c = cfg32();
+    re_config c = re_test_cfg32();
     re_model *a = NULL, *b = NULL;
     CHECK_OK(re_model_create(&a, &c, 7, 0));
     CHECK_OK(re_model_create(&b, &c, 7, 0));

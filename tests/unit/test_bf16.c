@@ -97,16 +97,6 @@ static re_status make(re_model **m, re_trainer **t, re_train_mode mode, re_preci
     return re_trainer_create(t, *m, &o);
 }
 
-static double rel_l2(const float *a, const float *b, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = (double)a[i] - b[i];
-        num += d * d;
-        den += (double)b[i] * b[i];
-    }
-    return den > 0 ? sqrt(num / den) : sqrt(num);
-}
-
 static void test_grads(re_train_mode mode, const float *x) {
     re_model *m32 = NULL, *m16 = NULL;
     re_trainer *t32 = NULL, *t16 = NULL;
@@ -123,7 +113,7 @@ static void test_grads(re_train_mode mode, const float *x) {
         const re_param *p = &m32->params[i];
         if (p->kind != RE_P_WEIGHT || p->ndim < 2) continue; /* conv / linear weights */
         if (mode == RE_MODE_VAE && p->part == RE_PART_DISC) continue;
-        double e = rel_l2(g16 + p->offset, g32 + p->offset, p->count);
+        double e = re_test_rel_l2(g16 + p->offset, g32 + p->offset, p->count);
         n_checked++;
         CHECK_MSG(e <= 0.25, "%s grads bf16 vs f32: '%s' relative L2 error %.4f > 0.25",
                   mode == RE_MODE_VAE ? "VAE" : "VAE-GAN", p->name, e);
@@ -217,7 +207,7 @@ static void test_runner(void) {
     if (!r32 || !r16) goto done;
     CHECK_OK(re_encode(r32, x, 2, mu32, NULL));
     CHECK_OK(re_encode(r16, x, 2, mu16, NULL));
-    double e_mu = rel_l2(mu16, mu32, 400);
+    double e_mu = re_test_rel_l2(mu16, mu32, 400);
     CHECK_OK(re_decode(r32, mu32, 2, y32));
     CHECK_OK(re_decode(r16, mu32, 2, y16));
     double e_img = 0;

@@ -14,27 +14,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/core.h"
 #include "re_test.h"
+#include "re_test_data.h"
 #include "reenact/data.h"
 #include "reenact/media.h"
 
 static char g_dir[256];
 
+/* With REENACT_DATASET_CORPUS_OUT set: a file of the fuzz seed corpus. */
 static void save_corpus(const char *name, const uint8_t *b, size_t n) {
-    const char *dir = getenv("REENACT_DATASET_CORPUS_OUT");
-    if (!dir) return;
-    char p[512];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "wb");
-    if (f) {
-        fwrite(b, 1, n, f);
-        fclose(f);
-    }
+    re_test_save_corpus(getenv("REENACT_DATASET_CORPUS_OUT"), name, b, n);
 }
 
 /* Record content for index i: deterministic bytes that also encode i in the first 4 bytes (when rec >= 4). */
@@ -47,25 +42,11 @@ static void make_record(uint8_t *r, size_t rec, uint32_t i) {
     if (rec >= 4) { r[0] = (uint8_t)i; r[1] = (uint8_t)(i >> 8); r[2] = (uint8_t)(i >> 16); r[3] = (uint8_t)(i >> 24); }
 }
 
+static void fill_record(uint8_t *r, int res, uint32_t i) { make_record(r, (size_t)res * res * 3, i); }
+
 /* Write n records of res x res, record i in group i % ngroups (names "g0", "g1", ...). */
 static int write_set(const char *path, int res, uint32_t n, uint32_t ngroups) {
-    re_dataset_writer *w = NULL;
-    size_t rec = (size_t)res * res * 3;
-    uint8_t *r = malloc(rec);
-    if (!r || re_dataset_writer_open(&w, path, res, 3, 0)) { free(r); return 0; }
-    for (uint32_t i = 0; i < n; i++) {
-        char name[32];
-        uint32_t g;
-        snprintf(name, sizeof name, "g%u", i % ngroups);
-        make_record(r, rec, i);
-        if (re_dataset_writer_group(w, name, &g) || re_dataset_writer_add(w, r, g)) {
-            re_dataset_writer_abort(w);
-            free(r);
-            return 0;
-        }
-    }
-    free(r);
-    return re_dataset_writer_close(w) == RE_OK;
+    return re_test_write_dataset(path, res, n, fill_record, ngroups, 0);
 }
 
 static void test_round_trip(void) {
@@ -419,14 +400,10 @@ static void test_group_split(void) {
     re_dataset_close(ds);
 }
 
+/* Peak resident memory of this process in KiB (Linux ru_maxrss, the VmHWM of /proc/self/status), -1 when unknown. */
 static long vm_hwm_kb(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long v = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (!strncmp(line, "VmHWM:", 6)) v = strtol(line + 6, NULL, 10);
-    if (f) fclose(f);
-    return v;
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss : -1;
 }
 
 /* A dataset much larger than the memory the loader may use: peak RSS must not follow the file size. */

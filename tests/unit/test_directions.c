@@ -457,17 +457,6 @@ static re_status load_buffer(const uint8_t *buf, size_t len, int latent) {
     return s;
 }
 
-static void write_corpus(const char *dir, const char *name, const uint8_t *buf, size_t len) {
-    if (!dir) return;
-    char p[1024];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "wb");
-    if (f) {
-        fwrite(buf, 1, len, f);
-        fclose(f);
-    }
-}
-
 static void test_model_file(void) {
     re_directions *d = fit_synthetic(6, 40);
     if (!d) return;
@@ -476,7 +465,7 @@ static void test_model_file(void) {
     uint8_t *good = dir_buffer(d, NULL, -1, &len);
     CHECK_OK(load_buffer(good, len, SL));
     CHECK(load_buffer(good, len, SL + 1) == RE_ERR_SHAPE);   /* another latent size */
-    write_corpus(corpus, "valid.safetensors", good, len);
+    re_test_save_corpus(corpus, "valid.safetensors", good, len);
     free(good);
     struct bad { const char *name, *meta; int drop; re_status want; } bads[] = {
         {"meta_not_json", "{", -1, RE_ERR_BAD_HEADER},
@@ -498,7 +487,7 @@ static void test_model_file(void) {
         CHECK_MSG(s == bads[i].want, "%s: got %d (%s), want %d", bads[i].name, s, re_last_error(), bads[i].want);
         char nm[128];
         snprintf(nm, sizeof nm, "%s.safetensors", bads[i].name);
-        write_corpus(corpus, nm, b, len);
+        re_test_save_corpus(corpus, nm, b, len);
         free(b);
     }
     /* non-finite values and a basis that is not orthonormal */
@@ -507,13 +496,13 @@ static void test_model_file(void) {
     c->pattern[3] = NAN;
     uint8_t *b = dir_buffer(c, NULL, -1, &len);
     CHECK(load_buffer(b, len, SL) == RE_ERR_NONFINITE);
-    write_corpus(corpus, "nan_pattern.safetensors", b, len);
+    re_test_save_corpus(corpus, "nan_pattern.safetensors", b, len);
     free(b);
     c->pattern[3] = 0;
     c->basis[0] *= 3;
     b = dir_buffer(c, NULL, -1, &len);
     CHECK(load_buffer(b, len, SL) == RE_ERR_BAD_HEADER);
-    write_corpus(corpus, "basis_not_unit.safetensors", b, len);
+    re_test_save_corpus(corpus, "basis_not_unit.safetensors", b, len);
     free(b);
     re_directions_free(c);
     /* tensors without the metadata entry */
@@ -524,7 +513,7 @@ static void test_model_file(void) {
         const char *kv[2] = {"other", "x"};
         CHECK_OK(re_st_write_mem(&b, &len, e, RE_DIR_N_TENSORS, kv, 1));
         CHECK(load_buffer(b, len, SL) == RE_ERR_BAD_HEADER);
-        write_corpus(corpus, "no_meta.safetensors", b, len);
+        re_test_save_corpus(corpus, "no_meta.safetensors", b, len);
         free(b);
         free(json);
     }

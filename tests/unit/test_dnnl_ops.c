@@ -60,49 +60,70 @@ static int all_garbage(const float *p, size_t n) {
     return 1;
 }
 
-/* One conv or transposed-conv case: forward, full backward, partial backwards, reuse of the forward's in/w. */
-static void conv_case(int transposed, int n, int ic, int oc, int h, int w, int k, int s, int pad, int bias) {
-    char what[160], tag[128];
-    re_conv_params p = {.n = n, .ic = ic, .h = h, .w = w, .oc = oc, .kh = k, .kw = k, .stride = s, .pad = pad};
-    CHECK(re_conv_params_finish(&p, transposed));
-    snprintf(tag, sizeof tag, "%s n%d %d->%d %dx%d k%d s%d p%d%s", transposed ? "deconv" : "conv", n, ic, oc, h, w, k,
-             s, pad, bias ? " bias" : "");
-    size_t n_in = (size_t)n * ic * h * w, n_out = (size_t)n * oc * p.oh * p.ow, n_w = (size_t)oc * ic * k * k;
-    float *in = rand_buf(n_in), *in2 = rand_buf(n_in), *wt = rand_buf(n_w), *b = rand_buf(oc), *dout = rand_buf(n_out);
+/* The layer under test: a oneDNN conv / transposed conv (conv set) or linear (linear set), with the reference ops
+ * it must match. */
+typedef struct {
+    re_dnnl_conv *conv;
+    re_conv_params p;
+    int transposed;
+    re_dnnl_linear *linear;
+    int n, in_f, out_f;
+} layer;
+
+static void ref_forward(const layer *L, float *out, const float *in, const float *wt, const float *b) {
+    if (L->linear) re_linear_forward_ref(out, in, wt, b, L->n, L->in_f, L->out_f);
+    else if (L->transposed) re_deconv2d_forward_ref(out, in, wt, b, &L->p);
+    else re_conv2d_forward_ref(out, in, wt, b, &L->p);
+}
+
+static void ref_backward(const layer *L, float *din, float *dw, float *db, const float *dout, const float *in,
+                         const float *wt) {
+    if (L->linear) re_linear_backward_ref(din, dw, db, dout, in, wt, L->n, L->in_f, L->out_f);
+    else if (L->transposed) re_deconv2d_backward_ref(din, dw, db, dout, in, wt, &L->p);
+    else re_conv2d_backward_ref(din, dw, db, dout, in, wt, &L->p);
+}
+
+static re_status dnnl_forward(const layer *L, float *out, const float *in, const float *wt, const float *b) {
+    return L->linear ? re_dnnl_linear_forward(L->linear, out, in, wt, b) : re_dnnl_conv_forward(L->conv, out, in, wt, b);
+}
+
+static re_status dnnl_backward(const layer *L, float *din, float *dw, float *db, const float *dout, const float *in,
+                               const float *wt) {
+    return L->linear ? re_dnnl_linear_backward(L->linear, din, dw, db, dout, in, wt)
+                     : re_dnnl_conv_backward(L->conv, din, dw, db, dout, in, wt);
+}
+
+/* One case on random data: forward, full backward (twice: it overwrites), partial backwards, and backward with
+ * in/w == NULL reusing the latest forward's. n_b is the bias length (output channels or features). */
+static void layer_case(const layer *L, const char *tag, size_t n_in, size_t n_out, size_t n_w, size_t n_b, int bias) {
+    char what[160];
+    float *in = rand_buf(n_in), *in2 = rand_buf(n_in), *wt = rand_buf(n_w), *b = rand_buf(n_b), *dout = rand_buf(n_out);
     float *out = garbage_buf(n_out), *out_ref = garbage_buf(n_out);
     float *din = garbage_buf(n_in), *din_ref = garbage_buf(n_in);
-    float *dw = garbage_buf(n_w), *dw_ref = garbage_buf(n_w), *db = garbage_buf(oc), *db_ref = garbage_buf(oc);
-    re_dnnl_conv *c = NULL;
-    CHECK_OK(re_dnnl_conv_create(&c, &p, transposed, bias));
-    if (!c) goto done;
-    char desc[256];
-    re_dnnl_conv_describe(c, desc, sizeof desc);
-    printf("%s: %s\n", tag, desc);
+    float *dw = garbage_buf(n_w), *dw_ref = garbage_buf(n_w), *db = garbage_buf(n_b), *db_ref = garbage_buf(n_b);
 
     /* forward */
-    if (transposed) re_deconv2d_forward_ref(out_ref, in, wt, bias ? b : NULL, &p);
-    else re_conv2d_forward_ref(out_ref, in, wt, bias ? b : NULL, &p);
-    CHECK_OK(re_dnnl_conv_forward(c, out, in, wt, b));
+    ref_forward(L, out_ref, in, wt, bias ? b : NULL);
+    CHECK_OK(dnnl_forward(L, out, in, wt, b));
     snprintf(what, sizeof what, "%s forward", tag);
     re_test_close(what, out, out_ref, n_out, REL_TOL, NMSE_TOL);
 
     /* full backward, explicit in/w */
-    if (transposed) re_deconv2d_backward_ref(din_ref, dw_ref, bias ? db_ref : NULL, dout, in, wt, &p);
-    else re_conv2d_backward_ref(din_ref, dw_ref, bias ? db_ref : NULL, dout, in, wt, &p);
-    CHECK_OK(re_dnnl_conv_backward(c, din, dw, bias ? db : NULL, dout, in, wt));
+    ref_backward(L, din_ref, dw_ref, bias ? db_ref : NULL, dout, in, wt);
+    CHECK_OK(dnnl_backward(L, din, dw, bias ? db : NULL, dout, in, wt));
     snprintf(what, sizeof what, "%s din", tag);
     re_test_close(what, din, din_ref, n_in, REL_TOL, NMSE_TOL);
     snprintf(what, sizeof what, "%s dw", tag);
     re_test_close(what, dw, dw_ref, n_w, REL_TOL, NMSE_TOL);
     if (bias) {
         snprintf(what, sizeof what, "%s db", tag);
-        re_test_close(what, db, db_ref, oc, REL_TOL, NMSE_TOL);
+        re_test_close(what, db, db_ref, n_b, REL_TOL, NMSE_TOL);
     } else {
-        CHECK_MSG(all_garbage(db, oc), "%s: db written by a layer without bias", tag);
+        CHECK_MSG(all_garbage(db, n_b), "%s: db written by a layer without bias", tag);
     }
 
     /* overwrite, not accumulate: a second identical call gives the same result */
-    CHECK_OK(re_dnnl_conv_backward(c, din, dw, bias ? db : NULL, dout, in, wt));
+    CHECK_OK(dnnl_backward(L, din, dw, bias ? db : NULL, dout, in, wt));
     snprintf(what, sizeof what, "%s din (2nd call)", tag);
     re_test_close(what, din, din_ref, n_in, REL_TOL, NMSE_TOL);
     snprintf(what, sizeof what, "%s dw (2nd call)", tag);
@@ -111,112 +132,68 @@ static void conv_case(int transposed, int n, int ic, int oc, int h, int w, int k
     /* input grad only: dw/db untouched */
     fill_garbage(din, n_in);
     fill_garbage(dw, n_w);
-    fill_garbage(db, oc);
-    CHECK_OK(re_dnnl_conv_backward(c, din, NULL, NULL, dout, in, wt));
+    fill_garbage(db, n_b);
+    CHECK_OK(dnnl_backward(L, din, NULL, NULL, dout, in, wt));
     snprintf(what, sizeof what, "%s din only", tag);
     re_test_close(what, din, din_ref, n_in, REL_TOL, NMSE_TOL);
-    CHECK_MSG(all_garbage(dw, n_w) && all_garbage(db, oc), "%s: dw/db written when NULL was passed", tag);
+    CHECK_MSG(all_garbage(dw, n_w) && all_garbage(db, n_b), "%s: dw/db written when NULL was passed", tag);
 
     /* weight grad only (first layer: din NULL) */
     fill_garbage(din, n_in);
-    CHECK_OK(re_dnnl_conv_backward(c, NULL, dw, NULL, dout, in, wt));
+    CHECK_OK(dnnl_backward(L, NULL, dw, NULL, dout, in, wt));
     snprintf(what, sizeof what, "%s dw only", tag);
     re_test_close(what, dw, dw_ref, n_w, REL_TOL, NMSE_TOL);
-    CHECK_MSG(all_garbage(din, n_in) && all_garbage(db, oc), "%s: din/db written when NULL was passed", tag);
+    CHECK_MSG(all_garbage(din, n_in) && all_garbage(db, n_b), "%s: din/db written when NULL was passed", tag);
 
     if (bias) { /* bias grad only */
         fill_garbage(dw, n_w);
-        CHECK_OK(re_dnnl_conv_backward(c, NULL, NULL, db, dout, in, wt));
+        CHECK_OK(dnnl_backward(L, NULL, NULL, db, dout, in, wt));
         snprintf(what, sizeof what, "%s db only", tag);
-        re_test_close(what, db, db_ref, oc, REL_TOL, NMSE_TOL);
+        re_test_close(what, db, db_ref, n_b, REL_TOL, NMSE_TOL);
         CHECK_MSG(all_garbage(dw, n_w), "%s: dw written when NULL was passed", tag);
     }
 
     /* forward on a second input, then backward with in/w == NULL must use that input and the weights */
-    CHECK_OK(re_dnnl_conv_forward(c, out, in2, wt, b));
-    if (transposed) re_deconv2d_backward_ref(din_ref, dw_ref, NULL, dout, in2, wt, &p);
-    else re_conv2d_backward_ref(din_ref, dw_ref, NULL, dout, in2, wt, &p);
+    CHECK_OK(dnnl_forward(L, out, in2, wt, b));
+    ref_backward(L, din_ref, dw_ref, NULL, dout, in2, wt);
     fill_garbage(din, n_in);
     fill_garbage(dw, n_w);
-    CHECK_OK(re_dnnl_conv_backward(c, din, dw, NULL, dout, NULL, NULL));
+    CHECK_OK(dnnl_backward(L, din, dw, NULL, dout, NULL, NULL));
     snprintf(what, sizeof what, "%s din (reused w)", tag);
     re_test_close(what, din, din_ref, n_in, REL_TOL, NMSE_TOL);
     snprintf(what, sizeof what, "%s dw (reused in)", tag);
     re_test_close(what, dw, dw_ref, n_w, REL_TOL, NMSE_TOL);
 
-done:
-    re_dnnl_conv_free(c);
     free(in); free(in2); free(wt); free(b); free(dout); free(out); free(out_ref);
     free(din); free(din_ref); free(dw); free(dw_ref); free(db); free(db_ref);
 }
 
-static void linear_case(int n, int in_f, int out_f, int bias) {
-    char what[160], tag[96];
-    snprintf(tag, sizeof tag, "linear n%d %d->%d%s", n, in_f, out_f, bias ? " bias" : "");
-    size_t n_in = (size_t)n * in_f, n_out = (size_t)n * out_f, n_w = (size_t)out_f * in_f;
-    float *in = rand_buf(n_in), *in2 = rand_buf(n_in), *wt = rand_buf(n_w), *b = rand_buf(out_f);
-    float *dout = rand_buf(n_out), *out = garbage_buf(n_out), *out_ref = garbage_buf(n_out);
-    float *din = garbage_buf(n_in), *din_ref = garbage_buf(n_in);
-    float *dw = garbage_buf(n_w), *dw_ref = garbage_buf(n_w), *db = garbage_buf(out_f), *db_ref = garbage_buf(out_f);
-    re_dnnl_linear *l = NULL;
-    CHECK_OK(re_dnnl_linear_create(&l, n, in_f, out_f, bias));
-    if (!l) goto done;
-    char desc[256];
-    re_dnnl_linear_describe(l, desc, sizeof desc);
+/* One conv or transposed-conv case. */
+static void conv_case(int transposed, int n, int ic, int oc, int h, int w, int k, int s, int pad, int bias) {
+    char tag[128], desc[256];
+    layer L = {.p = {.n = n, .ic = ic, .h = h, .w = w, .oc = oc, .kh = k, .kw = k, .stride = s, .pad = pad},
+               .transposed = transposed};
+    CHECK(re_conv_params_finish(&L.p, transposed));
+    snprintf(tag, sizeof tag, "%s n%d %d->%d %dx%d k%d s%d p%d%s", transposed ? "deconv" : "conv", n, ic, oc, h, w, k,
+             s, pad, bias ? " bias" : "");
+    CHECK_OK(re_dnnl_conv_create(&L.conv, &L.p, transposed, bias));
+    if (!L.conv) return;
+    re_dnnl_conv_describe(L.conv, desc, sizeof desc);
     printf("%s: %s\n", tag, desc);
+    layer_case(&L, tag, (size_t)n * ic * h * w, (size_t)n * oc * L.p.oh * L.p.ow, (size_t)oc * ic * k * k, oc, bias);
+    re_dnnl_conv_free(L.conv);
+}
 
-    re_linear_forward_ref(out_ref, in, wt, bias ? b : NULL, n, in_f, out_f);
-    CHECK_OK(re_dnnl_linear_forward(l, out, in, wt, b));
-    snprintf(what, sizeof what, "%s forward", tag);
-    re_test_close(what, out, out_ref, n_out, REL_TOL, NMSE_TOL);
-
-    re_linear_backward_ref(din_ref, dw_ref, bias ? db_ref : NULL, dout, in, wt, n, in_f, out_f);
-    CHECK_OK(re_dnnl_linear_backward(l, din, dw, bias ? db : NULL, dout, in, wt));
-    snprintf(what, sizeof what, "%s din", tag);
-    re_test_close(what, din, din_ref, n_in, REL_TOL, NMSE_TOL);
-    snprintf(what, sizeof what, "%s dw", tag);
-    re_test_close(what, dw, dw_ref, n_w, REL_TOL, NMSE_TOL);
-    if (bias) {
-        snprintf(what, sizeof what, "%s db", tag);
-        re_test_close(what, db, db_ref, out_f, REL_TOL, NMSE_TOL);
-    }
-
-    fill_garbage(din, n_in);
-    fill_garbage(dw, n_w);
-    fill_garbage(db, out_f);
-    CHECK_OK(re_dnnl_linear_backward(l, din, NULL, NULL, dout, in, wt));
-    snprintf(what, sizeof what, "%s din only", tag);
-    re_test_close(what, din, din_ref, n_in, REL_TOL, NMSE_TOL);
-    CHECK_MSG(all_garbage(dw, n_w) && all_garbage(db, out_f), "%s: dw/db written when NULL was passed", tag);
-
-    fill_garbage(din, n_in);
-    CHECK_OK(re_dnnl_linear_backward(l, NULL, dw, NULL, dout, in, wt));
-    snprintf(what, sizeof what, "%s dw only", tag);
-    re_test_close(what, dw, dw_ref, n_w, REL_TOL, NMSE_TOL);
-    CHECK_MSG(all_garbage(din, n_in) && all_garbage(db, out_f), "%s: din/db written when NULL was passed", tag);
-
-    if (bias) {
-        fill_garbage(dw, n_w);
-        CHECK_OK(re_dnnl_linear_backward(l, NULL, NULL, db, dout, in, wt));
-        snprintf(what, sizeof what, "%s db only", tag);
-        re_test_close(what, db, db_ref, out_f, REL_TOL, NMSE_TOL);
-        CHECK_MSG(all_garbage(dw, n_w), "%s: dw written when NULL was passed", tag);
-    }
-
-    CHECK_OK(re_dnnl_linear_forward(l, out, in2, wt, b));
-    re_linear_backward_ref(din_ref, dw_ref, NULL, dout, in2, wt, n, in_f, out_f);
-    fill_garbage(din, n_in);
-    fill_garbage(dw, n_w);
-    CHECK_OK(re_dnnl_linear_backward(l, din, dw, NULL, dout, NULL, NULL));
-    snprintf(what, sizeof what, "%s din (reused w)", tag);
-    re_test_close(what, din, din_ref, n_in, REL_TOL, NMSE_TOL);
-    snprintf(what, sizeof what, "%s dw (reused in)", tag);
-    re_test_close(what, dw, dw_ref, n_w, REL_TOL, NMSE_TOL);
-
-done:
-    re_dnnl_linear_free(l);
-    free(in); free(in2); free(wt); free(b); free(dout); free(out); free(out_ref);
-    free(din); free(din_ref); free(dw); free(dw_ref); free(db); free(db_ref);
+static void linear_case(int n, int in_f, int out_f, int bias) {
+    char tag[96], desc[256];
+    layer L = {.n = n, .in_f = in_f, .out_f = out_f};
+    snprintf(tag, sizeof tag, "linear n%d %d->%d%s", n, in_f, out_f, bias ? " bias" : "");
+    CHECK_OK(re_dnnl_linear_create(&L.linear, n, in_f, out_f, bias));
+    if (!L.linear) return;
+    re_dnnl_linear_describe(L.linear, desc, sizeof desc);
+    printf("%s: %s\n", tag, desc);
+    layer_case(&L, tag, (size_t)n * in_f, (size_t)n * out_f, (size_t)out_f * in_f, out_f, bias);
+    re_dnnl_linear_free(L.linear);
 }
 
 static void contract_checks(void) {

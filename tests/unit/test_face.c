@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "re_test.h"
+#include "re_test_tmp.h"
 #include "reenact/face.h"
 #include "reenact/media.h"
 #include "reenact/reenact.h"
@@ -270,17 +271,6 @@ static void test_box_from_landmarks(void) {
 }
 
 #ifdef RE_HAVE_DLIB
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int file_exists(const char *p) {
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 static void test_model_errors(void) {
     re_face_detector *d = (re_face_detector *)1;
     const char *missing = "/nonexistent/dir/shape_predictor_missing.dat";
@@ -348,9 +338,9 @@ static double median_detect_ms(re_face_detector *d, const re_image *img, int *n)
     double t[5];
     re_face faces[4];
     for (int i = 0; i < 5; i++) {
-        double t0 = now_ms();
+        double t0 = re_test_now_ms();
         CHECK_OK(re_face_detect(d, img, faces, 4, n));
-        t[i] = now_ms() - t0;
+        t[i] = re_test_now_ms() - t0;
     }
     for (int i = 0; i < 5; i++)
         for (int j = i + 1; j < 5; j++)
@@ -458,13 +448,13 @@ static void test_timing(re_face_detector *d) {
     if (nx >= 1) {
         float lm[68][2], box[4];
         memcpy(lm, fx[0].lm, sizeof lm);
-        double t0 = now_ms();
+        double t0 = re_test_now_ms();
         for (int i = 0; i < 50; i++) {
             re_face_box_from_landmarks((const float(*)[2])lm, box);
             CHECK_OK(re_face_landmarks(d, &f720, box, lm));
         }
         printf("timing (%s): detect 512x512 %.1f ms, 1280x720 %.1f ms (median of 5); landmarks in a box %.2f ms\n",
-               path, t512, t720, (now_ms() - t0) / 50);
+               path, t512, t720, (re_test_now_ms() - t0) / 50);
     }
     re_image_free(&img);
     re_image_free(&f512);
@@ -571,9 +561,9 @@ static void test_tracker_video(re_face_detector *d) {
     re_image frame = {0};
     re_face_track tr;
     while (t && n < N && re_video_reader_next(r, &frame, NULL) == RE_OK) {
-        double t0 = now_ms();
+        double t0 = re_test_now_ms();
         CHECK_OK(re_face_tracker_update(t, &frame, &tr));
-        double dt = now_ms() - t0;
+        double dt = re_test_now_ms() - t0;
         ms += dt;
         if (!tr.detected) {
             ms_tracked += dt;
@@ -620,13 +610,13 @@ int main(void) {
     re_face_detector *d = NULL;
     const char *model = getenv("REENACT_DLIB_MODEL");
     if (!model || !model[0]) model = RE_FACE_DEFAULT_MODEL;
-    if (!file_exists(model)) {
+    if (!re_test_is_file(model)) {
         printf("SKIP detector tests: landmark model %s not found (Debian: apt-get install libdlib-data)\n", model);
         RE_TEST_END();
     }
-    double t0 = now_ms();
+    double t0 = re_test_now_ms();
     CHECK_OK(re_face_detector_open(&d, NULL));
-    printf("detector opened in %.0f ms\n", now_ms() - t0);
+    printf("detector opened in %.0f ms\n", re_test_now_ms() - t0);
     if (d) {
         test_blank(d);
         struct stat st;

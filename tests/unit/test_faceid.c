@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "re_test.h"
+#include "re_test_tmp.h"
 #include "reenact/face.h"
 #include "reenact/faceid.h"
 #include "reenact/media.h"
@@ -64,22 +65,6 @@ static void test_null_args(void) {
 }
 
 #ifdef RE_HAVE_DLIB
-
-static double now_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int file_exists(const char *p) {
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-static int dir_exists(const char *p) {
-    struct stat st;
-    return stat(p, &st) == 0 && S_ISDIR(st.st_mode);
-}
 
 static int cmp_float(const void *a, const void *b) {
     float x = *(const float *)a, y = *(const float *)b;
@@ -157,7 +142,7 @@ static void test_model_errors(const char *model) {
     write_file(tmp("random.dat"), buf, sizeof buf);
     expect_open_error(tmp("random.dat"), RE_ERR_FORMAT, "4 KB of random bytes");
     CHECK(strstr(re_last_error(), tmp("random.dat")) != NULL);
-    if (file_exists(RE_FACE_DEFAULT_MODEL)) expect_open_error(RE_FACE_DEFAULT_MODEL, RE_ERR_FORMAT, "a dlib shape predictor");
+    if (re_test_is_file(RE_FACE_DEFAULT_MODEL)) expect_open_error(RE_FACE_DEFAULT_MODEL, RE_ERR_FORMAT, "a dlib shape predictor");
 
     if (model) {
         size_t n = 0;
@@ -417,17 +402,17 @@ static void test_portraits(re_faceid *id, re_face_detector *det) {
     /* timings: the median of 15 calls; the chip extraction alone */
     double t[15];
     for (int r = 0; r < 15; r++) {
-        double t0 = now_ms();
+        double t0 = re_test_now_ms();
         CHECK_OK(re_faceid_embed(id, &p[r % n].img, (const float(*)[2])p[r % n].lm, e1));
-        t[r] = now_ms() - t0;
+        t[r] = re_test_now_ms() - t0;
     }
     qsort(t, 15, sizeof t[0], cmp_double);
     double tc[15];
     CHECK_OK(re_faceid_chip(&p[0].img, (const float(*)[2])p[0].lm, &chip));
     for (int r = 0; r < 15; r++) {
-        double t0 = now_ms();
+        double t0 = re_test_now_ms();
         CHECK_OK(re_faceid_chip(&p[r % n].img, (const float(*)[2])p[r % n].lm, &chip));
-        tc[r] = now_ms() - t0;
+        tc[r] = re_test_now_ms() - t0;
     }
     qsort(tc, 15, sizeof tc[0], cmp_double);
     re_image_free(&chip);
@@ -446,7 +431,7 @@ int main(void) {
 #ifdef RE_HAVE_DLIB
     const char *model = getenv("REENACT_FACEID_MODEL");
     if (!model || !model[0]) model = MODEL_DEFAULT;
-    const int have_model = file_exists(model);
+    const int have_model = re_test_is_file(model);
     snprintf(g_tmp, sizeof g_tmp, "/tmp/test_faceid.XXXXXX");
     CHECK(mkdtemp(g_tmp) != NULL);
     test_model_errors(have_model ? model : NULL);
@@ -454,16 +439,16 @@ int main(void) {
     if (!have_model)
         skip = "face-id model not found (../shared/models/face-id/face_recognition_densenet_model_v1.dat or "
                "$REENACT_FACEID_MODEL)";
-    else if (!file_exists(RE_FACE_DEFAULT_MODEL) && !getenv("REENACT_DLIB_MODEL"))
+    else if (!re_test_is_file(RE_FACE_DEFAULT_MODEL) && !getenv("REENACT_DLIB_MODEL"))
         skip = "landmark model " RE_FACE_DEFAULT_MODEL " not found (Debian: apt-get install libdlib-data)";
-    else if (!dir_exists(PORTRAITS))
+    else if (!re_test_is_dir(PORTRAITS))
         skip = PORTRAITS " not found";
     if (!skip) {
         re_faceid *id = NULL;
         re_face_detector *det = NULL;
-        double t0 = now_ms();
+        double t0 = re_test_now_ms();
         CHECK_OK(re_faceid_open(&id, model));
-        printf("face-id model %s opened in %.0f ms\n", model, now_ms() - t0);
+        printf("face-id model %s opened in %.0f ms\n", model, re_test_now_ms() - t0);
         CHECK_OK(re_face_detector_open(&det, NULL));
         if (id && det) test_portraits(id, det);
         re_face_detector_free(det);

@@ -22,6 +22,7 @@
 
 #include "model/model_internal.h"
 #include "re_test.h"
+#include "re_test_model.h"
 #ifdef RE_HAVE_DNNL
 #include "backend/dnnl.h"
 #endif
@@ -29,12 +30,7 @@
 #ifdef RE_HAVE_DNNL
 static re_rng g_rng;
 
-static float *rnd(size_t n, float lo, float hi) {
-    float *p = malloc(n * sizeof *p);
-    if (!p) { fprintf(stderr, "FAIL: out of memory\n"); exit(1); }
-    for (size_t i = 0; i < n; i++) p[i] = lo + (hi - lo) * (float)re_rng_uniform(&g_rng);
-    return p;
-}
+static float *rnd(size_t n, float lo, float hi) { return re_test_uniform(&g_rng, n, lo, hi); }
 
 /* NCHW <-> nChw16c by index math (c % 16 == 0). */
 static void to_blocked(float *dst, const float *src, int n, int c, int hw) {
@@ -303,37 +299,20 @@ done:
     free(din_ref); free(dw_ref); free(db_ref); free(out); free(outp); free(din); free(dinp); free(dw); free(db);
 }
 
-static re_config cfg32(void) {
-    re_config c;
-    re_config_preset(&c, "seed64");
-    c.res = 32; c.latent = 24; c.n_stages = 2; c.enc_widths[0] = 16; c.enc_widths[1] = 32; c.top_ch = 48;
-    c.fc_hidden = 64; c.n_disc = 3; c.disc_widths[0] = 16; c.disc_widths[1] = 32; c.disc_widths[2] = 48;
-    c.disc_fc[0] = 64; c.disc_fc[1] = 16;
-    return c;
-}
-
 /* Whole steps and runners, oneDNN plan vs reference backend. */
 static void test_model(re_train_mode mode) {
-    re_config c = cfg32();
-    re_model *a = NULL, *b = NULL;
-    CHECK_OK(re_model_create(&a, &c, 11, 1));
-    CHECK_OK(re_model_create(&b, &c, 11, 1));
-    if (!a || !b) goto done0;
-    CHECK_OK(re_model_set_backend(a, RE_BACKEND_REF));
-    CHECK_OK(re_model_set_backend(b, RE_BACKEND_DNNL));
-    re_train_opts o;
-    re_train_opts_default(&o, mode);
-    o.batch = 3;
-    re_trainer *ta = NULL, *tb = NULL;
-    CHECK_OK(re_trainer_create(&ta, a, &o));
-    CHECK_OK(re_trainer_create(&tb, b, &o));
+    re_config c = re_test_cfg32();
+    re_test_twins tw;
+    if (!re_test_twins_create(&tw, &c, 11, mode, 3)) goto done0;
+    re_model *a = tw.a, *b = tw.b;
+    re_trainer *ta = tw.ta, *tb = tw.tb;
     const size_t img = 3 * 32 * 32;
     float *x = rnd(3 * img, 0, 1), *mu_a = malloc(3 * 24 * 4), *mu_b = malloc(3 * 24 * 4);
     float *xa = malloc(3 * img * 4), *xb = malloc(3 * img * 4);
     re_runner *ra = NULL, *rb = NULL;
     CHECK_OK(re_runner_create(&ra, a, 3));
     CHECK_OK(re_runner_create(&rb, b, 3));
-    if (!ta || !tb || !ra || !rb) goto done;
+    if (!ra || !rb) goto done;
     /* runners before training (their oneDNN state caches folded, reordered weights) */
     CHECK_OK(re_encode(ra, x, 3, mu_a, NULL));
     CHECK_OK(re_encode(rb, x, 3, mu_b, NULL));
@@ -341,10 +320,7 @@ static void test_model(re_train_mode mode) {
     /* a few steps (weights and BN running statistics move) */
     for (int s = 0; s < 2; s++) {
         re_step_stats sa, sb;
-        CHECK_OK(re_trainer_step(ta, x, NULL, &sa));
-        CHECK_OK(re_trainer_step(tb, x, NULL, &sb));
-        CHECK_MSG(fabs(sa.g_loss - sb.g_loss) <= 1e-3 * fabs(sa.g_loss), "step %d g_loss ref %.6f dnnl %.6f", s,
-                  sa.g_loss, sb.g_loss);
+        re_test_twins_step(&tw, x, s, &sa, &sb);
     }
     /* Adam turns the pure-noise gradients of the conv biases in front of BatchNorm into +-lr steps, so the two
      * models' weights drift apart slightly; give the reference model the oneDNN model's weights, then the runners
@@ -378,9 +354,8 @@ static void test_model(re_train_mode mode) {
 done:
     free(x); free(mu_a); free(mu_b); free(xa); free(xb);
     re_runner_free(ra); re_runner_free(rb);
-    re_trainer_free(ta); re_trainer_free(tb);
 done0:
-    re_model_free(a); re_model_free(b);
+    re_test_twins_free(&tw);
 }
 #endif
 

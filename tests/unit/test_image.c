@@ -4,7 +4,6 @@
  * Run: ctest -R test_image (cwd = repo root; uses tests/fixtures/media/ and a temp dir under /tmp).
  */
 #define _DEFAULT_SOURCE
-#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <jpeglib.h>
@@ -14,54 +13,14 @@
 #include <unistd.h>
 
 #include "re_test.h"
+#include "re_test_image.h"
+#include "re_test_tmp.h"
 #include "reenact/media.h"
-
-static char g_dir[256];
-
-static const char *tmp_path(const char *name) {
-    static char buf[4][512];
-    static int k = 0;
-    k = (k + 1) & 3;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", g_dir, name);
-    return buf[k];
-}
 
 static uint8_t *px(const re_image *im, int x, int y) { return im->data + (size_t)y * im->stride + (size_t)x * 3; }
 
-static double psnr(const re_image *a, const re_image *b) {
-    double se = 0;
-    for (int y = 0; y < a->h; y++)
-        for (int x = 0; x < a->w * 3; x++) {
-            double d = (double)a->data[(size_t)y * a->stride + x] - b->data[(size_t)y * b->stride + x];
-            se += d * d;
-        }
-    double mse = se / ((double)a->w * a->h * 3);
-    return mse == 0 ? 99.0 : 10.0 * log10(255.0 * 255.0 / mse);
-}
-
-static int images_equal(const re_image *a, const re_image *b) {
-    if (a->w != b->w || a->h != b->h) return 0;
-    for (int y = 0; y < a->h; y++)
-        if (memcmp(a->data + (size_t)y * a->stride, b->data + (size_t)y * b->stride, (size_t)a->w * 3) != 0) return 0;
-    return 1;
-}
-
-static int write_all(const char *path, const void *b, size_t n) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return 0;
-    int ok = fwrite(b, 1, n, f) == n;
-    return fclose(f) == 0 && ok;
-}
-
-static int count_tmp_files(void) {
-    int n = 0;
-    DIR *d = opendir(g_dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        if (strstr(e->d_name, ".tmp")) n++;
-    if (d) closedir(d);
-    return n;
-}
+/* Writer temp files left in the temp dir. */
+static int count_tmp_files(void) { return re_test_count_entries(re_test_dir, ".tmp", 0); }
 
 static uint32_t crc32_buf(const uint8_t *p, size_t n) {
     uint32_t c = 0xffffffffu;
@@ -161,24 +120,24 @@ static void test_png_roundtrip(void) {
     re_image a = {0}, b = {0};
     CHECK_OK(re_image_alloc(&a, 37, 23));
     fill_pattern(&a, 1);
-    CHECK_OK(re_image_save_png(&a, tmp_path("a.png")));
-    CHECK_OK(re_image_load(&b, tmp_path("a.png")));
+    CHECK_OK(re_image_save_png(&a, re_test_tmp("a.png")));
+    CHECK_OK(re_image_load(&b, re_test_tmp("a.png")));
     CHECK_EQ_INT(b.w, 37);
     CHECK_EQ_INT(b.h, 23);
-    CHECK_MSG(images_equal(&a, &b), "PNG round trip not exact");
+    CHECK_MSG(re_test_images_equal(&a, &b), "PNG round trip not exact");
     re_image_free(&b);
     /* content, not extension: a PNG named .jpg loads */
-    CHECK_OK(re_image_save_png(&a, tmp_path("png_named.jpg")));
-    CHECK_OK(re_image_load(&b, tmp_path("png_named.jpg")));
-    CHECK(images_equal(&a, &b));
+    CHECK_OK(re_image_save_png(&a, re_test_tmp("png_named.jpg")));
+    CHECK_OK(re_image_load(&b, re_test_tmp("png_named.jpg")));
+    CHECK(re_test_images_equal(&a, &b));
     re_image_free(&b);
     /* from memory */
     size_t n = 0;
-    uint8_t *buf = re_test_read_file(tmp_path("a.png"), &n);
+    uint8_t *buf = re_test_read_file(re_test_tmp("a.png"), &n);
     CHECK(buf != NULL);
     if (buf) {
         CHECK_OK(re_image_load_mem(&b, buf, n, "mem"));
-        CHECK(images_equal(&a, &b));
+        CHECK(re_test_images_equal(&a, &b));
         re_image_free(&b);
     }
     free(buf);
@@ -186,13 +145,13 @@ static void test_png_roundtrip(void) {
     re_image view = a;
     view.w = 10;
     view.owns_data = 0;
-    CHECK_OK(re_image_save_png(&view, tmp_path("view.png")));
-    CHECK_OK(re_image_load(&b, tmp_path("view.png")));
-    CHECK(b.w == 10 && images_equal(&view, &b));
+    CHECK_OK(re_image_save_png(&view, re_test_tmp("view.png")));
+    CHECK_OK(re_image_load(&b, re_test_tmp("view.png")));
+    CHECK(b.w == 10 && re_test_images_equal(&view, &b));
     re_image_free(&b);
     /* failed save: no temp left, existing file untouched */
     CHECK_EQ_INT(re_image_save_png(&a, "/nonexistent_dir_re/x.png"), RE_ERR_IO);
-    CHECK_EQ_INT(re_image_save_png(NULL, tmp_path("x.png")), RE_ERR_ARG);
+    CHECK_EQ_INT(re_image_save_png(NULL, re_test_tmp("x.png")), RE_ERR_ARG);
     CHECK_EQ_INT(count_tmp_files(), 0);
     re_image_free(&a);
 }
@@ -210,18 +169,18 @@ static void test_jpeg_roundtrip(void) {
     int qs[3] = {95, 75, 0};
     double bounds[3] = {38.0, 30.0, 36.0};
     for (int i = 0; i < 3; i++) {
-        CHECK_OK(re_image_save_jpeg(&a, tmp_path("a.jpg"), qs[i]));
-        CHECK_OK(re_image_load(&b, tmp_path("a.jpg")));
+        CHECK_OK(re_image_save_jpeg(&a, re_test_tmp("a.jpg"), qs[i]));
+        CHECK_OK(re_image_load(&b, re_test_tmp("a.jpg")));
         CHECK(b.w == 64 && b.h == 48);
         if (b.data) {
-            double p = psnr(&a, &b);
+            double p = re_test_psnr_region(&a, &b, a.w, a.h);
             CHECK_MSG(p > bounds[i], "JPEG q=%d PSNR %.2f dB <= %.1f", qs[i], p, bounds[i]);
         }
         re_image_free(&b);
     }
     /* a JPEG named .png loads */
-    CHECK_OK(re_image_save_jpeg(&a, tmp_path("jpeg_named.png"), 90));
-    CHECK_OK(re_image_load(&b, tmp_path("jpeg_named.png")));
+    CHECK_OK(re_image_save_jpeg(&a, re_test_tmp("jpeg_named.png"), 90));
+    CHECK_OK(re_image_load(&b, re_test_tmp("jpeg_named.png")));
     CHECK(b.w == 64);
     re_image_free(&b);
     CHECK_EQ_INT(count_tmp_files(), 0);
@@ -243,8 +202,8 @@ static void test_png_variants(void) {
         rgba[4 * i + 2] = 50;
         rgba[4 * i + 3] = (uint8_t)(i % 2 ? 255 : 0);
     }
-    CHECK(write_png_raw(tmp_path("gray.png"), W, H, 8, PNG_COLOR_TYPE_GRAY, gray, W, NULL, 0, NULL, 0));
-    CHECK_OK(re_image_load(&b, tmp_path("gray.png")));
+    CHECK(write_png_raw(re_test_tmp("gray.png"), W, H, 8, PNG_COLOR_TYPE_GRAY, gray, W, NULL, 0, NULL, 0));
+    CHECK_OK(re_image_load(&b, re_test_tmp("gray.png")));
     if (b.data)
         for (int i = 0; i < W * H; i++) {
             uint8_t *p = px(&b, i % W, i / W);
@@ -252,8 +211,8 @@ static void test_png_variants(void) {
         }
     re_image_free(&b);
 
-    CHECK(write_png_raw(tmp_path("g16.png"), W, H, 16, PNG_COLOR_TYPE_GRAY, g16, W * 2, NULL, 0, NULL, 0));
-    CHECK_OK(re_image_load(&b, tmp_path("g16.png")));
+    CHECK(write_png_raw(re_test_tmp("g16.png"), W, H, 16, PNG_COLOR_TYPE_GRAY, g16, W * 2, NULL, 0, NULL, 0));
+    CHECK_OK(re_image_load(&b, re_test_tmp("g16.png")));
     if (b.data)
         for (int i = 0; i < W * H; i++) {
             unsigned v = (unsigned)(i * 2000 + 77), want = (v * 255u + 32767u) / 65535u;
@@ -263,8 +222,8 @@ static void test_png_variants(void) {
     re_image_free(&b);
 
     png_color pal[3] = {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}};
-    CHECK(write_png_raw(tmp_path("pal.png"), W, H, 8, PNG_COLOR_TYPE_PALETTE, pal_idx, W, pal, 3, NULL, 0));
-    CHECK_OK(re_image_load(&b, tmp_path("pal.png")));
+    CHECK(write_png_raw(re_test_tmp("pal.png"), W, H, 8, PNG_COLOR_TYPE_PALETTE, pal_idx, W, pal, 3, NULL, 0));
+    CHECK_OK(re_image_load(&b, re_test_tmp("pal.png")));
     if (b.data)
         for (int i = 0; i < W * H; i++) {
             uint8_t *p = px(&b, i % W, i / W);
@@ -275,8 +234,8 @@ static void test_png_variants(void) {
 
     /* palette with tRNS: index 2 fully transparent -> white */
     uint8_t trns[3] = {255, 255, 0};
-    CHECK(write_png_raw(tmp_path("pal_trns.png"), W, H, 8, PNG_COLOR_TYPE_PALETTE, pal_idx, W, pal, 3, trns, 3));
-    CHECK_OK(re_image_load(&b, tmp_path("pal_trns.png")));
+    CHECK(write_png_raw(re_test_tmp("pal_trns.png"), W, H, 8, PNG_COLOR_TYPE_PALETTE, pal_idx, W, pal, 3, trns, 3));
+    CHECK_OK(re_image_load(&b, re_test_tmp("pal_trns.png")));
     if (b.data) {
         uint8_t *p2 = px(&b, 2, 0), *p0 = px(&b, 0, 0);
         CHECK(p2[0] == 255 && p2[1] == 255 && p2[2] == 255);
@@ -284,8 +243,8 @@ static void test_png_variants(void) {
     }
     re_image_free(&b);
 
-    CHECK(write_png_raw(tmp_path("rgba.png"), W, H, 8, PNG_COLOR_TYPE_RGBA, rgba, W * 4, NULL, 0, NULL, 0));
-    CHECK_OK(re_image_load(&b, tmp_path("rgba.png")));
+    CHECK(write_png_raw(re_test_tmp("rgba.png"), W, H, 8, PNG_COLOR_TYPE_RGBA, rgba, W * 4, NULL, 0, NULL, 0));
+    CHECK_OK(re_image_load(&b, re_test_tmp("rgba.png")));
     if (b.data) {
         uint8_t *opaque = px(&b, 1, 0), *clear = px(&b, 0, 0);
         CHECK(opaque[0] == 200 && opaque[1] == 10 && opaque[2] == 50);
@@ -306,8 +265,8 @@ static void test_jpeg_variants(void) {
             p[1] = 0;
             p[2] = x < 8 ? 0 : 250;
         }
-    CHECK(write_jpeg_raw(tmp_path("gray.jpg"), W, H, 1, gray, 0));
-    CHECK_OK(re_image_load(&b, tmp_path("gray.jpg")));
+    CHECK(write_jpeg_raw(re_test_tmp("gray.jpg"), W, H, 1, gray, 0));
+    CHECK_OK(re_image_load(&b, re_test_tmp("gray.jpg")));
     if (b.data) {
         uint8_t *p = px(&b, 3, 3);
         CHECK(abs(p[0] - 90) <= 2 && p[0] == p[1] && p[1] == p[2]);
@@ -316,8 +275,8 @@ static void test_jpeg_variants(void) {
     /* EXIF orientation 6 = rotate 90 clockwise to display: the left (red) half ends up on top */
     int orients[4] = {1, 6, 8, 3};
     for (int k = 0; k < 4; k++) {
-        CHECK(write_jpeg_raw(tmp_path("exif.jpg"), W, H, 3, rgb, orients[k]));
-        CHECK_OK(re_image_load(&b, tmp_path("exif.jpg")));
+        CHECK(write_jpeg_raw(re_test_tmp("exif.jpg"), W, H, 3, rgb, orients[k]));
+        CHECK_OK(re_image_load(&b, re_test_tmp("exif.jpg")));
         if (!b.data) continue;
         int o = orients[k];
         if (o == 6 || o == 8) {
@@ -339,15 +298,15 @@ static void test_jpeg_variants(void) {
 
 static void test_bad_inputs(void) {
     re_image b = {0}, a = {0};
-    CHECK_EQ_INT(re_image_load(&b, tmp_path("does_not_exist.png")), RE_ERR_IO);
+    CHECK_EQ_INT(re_image_load(&b, re_test_tmp("does_not_exist.png")), RE_ERR_IO);
     CHECK(strstr(re_last_error(), "does_not_exist.png") != NULL);
-    CHECK_EQ_INT(re_image_load(&b, g_dir), RE_ERR_IO); /* a directory */
+    CHECK_EQ_INT(re_image_load(&b, re_test_dir), RE_ERR_IO); /* a directory */
     const char *text = "hello, this is not an image\n";
-    CHECK(write_all(tmp_path("text.png"), text, strlen(text)));
-    CHECK_EQ_INT(re_image_load(&b, tmp_path("text.png")), RE_ERR_FORMAT);
+    CHECK(re_test_write_file(re_test_tmp("text.png"), text, strlen(text)));
+    CHECK_EQ_INT(re_image_load(&b, re_test_tmp("text.png")), RE_ERR_FORMAT);
     CHECK(strstr(re_last_error(), "text.png") != NULL);
-    CHECK(write_all(tmp_path("empty.png"), "", 0));
-    CHECK_EQ_INT(re_image_load(&b, tmp_path("empty.png")), RE_ERR_FORMAT);
+    CHECK(re_test_write_file(re_test_tmp("empty.png"), "", 0));
+    CHECK_EQ_INT(re_image_load(&b, re_test_tmp("empty.png")), RE_ERR_FORMAT);
     CHECK_EQ_INT(re_image_load_mem(&b, "\x89PNG\r\n\x1a\n", 8, "sig only"), RE_ERR_TRUNCATED);
     CHECK_EQ_INT(re_image_load_mem(&b, "\xff\xd8\xff", 3, "soi only"), RE_ERR_TRUNCATED);
     CHECK(b.data == NULL);
@@ -355,10 +314,10 @@ static void test_bad_inputs(void) {
     /* truncated PNG and JPEG made from files written here */
     CHECK_OK(re_image_alloc(&a, 40, 30));
     fill_pattern(&a, 7);
-    CHECK_OK(re_image_save_png(&a, tmp_path("t.png")));
-    CHECK_OK(re_image_save_jpeg(&a, tmp_path("t.jpg"), 90));
+    CHECK_OK(re_image_save_png(&a, re_test_tmp("t.png")));
+    CHECK_OK(re_image_save_jpeg(&a, re_test_tmp("t.jpg"), 90));
     size_t n = 0;
-    uint8_t *buf = re_test_read_file(tmp_path("t.png"), &n);
+    uint8_t *buf = re_test_read_file(re_test_tmp("t.png"), &n);
     if (buf) {
         size_t cuts[3] = {n / 2, n - 20, 40};
         for (int i = 0; i < 3; i++) {
@@ -375,7 +334,7 @@ static void test_bad_inputs(void) {
         CHECK_EQ_INT(re_image_load_mem(&b, buf, n, "huge.png"), RE_ERR_TOO_LARGE);
     }
     free(buf);
-    buf = re_test_read_file(tmp_path("t.jpg"), &n);
+    buf = re_test_read_file(re_test_tmp("t.jpg"), &n);
     if (buf) {
         size_t cuts[3] = {n / 2, n - 2, 300};
         for (int i = 0; i < 3; i++) {
@@ -393,10 +352,10 @@ static void test_bad_inputs(void) {
     free(buf);
     /* settable limit */
     re_image_set_max_pixels(40 * 30 - 1);
-    CHECK_EQ_INT(re_image_load(&b, tmp_path("t.png")), RE_ERR_TOO_LARGE);
-    CHECK_EQ_INT(re_image_load(&b, tmp_path("t.jpg")), RE_ERR_TOO_LARGE);
+    CHECK_EQ_INT(re_image_load(&b, re_test_tmp("t.png")), RE_ERR_TOO_LARGE);
+    CHECK_EQ_INT(re_image_load(&b, re_test_tmp("t.jpg")), RE_ERR_TOO_LARGE);
     re_image_set_max_pixels(40 * 30);
-    CHECK_OK(re_image_load(&b, tmp_path("t.png")));
+    CHECK_OK(re_image_load(&b, re_test_tmp("t.png")));
     re_image_free(&b);
     re_image_set_max_pixels(0);
     CHECK(re_image_get_max_pixels() == RE_IMAGE_DEFAULT_MAX_PIXELS);
@@ -496,7 +455,7 @@ static void test_warp(void) {
     const float id[6] = {1, 0, 0, 0, 1, 0};
     for (int border = 0; border < 3; border++) {
         CHECK_OK(re_image_warp_affine(&a, &b, 31, 17, id, (re_border)border));
-        CHECK_MSG(images_equal(&a, &b), "identity warp not exact (border %d)", border);
+        CHECK_MSG(re_test_images_equal(&a, &b), "identity warp not exact (border %d)", border);
     }
     /* integer translation dst(x,y) = src(x+3, y-2), replicate border */
     const float tr[6] = {1, 0, 3, 0, 1, -2};
@@ -573,7 +532,7 @@ static void test_chw(void) {
     CHECK(fabsf(t[1 * 45 + 2 * 9 + 4] - px(&a, 4, 2)[1] / 255.0f) < 1e-7f);
     CHECK(fabsf(t[2 * 45 + 2 * 9 + 4] - px(&a, 4, 2)[2] / 255.0f) < 1e-7f);
     CHECK_OK(re_image_from_chw(&b, t, 9, 5));
-    CHECK_MSG(images_equal(&a, &b), "CHW round trip not exact");
+    CHECK_MSG(re_test_images_equal(&a, &b), "CHW round trip not exact");
     t[0] = -0.5f;
     t[1] = 1.7f;
     t[2] = NAN;
@@ -587,11 +546,7 @@ static void test_chw(void) {
 }
 
 int main(void) {
-    snprintf(g_dir, sizeof g_dir, "/tmp/re_test_image_XXXXXX");
-    if (!mkdtemp(g_dir)) {
-        fprintf(stderr, "cannot create temp dir\n");
-        return 1;
-    }
+    if (!re_test_tmpdir("image")) return 1;
     test_alloc();
     test_png_roundtrip();
     test_jpeg_roundtrip();
@@ -601,8 +556,6 @@ int main(void) {
     test_resize();
     test_warp();
     test_chw();
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", g_dir);
+    re_test_tmpdir_remove();
     RE_TEST_END();
 }

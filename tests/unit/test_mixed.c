@@ -66,15 +66,6 @@ done:
     free(x); free(w); free(b); free(wr); free(y); free(want);
 }
 
-static double rel_l2(const float *a, const float *b, size_t n) {
-    double num = 0, den = 0;
-    for (size_t i = 0; i < n; i++) {
-        num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
-        den += (double)b[i] * b[i];
-    }
-    return sqrt(num / (den > 0 ? den : 1));
-}
-
 /* Round the weights of m's large linear layers to bf16, as a mixed runner reads them. */
 static void round_big_linear(re_model *m) {
     re_net *nets[3] = {&m->enc, &m->heads, &m->dec};
@@ -136,8 +127,10 @@ static void test_runner(const char *layout) {
         re_test_close(what, ym, yr, (size_t)batch * img, 1e-4, 1e-8);
         snprintf(what, sizeof what, "%s batch %d: f32 runner decode vs ref", layout, batch);
         re_test_close(what, yf, yrf, (size_t)batch * img, 1e-4, 1e-8);
-        double e_mu = rel_l2(mu_m, mu_f, (size_t)batch * 200), e_y = rel_l2(ym, yf, (size_t)batch * img);
-        double e16_mu = rel_l2(mu_16, mu_rf, (size_t)batch * 200), e16_y = rel_l2(y16, yrf, (size_t)batch * img);
+        double e_mu = re_test_rel_l2(mu_m, mu_f, (size_t)batch * 200);
+        double e_y = re_test_rel_l2(ym, yf, (size_t)batch * img);
+        double e16_mu = re_test_rel_l2(mu_16, mu_rf, (size_t)batch * 200);
+        double e16_y = re_test_rel_l2(y16, yrf, (size_t)batch * img);
         printf("%s batch %d: mixed vs f32 runner: latent relative L2 %.2e, image %.2e; bf16 runner vs ref: %.2e, "
                "%.2e\n", layout, batch, e_mu, e_y, e16_mu, e16_y);
         CHECK_MSG(e_mu > 0 && e_mu < 1e-2, "mixed vs f32 latents: relative L2 %g (want (0, 1e-2))", e_mu);

@@ -9,6 +9,7 @@
 #include "core/safetensors.h"
 #include "model/model_internal.h"
 #include "re_test.h"
+#include "re_test_model.h"
 
 #ifndef RE_TEST_BINARY_DIR   /* the test binary's folder, passed by tests/CMakeLists.txt */
 #define RE_TEST_BINARY_DIR "."
@@ -134,17 +135,13 @@ static void test_fast_vs_ref(re_train_mode mode) {
 #ifdef RE_HAVE_DNNL
     re_config c;
     re_config_preset(&c, "seed64");
-    re_model *a = NULL, *b = NULL;
-    CHECK_OK(re_model_create(&a, &c, 5, 1));
-    CHECK_OK(re_model_create(&b, &c, 5, 1));
-    CHECK_OK(re_model_set_backend(a, RE_BACKEND_REF));
-    CHECK_OK(re_model_set_backend(b, RE_BACKEND_DNNL));
-    re_train_opts o;
-    re_train_opts_default(&o, mode);
-    o.batch = 2;
-    re_trainer *ta = NULL, *tb = NULL;
-    CHECK_OK(re_trainer_create(&ta, a, &o));
-    CHECK_OK(re_trainer_create(&tb, b, &o));
+    re_test_twins tw;
+    if (!re_test_twins_create(&tw, &c, 5, mode, 2)) {
+        re_test_twins_free(&tw);
+        return;
+    }
+    re_model *a = tw.a, *b = tw.b;
+    re_trainer *ta = tw.ta, *tb = tw.tb;
     size_t img = 3 * 64 * 64;
     float *x = malloc(2 * img * sizeof(float));
     re_rng r;
@@ -168,20 +165,16 @@ static void test_fast_vs_ref(re_train_mode mode) {
     re_test_close("decode dnnl vs ref", xb, xa, img, 1e-4, 1e-8);
     for (int step = 0; step < 3; step++) {
         re_step_stats sa, sb;
-        CHECK_OK(re_trainer_step(ta, x, NULL, &sa));
-        CHECK_OK(re_trainer_step(tb, x, NULL, &sb));
         /* Same RNG, same math; only accumulation order differs (oneDNN vs double-accumulating loops). Adam divides
          * by sqrt(v), which amplifies tiny gradient differences for near-zero gradients, so after 3 steps we
          * compare losses at 1e-3 relative. */
-        CHECK_MSG(fabs(sa.g_loss - sb.g_loss) <= 1e-3 * fabs(sa.g_loss), "step %d g_loss ref %.6f dnnl %.6f", step,
-                  sa.g_loss, sb.g_loss);
+        re_test_twins_step(&tw, x, step, &sa, &sb);
         CHECK_MSG(fabs(sa.d_loss - sb.d_loss) <= 1e-3 * fabs(sa.d_loss) + 1e-6, "step %d d_loss ref %.6f dnnl %.6f",
                   step, sa.d_loss, sb.d_loss);
     }
     free(xa); free(xb); free(x);
     re_runner_free(ra); re_runner_free(rb);
-    re_trainer_free(ta); re_trainer_free(tb);
-    re_model_free(a); re_model_free(b);
+    re_test_twins_free(&tw);
 #else
     (void)mode;
     printf("SKIP fast vs ref: built without oneDNN\n");

@@ -2,7 +2,8 @@
  * test_render.c - the photo-resolution renderer (src/anim/render.c) on synthetic cases with known answers: a smooth
  * known warp is recovered by the flow and reproduced at the photo's resolution; landmark pairs of an affine motion
  * give that affine field; no motion gives the photo back exactly; a grayscale photo stays grayscale; a mouth that
- * opens where no warp can make it appears only there; faces at the border and tiny faces; bad arguments.
+ * opens where no warp can make it appears only there; eye motion amplified where it does not fold the warp; faces
+ * at the border and tiny faces; bad arguments.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -347,6 +348,77 @@ int main(void) {
         re_image_free(&big);
     }
 
+    /* 6b. eye motion: a blink in the landmarks (upper lids 1 px down) moves the photo around the eyes twice as far
+     * with eye_motion 2 as with 1 and leaves the mouth's pixels exactly as they were; a lid pushed through the
+     * eye (5 px) would fold the warp at gain 3, so the gain is reduced and the warp stays as unfolded as at 1 */
+    {
+        float ls[RE_FACE_LANDMARKS][2], lt[RE_FACE_LANDMARKS][2];
+        for (int i = 0; i < 17; i++) {   /* jaw: a U from temple to temple */
+            const double a = M_PI * i / 16;
+            ls[i][0] = (float)(31.5 - 24 * cos(a));
+            ls[i][1] = (float)(26 + 30 * sin(a));
+        }
+        for (int i = 17; i < 27; i++) ls[i][0] = 12 + (float)(i - 17) * 4.4f, ls[i][1] = 18;   /* brows */
+        for (int i = 27; i < 36; i++) ls[i][0] = 31.5f + (i < 31 ? 0 : (float)(i - 33) * 2), ls[i][1] = 22 + (float)(i < 31 ? (i - 27) * 4 : 16);
+        for (int e = 0; e < 2; e++)   /* eyes 36-41 and 42-47: hexagons 8 px wide, 4 px tall */
+            for (int k = 0; k < 6; k++) {
+                const double a = M_PI * k / 3;
+                ls[36 + 6 * e + k][0] = (float)((e ? 41.5 : 21.5) - 4 * cos(a));
+                ls[36 + 6 * e + k][1] = (float)(25 - 2 * sin(a));
+            }
+        for (int i = 48; i < 68; i++) {   /* mouth on an ellipse */
+            const double a = 2 * M_PI * (i - 48) / (i < 60 ? 12 : 8);
+            ls[i][0] = (float)(31.5 + (i < 60 ? 8 : 5) * cos(a));
+            ls[i][1] = (float)(45 + (i < 60 ? 3 : 1.5) * sin(a));
+        }
+        double moved[3] = {0}, mouth[3] = {0};
+        const float gains[3] = {1, 2, 3};
+        re_render_diag dg[3];
+        make_photo(&photo, K, 0, 0);
+        make_face(ds, 0);
+        for (int t = 0; t < 3; t++) {
+            memcpy(lt, ls, sizeof lt);
+            const float drop = t == 2 ? 5.0f : 1.0f;
+            for (int e = 0; e < 2; e++)
+                for (int k = 1; k <= 2; k++) lt[36 + 6 * e + k][1] += drop;   /* upper lids down */
+            re_render_opts oe;
+            re_render_opts_default(&oe);
+            oe.residual = 0;
+            oe.eye_motion = gains[t];
+            re_render *r = NULL;
+            CHECK_OK(re_render_create(&r, &photo, &fr, RES, &oe));
+            CHECK_OK(re_render_set_source(r, ds, (const float(*)[2])ls));
+            CHECK_OK(re_render_apply(r, ds, (const float(*)[2])lt, &out));
+            re_render_get_diag(r, &dg[t]);
+            re_render_free(r);
+            const int sc = K / RES;
+            for (int y = 0; y < K; y++)
+                for (int x = 0; x < K; x++) {
+                    const size_t i = ((size_t)y * K + x) * 3;
+                    const double d = fabs((double)out.data[i] - photo.data[i]) + fabs((double)out.data[i + 1] - photo.data[i + 1]);
+                    if (y >= 20 * sc && y < 30 * sc && x >= 14 * sc && x < 50 * sc) moved[t] += d;
+                    if (y >= 41 * sc && y < 49 * sc && x >= 22 * sc && x < 42 * sc) mouth[t] += d;
+                }
+            if (t == 0) {   /* the reference output for the mouth comparison */
+                re_image_free(&want);
+                CHECK_OK(re_image_alloc(&want, K, K));
+                memcpy(want.data, out.data, (size_t)K * K * 3);
+            } else if (t == 1) {
+                size_t diff_mouth = 0;
+                for (int y = 41 * sc; y < 49 * sc; y++)
+                    for (int x = 22 * sc; x < 42 * sc; x++)
+                        diff_mouth += memcmp(out.data + ((size_t)y * K + x) * 3, want.data + ((size_t)y * K + x) * 3, 3) != 0;
+                CHECK_EQ_INT((int)diff_mouth, 0);
+            }
+        }
+        printf("eye motion: change around the eyes %.0f (gain 1) %.0f (gain 2); gains used %.2f %.2f, folding lid %.2f\n",
+               moved[0], moved[1], dg[0].eye_gain, dg[1].eye_gain, dg[2].eye_gain);
+        CHECK(dg[0].used_landmarks == 1 && dg[0].eye_gain == 1.0f && dg[1].eye_gain == 2.0f);
+        CHECK_MSG(moved[1] > 1.5 * moved[0] && moved[0] > 0, "eye change %.0f vs %.0f", moved[1], moved[0]);
+        CHECK_MSG(dg[2].eye_gain < 3.0f && dg[2].eye_gain >= 1.0f, "folding lid kept gain %.2f", dg[2].eye_gain);
+        (void)mouth;
+    }
+
     /* 7. bad arguments */
     {
         re_render *r = NULL;
@@ -359,6 +431,10 @@ int main(void) {
         re_render_opts ob;
         re_render_opts_default(&ob);
         ob.gate_hi = ob.gate_lo;
+        CHECK(re_render_create(&r, &photo, &fr, RES, &ob) == RE_ERR_ARG);
+        CHECK(r == NULL);
+        re_render_opts_default(&ob);
+        ob.eye_motion = 4.5f;
         CHECK(re_render_create(&r, &photo, &fr, RES, &ob) == RE_ERR_ARG);
         CHECK(r == NULL);
         CHECK_OK(re_render_create(&r, &photo, &fr, RES, NULL));

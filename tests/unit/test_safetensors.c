@@ -23,6 +23,7 @@
 #include "core/core.h"
 #include "core/safetensors.h"
 #include "re_test.h"
+#include "re_test_tmp.h"
 
 #define FIXDIR "tests/fixtures/safetensors"
 
@@ -522,15 +523,8 @@ static re_status write_then_fail(FILE *f, void *user) {
     return re_fail(RE_ERR_IO, "simulated failure after a partial write");
 }
 
-static int count_tmp_files(const char *dir) {
-    int n = 0;
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        if (strstr(e->d_name, ".tmp.")) n++;
-    if (d) closedir(d);
-    return n;
-}
+/* Temp files (".tmp." in the name) left in dir. */
+static int count_tmp_files(const char *dir) { return re_test_count_entries(dir, ".tmp.", 0); }
 
 static int file_is(const char *path, const char *want) {
     size_t n = 0;

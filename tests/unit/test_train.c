@@ -22,6 +22,7 @@
 
 #include "core/safetensors.h"
 #include "re_test.h"
+#include "re_test_data.h"
 #include "reenact/data.h"
 #include "reenact/media.h"
 #include "reenact/reenact.h"
@@ -58,25 +59,6 @@ static void synth(uint8_t *p, int res, uint32_t i) {
             }
             for (int k = 0; k < 3; k++) p[(y * res + xx) * 3 + k] = (uint8_t)(c[k] * 255 + 0.5);
         }
-}
-
-static int write_synth(const char *path, int res, uint32_t n, uint32_t groups) {
-    re_dataset_writer *w = NULL;
-    uint8_t *p = malloc((size_t)res * res * 3);
-    if (!p || re_dataset_writer_open(&w, path, res, 3, 0)) { free(p); return 0; }
-    for (uint32_t i = 0; i < n; i++) {
-        char name[16];
-        uint32_t g;
-        snprintf(name, sizeof name, "g%u", i * groups / n);
-        synth(p, res, i);
-        if (re_dataset_writer_group(w, name, &g) || re_dataset_writer_add(w, p, g)) {
-            re_dataset_writer_abort(w);
-            free(p);
-            return 0;
-        }
-    }
-    free(p);
-    return re_dataset_writer_close(w) == RE_OK;
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -136,6 +118,14 @@ static void val_metrics(re_trainer *t, re_loader *l, int nv, int B, size_t img, 
     *mse = m / ((double)done * img);
 }
 
+/* n training steps on the loader's batches; *errs counts the steps that failed. */
+static void run_steps(re_trainer *t, re_loader *l, float *x, int n, int *errs) {
+    for (int s = 0; s < n; s++) {
+        re_step_stats st;
+        if (re_loader_next(l, x, NULL) != RE_OK || re_trainer_step(t, x, NULL, &st) != RE_OK) (*errs)++;
+    }
+}
+
 /* Train the tiny VAE for `steps` steps; checks that validation BCE and MSE fall by the given fractions. */
 static void train_falls(const char *what, const char *path, int steps, double min_bce_fall, double min_mse_fall) {
     re_dataset *ds = NULL;
@@ -168,10 +158,7 @@ static void train_falls(const char *what, const char *path, int steps, double mi
     double bce0, mse0, bce1, mse1;
     val_metrics(t, l, nv, 32, img, x, xr, &bce0, &mse0);
     int errs = 0;
-    for (int s = 0; s < steps; s++) {
-        re_step_stats st;
-        if (re_loader_next(l, x, NULL) != RE_OK || re_trainer_step(t, x, NULL, &st) != RE_OK) errs++;
-    }
+    run_steps(t, l, x, steps, &errs);
     CHECK_EQ_INT(errs, 0);
     CHECK_EQ_INT(re_trainer_steps(t), steps);
     val_metrics(t, l, nv, 32, img, x, xr, &bce1, &mse1);
@@ -190,15 +177,6 @@ out:
     re_dataset_close(ds);
 }
 
-static int same_file(const char *a, const char *b) {
-    size_t na = 0, nb = 0;
-    uint8_t *x = re_test_read_file(a, &na), *y = re_test_read_file(b, &nb);
-    int same = x && y && na == nb && memcmp(x, y, na) == 0;
-    free(x);
-    free(y);
-    return same;
-}
-
 /* Trainable tensors of two model files are byte-identical (BatchNorm running statistics and counters excluded:
  * the forward pass of a rejected step has already updated them, which is why the CLI rolls back to a checkpoint). */
 static int same_weights(const char *a, const char *b, int *compared) {
@@ -215,13 +193,6 @@ static int same_weights(const char *a, const char *b, int *compared) {
     re_st_free(fa);
     re_st_free(fb);
     return same;
-}
-
-static void run_steps(re_trainer *t, re_loader *l, float *x, int n, int *errs) {
-    for (int s = 0; s < n; s++) {
-        re_step_stats st;
-        if (re_loader_next(l, x, NULL) != RE_OK || re_trainer_step(t, x, NULL, &st) != RE_OK) (*errs)++;
-    }
 }
 
 static void test_exact_resume(const char *data) {
@@ -273,7 +244,7 @@ static void test_exact_resume(const char *data) {
     run_steps(t2, l2, x, 60, &errs);
     CHECK_OK(re_model_save(m2, p_b, 1, RE_STORE_F32, NULL));
     CHECK_EQ_INT(errs, 0);
-    CHECK_MSG(same_file(p_a, p_b), "resumed model differs from the uninterrupted one");
+    CHECK_MSG(re_test_same_file(p_a, p_b), "resumed model differs from the uninterrupted one");
     /* Control: resuming with the loader one batch off must NOT give the same weights (the check can fail). */
     re_trainer_free(t2);
     re_model_free(m2);
@@ -288,7 +259,7 @@ static void test_exact_resume(const char *data) {
     if (t2) {
         run_steps(t2, l2, x, 60, &errs);
         CHECK_OK(re_model_save(m2, p_b, 1, RE_STORE_F32, NULL));
-        CHECK(!same_file(p_a, p_b));
+        CHECK(!re_test_same_file(p_a, p_b));
     }
 out:
     free(x);
@@ -474,7 +445,7 @@ int main(void) {
     char synth_path[300], utk_path[300];
     snprintf(synth_path, sizeof synth_path, "%s/synth.rds", g_dir);
     snprintf(utk_path, sizeof utk_path, "%s/utk.rds", g_dir);
-    CHECK(write_synth(synth_path, 16, 1000, 10));
+    CHECK(re_test_write_dataset(synth_path, 16, 1000, synth, 10, 1));
     /* Thresholds are about half of what these runs achieve (BCE has an entropy floor, so it falls less than MSE). */
     train_falls("generated 16x16", synth_path, 400, 0.02, 0.15);
     int n = pack_utk(utk_path, 16, 2000);

@@ -6,16 +6,16 @@
  * Run: ctest -R test_video (cwd = repo root). Without FFmpeg support in the build it prints SKIP and exits 0.
  */
 #define _DEFAULT_SOURCE
-#include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "re_test.h"
+#include "re_test_image.h"
+#include "re_test_tmp.h"
 #include "reenact/media.h"
 
 #ifndef RE_HAVE_FFMPEG
@@ -25,16 +25,7 @@ int main(void) {
 }
 #else
 
-static char g_dir[256];
 static int g_have_ffmpeg = 0;
-
-static const char *tmp_path(const char *name) {
-    static char buf[8][512];
-    static int k = 0;
-    k = (k + 1) & 7;
-    snprintf(buf[k], sizeof buf[k], "%s/%s", g_dir, name);
-    return buf[k];
-}
 
 static uint8_t *px(const re_image *im, int x, int y) { return im->data + (size_t)y * im->stride + (size_t)x * 3; }
 
@@ -55,32 +46,8 @@ static void make_frame(re_image *im, int i) {
         }
 }
 
-/* PSNR over the top-left w x h region of a and b. */
-static double psnr_region(const re_image *a, const re_image *b, int w, int h) {
-    double se = 0;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w * 3; x++) {
-            double d = (double)a->data[(size_t)y * a->stride + x] - b->data[(size_t)y * b->stride + x];
-            se += d * d;
-        }
-    double mse = se / ((double)w * h * 3);
-    return mse == 0 ? 99.0 : 10.0 * log10(255.0 * 255.0 / mse);
-}
-
-static long file_size(const char *p) {
-    struct stat sb;
-    return stat(p, &sb) == 0 ? (long)sb.st_size : -1;
-}
-
-static int count_tmp_files(void) {
-    int n = 0;
-    DIR *d = opendir(g_dir);
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        if (strstr(e->d_name, ".tmp")) n++;
-    if (d) closedir(d);
-    return n;
-}
+/* Writer temp files left in the temp dir. */
+static int count_tmp_files(void) { return re_test_count_entries(re_test_dir, ".tmp", 0); }
 
 static int write_clip(const char *path, int w, int h, int nframes, re_video_format fmt, const char *audio_from,
                       re_audio_mode *mode) {
@@ -132,7 +99,7 @@ static int check_clip(const char *path, int w, int h, int ew, int eh, double min
         CHECK_MSG(fabs(t - n / 25.0) < 0.002, "%s: frame %d pts %.4f, want %.4f", label, n, t, n / 25.0);
         if (fr.w >= w && fr.h >= h && n < 8) {
             make_frame(&want, n);
-            double p = psnr_region(&fr, &want, w, h);
+            double p = re_test_psnr_region(&fr, &want, w, h);
             if (p < worst) worst = p;
             /* the square is where frame n put it (frame order) */
             uint8_t *c = px(&fr, 4 + n * 5 + 8, 10 + n * 3 + 6 < h ? 10 + n * 3 + 6 : h - 1);
@@ -151,7 +118,7 @@ static int check_clip(const char *path, int w, int h, int ew, int eh, double min
     CHECK_MSG(worst >= min_psnr, "%s: worst frame PSNR %.2f dB < %.1f", label, worst, min_psnr);
     CHECK_MSG(square_ok, "%s: moving square not where expected (frame order or colors wrong)", label);
     printf("%s: %d frames, worst PSNR %.2f dB, duration %.3f s, nb_frames %lld, codec %s, %ld bytes\n", label, n, worst,
-           in.duration, (long long)in.nb_frames, in.codec, file_size(path));
+           in.duration, (long long)in.nb_frames, in.codec, re_test_file_size(path));
     re_image_free(&fr);
     re_image_free(&want);
     re_video_reader_close(r);
@@ -180,7 +147,7 @@ static void test_formats(void) {
             char name[128], label[160];
             snprintf(name, sizeof name, "%dx%d_%s", w, h, cases[c].name);
             snprintf(label, sizeof label, "%s", name);
-            const char *p = tmp_path(name);
+            const char *p = re_test_tmp(name);
             int ok = write_clip(p, w, h, 8, cases[c].fmt, NULL, NULL);
             CHECK_MSG(ok, "%s: write failed", label);
             if (!ok) continue;
@@ -189,45 +156,45 @@ static void test_formats(void) {
         }
     /* the PNG sequence files are plain PNGs numbered from 1 */
     re_image im = {0};
-    CHECK_OK(re_image_load(&im, tmp_path("64x64_seq_00001.png")));
+    CHECK_OK(re_image_load(&im, re_test_tmp("64x64_seq_00001.png")));
     CHECK(im.w == 64);
     re_image_free(&im);
-    CHECK(file_size(tmp_path("64x64_seq_00009.png")) < 0);
-    CHECK(file_size(tmp_path("64x64_seq_00000.png")) < 0);
+    CHECK(re_test_file_size(re_test_tmp("64x64_seq_00009.png")) < 0);
+    CHECK(re_test_file_size(re_test_tmp("64x64_seq_00000.png")) < 0);
     CHECK_EQ_INT(count_tmp_files(), 0);
 }
 
 static void test_writer_errors(void) {
     re_video_writer *vw = NULL;
     re_video_writer_opts o = {64, 64, 25, 1, RE_VIDEO_AUTO, 0, NULL};
-    CHECK_EQ_INT(re_video_writer_open(&vw, tmp_path("x.unknownext"), &o), RE_ERR_ARG);
+    CHECK_EQ_INT(re_video_writer_open(&vw, re_test_tmp("x.unknownext"), &o), RE_ERR_ARG);
     CHECK(vw == NULL);
-    CHECK_EQ_INT(re_video_writer_open(&vw, tmp_path("bad_%d_%d.png"), &o), RE_ERR_ARG);
+    CHECK_EQ_INT(re_video_writer_open(&vw, re_test_tmp("bad_%d_%d.png"), &o), RE_ERR_ARG);
     o.fps_num = 0;
-    CHECK_EQ_INT(re_video_writer_open(&vw, tmp_path("x.mp4"), &o), RE_ERR_ARG);
+    CHECK_EQ_INT(re_video_writer_open(&vw, re_test_tmp("x.mp4"), &o), RE_ERR_ARG);
     o.fps_num = 25;
     o.width = 0;
-    CHECK_EQ_INT(re_video_writer_open(&vw, tmp_path("x.mp4"), &o), RE_ERR_ARG);
+    CHECK_EQ_INT(re_video_writer_open(&vw, re_test_tmp("x.mp4"), &o), RE_ERR_ARG);
     o.width = 64;
     CHECK_EQ_INT(re_video_writer_open(&vw, "/nonexistent_dir_re/x.mp4", &o), RE_ERR_IO);
-    o.audio_from = tmp_path("no_such_audio.m4a");
-    CHECK_EQ_INT(re_video_writer_open(&vw, tmp_path("x.mp4"), &o), RE_ERR_IO);
-    CHECK(file_size(tmp_path("x.mp4")) < 0);
+    o.audio_from = re_test_tmp("no_such_audio.m4a");
+    CHECK_EQ_INT(re_video_writer_open(&vw, re_test_tmp("x.mp4"), &o), RE_ERR_IO);
+    CHECK(re_test_file_size(re_test_tmp("x.mp4")) < 0);
     o.audio_from = NULL;
 
     /* wrong frame size; zero frames -> nothing saved */
-    CHECK_OK(re_video_writer_open(&vw, tmp_path("zero.mp4"), &o));
+    CHECK_OK(re_video_writer_open(&vw, re_test_tmp("zero.mp4"), &o));
     re_image small = {0};
     CHECK_OK(re_image_alloc(&small, 32, 32));
     CHECK_EQ_INT(re_video_writer_write(vw, &small), RE_ERR_ARG);
     CHECK_EQ_INT(re_video_writer_close(vw), RE_ERR_ARG);
-    CHECK(file_size(tmp_path("zero.mp4")) < 0);
+    CHECK(re_test_file_size(re_test_tmp("zero.mp4")) < 0);
     re_image_free(&small);
 
     /* abort keeps an existing good file and leaves no temp */
-    const char *good = tmp_path("keep.mp4");
+    const char *good = re_test_tmp("keep.mp4");
     CHECK(write_clip(good, 64, 64, 8, RE_VIDEO_AUTO, NULL, NULL));
-    long size0 = file_size(good);
+    long size0 = re_test_file_size(good);
     CHECK_OK(re_video_writer_open(&vw, good, &o));
     re_image f = {0};
     CHECK_OK(re_image_alloc(&f, 64, 64));
@@ -236,25 +203,18 @@ static void test_writer_errors(void) {
         CHECK_OK(re_video_writer_write(vw, &f));
     }
     re_video_writer_abort(vw);
-    CHECK_EQ_INT(file_size(good), size0);
+    CHECK_EQ_INT(re_test_file_size(good), size0);
     check_clip(good, 64, 64, 64, 64, 30.0, "kept after abort");
     /* PNG sequence abort deletes its frames */
-    CHECK_OK(re_video_writer_open(&vw, tmp_path("ab_%03d.png"), &o));
+    CHECK_OK(re_video_writer_open(&vw, re_test_tmp("ab_%03d.png"), &o));
     CHECK_OK(re_video_writer_write(vw, &f));
     CHECK_OK(re_video_writer_write(vw, &f));
-    CHECK(file_size(tmp_path("ab_002.png")) > 0);
+    CHECK(re_test_file_size(re_test_tmp("ab_002.png")) > 0);
     re_video_writer_abort(vw);
-    CHECK(file_size(tmp_path("ab_001.png")) < 0 && file_size(tmp_path("ab_002.png")) < 0);
+    CHECK(re_test_file_size(re_test_tmp("ab_001.png")) < 0 && re_test_file_size(re_test_tmp("ab_002.png")) < 0);
     re_video_writer_abort(NULL);
     re_image_free(&f);
     CHECK_EQ_INT(count_tmp_files(), 0);
-}
-
-static int write_all(const char *path, const void *b, size_t n) {
-    FILE *fp = fopen(path, "wb");
-    if (!fp) return 0;
-    int ok = fwrite(b, 1, n, fp) == n;
-    return fclose(fp) == 0 && ok;
 }
 
 /* Read everything; returns frames read, sets *st to the final status. */
@@ -275,19 +235,19 @@ static int read_count(const char *path, re_status *st_out) {
 static void test_reader_errors(void) {
     re_video_reader *r = NULL;
     re_status st;
-    CHECK_EQ_INT(re_video_reader_open(&r, tmp_path("missing.mp4")), RE_ERR_IO);
+    CHECK_EQ_INT(re_video_reader_open(&r, re_test_tmp("missing.mp4")), RE_ERR_IO);
     CHECK(strstr(re_last_error(), "missing.mp4") != NULL);
     CHECK(r == NULL);
     const char *text = "this is a text file, not a video at all\n";
-    CHECK(write_all(tmp_path("text.mp4"), text, strlen(text)));
-    st = re_video_reader_open(&r, tmp_path("text.mp4"));
+    CHECK(re_test_write_file(re_test_tmp("text.mp4"), text, strlen(text)));
+    st = re_video_reader_open(&r, re_test_tmp("text.mp4"));
     CHECK_MSG(st == RE_ERR_FORMAT, "text file: %d (%s)", st, re_last_error());
-    CHECK(write_all(tmp_path("empty.mp4"), "", 0));
-    CHECK_EQ_INT(re_video_reader_open(&r, tmp_path("empty.mp4")), RE_ERR_FORMAT);
-    CHECK_EQ_INT(re_video_reader_open(&r, g_dir), RE_ERR_IO);
+    CHECK(re_test_write_file(re_test_tmp("empty.mp4"), "", 0));
+    CHECK_EQ_INT(re_video_reader_open(&r, re_test_tmp("empty.mp4")), RE_ERR_FORMAT);
+    CHECK_EQ_INT(re_video_reader_open(&r, re_test_dir), RE_ERR_IO);
 
     /* truncations of a clip written here: never a crash; fewer frames or a clean error */
-    const char *src = tmp_path("64x64_clip.mp4");
+    const char *src = re_test_tmp("64x64_clip.mp4");
     size_t n = 0;
     uint8_t *buf = re_test_read_file(src, &n);
     CHECK(buf != NULL && n > 1000);
@@ -302,8 +262,8 @@ static void test_reader_errors(void) {
         /* want: 1 = an error and no frame, 0 = some frames then EOF, 2 = either (depends on frame sizes) */
         struct { size_t cut; int want_error; } cuts[] = {{mdat + 8, 1}, {(mdat + n) / 2, 2}, {200, 1}, {n - 10, 0}};
         for (size_t k = 0; k < sizeof cuts / sizeof cuts[0]; k++) {
-            CHECK(write_all(tmp_path("trunc.mp4"), buf, cuts[k].cut));
-            int got = read_count(tmp_path("trunc.mp4"), &st);
+            CHECK(re_test_write_file(re_test_tmp("trunc.mp4"), buf, cuts[k].cut));
+            int got = read_count(re_test_tmp("trunc.mp4"), &st);
             if (cuts[k].want_error == 2)
                 CHECK_MSG((st < 0 && got == 0) || (st == RE_VIDEO_EOF && got >= 1 && got < 8),
                           "cut at %zu of %zu: %d frames, status %d", cuts[k].cut, n, got, st);
@@ -367,8 +327,8 @@ static void test_audio(void) {
         return;
     }
     char cmd[2048], out[256];
-    const char *vid = tmp_path("64x64_clip.mp4");
-    const char *with_aac = tmp_path("src_aac.mp4"), *wav = tmp_path("tone.wav");
+    const char *vid = re_test_tmp("64x64_clip.mp4");
+    const char *with_aac = re_test_tmp("src_aac.mp4"), *wav = re_test_tmp("tone.wav");
     snprintf(cmd, sizeof cmd,
              "ffmpeg -v error -y -i '%s' -f lavfi -i sine=frequency=440:duration=2 -map 0:v -map 1:a -c:v copy "
              "-c:a aac -b:a 64k -shortest '%s'", vid, with_aac);
@@ -385,7 +345,7 @@ static void test_audio(void) {
         {"a_skip.gif", with_aac, RE_AUDIO_SKIPPED, 0, ""},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        const char *p = tmp_path(cases[i].out);
+        const char *p = re_test_tmp(cases[i].out);
         re_audio_mode mode = RE_AUDIO_NONE;
         int ok = write_clip(p, 64, 64, 8, RE_VIDEO_AUTO, cases[i].src, &mode);
         CHECK_MSG(ok, "%s: write with audio failed", cases[i].out);
@@ -427,7 +387,7 @@ static void test_rotation(void) {
         return;
     }
     char cmd[1400];
-    const char *src = tmp_path("r0.mp4"), *rot = tmp_path("rot.mp4");
+    const char *src = re_test_tmp("r0.mp4"), *rot = re_test_tmp("rot.mp4");
     CHECK(write_clip(src, 64, 32, 8, RE_VIDEO_AUTO, NULL, NULL));
     snprintf(cmd, sizeof cmd, "ffmpeg -v error -y -i '%s' -c copy -metadata:s:v:0 rotate=90 '%s'", src, rot);
     CHECK_MSG(run_cmd(cmd), "ffmpeg could not tag the rotation");
@@ -463,7 +423,7 @@ static void test_rotation(void) {
 
 static void test_shared_clip(void) {
     const char *p = "../shared/data/examples/driving/fomm_00.mp4";
-    if (file_size(p) < 0) {
+    if (re_test_file_size(p) < 0) {
         printf("SKIP: ../shared not found (fomm_00.mp4 full-read check)\n");
         return;
     }
@@ -502,11 +462,7 @@ static void test_shared_clip(void) {
 }
 
 int main(void) {
-    snprintf(g_dir, sizeof g_dir, "/tmp/re_test_video_XXXXXX");
-    if (!mkdtemp(g_dir)) {
-        fprintf(stderr, "cannot create temp dir\n");
-        return 1;
-    }
+    if (!re_test_tmpdir("video")) return 1;
     g_have_ffmpeg = system("command -v ffmpeg >/dev/null 2>&1 && command -v ffprobe >/dev/null 2>&1") == 0;
     test_formats();
     test_writer_errors();
@@ -514,9 +470,7 @@ int main(void) {
     test_audio();
     test_rotation();
     test_shared_clip();
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
-    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", g_dir);
+    re_test_tmpdir_remove();
     RE_TEST_END();
 }
 #endif
