@@ -170,11 +170,11 @@ typedef struct re_render_opts {
                            feather (0..1] [0.15] */
     float face_fade;    /* with landmarks: the local motion covers the face (jaw and raised brows) and fades to
                            zero over this many model pixels outside it (0..64] [12] */
-    int residual_eyes;  /* with landmarks: the residual may also change the eyes, not only the mouth [0]: painted
-                           eyelids cost more than they give (24 pairs: eye r 0.375 with, 0.403 without; frames
-                           over the identity threshold 1.9% with, 0.1% without) */
+    int residual_eyes;  /* with landmarks: the residual may also change the eyes, not only the mouth [0] */
     float eye_motion;   /* with landmarks: gain of the local motion around the eyes, where the 64 px decoder draws
-                           eyelid motion faintly; reduced as far as needed to keep the warp from folding (0..4) [1] */
+                           eyelid motion faintly; reduced as far as needed to keep the warp from folding (0..4)
+                           [1.5]. Measured on 72 pairs (docs/ARCH.md): with residual_eyes 0, eye r 0.532 -> 0.561
+                           and fewer frames over the identity threshold than painted eyelids gave */
     float max_local;    /* the local motion is capped (smoothly) at this many model pixels (0..64] [8] */
     float min_det;      /* the warp may compress the photo to no less than this share of its area: the local
                            motion is scaled down until it holds, so the photo never folds over [0.2] */

@@ -84,7 +84,7 @@ void re_render_opts_default(re_render_opts *o) {
     o->face_fade = 12.0f;
     o->max_local = 8.0f;
     o->residual_eyes = 0;
-    o->eye_motion = 1.0f;
+    o->eye_motion = 1.5f;
     o->min_det = 0.2f;
     o->refine_iters = 0;
 }
@@ -689,7 +689,7 @@ static void amplify_eyes(re_render *r, const float (*lm)[2]) {
             r->field[(size_t)NF * i + 1] = a * keep[2 * i + 1];
         }
         if (g == 1.0f || min_det(r, 1.0f) >= floor_det) break;
-        g = it < 6 ? 1 + 0.6f * (g - 1) : 1.0f;   /* the last try restores the field exactly */
+        g = it < 8 ? 1 + 0.7f * (g - 1) : 1.0f;   /* the last try restores the field exactly */
     }
     r->diag.eye_gain = g;
 }
