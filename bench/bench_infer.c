@@ -27,11 +27,9 @@
 #include "reenact/reenact.h"
 
 typedef struct bench_opts {
-    int runs, warmup, batch, threads, layers;
-    re_backend backend;
+    int runs, warmup, batch, layers;
     re_precision precision;
-    const char *config;
-    const char *json;
+    bench_common c;
 } bench_opts;
 
 static void usage(FILE *f) {
@@ -47,28 +45,19 @@ static void usage(FILE *f) {
             BENCH_USAGE_CONFIG_JSON);
 }
 
+static int own_opt(void *opts, const char *a, const char *v) {
+    bench_opts *o = opts;
+    if (!strcmp(a, "--runs")) return bench_parse_int(v, 1, 10000000, &o->runs);
+    if (!strcmp(a, "--warmup")) return bench_parse_int(v, 0, 10000000, &o->warmup);
+    if (!strcmp(a, "--batch")) return bench_parse_int(v, 1, 4096, &o->batch);
+    if (!strcmp(a, "--precision")) return re_precision_parse(v, &o->precision) == RE_OK;
+    return -1;
+}
+
 static int parse_args(int argc, char **argv, bench_opts *o) {
-    *o = (bench_opts){200, 20, 1, 0, 0, RE_BACKEND_AUTO, RE_PREC_F32, "seed64", NULL};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); exit(0); }
-        if (!strcmp(a, "--layers")) { o->layers = 1; continue; }
-        if (!v) { fprintf(stderr, "bench_infer: %s needs a value\n", a); return 0; }
-        i++;
-        int ok = 1;
-        if (!strcmp(a, "--runs")) ok = bench_parse_int(v, 1, 10000000, &o->runs);
-        else if (!strcmp(a, "--warmup")) ok = bench_parse_int(v, 0, 10000000, &o->warmup);
-        else if (!strcmp(a, "--batch")) ok = bench_parse_int(v, 1, 4096, &o->batch);
-        else if (!strcmp(a, "--threads")) ok = bench_parse_int(v, 0, 1024, &o->threads);
-        else if (!strcmp(a, "--backend")) ok = bench_parse_backend(v, &o->backend);
-        else if (!strcmp(a, "--precision")) {
-            ok = re_precision_parse(v, &o->precision) == RE_OK;
-        } else if (!strcmp(a, "--config")) o->config = v;
-        else if (!strcmp(a, "--json")) o->json = v;
-        else { fprintf(stderr, "bench_infer: unknown option %s\n", a); usage(stderr); return 0; }
-        if (!ok) { fprintf(stderr, "bench_infer: bad value '%s' for %s\n", v, a); return 0; }
-    }
-    return 1;
+    *o = (bench_opts){200, 20, 1, 0, RE_PREC_F32, BENCH_COMMON_DEFAULT};
+    bench_args p = {"bench_infer", usage, "--layers", &o->layers, own_opt, o, &o->c};
+    return bench_parse_args(argc, argv, &p);
 }
 
 static void print_row(const char *name, const double *v, int n, double gflop) {
@@ -89,7 +78,7 @@ static void json_row(FILE *f, const char *name, const double *v, int n, double g
 int main(int argc, char **argv) {
     bench_opts o;
     if (!parse_args(argc, argv, &o)) return 2;
-    re_set_threads(o.threads);
+    re_set_threads(o.c.threads);
     re_config cfg;
     re_model *m = NULL;
     re_runner *r = NULL;
@@ -97,8 +86,8 @@ int main(int argc, char **argv) {
     double *t_ed = NULL, *t_d = NULL;
     int rc = 1;
     re_status s;
-    if ((s = re_config_preset(&cfg, o.config)) || (s = re_model_create(&m, &cfg, 42, 0))) goto lib_fail;
-    if (o.backend != RE_BACKEND_AUTO && (s = re_model_set_backend(m, o.backend))) goto lib_fail;
+    if ((s = re_config_preset(&cfg, o.c.config)) || (s = re_model_create(&m, &cfg, 42, 0))) goto lib_fail;
+    if (o.c.backend != RE_BACKEND_AUTO && (s = re_model_set_backend(m, o.c.backend))) goto lib_fail;
     if ((s = re_runner_create_ex(&r, m, o.batch, o.precision))) goto lib_fail;
     const re_precision prec = re_runner_precision(r);   /* auto resolved */
     char n_ed[40], n_d[40];
@@ -126,7 +115,7 @@ int main(int argc, char **argv) {
         }
 
     printf("bench_infer: reenact %s, config %s, backend %s, precision %s, %d threads, batch %d, %d warm-up + %d runs\n",
-           re_version(), o.config, bench_backend_name(re_model_backend(m)), re_precision_name(prec),
+           re_version(), o.c.config, bench_backend_name(re_model_backend(m)), re_precision_name(prec),
            re_get_threads(), o.batch, o.warmup, o.runs);
     printf("bench_infer: CPU %s (%s family %d model %d), oneDNN %s ISA %s\n", ci.model, ci.vendor, ci.family,
            ci.model_id, ci.dnnl_version, ci.dnnl_isa);
@@ -153,18 +142,18 @@ int main(int argc, char **argv) {
     double g_dec = re_model_flops(m, RE_PART_DECODER) * o.batch * 1e-9;
     print_row(n_ed, t_ed, o.runs, g_enc + g_dec);
     print_row(n_d, t_d, o.runs, g_dec);
-    if (o.json) {
-        FILE *f = fopen(o.json, "w");
-        if (!f) { perror(o.json); goto done; }
+    if (o.c.json) {
+        FILE *f = fopen(o.c.json, "w");
+        if (!f) { perror(o.c.json); goto done; }
         fprintf(f, "{\"tool\": \"bench_infer\", \"config\": \"%s\", \"backend\": \"%s\", \"threads\": %d, "
                    "\"batch\": %d, \"runs\": %d, \"precision\": \"%s\", \"cpu\": \"%s\", \"isa\": \"%s\", "
                    "\"results\": [",
-                o.config, bench_backend_name(re_model_backend(m)), re_get_threads(), o.batch, o.runs,
+                o.c.config, bench_backend_name(re_model_backend(m)), re_get_threads(), o.batch, o.runs,
                 re_precision_name(prec), ci.model, ci.dnnl_isa);
         json_row(f, n_ed, t_ed, o.runs, g_enc + g_dec, 1);
         json_row(f, n_d, t_d, o.runs, g_dec, 0);
         fprintf(f, "\n]}\n");
-        if (fclose(f) != 0) { perror(o.json); goto done; }
+        if (fclose(f) != 0) { perror(o.c.json); goto done; }
     }
     rc = 0;
     goto done;

@@ -33,11 +33,9 @@
 
 typedef struct bench_opts {
     int do_vae, do_vaegan;
-    int batch, steps, reps, warmup, threads;
-    re_backend backend;
+    int batch, steps, reps, warmup;
     re_precision precision;
-    const char *config;
-    const char *json;
+    bench_common c;
 } bench_opts;
 
 typedef struct bench_result {
@@ -60,34 +58,30 @@ static void usage(FILE *f) {
             BENCH_USAGE_CONFIG_JSON);
 }
 
-static int parse_args(int argc, char **argv, bench_opts *o) {
-    *o = (bench_opts){1, 1, 64, 5, 5, 3, 0, RE_BACKEND_AUTO, RE_PREC_F32, "seed64", NULL};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); exit(0); }
-        if (!v) { fprintf(stderr, "bench_train: %s needs a value\n", a); return 0; }
-        i++;
-        int ok = 1;
-        if (!strcmp(a, "--mode")) {
-            o->do_vae = !strcmp(v, "vae") || !strcmp(v, "both");
-            o->do_vaegan = !strcmp(v, "vaegan") || !strcmp(v, "both");
-            ok = o->do_vae || o->do_vaegan;
-        } else if (!strcmp(a, "--batch")) ok = bench_parse_int(v, 1, 4096, &o->batch);
-        else if (!strcmp(a, "--steps")) ok = bench_parse_int(v, 1, 100000, &o->steps);
-        else if (!strcmp(a, "--reps")) ok = bench_parse_int(v, 1, 100000, &o->reps);
-        else if (!strcmp(a, "--warmup")) ok = bench_parse_int(v, 0, 100000, &o->warmup);
-        else if (!strcmp(a, "--threads")) ok = bench_parse_int(v, 0, 1024, &o->threads);
-        else if (!strcmp(a, "--backend")) ok = bench_parse_backend(v, &o->backend);
-        else if (!strcmp(a, "--precision")) {
-            if (!strcmp(v, "f32")) o->precision = RE_PREC_F32;
-            else if (!strcmp(v, "bf16")) o->precision = RE_PREC_BF16;
-            else ok = 0;
-        } else if (!strcmp(a, "--config")) o->config = v;
-        else if (!strcmp(a, "--json")) o->json = v;
-        else { fprintf(stderr, "bench_train: unknown option %s\n", a); usage(stderr); return 0; }
-        if (!ok) { fprintf(stderr, "bench_train: bad value '%s' for %s\n", v, a); return 0; }
+static int own_opt(void *opts, const char *a, const char *v) {
+    bench_opts *o = opts;
+    if (!strcmp(a, "--mode")) {
+        o->do_vae = !strcmp(v, "vae") || !strcmp(v, "both");
+        o->do_vaegan = !strcmp(v, "vaegan") || !strcmp(v, "both");
+        return o->do_vae || o->do_vaegan;
     }
-    return 1;
+    if (!strcmp(a, "--batch")) return bench_parse_int(v, 1, 4096, &o->batch);
+    if (!strcmp(a, "--steps")) return bench_parse_int(v, 1, 100000, &o->steps);
+    if (!strcmp(a, "--reps")) return bench_parse_int(v, 1, 100000, &o->reps);
+    if (!strcmp(a, "--warmup")) return bench_parse_int(v, 0, 100000, &o->warmup);
+    if (!strcmp(a, "--precision")) {
+        if (!strcmp(v, "f32")) o->precision = RE_PREC_F32;
+        else if (!strcmp(v, "bf16")) o->precision = RE_PREC_BF16;
+        else return 0;
+        return 1;
+    }
+    return -1;
+}
+
+static int parse_args(int argc, char **argv, bench_opts *o) {
+    *o = (bench_opts){1, 1, 64, 5, 5, 3, RE_PREC_F32, BENCH_COMMON_DEFAULT};
+    bench_args p = {"bench_train", usage, NULL, NULL, own_opt, o, &o->c};
+    return bench_parse_args(argc, argv, &p);
 }
 
 /* FLOPs per image of one training step; see the header comment. */
@@ -117,8 +111,8 @@ static int run_mode(const bench_opts *o, re_train_mode mode, bench_result *r) {
     r->n = 0;
     r->ips = calloc((size_t)o->reps, sizeof *r->ips);
     if (!r->ips) { fprintf(stderr, "bench_train: out of memory\n"); goto fail; }
-    if ((s = re_config_preset(&cfg, o->config)) || (s = re_model_create(&m, &cfg, 42, 1))) goto lib_fail;
-    if (o->backend != RE_BACKEND_AUTO && (s = re_model_set_backend(m, o->backend))) goto lib_fail;
+    if ((s = re_config_preset(&cfg, o->c.config)) || (s = re_model_create(&m, &cfg, 42, 1))) goto lib_fail;
+    if (o->c.backend != RE_BACKEND_AUTO && (s = re_model_set_backend(m, o->c.backend))) goto lib_fail;
     re_train_opts to;
     re_train_opts_default(&to, mode);
     to.batch = o->batch;
@@ -160,11 +154,11 @@ static void print_result(const bench_opts *o, const bench_result *r) {
 }
 
 static int write_json(const bench_opts *o, const bench_result *res, int nres, re_backend used) {
-    FILE *f = fopen(o->json, "w");
-    if (!f) { perror(o->json); return 1; }
+    FILE *f = fopen(o->c.json, "w");
+    if (!f) { perror(o->c.json); return 1; }
     fprintf(f, "{\"tool\": \"bench_train\", \"config\": \"%s\", \"backend\": \"%s\", \"threads\": %d, \"batch\": %d, "
                "\"steps\": %d, \"reps\": %d, \"results\": [",
-            o->config, bench_backend_name(used), re_get_threads(), o->batch, o->steps, o->reps);
+            o->c.config, bench_backend_name(used), re_get_threads(), o->batch, o->steps, o->reps);
     for (int i = 0; i < nres; i++) {
         const bench_result *r = &res[i];
         double med = bench_median_sorted(r->ips, r->n);
@@ -176,20 +170,20 @@ static int write_json(const bench_opts *o, const bench_result *res, int nres, re
         fprintf(f, "]}");
     }
     fprintf(f, "\n]}\n");
-    if (fclose(f) != 0) { perror(o->json); return 1; }
+    if (fclose(f) != 0) { perror(o->c.json); return 1; }
     return 0;
 }
 
 int main(int argc, char **argv) {
     bench_opts o;
     if (!parse_args(argc, argv, &o)) return 2;
-    re_set_threads(o.threads);
+    re_set_threads(o.c.threads);
     /* Which backend a new model gets (for the header line and JSON). */
-    re_backend used = o.backend;
+    re_backend used = o.c.backend;
     if (used == RE_BACKEND_AUTO) {
         re_config cfg;
         re_model *m = NULL;
-        if (re_config_preset(&cfg, o.config) || re_model_create(&m, &cfg, 1, 0)) {
+        if (re_config_preset(&cfg, o.c.config) || re_model_create(&m, &cfg, 1, 0)) {
             fprintf(stderr, "bench_train: %s\n", re_last_error());
             return 1;
         }
@@ -197,7 +191,7 @@ int main(int argc, char **argv) {
         re_model_free(m);
     }
     printf("bench_train: reenact %s, config %s, backend %s, precision %s, %d threads, batch %d, %d warm-up + %d x %d "
-           "steps\n", re_version(), o.config, bench_backend_name(used), o.precision == RE_PREC_BF16 ? "bf16" : "f32",
+           "steps\n", re_version(), o.c.config, bench_backend_name(used), o.precision == RE_PREC_BF16 ? "bf16" : "f32",
            re_get_threads(), o.batch, o.warmup, o.reps, o.steps);
     bench_result res[2];
     int nres = 0, rc = 0;
@@ -213,7 +207,7 @@ int main(int argc, char **argv) {
         print_result(&o, &res[nres++]);
         fflush(stdout);
     }
-    if (!rc && o.json) rc = write_json(&o, res, nres, used);
+    if (!rc && o.c.json) rc = write_json(&o, res, nres, used);
     for (int i = 0; i < nres; i++) free(res[i].ips);
     return rc;
 }

@@ -1,12 +1,14 @@
 /*
  * bench_util.h - small helpers shared by bench_train.c and bench_infer.c: a monotonic clock, sorting and the median
- * of timings, deterministic bench data, integer and backend option parsing, the shared usage lines. Header-only
+ * of timings, deterministic bench data, integer and backend option parsing, the shared usage lines and argument
+ * loop. Header-only
  * (static functions).
  */
 #ifndef RE_BENCH_UTIL_H
 #define RE_BENCH_UTIL_H
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -67,4 +69,49 @@ static inline const char *bench_backend_name(re_backend b) {
 #define BENCH_USAGE_CONFIG_JSON \
     "  --config NAME            model preset [seed64]\n" \
     "  --json FILE              also write the results as JSON\n"
+/* The options bench_infer and bench_train share: --threads, --backend, --config, --json. */
+typedef struct bench_common {
+    int threads;
+    re_backend backend;
+    const char *config;
+    const char *json;
+} bench_common;
+#define BENCH_COMMON_DEFAULT {0, RE_BACKEND_AUTO, "seed64", NULL}
+
+/* What bench_parse_args needs of one program: its name (for messages), its usage, the one option it takes without a
+ * value (flag, NULL for none; it sets *flag_set to 1), its own options with a value (own(opts, option, value): 1 for
+ * a good value, 0 for a bad one, -1 when the option is none of its own) and where the shared options go. */
+typedef struct bench_args {
+    const char *prog;
+    void (*usage)(FILE *f);
+    const char *flag;
+    int *flag_set;
+    int (*own)(void *opts, const char *a, const char *v);
+    void *opts;
+    bench_common *c;
+} bench_args;
+
+/* The argument loop of bench_infer and bench_train: -h/--help prints the usage and exits; 0 (after a message) on an
+ * unknown option, a missing or a bad value. */
+static inline int bench_parse_args(int argc, char **argv, const bench_args *p) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) { p->usage(stdout); exit(0); }
+        if (p->flag && !strcmp(a, p->flag)) { *p->flag_set = 1; continue; }
+        if (!v) { fprintf(stderr, "%s: %s needs a value\n", p->prog, a); return 0; }
+        i++;
+        int ok = 1;
+        if (!strcmp(a, "--threads")) ok = bench_parse_int(v, 0, 1024, &p->c->threads);
+        else if (!strcmp(a, "--backend")) ok = bench_parse_backend(v, &p->c->backend);
+        else if (!strcmp(a, "--config")) p->c->config = v;
+        else if (!strcmp(a, "--json")) p->c->json = v;
+        else if ((ok = p->own(p->opts, a, v)) < 0) {
+            fprintf(stderr, "%s: unknown option %s\n", p->prog, a);
+            p->usage(stderr);
+            return 0;
+        }
+        if (!ok) { fprintf(stderr, "%s: bad value '%s' for %s\n", p->prog, v, a); return 0; }
+    }
+    return 1;
+}
 #endif

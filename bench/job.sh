@@ -20,34 +20,21 @@ REPS=2
 THREADS=
 BUILD="$ROOT/build-bench"
 JSON_OUT=""
-while [ $# -gt 0 ]; do
+. "$ROOT/bench/lib.sh"
+own_opt() {
   case "$1" in
-    --seconds) SECONDS_CLIP=$2; shift 2 ;;
-    --reps) REPS=$2; shift 2 ;;
-    --threads) THREADS=$2; shift 2 ;;
-    --build-dir) BUILD=$2; shift 2 ;;
-    --json) JSON_OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,/^set -eu/p' "$0" | sed -e '/^set -eu/d' -e 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "job.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    --seconds) SECONDS_CLIP=$2 ;;
+    --reps) REPS=$2 ;;
+    *) return 1 ;;
   esac
-done
-for c in ffmpeg curl python3; do
-  command -v $c >/dev/null 2>&1 || { echo "job.sh: $c is needed" >&2; exit 2; }
-done
-MODEL=$ROOT/models/reenact-seed64.safetensors
-[ -r "$MODEL" ] || { echo "job.sh: $MODEL not found" >&2; exit 2; }
-if [ ! -f "$BUILD/CMakeCache.txt" ]; then
-  echo "job.sh: configuring $BUILD (Release)" >&2
-  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DRE_BUILD_TESTS=OFF >/dev/null
-fi
-cmake --build "$BUILD" -j2 --target reenact_cli >/dev/null
-CLI=$BUILD/reenact
+}
+bench_args job.sh "$@"
+bench_need job.sh ffmpeg curl python3
+bench_build_cli job.sh
 TARGS=
 [ -n "$THREADS" ] && TARGS="--threads $THREADS"
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/reenact-job-bench.XXXXXX")
-PID=
-trap '[ -n "$PID" ] && kill $PID 2>/dev/null; rm -rf "$TMP"' EXIT
+bench_tmp job
 PHOTO=$ROOT/../shared/data/examples/portraits/fomm_01.png
 SRC=$ROOT/../shared/data/examples/driving/fomm_10.mp4
 if [ ! -r "$PHOTO" ] || [ ! -r "$SRC" ]; then
@@ -65,15 +52,7 @@ echo "job.sh: $CPU, $(nproc) cores; photo $(basename "$PHOTO"), driver $(basenam
 
 now() { date +%s.%N; }
 
-"$CLI" serve --port 0 --model "$MODEL" --data-dir "$TMP/data" $TARGS -q >"$TMP/serve.log" 2>"$TMP/serve.err" &
-PID=$!
-URL=
-for _ in $(seq 1 200); do
-  URL=$(sed -n 's|^reenact serve: listening on \(http://[^ ]*\)/$|\1|p' "$TMP/serve.log")
-  [ -n "$URL" ] && break
-  sleep 0.1
-done
-[ -n "$URL" ] || { cat "$TMP/serve.err" >&2; exit 1; }
+bench_serve 200 --data-dir "$TMP/data" $TARGS
 jid() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$1"; }
 
 # run_serve N: one upload job, timed from the start of the upload to the 'done' event; job json to $TMP/serve_N.json
@@ -106,8 +85,7 @@ while [ $i -le "$REPS" ]; do
   if [ $((i % 2)) = 1 ]; then run_cli $i; run_serve $i; else run_serve $i; run_cli $i; fi
   i=$((i + 1))
 done
-kill $PID 2>/dev/null; wait $PID 2>/dev/null || true
-PID=
+bench_serve_stop
 
 python3 - "$TMP" "$REPS" "$NFR" "$CPU" "$JSON_OUT" <<'EOF'
 import json, statistics, sys, subprocess

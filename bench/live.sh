@@ -20,33 +20,20 @@ SIZE=256
 THREADS=2
 BUILD="$ROOT/build-bench"
 JSON_OUT=""
-while [ $# -gt 0 ]; do
+. "$ROOT/bench/lib.sh"
+own_opt() {
   case "$1" in
-    --frames) N=$2; shift 2 ;;
-    --size) SIZE=$2; shift 2 ;;
-    --threads) THREADS=$2; shift 2 ;;
-    --build-dir) BUILD=$2; shift 2 ;;
-    --json) JSON_OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,/^set -eu/p' "$0" | sed -e '/^set -eu/d' -e 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "live.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    --frames) N=$2 ;;
+    --size) SIZE=$2 ;;
+    *) return 1 ;;
   esac
-done
-for c in ffmpeg python3; do
-  command -v $c >/dev/null 2>&1 || { echo "live.sh: $c is needed" >&2; exit 2; }
-done
-MODEL=$ROOT/models/reenact-seed64.safetensors
-[ -r "$MODEL" ] || { echo "live.sh: $MODEL not found" >&2; exit 2; }
-if [ ! -f "$BUILD/CMakeCache.txt" ]; then
-  echo "live.sh: configuring $BUILD (Release)" >&2
-  cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DRE_BUILD_TESTS=OFF >/dev/null
-fi
-cmake --build "$BUILD" -j2 --target reenact_cli >/dev/null
-CLI=$BUILD/reenact
+}
+bench_args live.sh "$@"
+bench_need live.sh ffmpeg python3
+bench_build_cli live.sh
 CLIENT=$ROOT/tests/cli/serve_live_client.py
 
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/reenact-live-bench.XXXXXX")
-PID=
-trap '[ -n "$PID" ] && kill $PID 2>/dev/null; rm -rf "$TMP"' EXIT
+bench_tmp live
 PHOTO=$ROOT/../shared/data/examples/portraits/fomm_01.png
 DRIVE=$ROOT/../shared/data/examples/driving/lp_d0.mp4
 if [ ! -r "$PHOTO" ] || [ ! -r "$DRIVE" ]; then
@@ -73,21 +60,12 @@ CLI_LINE=$(grep 'frames/s end to end' "$TMP/cli.log")
 CLI_STAGES=$(grep 'time per frame' "$TMP/cli.log" | sed 's/^ *//')
 
 # ---- live: the server, one session
-"$CLI" serve --port 0 --model "$MODEL" --threads "$THREADS" --live 1 -q >"$TMP/serve.log" 2>"$TMP/serve.err" &
-PID=$!
-URL=
-for _ in $(seq 1 100); do
-  URL=$(sed -n 's|^reenact serve: listening on \(http://[^ ]*\)/$|\1|p' "$TMP/serve.log")
-  [ -n "$URL" ] && break
-  sleep 0.1
-done
-[ -n "$URL" ] || { cat "$TMP/serve.err" >&2; exit 1; }
+bench_serve 100 --threads "$THREADS" --live 1
 python3 "$CLIENT" bench "$URL" --photo "$PHOTO" --frames "$TMP/frames" --n "$N" --size "$SIZE" --inflight 1 \
   --json "$TMP/live1.json" >/dev/null
 python3 "$CLIENT" bench "$URL" --photo "$PHOTO" --frames "$TMP/frames" --n "$N" --size "$SIZE" --inflight 2 \
   --json "$TMP/live2.json" >/dev/null
-kill $PID 2>/dev/null; wait $PID 2>/dev/null || true
-PID=
+bench_serve_stop
 
 python3 - "$TMP/live1.json" "$TMP/live2.json" "$CLI_LINE" "$CLI_STAGES" "$JSON_OUT" <<'EOF'
 import json, re, sys

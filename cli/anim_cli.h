@@ -22,6 +22,9 @@ void anim_cli_install_signals(void);
 /* re_anim_progress_fn: user = anim_cli_prog*. */
 int anim_cli_progress(const re_anim_progress *p, void *user);
 void anim_cli_progress_end(anim_cli_prog *pr);
+/* re_animate(m, o, st) with progress lines on stderr (prefixed with what, none when quiet) and Ctrl-C handling (o's
+ * progress callback is set for the run and cleared after it). */
+re_status anim_cli_animate(const char *what, int quiet, re_model *m, re_anim_opts *o, re_anim_stats *st);
 /* Each returns 0 if fine, else prints an error naming the file and returns non-zero. */
 int anim_cli_check_input(const char *cmd, const char *what, const char *path);
 int anim_cli_check_output(const char *cmd, const char *what, const char *path);

@@ -19,6 +19,18 @@ int cli_fail(const char *cmd, re_status s, const char *fmt, ...);
 /* Print "reenact <cmd>: <message>" + "try 'reenact <cmd> --help'" and return RE_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...);
 
+/* A growable array v of *cap elements of elem bytes, n of them in use, made ready for one more: v itself while
+ * n < *cap, else v reallocated to twice *cap (first when *cap is 0) with *cap updated. NULL when out of memory (v is
+ * then unchanged and still the caller's). */
+void *cli_grow(void *v, size_t n, size_t *cap, size_t elem, size_t first);
+
+/* Appends to kv (key, value, key, value, ...) the provenance metadata of m that a re-saved model keeps: every entry
+ * but the format keys and checksums the writer sets (format, format_version, config, data_sha256) and the entries
+ * that go with the directions (directions, weights_sha256, which re_model_save writes with the directions or drops
+ * with them), and but the keys of the n_new (key, value) pairs in new_kv, which replace them. Stops before kv holds
+ * more than max strings; returns how many it holds (pairs x 2). */
+int cli_kept_meta(const re_model *m, const char **kv, int max, const char *const *new_kv, int n_new);
+
 /* Options: every command declares its options in one table (opt.h). The pieces several commands share: */
 /* choices of --precision for runners (f32|bf16|mixed|auto) and for training (f32|bf16|auto), --render
  * photo|model and --field landmarks|flow */

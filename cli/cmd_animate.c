@@ -66,6 +66,18 @@ void anim_cli_progress_end(anim_cli_prog *pr) {
     pr->printed = 0;
 }
 
+re_status anim_cli_animate(const char *what, int quiet, re_model *m, re_anim_opts *o, re_anim_stats *st) {
+    anim_cli_prog pr = {what, quiet, 0, 0};
+    o->progress = anim_cli_progress;
+    o->progress_user = &pr;
+    anim_cli_install_signals();
+    re_status s = re_animate(m, o, st);
+    anim_cli_progress_end(&pr);
+    o->progress = NULL;   /* pr is gone */
+    o->progress_user = NULL;
+    return s;
+}
+
 int anim_cli_check_input(const char *cmd, const char *what, const char *path) {
     struct stat sb;
     if (stat(path, &sb) != 0)
@@ -199,6 +211,8 @@ int cmd_animate(int argc, char **argv) {
         CLI_NUM("--residual", NULL, &o.render_opts.residual, "G", 0, 4, "--render photo: gain of the generated residual, "
                 "0 = warp only"),
         CLI_NUM("--motion-scale", NULL, &o.render_opts.motion, "K", 0, 4, "--render photo: scale of the warp"),
+        CLI_NUM("--eye-motion", NULL, &o.render_opts.eye_motion, "G", 0, 4, "--render photo: gain of the motion around "
+                "the eyes, which the 64 px model draws faintly (lowered where it would fold the photo)"),
         CLI_SECTION("composition:"),
         CLI_FLAG("--paste-back", NULL, &o.paste_back, 1, "output the whole photo, animated (output = photo size, longest "
                  "side at most 1920, or --size when given)"),
@@ -277,13 +291,8 @@ int cmd_animate(int argc, char **argv) {
         }
         o.motion = mo;
     }
-    anim_cli_prog pr = {"animate", quiet, 0, 0};
-    o.progress = anim_cli_progress;
-    o.progress_user = &pr;
-    anim_cli_install_signals();
     re_anim_stats st;
-    re_status s = re_animate(m, &o, &st);
-    anim_cli_progress_end(&pr);
+    re_status s = anim_cli_animate("animate", quiet, m, &o, &st);
     if (st.source_faces > 1)
         fprintf(stderr, "reenact animate: warning: %d faces in '%s'; using the largest\n", st.source_faces, o.source);
     if (s == RE_OK && st.lost_frames > 0)

@@ -53,20 +53,7 @@ int cmd_convert(int argc, char **argv) {
     if (s) { rc = cli_fail("convert", s, "cannot load '%s'", in); goto done; }
     /* Keep the input's provenance metadata (not the format keys, which the writer sets), then the new entries. */
     const char *kv[2 * 64 + 1] = {0};
-    int k = 0;
-    for (int i = 0; i < re_model_meta_count(m) && k < 2 * 48; i++) {
-        const char *key, *v;
-        re_model_meta_at(m, i, &key, &v);
-        /* directions and weights_sha256 are written by re_model_save with the directions, or dropped with them */
-        if (!strcmp(key, "format") || !strcmp(key, "format_version") || !strcmp(key, "config") ||
-            !strcmp(key, "data_sha256") || !strcmp(key, "directions") || !strcmp(key, "weights_sha256"))
-            continue;
-        int replaced = 0;
-        for (int j = 0; j < n_meta; j++) replaced |= !strcmp(meta[2 * j], key);
-        if (replaced) continue;
-        kv[k++] = key;
-        kv[k++] = v;
-    }
+    int k = cli_kept_meta(m, kv, 2 * 48, meta, n_meta);
     for (int j = 0; j < n_meta; j++) { kv[k++] = meta[2 * j]; kv[k++] = meta[2 * j + 1]; }
     kv[k] = NULL;
     if (drop_dirs) re_model_set_directions(m, NULL);

@@ -170,13 +170,9 @@ static int has_ext(const char *p, const char *const *exts) {
 static const char *const k_video_ext[] = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", NULL};
 
 static int push(entry_list *l, const char *path, const char *group, int video) {
-    if (l->n == l->cap) {
-        size_t nc = l->cap ? 2 * l->cap : 1024;
-        entry *nv = realloc(l->v, nc * sizeof *nv);
-        if (!nv) return -1;
-        l->v = nv;
-        l->cap = nc;
-    }
+    entry *nv = cli_grow(l->v, l->n, &l->cap, sizeof *nv, 1024);
+    if (!nv) return -1;
+    l->v = nv;
     entry *e = &l->v[l->n];
     e->path = strdup(path);
     e->group = strdup(group);
@@ -322,13 +318,9 @@ static void pack_video(const char *path, re_face_detector *det, int res, int k, 
         re_face_track tr;
         if (trk && (r->st = re_face_tracker_update(trk, &frame, &tr))) goto done;
         if (i % k) continue;
-        if (r->n == r->cap) {
-            size_t nc = r->cap ? 2 * r->cap : 64;
-            uint8_t *nr = realloc(r->recs, nc * rec);
-            if (!nr) { r->st = RE_ERR_NOMEM; snprintf(r->err, sizeof r->err, "out of memory"); goto out; }
-            r->recs = nr;
-            r->cap = nc;
-        }
+        uint8_t *nr = cli_grow(r->recs, r->n, &r->cap, rec, 64);
+        if (!nr) { r->st = RE_ERR_NOMEM; snprintf(r->err, sizeof r->err, "out of memory"); goto out; }
+        r->recs = nr;
         uint8_t *dst = r->recs + r->n * rec;
         if (trk) {
             if (!tr.found) { r->noface++; continue; }

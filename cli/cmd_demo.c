@@ -127,13 +127,8 @@ int cmd_demo(int argc, char **argv) {
     o.model_threads = threads;
     o.output = out;
     o.storyboard = board;
-    anim_cli_prog pr = {"demo", quiet, 0, 0};
-    o.progress = anim_cli_progress;
-    o.progress_user = &pr;
-    anim_cli_install_signals();
     re_anim_stats st;
-    s = re_animate(m, &o, &st);
-    anim_cli_progress_end(&pr);
+    s = anim_cli_animate("demo", quiet, m, &o, &st);
     if (s != RE_OK) {
         cli_fail(cmd, s, "the demo failed");
         goto done;

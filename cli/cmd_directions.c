@@ -65,12 +65,9 @@ static re_status calib_faces(calib_ctx *c, const char *dir, int want, int L, flo
     re_status st = RE_OK;
     while ((de = readdir(dp))) {
         if (!is_image(de->d_name)) continue;
-        if (n == cap) {
-            cap = cap ? 2 * cap : 256;
-            char **nn = realloc(names, cap * sizeof *nn);
-            if (!nn) { st = re_fail(RE_ERR_NOMEM, "out of memory"); break; }
-            names = nn;
-        }
+        char **nn = cli_grow(names, n, &cap, sizeof *nn, 256);
+        if (!nn) { st = re_fail(RE_ERR_NOMEM, "out of memory"); break; }
+        names = nn;
         if (!(names[n] = strdup(de->d_name))) { st = re_fail(RE_ERR_NOMEM, "out of memory"); break; }
         n++;
     }
@@ -286,17 +283,7 @@ int cmd_directions(int argc, char **argv) {
            100.0 * d->motion_explained, d->smile_bias);
     /* keep the input's provenance metadata (the writer sets the format keys and the checksums) */
     const char *kv[2 * 64 + 1] = {0};
-    int k = 0;
-    for (int i = 0; i < re_model_meta_count(m) && k < 2 * 60; i++) {
-        const char *key, *val;
-        re_model_meta_at(m, i, &key, &val);
-        if (!strcmp(key, "format") || !strcmp(key, "format_version") || !strcmp(key, "config") ||
-            !strcmp(key, "data_sha256") || !strcmp(key, "directions") || !strcmp(key, "weights_sha256"))
-            continue;
-        kv[k++] = key;
-        kv[k++] = val;
-    }
-    kv[k] = NULL;
+    kv[cli_kept_meta(m, kv, 2 * 60, NULL, 0)] = NULL;
     re_directions *keep = d;
     d = NULL;
     if ((st = re_model_set_directions(m, keep)) != RE_OK) { rc = cli_fail("directions", st, "directions"); goto cleanup; }

@@ -30,24 +30,6 @@ static const char footer[] =
     "Stop with Ctrl-C or SIGTERM: running jobs are stopped and marked failed, nothing is "
     "half-written.\nexit status: 0 ok (stopped by a signal), 1 failure, 2 usage error\n";
 
-/* A temporary data dir: job directories (plain files) inside it, then itself. */
-static void remove_data_dir(const char *dir) {
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        char p[PATH_MAX + 300];
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            struct stat sb;
-            if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) serve_rm_dir(p);
-            else unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
 /* The bundled demo file `name` next to the model, as an absolute path (jobs name their own files relative to their
  * directory), or NULL when it is not there. buf has PATH_MAX bytes. */
 static const char *sibling(char *buf, const char *model, const char *name) {
@@ -139,7 +121,7 @@ int cmd_serve(int argc, char **argv) {
     serve_jobs_cfg jc = {data_dir, model, (int)jobs, (int)queue, (uint64_t)(max_disk_mb * 1048576.0), ttl_min * 60.0};
     if (serve_jobs_start(&J, &jc, err, sizeof err)) {
         fprintf(stderr, "reenact serve: %s\n", err);
-        if (temp) remove_data_dir(data_dir);
+        if (temp) serve_rm_data_dir(data_dir);
         return RE_EXIT_FAIL;
     }
     serve_http *H = NULL;
@@ -148,7 +130,7 @@ int cmd_serve(int argc, char **argv) {
     if (serve_http_start(&H, &hc, err, sizeof err)) {
         fprintf(stderr, "reenact serve: %s\n", err);
         serve_jobs_stop(J);
-        if (temp) remove_data_dir(data_dir);
+        if (temp) serve_rm_data_dir(data_dir);
         return RE_EXIT_FAIL;
     }
     const int v6 = strchr(host, ':') != NULL;
@@ -169,6 +151,6 @@ int cmd_serve(int argc, char **argv) {
     serve_jobs_shutdown(J);   /* event streams end, running jobs stop at their next frame */
     serve_http_stop(H);
     serve_jobs_stop(J);
-    if (temp) remove_data_dir(data_dir);
+    if (temp) serve_rm_data_dir(data_dir);
     return RE_EXIT_OK;
 }

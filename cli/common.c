@@ -12,6 +12,31 @@
 
 #include "cli.h"
 
+void *cli_grow(void *v, size_t n, size_t *cap, size_t elem, size_t first) {
+    if (n < *cap) return v;
+    size_t nc = *cap ? 2 * *cap : first;
+    void *nv = realloc(v, nc * elem);
+    if (nv) *cap = nc;
+    return nv;
+}
+
+int cli_kept_meta(const re_model *m, const char **kv, int max, const char *const *new_kv, int n_new) {
+    static const char *const set_by_writer[] = {"format", "format_version", "config", "data_sha256", "directions",
+                                                "weights_sha256"};
+    int k = 0;
+    for (int i = 0; i < re_model_meta_count(m) && k < max; i++) {
+        const char *key, *v;
+        re_model_meta_at(m, i, &key, &v);
+        int drop = 0;
+        for (size_t j = 0; j < sizeof set_by_writer / sizeof *set_by_writer; j++) drop |= !strcmp(key, set_by_writer[j]);
+        for (int j = 0; j < n_new; j++) drop |= !strcmp(new_kv[2 * j], key);
+        if (drop) continue;
+        kv[k++] = key;
+        kv[k++] = v;
+    }
+    return k;
+}
+
 int cli_fail(const char *cmd, re_status s, const char *fmt, ...) {
     va_list ap;
     fprintf(stderr, "reenact %s: error: ", cmd);

@@ -105,13 +105,9 @@ typedef struct dvec {
 } dvec;
 
 static int dvec_push(dvec *d, double x) {
-    if (d->n == d->cap) {
-        size_t nc = d->cap ? 2 * d->cap : 256;
-        double *nv = realloc(d->v, nc * sizeof *nv);
-        if (!nv) return 0;
-        d->v = nv;
-        d->cap = nc;
-    }
+    double *nv = cli_grow(d->v, d->n, &d->cap, sizeof *nv, 256);
+    if (!nv) return 0;
+    d->v = nv;
     d->v[d->n++] = x;
     return 1;
 }
@@ -166,6 +162,15 @@ typedef struct portrait {
     int chroma;                 /* current driver: largest output chroma */
     double seam;                /* current driver: largest seam ratio */
 } portrait;
+
+/* The worst pair of one measure: {"value", "portrait", "driver"}. */
+static json_t *worst_pair(double value, const char *portrait, const char *driver) {
+    json_t *w = json_object();
+    json_object_set_new(w, "value", ev_jnum(value));
+    json_object_set_new(w, "portrait", json_string(portrait));
+    json_object_set_new(w, "driver", json_string(driver));
+    return w;
+}
 
 re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_drivers, json_t **out) {
     re_status st = RE_OK;
@@ -425,20 +430,8 @@ re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_dr
     json_object_set_new(o, "seconds", json_real(secs));
     json_object_set_new(o, "render", json_string(c->render < 0 ? "crop" : c->render == RE_RENDER_PHOTO ? "photo" : "model"));
     json_t *worst = json_object();
-    if (worst_mouth_p) {
-        json_t *w = json_object();
-        json_object_set_new(w, "value", ev_jnum(worst_mouth));
-        json_object_set_new(w, "portrait", json_string(worst_mouth_p));
-        json_object_set_new(w, "driver", json_string(worst_mouth_d));
-        json_object_set_new(worst, "mouth_open", w);
-    }
-    if (worst_id_p) {
-        json_t *w = json_object();
-        json_object_set_new(w, "value", ev_jnum(worst_id));
-        json_object_set_new(w, "portrait", json_string(worst_id_p));
-        json_object_set_new(w, "driver", json_string(worst_id_d));
-        json_object_set_new(worst, "identity_median", w);
-    }
+    if (worst_mouth_p) json_object_set_new(worst, "mouth_open", worst_pair(worst_mouth, worst_mouth_p, worst_mouth_d));
+    if (worst_id_p) json_object_set_new(worst, "identity_median", worst_pair(worst_id, worst_id_p, worst_id_d));
     json_object_set_new(o, "worst_pair", worst);
     if (c->render >= 0) {
         if (c->fid) {

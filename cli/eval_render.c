@@ -218,11 +218,8 @@ void er_portrait_free(er_portrait *p) {
     if (!p) return;
     re_render_free(p->render);
     re_paste_free(p->paste);
-    re_image_free(&p->photo);
-    re_image_free(&p->out);
-    re_image_free(&p->meas);
-    re_image_free(&p->small);
-    re_image_free(&p->up);
+    re_image *imgs[] = {&p->photo, &p->out, &p->meas, &p->small, &p->up};
+    for (size_t i = 0; i < sizeof imgs / sizeof *imgs; i++) re_image_free(imgs[i]);
     free(p->src_sq);
     free(p->out_sq);
     free(p);

@@ -80,14 +80,19 @@ static enum MHD_Result send_resp(struct MHD_Connection *c, req_ctx *rc, unsigned
     return ret;
 }
 
-static enum MHD_Result send_json(struct MHD_Connection *c, req_ctx *rc, unsigned status, json_t *o) {
+/* A response of o as compact JSON (o is released); NULL when it cannot be made. */
+static struct MHD_Response *json_response(json_t *o) {
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
-    if (!s) return MHD_NO;
+    if (!s) return NULL;
     struct MHD_Response *r = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
-    if (!r) { free(s); return MHD_NO; }
+    if (!r) { free(s); return NULL; }
     MHD_add_response_header(r, "Content-Type", "application/json");
-    return send_resp(c, rc, status, r);
+    return r;
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, req_ctx *rc, unsigned status, json_t *o) {
+    return send_resp(c, rc, status, json_response(o));
 }
 
 static enum MHD_Result send_error(struct MHD_Connection *c, req_ctx *rc, unsigned status, const char *fmt, ...) {
@@ -96,13 +101,8 @@ static enum MHD_Result send_error(struct MHD_Connection *c, req_ctx *rc, unsigne
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    json_t *o = json_pack("{s:s, s:i}", "error", msg, "status", (int)status);
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (!s) return MHD_NO;
-    struct MHD_Response *r = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
-    if (!r) { free(s); return MHD_NO; }
-    MHD_add_response_header(r, "Content-Type", "application/json");
+    struct MHD_Response *r = json_response(json_pack("{s:s, s:i}", "error", msg, "status", (int)status));
+    if (!r) return MHD_NO;
     if (status == 401) MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"reenact\"");
     if (status == 503) MHD_add_response_header(r, "Retry-After", "5");
     if (status == 405 && rc->route.allow) MHD_add_response_header(r, "Allow", rc->route.allow);
@@ -295,7 +295,8 @@ static enum MHD_Result on_part(void *cls, enum MHD_ValueKind kind, const char *k
 }
 
 /* Check one stored upload's content; returns 0 or sets the request's error. */
-static int check_photo(req_ctx *rc, const char *path, serve_kind k, uint64_t bytes) {
+static int check_photo(serve_http *H, req_ctx *rc, const char *path, serve_kind k, uint64_t bytes) {
+    (void)H;
     if (k == SERVE_K_EMPTY) { up_fail(rc, 400, "'photo' is an empty file"); return -1; }
     if (!serve_kind_is_image(k)) {
         up_fail(rc, 415, "'photo' is %s, expected a PNG or JPEG image", serve_kind_name(k));
@@ -312,7 +313,8 @@ static int check_photo(req_ctx *rc, const char *path, serve_kind k, uint64_t byt
     return 0;
 }
 
-static int check_driving(req_ctx *rc, const char *path, serve_kind k) {
+static int check_driving(serve_http *H, req_ctx *rc, const char *path, serve_kind k, uint64_t bytes) {
+    (void)H, (void)bytes;
     if (k == SERVE_K_EMPTY) { up_fail(rc, 400, "'driving' is an empty file"); return -1; }
     if (!serve_kind_is_video(k)) {
         up_fail(rc, 415, "'driving' is %s, expected a video (MP4, WebM/MKV, AVI, GIF, MPEG-TS, FLV, Y4M, Ogg)",
@@ -339,7 +341,8 @@ static int check_driving(req_ctx *rc, const char *path, serve_kind k) {
     return 0;
 }
 
-static int check_motion(serve_http *H, req_ctx *rc, const char *path, serve_kind k) {
+static int check_motion(serve_http *H, req_ctx *rc, const char *path, serve_kind k, uint64_t bytes) {
+    (void)bytes;
     if (k == SERVE_K_EMPTY) { up_fail(rc, 400, "'motion' is an empty file"); return -1; }
     if (k != SERVE_K_SAFETENSORS) {
         up_fail(rc, 415, "'motion' is %s, expected a motion file from 'reenact motion extract'", serve_kind_name(k));
@@ -354,6 +357,20 @@ static int check_motion(serve_http *H, req_ctx *rc, const char *path, serve_kind
         return -1;
     }
     return 0;
+}
+
+/* One upload slot: 0 when it was not sent; 1 when it was and its content is good (*name: its file in the job's
+ * folder); -1 when it is not (the request's error is set). */
+static int take_slot(serve_http *H, req_ctx *rc, int slot, const char **name) {
+    static int (*const check[SLOTS])(serve_http *, req_ctx *, const char *, serve_kind, uint64_t) = {
+        check_photo, check_driving, check_motion};
+    if (!rc->seen[slot]) return 0;
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof path, "%s/%s", rc->staging, slot_name[slot]);
+    if (check[slot](H, rc, path, serve_sniff(rc->head[slot], rc->headn[slot], rc->bytes[slot]), rc->bytes[slot]))
+        return -1;
+    *name = slot_name[slot];
+    return 1;
 }
 
 static enum MHD_Result finish_upload(serve_http *H, struct MHD_Connection *c, req_ctx *rc) {
@@ -371,34 +388,20 @@ static enum MHD_Result finish_upload(serve_http *H, struct MHD_Connection *c, re
     if (rc->err_status) return send_error(c, rc, rc->err_status, "%s", rc->err);
 
     const char *photo = NULL, *driving = NULL, *motion = NULL;
-    char p[SLOTS][PATH_MAX + 16];
-    for (int i = 0; i < SLOTS; i++) snprintf(p[i], sizeof p[i], "%s/%s", rc->staging, slot_name[i]);
     if (rc->seen[SLOT_DRIVING] && rc->seen[SLOT_MOTION])
         return send_error(c, rc, 400, "give a 'driving' video or a 'motion' file, not both");
-    if (rc->seen[SLOT_PHOTO]) {
-        if (check_photo(rc, p[SLOT_PHOTO], serve_sniff(rc->head[0], rc->headn[0], rc->bytes[0]), rc->bytes[0]))
-            return send_error(c, rc, rc->err_status, "%s", rc->err);
-        photo = slot_name[SLOT_PHOTO];
-    } else if (rc->opts.use_demo && H->cfg.demo_photo) {
-        photo = H->cfg.demo_photo;
-    } else {
+    if (take_slot(H, rc, SLOT_PHOTO, &photo) < 0) return send_error(c, rc, rc->err_status, "%s", rc->err);
+    if (!photo && rc->opts.use_demo) photo = H->cfg.demo_photo;
+    if (!photo)
         return send_error(c, rc, 400, "missing the 'photo' file field (a PNG or JPEG portrait)%s",
                           rc->opts.use_demo ? "; this server has no bundled demo photo" : "");
-    }
-    if (rc->seen[SLOT_DRIVING]) {
-        if (check_driving(rc, p[SLOT_DRIVING], serve_sniff(rc->head[1], rc->headn[1], rc->bytes[1])))
-            return send_error(c, rc, rc->err_status, "%s", rc->err);
-        driving = slot_name[SLOT_DRIVING];
-    } else if (rc->seen[SLOT_MOTION]) {
-        if (check_motion(H, rc, p[SLOT_MOTION], serve_sniff(rc->head[2], rc->headn[2], rc->bytes[2])))
-            return send_error(c, rc, rc->err_status, "%s", rc->err);
-        motion = slot_name[SLOT_MOTION];
-    } else if (rc->opts.use_demo && H->cfg.demo_motion) {
-        motion = H->cfg.demo_motion;
-    } else {
+    int got = take_slot(H, rc, SLOT_DRIVING, &driving);
+    if (got == 0) got = take_slot(H, rc, SLOT_MOTION, &motion);
+    if (got < 0) return send_error(c, rc, rc->err_status, "%s", rc->err);
+    if (!got && rc->opts.use_demo) motion = H->cfg.demo_motion;
+    if (!driving && !motion)
         return send_error(c, rc, 400, "missing the driver: a 'driving' video or a 'motion' file field%s",
                           rc->opts.use_demo ? " (this server has no bundled demo motion)" : "");
-    }
     char e[SERVE_ERR_MAX];
     if (serve_opts_check(&rc->opts, e, sizeof e)) return send_error(c, rc, 400, "%s", e);
 
@@ -415,13 +418,8 @@ static enum MHD_Result finish_upload(serve_http *H, struct MHD_Connection *c, re
     }
     char url[80];
     snprintf(url, sizeof url, "/api/jobs/%s", id);
-    json_t *o = json_pack("{s:s, s:s, s:s}", "id", id, "state", "queued", "url", url);
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    json_decref(o);
-    if (!s) return MHD_NO;
-    struct MHD_Response *resp = MHD_create_response_from_buffer(strlen(s), s, MHD_RESPMEM_MUST_FREE);
-    if (!resp) { free(s); return MHD_NO; }
-    MHD_add_response_header(resp, "Content-Type", "application/json");
+    struct MHD_Response *resp = json_response(json_pack("{s:s, s:s, s:s}", "id", id, "state", "queued", "url", url));
+    if (!resp) return MHD_NO;
     MHD_add_response_header(resp, "Location", url);
     return send_resp(c, rc, 201, resp);
 }

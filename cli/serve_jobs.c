@@ -84,21 +84,27 @@ static double now_epoch(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* Remove a job or upload directory: plain files only (all names are ours), then the directory. */
-void serve_rm_dir(const char *dir) {
+/* Remove dir's entries, then dir: its folders too down to depth more levels (removed the same way), else plain
+ * files only (all names are ours). */
+static void rm_dir_depth(const char *dir, int depth) {
     DIR *d = opendir(dir);
     if (d) {
         struct dirent *e;
-        char p[PATH_MAX + 256];
+        char p[PATH_MAX + 300];
         while ((e = readdir(d))) {
             if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
             snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            unlink(p);
+            struct stat sb;
+            if (depth > 0 && lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) rm_dir_depth(p, depth - 1);
+            else unlink(p);
         }
         closedir(d);
     }
     rmdir(dir);
 }
+
+void serve_rm_dir(const char *dir) { rm_dir_depth(dir, 0); }
+void serve_rm_data_dir(const char *dir) { rm_dir_depth(dir, 1); }
 
 static const char *state_name(serve_state s) {
     switch (s) {

@@ -55,6 +55,8 @@ const char *serve_jobs_data_dir(const serve_jobs *J);
 double serve_jobs_ttl(const serve_jobs *J);   /* --job-ttl in seconds, 0: never */
 /* Remove a job or upload directory: its plain files, then the directory itself. */
 void serve_rm_dir(const char *dir);
+/* Remove a (temporary) data directory: its job directories (as serve_rm_dir) and plain files, then itself. */
+void serve_rm_data_dir(const char *dir);
 
 /* Look a job up (NULL: unknown, deleted or expired; an expired job found here is removed at once). A found job is
  * held until serve_job_release. */

@@ -126,6 +126,49 @@ int serve_opts_set(serve_opts *o, const char *key, const char *val, char *err, s
     re_anim_opts *a = &o->a;
     if (!key || !val) BAD("empty form field");
     if (strlen(val) > SERVE_FIELD_MAX) BAD("field '%.64s': value longer than %d bytes", key, SERVE_FIELD_MAX);
+    /* the fields of one plain value: kind 'b' a boolean (an int), 'i' an integer in [lo,hi] (an int), 'f' a number
+     * in [lo,hi] (a float); want: what a bad value's message asks for */
+    const struct { const char *key; char kind; double lo, hi; void *p; const char *want; } plain[] = {
+        {"smooth", 'b', 0, 1, &a->smooth, "1 or 0"},
+        {"sample", 'b', 0, 1, &a->sample, "1 or 0"},
+        {"aligned", 'b', 0, 1, &a->aligned, "1 or 0"},
+        {"paste_back", 'b', 0, 1, &a->paste_back, "1 or 0"},
+        {"side_by_side", 'b', 0, 1, &a->side_by_side, "1 or 0"},
+        {"audio", 'b', 0, 1, &a->audio, "1 or 0"},
+        {"storyboard", 'b', 0, 1, &o->storyboard, "1 or 0"},
+        {"attr_drive", 'b', 0, 1, &a->steer.attr_drive, "1 or 0"},
+        {"debias", 'b', 0, 1, &a->steer.debias, "1 or 0"},
+        {"demo", 'b', 0, 1, &o->use_demo, "1 or 0"},
+        {"size", 'i', 16, 4096, &a->out_size, "16..4096"},
+        {"crf", 'i', 1, 63, &a->crf, "1..63"},
+        {"every", 'i', 1, 1000000, &a->storyboard_every, "1..1000000"},
+        {"batch", 'i', 1, 256, &a->batch, "1..256"},
+        {"smooth_cutoff", 'f', 1e-3, 1000, &a->smooth_opts.min_cutoff, "Hz in (0,1000]"},
+        {"smooth_beta", 'f', 0, 1000, &a->smooth_opts.beta, "0..1000"},
+        {"residual", 'f', 0, 4, &a->render_opts.residual, "a number in [0,4]"},
+        {"motion_scale", 'f', 0, 4, &a->render_opts.motion, "a number in [0,4]"},
+        {"eye_motion", 'f', 0, 4, &a->render_opts.eye_motion, "a number in [0,4]"},
+        {"lips", 'f', 0, 3, &a->steer.lips, "a number in [0,3]"},
+        {"eyes", 'f', 0, 3, &a->steer.eyes, "a number in [0,3]"},
+        {"smile", 'f', -3, 3, &a->steer.offset[RE_ATTR_SMILE], "standard deviations in [-3,3]"},
+        {"brows", 'f', -3, 3, &a->steer.offset[RE_ATTR_BROWS], "standard deviations in [-3,3]"},
+        {"yaw", 'f', -30, 30, &a->steer.offset[RE_ATTR_YAW], "degrees in [-30,30]"},
+        {"pitch", 'f', -30, 30, &a->steer.offset[RE_ATTR_PITCH], "degrees in [-30,30]"},
+        {"roll", 'f', -30, 30, &a->steer.offset[RE_ATTR_ROLL], "degrees in [-30,30]"},
+    };
+    for (size_t i = 0; i < sizeof plain / sizeof *plain; i++) {
+        const char kind = plain[i].kind;
+        if (strcmp(key, plain[i].key)) continue;
+        if (!(kind == 'b'   ? parse_bool(val, &b)
+              : kind == 'i' ? parse_long(val, (long)plain[i].lo, (long)plain[i].hi, &lv)
+                            : parse_double(val, plain[i].lo, plain[i].hi, &dv)))
+            BAD("field '%s' wants %s, got '%.64s'", plain[i].key, plain[i].want, val);
+        if (kind == 'b') *(int *)plain[i].p = b;
+        else if (kind == 'i') *(int *)plain[i].p = (int)lv;
+        else *(float *)plain[i].p = (float)dv;
+        if (plain[i].p == &a->out_size) o->size_given = 1;
+        return 0;
+    }
     if (!strcmp(key, "strength")) {
         /* the library's bound (re_animate, re_live_create), as `reenact animate --strength` */
         if (!parse_double(val, -RE_ANIM_STRENGTH_MAX, RE_ANIM_STRENGTH_MAX, &dv))
@@ -136,24 +179,9 @@ int serve_opts_set(serve_opts *o, const char *key, const char *val, char *err, s
         if (!strcmp(val, "first")) a->ref = RE_REF_FIRST;
         else if (!strcmp(val, "best")) a->ref = RE_REF_BEST;
         else BAD("field 'ref' wants first or best, got '%.64s'", val);
-    } else if (!strcmp(key, "smooth")) {
-        if (!parse_bool(val, &b)) BAD("field 'smooth' wants 1 or 0, got '%.64s'", val);
-        a->smooth = b;
-    } else if (!strcmp(key, "smooth_cutoff")) {
-        if (!parse_double(val, 1e-3, 1000, &dv)) BAD("field 'smooth_cutoff' wants Hz in (0,1000], got '%.64s'", val);
-        a->smooth_opts.min_cutoff = (float)dv;
-    } else if (!strcmp(key, "smooth_beta")) {
-        if (!parse_double(val, 0, 1000, &dv)) BAD("field 'smooth_beta' wants 0..1000, got '%.64s'", val);
-        a->smooth_opts.beta = (float)dv;
-    } else if (!strcmp(key, "sample")) {
-        if (!parse_bool(val, &b)) BAD("field 'sample' wants 1 or 0, got '%.64s'", val);
-        a->sample = b;
     } else if (!strcmp(key, "seed")) {
         if (!parse_long(val, 0, 0x7fffffffL, &lv)) BAD("field 'seed' wants 0..2147483647, got '%.64s'", val);
         a->seed = (uint64_t)lv;
-    } else if (!strcmp(key, "aligned")) {
-        if (!parse_bool(val, &b)) BAD("field 'aligned' wants 1 or 0, got '%.64s'", val);
-        a->aligned = b;
     } else if (!strcmp(key, "render")) {
         if (!strcmp(val, "photo")) a->render = RE_RENDER_PHOTO;
         else if (!strcmp(val, "model")) a->render = RE_RENDER_MODEL;
@@ -162,59 +190,18 @@ int serve_opts_set(serve_opts *o, const char *key, const char *val, char *err, s
         if (!strcmp(val, "landmarks")) a->render_field = RE_FIELD_LANDMARKS;
         else if (!strcmp(val, "flow")) a->render_field = RE_FIELD_FLOW;
         else BAD("field 'field' wants landmarks or flow, got '%.64s'", val);
-    } else if (!strcmp(key, "residual")) {
-        if (!parse_double(val, 0, 4, &dv)) BAD("field 'residual' wants a number in [0,4], got '%.64s'", val);
-        a->render_opts.residual = (float)dv;
-    } else if (!strcmp(key, "motion_scale")) {
-        if (!parse_double(val, 0, 4, &dv)) BAD("field 'motion_scale' wants a number in [0,4], got '%.64s'", val);
-        a->render_opts.motion = (float)dv;
-    } else if (!strcmp(key, "paste_back")) {
-        if (!parse_bool(val, &b)) BAD("field 'paste_back' wants 1 or 0, got '%.64s'", val);
-        a->paste_back = b;
-    } else if (!strcmp(key, "side_by_side")) {
-        if (!parse_bool(val, &b)) BAD("field 'side_by_side' wants 1 or 0, got '%.64s'", val);
-        a->side_by_side = b;
     } else if (!strcmp(key, "format")) {
         if (!strcmp(val, "mp4")) a->format = RE_VIDEO_MP4;
         else if (!strcmp(val, "webm")) a->format = RE_VIDEO_WEBM;
         else if (!strcmp(val, "gif")) a->format = RE_VIDEO_GIF;
         else BAD("field 'format' wants mp4, webm or gif, got '%.64s'", val);
-    } else if (!strcmp(key, "size")) {
-        if (!parse_long(val, 16, 4096, &lv)) BAD("field 'size' wants 16..4096, got '%.64s'", val);
-        a->out_size = (int)lv;
-        o->size_given = 1;
-    } else if (!strcmp(key, "crf")) {
-        if (!parse_long(val, 1, 63, &lv)) BAD("field 'crf' wants 1..63, got '%.64s'", val);
-        a->crf = (int)lv;
-    } else if (!strcmp(key, "audio")) {
-        if (!parse_bool(val, &b)) BAD("field 'audio' wants 1 or 0, got '%.64s'", val);
-        a->audio = b;
-    } else if (!strcmp(key, "storyboard")) {
-        if (!parse_bool(val, &b)) BAD("field 'storyboard' wants 1 or 0, got '%.64s'", val);
-        o->storyboard = b;
-    } else if (!strcmp(key, "every")) {
-        if (!parse_long(val, 1, 1000000, &lv)) BAD("field 'every' wants 1..1000000, got '%.64s'", val);
-        a->storyboard_every = (int)lv;
     } else if (!strcmp(key, "max_frames")) {
         if (!parse_long(val, 0, 100000000L, &lv)) BAD("field 'max_frames' wants 0 (all) ..100000000, got '%.64s'", val);
         a->max_frames = lv;
-    } else if (!strcmp(key, "batch")) {
-        if (!parse_long(val, 1, 256, &lv)) BAD("field 'batch' wants 1..256, got '%.64s'", val);
-        a->batch = (int)lv;
     } else if (!strcmp(key, "precision")) {
         re_precision p;
         if (re_precision_parse(val, &p) != RE_OK) BAD("field 'precision' wants f32, bf16, mixed or auto, got '%.64s'", val);
         a->precision = p;
-    } else if (!strcmp(key, "lips") || !strcmp(key, "eyes")) {
-        if (!parse_double(val, 0, 3, &dv)) BAD("field '%s' wants a number in [0,3], got '%.64s'", key, val);
-        if (key[0] == 'l') a->steer.lips = (float)dv;
-        else a->steer.eyes = (float)dv;
-    } else if (!strcmp(key, "smile") || !strcmp(key, "brows")) {
-        if (!parse_double(val, -3, 3, &dv)) BAD("field '%s' wants standard deviations in [-3,3], got '%.64s'", key, val);
-        a->steer.offset[key[0] == 's' ? RE_ATTR_SMILE : RE_ATTR_BROWS] = (float)dv;
-    } else if (!strcmp(key, "yaw") || !strcmp(key, "pitch") || !strcmp(key, "roll")) {
-        if (!parse_double(val, -30, 30, &dv)) BAD("field '%s' wants degrees in [-30,30], got '%.64s'", key, val);
-        a->steer.offset[key[0] == 'y' ? RE_ATTR_YAW : key[0] == 'p' ? RE_ATTR_PITCH : RE_ATTR_ROLL] = (float)dv;
     } else if (!strcmp(key, "region")) {
         if (!strcmp(val, "all")) a->steer.region = RE_REGION_ALL;
         else if (!strcmp(val, "expression")) a->steer.region = RE_REGION_EXPRESSION;
@@ -226,24 +213,15 @@ int serve_opts_set(serve_opts *o, const char *key, const char *val, char *err, s
         if (!strcmp(val, "learned")) a->steer.space = RE_MSPACE_LEARNED;
         else if (!strcmp(val, "full")) a->steer.space = RE_MSPACE_FULL;
         else BAD("field 'motion_space' wants learned or full, got '%.64s'", val);
-    } else if (!strcmp(key, "attr_drive")) {
-        if (!parse_bool(val, &b)) BAD("field 'attr_drive' wants 1 or 0, got '%.64s'", val);
-        a->steer.attr_drive = b;
     } else if (!strcmp(key, "mouth")) {
         if (!strcmp(val, "absolute")) a->steer.mouth_absolute = 1;
         else if (!strcmp(val, "relative")) a->steer.mouth_absolute = 0;
         else BAD("field 'mouth' wants absolute or relative, got '%.64s'", val);
-    } else if (!strcmp(key, "debias")) {
-        if (!parse_bool(val, &b)) BAD("field 'debias' wants 1 or 0, got '%.64s'", val);
-        a->steer.debias = b;
-    } else if (!strcmp(key, "demo")) {
-        if (!parse_bool(val, &b)) BAD("field 'demo' wants 1 or 0, got '%.64s'", val);
-        o->use_demo = b;
     } else {
         BAD("unknown form field '%.64s' (fields: photo, driving, motion, strength, ref, smooth, smooth_cutoff, "
-            "smooth_beta, sample, seed, aligned, render, field, residual, motion_scale, paste_back, side_by_side, "
-            "format, size, crf, audio, storyboard, every, max_frames, batch, precision, lips, eyes, smile, brows, "
-            "yaw, pitch, roll, region, motion_space, attr_drive, mouth, debias, demo)", key);
+            "smooth_beta, sample, seed, aligned, render, field, residual, motion_scale, eye_motion, paste_back, "
+            "side_by_side, format, size, crf, audio, storyboard, every, max_frames, batch, precision, lips, eyes, "
+            "smile, brows, yaw, pitch, roll, region, motion_space, attr_drive, mouth, debias, demo)", key);
     }
     return 0;
 }
@@ -279,7 +257,7 @@ int serve_live_opts_set(serve_live_opts *o, const char *key, const char *val, ch
     if (serve_opts_set(&o->o, key, val, e, sizeof e) == 0) return 0;
     if (!strncmp(e, "unknown form field", 18))
         BAD("unknown option '%.64s' (options: strength, smooth, smooth_cutoff, smooth_beta, aligned, render, field, "
-            "residual, motion_scale, paste_back, size, precision, lips, eyes, smile, brows, yaw, pitch, roll, "
+            "residual, motion_scale, eye_motion, paste_back, size, precision, lips, eyes, smile, brows, yaw, pitch, roll, "
             "region, motion_space, attr_drive, mouth, debias, demo, fps, quality)", key);
     if (!strncmp(e, "field ", 6)) BAD("option %s", e + 6);   /* "field 'x' wants ..." -> "option 'x' wants ..." */
     BAD("%s", e);

@@ -61,15 +61,15 @@ typedef struct serve_opts {
 void serve_opts_default(serve_opts *o);
 /* Apply one form field. Returns 0 when applied, -1 with a message in err for an unknown field or a bad value
  * (the message names the field and the accepted values). Fields: strength, ref, smooth, smooth_cutoff,
- * smooth_beta, sample, seed, aligned, render, field, residual, motion_scale, paste_back, side_by_side, format,
- * size, crf, audio, storyboard, every, max_frames, batch, precision, demo. Booleans take 1/0, true/false, on/off,
- * yes/no. val is NUL-terminated and at most SERVE_FIELD_MAX bytes. */
+ * smooth_beta, sample, seed, aligned, render, field, residual, motion_scale, eye_motion, paste_back, side_by_side,
+ * format, size, crf, audio, storyboard, every, max_frames, batch, precision, demo. Booleans take 1/0, true/false,
+ * on/off, yes/no. val is NUL-terminated and at most SERVE_FIELD_MAX bytes. */
 int serve_opts_set(serve_opts *o, const char *key, const char *val, char *err, size_t errn);
 /* Checks combinations after all fields (as `reenact animate` does). 0 or -1 with err. */
 int serve_opts_check(const serve_opts *o, char *err, size_t errn);
 /* /api/live's options message (docs/API.md): the fields above that apply to a stream (strength, smooth,
- * smooth_cutoff, smooth_beta, aligned, render, field, residual, motion_scale, paste_back, size, precision, the
- * motion controls, demo) and two of its own: fps (the expected frame rate, the smoothing's time step: 1..120
+ * smooth_cutoff, smooth_beta, aligned, render, field, residual, motion_scale, eye_motion, paste_back, size,
+ * precision, the motion controls, demo) and two of its own: fps (the expected frame rate, the smoothing's time step: 1..120
  * [30]) and quality (of the answered JPEG frames: 10..100 [80]). Fields of files and jobs (ref, sample, seed,
  * side_by_side, format, crf, audio, storyboard, every, max_frames, batch) are refused by name. 0 or -1 with err. */
 typedef struct serve_live_opts {

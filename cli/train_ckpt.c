@@ -20,6 +20,13 @@
 
 /* ---- run configuration JSON ------------------------------------------------------------------------------ */
 
+/* The training options stored as plain JSON numbers, written and read in this order: X(key, re_train_opts field,
+ * its type). */
+#define TRAIN_OPT_NUMBERS(X)                                                                                           \
+    X("lr", lr_g, double) X("lr_d", lr_d, double) X("beta1", beta1, double) X("beta2", beta2, double)                 \
+    X("adam_eps", adam_eps, double) X("weight_decay", weight_decay, double) X("w_rec", w_rec, float)                  \
+    X("w_kl", w_kl, float) X("w_adv", w_adv, float) X("w_fm", w_fm, float)
+
 static const char *backend_name(re_backend b) {
     return b == RE_BACKEND_REF ? "ref" : b == RE_BACKEND_DNNL ? "dnnl" : "auto";
 }
@@ -43,16 +50,9 @@ char *train_config_json(const train_cfg *c, const train_state *st) {
     json_object_set_new(o, "init_steps", json_integer(c->init_steps));
     json_object_set_new(o, "mode", json_string(c->opts.mode == RE_MODE_VAEGAN ? "vaegan" : "vae"));
     json_object_set_new(o, "batch", json_integer(c->opts.batch));
-    json_object_set_new(o, "lr", json_real(c->opts.lr_g));
-    json_object_set_new(o, "lr_d", json_real(c->opts.lr_d));
-    json_object_set_new(o, "beta1", json_real(c->opts.beta1));
-    json_object_set_new(o, "beta2", json_real(c->opts.beta2));
-    json_object_set_new(o, "adam_eps", json_real(c->opts.adam_eps));
-    json_object_set_new(o, "weight_decay", json_real(c->opts.weight_decay));
-    json_object_set_new(o, "w_rec", json_real(c->opts.w_rec));
-    json_object_set_new(o, "w_kl", json_real(c->opts.w_kl));
-    json_object_set_new(o, "w_adv", json_real(c->opts.w_adv));
-    json_object_set_new(o, "w_fm", json_real(c->opts.w_fm));
+#define PUT(key, field, type) json_object_set_new(o, key, json_real(c->opts.field));
+    TRAIN_OPT_NUMBERS(PUT)
+#undef PUT
     json_object_set_new(o, "w_gdl", json_real(c->opts.w_gdl));
     json_object_set_new(o, "seed", json_string(seed));
     json_object_set_new(o, "epochs", json_integer(c->epochs));
@@ -177,16 +177,9 @@ re_status train_config_parse(const char *text, const char *what, train_cfg *c, t
     re_train_mode m = strcmp(mode, "vaegan") == 0 ? RE_MODE_VAEGAN : RE_MODE_VAE;
     re_train_opts_default(&c->opts, m);
     c->opts.batch = (int)get_int(o, "batch", &bad);
-    c->opts.lr_g = get_num(o, "lr", &bad);
-    c->opts.lr_d = get_num(o, "lr_d", &bad);
-    c->opts.beta1 = get_num(o, "beta1", &bad);
-    c->opts.beta2 = get_num(o, "beta2", &bad);
-    c->opts.adam_eps = get_num(o, "adam_eps", &bad);
-    c->opts.weight_decay = get_num(o, "weight_decay", &bad);
-    c->opts.w_rec = (float)get_num(o, "w_rec", &bad);
-    c->opts.w_kl = (float)get_num(o, "w_kl", &bad);
-    c->opts.w_adv = (float)get_num(o, "w_adv", &bad);
-    c->opts.w_fm = (float)get_num(o, "w_fm", &bad);
+#define GET(key, field, type) c->opts.field = (type)get_num(o, key, &bad);
+    TRAIN_OPT_NUMBERS(GET)
+#undef GET
     /* The gradient difference loss arrived after the first runs: absent means off. */
     double wgdl = json_object_get(o, "w_gdl") ? get_num(o, "w_gdl", &bad) : 0.0;
     c->opts.w_gdl = wgdl >= 0 && wgdl <= 1e6 ? (float)wgdl : 0.f;

@@ -16,25 +16,17 @@
 /* ---- history --------------------------------------------------------------------------------------------- */
 
 int hist_add_train(train_hist *h, hist_point p) {
-    if (h->ntr == h->cap_tr) {
-        size_t nc = h->cap_tr ? 2 * h->cap_tr : 256;
-        hist_point *n = realloc(h->tr, nc * sizeof *n);
-        if (!n) return -1;
-        h->tr = n;
-        h->cap_tr = nc;
-    }
+    hist_point *v = cli_grow(h->tr, h->ntr, &h->cap_tr, sizeof *v, 256);
+    if (!v) return -1;
+    h->tr = v;
     h->tr[h->ntr++] = p;
     return 0;
 }
 
 int hist_add_val(train_hist *h, val_point p) {
-    if (h->nva == h->cap_va) {
-        size_t nc = h->cap_va ? 2 * h->cap_va : 64;
-        val_point *n = realloc(h->va, nc * sizeof *n);
-        if (!n) return -1;
-        h->va = n;
-        h->cap_va = nc;
-    }
+    val_point *v = cli_grow(h->va, h->nva, &h->cap_va, sizeof *v, 64);
+    if (!v) return -1;
+    h->va = v;
     h->va[h->nva++] = p;
     return 0;
 }

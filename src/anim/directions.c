@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "face/face_geom.h"
 #include "reenact/directions.h"
 
 #define RE_PI 3.14159265358979323846
@@ -33,13 +34,8 @@ re_status re_face_attributes(const float lm[RE_FACE_LANDMARKS][2], float a[RE_AT
     re_status st = re_face_landmark_features(lm, &ff);
     if (st != RE_OK) return st;
     /* the face's axes: ex along the eye line (image left to right), ey perpendicular (down the face) */
-    double el[2] = {0, 0}, er[2] = {0, 0};
-    for (int i = 0; i < 6; i++) {
-        el[0] += lm[36 + i][0] / 6.0;
-        el[1] += lm[36 + i][1] / 6.0;
-        er[0] += lm[42 + i][0] / 6.0;
-        er[1] += lm[42 + i][1] / 6.0;
-    }
+    double el[2], er[2];
+    re_face_eye_centers(lm, el, er);
     const double le = hypot(er[0] - el[0], er[1] - el[1]);
     const double ex[2] = {(er[0] - el[0]) / le, (er[1] - el[1]) / le}, ey[2] = {-ex[1], ex[0]};
     const double size = ff.face_size, eye_y = 0.5 * ((el[0] + er[0]) * ey[0] + (el[1] + er[1]) * ey[1]);

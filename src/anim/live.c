@@ -78,19 +78,22 @@ static re_status model_decode(re_live *lv, const float *z, float *x) {
     return s;
 }
 
-static re_status alloc_buffers(re_live *lv) {
+/* lv's float buffers (faces of img_floats, latents), for alloc_buffers and re_live_free. */
+enum { LIVE_BUFS = 8 };
+static void live_bufs(re_live *lv, re_float_buf b[LIVE_BUFS]) {
     const size_t F = (size_t)lv->img_floats, L = (size_t)lv->latent;
-    lv->crop = re_alloc(F * sizeof(float), "live crop");
-    lv->out = re_alloc(F * sizeof(float), "live face");
-    lv->src_dec = re_alloc(F * sizeof(float), "decoded source face");
-    lv->mu = re_alloc(L * sizeof(float), "latent");
-    lv->z = re_alloc(L * sizeof(float), "latent");
-    lv->zsrc = re_alloc(L * sizeof(float), "latent");
-    lv->zref = re_alloc(L * sizeof(float), "latent");
-    lv->zlast = re_alloc(L * sizeof(float), "latent");
-    if (!lv->crop || !lv->out || !lv->src_dec || !lv->mu || !lv->z || !lv->zsrc || !lv->zref || !lv->zlast)
-        return RE_ERR_NOMEM;
-    return RE_OK;
+    const re_float_buf t[LIVE_BUFS] = {
+        {&lv->crop, F, "live crop"}, {&lv->out, F, "live face"}, {&lv->src_dec, F, "decoded source face"},
+        {&lv->mu, L, "latent"},      {&lv->z, L, "latent"},      {&lv->zsrc, L, "latent"},
+        {&lv->zref, L, "latent"},    {&lv->zlast, L, "latent"},
+    };
+    memcpy(b, t, sizeof t);
+}
+
+static re_status alloc_buffers(re_live *lv) {
+    re_float_buf b[LIVE_BUFS];
+    live_bufs(lv, b);
+    return re_alloc_floats(b, LIVE_BUFS);
 }
 
 /* Landmarks of a decoded face for the renderer; *ok = 0 without a detector or a face (optical flow then). */
@@ -370,17 +373,10 @@ void re_live_free(re_live *lv) {
     re_steer_state_free(lv->steer);
     re_render_free(lv->render);
     re_paste_free(lv->paste);
-    re_image_free(&lv->crop_img);
-    re_image_free(&lv->face_img);
-    re_image_free(&lv->lm_small);
-    re_image_free(&lv->lm_up);
-    re_free(lv->crop);
-    re_free(lv->out);
-    re_free(lv->src_dec);
-    re_free(lv->mu);
-    re_free(lv->z);
-    re_free(lv->zsrc);
-    re_free(lv->zref);
-    re_free(lv->zlast);
+    re_image *imgs[] = {&lv->crop_img, &lv->face_img, &lv->lm_small, &lv->lm_up};
+    for (size_t i = 0; i < RE_COUNT(imgs); i++) re_image_free(imgs[i]);
+    re_float_buf b[LIVE_BUFS];
+    live_bufs(lv, b);
+    re_free_floats(b, LIVE_BUFS);
     free(lv);
 }

@@ -86,58 +86,52 @@ static re_status open_reader(pipe_ctx *c) {
     return RE_OK;
 }
 
+/* The float buffers of a job and of the context (faces of img_floats, latents, batches of them), for alloc_jobs and
+ * ctx_free. */
+enum { JOB_BUFS = 5, CTX_BUFS = 10 };
+static void job_bufs(const pipe_ctx *c, pipe_job *j, re_float_buf b[JOB_BUFS]) {
+    const size_t F = (size_t)c->img_floats, L = (size_t)c->latent;
+    const re_float_buf t[JOB_BUFS] = {
+        {&j->crop, F, "job"}, {&j->out, F, "job"}, {&j->drv_out, F, "job"}, {&j->z, L, "job"}, {&j->zd, L, "job"},
+    };
+    memcpy(b, t, sizeof t);
+}
+
+static void ctx_bufs(pipe_ctx *c, re_float_buf b[CTX_BUFS]) {
+    const size_t F = (size_t)c->img_floats, L = (size_t)c->latent, B = (size_t)c->batch;
+    const re_float_buf t[CTX_BUFS] = {
+        {&c->bin, B * F, "batch"},  {&c->bout, B * F, "batch"}, {&c->bmu, B * L, "batch"},
+        {&c->blv, B * L, "batch"},  {&c->bz, B * L, "batch"},   {&c->zsrc, L, "latent"},
+        {&c->zref, L, "latent"},    {&c->zlast, L, "latent"},   {&c->src_crop, F, "source crop"},
+        {&c->ref_crop, F, "reference crop"},
+    };
+    memcpy(b, t, sizeof t);
+}
+
 static re_status alloc_jobs(pipe_ctx *c) {
     c->n_jobs = c->o->pipeline ? 3 * c->batch + 2 : c->batch;
     c->jobs = re_alloc((size_t)c->n_jobs * sizeof *c->jobs, "jobs");
     if (!c->jobs) return RE_ERR_NOMEM;
-    const size_t F = (size_t)c->img_floats, L = (size_t)c->latent;
+    re_float_buf b[CTX_BUFS];
     for (int i = 0; i < c->n_jobs; i++) {
-        pipe_job *j = &c->jobs[i];
-        j->crop = re_alloc(F * sizeof(float), "job");
-        j->out = re_alloc(F * sizeof(float), "job");
-        j->drv_out = re_alloc(F * sizeof(float), "job");
-        j->z = re_alloc(L * sizeof(float), "job");
-        j->zd = re_alloc(L * sizeof(float), "job");
-        if (!j->crop || !j->out || !j->drv_out || !j->z || !j->zd) return RE_ERR_NOMEM;
+        job_bufs(c, &c->jobs[i], b);
+        if (re_alloc_floats(b, JOB_BUFS) != RE_OK) return RE_ERR_NOMEM;
     }
-    const size_t B = (size_t)c->batch;
-    c->bin = re_alloc(B * F * sizeof(float), "batch");
-    c->bout = re_alloc(B * F * sizeof(float), "batch");
-    c->bmu = re_alloc(B * L * sizeof(float), "batch");
-    c->blv = re_alloc(B * L * sizeof(float), "batch");
-    c->bz = re_alloc(B * L * sizeof(float), "batch");
-    c->zsrc = re_alloc(L * sizeof(float), "latent");
-    c->zref = re_alloc(L * sizeof(float), "latent");
-    c->zlast = re_alloc(L * sizeof(float), "latent");
-    c->src_crop = re_alloc(F * sizeof(float), "source crop");
-    c->ref_crop = re_alloc(F * sizeof(float), "reference crop");
-    if (!c->src_crop || !c->ref_crop) return RE_ERR_NOMEM;
-    if (!c->bin || !c->bout || !c->bmu || !c->blv || !c->bz || !c->zsrc || !c->zref || !c->zlast) return RE_ERR_NOMEM;
-    return RE_OK;
+    ctx_bufs(c, b);
+    return re_alloc_floats(b, CTX_BUFS);
 }
 
 static void ctx_free(pipe_ctx *c) {
+    re_float_buf b[CTX_BUFS];
     if (c->jobs)
         for (int i = 0; i < c->n_jobs; i++) {
-            pipe_job *j = &c->jobs[i];
-            re_free(j->crop);
-            re_free(j->out);
-            re_free(j->drv_out);
-            re_free(j->z);
-            re_free(j->zd);
-            re_image_free(&j->drv);
+            job_bufs(c, &c->jobs[i], b);
+            re_free_floats(b, JOB_BUFS);
+            re_image_free(&c->jobs[i].drv);
         }
     re_free(c->jobs);
-    re_free(c->bin);
-    re_free(c->bout);
-    re_free(c->bmu);
-    re_free(c->blv);
-    re_free(c->bz);
-    re_free(c->zsrc);
-    re_free(c->zref);
-    re_free(c->zlast);
-    re_free(c->src_crop);
-    re_free(c->ref_crop);
+    ctx_bufs(c, b);
+    re_free_floats(b, CTX_BUFS);
     free(c->ex_z);
     free(c->ex_lm);
     free(c->ex_found);
@@ -151,17 +145,11 @@ static void ctx_free(pipe_ctx *c) {
     re_paste_free(c->paste);
     re_render_free(c->render);
     re_face_detector_free(c->rdet_owned);
-    re_image_free(&c->lm_up);
-    re_image_free(&c->lm_small);
     re_free(c->src_dec);
     re_storyboard_free(c->sb);
-    re_image_free(&c->frame);
-    re_image_free(&c->crop_img);
-    re_image_free(&c->face_img);
-    re_image_free(&c->gen);
-    re_image_free(&c->left);
-    re_image_free(&c->final);
-    re_image_free(&c->dimg);
+    re_image *imgs[] = {&c->lm_up, &c->lm_small, &c->frame, &c->crop_img, &c->face_img,
+                        &c->gen,   &c->left,     &c->final, &c->dimg};
+    for (size_t i = 0; i < RE_COUNT(imgs); i++) re_image_free(imgs[i]);
     if (c->audio_tmp[0]) remove(c->audio_tmp);   /* after the writer (which reads it) is closed or aborted */
 }
 

@@ -187,15 +187,7 @@ static void channel_affine(int ch, double mu, double ssum, double cnt, float *me
                            int training, float *scale, float *shift) {
     const float g = gamma ? gamma[ch] : 1.f, bb = beta ? beta[ch] : 0.f;
     if (training) {
-        double var = ssum / cnt;
-        double r = 1.0 / sqrt(var + eps);
-        mean[ch] = (float)mu;
-        rstd[ch] = (float)r;
-        if (running_mean) running_mean[ch] = (float)((1.0 - momentum) * running_mean[ch] + momentum * mu);
-        if (running_var) {
-            double unbiased = cnt > 1 ? ssum / (cnt - 1) : var;
-            running_var[ch] = (float)((1.0 - momentum) * running_var[ch] + momentum * unbiased);
-        }
+        const double r = re_bn_channel_stats(ch, mu, ssum, cnt, eps, momentum, mean, rstd, running_mean, running_var);
         *scale = (float)(g * r);
         *shift = (float)(bb - mu * g * r);
     } else {

@@ -39,6 +39,14 @@ int re_numel_ok(const int64_t *dims, int n, size_t *out);
 /* 64-byte aligned, zero-filled allocation; NULL on failure (sets RE_ERR_NOMEM message naming `what`). */
 void *re_alloc(size_t bytes, const char *what);
 void re_free(void *p);
+/* A table of float buffers for re_alloc_floats: *p gets n floats (re_alloc, named what). */
+typedef struct re_float_buf { float **p; size_t n; const char *what; } re_float_buf;
+/* Allocate every buffer of the table; RE_ERR_NOMEM when any failed (the others stay allocated, for the owner's free
+ * to release along with the rest of a partly built object), else RE_OK. */
+re_status re_alloc_floats(const re_float_buf *b, size_t count);
+/* Free every buffer of such a table (re_free) and set its pointer to NULL. */
+void re_free_floats(const re_float_buf *b, size_t count);
+#define RE_COUNT(a) (sizeof(a) / sizeof *(a))
 
 /* ---- RNG: xoshiro256** seeded with splitmix64; deterministic across platforms. State is plain data so it can
  * be checkpointed. Normal samples use Box-Muller on two uniform doubles. */

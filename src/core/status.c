@@ -101,3 +101,17 @@ void *re_alloc(size_t bytes, const char *what) {
 }
 
 void re_free(void *p) { free(p); }
+
+void re_free_floats(const re_float_buf *b, size_t count) {
+    for (size_t i = 0; i < count; i++) {
+        re_free(*b[i].p);
+        *b[i].p = NULL;
+    }
+}
+
+re_status re_alloc_floats(const re_float_buf *b, size_t count) {
+    re_status s = RE_OK;
+    for (size_t i = 0; i < count; i++)
+        if (!(*b[i].p = re_alloc(b[i].n * sizeof(float), b[i].what))) s = RE_ERR_NOMEM;
+    return s;
+}

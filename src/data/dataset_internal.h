@@ -15,7 +15,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
+#include "core/core.h"
 #include "reenact/data.h"
 
 #define HDR_SIZE 192u
@@ -23,6 +25,22 @@
 #define DATA_ALIGN 4096u
 #define MAX_DATA_OFFSET (1u << 20)
 static const uint8_t k_magic[8] = {0x89, 'R', 'D', 'S', '\r', '\n', 0x1a, '\n'};
+/* The header's numbers from count to names_size: X(field of re_dataset_header, byte offset, bits), for the writer's
+ * put_u32/put_u64 and the reader's get_u32/get_u64. */
+#define DS_HDR_NUMBERS(X)                                                                                              \
+    X(count, 16, 64) X(res, 24, 32) X(channels, 28, 32) X(flags, 32, 32) X(n_groups, 36, 32) X(data_offset, 40, 64)  \
+    X(data_size, 48, 64) X(groups_offset, 56, 64) X(groups_size, 64, 64) X(names_offset, 72, 64)                     \
+    X(names_size, 80, 64)
+
+/* The header's check: the first 8 bytes of SHA-256 of its first HDR_CHECKED bytes. */
+static inline void ds_header_check(const uint8_t *hdr, uint8_t out[8]) {
+    uint8_t d[32];
+    re_sha256 c;
+    re_sha256_init(&c);
+    re_sha256_update(&c, hdr, HDR_CHECKED);
+    re_sha256_final(&c, d);
+    memcpy(out, d, 8);
+}
 
 /* An open dataset (dataset_read.c); the loader reads its header, group ids and records. */
 struct re_dataset {

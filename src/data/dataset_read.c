@@ -43,24 +43,13 @@ re_status re_dataset_parse_header(const void *buf, size_t n, uint64_t file_size,
     if (n < HDR_SIZE || file_size < HDR_SIZE)
         return re_fail(RE_ERR_TRUNCATED, "%s: file ends inside the header (%llu bytes, header is %u)", what,
                        (unsigned long long)(file_size < n ? file_size : n), HDR_SIZE);
-    uint8_t d[32];
-    re_sha256 c;
-    re_sha256_init(&c);
-    re_sha256_update(&c, p, HDR_CHECKED);
-    re_sha256_final(&c, d);
+    uint8_t d[8];
+    ds_header_check(p, d);
     if (memcmp(d, p + HDR_CHECKED, 8) != 0)
         return re_fail(RE_ERR_CHECKSUM, "%s: header checksum mismatch (the header was modified or damaged)", what);
-    h->count = get_u64(p + 16);
-    h->res = get_u32(p + 24);
-    h->channels = get_u32(p + 28);
-    h->flags = get_u32(p + 32);
-    h->n_groups = get_u32(p + 36);
-    h->data_offset = get_u64(p + 40);
-    h->data_size = get_u64(p + 48);
-    h->groups_offset = get_u64(p + 56);
-    h->groups_size = get_u64(p + 64);
-    h->names_offset = get_u64(p + 72);
-    h->names_size = get_u64(p + 80);
+#define GET(field, off, bits) h->field = get_u##bits(p + (off));
+    DS_HDR_NUMBERS(GET)
+#undef GET
     memcpy(h->data_sha256, p + 88, 32);
     memcpy(h->index_sha256, p + 120, 32);
     for (int i = 152; i < 184; i++)

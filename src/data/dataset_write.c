@@ -31,25 +31,12 @@ static void header_encode(const re_dataset_header *h, uint8_t out[HDR_SIZE]) {
     memcpy(out, k_magic, 8);
     put_u32(out + 8, h->version);
     put_u32(out + 12, h->header_size);
-    put_u64(out + 16, h->count);
-    put_u32(out + 24, h->res);
-    put_u32(out + 28, h->channels);
-    put_u32(out + 32, h->flags);
-    put_u32(out + 36, h->n_groups);
-    put_u64(out + 40, h->data_offset);
-    put_u64(out + 48, h->data_size);
-    put_u64(out + 56, h->groups_offset);
-    put_u64(out + 64, h->groups_size);
-    put_u64(out + 72, h->names_offset);
-    put_u64(out + 80, h->names_size);
+#define PUT(field, off, bits) put_u##bits(out + (off), h->field);
+    DS_HDR_NUMBERS(PUT)
+#undef PUT
     memcpy(out + 88, h->data_sha256, 32);
     memcpy(out + 120, h->index_sha256, 32);
-    uint8_t d[32];
-    re_sha256 c;
-    re_sha256_init(&c);
-    re_sha256_update(&c, out, HDR_CHECKED);
-    re_sha256_final(&c, d);
-    memcpy(out + HDR_CHECKED, d, 8);
+    ds_header_check(out, out + HDR_CHECKED);
 }
 
 struct re_dataset_writer {

@@ -153,10 +153,27 @@ void predict(dlib_state *s, const re_image *img, const float box[4], float lm[RE
     }
 }
 
+/* body() (returning re_status) with every exception turned into a failure: out of memory with the message nomem,
+ * any other as "what: <the exception's message>" or "what (unknown exception)". */
+template <class Body> static re_status guarded(const char *nomem, const char *what, Body body) {
+    try {
+        return body();
+    } catch (const std::bad_alloc &) {
+        return re_fail(RE_ERR_NOMEM, "%s", nomem);
+    } catch (const std::exception &e) {
+        return re_fail(RE_ERR_BACKEND, "%s: %s", what, e.what());
+    } catch (...) {
+        return re_fail(RE_ERR_BACKEND, "%s (unknown exception)", what);
+    }
+}
+
 re_status dlib_detect(void *impl, const uint8_t *gray, int w, int h, int stride, float threshold, float *boxes,
                       float *scores, int max, int *n) {
     *n = 0;
-    try {
+    char nomem[96], what[96];
+    snprintf(nomem, sizeof nomem, "dlib face detector: out of memory on a %dx%d image", w, h);
+    snprintf(what, sizeof what, "dlib face detector failed on a %dx%d image", w, h);
+    return guarded(nomem, what, [&] {
         dlib_state *s = static_cast<dlib_state *>(impl);
         re_dlib::view<unsigned char> v = {gray, w, h, stride};
         s->dets.clear();
@@ -172,40 +189,22 @@ re_status dlib_detect(void *impl, const uint8_t *gray, int w, int h, int stride,
         }
         *n = k;
         return RE_OK;
-    } catch (const std::bad_alloc &) {
-        return re_fail(RE_ERR_NOMEM, "dlib face detector: out of memory on a %dx%d image", w, h);
-    } catch (const std::exception &e) {
-        return re_fail(RE_ERR_BACKEND, "dlib face detector failed on a %dx%d image: %s", w, h, e.what());
-    } catch (...) {
-        return re_fail(RE_ERR_BACKEND, "dlib face detector failed on a %dx%d image (unknown exception)", w, h);
-    }
+    });
 }
 
 re_status dlib_landmarks(void *impl, const re_image *img, const float box[4], float lm[RE_FACE_LANDMARKS][2]) {
-    try {
+    return guarded("dlib shape predictor: out of memory", "dlib shape predictor failed", [&] {
         predict(static_cast<dlib_state *>(impl), img, box, lm);
         return RE_OK;
-    } catch (const std::bad_alloc &) {
-        return re_fail(RE_ERR_NOMEM, "dlib shape predictor: out of memory");
-    } catch (const std::exception &e) {
-        return re_fail(RE_ERR_BACKEND, "dlib shape predictor failed: %s", e.what());
-    } catch (...) {
-        return re_fail(RE_ERR_BACKEND, "dlib shape predictor failed (unknown exception)");
-    }
+    });
 }
 
 re_status dlib_clone(void *impl, void **out) {
     *out = NULL;
-    try {
+    return guarded("dlib face detector: out of memory while copying it", "dlib face detector: cannot copy it", [&] {
         *out = new dlib_state(*static_cast<const dlib_state *>(impl));
         return RE_OK;
-    } catch (const std::bad_alloc &) {
-        return re_fail(RE_ERR_NOMEM, "dlib face detector: out of memory while copying it");
-    } catch (const std::exception &e) {
-        return re_fail(RE_ERR_BACKEND, "dlib face detector: cannot copy it: %s", e.what());
-    } catch (...) {
-        return re_fail(RE_ERR_BACKEND, "dlib face detector: cannot copy it (unknown exception)");
-    }
+    });
 }
 
 void dlib_close(void *impl) {

@@ -15,6 +15,7 @@
 
 #include "core/core.h"
 #include "face/face_backend.h"
+#include "face/face_geom.h"
 #include "reenact/face.h"
 
 #define RE_PI 3.14159265358979323846
@@ -339,37 +340,40 @@ void re_face_box_from_landmarks(const float lm[RE_FACE_LANDMARKS][2], float box[
 
 /* ---- Alignment ------------------------------------------------------------------------------------------- */
 
-/* Eye centers, their midpoint, mouth-corner midpoint. */
-static void face_points(const float lm[RE_FACE_LANDMARKS][2], double el[2], double er[2], double ea[2],
-                        double ma[2]) {
-    el[0] = el[1] = er[0] = er[1] = 0;
-    for (int i = 0; i < 6; i++) {
-        el[0] += lm[36 + i][0] / 6.0;
-        el[1] += lm[36 + i][1] / 6.0;
-        er[0] += lm[42 + i][0] / 6.0;
-        er[1] += lm[42 + i][1] / 6.0;
-    }
-    ea[0] = 0.5 * (el[0] + er[0]);
-    ea[1] = 0.5 * (el[1] + er[1]);
-    ma[0] = 0.5 * ((double)lm[48][0] + lm[54][0]);
-    ma[1] = 0.5 * ((double)lm[48][1] + lm[54][1]);
-}
+/* A face's axes from its landmarks: ea the midpoint of the eye centers, e2e from the left eye center to the right one,
+ * e2m from ea to the mouth-corner midpoint. */
+typedef struct face_axes { double ea[2], e2e[2], e2m[2]; } face_axes;
 
-static re_status check_landmarks(const float lm[RE_FACE_LANDMARKS][2], const char *fn) {
+/* The axes of checked landmarks (finite, in range; fn names the caller in the message). */
+static re_status axes_of(const float lm[RE_FACE_LANDMARKS][2], const char *fn, face_axes *ax) {
     if (!lm) return re_fail(RE_ERR_ARG, "%s: NULL landmarks", fn);
     for (int i = 0; i < RE_FACE_LANDMARKS; i++)
         if (!isfinite(lm[i][0]) || !isfinite(lm[i][1]) || fabsf(lm[i][0]) > 1e7f || fabsf(lm[i][1]) > 1e7f)
             return re_fail(RE_ERR_ARG, "%s: landmark %d is not finite or out of range", fn, i);
+    double el[2], er[2];
+    re_face_eye_centers(lm, el, er);
+    const double ma[2] = {0.5 * ((double)lm[48][0] + lm[54][0]), 0.5 * ((double)lm[48][1] + lm[54][1])};
+    ax->ea[0] = 0.5 * (el[0] + er[0]);
+    ax->ea[1] = 0.5 * (el[1] + er[1]);
+    ax->e2e[0] = er[0] - el[0];
+    ax->e2e[1] = er[1] - el[1];
+    ax->e2m[0] = ma[0] - ax->ea[0];
+    ax->e2m[1] = ma[1] - ax->ea[1];
     return RE_OK;
 }
 
+/* axes_of for an entry point fn that writes to out, which must not be NULL. */
+static re_status axes_for(const float lm[RE_FACE_LANDMARKS][2], const void *out, const char *fn, face_axes *ax) {
+    re_status st = axes_of(lm, fn, ax);
+    if (st == RE_OK && !out) st = re_fail(RE_ERR_ARG, "%s: NULL output", fn);
+    return st;
+}
+
 re_status re_face_frame_from_landmarks(const float lm[RE_FACE_LANDMARKS][2], re_face_frame *f) {
-    re_status st = check_landmarks(lm, "re_face_frame_from_landmarks");
+    face_axes ax;
+    re_status st = axes_for(lm, f, "re_face_frame_from_landmarks", &ax);
     if (st != RE_OK) return st;
-    if (!f) return re_fail(RE_ERR_ARG, "re_face_frame_from_landmarks: NULL output");
-    double el[2], er[2], ea[2], ma[2];
-    face_points(lm, el, er, ea, ma);
-    const double e2e[2] = {er[0] - el[0], er[1] - el[1]}, e2m[2] = {ma[0] - ea[0], ma[1] - ea[1]};
+    const double *ea = ax.ea, *e2e = ax.e2e, *e2m = ax.e2m;
     /* x axis: eye_to_eye minus eye_to_mouth rotated by -90 degrees (FFHQ's flipud(e2m) * [-1, 1]) */
     const double x[2] = {e2e[0] + e2m[1], e2e[1] - e2m[0]};
     const double xn = hypot(x[0], x[1]);
@@ -448,12 +452,10 @@ re_status re_face_align(const re_image *src, const float lm[RE_FACE_LANDMARKS][2
 static double dist(const float a[2], const float b[2]) { return hypot((double)a[0] - b[0], (double)a[1] - b[1]); }
 
 re_status re_face_landmark_features(const float lm[RE_FACE_LANDMARKS][2], re_face_features *out) {
-    re_status st = check_landmarks(lm, "re_face_landmark_features");
+    face_axes ax;
+    re_status st = axes_for(lm, out, "re_face_landmark_features", &ax);
     if (st != RE_OK) return st;
-    if (!out) return re_fail(RE_ERR_ARG, "re_face_landmark_features: NULL output");
-    double el[2], er[2], ea[2], ma[2];
-    face_points(lm, el, er, ea, ma);
-    const double e2e[2] = {er[0] - el[0], er[1] - el[1]}, e2m[2] = {ma[0] - ea[0], ma[1] - ea[1]};
+    const double *ea = ax.ea, *e2e = ax.e2e, *e2m = ax.e2m;
     const double le = hypot(e2e[0], e2e[1]), lmth = hypot(e2m[0], e2m[1]);
     const double size = fmax(le, 0.9 * lmth);
     const double wl = dist(lm[36], lm[39]), wr = dist(lm[42], lm[45]);
@@ -573,10 +575,9 @@ void re_face_tracker_free(re_face_tracker *t) { re_free(t); }
 
 /* Landmarks that look like a face: mouth below the eye line, sensible eye/mouth proportions. */
 static int plausible(const float lm[RE_FACE_LANDMARKS][2]) {
-    if (check_landmarks(lm, "tracker") != RE_OK) return 0;
-    double el[2], er[2], ea[2], ma[2];
-    face_points(lm, el, er, ea, ma);
-    const double e2e[2] = {er[0] - el[0], er[1] - el[1]}, e2m[2] = {ma[0] - ea[0], ma[1] - ea[1]};
+    face_axes ax;
+    if (axes_of(lm, "tracker", &ax) != RE_OK) return 0;
+    const double *e2e = ax.e2e, *e2m = ax.e2m;
     const double le = hypot(e2e[0], e2e[1]), lmo = hypot(e2m[0], e2m[1]);
     if (!(le > 1.0) || !(lmo > 1.0)) return 0;
     const double down = (-e2e[1] * e2m[0] + e2e[0] * e2m[1]) / (le * lmo);   /* sin of the eye-line/mouth angle */

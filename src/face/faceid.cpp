@@ -226,6 +226,19 @@ re_status backend_error(const re_faceid *f, const char *fn, const char *what) {
     return re_fail(RE_ERR_BACKEND, "%s: face-id network '%s' failed: %s", fn, f->path.c_str(), what);
 }
 
+/* body() (returning re_status) for the entry point fn on network f, an exception turned into fn's failure. */
+template <class Body> re_status guarded(const re_faceid *f, const char *fn, Body body) {
+    try {
+        return body();
+    } catch (const std::bad_alloc &) {
+        return re_fail(RE_ERR_NOMEM, "%s: out of memory", fn);
+    } catch (const std::exception &e) {
+        return backend_error(f, fn, e.what());
+    } catch (...) {
+        return backend_error(f, fn, "unknown exception");
+    }
+}
+
 }  // namespace
 
 extern "C" {
@@ -268,16 +281,10 @@ void re_faceid_free(re_faceid *f) {
 re_status re_faceid_embed(re_faceid *f, const re_image *img, const float lm[68][2], float out[RE_FACEID_DIM]) {
     static const char fn[] = "re_faceid_embed";
     if (!f || !out) return re_fail(RE_ERR_ARG, "%s: %s is NULL", fn, !f ? "f" : "out");
-    try {
+    return guarded(f, fn, [&] {
         const re_status st = cut_chip(img, lm, f->chip, fn);
         return st != RE_OK ? st : forward(f, out, fn);
-    } catch (const std::bad_alloc &) {
-        return re_fail(RE_ERR_NOMEM, "%s: out of memory", fn);
-    } catch (const std::exception &e) {
-        return backend_error(f, fn, e.what());
-    } catch (...) {
-        return backend_error(f, fn, "unknown exception");
-    }
+    });
 }
 
 re_status re_faceid_chip(const re_image *img, const float lm[68][2], re_image *chip) {
@@ -323,7 +330,7 @@ re_status re_faceid_embed_chip(re_faceid *f, const re_image *chip, float out[RE_
     if (chip->w != RE_FACEID_CHIP || chip->h != RE_FACEID_CHIP)
         return re_fail(RE_ERR_ARG, "%s: the chip is %dx%d (want %dx%d, from re_faceid_chip)", fn, chip->w, chip->h,
                        RE_FACEID_CHIP, RE_FACEID_CHIP);
-    try {
+    return guarded(f, fn, [&] {
         chip_image &c = f->chip;
         c.set_size(RE_FACEID_CHIP, RE_FACEID_CHIP);
         for (long y = 0; y < RE_FACEID_CHIP; y++) {
@@ -331,13 +338,7 @@ re_status re_faceid_embed_chip(re_faceid *f, const re_image *chip, float out[RE_
             for (long x = 0; x < RE_FACEID_CHIP; x++) c(y, x) = dlib::rgb_pixel(row[3 * x], row[3 * x + 1], row[3 * x + 2]);
         }
         return forward(f, out, fn);
-    } catch (const std::bad_alloc &) {
-        return re_fail(RE_ERR_NOMEM, "%s: out of memory", fn);
-    } catch (const std::exception &e) {
-        return backend_error(f, fn, e.what());
-    } catch (...) {
-        return backend_error(f, fn, "unknown exception");
-    }
+    });
 }
 
 }  // extern "C"

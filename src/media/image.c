@@ -130,6 +130,8 @@ re_status re_image_orient(const re_image *src, re_image *dst, int orientation) {
 
 /* ------------------------------------------------------------------------------------------------ PNG read */
 
+#define PNG_MSG 256   /* the size of the first libpng message kept (png_on_error) */
+
 typedef struct png_rd {
     const uint8_t *buf;
     size_t n, pos;
@@ -138,16 +140,18 @@ typedef struct png_rd {
     uint8_t *tmp;        /* RGBA rows when the image has alpha */
     png_bytep *rows;
     re_status st;        /* status to report when libpng longjmps */
-    char msg[256];
+    char msg[PNG_MSG];   /* libpng's error pointer */
 } png_rd;
 
-static void png_rd_error(png_structp png, png_const_charp msg) {
-    png_rd *c = png_get_error_ptr(png);
-    if (c->msg[0] == 0) snprintf(c->msg, sizeof c->msg, "%s", msg ? msg : "libpng error");
+/* libpng's error and warning callbacks, reading and writing: the error pointer is the caller's char msg[PNG_MSG],
+ * which keeps the first message. */
+static void png_on_error(png_structp png, png_const_charp msg) {
+    char *m = png_get_error_ptr(png);
+    if (m[0] == 0) snprintf(m, PNG_MSG, "%s", msg ? msg : "libpng error");
     png_longjmp(png, 1);
 }
 
-static void png_rd_warning(png_structp png, png_const_charp msg) { (void)png; (void)msg; }
+static void png_on_warning(png_structp png, png_const_charp msg) { (void)png; (void)msg; }
 
 static void png_rd_read(png_structp png, png_bytep out, png_size_t len) {
     png_rd *c = png_get_io_ptr(png);
@@ -232,7 +236,7 @@ static re_status load_png(re_image *out, const uint8_t *buf, size_t n, const cha
     c.st = RE_ERR_FORMAT;
     re_status st = RE_OK;
     png_infop info = NULL;
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &c, png_rd_error, png_rd_warning);
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, c.msg, png_on_error, png_on_warning);
     if (png) info = png_create_info_struct(png);
     if (!png || !info) {
         st = re_fail(RE_ERR_NOMEM, "%s: cannot create PNG decoder", what);
@@ -492,14 +496,8 @@ fail:
 
 typedef struct png_wr {
     const re_image *img;
-    char msg[256];
+    char msg[PNG_MSG];   /* libpng's error pointer */
 } png_wr;
-
-static void png_wr_error(png_structp png, png_const_charp msg) {
-    png_wr *c = png_get_error_ptr(png);
-    if (c->msg[0] == 0) snprintf(c->msg, sizeof c->msg, "%s", msg ? msg : "libpng error");
-    png_longjmp(png, 1);
-}
 
 static int png_encode(png_structp png, png_infop info, FILE *f, png_wr *c) {
     if (setjmp(png_jmpbuf(png))) return 1;
@@ -518,7 +516,7 @@ static re_status png_write_fn(FILE *f, void *user) {
     c.img = user;
     re_status st = RE_OK;
     png_infop info = NULL;
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &c, png_wr_error, png_rd_warning);
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, c.msg, png_on_error, png_on_warning);
     if (png) info = png_create_info_struct(png);
     if (!png || !info) {
         st = re_fail(RE_ERR_NOMEM, "cannot create PNG encoder");

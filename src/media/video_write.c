@@ -383,20 +383,24 @@ static re_status write_packet(re_video_writer *w, AVPacket *p, const char *what)
     return RE_OK;
 }
 
-/* Drain encoded audio packets. */
-static re_status audio_drain(re_video_writer *w) {
+/* Write out the packets an encoder has ready (what: "video" or "audio"; a video packet lasts one frame of the
+ * encoder's time base 1/fps). */
+static re_status drain(re_video_writer *w, AVCodecContext *enc, AVPacket *pkt, AVStream *stream, const char *what) {
     char eb[600];
     for (;;) {
-        int ret = avcodec_receive_packet(w->aenc, w->apkt);
+        int ret = avcodec_receive_packet(enc, pkt);
         if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return RE_OK;
         if (ret < 0)
-            return re_fail(RE_ERR_FORMAT, "%s: audio encoding failed: %s", w->path, re_ff_errstr(ret, eb, sizeof eb));
-        av_packet_rescale_ts(w->apkt, w->aenc->time_base, w->ast->time_base);
-        w->apkt->stream_index = w->ast->index;
-        re_status st = write_packet(w, w->apkt, "audio");
+            return re_fail(RE_ERR_FORMAT, "%s: %s encoding failed: %s", w->path, what, re_ff_errstr(ret, eb, sizeof eb));
+        if (enc == w->enc) pkt->duration = 1;
+        av_packet_rescale_ts(pkt, enc->time_base, stream->time_base);
+        pkt->stream_index = stream->index;
+        re_status st = write_packet(w, pkt, what);
         if (st != RE_OK) return st;
     }
 }
+
+static re_status audio_drain(re_video_writer *w) { return drain(w, w->aenc, w->apkt, w->ast, "audio"); }
 
 /* Encode whole frames from the fifo (all remaining samples when final). */
 static re_status audio_encode_fifo(re_video_writer *w, int final) {
@@ -694,20 +698,7 @@ static re_status video_setup(re_video_writer *w, int crf) {
     return RE_OK;
 }
 
-static re_status video_drain(re_video_writer *w) {
-    char eb[600];
-    for (;;) {
-        int ret = avcodec_receive_packet(w->enc, w->pkt);
-        if (ret == AVERROR(EAGAIN) || ret == AVERROR_EOF) return RE_OK;
-        if (ret < 0)
-            return re_fail(RE_ERR_FORMAT, "%s: video encoding failed: %s", w->path, re_ff_errstr(ret, eb, sizeof eb));
-        w->pkt->duration = 1;   /* one frame in the encoder time base 1/fps */
-        av_packet_rescale_ts(w->pkt, w->enc->time_base, w->vst->time_base);
-        w->pkt->stream_index = w->vst->index;
-        re_status st = write_packet(w, w->pkt, "video");
-        if (st != RE_OK) return st;
-    }
-}
+static re_status video_drain(re_video_writer *w) { return drain(w, w->enc, w->pkt, w->vst, "video"); }
 
 /* ------------------------------------------------------------------------------------------ API */
 

@@ -31,6 +31,20 @@ static void sync_stats(const re_bn_sync *sync, double *mu, double *ss, double cn
     }
 }
 
+double re_bn_channel_stats(int ch, double mu, double ssum, double cnt, float eps, float momentum, float *mean,
+                           float *rstd, float *running_mean, float *running_var) {
+    const double var = ssum / cnt;
+    const double r = 1.0 / sqrt(var + eps);
+    mean[ch] = (float)mu;
+    rstd[ch] = (float)r;
+    if (running_mean) running_mean[ch] = (float)((1.0 - momentum) * running_mean[ch] + momentum * mu);
+    if (running_var) {
+        const double unbiased = cnt > 1 ? ssum / (cnt - 1) : var;
+        running_var[ch] = (float)((1.0 - momentum) * running_var[ch] + momentum * unbiased);
+    }
+    return r;
+}
+
 void re_bn_forward_train_sync(float *out, float *mean, float *rstd, const float *in, const float *gamma,
                               const float *beta, float *running_mean, float *running_var, float momentum, float eps,
                               int n, int c, int hw, const re_bn_sync *sync) {
@@ -54,16 +68,8 @@ void re_bn_forward_train_sync(float *out, float *mean, float *rstd, const float 
     if (sync) sync_stats(sync, mus, sss, cnt0, c);
 #pragma omp parallel for schedule(static)
     for (int ch = 0; ch < c; ch++) {
-        const double mu = mus[ch], ss = sss[ch];
-        double var = ss / cnt;
-        double r = 1.0 / sqrt(var + eps);
-        mean[ch] = (float)mu;
-        rstd[ch] = (float)r;
-        if (running_mean) running_mean[ch] = (float)((1.0 - momentum) * running_mean[ch] + momentum * mu);
-        if (running_var) {
-            double unbiased = cnt > 1 ? ss / (cnt - 1) : var;
-            running_var[ch] = (float)((1.0 - momentum) * running_var[ch] + momentum * unbiased);
-        }
+        const double mu = mus[ch];
+        const double r = re_bn_channel_stats(ch, mu, sss[ch], cnt, eps, momentum, mean, rstd, running_mean, running_var);
         const float g = gamma ? gamma[ch] : 1.f, bb = beta ? beta[ch] : 0.f;
         const float scale = (float)(g * r), shift = (float)(bb - mu * g * r);
         for (int i = 0; i < n; i++) {

@@ -63,6 +63,11 @@ void re_bn_forward_train(float *out, float *mean, float *rstd, const float *in, 
 void re_bn_forward_train_sync(float *out, float *mean, float *rstd, const float *in, const float *gamma,
                               const float *beta, float *running_mean, float *running_var, float momentum, float eps,
                               int n, int c, int hw, const re_bn_sync *sync);
+/* The training statistics of channel ch from its mean mu and summed squared deviations ssum over cnt values (the
+ * training forwards here and in the oneDNN backend): writes mean[ch] and rstd[ch], updates running_mean/var[ch] as
+ * above (each may be NULL) and returns the rstd in double. */
+double re_bn_channel_stats(int ch, double mu, double ssum, double cnt, float eps, float momentum, float *mean,
+                           float *rstd, float *running_mean, float *running_var);
 /* Eval: uses running statistics. */
 void re_bn_forward_eval(float *out, const float *in, const float *gamma, const float *beta, const float *running_mean,
                         const float *running_var, float eps, int n, int c, int hw);

@@ -100,6 +100,8 @@ expect 400 "bad option value" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.
   check 'grep -q "strength" "$TMP/err.json"' "the 400 names the field"
 expect 400 "strength over the library's bound" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" -F strength=101 "$URL/api/jobs" &&
   check 'grep -qF "[-100,100]" "$TMP/err.json"' "the 400 gives the range of animate --strength ($(cat "$TMP/err.json"))"
+expect 400 "eye_motion out of range" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" -F eye_motion=5 "$URL/api/jobs" &&
+  check 'grep -q "eye_motion" "$TMP/err.json"' "the 400 names eye_motion ($(cat "$TMP/err.json"))"
 expect 400 "unknown field" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" -F bogus=1 "$URL/api/jobs"
 expect 400 "motion control out of range" -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" -F lips=9 "$URL/api/jobs" &&
   check 'grep -q "lips" "$TMP/err.json"' "the 400 names the motion control"

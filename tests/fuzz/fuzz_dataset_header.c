@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/core.h"
+#include "data/dataset_internal.h"
 #include "reenact/data.h"
 
 static uint64_t le64(const uint8_t *p) {
@@ -26,7 +27,7 @@ static uint64_t le64(const uint8_t *p) {
 /* Rewrite the index SHA-256 (when the header's offsets fall inside the input) and the header check of a copy, so
  * mutations of header fields and of the index reach the checks behind the checksums. */
 static void fix_checksums(uint8_t *b, size_t n) {
-    if (n < 192) return;
+    if (n < HDR_SIZE) return;
     uint64_t go = le64(b + 56), gs = le64(b + 64), no = le64(b + 72), ns = le64(b + 80);
     if (go <= n && gs <= n - go && no <= n && ns <= n - no) {
         re_sha256 c;
@@ -35,12 +36,7 @@ static void fix_checksums(uint8_t *b, size_t n) {
         re_sha256_update(&c, b + no, (size_t)ns);
         re_sha256_final(&c, b + 120);
     }
-    uint8_t d[32];
-    re_sha256 c;
-    re_sha256_init(&c);
-    re_sha256_update(&c, b, 184);
-    re_sha256_final(&c, d);
-    memcpy(b + 184, d, 8);
+    ds_header_check(b, b + HDR_CHECKED);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

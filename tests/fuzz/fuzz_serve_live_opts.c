@@ -35,7 +35,8 @@ static void check_ranges(const serve_live_opts *lo, const serve_live_opts *def) 
     INVARIANT(lo->quality >= 10 && lo->quality <= 100);
     INVARIANT(in(a->strength, -RE_ANIM_STRENGTH_MAX, RE_ANIM_STRENGTH_MAX));
     INVARIANT(a->out_size >= 16 && a->out_size <= 4096);
-    INVARIANT(in(a->render_opts.residual, 0, 4));
+    INVARIANT(in(a->render_opts.residual, 0, 4) && in(a->render_opts.motion, 0, 4));
+    INVARIANT(in(a->render_opts.eye_motion, 0, 4));
     INVARIANT(in(a->smooth_opts.min_cutoff, 1e-3, 1000) && in(a->smooth_opts.beta, 0, 1000));
     INVARIANT(in(a->steer.lips, 0, 3) && in(a->steer.eyes, 0, 3));
     INVARIANT(in(a->steer.offset[RE_ATTR_SMILE], -3, 3) && in(a->steer.offset[RE_ATTR_BROWS], -3, 3));

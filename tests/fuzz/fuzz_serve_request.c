@@ -71,6 +71,7 @@ static void one_line(serve_opts *o, const char *line, uint64_t total) {
     INVARIANT(o->a.out_size == 0 || (o->a.out_size >= 16 && o->a.out_size <= 4096));
     INVARIANT(o->a.batch >= 1 && o->a.batch <= 256 && o->a.max_frames >= 0);
     INVARIANT(o->a.render_opts.residual >= 0 && o->a.render_opts.residual <= 4);
+    INVARIANT(o->a.render_opts.eye_motion >= 0 && o->a.render_opts.eye_motion <= 4);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
