@@ -374,6 +374,7 @@ int main(void) {
         double moved[3] = {0}, mouth[3] = {0};
         const float gains[3] = {1, 2, 3};
         re_render_diag dg[3];
+        re_image_free(&photo);
         make_photo(&photo, K, 0, 0);
         make_face(ds, 0);
         for (int t = 0; t < 3; t++) {
