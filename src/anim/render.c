@@ -9,12 +9,13 @@
  *   2. global part: a weighted affine fit a(x) of f over the face, so the head's pose change also moves the hair
  *      and neck outside the crop square, fading to 0 over a ring around it. The local rest f - a is kept over the
  *      face (with landmarks: the jaw/brow polygon, face_mask), capped, and scaled down until the warp cannot fold
- *      (limit_local);
+ *      (limit_local); with landmarks its part around the eyes is then amplified (amplify_eyes: the 64 px decoder
+ *      draws eyelid motion faintly), less where that would fold;
  *   3. residual: R = Dt - Ds(x + f(x)), what the warp cannot make (mouth interior, teeth, eyelids). It is moved to
  *      the photo's colours (its luminance, scaled by the photo's contrast over the decoder's, is added; its chroma
  *      becomes the photo's skin hue, as saturated as the generated pixel is along the decoder's skin hue: a
  *      grayscale photo gets none) and gated by its own blurred size (with
- *      landmarks, also to the mouth and eyes: region_mask), so only the places the warp cannot explain get
+ *      landmarks, also to the mouth, and the eyes with residual_eyes: region_mask), so only the places the warp cannot explain get
  *      generated pixels;
  *   4. output pixel p of the photo region: photo(p + A (w_out(p) (a + w_in(p) (f - a)))) + gated residual, where A maps
  *      model pixels to photo pixels, w_in the crop square's fade of the local part and w_out the ring's fade,
@@ -585,7 +586,7 @@ static void blur3(const float *src, float *dst, int w) {
 }
 
 /* Where a warp cannot make the driven face, given its landmarks: soft ellipses around the mouth (outer lips,
- * grown by a third) and the eyes (grown by a half), in [0,1] on the model grid. */
+ * grown by a third) and/or the eyes (grown by a half), as parts says, in [0,1] on the model grid. */
 enum { REGION_MOUTH = 1, REGION_EYES = 2 };
 static void region_mask(const float (*lm)[2], int res, int parts, float *out) {
     static const int range[3][2] = {{48, 60}, {36, 42}, {42, 48}};
@@ -667,7 +668,7 @@ static void limit_local(re_render *r) {
 }
 
 /* The 64 px decoder draws a blink or a squint as a pixel or two of eyelid motion, and the spline through the eye
- * landmarks carries it faintly (24 pairs: the output's eye-opening spread ~2/3 of --render model's). With
+ * landmarks carries it faintly (72 pairs: the output's eye-opening spread ~2/3 of --render model's). With
  * landmarks, the local motion around the eyes (region_mask) is multiplied by opts.eye_motion after limit_local;
  * where that would fold the warp, the gain is reduced (to 1 at worst) until it does not. */
 static void amplify_eyes(re_render *r, const float (*lm)[2]) {
@@ -724,7 +725,7 @@ static re_status prepare(re_render *r, const float *gen, const float (*lm)[2]) {
         }
     blur3(mag, magb, res);
     float *region = NULL;
-    if (r->diag.used_landmarks) {   /* with landmarks, generated pixels only around the mouth and the eyes */
+    if (r->diag.used_landmarks) {   /* with landmarks, generated pixels only around the mouth (and the eyes) */
         region = r->tmp + 5 * n;
         region_mask(lm, res, REGION_MOUTH | (r->o.residual_eyes ? REGION_EYES : 0), region);
     }
