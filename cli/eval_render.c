@@ -181,6 +181,10 @@ fail:
     return s;
 }
 
+void er_set_eyes(er_portrait *p, const float *ratio) {
+    if (p->render) re_render_set_eyes(p->render, ratio);
+}
+
 re_status er_measure(er_portrait *p, const float *gen, er_result *r) {
     re_status s;
     if (p->render) {

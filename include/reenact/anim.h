@@ -109,6 +109,13 @@ RE_API void re_steer_state_reset(re_steer_state *st);
  * none (no face): the last ones are held. Ignored without directions. Never fails. */
 RE_API void re_steer_state_next(re_steer_state *st, const float *z_src, const float *z_drive, const float *z_ref,
                                 const float *attr, float *z_out);
+/* After re_steer_state_next: how far the photo's eyes should be open in this frame, relative to their own opening,
+ * from the driver's measured eye opening (smoothed) against its reference frame's: ratio[k] = 1 + s * eyes *
+ * (a_k / a_ref,k - 1) + offset_k / a_ref,k for the image-left (k = 0, landmarks 36-41) and image-right eye, clamped
+ * to [0, 2.5]. Returns 1 with ratio filled when the eyes are driven from the driver's landmarks (directions, attribute
+ * drive, a region with the eyes, the reference's eyes open), else 0 (then the decoded face's eyes are all there is).
+ * The photo renderer takes it (re_render_set_eyes): a blink drawn by the 64 px decoder is faint. */
+RE_API int re_steer_state_eye_ratio(const re_steer_state *st, float ratio[2]);
 
 /* ---- Reference frame (FOMM's find_best_frame): the driving frame whose landmarks, normalized for position and
  * scale, are closest to the source's, so the motion starts from the source's own pose and expression. */
@@ -166,14 +173,14 @@ typedef struct re_render_opts {
     float motion;       /* scale of the warp, 0 = residual only (0..4) [1] */
     float tps_lambda;   /* with landmarks: smoothing of the thin-plate spline (0..100) [0.02] */
     int refine_iters;   /* with landmarks: flow sweeps refining the spline's field, 0 = none (0..1000) [0] */
-    float edge_feather; /* with landmarks: the local motion's fade at the crop square's edge, instead of
+    float edge_feather; /* with landmarks: the generated residual's fade at the crop square's edge, instead of
                            feather (0..1] [0.15] */
-    float face_fade;    /* with landmarks: the local motion covers the face (jaw and raised brows) and fades to
-                           zero over this many model pixels outside it (0..64] [12] */
+    float face_fade;    /* with landmarks: the local motion covers the face (jaw and raised brows), also beyond the
+                           crop square, and fades to zero over this many model pixels outside it (0..64] [12] */
     int residual_eyes;  /* with landmarks: the residual may also change the eyes, not only the mouth [0] */
     float eye_motion;   /* with landmarks: gain of the local motion around the eyes, where the 64 px decoder draws
                            eyelid motion faintly; reduced as far as needed to keep the warp from folding (0..4)
-                           [1.5]. Measured on 72 pairs (docs/ARCH.md): with residual_eyes 0, eye r 0.532 -> 0.561
+                           [1.5]. Not used while re_render_set_eyes places the lids. Measured on 72 pairs (docs/ARCH.md): with residual_eyes 0, eye r 0.532 -> 0.561
                            and fewer frames over the identity threshold than painted eyelids gave */
     float max_local;    /* the local motion is capped (smoothly) at this many model pixels (0..64] [8] */
     float min_det;      /* the warp may compress the photo to no less than this share of its area: the local
@@ -209,6 +216,12 @@ RE_API re_status re_render_set_source(re_render *r, const float *src_face, const
  * the landmark pairs (refined by refine_iters flow sweeps); without either, optical flow between the two faces.
  * RE_ERR_ARG (no source set, bad arguments), RE_ERR_NONFINITE, RE_ERR_NOMEM. */
 RE_API re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)[2], re_image *out);
+/* The eyes' opening for the following re_render_apply calls, relative to the source face's own
+ * (re_steer_state_eye_ratio: [0] the image-left eye, landmarks 36-41; [1] the image-right one), or NULL: as the
+ * generated face's landmarks say (the default). With landmarks, the target eyelid landmarks are placed at the source's lid offsets from the eye
+ * corners' line times the ratio; the eyes' local motion is then not amplified (eye_motion). Non-finite values are
+ * clamped like out-of-range ones: [0, 2.5], NaN as 1. */
+RE_API void re_render_set_eyes(re_render *r, const float *ratio);
 /* Landmarks (model pixels) of a decoded face ([3][res][res]) for re_render_set_source / re_render_apply: the face is
  * upscaled to RE_ANIM_LANDMARK_SIZE; with *have_box == 0 it is detected and *have_box / box (the landmark box at
  * that size) are set, else it is landmarked in box, so pass the decoded source first and keep its box for every

@@ -8,18 +8,22 @@
  *      their luminances (flow);
  *   2. global part: a weighted affine fit a(x) of f over the face, so the head's pose change also moves the hair
  *      and neck outside the crop square, fading to 0 over a ring around it. The local rest f - a is kept over the
- *      face (with landmarks: the jaw/brow polygon, face_mask), capped, and scaled down until the warp cannot fold
+ *      face (with landmarks: the jaw/brow polygon, face_mask, also where it reaches past the crop square: the local
+ *      field lives on a grid padded to cover the ring), capped, and scaled down until the warp cannot fold
  *      (limit_local); with landmarks its part around the eyes is then amplified (amplify_eyes: the 64 px decoder
- *      draws eyelid motion faintly), less where that would fold;
+ *      draws eyelid motion faintly), less where that would fold, unless the caller gave the eyes' opening
+ *      (re_render_set_eyes, from the driver's landmarks): then the target lid landmarks are placed from it before
+ *      the spline is fitted (retarget_eyes);
  *   3. residual: R = Dt - Ds(x + f(x)), what the warp cannot make (mouth interior, teeth, eyelids). It is moved to
  *      the photo's colours (its luminance, scaled by the photo's contrast over the decoder's, is added; its chroma
  *      becomes the photo's skin hue, as saturated as the generated pixel is along the decoder's skin hue: a
  *      grayscale photo gets none) and gated by its own blurred size (with
  *      landmarks, also to the mouth, and the eyes with residual_eyes: region_mask), so only the places the warp cannot explain get
  *      generated pixels;
- *   4. output pixel p of the photo region: photo(p + A (w_out(p) (a + w_in(p) (f - a)))) + gated residual, where A maps
- *      model pixels to photo pixels, w_in the crop square's fade of the local part and w_out the ring's fade,
- *      evaluated on a grid of <= 4 photo pixels and interpolated. Outside the ring the photo is unchanged, so there
+ *   4. output pixel p of the photo region: photo(p + A (w_out(p) a + l(p))) + gated residual, where A maps model
+ *      pixels to photo pixels, w_out is the ring's fade and l the local part with its fades (the face's region and
+ *      the ring's with landmarks, the crop square's with flow), evaluated on a grid of <= 4 photo pixels and
+ *      interpolated. Outside the ring the photo is unchanged, so there
  *      is no seam: the motion goes to zero smoothly and the residual lives only inside the face.
  * Tested by tests/unit/test_render.c.
  */
@@ -31,10 +35,12 @@
 
 #define MASK_LUT 1024
 #define TPS_N (RE_FACE_LANDMARKS + 3)
-/* Channels of the per-pixel field: the local displacement, then the residual in the photo's colours: luminance to
+/* Channels of the photo-resolution grid: the displacement, then the residual in the photo's colours: luminance to
  * add, the chroma gate g, and g times the target chroma (Cb, Cr) the gated pixels move to. Premultiplying by g keeps
- * every channel 0 where nothing is generated, so such blocks are skipped. */
+ * every channel 0 where nothing is generated, so such blocks are skipped. The residual field at the model grid has
+ * the residual channels only (NR, indexed from R_Y). */
 enum { F_X, F_Y, R_Y, R_G, R_CB, R_CR, NF };
+#define NR (NF - R_Y)
 
 struct re_render {
     re_render_opts o;
@@ -45,8 +51,13 @@ struct re_render {
     int x0, y0, bw, bh;      /* photo region touched (crop square grown by opts.outer), clipped */
     float lut_in[MASK_LUT + 1], lut_out[MASK_LUT + 1];   /* masks as functions of r^4 / outer^4 (see lut) */
     float lut_edge[MASK_LUT + 1];   /* the crop square's edge fade of the landmark field (edge_feather) */
-    float *wedge;            /* [res*res] the crop edge's fade of the local field (edge_feather) at the model grid */
-    float *fmask;            /* [res*res] the source face's region (landmark hull, raised brows), faded outside */
+    int pad, side;           /* the local field's grid: the model grid grown by pad cells on each side (side =
+                                res + 2 pad), far enough to cover the ring where the motion fades out */
+    float *wout;             /* [side*side] the ring's fade (outer) at the local grid */
+    float *fmask;            /* [side*side] the source face's region (landmark hull, raised brows), faded outside */
+    float *loc;              /* [side*side][2] the local displacement (field minus affine) with its fades applied */
+    float *lkeep;            /* [side*side][2] scratch (amplify_eyes) */
+    float *upad, *vpad;      /* [side*side] the spline's field on the local grid (where the face mask is not 0) */
     float gain_y, gain_c;    /* residual colour gains (photo / decoder spread) */
     float *pcrop;            /* [3][res][res] the photo at the model grid (crop square) */
     float photo_cb, photo_cr;   /* the photo's mean chroma over the face (skin), 0..1 units */
@@ -60,10 +71,12 @@ struct re_render {
     float *pyr;              /* pyramid scratch */
     float *u, *v;            /* [res*res] flow (model pixels) */
     float *tmp;              /* scratch: 8 * res * res */
-    float *field;            /* [res][res][NF]: fx, fy (flow minus affine), then the residual (fields R_*) */
+    float *field;            /* [res][res][NR]: the residual (channels R_* from R_Y) */
     float *win;              /* [res*res] inner mask at the model grid (affine fit weights) */
     float aff[6];            /* affine part of the flow, model pixels: (a0 x + a1 y + a2, a3 x + a4 y + a5) */
     re_render_diag diag;
+    float eye_ratio[2];      /* the eyes' opening relative to the source's (re_render_set_eyes) when has_eyes */
+    int has_eyes;
     int grid;                /* step of the photo-resolution grid the field is evaluated on (1..4 pixels) */
     float *gridv;            /* [bh / grid + 2][bw / grid + 2][NF] */
 };
@@ -201,13 +214,20 @@ re_status re_render_create(re_render **out, const re_image *photo, const re_face
     r->u = re_alloc(n * sizeof(float), "renderer");
     r->v = re_alloc(n * sizeof(float), "renderer");
     r->tmp = re_alloc(8 * n * sizeof(float), "renderer");
-    r->field = re_alloc(NF * n * sizeof(float), "renderer");
+    r->field = re_alloc(NR * n * sizeof(float), "renderer");
     r->win = re_alloc(n * sizeof(float), "renderer");
-    r->fmask = re_alloc(n * sizeof(float), "renderer");
-    r->wedge = re_alloc(n * sizeof(float), "renderer");
+    r->pad = (int)ceil((r->o.outer - 1.0) * res / 2.0) + 2;
+    r->side = res + 2 * r->pad;
+    const size_t ns = (size_t)r->side * r->side;
+    r->fmask = re_alloc(ns * sizeof(float), "renderer");
+    r->wout = re_alloc(ns * sizeof(float), "renderer");
+    r->loc = re_alloc(2 * ns * sizeof(float), "renderer");
+    r->lkeep = re_alloc(2 * ns * sizeof(float), "renderer");
+    r->upad = re_alloc(ns * sizeof(float), "renderer");
+    r->vpad = re_alloc(ns * sizeof(float), "renderer");
     r->tps = re_alloc((size_t)TPS_N * (TPS_N + 2) * sizeof(double), "renderer");
     r->pcrop = re_alloc(3 * n * sizeof(float), "renderer");
-    if (!r->pcrop || !r->wedge || !r->fmask || !r->tps || !r->ds || !r->lum_s || !r->lum_t || !r->pyr || !r->u || !r->v || !r->tmp || !r->field || !r->win) {
+    if (!r->pcrop || !r->wout || !r->fmask || !r->loc || !r->lkeep || !r->upad || !r->vpad || !r->tps || !r->ds || !r->lum_s || !r->lum_t || !r->pyr || !r->u || !r->v || !r->tmp || !r->field || !r->win) {
         st = RE_ERR_NOMEM;
         goto fail;
     }
@@ -236,7 +256,12 @@ re_status re_render_create(re_render **out, const re_image *photo, const re_face
         for (int x = 0; x < res; x++) {
             const float u = (x + 0.5f) * 2.0f / res - 1.0f, v = (y + 0.5f) * 2.0f / res - 1.0f;
             r->win[(size_t)y * res + x] = re_paste_mask(u, v, r->o.feather);
-            r->wedge[(size_t)y * res + x] = re_paste_mask(u, v, r->o.edge_feather);
+        }
+    /* the ring's fade at the local grid: 0 on its border (pad reaches past outer), so sampling it beyond is 0 */
+    for (int y = 0; y < r->side; y++)
+        for (int x = 0; x < r->side; x++) {
+            const double u = (x - r->pad + 0.5) * 2.0 / res - 1.0, v = (y - r->pad + 0.5) * 2.0 / res - 1.0;
+            r->wout[(size_t)y * r->side + x] = outer_fade(pow(pow(fabs(u), 4.0) + pow(fabs(v), 4.0), 0.25), r->o.outer);
         }
     re_image crop = {0};
     st = re_image_warp_affine(photo, &crop, res, res, r->m2p, RE_BORDER_REPLICATE);
@@ -271,24 +296,25 @@ static void to_luma(const float *chw, int n, float *y) {
     for (int i = 0; i < n; i++) y[i] = luma(chw[i], chw[n + i], chw[2 * n + i]);
 }
 
-/* The face's region on the model grid from its landmarks: the polygon of the jaw (0-16) and the brows (26..17)
- * raised by a quarter of the brow-to-chin height, 1 inside, fading to 0 over `fade` model pixels outside. */
-static void face_mask(const float (*lm)[2], int res, float fade, float *out) {
+/* The face's region from its landmarks (model pixels): the polygon of the jaw (0-16) and the brows (26..17) raised
+ * by a quarter of the brow-to-chin height, 1 inside, fading to 0 over `fade` model pixels outside; on a side x side
+ * grid whose origin lies off cells before the model grid's (the local grid). */
+static void face_mask(const float (*lm)[2], int side, int off, float fade, float *out) {
     float poly[27][2];
     int n = 0;
     float brow_y = 0;
     for (int i = 17; i <= 26; i++) brow_y += lm[i][1] / 10.0f;
     const float raise = 0.25f * (lm[8][1] - brow_y);
     for (int i = 0; i <= 16; i++) {
-        poly[n][0] = lm[i][0];
-        poly[n++][1] = lm[i][1];
+        poly[n][0] = lm[i][0] + off;
+        poly[n++][1] = lm[i][1] + off;
     }
     for (int i = 26; i >= 17; i--) {
-        poly[n][0] = lm[i][0];
-        poly[n++][1] = lm[i][1] - (raise > 0 ? raise : 0);
+        poly[n][0] = lm[i][0] + off;
+        poly[n++][1] = lm[i][1] + off - (raise > 0 ? raise : 0);
     }
-    for (int y = 0; y < res; y++)
-        for (int x = 0; x < res; x++) {
+    for (int y = 0; y < side; y++)
+        for (int x = 0; x < side; x++) {
             int inside = 0;
             float d2 = 1e30f;
             for (int a = 0, b = n - 1; a < n; b = a++) {
@@ -305,7 +331,7 @@ static void face_mask(const float (*lm)[2], int res, float fade, float *out) {
                 float t = 1.0f - sqrtf(d2) / fade;
                 m = t <= 0 ? 0 : t * t * (3 - 2 * t);
             }
-            out[y * res + x] = m;
+            out[y * side + x] = m;
         }
 }
 
@@ -326,14 +352,18 @@ re_status re_render_set_source(re_render *r, const float *src_face, const float 
     r->src_lm_ok = lm != NULL;
     if (lm) {
         memcpy(r->lm_s, lm, sizeof r->lm_s);
-        face_mask(lm, r->res, r->o.face_fade, r->fmask);
+        face_mask(lm, r->side, r->pad, r->o.face_fade, r->fmask);
     }
     memcpy(r->ds, src_face, (size_t)3 * n * sizeof(float));
     to_luma(r->ds, n, r->lum_s);
     /* the skin's mean chroma, photo and decoder: over the face's region inside the crop's fade (with landmarks),
      * else the crop's fade alone */
     float *w = r->tmp;
-    for (int i = 0; i < n; i++) w[i] = r->win[i] * (lm ? r->fmask[i] : 1.0f);
+    for (int y = 0; y < r->res; y++)
+        for (int x = 0; x < r->res; x++) {
+            const int i = y * r->res + x;
+            w[i] = r->win[i] * (lm ? r->fmask[(size_t)(y + r->pad) * r->side + x + r->pad] : 1.0f);
+        }
     mean_chroma(r->pcrop, w, n, &r->photo_cb, &r->photo_cr);
     mean_chroma(r->ds, w, n, &r->dec_cb, &r->dec_cr);
     double sy, sc;
@@ -513,9 +543,18 @@ static int tps_field(re_render *r, const float (*lt)[2]) {
         wv[i] = A[i * C + M + 1];
         if (!isfinite(wu[i]) || !isfinite(wv[i])) return 0;
     }
-    for (int y = 0; y < res; y++)
-        for (int x = 0; x < res; x++) {
-            const double qx = x * sc - 1.0, qy = y * sc - 1.0;
+    /* evaluated on the local grid: everywhere on the model grid (the residual needs it), and around it where the
+     * face mask reaches past the crop square */
+    const int S = r->side, P = r->pad;
+    for (int y = 0; y < S; y++)
+        for (int x = 0; x < S; x++) {
+            const size_t j = (size_t)y * S + x;
+            const int mx = x - P, my = y - P, inside = mx >= 0 && mx < res && my >= 0 && my < res;
+            if (!inside && !(r->fmask[j] > 0.0f)) {
+                r->upad[j] = r->vpad[j] = 0.0f;
+                continue;
+            }
+            const double qx = mx * sc - 1.0, qy = my * sc - 1.0;
             double su = wu[N] + wu[N + 1] * qx + wu[N + 2] * qy, sv = wv[N] + wv[N + 1] * qx + wv[N + 2] * qy;
             for (int i = 0; i < N; i++) {
                 const double dx = qx - px[i], dy = qy - py[i], r2 = dx * dx + dy * dy;
@@ -525,8 +564,12 @@ static int tps_field(re_render *r, const float (*lt)[2]) {
                     sv += wv[i] * k;
                 }
             }
-            r->u[y * res + x] = (float)su;
-            r->v[y * res + x] = (float)sv;
+            r->upad[j] = (float)su;
+            r->vpad[j] = (float)sv;
+            if (inside) {
+                r->u[my * res + mx] = (float)su;
+                r->v[my * res + mx] = (float)sv;
+            }
         }
     return 1;
 }
@@ -613,21 +656,18 @@ static void region_mask(const float (*lm)[2], int res, int parts, float *out) {
     }
 }
 
-/* Smallest Jacobian determinant of the backward map x -> x + a(x) + k * w(x) * l(x) over the model grid, where l is
- * the local field in r->field, w the crop edge's fade that re_render_apply uses for this field (edge_feather with
- * landmarks, feather with flow) and a the affine part: below 0 the warp folds over. */
+/* Smallest Jacobian determinant of the backward map x -> x + a(x) + k l(x) over the local grid, where l is the
+ * local field (r->loc, its fades applied) and a the affine part: below 0 the warp folds over. */
 static float min_det(const re_render *r, float k) {
-    const int res = r->res;
-    const float *F = r->field, *we = r->diag.used_landmarks ? r->wedge : r->win;
+    const int S = r->side;
+    const float *L = r->loc;
     float m = 1e30f;
-    for (int y = 0; y + 1 < res; y++)
-        for (int x = 0; x + 1 < res; x++) {
-            const int i = y * res + x;
-            const float lx = k * we[i] * F[NF * i], ly = k * we[i] * F[NF * i + 1];
-            const float lxr = k * we[i + 1] * F[NF * (i + 1)], lyr = k * we[i + 1] * F[NF * (i + 1) + 1];
-            const float lxd = k * we[i + res] * F[NF * (i + res)], lyd = k * we[i + res] * F[NF * (i + res) + 1];
-            const float a = 1 + r->aff[0] + (lxr - lx), b = r->aff[1] + (lxd - lx);
-            const float c = r->aff[3] + (lyr - ly), d = 1 + r->aff[4] + (lyd - ly);
+    for (int y = 0; y + 1 < S; y++)
+        for (int x = 0; x + 1 < S; x++) {
+            const size_t i = (size_t)y * S + x;
+            const float *l = L + 2 * i, *lr = l + 2, *ld = l + 2 * (size_t)S;
+            const float a = 1 + r->aff[0] + k * (lr[0] - l[0]), b = r->aff[1] + k * (ld[0] - l[0]);
+            const float c = r->aff[3] + k * (lr[1] - l[1]), d = 1 + r->aff[4] + k * (ld[1] - l[1]);
             m = fminf(m, a * d - b * c);
         }
     return m;
@@ -639,15 +679,15 @@ static float min_det(const re_render *r, float k) {
  * (only around the failing cells) was measured too: eyes r +0.03 and yaw +0.02 on 24 pairs, but 6.8% of frames
  * over the identity threshold against 1.9%, so the whole field is scaled. */
 static void limit_local(re_render *r) {
-    const int n = r->res * r->res;
+    const size_t n = (size_t)r->side * r->side;
     const float cap = r->o.max_local;
-    float *F = r->field;
-    for (int i = 0; i < n; i++) {
-        const float m = sqrtf(F[NF * i] * F[NF * i] + F[NF * i + 1] * F[NF * i + 1]);
+    float *F = r->loc;
+    for (size_t i = 0; i < n; i++) {
+        const float m = sqrtf(F[2 * i] * F[2 * i] + F[2 * i + 1] * F[2 * i + 1]);
         if (m > cap) {   /* soft cap: m -> cap * (1 - exp(-m / cap)) * e/(e-1) would be smoother; tanh is enough */
             const float k = cap * tanhf(m / cap) / m;
-            F[NF * i] *= k;
-            F[NF * i + 1] *= k;
+            F[2 * i] *= k;
+            F[2 * i + 1] *= k;
         }
     }
     float k = 1.0f;
@@ -659,10 +699,7 @@ static void limit_local(re_render *r) {
             else hi = mid;
         }
         k = lo;
-        for (int i = 0; i < n; i++) {
-            F[NF * i] *= k;
-            F[NF * i + 1] *= k;
-        }
+        for (size_t i = 0; i < 2 * n; i++) F[i] *= k;
     }
     r->diag.local_scale = k;
 }
@@ -672,27 +709,89 @@ static void limit_local(re_render *r) {
  * landmarks, the local motion around the eyes (region_mask) is multiplied by opts.eye_motion after limit_local;
  * where that would fold the warp, the gain is reduced (to 1 at worst) until it does not. */
 static void amplify_eyes(re_render *r, const float (*lm)[2]) {
-    const int n = r->res * r->res;
+    const int res = r->res, S = r->side, P = r->pad;
     r->diag.eye_gain = 1.0f;
-    if (!r->diag.used_landmarks || r->o.eye_motion == 1.0f) return;
-    float *em = r->tmp, *keep = r->tmp + n;   /* the residual's scratch is free by now */
-    region_mask(lm, r->res, REGION_EYES, em);
-    for (int i = 0; i < n; i++) {
-        keep[2 * i] = r->field[(size_t)NF * i];
-        keep[2 * i + 1] = r->field[(size_t)NF * i + 1];
-    }
+    if (!r->diag.used_landmarks || r->o.eye_motion == 1.0f || r->has_eyes) return;
+    float *em = r->tmp, *keep = r->lkeep;   /* the residual's scratch is free by now */
+    region_mask(lm, res, REGION_EYES, em);
+    memcpy(keep, r->loc, 2 * (size_t)S * S * sizeof(float));
     const float floor_det = fminf(r->o.min_det, min_det(r, 1.0f));   /* never worse than limit_local left it */
     float g = r->o.eye_motion;
     for (int it = 0;; it++) {
-        for (int i = 0; i < n; i++) {
-            const float a = 1 + (g - 1) * em[i];
-            r->field[(size_t)NF * i] = a * keep[2 * i];
-            r->field[(size_t)NF * i + 1] = a * keep[2 * i + 1];
-        }
+        for (int y = 0; y < res; y++)   /* the eyes lie inside the model grid */
+            for (int x = 0; x < res; x++) {
+                const float a = 1 + (g - 1) * em[y * res + x];
+                const size_t j = 2 * ((size_t)(y + P) * S + x + P);
+                r->loc[j] = a * keep[j];
+                r->loc[j + 1] = a * keep[j + 1];
+            }
         if (g == 1.0f || min_det(r, 1.0f) >= floor_det) break;
         g = it < 8 ? 1 + 0.7f * (g - 1) : 1.0f;   /* the last try restores the field exactly */
     }
     r->diag.eye_gain = g;
+}
+
+/* The local part l = f - a on the local grid, with its fades. With landmarks it covers the face's region (the
+ * spline means nothing far from the landmarks), also where that reaches past the crop square (a turned head's far
+ * cheek lies near its edge: fading the motion out there folded the warp, and the whole field was scaled down to
+ * about 0.6 on sadtalker_aoc), and fades with the ring (outer). With flow it lives inside the crop square only,
+ * faded by feather. */
+static void local_field(re_render *r) {
+    const int res = r->res, S = r->side, P = r->pad;
+    const float *a = r->aff;
+    memset(r->loc, 0, 2 * (size_t)S * S * sizeof(float));
+    for (int y = 0; y < S; y++)
+        for (int x = 0; x < S; x++) {
+            const int mx = x - P, my = y - P;
+            const size_t j = (size_t)y * S + x;
+            float fu, fv, w;
+            if (r->diag.used_landmarks) {
+                w = r->fmask[j] * r->wout[j];
+                if (!(w > 0.0f)) continue;
+                fu = r->upad[j];
+                fv = r->vpad[j];
+            } else {
+                if (mx < 0 || mx >= res || my < 0 || my >= res) continue;
+                w = r->win[my * res + mx];
+                fu = r->u[my * res + mx];
+                fv = r->v[my * res + mx];
+            }
+            r->loc[2 * j] = w * (fu - (a[0] * mx + a[1] * my + a[2]));
+            r->loc[2 * j + 1] = w * (fv - (a[3] * mx + a[4] * my + a[5]));
+        }
+}
+
+/* The generated face's landmarks with the eyelids placed where re_render_set_eyes asks: each lid point (37, 38, 40,
+ * 41 and 43, 44, 46, 47) keeps its position along the target eye's corner line and gets the source's offset from
+ * the source's corner line, times the ratio (scaled by the eye's width change). */
+static void retarget_eyes(const re_render *r, const float (*lt)[2], float out[RE_FACE_LANDMARKS][2]) {
+    memcpy(out, lt, sizeof(float) * 2 * RE_FACE_LANDMARKS);
+    static const int lids[4] = {1, 2, 4, 5};
+    for (int e = 0; e < 2; e++) {
+        const int b = 36 + 6 * e;
+        const float *s0 = r->lm_s[b], *s1 = r->lm_s[b + 3], *t0 = lt[b], *t1 = lt[b + 3];
+        const float sx = s1[0] - s0[0], sy = s1[1] - s0[1], tx = t1[0] - t0[0], ty = t1[1] - t0[1];
+        const float ls = sqrtf(sx * sx + sy * sy), lt_ = sqrtf(tx * tx + ty * ty);
+        if (!(ls > 1e-3f) || !(lt_ > 1e-3f)) continue;
+        const float ex = tx / lt_, ey = ty / lt_;   /* target corner line, and its normal (-ey, ex) */
+        for (int k = 0; k < 4; k++) {
+            const float *ps = r->lm_s[b + lids[k]], *pt = lt[b + lids[k]];
+            const float perp_s = ((ps[0] - s0[0]) * -sy + (ps[1] - s0[1]) * sx) / ls;   /* source offset */
+            const float along = (pt[0] - t0[0]) * ex + (pt[1] - t0[1]) * ey;
+            const float perp = perp_s * (lt_ / ls) * r->eye_ratio[e];
+            out[b + lids[k]][0] = t0[0] + along * ex - perp * ey;
+            out[b + lids[k]][1] = t0[1] + along * ey + perp * ex;
+        }
+    }
+}
+
+void re_render_set_eyes(re_render *r, const float *ratio) {
+    if (!r) return;
+    r->has_eyes = ratio != NULL;
+    for (int e = 0; ratio && e < 2; e++) {
+        const float v = ratio[e];
+        r->eye_ratio[e] = v != v ? 1.0f : v < 0 ? 0.0f : v > 2.5f ? 2.5f : v;
+    }
 }
 
 /* Everything at model resolution for one generated face: flow, affine part, gated colour-matched residual. */
@@ -703,6 +802,11 @@ static re_status prepare(re_render *r, const float *gen, const float (*lm)[2]) {
     if (lm && !lm_ok(lm, res)) return re_fail(RE_ERR_ARG, "re_render_apply: landmarks out of range");
     to_luma(gen, n, r->lum_t);
     r->diag.used_landmarks = 0;
+    float lm_eyes[RE_FACE_LANDMARKS][2];
+    if (lm && r->src_lm_ok && r->has_eyes) {
+        retarget_eyes(r, lm, lm_eyes);
+        lm = (const float(*)[2])lm_eyes;
+    }
     if (lm && r->src_lm_ok && tps_field(r, lm)) {
         r->diag.used_landmarks = 1;
         if (r->o.refine_iters > 0)
@@ -751,17 +855,13 @@ static re_status prepare(re_render *r, const float *gen, const float (*lm)[2]) {
             k = k < 0 ? 0 : k > 2 ? 2 : k;
             const float tcb = k * r->photo_cb, tcr = k * r->photo_cr;
             const float gch = r->gain_c > 0 ? g * (r->o.residual < 1 ? r->o.residual : 1.0f) : 0.0f;
-            float *f = r->field + (size_t)i * NF;
-            const float ax = r->aff[0] * x + r->aff[1] * y + r->aff[2], ay = r->aff[3] * x + r->aff[4] * y + r->aff[5];
-            /* the local part: with landmarks only over the face's region (the spline means nothing far from them) */
-            const float lw = r->diag.used_landmarks ? r->fmask[i] : 1.0f;
-            f[0] = lw * (r->u[i] - ax);
-            f[1] = lw * (r->v[i] - ay);
-            f[R_Y] = 255.0f * g * gy * dy;
-            f[R_G] = gch;
-            f[R_CB] = 255.0f * gch * tcb;
-            f[R_CR] = 255.0f * gch * tcr;
+            float *f = r->field + (size_t)i * NR;
+            f[R_Y - R_Y] = 255.0f * g * gy * dy;
+            f[R_G - R_Y] = gch;
+            f[R_CB - R_Y] = 255.0f * gch * tcb;
+            f[R_CR - R_Y] = 255.0f * gch * tcr;
         }
+    local_field(r);
     limit_local(r);
     amplify_eyes(r, lm);
     r->diag.mean_flow = wsum > 0 ? (float)(flow_sum / wsum) : 0.0f;
@@ -769,8 +869,8 @@ static re_status prepare(re_render *r, const float *gen, const float (*lm)[2]) {
     return RE_OK;
 }
 
-/* Bilinear sample of the NF-channel field at model coordinates (x, y), border replicated. */
-static inline void sample_field(const float *F, int res, float x, float y, float out[NF]) {
+/* Bilinear sample of a field of nc channels on a res x res grid at (x, y), border replicated. */
+static inline void sample_field(const float *F, int res, int nc, float x, float y, float *out) {
     if (x < 0) x = 0;
     if (y < 0) y = 0;
     if (x > res - 1) x = (float)(res - 1);
@@ -779,9 +879,9 @@ static inline void sample_field(const float *F, int res, float x, float y, float
     if (ix > res - 2) ix = res - 2;
     if (iy > res - 2) iy = res - 2;
     const float ax = x - ix, ay = y - iy;
-    const float *p00 = F + ((size_t)iy * res + ix) * NF, *p01 = p00 + NF, *p10 = p00 + (size_t)res * NF, *p11 = p10 + NF;
+    const float *p00 = F + ((size_t)iy * res + ix) * nc, *p01 = p00 + nc, *p10 = p00 + (size_t)res * nc, *p11 = p10 + nc;
     const float w00 = (1 - ax) * (1 - ay), w01 = ax * (1 - ay), w10 = (1 - ax) * ay, w11 = ax * ay;
-    for (int c = 0; c < NF; c++) out[c] = w00 * p00[c] + w01 * p01[c] + w10 * p10[c] + w11 * p11[c];
+    for (int c = 0; c < nc; c++) out[c] = w00 * p00[c] + w01 * p01[c] + w10 * p10[c] + w11 * p11[c];
 }
 
 static inline uint8_t clamp_u8(float v) { return v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)(v + 0.5f); }
@@ -826,11 +926,12 @@ re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)
             const float wo = lut(r->lut_out, s);
             if (wo <= 0.0f) continue;
             const float wi = lut(r->diag.used_landmarks ? r->lut_edge : r->lut_in, s);
-            float f[NF] = {0};
-            if (wi > 0.0f) sample_field(r->field, res, mx, my, f);
-            /* displacement in model pixels: affine everywhere (fading in the ring), local detail inside */
+            float f[NF] = {0}, l[2];
+            if (wi > 0.0f) sample_field(r->field, res, NR, mx, my, f + R_Y);
+            sample_field(r->loc, r->side, 2, mx + r->pad, my + r->pad, l);
+            /* displacement in model pixels: affine everywhere (fading in the ring), local detail (faded already) */
             const float ax = aff[0] * mx + aff[1] * my + aff[2], ay = aff[3] * mx + aff[4] * my + aff[5];
-            const float dmx = mot * wo * (ax + wi * f[0]), dmy = mot * wo * (ay + wi * f[1]);
+            const float dmx = mot * (wo * ax + l[0]), dmy = mot * (wo * ay + l[1]);
             g[0] = M[0] * dmx + M[1] * dmy;
             g[1] = M[3] * dmx + M[4] * dmy;
             for (int k = R_Y; k < NF; k++) g[k] = wi * f[k];
@@ -953,7 +1054,11 @@ void re_render_free(re_render *r) {
     re_free(r->win);
     re_free(r->tps);
     re_free(r->fmask);
-    re_free(r->wedge);
+    re_free(r->wout);
+    re_free(r->loc);
+    re_free(r->lkeep);
+    re_free(r->upad);
+    re_free(r->vpad);
     re_free(r->gridv);
     re_free(r->pcrop);
     re_free(r);

@@ -106,3 +106,18 @@ void re_steer_state_next(re_steer_state *st, const float *z_src, const float *z_
     re_steer_apply(st->d, &st->o, dz, st->have_aref ? da : NULL, st->strength, dz, st->tmp + L);
     for (int i = 0; i < L; i++) z_out[i] = z_src[i] + dz[i];
 }
+
+int re_steer_state_eye_ratio(const re_steer_state *st, float ratio[2]) {
+    if (!st || !ratio || !st->d || !st->o.attr_drive || !st->have_aref || !st->have_alast) return 0;
+    const re_region g = st->o.region;
+    if (g != RE_REGION_ALL && g != RE_REGION_EXPRESSION && g != RE_REGION_EYES) return 0;
+    const int k[2] = {RE_ATTR_EYE_L, RE_ATTR_EYE_R};
+    for (int e = 0; e < 2; e++)   /* a reference frame with closed eyes gives no scale to the driver's opening */
+        if (!(st->aref[k[e]] > 0.08f) || !isfinite(st->alast[k[e]])) return 0;
+    for (int e = 0; e < 2; e++) {
+        const float a0 = st->aref[k[e]];
+        float v = 1.0f + st->strength * st->o.eyes * (st->alast[k[e]] / a0 - 1.0f) + st->o.offset[k[e]] / a0;
+        ratio[e] = v > 2.5f ? 2.5f : v > 0.0f ? v : 0.0f;
+    }
+    return 1;
+}

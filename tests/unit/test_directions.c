@@ -424,6 +424,50 @@ static void test_steer_state(void) {
     }
     re_latent_filter_free(f);
     re_steer_state_free(st);
+
+    /* the eyes' opening for the renderer: the driver's eye opening against its reference's, scaled by strength and
+     * --eyes, plus the offset over the reference's; none before attributes, without attribute drive, with a region
+     * without eyes, or a reference with closed eyes */
+    {
+        float ar[K], an[K], ratio[2] = {-1, -1};
+        for (int k = 0; k < K; k++) ar[k] = an[k] = 0;
+        ar[RE_ATTR_EYE_L] = 0.30f, ar[RE_ATTR_EYE_R] = 0.25f;
+        an[RE_ATTR_EYE_L] = 0.06f, an[RE_ATTR_EYE_R] = 0.30f;   /* a wink of the image-left eye */
+        re_steer_opts_default(&o);
+        o.eyes = 0.5f;
+        o.offset[RE_ATTR_EYE_R] = 0.05f;
+        CHECK_OK(re_steer_state_create(&st, d, &o, 2.0f, SL, 25, NULL));
+        CHECK(re_steer_state_eye_ratio(st, ratio) == 0);   /* no attributes yet */
+        re_steer_state_set_ref(st, ar);
+        re_steer_state_next(st, zs, z[0], zr, an, out);
+        CHECK(re_steer_state_eye_ratio(st, ratio) == 1);
+        /* left: 1 + 2 * 0.5 * (0.06 / 0.30 - 1) = 0.2; right: 1 + 1 * (0.30 / 0.25 - 1) + 0.05 / 0.25 = 1.4 */
+        CHECK_MSG(fabsf(ratio[0] - 0.2f) < 1e-5f && fabsf(ratio[1] - 1.4f) < 1e-5f, "eye ratio %g %g", ratio[0],
+                  ratio[1]);
+        re_steer_state_free(st);
+        o.eyes = 3.0f;   /* clamped at 0 */
+        o.offset[RE_ATTR_EYE_R] = 0;
+        CHECK_OK(re_steer_state_create(&st, d, &o, 1.0f, SL, 25, NULL));
+        re_steer_state_set_ref(st, ar);
+        re_steer_state_next(st, zs, z[0], zr, an, out);
+        CHECK(re_steer_state_eye_ratio(st, ratio) == 1 && ratio[0] == 0.0f);
+        re_steer_state_free(st);
+        const re_region no_eyes[2] = {RE_REGION_POSE, RE_REGION_LIPS};
+        for (int v = 0; v < 4; v++) {
+            re_steer_opts_default(&o);
+            if (v < 2) o.region = no_eyes[v];
+            if (v == 2) o.attr_drive = 0;
+            float aref[K];
+            memcpy(aref, ar, sizeof aref);
+            if (v == 3) aref[RE_ATTR_EYE_R] = 0.02f;   /* the reference frame's eye is closed */
+            CHECK_OK(re_steer_state_create(&st, d, &o, 1.0f, SL, 25, NULL));
+            re_steer_state_set_ref(st, aref);
+            re_steer_state_next(st, zs, z[0], zr, an, out);
+            CHECK_MSG(re_steer_state_eye_ratio(st, ratio) == 0, "eye ratio case %d", v);
+            re_steer_state_free(st);
+        }
+        CHECK(re_steer_state_eye_ratio(NULL, ratio) == 0);
+    }
     re_directions_free(d);
 }
 

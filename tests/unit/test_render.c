@@ -62,6 +62,29 @@ static re_face_frame whole(int K) {
 }
 
 /* Mean |a - b| over the central square of side frac * K (8-bit units). */
+/* 68 landmarks of a schematic frontal face on the model grid, moved right by dx model pixels. */
+static void synth_landmarks(float ls[RE_FACE_LANDMARKS][2], float dx) {
+    for (int i = 0; i < 17; i++) {   /* jaw: a U from temple to temple */
+        const double a = M_PI * i / 16;
+        ls[i][0] = (float)(31.5 - 24 * cos(a));
+        ls[i][1] = (float)(26 + 30 * sin(a));
+    }
+    for (int i = 17; i < 27; i++) ls[i][0] = 12 + (float)(i - 17) * 4.4f, ls[i][1] = 18;   /* brows */
+    for (int i = 27; i < 36; i++) ls[i][0] = 31.5f + (i < 31 ? 0 : (float)(i - 33) * 2), ls[i][1] = 22 + (float)(i < 31 ? (i - 27) * 4 : 16);
+    for (int e = 0; e < 2; e++)   /* eyes 36-41 and 42-47: hexagons 8 px wide, 4 px tall */
+        for (int k = 0; k < 6; k++) {
+            const double a = M_PI * k / 3;
+            ls[36 + 6 * e + k][0] = (float)((e ? 41.5 : 21.5) - 4 * cos(a));
+            ls[36 + 6 * e + k][1] = (float)(25 - 2 * sin(a));
+        }
+    for (int i = 48; i < 68; i++) {   /* mouth on an ellipse */
+        const double a = 2 * M_PI * (i - 48) / (i < 60 ? 12 : 8);
+        ls[i][0] = (float)(31.5 + (i < 60 ? 8 : 5) * cos(a));
+        ls[i][1] = (float)(45 + (i < 60 ? 3 : 1.5) * sin(a));
+    }
+    for (int i = 0; i < RE_FACE_LANDMARKS; i++) ls[i][0] += dx;
+}
+
 static double center_diff(const re_image *a, const re_image *b, double frac) {
     const int K = a->w, m = (int)(K * (1 - frac) / 2);
     double s = 0;
@@ -353,24 +376,7 @@ int main(void) {
      * eye (5 px) would fold the warp at gain 3, so the gain is reduced and the warp stays as unfolded as at 1 */
     {
         float ls[RE_FACE_LANDMARKS][2], lt[RE_FACE_LANDMARKS][2];
-        for (int i = 0; i < 17; i++) {   /* jaw: a U from temple to temple */
-            const double a = M_PI * i / 16;
-            ls[i][0] = (float)(31.5 - 24 * cos(a));
-            ls[i][1] = (float)(26 + 30 * sin(a));
-        }
-        for (int i = 17; i < 27; i++) ls[i][0] = 12 + (float)(i - 17) * 4.4f, ls[i][1] = 18;   /* brows */
-        for (int i = 27; i < 36; i++) ls[i][0] = 31.5f + (i < 31 ? 0 : (float)(i - 33) * 2), ls[i][1] = 22 + (float)(i < 31 ? (i - 27) * 4 : 16);
-        for (int e = 0; e < 2; e++)   /* eyes 36-41 and 42-47: hexagons 8 px wide, 4 px tall */
-            for (int k = 0; k < 6; k++) {
-                const double a = M_PI * k / 3;
-                ls[36 + 6 * e + k][0] = (float)((e ? 41.5 : 21.5) - 4 * cos(a));
-                ls[36 + 6 * e + k][1] = (float)(25 - 2 * sin(a));
-            }
-        for (int i = 48; i < 68; i++) {   /* mouth on an ellipse */
-            const double a = 2 * M_PI * (i - 48) / (i < 60 ? 12 : 8);
-            ls[i][0] = (float)(31.5 + (i < 60 ? 8 : 5) * cos(a));
-            ls[i][1] = (float)(45 + (i < 60 ? 3 : 1.5) * sin(a));
-        }
+        synth_landmarks(ls, 0.0f);
         double moved[3] = {0}, mouth[3] = {0};
         const float gains[3] = {1, 2, 3};
         re_render_diag dg[3];
@@ -418,6 +424,107 @@ int main(void) {
         CHECK_MSG(moved[1] > 1.5 * moved[0] && moved[0] > 0, "eye change %.0f vs %.0f", moved[1], moved[0]);
         CHECK_MSG(dg[2].eye_gain < 3.0f && dg[2].eye_gain >= 1.0f, "folding lid kept gain %.2f", dg[2].eye_gain);
         (void)mouth;
+    }
+
+    /* 6c. motion at the crop square's edge: a face whose right cheek lies 2 px inside the square (a turned head)
+     * moves its right jaw 5 px to the right. The local motion continues past the square and fades out over the
+     * face's margin there, so the jaw's pixels move most of the way the landmarks say (the source face's margin
+     * fades the rest: the jaw ends 5 px outside the source face; a fade inside the square moved it 0.16 of the
+     * way), and the warp does not fold (the whole local field is not scaled down). The photo is twice the square's size; red and green code the photo's x and
+     * y, so the output tells where each pixel came from. */
+    {
+        float ls[RE_FACE_LANDMARKS][2], lt[RE_FACE_LANDMARKS][2];
+        synth_landmarks(ls, 6.0f);   /* jaw point 16 at x = 61.5 */
+        memcpy(lt, ls, sizeof lt);
+        for (int i = 12; i <= 16; i++) lt[i][0] += 5.0f;
+        const int W = 2 * K;
+        re_image big = {0};
+        CHECK_OK(re_image_alloc(&big, W, W));
+        for (int y = 0; y < W; y++)
+            for (int x = 0; x < W; x++) {
+                uint8_t *p = big.data + (size_t)y * big.stride + 3 * (size_t)x;
+                p[0] = (uint8_t)(x / 2);
+                p[1] = (uint8_t)(y / 2);
+                p[2] = 128;
+            }
+        const re_face_frame cf = {W / 2 - 0.5f, W / 2 - 0.5f, K / 2.0f, 0.0f};
+        float m2p[6], p2m[6];
+        CHECK_OK(re_face_frame_matrix(&cf, RES, m2p, p2m));
+        re_render_opts oc;
+        re_render_opts_default(&oc);
+        oc.residual = 0;
+        oc.tps_lambda = 0;   /* the spline interpolates: the landmarks' motion is the field's there */
+        re_render *r = NULL;
+        CHECK_OK(re_render_create(&r, &big, &cf, RES, &oc));
+        CHECK_OK(re_render_set_source(r, ds, (const float(*)[2])ls));
+        CHECK_OK(re_render_apply(r, ds, (const float(*)[2])lt, &out));
+        re_render_diag dc;
+        re_render_get_diag(r, &dc);
+        re_render_free(r);
+        double worst = 1e9;
+        for (int i = 13; i <= 15; i++) {   /* the jaw points nearest the edge: where they show the photo from */
+            const double px = m2p[0] * lt[i][0] + m2p[1] * lt[i][1] + m2p[2];
+            const double py = m2p[3] * lt[i][0] + m2p[4] * lt[i][1] + m2p[5];
+            const uint8_t *o = out.data + (size_t)lround(py) * out.stride + 3 * (size_t)lround(px);
+            const double from_x = 2.0 * o[0] + 0.5;   /* photo x the output pixel came from (+-1) */
+            const double want_x = m2p[0] * ls[i][0] + m2p[1] * ls[i][1] + m2p[2];
+            const double moved = (px - from_x) / (px - want_x);   /* 1: as far as the landmarks say */
+            if (moved < worst) worst = moved;
+        }
+        printf("crop edge: jaw moved %.2f of the landmarks' motion (worst of 3), local scale %.2f\n", worst,
+               dc.local_scale);
+        CHECK(dc.used_landmarks == 1);
+        CHECK_MSG(dc.local_scale == 1.0f, "local field scaled by %.2f", dc.local_scale);
+        CHECK_MSG(worst > 0.5 && worst < 1.25, "jaw moved %.2f of its motion", worst);
+        re_image_free(&big);
+    }
+
+    /* 6d. the eyes' opening from the driver (re_render_set_eyes): with the generated face's landmarks equal to the
+     * source's, ratio 1 leaves the photo as it was; ratio 0.25 moves the upper lids towards the eyes' corner line,
+     * to a quarter of the source's offset (the field there points back to the source lid), and the eyes change
+     * far more than the mouth; NULL goes back to the generated face's lids. */
+    {
+        float ls[RE_FACE_LANDMARKS][2];
+        synth_landmarks(ls, 0.0f);
+        re_render_opts oy;
+        re_render_opts_default(&oy);
+        oy.residual = 0;
+        oy.tps_lambda = 0;
+        re_render *r = NULL;
+        CHECK_OK(re_render_create(&r, &photo, &fr, RES, &oy));
+        CHECK_OK(re_render_set_source(r, ds, (const float(*)[2])ls));
+        const float one[2] = {1, 1}, quarter[2] = {0.25f, 0.25f};
+        re_render_set_eyes(r, one);
+        CHECK_OK(re_render_apply(r, ds, (const float(*)[2])ls, &out));
+        CHECK_MSG(center_diff(&out, &photo, 1.0) == 0.0, "ratio 1 moved the photo (%g)", center_diff(&out, &photo, 1.0));
+        re_render_set_eyes(r, quarter);
+        CHECK_OK(re_render_apply(r, ds, (const float(*)[2])ls, &out));
+        CHECK_OK(re_render_get_flow(r, u, v));
+        re_render_diag dy;
+        re_render_get_diag(r, &dy);
+        /* upper lid point 37: source offset 2 px above the corner line (y 25): the target lid at y 24.5 */
+        const double ty = 25.0 - 0.25 * (25.0 - ls[37][1]);   /* 24.57: between grid rows 24 and 25 */
+        const int lx = (int)lround(ls[37][0]), ly = (int)floor(ty);
+        const float at = (float)((ly + 1 - ty) * v[ly * RES + lx] + (ty - ly) * v[(ly + 1) * RES + lx]);
+        const float want_v = (float)(ls[37][1] - ty);
+        printf("eye ratio 0.25: field at the lid %.2f px (landmarks say %.2f), eye gain %.2f\n", at, want_v,
+               dy.eye_gain);
+        CHECK_MSG(fabsf(at - want_v) < 0.35f * fabsf(want_v), "lid field %.2f vs %.2f", at, want_v);
+        CHECK(dy.eye_gain == 1.0f);   /* no amplification of a lid placed from the driver */
+        const int sc = K / RES;
+        double eyes = 0, mouth = 0;
+        for (int y = 0; y < K; y++)
+            for (int x = 0; x < K; x++) {
+                const size_t i = ((size_t)y * K + x) * 3;
+                const double dd = fabs((double)out.data[i] - photo.data[i]) + fabs((double)out.data[i + 1] - photo.data[i + 1]);
+                if (y >= 20 * sc && y < 30 * sc && x >= 14 * sc && x < 50 * sc) eyes += dd;
+                if (y >= 41 * sc && y < 49 * sc && x >= 22 * sc && x < 42 * sc) mouth += dd;
+            }
+        CHECK_MSG(eyes > 20 * (mouth + 1), "eyes changed %.0f, mouth %.0f", eyes, mouth);
+        re_render_set_eyes(r, NULL);
+        CHECK_OK(re_render_apply(r, ds, (const float(*)[2])ls, &out));
+        CHECK(center_diff(&out, &photo, 1.0) == 0.0);
+        re_render_free(r);
     }
 
     /* 7. bad arguments */
