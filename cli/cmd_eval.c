@@ -371,8 +371,8 @@ int cmd_eval(int argc, char **argv) {
     c.z = malloc((size_t)c.batch * c.L * sizeof(float));
     c.z2 = malloc((size_t)c.batch * c.L * sizeof(float));
     c.attr = calloc((size_t)c.batch, sizeof *c.attr);
-    c.eyes = calloc((size_t)c.batch, sizeof *c.eyes);
-    if (!c.attr || !c.eyes) {
+    c.parts = calloc((size_t)c.batch, sizeof *c.parts);
+    if (!c.attr || !c.parts) {
         rc = cli_fail(CMD, RE_ERR_NOMEM, "out of memory");
         goto done;
     }
@@ -510,7 +510,7 @@ done:
     free(c.z);
     free(c.z2);
     free(c.attr);
-    free(c.eyes);
+    free(c.parts);
     re_image_free(&c.img);
     re_image_free(&c.up);
     re_image_free(&c.tmp);

@@ -47,8 +47,7 @@ typedef struct ctx {
     const re_directions *dirs;
     float (*attr)[RE_ATTR_COUNT]; /* [batch] with steering: the driver's attributes (full-resolution landmarks) in
                                      each frame of the batch; attr[j][0] is NaN when frame j has none */
-    float (*eyes)[2];    /* [batch] ev_transfer: the photo's eye opening per frame (re_steer_state_eye_ratio), or
-                            NaN when the eyes are not driven from the driver's landmarks */
+    re_render_parts *parts;   /* [batch] ev_transfer: the renderer's parts per frame (re_steer_state_render_parts) */
 } ctx;
 
 

@@ -145,7 +145,7 @@ void ev_transfer(const ctx *c, re_steer_state *sst, const float *zsrc, const flo
     for (int j = 0; j < nb; j++) {
         const float *a = c->steer_on && isfinite(c->attr[j][0]) ? c->attr[j] : NULL;
         re_steer_state_next(sst, zsrc, c->z + (size_t)j * c->L, zref, a, c->z2 + (size_t)j * c->L);
-        if (!re_steer_state_eye_ratio(sst, c->eyes[j])) c->eyes[j][0] = NAN;
+        re_steer_state_render_parts(sst, &c->parts[j]);
     }
 }
 

@@ -305,7 +305,7 @@ re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_dr
                     int fnd;
                     if (P[i].er) {
                         er_result rr;
-                        er_set_eyes(P[i].er, isfinite(c->eyes[j][0]) ? c->eyes[j] : NULL);
+                        er_set_parts(P[i].er, &c->parts[j]);
                         if ((st = er_measure(P[i].er, gen, &rr)) != RE_OK) goto fail;
                         fnd = rr.found;
                         memcpy(fo, rr.feat, sizeof fo);

@@ -181,8 +181,8 @@ fail:
     return s;
 }
 
-void er_set_eyes(er_portrait *p, const float *ratio) {
-    if (p->render) re_render_set_eyes(p->render, ratio);
+void er_set_parts(er_portrait *p, const re_render_parts *parts) {
+    if (p->render) re_render_set_parts(p->render, parts);
 }
 
 re_status er_measure(er_portrait *p, const float *gen, er_result *r) {

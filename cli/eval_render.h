@@ -41,8 +41,8 @@ re_status er_portrait_open(er_portrait **p, const er_opts *o, const re_image *ph
                            const float *ds);
 /* Render the decoded driven face gen ([3][res][res]) and measure the output. */
 re_status er_measure(er_portrait *p, const float *gen, er_result *r);
-/* The photo's eye opening for the next er_measure calls (re_render_set_eyes), or NULL: the generated face's. */
-void er_set_eyes(er_portrait *p, const float *ratio);
+/* The renderer's parts for the next er_measure calls (re_render_set_parts), or NULL: the generated face's. */
+void er_set_parts(er_portrait *p, const re_render_parts *parts);
 /* The photo's own measures: features (found = 0 when its measurement crop has no face), embedding, gray flag. */
 const er_result *er_source(const er_portrait *p);
 int er_is_gray(const er_portrait *p);

@@ -109,13 +109,27 @@ RE_API void re_steer_state_reset(re_steer_state *st);
  * none (no face): the last ones are held. Ignored without directions. Never fails. */
 RE_API void re_steer_state_next(re_steer_state *st, const float *z_src, const float *z_drive, const float *z_ref,
                                 const float *attr, float *z_out);
-/* After re_steer_state_next: how far the photo's eyes should be open in this frame, relative to their own opening,
- * from the driver's measured eye opening (smoothed) against its reference frame's: ratio[k] = 1 + s * eyes *
- * (a_k / a_ref,k - 1) + offset_k / a_ref,k for the image-left (k = 0, landmarks 36-41) and image-right eye, clamped
- * to [0, 2.5]. Returns 1 with ratio filled when the eyes are driven from the driver's landmarks (directions, attribute
- * drive, a region with the eyes, the reference's eyes open), else 0 (then the decoded face's eyes are all there is).
- * The photo renderer takes it (re_render_set_eyes): a blink drawn by the 64 px decoder is faint. */
-RE_API int re_steer_state_eye_ratio(const re_steer_state *st, float ratio[2]);
+/* What the photo renderer should take from the driver and the controls rather than from the generated face's
+ * landmarks, for the following re_render_apply calls (re_render_set_parts). The 64 px decoder draws a blink as a
+ * pixel or two of eyelid, and a frozen part (--lips 0) still moves a little in the decoded face. With landmarks:
+ *  - eyes: the lid landmarks (37, 38, 40, 41; 43, 44, 46, 47) get the source face's lid offsets from its eye
+ *    corners' line times eye_ratio ([0] the image-left eye, 36-41; [1] the image-right one; clamped to [0, 2.5],
+ *    NaN read as 1), placed along the generated face's corner line; ratio 1 keeps the source's lids. The eyes'
+ *    local motion is then not amplified (re_render_opts.eye_motion).
+ *  - mouth_still: the lips (48-67) keep the source face's shape, moved with the face (a similarity fitted to the
+ *    eye corners and the nose), and no generated pixels are added around the mouth. */
+typedef struct re_render_parts {
+    int eyes;
+    float eye_ratio[2];
+    int mouth_still;
+} re_render_parts;
+/* After re_steer_state_next: the renderer's parts for this frame. With directions: the eyes follow the driver's
+ * measured eye opening (smoothed) against its reference frame's, ratio[k] = 1 + s * eyes * (a_k / a_ref,k - 1) +
+ * offset_k / a_ref,k (attribute drive on, a region with the eyes, the reference frame's eyes open); they stay still
+ * (ratio 1 + offset_k / a_ref,k, or 1) with --eyes 0 or a region without them (pose, lips). The mouth stays still
+ * with --lips 0 or a region without it (pose, eyes). Returns 1 when a part is set, else 0 (p cleared: the generated
+ * face's landmarks are all there is, as without directions). */
+RE_API int re_steer_state_render_parts(const re_steer_state *st, re_render_parts *p);
 
 /* ---- Reference frame (FOMM's find_best_frame): the driving frame whose landmarks, normalized for position and
  * scale, are closest to the source's, so the motion starts from the source's own pose and expression. */
@@ -180,8 +194,9 @@ typedef struct re_render_opts {
     int residual_eyes;  /* with landmarks: the residual may also change the eyes, not only the mouth [0] */
     float eye_motion;   /* with landmarks: gain of the local motion around the eyes, where the 64 px decoder draws
                            eyelid motion faintly; reduced as far as needed to keep the warp from folding (0..4)
-                           [1.5]. Not used while re_render_set_eyes places the lids. Measured on 72 pairs (docs/ARCH.md): with residual_eyes 0, eye r 0.532 -> 0.561
-                           and fewer frames over the identity threshold than painted eyelids gave */
+                           [1.5]. Measured on 72 pairs (docs/ARCH.md): with residual_eyes 0, eye r 0.532 -> 0.561
+                           and fewer frames over the identity threshold than painted eyelids gave. Not used while
+                           re_render_set_parts places the lids */
     float max_local;    /* the local motion is capped (smoothly) at this many model pixels (0..64] [8] */
     float min_det;      /* the warp may compress the photo to no less than this share of its area: the local
                            motion is scaled down until it holds, so the photo never folds over [0.2] */
@@ -216,12 +231,10 @@ RE_API re_status re_render_set_source(re_render *r, const float *src_face, const
  * the landmark pairs (refined by refine_iters flow sweeps); without either, optical flow between the two faces.
  * RE_ERR_ARG (no source set, bad arguments), RE_ERR_NONFINITE, RE_ERR_NOMEM. */
 RE_API re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)[2], re_image *out);
-/* The eyes' opening for the following re_render_apply calls, relative to the source face's own
- * (re_steer_state_eye_ratio: [0] the image-left eye, landmarks 36-41; [1] the image-right one), or NULL: as the
- * generated face's landmarks say (the default). With landmarks, the target eyelid landmarks are placed at the source's lid offsets from the eye
- * corners' line times the ratio; the eyes' local motion is then not amplified (eye_motion). Non-finite values are
- * clamped like out-of-range ones: [0, 2.5], NaN as 1. */
-RE_API void re_render_set_eyes(re_render *r, const float *ratio);
+/* The parts to take from the caller (re_render_parts, filled by re_steer_state_render_parts) for the following
+ * re_render_apply calls (copied), or NULL: everything from the generated face's landmarks (the default). Used only
+ * when both faces have landmarks. */
+RE_API void re_render_set_parts(re_render *r, const re_render_parts *p);
 /* Landmarks (model pixels) of a decoded face ([3][res][res]) for re_render_set_source / re_render_apply: the face is
  * upscaled to RE_ANIM_LANDMARK_SIZE; with *have_box == 0 it is detected and *have_box / box (the landmark box at
  * that size) are set, else it is landmarked in box, so pass the decoded source first and keep its box for every

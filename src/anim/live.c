@@ -300,8 +300,8 @@ re_status re_live_frame(re_live *lv, const re_image *frame, re_image *out, re_li
     t = t2;
 
     /* hold, smooth, transfer */
-    float eye_ratio[2];
-    int eyes_ok = 0;
+    re_render_parts parts;
+    int parts_ok = 0;
     if (!lv->have_last) {
         memcpy(lv->z, lv->zsrc, (size_t)L * sizeof(float));   /* before the first face: the photo as it is */
     } else {
@@ -312,7 +312,7 @@ re_status re_live_frame(re_live *lv, const re_image *frame, re_image *out, re_li
         memcpy(lv->z, lv->zlast, (size_t)L * sizeof(float));
         if (lv->filt) re_latent_filter_apply(lv->filt, lv->z);
         re_steer_state_next(lv->steer, lv->zsrc, lv->z, lv->zref, attr_ok ? attr : NULL, lv->z);
-        eyes_ok = re_steer_state_eye_ratio(lv->steer, eye_ratio);
+        parts_ok = re_steer_state_render_parts(lv->steer, &parts);
     }
     t2 = now_ms();
     inf.ms.transfer = t2 - t;
@@ -333,7 +333,7 @@ re_status re_live_frame(re_live *lv, const re_image *frame, re_image *out, re_li
         t2 = now_ms();
         inf.ms.landmarks = t2 - t;
         t = t2;
-        re_render_set_eyes(lv->render, eyes_ok ? eye_ratio : NULL);
+        re_render_set_parts(lv->render, parts_ok ? &parts : NULL);
         if (s == RE_OK) s = re_render_apply(lv->render, lv->out, lm_found ? (const float(*)[2])lm : NULL, out);
     } else {
         s = re_image_from_chw(&lv->face_img, lv->out, lv->res, lv->res);

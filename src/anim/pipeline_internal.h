@@ -35,8 +35,8 @@ typedef struct pipe_job {
     float lmn[RE_FACE_LANDMARKS][2];  /* normalized landmarks when found (extraction) */
     float attr[RE_ATTR_COUNT];        /* the driver's attributes (re_face_attributes) when attr_ok */
     int attr_ok;
-    float eye_ratio[2];               /* the photo's eye opening for the renderer (re_steer_state_eye_ratio) */
-    int eyes_ok;
+    re_render_parts parts;            /* for the renderer (re_steer_state_render_parts) when parts_ok */
+    int parts_ok;
     float *out;         /* [3*res*res] generated face */
     float *drv_out;     /* [3*res*res] decoded driving code (motion mode driver view) */
     float *z;           /* [latent] code to decode */

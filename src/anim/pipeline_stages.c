@@ -155,7 +155,7 @@ re_status re_pipe_model_batch(pipe_ctx *c, pipe_job **js, int n) {
                 for (int d = 0; d < L; d++) j->zd[d] = c->mo->ref_latent[d] + j->z[d];
             /* z_t = z_src + s (z - z_ref), or steered with the driver's attributes (re_steer_state) */
             re_steer_state_next(c->steer, c->zsrc, j->z, c->zref, j->attr_ok ? j->attr : NULL, j->z);
-            j->eyes_ok = re_steer_state_eye_ratio(c->steer, j->eye_ratio);
+            j->parts_ok = re_steer_state_render_parts(c->steer, &j->parts);
         }
         memcpy(c->bz + (size_t)i * L, j->z, (size_t)L * sizeof(float));
         if (o->on_latent) o->on_latent(j->index, j->z, o->latent_user);
@@ -206,7 +206,7 @@ re_status re_pipe_consume(pipe_ctx *c, pipe_job *j) {
                 c->render_ready = s == RE_OK;
             }
             if (s == RE_OK) s = decoded_landmarks(c, j->out, lm, &lm_found);
-            re_render_set_eyes(c->render, j->eyes_ok ? j->eye_ratio : NULL);
+            re_render_set_parts(c->render, j->parts_ok ? &j->parts : NULL);
             if (s == RE_OK) s = re_render_apply(c->render, j->out, lm_found ? (const float(*)[2])lm : NULL, &c->gen);
         } else {
             s = re_image_from_chw(&c->face_img, j->out, c->res, c->res);

@@ -12,8 +12,8 @@
  *      field lives on a grid padded to cover the ring), capped, and scaled down until the warp cannot fold
  *      (limit_local); with landmarks its part around the eyes is then amplified (amplify_eyes: the 64 px decoder
  *      draws eyelid motion faintly), less where that would fold, unless the caller gave the eyes' opening
- *      (re_render_set_eyes, from the driver's landmarks): then the target lid landmarks are placed from it before
- *      the spline is fitted (retarget_eyes);
+ *      (re_render_set_parts, from the driver's landmarks): then the target lid landmarks are placed from it before
+ *      the spline is fitted (retarget_parts, which also keeps a still mouth's lips in the source's shape);
  *   3. residual: R = Dt - Ds(x + f(x)), what the warp cannot make (mouth interior, teeth, eyelids). It is moved to
  *      the photo's colours (its luminance, scaled by the photo's contrast over the decoder's, is added; its chroma
  *      becomes the photo's skin hue, as saturated as the generated pixel is along the decoder's skin hue: a
@@ -75,8 +75,7 @@ struct re_render {
     float *win;              /* [res*res] inner mask at the model grid (affine fit weights) */
     float aff[6];            /* affine part of the flow, model pixels: (a0 x + a1 y + a2, a3 x + a4 y + a5) */
     re_render_diag diag;
-    float eye_ratio[2];      /* the eyes' opening relative to the source's (re_render_set_eyes) when has_eyes */
-    int has_eyes;
+    re_render_parts parts;   /* what the caller gives instead of the generated face's landmarks (re_render_set_parts) */
     int grid;                /* step of the photo-resolution grid the field is evaluated on (1..4 pixels) */
     float *gridv;            /* [bh / grid + 2][bw / grid + 2][NF] */
 };
@@ -711,7 +710,7 @@ static void limit_local(re_render *r) {
 static void amplify_eyes(re_render *r, const float (*lm)[2]) {
     const int res = r->res, S = r->side, P = r->pad;
     r->diag.eye_gain = 1.0f;
-    if (!r->diag.used_landmarks || r->o.eye_motion == 1.0f || r->has_eyes) return;
+    if (!r->diag.used_landmarks || r->o.eye_motion == 1.0f || r->parts.eyes) return;
     float *em = r->tmp, *keep = r->lkeep;   /* the residual's scratch is free by now */
     region_mask(lm, res, REGION_EYES, em);
     memcpy(keep, r->loc, 2 * (size_t)S * S * sizeof(float));
@@ -761,13 +760,14 @@ static void local_field(re_render *r) {
         }
 }
 
-/* The generated face's landmarks with the eyelids placed where re_render_set_eyes asks: each lid point (37, 38, 40,
- * 41 and 43, 44, 46, 47) keeps its position along the target eye's corner line and gets the source's offset from
- * the source's corner line, times the ratio (scaled by the eye's width change). */
-static void retarget_eyes(const re_render *r, const float (*lt)[2], float out[RE_FACE_LANDMARKS][2]) {
+/* The generated face's landmarks with the parts re_render_set_parts gives. Eyes: each lid point (37, 38, 40, 41 and
+ * 43, 44, 46, 47) keeps its position along the target eye's corner line and gets the source's offset from the
+ * source's corner line, times the ratio (scaled by the eye's width change). A still mouth: the source's lips moved
+ * by the similarity that best maps the source's eye corners and nose onto the target's. */
+static void retarget_parts(const re_render *r, const float (*lt)[2], float out[RE_FACE_LANDMARKS][2]) {
     memcpy(out, lt, sizeof(float) * 2 * RE_FACE_LANDMARKS);
     static const int lids[4] = {1, 2, 4, 5};
-    for (int e = 0; e < 2; e++) {
+    for (int e = 0; r->parts.eyes && e < 2; e++) {
         const int b = 36 + 6 * e;
         const float *s0 = r->lm_s[b], *s1 = r->lm_s[b + 3], *t0 = lt[b], *t1 = lt[b + 3];
         const float sx = s1[0] - s0[0], sy = s1[1] - s0[1], tx = t1[0] - t0[0], ty = t1[1] - t0[1];
@@ -778,19 +778,49 @@ static void retarget_eyes(const re_render *r, const float (*lt)[2], float out[RE
             const float *ps = r->lm_s[b + lids[k]], *pt = lt[b + lids[k]];
             const float perp_s = ((ps[0] - s0[0]) * -sy + (ps[1] - s0[1]) * sx) / ls;   /* source offset */
             const float along = (pt[0] - t0[0]) * ex + (pt[1] - t0[1]) * ey;
-            const float perp = perp_s * (lt_ / ls) * r->eye_ratio[e];
+            const float perp = perp_s * (lt_ / ls) * r->parts.eye_ratio[e];
             out[b + lids[k]][0] = t0[0] + along * ex - perp * ey;
             out[b + lids[k]][1] = t0[1] + along * ey + perp * ex;
         }
     }
+    if (r->parts.mouth_still) {
+        /* least-squares similarity x -> [a -b; b a] x + t over the eye corners and the nose */
+        static const int anchor[] = {36, 39, 42, 45, 27, 28, 29, 30, 31, 32, 33, 34, 35};
+        const int na = (int)(sizeof anchor / sizeof anchor[0]);
+        double ms[2] = {0}, mt[2] = {0};
+        for (int i = 0; i < na; i++)
+            for (int d = 0; d < 2; d++) {
+                ms[d] += r->lm_s[anchor[i]][d] / na;
+                mt[d] += lt[anchor[i]][d] / na;
+            }
+        double sxx = 0, num_a = 0, num_b = 0;
+        for (int i = 0; i < na; i++) {
+            const double px = r->lm_s[anchor[i]][0] - ms[0], py = r->lm_s[anchor[i]][1] - ms[1];
+            const double qx = lt[anchor[i]][0] - mt[0], qy = lt[anchor[i]][1] - mt[1];
+            sxx += px * px + py * py;
+            num_a += px * qx + py * qy;
+            num_b += px * qy - py * qx;
+        }
+        if (sxx > 1e-6) {
+            const double a = num_a / sxx, b = num_b / sxx;
+            for (int i = 48; i < RE_FACE_LANDMARKS; i++) {
+                const double px = r->lm_s[i][0] - ms[0], py = r->lm_s[i][1] - ms[1];
+                out[i][0] = (float)(mt[0] + a * px - b * py);
+                out[i][1] = (float)(mt[1] + b * px + a * py);
+            }
+        }
+    }
 }
 
-void re_render_set_eyes(re_render *r, const float *ratio) {
+void re_render_set_parts(re_render *r, const re_render_parts *p) {
     if (!r) return;
-    r->has_eyes = ratio != NULL;
-    for (int e = 0; ratio && e < 2; e++) {
-        const float v = ratio[e];
-        r->eye_ratio[e] = v != v ? 1.0f : v < 0 ? 0.0f : v > 2.5f ? 2.5f : v;
+    memset(&r->parts, 0, sizeof r->parts);
+    if (!p) return;
+    r->parts.eyes = p->eyes != 0;
+    r->parts.mouth_still = p->mouth_still != 0;
+    for (int e = 0; e < 2; e++) {
+        const float v = p->eye_ratio[e];
+        r->parts.eye_ratio[e] = v != v ? 1.0f : v < 0 ? 0.0f : v > 2.5f ? 2.5f : v;
     }
 }
 
@@ -802,10 +832,10 @@ static re_status prepare(re_render *r, const float *gen, const float (*lm)[2]) {
     if (lm && !lm_ok(lm, res)) return re_fail(RE_ERR_ARG, "re_render_apply: landmarks out of range");
     to_luma(gen, n, r->lum_t);
     r->diag.used_landmarks = 0;
-    float lm_eyes[RE_FACE_LANDMARKS][2];
-    if (lm && r->src_lm_ok && r->has_eyes) {
-        retarget_eyes(r, lm, lm_eyes);
-        lm = (const float(*)[2])lm_eyes;
+    float lm_parts[RE_FACE_LANDMARKS][2];
+    if (lm && r->src_lm_ok && (r->parts.eyes || r->parts.mouth_still)) {
+        retarget_parts(r, lm, lm_parts);
+        lm = (const float(*)[2])lm_parts;
     }
     if (lm && r->src_lm_ok && tps_field(r, lm)) {
         r->diag.used_landmarks = 1;
@@ -831,7 +861,8 @@ static re_status prepare(re_render *r, const float *gen, const float (*lm)[2]) {
     float *region = NULL;
     if (r->diag.used_landmarks) {   /* with landmarks, generated pixels only around the mouth (and the eyes) */
         region = r->tmp + 5 * n;
-        region_mask(lm, res, REGION_MOUTH | (r->o.residual_eyes ? REGION_EYES : 0), region);
+        const int parts = (r->parts.mouth_still ? 0 : REGION_MOUTH) | (r->o.residual_eyes ? REGION_EYES : 0);
+        region_mask(lm, res, parts, region);
     }
     const float lo = r->o.gate_lo, hi = r->o.gate_hi, gy = r->gain_y * r->o.residual;
     const float sk2 = r->dec_cb * r->dec_cb + r->dec_cr * r->dec_cr;

@@ -107,17 +107,32 @@ void re_steer_state_next(re_steer_state *st, const float *z_src, const float *z_
     for (int i = 0; i < L; i++) z_out[i] = z_src[i] + dz[i];
 }
 
-int re_steer_state_eye_ratio(const re_steer_state *st, float ratio[2]) {
-    if (!st || !ratio || !st->d || !st->o.attr_drive || !st->have_aref || !st->have_alast) return 0;
+int re_steer_state_render_parts(const re_steer_state *st, re_render_parts *p) {
+    if (!p) return 0;
+    memset(p, 0, sizeof *p);
+    if (!st || !st->d) return 0;
     const re_region g = st->o.region;
-    if (g != RE_REGION_ALL && g != RE_REGION_EXPRESSION && g != RE_REGION_EYES) return 0;
+    const int eyes_in = g == RE_REGION_ALL || g == RE_REGION_EXPRESSION || g == RE_REGION_EYES;
+    const int mouth_in = g == RE_REGION_ALL || g == RE_REGION_EXPRESSION || g == RE_REGION_LIPS;
+    p->mouth_still = !mouth_in || st->o.lips == 0.0f;
     const int k[2] = {RE_ATTR_EYE_L, RE_ATTR_EYE_R};
+    int ref_ok = st->have_aref && st->have_alast;
     for (int e = 0; e < 2; e++)   /* a reference frame with closed eyes gives no scale to the driver's opening */
-        if (!(st->aref[k[e]] > 0.08f) || !isfinite(st->alast[k[e]])) return 0;
-    for (int e = 0; e < 2; e++) {
-        const float a0 = st->aref[k[e]];
-        float v = 1.0f + st->strength * st->o.eyes * (st->alast[k[e]] / a0 - 1.0f) + st->o.offset[k[e]] / a0;
-        ratio[e] = v > 2.5f ? 2.5f : v > 0.0f ? v : 0.0f;
+        if (!(st->aref[k[e]] > 0.08f) || !isfinite(st->alast[k[e]])) ref_ok = 0;
+    if (!eyes_in || st->o.eyes == 0.0f) {   /* still: the source's lids, plus a constant offset when it has a scale */
+        p->eyes = 1;
+        for (int e = 0; e < 2; e++)
+            p->eye_ratio[e] = 1.0f + (eyes_in && ref_ok ? st->o.offset[k[e]] / st->aref[k[e]] : 0.0f);
+    } else if (st->o.attr_drive && ref_ok) {
+        p->eyes = 1;
+        for (int e = 0; e < 2; e++) {
+            const float a0 = st->aref[k[e]];
+            p->eye_ratio[e] = 1.0f + st->strength * st->o.eyes * (st->alast[k[e]] / a0 - 1.0f) + st->o.offset[k[e]] / a0;
+        }
     }
-    return 1;
+    for (int e = 0; e < 2; e++) {
+        const float v = p->eye_ratio[e];
+        p->eye_ratio[e] = v > 2.5f ? 2.5f : v > 0.0f ? v : 0.0f;
+    }
+    return p->eyes || p->mouth_still;
 }

@@ -425,11 +425,13 @@ static void test_steer_state(void) {
     re_latent_filter_free(f);
     re_steer_state_free(st);
 
-    /* the eyes' opening for the renderer: the driver's eye opening against its reference's, scaled by strength and
-     * --eyes, plus the offset over the reference's; none before attributes, without attribute drive, with a region
-     * without eyes, or a reference with closed eyes */
+    /* the renderer's parts: the eyes' opening from the driver's against its reference's, scaled by strength and
+     * --eyes, plus the offset over the reference's; still eyes (ratio 1) in a region without them or with --eyes 0;
+     * a still mouth with --lips 0 or a region without it; nothing before attributes, without attribute drive, or
+     * with a reference whose eyes are closed */
     {
-        float ar[K], an[K], ratio[2] = {-1, -1};
+        float ar[K], an[K];
+        re_render_parts rp;
         for (int k = 0; k < K; k++) ar[k] = an[k] = 0;
         ar[RE_ATTR_EYE_L] = 0.30f, ar[RE_ATTR_EYE_R] = 0.25f;
         an[RE_ATTR_EYE_L] = 0.06f, an[RE_ATTR_EYE_R] = 0.30f;   /* a wink of the image-left eye */
@@ -437,36 +439,61 @@ static void test_steer_state(void) {
         o.eyes = 0.5f;
         o.offset[RE_ATTR_EYE_R] = 0.05f;
         CHECK_OK(re_steer_state_create(&st, d, &o, 2.0f, SL, 25, NULL));
-        CHECK(re_steer_state_eye_ratio(st, ratio) == 0);   /* no attributes yet */
+        CHECK(re_steer_state_render_parts(st, &rp) == 0 && !rp.eyes && !rp.mouth_still);   /* no attributes yet */
         re_steer_state_set_ref(st, ar);
         re_steer_state_next(st, zs, z[0], zr, an, out);
-        CHECK(re_steer_state_eye_ratio(st, ratio) == 1);
+        CHECK(re_steer_state_render_parts(st, &rp) == 1 && rp.eyes && !rp.mouth_still);
         /* left: 1 + 2 * 0.5 * (0.06 / 0.30 - 1) = 0.2; right: 1 + 1 * (0.30 / 0.25 - 1) + 0.05 / 0.25 = 1.4 */
-        CHECK_MSG(fabsf(ratio[0] - 0.2f) < 1e-5f && fabsf(ratio[1] - 1.4f) < 1e-5f, "eye ratio %g %g", ratio[0],
-                  ratio[1]);
+        CHECK_MSG(fabsf(rp.eye_ratio[0] - 0.2f) < 1e-5f && fabsf(rp.eye_ratio[1] - 1.4f) < 1e-5f, "eye ratio %g %g",
+                  rp.eye_ratio[0], rp.eye_ratio[1]);
         re_steer_state_free(st);
         o.eyes = 3.0f;   /* clamped at 0 */
         o.offset[RE_ATTR_EYE_R] = 0;
         CHECK_OK(re_steer_state_create(&st, d, &o, 1.0f, SL, 25, NULL));
         re_steer_state_set_ref(st, ar);
         re_steer_state_next(st, zs, z[0], zr, an, out);
-        CHECK(re_steer_state_eye_ratio(st, ratio) == 1 && ratio[0] == 0.0f);
+        CHECK(re_steer_state_render_parts(st, &rp) == 1 && rp.eyes && rp.eye_ratio[0] == 0.0f);
         re_steer_state_free(st);
-        const re_region no_eyes[2] = {RE_REGION_POSE, RE_REGION_LIPS};
-        for (int v = 0; v < 4; v++) {
+        /* region, --lips 0, --eyes 0: which parts stay still */
+        const struct { re_region g; float lips, eyes; int eyes_still, mouth_still; } rc[] = {
+            {RE_REGION_POSE, 1, 1, 1, 1},       {RE_REGION_LIPS, 1, 1, 1, 0}, {RE_REGION_EYES, 1, 1, 0, 1},
+            {RE_REGION_EXPRESSION, 1, 1, 0, 0}, {RE_REGION_ALL, 0, 1, 0, 1},  {RE_REGION_ALL, 1, 0, 1, 0},
+        };
+        for (int v = 0; v < (int)(sizeof rc / sizeof rc[0]); v++) {
             re_steer_opts_default(&o);
-            if (v < 2) o.region = no_eyes[v];
-            if (v == 2) o.attr_drive = 0;
+            o.region = rc[v].g;
+            o.lips = rc[v].lips;
+            o.eyes = rc[v].eyes;
+            CHECK_OK(re_steer_state_create(&st, d, &o, 1.0f, SL, 25, NULL));
+            re_steer_state_set_ref(st, ar);
+            re_steer_state_next(st, zs, z[0], zr, an, out);
+            const int ret = re_steer_state_render_parts(st, &rp);
+            CHECK_MSG(rp.mouth_still == rc[v].mouth_still, "mouth still, case %d", v);
+            CHECK_MSG(rp.eyes == 1, "eyes set, case %d", v);
+            if (rc[v].eyes_still)
+                CHECK_MSG(rp.eye_ratio[0] == 1.0f && rp.eye_ratio[1] == 1.0f, "still eyes, case %d", v);
+            else
+                CHECK_MSG(fabsf(rp.eye_ratio[0] - 0.2f) < 1e-5f, "driven eyes, case %d: %g", v, rp.eye_ratio[0]);
+            CHECK(ret == 1);
+            re_steer_state_free(st);
+        }
+        for (int v = 0; v < 2; v++) {   /* eyes from the decoded face: no attribute drive, closed reference eyes */
+            re_steer_opts_default(&o);
+            if (v == 0) o.attr_drive = 0;
             float aref[K];
             memcpy(aref, ar, sizeof aref);
-            if (v == 3) aref[RE_ATTR_EYE_R] = 0.02f;   /* the reference frame's eye is closed */
+            if (v == 1) aref[RE_ATTR_EYE_R] = 0.02f;
             CHECK_OK(re_steer_state_create(&st, d, &o, 1.0f, SL, 25, NULL));
             re_steer_state_set_ref(st, aref);
             re_steer_state_next(st, zs, z[0], zr, an, out);
-            CHECK_MSG(re_steer_state_eye_ratio(st, ratio) == 0, "eye ratio case %d", v);
+            CHECK_MSG(re_steer_state_render_parts(st, &rp) == 0 && !rp.eyes, "eyes not driven, case %d", v);
             re_steer_state_free(st);
         }
-        CHECK(re_steer_state_eye_ratio(NULL, ratio) == 0);
+        CHECK_OK(re_steer_state_create(&st, NULL, NULL, 1.0f, SL, 25, NULL));   /* plain arithmetic: nothing */
+        re_steer_state_next(st, zs, z[0], zr, an, out);
+        CHECK(re_steer_state_render_parts(st, &rp) == 0);
+        re_steer_state_free(st);
+        CHECK(re_steer_state_render_parts(NULL, &rp) == 0);
     }
     re_directions_free(d);
 }

@@ -479,10 +479,10 @@ int main(void) {
         re_image_free(&big);
     }
 
-    /* 6d. the eyes' opening from the driver (re_render_set_eyes): with the generated face's landmarks equal to the
-     * source's, ratio 1 leaves the photo as it was; ratio 0.25 moves the upper lids towards the eyes' corner line,
-     * to a quarter of the source's offset (the field there points back to the source lid), and the eyes change
-     * far more than the mouth; NULL goes back to the generated face's lids. */
+    /* 6d. the eyes' opening from the driver (re_render_set_parts): with the generated face's landmarks equal to
+     * the source's, ratio 1 leaves the photo as it was; ratio 0.25 moves the upper lids towards the eyes' corner
+     * line, to a quarter of the source's offset (the field there points back to the source lid), and the eyes
+     * change far more than the mouth; NULL goes back to the generated face's lids. */
     {
         float ls[RE_FACE_LANDMARKS][2];
         synth_landmarks(ls, 0.0f);
@@ -493,11 +493,11 @@ int main(void) {
         re_render *r = NULL;
         CHECK_OK(re_render_create(&r, &photo, &fr, RES, &oy));
         CHECK_OK(re_render_set_source(r, ds, (const float(*)[2])ls));
-        const float one[2] = {1, 1}, quarter[2] = {0.25f, 0.25f};
-        re_render_set_eyes(r, one);
+        const re_render_parts one = {1, {1, 1}, 0}, quarter = {1, {0.25f, 0.25f}, 0};
+        re_render_set_parts(r, &one);
         CHECK_OK(re_render_apply(r, ds, (const float(*)[2])ls, &out));
         CHECK_MSG(center_diff(&out, &photo, 1.0) == 0.0, "ratio 1 moved the photo (%g)", center_diff(&out, &photo, 1.0));
-        re_render_set_eyes(r, quarter);
+        re_render_set_parts(r, &quarter);
         CHECK_OK(re_render_apply(r, ds, (const float(*)[2])ls, &out));
         CHECK_OK(re_render_get_flow(r, u, v));
         re_render_diag dy;
@@ -521,10 +521,59 @@ int main(void) {
                 if (y >= 41 * sc && y < 49 * sc && x >= 22 * sc && x < 42 * sc) mouth += dd;
             }
         CHECK_MSG(eyes > 20 * (mouth + 1), "eyes changed %.0f, mouth %.0f", eyes, mouth);
-        re_render_set_eyes(r, NULL);
+        re_render_set_parts(r, NULL);
         CHECK_OK(re_render_apply(r, ds, (const float(*)[2])ls, &out));
         CHECK(center_diff(&out, &photo, 1.0) == 0.0);
         re_render_free(r);
+    }
+
+    /* 6e. a still mouth (--lips 0, --pose-only): the generated face opens its mouth (lower lip 3 px down, a dark
+     * mouth drawn) while the whole face moves 2 px right. With mouth_still the output is the photo moved 2 px, as
+     * for a generated face that only moved: the lips keep the source's shape and nothing is generated there. */
+    {
+        float ls[RE_FACE_LANDMARKS][2], lt[RE_FACE_LANDMARKS][2], lm2[RE_FACE_LANDMARKS][2];
+        synth_landmarks(ls, 0.0f);
+        synth_landmarks(lm2, 2.0f);   /* moved only */
+        memcpy(lt, lm2, sizeof lt);
+        for (int i = 55; i <= 59; i++) lt[i][1] += 3.0f;   /* lower outer lip */
+        for (int i = 65; i <= 67; i++) lt[i][1] += 3.0f;   /* lower inner lip */
+        memcpy(dt, ds, N * 3 * sizeof(float));
+        for (int y = 44; y < 49; y++)
+            for (int x = 26; x < 38; x++)
+                for (int c = 0; c < 3; c++) dt[c * N + y * RES + x] = 0.05f;
+        re_render_opts om;
+        re_render_opts_default(&om);
+        re_image moved = {0};
+        re_render *r = NULL;
+        om.residual = 0;
+        CHECK_OK(re_render_create(&r, &photo, &fr, RES, &om));
+        CHECK_OK(re_render_set_source(r, ds, (const float(*)[2])ls));
+        CHECK_OK(re_render_apply(r, ds, (const float(*)[2])lm2, &moved));
+        re_render_free(r);
+        re_render_opts_default(&om);   /* the residual on: none may be generated around a still mouth */
+        CHECK_OK(re_render_create(&r, &photo, &fr, RES, &om));
+        CHECK_OK(re_render_set_source(r, ds, (const float(*)[2])ls));
+        const re_render_parts still = {0, {1, 1}, 1};
+        re_render_set_parts(r, &still);
+        CHECK_OK(re_render_apply(r, dt, (const float(*)[2])lt, &out));
+        int worst = 0;
+        for (size_t i = 0; i < (size_t)K * K * 3; i++) {
+            const int dd = abs((int)out.data[i] - moved.data[i]);
+            if (dd > worst) worst = dd;
+        }
+        re_render_set_parts(r, NULL);   /* without it the mouth opens and darkens */
+        CHECK_OK(re_render_apply(r, dt, (const float(*)[2])lt, &out));
+        const int sc = K / RES;
+        double mouth = 0;
+        for (int y = 41 * sc; y < 51 * sc; y++)
+            for (int x = 22 * sc; x < 42 * sc; x++) mouth += abs((int)out.data[((size_t)y * K + x) * 3] - moved.data[((size_t)y * K + x) * 3]);
+        printf("still mouth: largest difference from the face only moved %d/255; without it %.0f in the mouth\n", worst,
+               mouth);
+        CHECK_MSG(worst <= 2, "still mouth differs by %d", worst);
+        CHECK(mouth > 1000);
+        re_render_free(r);
+        re_image_free(&moved);
+        make_face(dt, 1);
     }
 
     /* 7. bad arguments */
