@@ -116,8 +116,8 @@ RE_API void re_steer_state_next(re_steer_state *st, const float *z_src, const fl
  *    corners' line times eye_ratio ([0] the image-left eye, 36-41; [1] the image-right one; clamped to [0, 2.5],
  *    NaN read as 1), placed along the generated face's corner line; ratio 1 keeps the source's lids. The eyes'
  *    local motion is then not amplified (re_render_opts.eye_motion).
- *  - mouth_still: the lips (48-67) keep the source face's shape, moved with the face (a similarity fitted to the
- *    eye corners and the nose), and no generated pixels are added around the mouth. */
+ *  - mouth_still: the lips (48-67) keep the source face's shape, moved with the face (an affine map fitted to the
+ *    eye corners, the nose and the upper jaw), and no generated pixels are added around the mouth. */
 typedef struct re_render_parts {
     int eyes;
     float eye_ratio[2];

@@ -243,10 +243,10 @@ int main(void) {
             lm[i][0] = 16 + (float)(i % 9) * 4;
             lm[i][1] = 16 + (float)(i / 9) * 4;
         }
-        for (int i = 48; i < 60; i++) {   /* outer lips on an ellipse around the mouth drawn below */
-            const double a = 2 * M_PI * (i - 48) / 12;
-            lm[i][0] = (float)(31.5 + 8 * cos(a));
-            lm[i][1] = (float)(43.5 + 4 * sin(a));
+        for (int i = 48; i < 68; i++) {   /* lips on ellipses around the mouth drawn below, open: the inner lips */
+            const double a = 2 * M_PI * (i - 48) / (i < 60 ? 12 : 8);
+            lm[i][0] = (float)(31.5 + (i < 60 ? 8 : 6) * cos(a));
+            lm[i][1] = (float)(43.5 + (i < 60 ? 4 : 3) * sin(a));
         }
         re_render *r = NULL;
         re_render_opts od;
@@ -277,6 +277,26 @@ int main(void) {
         re_render_get_diag(r, &d);
         CHECK(d.used_landmarks == 1 && d.mean_flow < 1e-3f);
         re_render_free(r);
+        /* the same with the mouth closed (inner lips a quarter pixel apart): the generated pixels cover the opening's thin
+         * ellipse, not the lips' outer edges (model rows 40 and 47; the lips are the photo's, warped) */
+        for (int i = 60; i < 68; i++) lm[i][1] = (float)(43.5 + 0.25 * sin(2 * M_PI * (i - 60) / 8));   /* distinct */
+        CHECK_OK(re_render_create(&r, &photo, &fr, RES, &od));
+        CHECK_OK(re_render_set_source(r, ds, (const float(*)[2])lm));
+        CHECK_OK(re_render_apply(r, dt, (const float(*)[2])lm, &out));
+        long closed = 0, lips = 0;
+        for (int y = 0; y < K; y++)
+            for (int x = 0; x < K; x++) {
+                const uint8_t *a = out.data + (size_t)y * out.stride + 3 * x, *b = photo.data + (size_t)y * photo.stride + 3 * x;
+                const int diff = abs(a[0] - b[0]) + abs(a[1] - b[1]) + abs(a[2] - b[2]);
+                closed += diff > 3;
+                lips += diff > 3 && (y < 4 * 40 + 2 || y >= 4 * 47);   /* the lips' outer edges (39.5, 47.5) */
+            }
+        printf("closed mouth: %ld changed pixels (%ld at the lips' outer edges), against %ld open\n", closed, lips,
+               inside);
+        re_render_get_diag(r, &d);
+        CHECK(d.used_landmarks == 1);
+        CHECK_MSG(closed < inside / 2 && lips == 0, "closed mouth changed %ld pixels, %ld on the lips", closed, lips);
+        re_render_free(r);
     }
 
     /* 5b. the residual brings no foreign hue: a warm photo, a decoder whose skin is a different hue and whose
@@ -288,10 +308,10 @@ int main(void) {
             lm[i][0] = 16 + (float)(i % 9) * 4;
             lm[i][1] = 16 + (float)(i / 9) * 4;
         }
-        for (int i = 48; i < 60; i++) {
-            const double a = 2 * M_PI * (i - 48) / 12;
-            lm[i][0] = (float)(31.5 + 8 * cos(a));
-            lm[i][1] = (float)(43.5 + 4 * sin(a));
+        for (int i = 48; i < 68; i++) {
+            const double a = 2 * M_PI * (i - 48) / (i < 60 ? 12 : 8);
+            lm[i][0] = (float)(31.5 + (i < 60 ? 8 : 6) * cos(a));
+            lm[i][1] = (float)(43.5 + (i < 60 ? 4 : 3) * sin(a));
         }
         re_image warm = {0};
         CHECK_OK(re_image_alloc(&warm, K, K));
