@@ -573,6 +573,21 @@ static int tps_field(re_render *r, const float (*lt)[2]) {
     return 1;
 }
 
+/* Solve the 3x3 system A p = b by Cramer's rule; 0 when A is (nearly) singular. */
+static int solve3(const double A[3][3], const double b[3], double p[3]) {
+    const double det = A[0][0] * (A[1][1] * A[2][2] - A[1][2] * A[2][1]) - A[0][1] * (A[1][0] * A[2][2] - A[1][2] * A[2][0]) +
+                       A[0][2] * (A[1][0] * A[2][1] - A[1][1] * A[2][0]);
+    if (!(fabs(det) > 1e-12)) return 0;
+    for (int c = 0; c < 3; c++) {
+        double M[3][3];
+        memcpy(M, A, sizeof M);
+        for (int r = 0; r < 3; r++) M[r][c] = b[r];
+        p[c] = (M[0][0] * (M[1][1] * M[2][2] - M[1][2] * M[2][1]) - M[0][1] * (M[1][0] * M[2][2] - M[1][2] * M[2][0]) +
+                M[0][2] * (M[1][0] * M[2][1] - M[1][1] * M[2][0])) / det;
+    }
+    return 1;
+}
+
 /* Weighted least-squares affine fit of (u, v) over the model grid with weights win. */
 static void fit_affine(const float *u, const float *v, const float *win, int res, float aff[6]) {
     double A[3][3] = {{0}}, bu[3] = {0}, bv[3] = {0};
@@ -587,27 +602,15 @@ static void fit_affine(const float *u, const float *v, const float *win, int res
                 bv[a] += w * q[a] * v[i];
             }
         }
-    /* solve A p = b by Cramer's rule (A is 3x3 symmetric positive definite for any non-degenerate mask) */
-    const double det = A[0][0] * (A[1][1] * A[2][2] - A[1][2] * A[2][1]) -
-                       A[0][1] * (A[1][0] * A[2][2] - A[1][2] * A[2][0]) +
-                       A[0][2] * (A[1][0] * A[2][1] - A[1][1] * A[2][0]);
-    if (!(fabs(det) > 1e-12)) {
+    /* A is 3x3 symmetric positive definite for any non-degenerate mask */
+    double su[3], sv[3];
+    if (!solve3((const double(*)[3])A, bu, su) || !solve3((const double(*)[3])A, bv, sv)) {
         memset(aff, 0, 6 * sizeof(float));
         return;
     }
-    for (int k = 0; k < 2; k++) {
-        const double *b = k ? bv : bu;
-        double s[3];
-        for (int c = 0; c < 3; c++) {
-            double M[3][3];
-            memcpy(M, A, sizeof M);
-            for (int rr = 0; rr < 3; rr++) M[rr][c] = b[rr];
-            s[c] = (M[0][0] * (M[1][1] * M[2][2] - M[1][2] * M[2][1]) - M[0][1] * (M[1][0] * M[2][2] - M[1][2] * M[2][0]) +
-                    M[0][2] * (M[1][0] * M[2][1] - M[1][1] * M[2][0])) / det;
-        }
-        aff[3 * k + 0] = (float)s[0];
-        aff[3 * k + 1] = (float)s[1];
-        aff[3 * k + 2] = (float)s[2];
+    for (int c = 0; c < 3; c++) {
+        aff[c] = (float)su[c];
+        aff[3 + c] = (float)sv[c];
     }
 }
 
@@ -761,21 +764,6 @@ static void local_field(re_render *r) {
             r->loc[2 * j] = w * (fu - (a[0] * mx + a[1] * my + a[2]));
             r->loc[2 * j + 1] = w * (fv - (a[3] * mx + a[4] * my + a[5]));
         }
-}
-
-/* Solve the 3x3 system A p = b by Cramer's rule; 0 when A is (nearly) singular. */
-static int solve3(const double A[3][3], const double b[3], double p[3]) {
-    const double det = A[0][0] * (A[1][1] * A[2][2] - A[1][2] * A[2][1]) - A[0][1] * (A[1][0] * A[2][2] - A[1][2] * A[2][0]) +
-                       A[0][2] * (A[1][0] * A[2][1] - A[1][1] * A[2][0]);
-    if (!(fabs(det) > 1e-9)) return 0;
-    for (int c = 0; c < 3; c++) {
-        double M[3][3];
-        memcpy(M, A, sizeof M);
-        for (int r = 0; r < 3; r++) M[r][c] = b[r];
-        p[c] = (M[0][0] * (M[1][1] * M[2][2] - M[1][2] * M[2][1]) - M[0][1] * (M[1][0] * M[2][2] - M[1][2] * M[2][0]) +
-                M[0][2] * (M[1][0] * M[2][1] - M[1][1] * M[2][0])) / det;
-    }
-    return 1;
 }
 
 /* The generated face's landmarks with the parts re_render_set_parts gives. Eyes: each lid point (37, 38, 40, 41 and
