@@ -211,10 +211,10 @@ int cmd_animate(int argc, char **argv) {
         CLI_NUM("--residual", NULL, &o.render_opts.residual, "G", 0, 4, "--render photo: gain of the generated residual, "
                 "0 = warp only"),
         CLI_NUM("--motion-scale", NULL, &o.render_opts.motion, "K", 0, 4, "--render photo: scale of the warp"),
-        CLI_NUM("--eye-motion", NULL, &o.render_opts.eye_motion, "G", 0, 4, "--render photo: gain of the motion around "
-                "the eyes, which the 64 px model draws faintly (lowered where it would fold the photo); used when the "
-                "eyelids neither follow the driver's measured eye opening nor stay still (--attr-drive off, a model "
-                "without directions)"),
+        CLI_NUM("--eye-motion", NULL, &o.render_opts.eye_motion, "G", 0, 4, "--render photo: gain of the eyes' motion: "
+                "the eyelids' opening change measured on the driver, or (--attr-drive off, a model without "
+                "directions) the motion around the eyes, which the 64 px model draws faintly (lowered where it would "
+                "fold the photo); 0 keeps the photo's eyes still"),
         CLI_SECTION("composition:"),
         CLI_FLAG("--paste-back", NULL, &o.paste_back, 1, "output the whole photo, animated (output = photo size, longest "
                  "side at most 1920, or --size when given)"),

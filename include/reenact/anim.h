@@ -114,8 +114,8 @@ RE_API void re_steer_state_next(re_steer_state *st, const float *z_src, const fl
  * pixel or two of eyelid, and a frozen part (--lips 0) still moves a little in the decoded face. With landmarks:
  *  - eyes: the lid landmarks (37, 38, 40, 41; 43, 44, 46, 47) get the source face's lid offsets from its eye
  *    corners' line times eye_ratio ([0] the image-left eye, 36-41; [1] the image-right one; clamped to [0, 2.5],
- *    NaN read as 1), placed along the generated face's corner line; ratio 1 keeps the source's lids. The eyes'
- *    local motion is then not amplified (re_render_opts.eye_motion).
+ *    NaN read as 1; its change from 1 is multiplied by re_render_opts.eye_motion), placed along the generated
+ *    face's corner line; ratio 1 keeps the source's lids.
  *  - mouth_still: the lips (48-67) keep the source face's shape, moved with the face (an affine map fitted to the
  *    eye corners, the nose and the upper jaw), and no generated pixels are added around the mouth. */
 typedef struct re_render_parts {
@@ -192,11 +192,11 @@ typedef struct re_render_opts {
     float face_fade;    /* with landmarks: the local motion covers the face (jaw and raised brows), also beyond the
                            crop square, and fades to zero over this many model pixels outside it (0..64] [12] */
     int residual_eyes;  /* with landmarks: the residual may also change the eyes, not only the mouth [0] */
-    float eye_motion;   /* with landmarks: gain of the local motion around the eyes, where the 64 px decoder draws
-                           eyelid motion faintly; reduced as far as needed to keep the warp from folding (0..4)
-                           [1.5]. Measured on 72 pairs (docs/ARCH.md): with residual_eyes 0, eye r 0.532 -> 0.561
-                           and fewer frames over the identity threshold than painted eyelids gave. Not used while
-                           re_render_set_parts places the lids */
+    float eye_motion;   /* with landmarks: gain of the eyes' motion (0..4) [1.5]. When re_render_set_parts places
+                           the lids from the driver, their opening's change is multiplied by it (72 pairs: eye r
+                           0.588 at 1, 0.607 at 1.3, 0.621 at 1.6); otherwise the local motion around the eyes,
+                           where the 64 px decoder draws eyelid motion faintly, is, reduced as far as needed to keep
+                           the warp from folding (eye r 0.532 -> 0.561 with residual_eyes 0) */
     float max_local;    /* the local motion is capped (smoothly) at this many model pixels (0..64] [8] */
     float min_det;      /* the warp may compress the photo to no less than this share of its area: the local
                            motion is scaled down until it holds, so the photo never folds over [0.2] */

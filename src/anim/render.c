@@ -768,12 +768,15 @@ static void local_field(re_render *r) {
 
 /* The generated face's landmarks with the parts re_render_set_parts gives. Eyes: each lid point (37, 38, 40, 41 and
  * 43, 44, 46, 47) keeps its position along the target eye's corner line and gets the source's offset from the
- * source's corner line, times the ratio (scaled by the eye's width change). A still mouth: the source's lips moved
+ * source's corner line, times the ratio (its change from 1 times eye_motion; scaled by the eye's width change). A still mouth: the source's lips moved
  * by the affine map that best takes the source's eye corners, nose and upper jaw onto the target's. */
 static void retarget_parts(const re_render *r, const float (*lt)[2], float out[RE_FACE_LANDMARKS][2]) {
     memcpy(out, lt, sizeof(float) * 2 * RE_FACE_LANDMARKS);
     static const int lids[4] = {1, 2, 4, 5};
     for (int e = 0; r->parts.eyes && e < 2; e++) {
+        /* the lids' change times eye_motion, as the decoded face's eye motion is without parts */
+        float ratio = 1.0f + r->o.eye_motion * (r->parts.eye_ratio[e] - 1.0f);
+        ratio = ratio < 0.0f ? 0.0f : ratio > 2.5f ? 2.5f : ratio;
         const int b = 36 + 6 * e;
         const float *s0 = r->lm_s[b], *s1 = r->lm_s[b + 3], *t0 = lt[b], *t1 = lt[b + 3];
         const float sx = s1[0] - s0[0], sy = s1[1] - s0[1], tx = t1[0] - t0[0], ty = t1[1] - t0[1];
@@ -784,7 +787,7 @@ static void retarget_parts(const re_render *r, const float (*lt)[2], float out[R
             const float *ps = r->lm_s[b + lids[k]], *pt = lt[b + lids[k]];
             const float perp_s = ((ps[0] - s0[0]) * -sy + (ps[1] - s0[1]) * sx) / ls;   /* source offset */
             const float along = (pt[0] - t0[0]) * ex + (pt[1] - t0[1]) * ey;
-            const float perp = perp_s * (lt_ / ls) * r->parts.eye_ratio[e];
+            const float perp = perp_s * (lt_ / ls) * ratio;
             out[b + lids[k]][0] = t0[0] + along * ex - perp * ey;
             out[b + lids[k]][1] = t0[1] + along * ey + perp * ex;
         }

@@ -510,6 +510,7 @@ int main(void) {
         re_render_opts_default(&oy);
         oy.residual = 0;
         oy.tps_lambda = 0;
+        oy.eye_motion = 1;   /* the ratio as given (the default 1.5 multiplies its change from 1) */
         re_render *r = NULL;
         CHECK_OK(re_render_create(&r, &photo, &fr, RES, &oy));
         CHECK_OK(re_render_set_source(r, ds, (const float(*)[2])ls));
@@ -542,6 +543,13 @@ int main(void) {
             }
         CHECK_MSG(eyes > 20 * (mouth + 1), "eyes changed %.0f, mouth %.0f", eyes, mouth);
         re_render_set_parts(r, NULL);
+        CHECK_OK(re_render_apply(r, ds, (const float(*)[2])ls, &out));
+        CHECK(center_diff(&out, &photo, 1.0) == 0.0);
+        re_render_free(r);
+        oy.eye_motion = 0;   /* gain 0: the eyes stay as they are whatever the ratio */
+        CHECK_OK(re_render_create(&r, &photo, &fr, RES, &oy));
+        CHECK_OK(re_render_set_source(r, ds, (const float(*)[2])ls));
+        re_render_set_parts(r, &quarter);
         CHECK_OK(re_render_apply(r, ds, (const float(*)[2])ls, &out));
         CHECK(center_diff(&out, &photo, 1.0) == 0.0);
         re_render_free(r);
