@@ -226,7 +226,8 @@ re_status re_render_create(re_render **out, const re_image *photo, const re_face
     r->vpad = re_alloc(ns * sizeof(float), "renderer");
     r->tps = re_alloc((size_t)TPS_N * (TPS_N + 2) * sizeof(double), "renderer");
     r->pcrop = re_alloc(3 * n * sizeof(float), "renderer");
-    if (!r->pcrop || !r->wout || !r->fmask || !r->loc || !r->lkeep || !r->upad || !r->vpad || !r->tps || !r->ds || !r->lum_s || !r->lum_t || !r->pyr || !r->u || !r->v || !r->tmp || !r->field || !r->win) {
+    if (!r->pcrop || !r->wout || !r->fmask || !r->loc || !r->lkeep || !r->upad || !r->vpad || !r->tps || !r->ds ||
+        !r->lum_s || !r->lum_t || !r->pyr || !r->u || !r->v || !r->tmp || !r->field || !r->win) {
         st = RE_ERR_NOMEM;
         goto fail;
     }
@@ -575,7 +576,8 @@ static int tps_field(re_render *r, const float (*lt)[2]) {
 
 /* Solve the 3x3 system A p = b by Cramer's rule; 0 when A is (nearly) singular. */
 static int solve3(const double A[3][3], const double b[3], double p[3]) {
-    const double det = A[0][0] * (A[1][1] * A[2][2] - A[1][2] * A[2][1]) - A[0][1] * (A[1][0] * A[2][2] - A[1][2] * A[2][0]) +
+    const double det = A[0][0] * (A[1][1] * A[2][2] - A[1][2] * A[2][1]) -
+                       A[0][1] * (A[1][0] * A[2][2] - A[1][2] * A[2][0]) +
                        A[0][2] * (A[1][0] * A[2][1] - A[1][1] * A[2][0]);
     if (!(fabs(det) > 1e-12)) return 0;
     for (int c = 0; c < 3; c++) {
@@ -768,8 +770,9 @@ static void local_field(re_render *r) {
 
 /* The generated face's landmarks with the parts re_render_set_parts gives. Eyes: each lid point (37, 38, 40, 41 and
  * 43, 44, 46, 47) keeps its position along the target eye's corner line and gets the source's offset from the
- * source's corner line, times the ratio (its change from 1 times eye_motion; scaled by the eye's width change). A still mouth: the source's lips moved
- * by the affine map that best takes the source's eye corners, nose and upper jaw onto the target's. */
+ * source's corner line, times the ratio (its change from 1 times eye_motion; scaled by the eye's width change).
+ * A still mouth: the source's lips moved by the affine map that best takes the source's eye corners, nose and upper
+ * jaw onto the target's. */
 static void retarget_parts(const re_render *r, const float (*lt)[2], float out[RE_FACE_LANDMARKS][2]) {
     memcpy(out, lt, sizeof(float) * 2 * RE_FACE_LANDMARKS);
     static const int lids[4] = {1, 2, 4, 5};

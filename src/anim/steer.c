@@ -127,7 +127,8 @@ int re_steer_state_render_parts(const re_steer_state *st, re_render_parts *p) {
         p->eyes = 1;
         for (int e = 0; e < 2; e++) {
             const float a0 = st->aref[k[e]];
-            p->eye_ratio[e] = 1.0f + st->strength * st->o.eyes * (st->alast[k[e]] / a0 - 1.0f) + st->o.offset[k[e]] / a0;
+            p->eye_ratio[e] =
+                1.0f + st->strength * st->o.eyes * (st->alast[k[e]] / a0 - 1.0f) + st->o.offset[k[e]] / a0;
         }
     }
     for (int e = 0; e < 2; e++) {

@@ -2,8 +2,9 @@
  * test_render.c - the photo-resolution renderer (src/anim/render.c) on synthetic cases with known answers: a smooth
  * known warp is recovered by the flow and reproduced at the photo's resolution; landmark pairs of an affine motion
  * give that affine field; no motion gives the photo back exactly; a grayscale photo stays grayscale; a mouth that
- * opens where no warp can make it appears only there; eye motion amplified where it does not fold the warp; faces
- * at the border and tiny faces; bad arguments.
+ * opens where no warp can make it appears only in its opening; eye motion amplified where it does not fold the
+ * warp; faces at the border and tiny faces; local motion past the crop square's edge; eyelids and a still mouth
+ * from the caller (re_render_set_parts); bad arguments.
  */
 #include <math.h>
 #include <stdlib.h>
