@@ -19,6 +19,7 @@
 
 #include "re_test.h"
 #include "re_test_tmp.h"
+#include "face/face_geom.h"
 #include "reenact/face.h"
 #include "reenact/media.h"
 #include "reenact/reenact.h"
@@ -72,20 +73,10 @@ static void apply(const float m[6], double x, double y, double *ox, double *oy) 
     *oy = m[3] * x + m[4] * y + m[5];
 }
 
-static void eye_centers(const float lm[68][2], double l[2], double r[2]) {
-    l[0] = l[1] = r[0] = r[1] = 0;
-    for (int i = 0; i < 6; i++) {
-        l[0] += lm[36 + i][0] / 6.0;
-        l[1] += lm[36 + i][1] / 6.0;
-        r[0] += lm[42 + i][0] / 6.0;
-        r[1] += lm[42 + i][1] / 6.0;
-    }
-}
-
 /* Where the eye centers of an upright symmetric face land in an S x S crop, from the framing constants alone. */
 static void canonical_eyes(const float lm[68][2], int S, double l[2], double r[2]) {
     double el[2], er[2];
-    eye_centers(lm, el, er);
+    re_face_eye_centers(lm, el, er);
     double e2e = hypot(er[0] - el[0], er[1] - el[1]);
     double ma[2] = {0.5 * (lm[48][0] + lm[54][0]), 0.5 * (lm[48][1] + lm[54][1])};
     double e2m = hypot(ma[0] - 0.5 * (el[0] + er[0]), ma[1] - 0.5 * (el[1] + er[1]));
@@ -106,7 +97,7 @@ static void test_alignment_math(void) {
     /* eyes of the upright canonical face land where the framing constants say */
     double l[2], r[2], el[2], er[2], x, y;
     canonical_eyes((const float(*)[2])c, 64, l, r);
-    eye_centers((const float(*)[2])c, el, er);
+    re_face_eye_centers((const float(*)[2])c, el, er);
     apply(mci, el[0], el[1], &x, &y);
     CHECK_MSG(fabs(x - l[0]) < 1e-3 && fabs(y - l[1]) < 1e-3, "left eye at %.4f,%.4f want %.4f,%.4f", x, y, l[0], l[1]);
     apply(mci, er[0], er[1], &x, &y);
@@ -156,7 +147,7 @@ static void test_alignment_math(void) {
     CHECK_OK(re_face_align_matrix((const float(*)[2])t, 64, NULL, mti));
     CHECK_OK(re_face_frame_from_landmarks((const float(*)[2])t, &f));
     CHECK_MSG(fabs(f.angle - 20 * PI / 180) < 1e-4, "frame angle %g want %g", f.angle, 20 * PI / 180);
-    eye_centers((const float(*)[2])t, el, er);
+    re_face_eye_centers((const float(*)[2])t, el, er);
     double lx, ly, rx, ry;
     apply(mti, el[0], el[1], &lx, &ly);
     apply(mti, er[0], er[1], &rx, &ry);
@@ -170,7 +161,7 @@ static void test_alignment_math(void) {
     apply(m128, el[0], el[1], &x, &y);
     double l128[2], r128[2];
     canonical_eyes((const float(*)[2])c, 128, l128, r128);
-    eye_centers((const float(*)[2])c, el, er);
+    re_face_eye_centers((const float(*)[2])c, el, er);
     apply(m128, el[0], el[1], &x, &y);
     CHECK(fabs(x - l128[0]) < 1e-3 && fabs(y - l128[1]) < 1e-3);
 
@@ -374,7 +365,7 @@ static void test_portraits(re_face_detector *d) {
         CHECK_MSG(n >= 1, "%s: no face found", path);
         if (n >= 1) {
             double el[2], er[2];
-            eye_centers((const float(*)[2])faces[0].lm, el, er);
+            re_face_eye_centers((const float(*)[2])faces[0].lm, el, er);
             double mouth = 0.5 * (faces[0].lm[48][1] + faces[0].lm[54][1]);
             CHECK_MSG(el[1] < mouth && er[1] < mouth && el[0] < er[0], "%s: eyes (%g,%g) (%g,%g) mouth y %g", path,
                       el[0], el[1], er[0], er[1], mouth);
@@ -395,7 +386,7 @@ static void test_portraits(re_face_detector *d) {
             if (n2 >= 1) {
                 double want_l[2], want_r[2], got_l[2], got_r[2];
                 canonical_eyes((const float(*)[2])f2[0].lm, 256, want_l, want_r);
-                eye_centers((const float(*)[2])f2[0].lm, got_l, got_r);
+                re_face_eye_centers((const float(*)[2])f2[0].lm, got_l, got_r);
                 /* canonical positions from the crop's own landmark distances; tolerance 3% of the crop */
                 double err = fmax(hypot(got_l[0] - want_l[0], got_l[1] - want_l[1]),
                                   hypot(got_r[0] - want_r[0], got_r[1] - want_r[1]));
@@ -403,7 +394,7 @@ static void test_portraits(re_face_detector *d) {
                 /* the same eyes in the 64x64 crop, and the 64 crop is the 256 crop at a quarter of the size */
                 float m64[6];
                 CHECK_OK(re_face_align_matrix((const float(*)[2])faces[0].lm, 64, NULL, m64));
-                eye_centers((const float(*)[2])faces[0].lm, got_l, got_r);
+                re_face_eye_centers((const float(*)[2])faces[0].lm, got_l, got_r);
                 double lx, ly;
                 apply(m64, got_l[0], got_l[1], &lx, &ly);
                 canonical_eyes((const float(*)[2])faces[0].lm, 64, want_l, want_r);
