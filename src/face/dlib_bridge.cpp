@@ -2,7 +2,7 @@
  * dlib_bridge.cpp - the dlib face backend behind re_face_detector (see src/face/face_backend.h): dlib's frontal
  * HOG face detector (get_frontal_face_detector) and its 68-point shape predictor
  * (/usr/share/dlib/shape_predictor_68_face_landmarks.dat from Debian's libdlib-data), behind a C interface.
- * The only C++ file of libreenact. Every entry point catches every exception; none reaches C code.
+ * Every entry point catches every exception (face/cxx_guard.h); none reaches C code.
  *
  * The landmark cascade is evaluated here rather than through dlib::shape_predictor::operator(), for two reasons:
  *   - dlib rounds its output to whole pixels and takes an integer box. Sub-pixel landmarks matter: a 64x64 crop of a
@@ -35,6 +35,7 @@
 extern "C" {
 #include "core/core.h"
 }
+#include "face/cxx_guard.h"
 #include "face/face_backend.h"
 
 #include "face/dlib_view.h"
@@ -153,27 +154,13 @@ void predict(dlib_state *s, const re_image *img, const float box[4], float lm[RE
     }
 }
 
-/* body() (returning re_status) with every exception turned into a failure: out of memory with the message nomem,
- * any other as "what: <the exception's message>" or "what (unknown exception)". */
-template <class Body> static re_status guarded(const char *nomem, const char *what, Body body) {
-    try {
-        return body();
-    } catch (const std::bad_alloc &) {
-        return re_fail(RE_ERR_NOMEM, "%s", nomem);
-    } catch (const std::exception &e) {
-        return re_fail(RE_ERR_BACKEND, "%s: %s", what, e.what());
-    } catch (...) {
-        return re_fail(RE_ERR_BACKEND, "%s (unknown exception)", what);
-    }
-}
-
 re_status dlib_detect(void *impl, const uint8_t *gray, int w, int h, int stride, float threshold, float *boxes,
                       float *scores, int max, int *n) {
     *n = 0;
     char nomem[96], what[96];
     snprintf(nomem, sizeof nomem, "dlib face detector: out of memory on a %dx%d image", w, h);
     snprintf(what, sizeof what, "dlib face detector failed on a %dx%d image", w, h);
-    return guarded(nomem, what, [&] {
+    return re_cxx_guarded(nomem, what, [&] {
         dlib_state *s = static_cast<dlib_state *>(impl);
         re_dlib::view<unsigned char> v = {gray, w, h, stride};
         s->dets.clear();
@@ -193,7 +180,7 @@ re_status dlib_detect(void *impl, const uint8_t *gray, int w, int h, int stride,
 }
 
 re_status dlib_landmarks(void *impl, const re_image *img, const float box[4], float lm[RE_FACE_LANDMARKS][2]) {
-    return guarded("dlib shape predictor: out of memory", "dlib shape predictor failed", [&] {
+    return re_cxx_guarded("dlib shape predictor: out of memory", "dlib shape predictor failed", [&] {
         predict(static_cast<dlib_state *>(impl), img, box, lm);
         return RE_OK;
     });
@@ -201,7 +188,8 @@ re_status dlib_landmarks(void *impl, const re_image *img, const float box[4], fl
 
 re_status dlib_clone(void *impl, void **out) {
     *out = NULL;
-    return guarded("dlib face detector: out of memory while copying it", "dlib face detector: cannot copy it", [&] {
+    static const char nomem[] = "dlib face detector: out of memory while copying it";
+    return re_cxx_guarded(nomem, "dlib face detector: cannot copy it", [&] {
         *out = new dlib_state(*static_cast<const dlib_state *>(impl));
         return RE_OK;
     });

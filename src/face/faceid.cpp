@@ -17,6 +17,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -34,6 +35,7 @@
 extern "C" {
 #include "core/core.h"
 }
+#include "face/cxx_guard.h"
 #include "reenact/face.h"
 #include "reenact/faceid.h"
 
@@ -251,18 +253,14 @@ re_status re_faceid_open(re_faceid **f, const char *path) {
         return re_fail(RE_ERR_ARG, "re_faceid_open: no model path given and $REENACT_FACEID_MODEL is not set (the "
                        "network is face_recognition_densenet_model_v1.dat, see ../shared/models/face-id/README.md)");
     re_faceid *s = NULL;
-    re_status st = RE_OK;
-    try {
+    char nomem[1200], what[1200];
+    snprintf(nomem, sizeof nomem, "face-id model '%.1024s': out of memory", path);
+    snprintf(what, sizeof what, "face-id model '%.1024s': dlib failed", path);
+    const re_status st = re_cxx_guarded(nomem, what, [&] {
         s = new re_faceid();
         s->path = path;
-        st = load(s, path);
-    } catch (const std::bad_alloc &) {
-        st = re_fail(RE_ERR_NOMEM, "face-id model '%s': out of memory", path);
-    } catch (const std::exception &e) {
-        st = re_fail(RE_ERR_BACKEND, "face-id model '%s': dlib failed: %s", path, e.what());
-    } catch (...) {
-        st = re_fail(RE_ERR_BACKEND, "face-id model '%s': dlib failed (unknown exception)", path);
-    }
+        return load(s, path);
+    });
     if (st != RE_OK) {
         re_faceid_free(s);
         return st;
@@ -290,7 +288,7 @@ re_status re_faceid_embed(re_faceid *f, const re_image *img, const float lm[68][
 re_status re_faceid_chip(const re_image *img, const float lm[68][2], re_image *chip) {
     static const char fn[] = "re_faceid_chip";
     if (!chip) return re_fail(RE_ERR_ARG, "%s: chip is NULL", fn);
-    try {
+    return re_cxx_guarded("re_faceid_chip: out of memory", "re_faceid_chip: dlib failed", [&] {
         chip_image c;
         re_status st = cut_chip(img, lm, c, fn);
         if (st != RE_OK) return st;
@@ -313,13 +311,7 @@ re_status re_faceid_chip(const re_image *img, const float lm[68][2], re_image *c
             }
         }
         return RE_OK;
-    } catch (const std::bad_alloc &) {
-        return re_fail(RE_ERR_NOMEM, "%s: out of memory", fn);
-    } catch (const std::exception &e) {
-        return re_fail(RE_ERR_BACKEND, "%s: dlib failed: %s", fn, e.what());
-    } catch (...) {
-        return re_fail(RE_ERR_BACKEND, "%s: dlib failed (unknown exception)", fn);
-    }
+    });
 }
 
 re_status re_faceid_embed_chip(re_faceid *f, const re_image *chip, float out[RE_FACEID_DIM]) {
