@@ -23,8 +23,8 @@
  *   4. output pixel p of the photo region: photo(p + A (w_out(p) a + l(p))) + gated residual, where A maps model
  *      pixels to photo pixels, w_out is the ring's fade and l the local part with its fades (the face's region and
  *      the ring's with landmarks, the crop square's with flow), evaluated on a grid of <= 4 photo pixels and
- *      interpolated. Outside the ring the photo is unchanged, so there
- *      is no seam: the motion goes to zero smoothly and the residual lives only inside the face.
+ *      interpolated. Outside the ring the photo is unchanged, so there is no seam: the motion goes to zero smoothly
+ *      and the residual lives only inside the face.
  * Tested by tests/unit/test_render.c.
  */
 #include <math.h>
@@ -50,7 +50,7 @@ struct re_render {
     float m2p[6];            /* model pixel -> photo pixel; its 2x2 part maps model displacements to photo ones */
     int x0, y0, bw, bh;      /* photo region touched (crop square grown by opts.outer), clipped */
     float lut_in[MASK_LUT + 1], lut_out[MASK_LUT + 1];   /* masks as functions of r^4 / outer^4 (see lut) */
-    float lut_edge[MASK_LUT + 1];   /* the crop square's edge fade of the landmark field (edge_feather) */
+    float lut_edge[MASK_LUT + 1];   /* the crop square's edge fade of the residual with landmarks (edge_feather) */
     int pad, side;           /* the local field's grid: the model grid grown by pad cells on each side (side =
                                 res + 2 pad), far enough to cover the ring where the motion fades out */
     float *wout;             /* [side*side] the ring's fade (outer) at the local grid */
@@ -58,6 +58,7 @@ struct re_render {
     float *loc;              /* [side*side][2] the local displacement (field minus affine) with its fades applied */
     float *lkeep;            /* [side*side][2] scratch (amplify_eyes) */
     float *upad, *vpad;      /* [side*side] the spline's field on the local grid (where the face mask is not 0) */
+    int lx0, ly0, lx1, ly1;  /* the local grid's cells where loc may be non-zero: [lx0, lx1) x [ly0, ly1) */
     float gain_y, gain_c;    /* residual colour gains (photo / decoder spread) */
     float *pcrop;            /* [3][res][res] the photo at the model grid (crop square) */
     float photo_cb, photo_cr;   /* the photo's mean chroma over the face (skin), 0..1 units */
@@ -590,19 +591,24 @@ static int solve3(const double A[3][3], const double b[3], double p[3]) {
     return 1;
 }
 
+/* One weighted sample of a least-squares affine fit (x, y) -> (tu, tv): adds to the normal equations A p = bu, bv. */
+static inline void lsq_affine_add(double A[3][3], double bu[3], double bv[3], double x, double y, double w, double tu,
+                                  double tv) {
+    const double q[3] = {x, y, 1.0};
+    for (int a = 0; a < 3; a++) {
+        for (int b = 0; b < 3; b++) A[a][b] += w * q[a] * q[b];
+        bu[a] += w * q[a] * tu;
+        bv[a] += w * q[a] * tv;
+    }
+}
+
 /* Weighted least-squares affine fit of (u, v) over the model grid with weights win. */
 static void fit_affine(const float *u, const float *v, const float *win, int res, float aff[6]) {
     double A[3][3] = {{0}}, bu[3] = {0}, bv[3] = {0};
     for (int y = 0; y < res; y++)
         for (int x = 0; x < res; x++) {
             const int i = y * res + x;
-            const double w = win[i], q[3] = {x, y, 1.0};
-            if (w <= 0) continue;
-            for (int a = 0; a < 3; a++) {
-                for (int b = 0; b < 3; b++) A[a][b] += w * q[a] * q[b];
-                bu[a] += w * q[a] * u[i];
-                bv[a] += w * q[a] * v[i];
-            }
+            if (win[i] > 0) lsq_affine_add(A, bu, bv, x, y, win[i], u[i], v[i]);
         }
     /* A is 3x3 symmetric positive definite for any non-degenerate mask */
     double su[3], sv[3];
@@ -668,9 +674,11 @@ static void region_mask(const float (*lm)[2], int res, int parts, float *out) {
 static float min_det(const re_render *r, float k) {
     const int S = r->side;
     const float *L = r->loc;
-    float m = 1e30f;
-    for (int y = 0; y + 1 < S; y++)
-        for (int x = 0; x + 1 < S; x++) {
+    /* where l and its neighbours are 0 the determinant is the affine part's; the loop covers the rest */
+    float m = (1 + r->aff[0]) * (1 + r->aff[4]) - r->aff[1] * r->aff[3];
+    const int x0 = r->lx0 > 0 ? r->lx0 - 1 : 0, y0 = r->ly0 > 0 ? r->ly0 - 1 : 0;
+    for (int y = y0; y < r->ly1 && y + 1 < S; y++)
+        for (int x = x0; x < r->lx1 && x + 1 < S; x++) {
             const size_t i = (size_t)y * S + x;
             const float *l = L + 2 * i, *lr = l + 2, *ld = l + 2 * (size_t)S;
             const float a = 1 + r->aff[0] + k * (lr[0] - l[0]), b = r->aff[1] + k * (ld[0] - l[0]);
@@ -747,6 +755,8 @@ static void local_field(re_render *r) {
     const int res = r->res, S = r->side, P = r->pad;
     const float *a = r->aff;
     memset(r->loc, 0, 2 * (size_t)S * S * sizeof(float));
+    r->lx0 = r->ly0 = S;
+    r->lx1 = r->ly1 = 0;
     for (int y = 0; y < S; y++)
         for (int x = 0; x < S; x++) {
             const int mx = x - P, my = y - P;
@@ -765,6 +775,10 @@ static void local_field(re_render *r) {
             }
             r->loc[2 * j] = w * (fu - (a[0] * mx + a[1] * my + a[2]));
             r->loc[2 * j + 1] = w * (fv - (a[3] * mx + a[4] * my + a[5]));
+            if (x < r->lx0) r->lx0 = x;
+            if (y < r->ly0) r->ly0 = y;
+            if (x + 1 > r->lx1) r->lx1 = x + 1;
+            if (y + 1 > r->ly1) r->ly1 = y + 1;
         }
 }
 
@@ -801,14 +815,9 @@ static void retarget_parts(const re_render *r, const float (*lt)[2], float out[R
         static const int anchor[] = {36, 39, 42, 45, 27, 28, 29, 30, 31, 32, 33, 34, 35, 0, 1, 2, 3, 13, 14, 15, 16};
         const int na = (int)(sizeof anchor / sizeof anchor[0]);
         double A[3][3] = {{0}}, bx[3] = {0}, by[3] = {0};
-        for (int i = 0; i < na; i++) {
-            const double q[3] = {r->lm_s[anchor[i]][0], r->lm_s[anchor[i]][1], 1.0};
-            for (int a = 0; a < 3; a++) {
-                for (int b = 0; b < 3; b++) A[a][b] += q[a] * q[b];
-                bx[a] += q[a] * lt[anchor[i]][0];
-                by[a] += q[a] * lt[anchor[i]][1];
-            }
-        }
+        for (int i = 0; i < na; i++)
+            lsq_affine_add(A, bx, by, r->lm_s[anchor[i]][0], r->lm_s[anchor[i]][1], 1.0, lt[anchor[i]][0],
+                           lt[anchor[i]][1]);
         double px[3], py[3];
         if (solve3(A, bx, px) && solve3(A, by, py))
             for (int i = 48; i < RE_FACE_LANDMARKS; i++) {
