@@ -18,36 +18,21 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECONDS_CLIP=10
 REPS=2
 THREADS=
-BUILD="$ROOT/build-bench"
-JSON_OUT=""
 . "$ROOT/bench/lib.sh"
-own_opt() {
-  case "$1" in
-    --seconds) SECONDS_CLIP=$2 ;;
-    --reps) REPS=$2 ;;
-    *) return 1 ;;
-  esac
-}
-bench_args job.sh "$@"
+bench_args job.sh "--seconds SECONDS_CLIP --reps REPS" "$@"
 bench_need job.sh ffmpeg curl python3
 bench_build_cli job.sh
 TARGS=
 [ -n "$THREADS" ] && TARGS="--threads $THREADS"
 
 bench_tmp job
-PHOTO=$ROOT/../shared/data/examples/portraits/fomm_01.png
-SRC=$ROOT/../shared/data/examples/driving/fomm_10.mp4
-if [ ! -r "$PHOTO" ] || [ ! -r "$SRC" ]; then
-  PHOTO=$ROOT/models/demo_photo.png
-  SRC=$TMP/demo_drive.mp4
-  "$CLI" animate --source "$PHOTO" --motion "$ROOT/models/demo.motion" --paste-back --size 480 -q -o "$SRC" >/dev/null
-fi
+bench_inputs fomm_10.mp4
 # the driving clip: SECONDS_CLIP s at 30 fps (looped when the source is shorter), H.264
-ffmpeg -loglevel error -stream_loop -1 -i "$SRC" -t "$SECONDS_CLIP" -r 30 -an -c:v libx264 -crf 18 -pix_fmt yuv420p \
+ffmpeg -loglevel error -stream_loop -1 -i "$DRIVE" -t "$SECONDS_CLIP" -r 30 -an -c:v libx264 -crf 18 -pix_fmt yuv420p \
   "$TMP/drive.mp4"
 NFR=$(ffprobe -v quiet -count_frames -select_streams v:0 -show_entries stream=nb_read_frames -of csv=p=0 "$TMP/drive.mp4")
 CPU=$(lscpu 2>/dev/null | sed -n 's/^Model name: *//p' | head -1)
-echo "job.sh: $CPU, $(nproc) cores; photo $(basename "$PHOTO"), driver $(basename "$SRC") ($SECONDS_CLIP s," \
+echo "job.sh: $CPU, $(nproc) cores; photo $(basename "$PHOTO"), driver $(basename "$DRIVE") ($SECONDS_CLIP s," \
   "$NFR frames, $(stat -c %s "$TMP/drive.mp4") bytes); threads ${THREADS:-default}; $REPS run(s) each"
 
 now() { date +%s.%N; }

@@ -18,30 +18,14 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 N=300
 SIZE=256
 THREADS=2
-BUILD="$ROOT/build-bench"
-JSON_OUT=""
 . "$ROOT/bench/lib.sh"
-own_opt() {
-  case "$1" in
-    --frames) N=$2 ;;
-    --size) SIZE=$2 ;;
-    *) return 1 ;;
-  esac
-}
-bench_args live.sh "$@"
+bench_args live.sh "--frames N --size SIZE" "$@"
 bench_need live.sh ffmpeg python3
 bench_build_cli live.sh
 CLIENT=$ROOT/tests/cli/serve_live_client.py
 
 bench_tmp live
-PHOTO=$ROOT/../shared/data/examples/portraits/fomm_01.png
-DRIVE=$ROOT/../shared/data/examples/driving/lp_d0.mp4
-if [ ! -r "$PHOTO" ] || [ ! -r "$DRIVE" ]; then
-  PHOTO=$ROOT/models/demo_photo.png
-  DRIVE=$TMP/demo_drive.mp4
-  "$CLI" animate --source "$PHOTO" --motion "$ROOT/models/demo.motion" --paste-back --size 480 --max-frames 150 -q \
-    -o "$DRIVE" >/dev/null
-fi
+bench_inputs lp_d0.mp4 --max-frames 150
 # the driving frames as a webcam sends them: 640x480 JPEG, looped to N frames
 mkdir -p "$TMP/frames"
 ffmpeg -loglevel error -stream_loop -1 -i "$DRIVE" -frames:v "$N" -r 30 \

@@ -169,32 +169,41 @@ int serve_opts_set(serve_opts *o, const char *key, const char *val, char *err, s
         if (plain[i].p == &a->out_size) o->size_given = 1;
         return 0;
     }
+    /* the fields of one word from a list (an int-sized field): names[k] sets values[k]; want: as plain's */
+    _Static_assert(sizeof(re_anim_ref) == sizeof(int) && sizeof(re_anim_render) == sizeof(int) &&
+                       sizeof(re_anim_field) == sizeof(int) && sizeof(re_video_format) == sizeof(int) &&
+                       sizeof(re_region) == sizeof(int) && sizeof(re_motion_space) == sizeof(int),
+                   "serve_opts_set: the enum fields are int-sized");
+    const struct { const char *key; const char *names[5]; int values[5]; void *p; const char *want; } word[] = {
+        {"ref", {"first", "best"}, {RE_REF_FIRST, RE_REF_BEST}, &a->ref, "first or best"},
+        {"render", {"photo", "model"}, {RE_RENDER_PHOTO, RE_RENDER_MODEL}, &a->render, "photo or model"},
+        {"field", {"landmarks", "flow"}, {RE_FIELD_LANDMARKS, RE_FIELD_FLOW}, &a->render_field, "landmarks or flow"},
+        {"format", {"mp4", "webm", "gif"}, {RE_VIDEO_MP4, RE_VIDEO_WEBM, RE_VIDEO_GIF}, &a->format,
+         "mp4, webm or gif"},
+        {"region", {"all", "expression", "pose", "lips", "eyes"},
+         {RE_REGION_ALL, RE_REGION_EXPRESSION, RE_REGION_POSE, RE_REGION_LIPS, RE_REGION_EYES}, &a->steer.region,
+         "all, expression, pose, lips or eyes"},
+        {"motion_space", {"learned", "full"}, {RE_MSPACE_LEARNED, RE_MSPACE_FULL}, &a->steer.space, "learned or full"},
+        {"mouth", {"absolute", "relative"}, {1, 0}, &a->steer.mouth_absolute, "absolute or relative"},
+    };
+    for (size_t i = 0; i < sizeof word / sizeof *word; i++) {
+        if (strcmp(key, word[i].key)) continue;
+        for (int k = 0; k < 5 && word[i].names[k]; k++)
+            if (!strcmp(val, word[i].names[k])) {
+                *(int *)word[i].p = word[i].values[k];
+                return 0;
+            }
+        BAD("field '%s' wants %s, got '%.64s'", word[i].key, word[i].want, val);
+    }
     if (!strcmp(key, "strength")) {
         /* the library's bound (re_animate, re_live_create), as `reenact animate --strength` */
         if (!parse_double(val, -RE_ANIM_STRENGTH_MAX, RE_ANIM_STRENGTH_MAX, &dv))
             BAD("field 'strength' wants a number in [-%d,%d], got '%.64s'", RE_ANIM_STRENGTH_MAX, RE_ANIM_STRENGTH_MAX,
                 val);
         a->strength = (float)dv;
-    } else if (!strcmp(key, "ref")) {
-        if (!strcmp(val, "first")) a->ref = RE_REF_FIRST;
-        else if (!strcmp(val, "best")) a->ref = RE_REF_BEST;
-        else BAD("field 'ref' wants first or best, got '%.64s'", val);
     } else if (!strcmp(key, "seed")) {
         if (!parse_long(val, 0, 0x7fffffffL, &lv)) BAD("field 'seed' wants 0..2147483647, got '%.64s'", val);
         a->seed = (uint64_t)lv;
-    } else if (!strcmp(key, "render")) {
-        if (!strcmp(val, "photo")) a->render = RE_RENDER_PHOTO;
-        else if (!strcmp(val, "model")) a->render = RE_RENDER_MODEL;
-        else BAD("field 'render' wants photo or model, got '%.64s'", val);
-    } else if (!strcmp(key, "field")) {
-        if (!strcmp(val, "landmarks")) a->render_field = RE_FIELD_LANDMARKS;
-        else if (!strcmp(val, "flow")) a->render_field = RE_FIELD_FLOW;
-        else BAD("field 'field' wants landmarks or flow, got '%.64s'", val);
-    } else if (!strcmp(key, "format")) {
-        if (!strcmp(val, "mp4")) a->format = RE_VIDEO_MP4;
-        else if (!strcmp(val, "webm")) a->format = RE_VIDEO_WEBM;
-        else if (!strcmp(val, "gif")) a->format = RE_VIDEO_GIF;
-        else BAD("field 'format' wants mp4, webm or gif, got '%.64s'", val);
     } else if (!strcmp(key, "max_frames")) {
         if (!parse_long(val, 0, 100000000L, &lv)) BAD("field 'max_frames' wants 0 (all) ..100000000, got '%.64s'", val);
         a->max_frames = lv;
@@ -202,21 +211,6 @@ int serve_opts_set(serve_opts *o, const char *key, const char *val, char *err, s
         re_precision p;
         if (re_precision_parse(val, &p) != RE_OK) BAD("field 'precision' wants f32, bf16, mixed or auto, got '%.64s'", val);
         a->precision = p;
-    } else if (!strcmp(key, "region")) {
-        if (!strcmp(val, "all")) a->steer.region = RE_REGION_ALL;
-        else if (!strcmp(val, "expression")) a->steer.region = RE_REGION_EXPRESSION;
-        else if (!strcmp(val, "pose")) a->steer.region = RE_REGION_POSE;
-        else if (!strcmp(val, "lips")) a->steer.region = RE_REGION_LIPS;
-        else if (!strcmp(val, "eyes")) a->steer.region = RE_REGION_EYES;
-        else BAD("field 'region' wants all, expression, pose, lips or eyes, got '%.64s'", val);
-    } else if (!strcmp(key, "motion_space")) {
-        if (!strcmp(val, "learned")) a->steer.space = RE_MSPACE_LEARNED;
-        else if (!strcmp(val, "full")) a->steer.space = RE_MSPACE_FULL;
-        else BAD("field 'motion_space' wants learned or full, got '%.64s'", val);
-    } else if (!strcmp(key, "mouth")) {
-        if (!strcmp(val, "absolute")) a->steer.mouth_absolute = 1;
-        else if (!strcmp(val, "relative")) a->steer.mouth_absolute = 0;
-        else BAD("field 'mouth' wants absolute or relative, got '%.64s'", val);
     } else {
         BAD("unknown form field '%.64s' (fields: photo, driving, motion, strength, ref, smooth, smooth_cutoff, "
             "smooth_beta, sample, seed, aligned, render, field, residual, motion_scale, eye_motion, paste_back, "

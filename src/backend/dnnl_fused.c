@@ -232,30 +232,49 @@ static void sync_affine(const re_act_shape *s, const re_bn_sync *sync, float *sc
     }
 }
 
+/* The forward's per-channel scale/shift: from the statistics summed over sync's ranks (training with sync), else
+ * from this batch's statistics (training) or the running ones (eval), in either layout. */
+static void bn_affine(const re_act_shape *s, const re_bn_sync *sync, float *scale, float *shift, const float *x,
+                      float *mean, float *rstd, const float *gamma, const float *beta, float *running_mean,
+                      float *running_var, float momentum, float eps, int training) {
+    const int n = s->n, c = s->c, hw = s->hw;
+    const double cnt = (double)n * hw;
+    if (sync) {
+        sync_affine(s, sync, scale, shift, x, mean, rstd, gamma, beta, running_mean, running_var, momentum, eps);
+    } else if (s->layout == RE_DNNL_BLOCKED) {
+        const int cbn = c / LANES;
+#pragma omp parallel for schedule(static)
+        for (int cb = 0; cb < cbn; cb++) {
+            double mu[LANES], ss[LANES];
+            if (training) stats_blocked(x, n, cbn, hw, cb, mu, ss);
+            for (int l = 0; l < LANES; l++) {
+                int ch = cb * LANES + l;
+                channel_affine(ch, training ? mu[l] : 0, training ? ss[l] : 0, cnt, mean, rstd, gamma, beta,
+                               running_mean, running_var, momentum, eps, training, &scale[ch], &shift[ch]);
+            }
+        }
+    } else {
+        /* Plain NCHW: one channel per iteration. */
+#pragma omp parallel for schedule(static)
+        for (int ch = 0; ch < c; ch++) {
+            double mu = 0, ss = 0;
+            if (training) stats_plain(x, n, c, hw, ch, &mu, &ss);
+            channel_affine(ch, mu, ss, cnt, mean, rstd, gamma, beta, running_mean, running_var, momentum, eps,
+                           training, &scale[ch], &shift[ch]);
+        }
+    }
+}
+
 void re_bn_act_forward_sync(const re_act_shape *s, float *y, uint16_t *y16, const float *x, float *mean, float *rstd,
                             const float *gamma, const float *beta, float *running_mean, float *running_var,
                             float momentum, float eps, int training, float slope, const re_bn_sync *sync) {
     const int n = s->n, c = s->c, hw = s->hw;
-    const double cnt = (double)n * hw;
     if (!training) sync = NULL;
+    /* Per-channel scale/shift (c <= 4096 by re_config_validate: at most 32 KB of stack). */
+    float scale[c], shift[c];
+    bn_affine(s, sync, scale, shift, x, mean, rstd, gamma, beta, running_mean, running_var, momentum, eps, training);
     if (s->layout == RE_DNNL_BLOCKED) {
         const int cbn = c / LANES;
-        /* Per-channel scale/shift (c <= 4096 by re_config_validate: at most 32 KB of stack). */
-        float scale[c], shift[c];
-        if (sync) {
-            sync_affine(s, sync, scale, shift, x, mean, rstd, gamma, beta, running_mean, running_var, momentum, eps);
-        } else {
-#pragma omp parallel for schedule(static)
-            for (int cb = 0; cb < cbn; cb++) {
-                double mu[LANES], ss[LANES];
-                if (training) stats_blocked(x, n, cbn, hw, cb, mu, ss);
-                for (int l = 0; l < LANES; l++) {
-                    int ch = cb * LANES + l;
-                    channel_affine(ch, training ? mu[l] : 0, training ? ss[l] : 0, cnt, mean, rstd, gamma, beta,
-                                   running_mean, running_var, momentum, eps, training, &scale[ch], &shift[ch]);
-                }
-            }
-        }
 #pragma omp parallel for collapse(2) schedule(static)
         for (int i = 0; i < n; i++)
             for (int cb = 0; cb < cbn; cb++) {
@@ -284,19 +303,7 @@ void re_bn_act_forward_sync(const re_act_shape *s, float *y, uint16_t *y16, cons
             }
         return;
     }
-    /* Plain NCHW: one channel per iteration (stats), then rows. */
-    float scale[c], shift[c];
-    if (sync) {
-        sync_affine(s, sync, scale, shift, x, mean, rstd, gamma, beta, running_mean, running_var, momentum, eps);
-    } else {
-#pragma omp parallel for schedule(static)
-        for (int ch = 0; ch < c; ch++) {
-            double mu = 0, ss = 0;
-            if (training) stats_plain(x, n, c, hw, ch, &mu, &ss);
-            channel_affine(ch, mu, ss, cnt, mean, rstd, gamma, beta, running_mean, running_var, momentum, eps,
-                           training, &scale[ch], &shift[ch]);
-        }
-    }
+    /* Plain NCHW: rows. */
 #pragma omp parallel for collapse(2) schedule(static)
     for (int i = 0; i < n; i++)
         for (int ch = 0; ch < c; ch++) {

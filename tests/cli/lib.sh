@@ -82,6 +82,18 @@ start_server() {
 }
 # stop_server: SIGTERM; sets STOP_RC
 stop_server() { kill -TERM "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID"; STOP_RC=$?; SERVER_PID=; }
+# stop_mid_job DATA ID MAX_S: waits (up to MAX_S s) for job ID's first progress event with a frame written
+# (streamed: polling can lag behind the job on a loaded machine), then stops the server with SIGTERM during the job;
+# checks that the job ran, that the server exits 0 and that the job's folder DATA/ID holds no result or temp file.
+stop_mid_job() {
+  local data=$1 id=$2 left
+  curl -s -N --max-time "$3" "$URL/api/jobs/$id/events" | grep -m1 '"state":"running","frame":[1-9]' >"$TMP/ev.txt"
+  check '[ -s "$TMP/ev.txt" ]' "the long job runs (a progress event with a frame)"
+  stop_server
+  check '[ "$STOP_RC" = 0 ]' "SIGTERM during a job exits 0 (got $STOP_RC)"
+  left=$(ls -A "$data/$id" | tr '\n' ' ')
+  check '[ "$left" = "driving job.json photo " ]' "the stopped job left no result or temp file (found: $left)"
+}
 # req OUTFILE CURL-ARGS...: prints the HTTP status (curl gives up after $REQ_MAX_TIME s, default 120)
 req() { local out=$1; shift; curl -s -o "$out" -w '%{http_code}' --max-time "${REQ_MAX_TIME:-120}" "$@"; }
 # json FILE EXPR: prints python expression EXPR evaluated with d = the parsed file (nothing when it fails)

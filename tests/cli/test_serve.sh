@@ -227,13 +227,7 @@ ID5=$(jget "$TMP/post5.json" id)
 check '[ "$code" = 201 ]' "a long job is accepted by an idle worker with --queue 0 (got $code)"
 code=$(curl -s -D "$TMP/hdr.txt" -o "$TMP/err.json" -w '%{http_code}' -F "photo=@$TMP/photo.png" -F "driving=@$TMP/clip.mp4" -F aligned=1 "$URL/api/jobs")
 check '[ "$code" = 503 ] && grep -qi "^retry-after:" "$TMP/hdr.txt"' "a second job while the worker is busy: 503 with Retry-After (got $code)"
-# stop at the first progress event with a frame written (streamed: polling can lag behind on a loaded machine)
-curl -s -N --max-time 60 "$URL/api/jobs/$ID5/events" | grep -m1 '"state":"running","frame":[1-9]' >"$TMP/ev.txt"
-check '[ -s "$TMP/ev.txt" ]' "the long job reports progress"
-stop_server
-check '[ "$STOP_RC" = 0 ]' "SIGTERM during a job exits 0 (got $STOP_RC)"
-left=$(ls -A "$TMP/data5/$ID5" | tr '\n' ' ')
-check '[ "$left" = "driving job.json photo " ]' "the stopped job left no result or temp file (found: $left)"
+stop_mid_job "$TMP/data5" "$ID5" 60
 check 'grep -q "\"state\":\"failed\"" "$TMP/data5/$ID5/job.json" && grep -q "shut down" "$TMP/data5/$ID5/job.json"' "the stopped job is recorded as failed by the shutdown"
 check '[ "$(uploads_left "$TMP/data5")" = 0 ]' "no upload left behind after the 503"
 

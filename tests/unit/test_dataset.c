@@ -50,14 +50,20 @@ static int write_set(const char *path, int res, uint32_t n, uint32_t ngroups) {
     return re_test_write_dataset(path, res, n, fill_record, ngroups, 0);
 }
 
-static void test_round_trip(void) {
-    char path[300];
-    snprintf(path, sizeof path, "%s/rt.rds", g_dir);
-    const int res = 5;
-    const uint32_t n = 37;
-    CHECK(write_set(path, res, n, 3));
+/* Writes g_dir/NAME (write_set) into path (300 bytes) and opens it: NULL, after a failed check, when either fails. */
+static re_dataset *write_open(char *path, const char *name, int res, uint32_t n, uint32_t ngroups) {
+    snprintf(path, 300, "%s/%s", g_dir, name);
+    CHECK(write_set(path, res, n, ngroups));
     re_dataset *ds = NULL;
     CHECK_OK(re_dataset_open(&ds, path));
+    return ds;
+}
+
+static void test_round_trip(void) {
+    char path[300];
+    const int res = 5;
+    const uint32_t n = 37;
+    re_dataset *ds = write_open(path, "rt.rds", res, n, 3);
     if (!ds) return;
     const re_dataset_header *h = re_dataset_info(ds);
     CHECK_EQ_INT(h->version, RE_DATASET_VERSION);
@@ -221,12 +227,9 @@ static uint32_t slot_index(const float *x, int res, int k, int flipped) {
 
 static void test_loader(void) {
     char path[300];
-    snprintf(path, sizeof path, "%s/ld.rds", g_dir);
     const int res = 4;
     const uint32_t n = 203;
-    CHECK(write_set(path, res, n, 1));   /* one group: split by a seeded fraction */
-    re_dataset *ds = NULL;
-    CHECK_OK(re_dataset_open(&ds, path));
+    re_dataset *ds = write_open(path, "ld.rds", res, n, 1);   /* one group: split by a seeded fraction */
     if (!ds) return;
     re_loader_opts o;
     re_loader_opts_default(&o);
@@ -370,10 +373,7 @@ out:
 
 static void test_group_split(void) {
     char path[300];
-    snprintf(path, sizeof path, "%s/gr.rds", g_dir);
-    CHECK(write_set(path, 2, 300, 10));   /* 10 groups of 30 */
-    re_dataset *ds = NULL;
-    CHECK_OK(re_dataset_open(&ds, path));
+    re_dataset *ds = write_open(path, "gr.rds", 2, 300, 10);   /* 10 groups of 30 */
     if (!ds) return;
     re_loader_opts o;
     re_loader_opts_default(&o);

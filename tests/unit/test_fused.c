@@ -157,6 +157,28 @@ static void test_bn(void) {
     free(y); free(dy); free(ref); free(got); free(y16); free(d16);
 }
 
+/* The reference conv (transposed: transposed conv): the forward into out when out is not NULL, the backward into
+ * din_ref, dw_ref and db_ref when din_ref is not NULL. */
+static void conv_ref(int transposed, const re_conv_params *p, float *out, const float *in, const float *w,
+                     const float *b, float *din_ref, float *dw_ref, float *db_ref, const float *dout) {
+    if (out && transposed) re_deconv2d_forward_ref(out, in, w, b, p);
+    else if (out) re_conv2d_forward_ref(out, in, w, b, p);
+    if (din_ref && transposed) re_deconv2d_backward_ref(din_ref, dw_ref, db_ref, dout, in, w, p);
+    else if (din_ref) re_conv2d_backward_ref(din_ref, dw_ref, db_ref, dout, in, w, p);
+}
+
+/* A conv case's three gradients against the reference's ("PREFIXdin", "PREFIXdw", "PREFIXdb"). */
+static void close_grads(const char *prefix, const float *din, const float *din_ref, size_t n_in, const float *dw,
+                        const float *dw_ref, size_t n_w, const float *db, const float *db_ref, int oc) {
+    char what[64];
+    snprintf(what, sizeof what, "%sdin", prefix);
+    re_test_close(what, din, din_ref, n_in, 1e-4, 1e-8);
+    snprintf(what, sizeof what, "%sdw", prefix);
+    re_test_close(what, dw, dw_ref, n_w, 1e-4, 1e-8);
+    snprintf(what, sizeof what, "%sdb", prefix);
+    re_test_close(what, db, db_ref, oc, 1e-4, 1e-8);
+}
+
 /* One conv case through the _ex API with blocked src/dst (and optionally a fused LeakyReLU), vs the reference. */
 static void conv_case(int transposed, int n, int ic, int oc, int h, int k, int s, int pad, int src_blk, int dst_blk,
                       float slope, int inference) {
@@ -171,8 +193,7 @@ static void conv_case(int transposed, int n, int ic, int oc, int h, int k, int s
     float *out_ref = malloc(n_out * 4), *din_ref = malloc(n_in * 4), *dw_ref = malloc(n_w * 4), *db_ref = malloc(oc * 4);
     float *inb = malloc(n_in * 4), *doutb = malloc(n_out * 4), *outb = malloc(n_out * 4), *out = malloc(n_out * 4);
     float *dinb = malloc(n_in * 4), *din = malloc(n_in * 4), *dw = malloc(n_w * 4), *db = malloc(oc * 4);
-    if (transposed) re_deconv2d_forward_ref(out_ref, in, w, b, &p);
-    else re_conv2d_forward_ref(out_ref, in, w, b, &p);
+    conv_ref(transposed, &p, out_ref, in, w, b, NULL, NULL, NULL, NULL);
     if (slope > 0) re_lrelu_forward(out_ref, out_ref, n_out, slope);
     if (src_blk) to_blocked(inb, in, n, ic, ihw); else memcpy(inb, in, n_in * 4);
     if (dst_blk) to_blocked(doutb, dout, n, oc, ohw); else memcpy(doutb, dout, n_out * 4);
@@ -194,20 +215,16 @@ static void conv_case(int transposed, int n, int ic, int oc, int h, int k, int s
         CHECK(re_dnnl_conv_backward_ex(c, dinb, dw, db, doutb, NULL, NULL) == RE_ERR_ARG);
         /* w_same = 0 after a weight change must pick the new weights up */
         for (size_t i = 0; i < n_w; i++) w[i] *= -0.5f;
-        if (transposed) re_deconv2d_forward_ref(out_ref, in, w, b, &p);
-        else re_conv2d_forward_ref(out_ref, in, w, b, &p);
+        conv_ref(transposed, &p, out_ref, in, w, b, NULL, NULL, NULL, NULL);
         if (slope > 0) re_lrelu_forward(out_ref, out_ref, n_out, slope);
         CHECK_OK(re_dnnl_conv_forward_ex(c, outb, inb, w, b, 0));
         if (dst_blk) from_blocked(out, outb, n, oc, ohw); else memcpy(out, outb, n_out * 4);
         re_test_close("after weight change", out, out_ref, n_out, 1e-4, 1e-8);
     } else if (slope == 0) {
-        if (transposed) re_deconv2d_backward_ref(din_ref, dw_ref, db_ref, dout, in, w, &p);
-        else re_conv2d_backward_ref(din_ref, dw_ref, db_ref, dout, in, w, &p);
+        conv_ref(transposed, &p, NULL, in, w, b, din_ref, dw_ref, db_ref, dout);
         CHECK_OK(re_dnnl_conv_backward_ex(c, dinb, dw, db, doutb, NULL, NULL));
         if (src_blk) from_blocked(din, dinb, n, ic, ihw); else memcpy(din, dinb, n_in * 4);
-        re_test_close("din", din, din_ref, n_in, 1e-4, 1e-8);
-        re_test_close("dw", dw, dw_ref, n_w, 1e-4, 1e-8);
-        re_test_close("db", db, db_ref, oc, 1e-4, 1e-8);
+        close_grads("", din, din_ref, n_in, dw, dw_ref, n_w, db, db_ref, oc);
     }
     re_dnnl_conv_free(c);
 done:
@@ -266,13 +283,7 @@ static void conv_case_bf16(int transposed, int n, int ic, int oc, int h) {
     for (size_t i = 0; i < n_in; i++) in[i] = round_bf16(in[i]);
     for (size_t i = 0; i < n_out; i++) dout[i] = round_bf16(dout[i]);
     for (size_t i = 0; i < n_w; i++) wr[i] = round_bf16(w[i]);
-    if (transposed) {
-        re_deconv2d_forward_ref(out_ref, in, wr, b, &p);
-        re_deconv2d_backward_ref(din_ref, dw_ref, db_ref, dout, in, wr, &p);
-    } else {
-        re_conv2d_forward_ref(out_ref, in, wr, b, &p);
-        re_conv2d_backward_ref(din_ref, dw_ref, db_ref, dout, in, wr, &p);
-    }
+    conv_ref(transposed, &p, out_ref, in, wr, b, din_ref, dw_ref, db_ref, dout);
     to_blocked(tmp, in, n, ic, ihw);
     re_bf16_convert(in16, tmp, n_in);      /* exact: already representable */
     to_blocked(tmp, dout, n, oc, ohw);
@@ -290,9 +301,7 @@ static void conv_case_bf16(int transposed, int n, int ic, int oc, int h) {
     re_test_close(what, out, out_ref, n_out, 1e-4, 1e-8);
     CHECK_OK(re_dnnl_conv_backward_ex(c, dinp, dw, db, dout16, NULL, NULL));
     from_blocked(din, dinp, n, ic, ihw);
-    re_test_close("bf16 din", din, din_ref, n_in, 1e-4, 1e-8);
-    re_test_close("bf16 dw", dw, dw_ref, n_w, 1e-4, 1e-8);
-    re_test_close("bf16 db", db, db_ref, oc, 1e-4, 1e-8);
+    close_grads("bf16 ", din, din_ref, n_in, dw, dw_ref, n_w, db, db_ref, oc);
     re_dnnl_conv_free(c);
 done:
     free(in); free(w); free(b); free(dout); free(wr); free(tmp); free(in16); free(dout16); free(out_ref);

@@ -35,8 +35,9 @@ static void put32(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
 }
 
-/* Pseudo-random but smooth-ish test image. */
-static void fill_pattern(re_image *im, unsigned seed) {
+/* Allocates im (w x h) with a pseudo-random but smooth-ish test image. */
+static void alloc_pattern(re_image *im, int w, int h, unsigned seed) {
+    CHECK_OK(re_image_alloc(im, w, h));
     for (int y = 0; y < im->h; y++)
         for (int x = 0; x < im->w; x++) {
             uint8_t *p = px(im, x, y);
@@ -45,6 +46,37 @@ static void fill_pattern(re_image *im, unsigned seed) {
             p[1] = (uint8_t)(y * 255 / (im->h > 1 ? im->h - 1 : 1));
             p[2] = (uint8_t)((seed >> 16) & 0xff);
         }
+}
+
+/* Allocates im (w x h) and sets each pixel's RGB p by rgb(x, y, p). */
+static void alloc_fill(re_image *im, int w, int h, void (*rgb)(int x, int y, uint8_t *p)) {
+    CHECK_OK(re_image_alloc(im, w, h));
+    for (int y = 0; y < im->h; y++)
+        for (int x = 0; x < im->w; x++) rgb(x, y, px(im, x, y));
+}
+/* alloc_fill's pictures: smooth colour waves, one flat colour, a 1-pixel checkerboard, a horizontal gray ramp */
+static void waves_rgb(int x, int y, uint8_t *p) {
+    p[0] = (uint8_t)(128 + 100 * sin(x * 0.2));
+    p[1] = (uint8_t)(128 + 100 * cos(y * 0.15));
+    p[2] = (uint8_t)((x + y) * 2);
+}
+static void flat_rgb(int x, int y, uint8_t *p) {
+    (void)x; (void)y;
+    p[0] = 200; p[1] = 17; p[2] = 128;
+}
+static void checker_rgb(int x, int y, uint8_t *p) { memset(p, ((x + y) & 1) ? 255 : 0, 3); }
+static void ramp_rgb(int x, int y, uint8_t *p) { (void)y; memset(p, x * 4, 3); }
+
+/* The largest deviation from mid-gray (128) of channels 0..nc-1 over all of im. */
+static int gray_dev(const re_image *im, int nc) {
+    int dev = 0;
+    for (int y = 0; y < im->h; y++)
+        for (int x = 0; x < im->w; x++)
+            for (int c = 0; c < nc; c++) {
+                int d = abs((int)px(im, x, y)[c] - 128);
+                if (d > dev) dev = d;
+            }
+    return dev;
 }
 
 /* Write a PNG with libpng directly (for formats re_image_save_png never produces). rows: bytes per row given. */
@@ -69,6 +101,21 @@ static int write_png_raw(const char *path, int w, int h, int depth, int ctype, c
     png_write_end(png, info);
     png_destroy_write_struct(&png, &info);
     return fclose(f) == 0;
+}
+
+/* write_png_raw into the test folder's file name, then re_image_load of it into b (both checked): non-zero when b
+ * holds the image. */
+static int png_raw_load(re_image *b, const char *name, int w, int h, int depth, int ctype, const uint8_t *data,
+                        size_t rowbytes, const png_color *pal, int npal, const uint8_t *trns, int ntrns) {
+    CHECK(write_png_raw(re_test_tmp(name), w, h, depth, ctype, data, rowbytes, pal, npal, trns, ntrns));
+    CHECK_OK(re_image_load(b, re_test_tmp(name)));
+    return b->data != NULL;
+}
+
+/* Pixel (x, y) of im is exactly (r, g, b). */
+static int px_is(const re_image *im, int x, int y, int r, int g, int b) {
+    const uint8_t *p = px(im, x, y);
+    return p[0] == r && p[1] == g && p[2] == b;
 }
 
 /* JPEG via libjpeg directly: gray (comps 1) or RGB, optional EXIF orientation. */
@@ -118,8 +165,7 @@ static void test_alloc(void) {
 
 static void test_png_roundtrip(void) {
     re_image a = {0}, b = {0};
-    CHECK_OK(re_image_alloc(&a, 37, 23));
-    fill_pattern(&a, 1);
+    alloc_pattern(&a, 37, 23, 1);
     CHECK_OK(re_image_save_png(&a, re_test_tmp("a.png")));
     CHECK_OK(re_image_load(&b, re_test_tmp("a.png")));
     CHECK_EQ_INT(b.w, 37);
@@ -158,14 +204,7 @@ static void test_png_roundtrip(void) {
 
 static void test_jpeg_roundtrip(void) {
     re_image a = {0}, b = {0};
-    CHECK_OK(re_image_alloc(&a, 64, 48));
-    for (int y = 0; y < a.h; y++)
-        for (int x = 0; x < a.w; x++) {
-            uint8_t *p = px(&a, x, y);
-            p[0] = (uint8_t)(128 + 100 * sin(x * 0.2));
-            p[1] = (uint8_t)(128 + 100 * cos(y * 0.15));
-            p[2] = (uint8_t)((x + y) * 2);
-        }
+    alloc_fill(&a, 64, 48, waves_rgb);
     int qs[3] = {95, 75, 0};
     double bounds[3] = {38.0, 30.0, 36.0};
     for (int i = 0; i < 3; i++) {
@@ -202,18 +241,14 @@ static void test_png_variants(void) {
         rgba[4 * i + 2] = 50;
         rgba[4 * i + 3] = (uint8_t)(i % 2 ? 255 : 0);
     }
-    CHECK(write_png_raw(re_test_tmp("gray.png"), W, H, 8, PNG_COLOR_TYPE_GRAY, gray, W, NULL, 0, NULL, 0));
-    CHECK_OK(re_image_load(&b, re_test_tmp("gray.png")));
-    if (b.data)
+    if (png_raw_load(&b, "gray.png", W, H, 8, PNG_COLOR_TYPE_GRAY, gray, W, NULL, 0, NULL, 0))
         for (int i = 0; i < W * H; i++) {
             uint8_t *p = px(&b, i % W, i / W);
             CHECK_MSG(p[0] == gray[i] && p[1] == gray[i] && p[2] == gray[i], "gray pixel %d", i);
         }
     re_image_free(&b);
 
-    CHECK(write_png_raw(re_test_tmp("g16.png"), W, H, 16, PNG_COLOR_TYPE_GRAY, g16, W * 2, NULL, 0, NULL, 0));
-    CHECK_OK(re_image_load(&b, re_test_tmp("g16.png")));
-    if (b.data)
+    if (png_raw_load(&b, "g16.png", W, H, 16, PNG_COLOR_TYPE_GRAY, g16, W * 2, NULL, 0, NULL, 0))
         for (int i = 0; i < W * H; i++) {
             unsigned v = (unsigned)(i * 2000 + 77), want = (v * 255u + 32767u) / 65535u;
             uint8_t *p = px(&b, i % W, i / W);
@@ -222,9 +257,7 @@ static void test_png_variants(void) {
     re_image_free(&b);
 
     png_color pal[3] = {{255, 0, 0}, {0, 255, 0}, {0, 0, 255}};
-    CHECK(write_png_raw(re_test_tmp("pal.png"), W, H, 8, PNG_COLOR_TYPE_PALETTE, pal_idx, W, pal, 3, NULL, 0));
-    CHECK_OK(re_image_load(&b, re_test_tmp("pal.png")));
-    if (b.data)
+    if (png_raw_load(&b, "pal.png", W, H, 8, PNG_COLOR_TYPE_PALETTE, pal_idx, W, pal, 3, NULL, 0))
         for (int i = 0; i < W * H; i++) {
             uint8_t *p = px(&b, i % W, i / W);
             const png_color *c = &pal[pal_idx[i]];
@@ -234,21 +267,15 @@ static void test_png_variants(void) {
 
     /* palette with tRNS: index 2 fully transparent -> white */
     uint8_t trns[3] = {255, 255, 0};
-    CHECK(write_png_raw(re_test_tmp("pal_trns.png"), W, H, 8, PNG_COLOR_TYPE_PALETTE, pal_idx, W, pal, 3, trns, 3));
-    CHECK_OK(re_image_load(&b, re_test_tmp("pal_trns.png")));
-    if (b.data) {
-        uint8_t *p2 = px(&b, 2, 0), *p0 = px(&b, 0, 0);
-        CHECK(p2[0] == 255 && p2[1] == 255 && p2[2] == 255);
-        CHECK(p0[0] == 255 && p0[1] == 0 && p0[2] == 0);
+    if (png_raw_load(&b, "pal_trns.png", W, H, 8, PNG_COLOR_TYPE_PALETTE, pal_idx, W, pal, 3, trns, 3)) {
+        CHECK(px_is(&b, 2, 0, 255, 255, 255));
+        CHECK(px_is(&b, 0, 0, 255, 0, 0));
     }
     re_image_free(&b);
 
-    CHECK(write_png_raw(re_test_tmp("rgba.png"), W, H, 8, PNG_COLOR_TYPE_RGBA, rgba, W * 4, NULL, 0, NULL, 0));
-    CHECK_OK(re_image_load(&b, re_test_tmp("rgba.png")));
-    if (b.data) {
-        uint8_t *opaque = px(&b, 1, 0), *clear = px(&b, 0, 0);
-        CHECK(opaque[0] == 200 && opaque[1] == 10 && opaque[2] == 50);
-        CHECK(clear[0] == 255 && clear[1] == 255 && clear[2] == 255);
+    if (png_raw_load(&b, "rgba.png", W, H, 8, PNG_COLOR_TYPE_RGBA, rgba, W * 4, NULL, 0, NULL, 0)) {
+        CHECK(px_is(&b, 1, 0, 200, 10, 50));     /* opaque */
+        CHECK(px_is(&b, 0, 0, 255, 255, 255));   /* clear: white */
     }
     re_image_free(&b);
 }
@@ -312,8 +339,7 @@ static void test_bad_inputs(void) {
     CHECK(b.data == NULL);
 
     /* truncated PNG and JPEG made from files written here */
-    CHECK_OK(re_image_alloc(&a, 40, 30));
-    fill_pattern(&a, 7);
+    alloc_pattern(&a, 40, 30, 7);
     CHECK_OK(re_image_save_png(&a, re_test_tmp("t.png")));
     CHECK_OK(re_image_save_jpeg(&a, re_test_tmp("t.jpg"), 90));
     size_t n = 0;
@@ -382,12 +408,7 @@ static void test_bad_inputs(void) {
 
 static void test_resize(void) {
     re_image a = {0}, b = {0};
-    CHECK_OK(re_image_alloc(&a, 100, 80));
-    for (int y = 0; y < a.h; y++)
-        for (int x = 0; x < a.w; x++) {
-            uint8_t *p = px(&a, x, y);
-            p[0] = 200; p[1] = 17; p[2] = 128;
-        }
+    alloc_fill(&a, 100, 80, flat_rgb);
     int sizes[4][2] = {{37, 23}, {100, 80}, {250, 161}, {1, 1}};
     for (int k = 0; k < 4; k++) {
         CHECK_OK(re_image_resize(&a, &b, sizes[k][0], sizes[k][1]));
@@ -403,33 +424,18 @@ static void test_resize(void) {
     re_image_free(&a);
 
     /* 1-pixel checkerboard, downscale by 8: must become flat gray (aliasing would give 0/255 patterns) */
-    CHECK_OK(re_image_alloc(&a, 128, 128));
-    for (int y = 0; y < 128; y++)
-        for (int x = 0; x < 128; x++) memset(px(&a, x, y), ((x + y) & 1) ? 255 : 0, 3);
+    alloc_fill(&a, 128, 128, checker_rgb);
     CHECK_OK(re_image_resize(&a, &b, 16, 16));
-    int maxdev = 0;
-    for (int y = 0; y < 16; y++)
-        for (int x = 0; x < 16; x++)
-            for (int c = 0; c < 3; c++) {
-                int d = abs((int)px(&b, x, y)[c] - 128);
-                if (d > maxdev) maxdev = d;
-            }
+    int maxdev = gray_dev(&b, 3);
     CHECK_MSG(maxdev <= 4, "checkerboard/8 max deviation from gray %d", maxdev);
     /* and by a non-integer factor */
     CHECK_OK(re_image_resize(&a, &b, 23, 19));
-    maxdev = 0;
-    for (int y = 0; y < b.h; y++)
-        for (int x = 0; x < b.w; x++) {
-            int d = abs((int)px(&b, x, y)[0] - 128);
-            if (d > maxdev) maxdev = d;
-        }
+    maxdev = gray_dev(&b, 1);
     CHECK_MSG(maxdev <= 8, "checkerboard -> 23x19 max deviation from gray %d", maxdev);
     re_image_free(&a);
 
     /* horizontal ramp stays a monotone ramp after up- and downscaling */
-    CHECK_OK(re_image_alloc(&a, 64, 4));
-    for (int y = 0; y < 4; y++)
-        for (int x = 0; x < 64; x++) memset(px(&a, x, y), x * 4, 3);
+    alloc_fill(&a, 64, 4, ramp_rgb);
     int ws[2] = {200, 21};
     for (int k = 0; k < 2; k++) {
         CHECK_OK(re_image_resize(&a, &b, ws[k], 4));
@@ -450,8 +456,7 @@ static void test_resize(void) {
 
 static void test_warp(void) {
     re_image a = {0}, b = {0};
-    CHECK_OK(re_image_alloc(&a, 31, 17));
-    fill_pattern(&a, 3);
+    alloc_pattern(&a, 31, 17, 3);
     const float id[6] = {1, 0, 0, 0, 1, 0};
     for (int border = 0; border < 3; border++) {
         CHECK_OK(re_image_warp_affine(&a, &b, 31, 17, id, (re_border)border));
@@ -489,28 +494,16 @@ static void test_warp(void) {
     re_image_free(&a);
 
     /* strong downscale (8x) of a checkerboard must not alias */
-    CHECK_OK(re_image_alloc(&a, 256, 256));
-    for (int y = 0; y < 256; y++)
-        for (int x = 0; x < 256; x++) memset(px(&a, x, y), ((x + y) & 1) ? 255 : 0, 3);
+    alloc_fill(&a, 256, 256, checker_rgb);
     const float dn[6] = {8, 0, 3.5f, 0, 8, 3.5f};
     CHECK_OK(re_image_warp_affine(&a, &b, 32, 32, dn, RE_BORDER_REPLICATE));
-    int maxdev = 0;
-    for (int y = 0; y < 32; y++)
-        for (int x = 0; x < 32; x++) {
-            int d = abs((int)px(&b, x, y)[0] - 128);
-            if (d > maxdev) maxdev = d;
-        }
+    int maxdev = gray_dev(&b, 1);
     CHECK_MSG(maxdev <= 6, "warp downscale by 8 of a checkerboard: max deviation from gray %d", maxdev);
     /* same with a rotation + scale 5.3 */
     const float c = 5.3f * 0.8f, s = 5.3f * 0.6f;
     const float rs[6] = {c, -s, 100, s, c, 20};
     CHECK_OK(re_image_warp_affine(&a, &b, 20, 20, rs, RE_BORDER_REPLICATE));
-    maxdev = 0;
-    for (int y = 0; y < 20; y++)
-        for (int x = 0; x < 20; x++) {
-            int d = abs((int)px(&b, x, y)[0] - 128);
-            if (d > maxdev) maxdev = d;
-        }
+    maxdev = gray_dev(&b, 1);
     CHECK_MSG(maxdev <= 40, "rotated downscale of a checkerboard: max deviation from gray %d", maxdev);
     /* errors */
     const float nan6[6] = {NAN, 0, 0, 0, 1, 0};
@@ -523,8 +516,7 @@ static void test_warp(void) {
 
 static void test_chw(void) {
     re_image a = {0}, b = {0};
-    CHECK_OK(re_image_alloc(&a, 9, 5));
-    fill_pattern(&a, 11);
+    alloc_pattern(&a, 9, 5, 11);
     float *t = malloc(sizeof(float) * 3 * 9 * 5);
     if (!t) return;
     re_image_to_chw(&a, t);

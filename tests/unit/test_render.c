@@ -114,6 +114,18 @@ static int max_chroma(const re_image *im) {
     return mx;
 }
 
+/* A renderer of photo at fr with options o (NULL: the defaults), its source face ds with landmarks ls (NULL: by
+ * flow) applied to the driven face dt with landmarks lt (NULL: by flow) into out, each step a check; the caller
+ * inspects and frees it. */
+static re_render *make_render(const re_image *photo, const re_face_frame *fr, const re_render_opts *o, const float *ds,
+                              const float (*ls)[2], const float *dt, const float (*lt)[2], re_image *out) {
+    re_render *r = NULL;
+    CHECK_OK(re_render_create(&r, photo, fr, RES, o));
+    CHECK_OK(re_render_set_source(r, ds, ls));
+    CHECK_OK(re_render_apply(r, dt, lt, out));
+    return r;
+}
+
 int main(void) {
     float *ds = malloc(3 * N * sizeof(float)), *dt = malloc(3 * N * sizeof(float));
     float *u = malloc(N * sizeof(float)), *v = malloc(N * sizeof(float));
@@ -133,10 +145,7 @@ int main(void) {
         re_render_opts of = o;
         of.feather = 0.6f;
         of.flow_alpha = 0.05f;   /* the default (0.3) is made for decoded faces, where smoothness matters more */
-        re_render *r = NULL;
-        CHECK_OK(re_render_create(&r, &photo, &fr, RES, &of));
-        CHECK_OK(re_render_set_source(r, ds, NULL));
-        CHECK_OK(re_render_apply(r, dt, NULL, &out));
+        re_render *r = make_render(&photo, &fr, &of, ds, NULL, dt, NULL, &out);
         CHECK_OK(re_render_get_flow(r, u, v));
         double err = 0, mag = 0;
         int n = 0;
@@ -176,10 +185,7 @@ int main(void) {
             ls[i][0] = lt[i][0] + 0.05f * lt[i][0] - 0.02f * lt[i][1] + 0.7f;
             ls[i][1] = lt[i][1] + 0.03f * lt[i][0] + 0.04f * lt[i][1] - 1.1f;
         }
-        re_render *r = NULL;
-        CHECK_OK(re_render_create(&r, &photo, &fr, RES, &o));
-        CHECK_OK(re_render_set_source(r, ds, (const float(*)[2])ls));
-        CHECK_OK(re_render_apply(r, ds, (const float(*)[2])lt, &out));
+        re_render *r = make_render(&photo, &fr, &o, ds, (const float(*)[2])ls, ds, (const float(*)[2])lt, &out);
         CHECK_OK(re_render_get_flow(r, u, v));
         double worst = 0;
         for (int y = 0; y < RES; y++)
@@ -198,12 +204,9 @@ int main(void) {
 
     /* 3. no motion: the photo comes back exactly (flow and landmarks) */
     {
-        re_render *r = NULL;
         re_render_opts od;
         re_render_opts_default(&od);
-        CHECK_OK(re_render_create(&r, &photo, &fr, RES, &od));
-        CHECK_OK(re_render_set_source(r, ds, NULL));
-        CHECK_OK(re_render_apply(r, ds, NULL, &out));
+        re_render *r = make_render(&photo, &fr, &od, ds, NULL, ds, NULL, &out);
         CHECK(center_diff(&out, &photo, 1.0) == 0.0);
         re_render_free(r);
     }
@@ -220,12 +223,9 @@ int main(void) {
                 dt[N + y * RES + x] = 0.05f;
                 dt[2 * N + y * RES + x] = 0.05f;
             }
-        re_render *r = NULL;
         re_render_opts od;
         re_render_opts_default(&od);
-        CHECK_OK(re_render_create(&r, &gray, &fr, RES, &od));
-        CHECK_OK(re_render_set_source(r, ds, NULL));
-        CHECK_OK(re_render_apply(r, dt, NULL, &out));
+        re_render *r = make_render(&gray, &fr, &od, ds, NULL, dt, NULL, &out);
         const int ch = max_chroma(&out);
         printf("grayscale photo: largest output chroma %d/255\n", ch);
         CHECK_EQ_INT(ch, 0);
@@ -249,12 +249,9 @@ int main(void) {
             lm[i][0] = (float)(31.5 + (i < 60 ? 8 : 6) * cos(a));
             lm[i][1] = (float)(43.5 + (i < 60 ? 4 : 3) * sin(a));
         }
-        re_render *r = NULL;
         re_render_opts od;
         re_render_opts_default(&od);
-        CHECK_OK(re_render_create(&r, &photo, &fr, RES, &od));
-        CHECK_OK(re_render_set_source(r, ds, (const float(*)[2])lm));
-        CHECK_OK(re_render_apply(r, dt, (const float(*)[2])lm, &out));
+        re_render *r = make_render(&photo, &fr, &od, ds, (const float(*)[2])lm, dt, (const float(*)[2])lm, &out);
         /* mouth box in photo pixels: model [24,40) x [40,48) scaled by 4, grown by the 3x3 gate blur and bilinear */
         long inside = 0, outside = 0;
         double dark = 0;
@@ -281,9 +278,7 @@ int main(void) {
         /* the same with the mouth closed (inner lips a quarter pixel apart): the generated pixels cover the opening's thin
          * ellipse, not the lips' outer edges (model rows 40 and 47; the lips are the photo's, warped) */
         for (int i = 60; i < 68; i++) lm[i][1] = (float)(43.5 + 0.25 * sin(2 * M_PI * (i - 60) / 8));   /* distinct */
-        CHECK_OK(re_render_create(&r, &photo, &fr, RES, &od));
-        CHECK_OK(re_render_set_source(r, ds, (const float(*)[2])lm));
-        CHECK_OK(re_render_apply(r, dt, (const float(*)[2])lm, &out));
+        r = make_render(&photo, &fr, &od, ds, (const float(*)[2])lm, dt, (const float(*)[2])lm, &out);
         long closed = 0, lips = 0;
         for (int y = 0; y < K; y++)
             for (int x = 0; x < K; x++) {
@@ -333,10 +328,7 @@ int main(void) {
                 dt[N + y * RES + x] = 0.10f;
                 dt[2 * N + y * RES + x] = 0.55f;
             }
-        re_render *r = NULL;
-        CHECK_OK(re_render_create(&r, &warm, &fr, RES, NULL));
-        CHECK_OK(re_render_set_source(r, ds, (const float(*)[2])lm));
-        CHECK_OK(re_render_apply(r, dt, (const float(*)[2])lm, &out));
+        re_render *r = make_render(&warm, &fr, NULL, ds, (const float(*)[2])lm, dt, (const float(*)[2])lm, &out);
         const double scb = skin[2] - (0.299 * skin[0] + 0.587 * skin[1] + 0.114 * skin[2]);
         const double scr = skin[0] - (0.299 * skin[0] + 0.587 * skin[1] + 0.114 * skin[2]);
         const double sn = sqrt(scb * scb + scr * scr);
@@ -376,12 +368,9 @@ int main(void) {
         make_face(ds, 0);
         make_face(dt, 1);
         for (int k = 0; k < 2; k++) {
-            re_render *r = NULL;
             re_render_opts od;
             re_render_opts_default(&od);
-            CHECK_OK(re_render_create(&r, &big, frames[k], RES, &od));
-            CHECK_OK(re_render_set_source(r, ds, NULL));
-            CHECK_OK(re_render_apply(r, dt, NULL, &out));
+            re_render *r = make_render(&big, frames[k], &od, ds, NULL, dt, NULL, &out);
             CHECK_EQ_INT(out.w, 300);
             CHECK_EQ_INT(out.h, 200);
             /* far corner unchanged */
@@ -413,10 +402,7 @@ int main(void) {
             re_render_opts_default(&oe);
             oe.residual = 0;
             oe.eye_motion = gains[t];
-            re_render *r = NULL;
-            CHECK_OK(re_render_create(&r, &photo, &fr, RES, &oe));
-            CHECK_OK(re_render_set_source(r, ds, (const float(*)[2])ls));
-            CHECK_OK(re_render_apply(r, ds, (const float(*)[2])lt, &out));
+            re_render *r = make_render(&photo, &fr, &oe, ds, (const float(*)[2])ls, ds, (const float(*)[2])lt, &out);
             re_render_get_diag(r, &dg[t]);
             re_render_free(r);
             const int sc = K / RES;
@@ -475,10 +461,7 @@ int main(void) {
         re_render_opts_default(&oc);
         oc.residual = 0;
         oc.tps_lambda = 0;   /* the spline interpolates: the landmarks' motion is the field's there */
-        re_render *r = NULL;
-        CHECK_OK(re_render_create(&r, &big, &cf, RES, &oc));
-        CHECK_OK(re_render_set_source(r, ds, (const float(*)[2])ls));
-        CHECK_OK(re_render_apply(r, ds, (const float(*)[2])lt, &out));
+        re_render *r = make_render(&big, &cf, &oc, ds, (const float(*)[2])ls, ds, (const float(*)[2])lt, &out);
         re_render_diag dc;
         re_render_get_diag(r, &dc);
         re_render_free(r);
@@ -575,9 +558,7 @@ int main(void) {
         re_image moved = {0};
         re_render *r = NULL;
         om.residual = 0;
-        CHECK_OK(re_render_create(&r, &photo, &fr, RES, &om));
-        CHECK_OK(re_render_set_source(r, ds, (const float(*)[2])ls));
-        CHECK_OK(re_render_apply(r, ds, (const float(*)[2])lm2, &moved));
+        r = make_render(&photo, &fr, &om, ds, (const float(*)[2])ls, ds, (const float(*)[2])lm2, &moved);
         re_render_free(r);
         re_render_opts_default(&om);   /* the residual on: none may be generated around a still mouth */
         CHECK_OK(re_render_create(&r, &photo, &fr, RES, &om));

@@ -126,6 +126,26 @@ static void run_steps(re_trainer *t, re_loader *l, float *x, int n, int *errs) {
     }
 }
 
+/* The tiny config with training options of `mode` and (lo not NULL) loader options, both at batch size `batch` (the
+ * rest at their defaults, for the caller to change); returns re_config_preset's status. */
+static re_status tiny_opts(re_config *cfg, re_train_opts *o, re_train_mode mode, re_loader_opts *lo, int batch) {
+    if (lo) {
+        re_loader_opts_default(lo);
+        lo->batch = batch;
+    }
+    re_train_opts_default(o, mode);
+    o->batch = batch;
+    return re_config_preset(cfg, "tiny");
+}
+
+/* Frees trainer *t, then its model *m (either may be NULL), and sets both to NULL. */
+static void free_trainer(re_trainer **t, re_model **m) {
+    re_trainer_free(*t);
+    re_model_free(*m);
+    *t = NULL;
+    *m = NULL;
+}
+
 /* Train the tiny VAE for `steps` steps; checks that validation BCE and MSE fall by the given fractions. */
 static void train_falls(const char *what, const char *path, int steps, double min_bce_fall, double min_mse_fall) {
     re_dataset *ds = NULL;
@@ -135,19 +155,15 @@ static void train_falls(const char *what, const char *path, int steps, double mi
     float *x = NULL, *xr = NULL;
     CHECK_OK(re_dataset_open(&ds, path));
     if (!ds) return;
+    re_config cfg;
+    re_train_opts o;
     re_loader_opts lo;
-    re_loader_opts_default(&lo);
-    lo.batch = 32;
+    CHECK_OK(tiny_opts(&cfg, &o, RE_MODE_VAE, &lo, 32));
+    o.lr_g = 2e-3;
     lo.val_fraction = 0.1;
     lo.seed = 3;
     CHECK_OK(re_loader_create(&l, ds, &lo));
-    re_config cfg;
-    CHECK_OK(re_config_preset(&cfg, "tiny"));
     CHECK_OK(re_model_create(&m, &cfg, 5, 0));
-    re_train_opts o;
-    re_train_opts_default(&o, RE_MODE_VAE);
-    o.batch = 32;
-    o.lr_g = 2e-3;
     if (l && m) CHECK_OK(re_trainer_create(&t, m, &o));
     if (!t) goto out;
     size_t bf = re_loader_batch_floats(l), img = bf / 32;
@@ -171,8 +187,7 @@ static void train_falls(const char *what, const char *path, int steps, double mi
 out:
     free(x);
     free(xr);
-    re_trainer_free(t);
-    re_model_free(m);
+    free_trainer(&t, &m);
     re_loader_free(l);
     re_dataset_close(ds);
 }
@@ -204,17 +219,13 @@ static void test_exact_resume(const char *data) {
     re_dataset *ds = NULL;
     CHECK_OK(re_dataset_open(&ds, data));
     if (!ds) return;
+    re_config cfg;
+    re_train_opts o;
     re_loader_opts lo;
-    re_loader_opts_default(&lo);
-    lo.batch = 16;
+    tiny_opts(&cfg, &o, RE_MODE_VAEGAN, &lo, 16);
+    o.seed = 4;
     lo.flip = 1;
     lo.seed = 11;
-    re_config cfg;
-    re_config_preset(&cfg, "tiny");
-    re_train_opts o;
-    re_train_opts_default(&o, RE_MODE_VAEGAN);
-    o.batch = 16;
-    o.seed = 4;
     re_loader *l = NULL, *l2 = NULL;
     re_model *m = NULL, *m2 = NULL;
     re_trainer *t = NULL, *t2 = NULL;
@@ -246,10 +257,7 @@ static void test_exact_resume(const char *data) {
     CHECK_EQ_INT(errs, 0);
     CHECK_MSG(re_test_same_file(p_a, p_b), "resumed model differs from the uninterrupted one");
     /* Control: resuming with the loader one batch off must NOT give the same weights (the check can fail). */
-    re_trainer_free(t2);
-    re_model_free(m2);
-    t2 = NULL;
-    m2 = NULL;
+    free_trainer(&t2, &m2);
     CHECK_OK(re_model_load(&m2, p_mid));
     if (m2) CHECK_OK(re_trainer_create(&t2, m2, &o));
     if (t2) CHECK_OK(re_trainer_load_state(t2, p_opt));
@@ -263,10 +271,8 @@ static void test_exact_resume(const char *data) {
     }
 out:
     free(x);
-    re_trainer_free(t);
-    re_trainer_free(t2);
-    re_model_free(m);
-    re_model_free(m2);
+    free_trainer(&t, &m);
+    free_trainer(&t2, &m2);
     re_loader_free(l);
     re_loader_free(l2);
     re_dataset_close(ds);
@@ -285,16 +291,12 @@ static void test_nan_guard(const char *data) {
     re_model *m = NULL;
     re_trainer *t = NULL;
     CHECK_OK(re_dataset_open(&ds, data));
+    re_config cfg;
+    re_train_opts o;
     re_loader_opts lo;
-    re_loader_opts_default(&lo);
-    lo.batch = 8;
+    tiny_opts(&cfg, &o, RE_MODE_VAE, &lo, 8);
     lo.prefetch = 0;
     if (ds) CHECK_OK(re_loader_create(&l, ds, &lo));
-    re_config cfg;
-    re_config_preset(&cfg, "tiny");
-    re_train_opts o;
-    re_train_opts_default(&o, RE_MODE_VAE);
-    o.batch = 8;
     CHECK_OK(re_model_create(&m, &cfg, 1, 0));
     if (m) CHECK_OK(re_trainer_create(&t, m, &o));
     if (!l || !t) goto out;
@@ -317,8 +319,7 @@ static void test_nan_guard(const char *data) {
     CHECK_EQ_INT(re_trainer_steps(t), 2);
     free(x);
 out:
-    re_trainer_free(t);
-    re_model_free(m);
+    free_trainer(&t, &m);
     re_loader_free(l);
     re_dataset_close(ds);
     remove(p0);
@@ -341,10 +342,8 @@ static void test_checkpoint_api(void) {
     CHECK_EQ_INT(re_checkpoint_latest(dir), -1);
     CHECK_EQ_INT(re_checkpoint_latest("/nonexistent-dir/ckpt"), -1);
     re_config cfg;
-    re_config_preset(&cfg, "tiny");
     re_train_opts o;
-    re_train_opts_default(&o, RE_MODE_VAEGAN);
-    o.batch = 4;
+    tiny_opts(&cfg, &o, RE_MODE_VAEGAN, NULL, 4);
     re_model *m = NULL, *m2 = NULL;
     re_trainer *t = NULL, *t2 = NULL;
     char *text = NULL, *val = NULL;
@@ -416,10 +415,8 @@ static void test_checkpoint_api(void) {
     CHECK_EQ_INT(re_checkpoint_save(dir, 1, NULL), RE_ERR_ARG);
 out:
     free(x);
-    re_trainer_free(t);
-    re_trainer_free(t2);
-    re_model_free(m);
-    re_model_free(m2);
+    free_trainer(&t, &m);
+    free_trainer(&t2, &m2);
     /* remove the folders this test made */
     const char *files[] = {"model.safetensors", "optim.safetensors", "config.json", "DONE"};
     for (int i = 0; i < 4; i++) {
