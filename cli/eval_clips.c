@@ -118,6 +118,8 @@ re_status ev_clip_next(ctx *c, clip_iter *it, int *nb, int *found, double (*feat
             float a[RE_ATTR_COUNT];
             if (re_face_attributes(tr.face.lm, a) == RE_OK) feat[j][4] = a[RE_ATTR_SMILE];
         }
+        if (c->lmn)   /* --ref best: the frame's landmarks, normalized for position and scale */
+            c->lmn_ok[j] = tr.found && re_anim_landmarks_normalize(tr.face.lm, c->lmn[j]) == RE_OK;
         /* the driver's attributes for steering (NaN: none in this frame; the steering state holds the last ones) */
         if (c->steer_on && !(tr.found && re_face_attributes(tr.face.lm, c->attr[j]) == RE_OK)) c->attr[j][0] = NAN;
         if (!tr.found) it->lost++;

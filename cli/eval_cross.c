@@ -161,7 +161,48 @@ typedef struct portrait {
     re_stats sharp;             /* current driver: sharpness ratios */
     int chroma;                 /* current driver: largest output chroma */
     double seam;                /* current driver: largest seam ratio */
+    float lmn[RE_FACE_LANDMARKS][2]; /* --ref best: the photo's landmarks, normalized (lmn_ok) */
+    int lmn_ok;
+    float *zref;                /* --ref best: [L] the current driver's code at ref_frame (unsmoothed) */
+    float aref[RE_ATTR_COUNT];  /* --ref best: the driver's attributes there (aref[0] NaN: none) */
+    long ref_frame;             /* --ref best: the reference among the driver's used frames; -1: the first */
 } portrait;
+
+/* --ref best: one pass over the frames of the driver that the measurement will use. For each portrait, the frame
+ * whose normalized landmarks are closest to the portrait's (as animate --ref best picks it), its code (unsmoothed,
+ * as animate encodes its reference crop) and the driver's attributes there. A portrait without usable landmarks
+ * keeps the first frame (ref_frame -1). */
+static re_status best_refs(ctx *c, clip_iter *it, const char *path, portrait *P, int n_ports, int *found,
+                           double (*feat)[NFEAT]) {
+    double *best = malloc((size_t)n_ports * sizeof *best);
+    if (!best) return re_fail(RE_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n_ports; i++) {
+        best[i] = INFINITY;
+        P[i].ref_frame = -1;
+    }
+    re_status st = ev_clip_open(c, it, path);
+    while (st == RE_OK) {
+        int nb, coded = 0;
+        if ((st = ev_clip_next(c, it, &nb, found, feat)) != RE_OK || nb == 0) break;
+        const long t0 = it->used - nb;
+        for (int j = 0; j < nb && st == RE_OK; j++)
+            for (int i = 0; i < n_ports && st == RE_OK; i++) {
+                if (!P[i].ok || !P[i].lmn_ok || !c->lmn_ok[j]) continue;
+                const double d = re_anim_landmarks_distance((const float(*)[2])c->lmn[j], (const float(*)[2])P[i].lmn);
+                if (!(d < best[i])) continue;
+                if (!coded && (st = re_encode(c->r, c->x, nb, c->z, NULL)) != RE_OK) break;
+                coded = 1;
+                best[i] = d;
+                P[i].ref_frame = t0 + j;
+                memcpy(P[i].zref, c->z + (size_t)j * c->L, (size_t)c->L * sizeof(float));
+                if (c->steer_on && isfinite(c->attr[j][0])) memcpy(P[i].aref, c->attr[j], sizeof P[i].aref);
+                else P[i].aref[0] = NAN;
+            }
+    }
+    ev_clip_close(it);
+    free(best);
+    return st;
+}
 
 /* The worst pair of one measure: {"value", "portrait", "driver"}. */
 static json_t *worst_pair(double value, const char *portrait, const char *driver) {
@@ -228,6 +269,13 @@ re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_dr
         re_image_to_chw(&c->crops[0], c->x);
         if ((st = re_encode(c->r, c->x, 1, P[i].z, NULL)) != RE_OK) goto fail;
         P[i].has_attr = re_face_attributes(c->last_face.lm, P[i].attr) == RE_OK;
+        if (c->ref_best) {
+            P[i].lmn_ok = re_anim_landmarks_normalize(c->last_face.lm, P[i].lmn) == RE_OK;
+            if (!(P[i].zref = malloc((size_t)c->L * sizeof(float)))) {
+                st = re_fail(RE_ERR_NOMEM, "out of memory");
+                goto fail;
+            }
+        }
         if (c->render >= 0) {   /* the whole photo, rendered as animate --paste-back does */
             if ((st = re_decode(c->r, P[i].z, 1, c->y)) != RE_OK) goto fail;
             er_opts eo = {(re_anim_render)c->render, c->field, c->res, c->max_side, 384, c->det, c->fid};
@@ -268,12 +316,15 @@ re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_dr
             P[i].chroma = 0;
             P[i].seam = 0;
         }
+        if (c->ref_best && (st = best_refs(c, &it, drivers[di], P, n_ports, found, feat)) != RE_OK) goto fail;
         if ((st = ev_clip_open(c, &it, drivers[di])) != RE_OK) goto fail;
         for (int i = 0; i < n_ports; i++) {
             if (!P[i].ok) continue;
             re_steer_state_free(P[i].steer);
             P[i].steer = NULL;
             if ((st = ev_steer_open(c, &it, P[i].has_attr ? P[i].attr : NULL, &P[i].steer)) != RE_OK) goto fail;
+            if (c->ref_best && P[i].ref_frame >= 0 && isfinite(P[i].aref[0]))
+                re_steer_state_set_ref(P[i].steer, P[i].aref);
         }
         int nb;
         for (;;) {
@@ -297,7 +348,7 @@ re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_dr
             }
             for (int i = 0; i < n_ports; i++) {
                 if (!P[i].ok) continue;
-                ev_transfer(c, P[i].steer, P[i].z, zref, nb);
+                ev_transfer(c, P[i].steer, P[i].z, c->ref_best && P[i].ref_frame >= 0 ? P[i].zref : zref, nb);
                 if ((st = re_decode(c->r, c->z2, nb, c->y)) != RE_OK) goto fail;
                 for (int j = 0; j < nb; j++) {
                     const float *gen = c->y + (size_t)j * c->per;
@@ -352,6 +403,7 @@ re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_dr
             json_object_set_new(pj, "portrait", json_string(P[i].path));
             json_object_set_new(pj, "driver", json_string(drivers[di]));
             json_object_set_new(pj, "frames", json_integer(it.used));
+            json_object_set_new(pj, "ref_frame", json_integer(c->ref_best && P[i].ref_frame >= 0 ? P[i].ref_frame : 0));
             json_object_set_new(pj, "output_no_face", json_integer(P[i].no_face));
             json_object_set_new(pj, "frames_used", json_integer((json_int_t)used));
             json_object_set_new(pj, "corr", corr_json(r));
@@ -429,6 +481,7 @@ re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_dr
     json_object_set_new(o, "flicker_ratio", ev_jstats(&flick));
     json_object_set_new(o, "smile_bias", ev_jstats(&smile_st));
     json_object_set_new(o, "seconds", json_real(secs));
+    json_object_set_new(o, "ref", json_string(c->ref_best ? "best" : "first"));
     json_object_set_new(o, "render", json_string(c->render < 0 ? "crop" : c->render == RE_RENDER_PHOTO ? "photo" : "model"));
     json_t *worst = json_object();
     if (worst_mouth_p) json_object_set_new(worst, "mouth_open", worst_pair(worst_mouth, worst_mouth_p, worst_mouth_d));
@@ -484,6 +537,7 @@ fail:
             free(P[i].id_drv.v);
             free(P[i].z);
             free(P[i].prev);
+            free(P[i].zref);
             series_free(&P[i].out);
         }
     free(P);

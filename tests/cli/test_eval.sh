@@ -23,6 +23,7 @@ expect_rc 2 "eval --smooth-cutoff 0" -- "$CLI" eval --clips x.mp4 --smooth-cutof
 expect_rc 2 "eval --smooth-beta -1" -- "$CLI" eval --clips x.mp4 --smooth-beta -1
 expect_rc 2 "eval --render bad" -- "$CLI" eval --cross a.png --drivers b.mp4 --render pixels
 check 'grep -q "photo, model or crop" "$TMP/err.txt"' "--render names its values"
+expect_rc 2 "eval --ref bad" -- "$CLI" eval --cross a.png --drivers b.mp4 --ref last
 expect_rc 2 "eval --max-side 10" -- "$CLI" eval --cross a.png --drivers b.mp4 --max-side 10
 expect_rc 1 "eval --id-model missing" -- "$CLI" eval --cross tests/fixtures/media/good.png --drivers tests/fixtures/media/good.png --id-model "$TMP/no_such.dat"
 check 'grep -q "no_such.dat" "$TMP/err.txt"' "missing --id-model named"
@@ -177,6 +178,16 @@ else
     else
       echo "SKIP: face-id network not found ($IDM): identity checks skipped"
     fi
+  fi
+  # --ref best: per portrait the driving frame closest to the photo's landmarks is the reference (lp_s1 against
+  # lp_d13: frame 26 of the first 50, not the first); --ref first records frame 0
+  if [ $have_py = 1 ] && [ -f "$BM" ] &&
+     expect_rc 0 "eval --cross --ref best" -- "$CLI" eval --model "$BM" --cross "$P/lp_s1.jpg" --drivers "$D/lp_d13.mp4" \
+       --max-frames 50 --render crop --ref best -q --json "$TMP/rb.json"; then
+    check '[ "$(json_get "$TMP/rb.json" "j[\"cross_identity\"][\"ref\"], 0 < j[\"cross_identity\"][\"pairs\"][0][\"ref_frame\"] < 50")" = "best True" ]' \
+      "--ref best: reference frame $(json_get "$TMP/rb.json" "j['cross_identity']['pairs'][0]['ref_frame']" 2>&1) recorded, not the first"
+    check '[ "$(json_get "$TMP/e.json" "j[\"cross_identity\"][\"ref\"], j[\"cross_identity\"][\"pairs\"][0][\"ref_frame\"]")" = "first 0" ]' \
+      "--ref first (the default) records frame 0"
   fi
   # a clip that is not a video: clear failure, no JSON
   expect_rc 1 "eval on a non-video clip" -- "$CLI" eval --model "$MODEL" --clips tests/fixtures/media/not_a_video.mp4 \
