@@ -43,7 +43,8 @@ static void check_ranges(const serve_live_opts *lo, const serve_live_opts *def) 
     INVARIANT(in(a->steer.offset[RE_ATTR_YAW], -30, 30) && in(a->steer.offset[RE_ATTR_PITCH], -30, 30) &&
               in(a->steer.offset[RE_ATTR_ROLL], -30, 30));
     INVARIANT(a->render == RE_RENDER_PHOTO || a->render == RE_RENDER_MODEL);
-    INVARIANT(a->precision == RE_PREC_F32 || a->precision == RE_PREC_BF16);
+    INVARIANT(a->precision == RE_PREC_F32 || a->precision == RE_PREC_BF16 || a->precision == RE_PREC_AUTO ||
+              a->precision == RE_PREC_MIXED);
     INVARIANT(lo->o.use_demo == 0 || lo->o.use_demo == 1);
     /* the fields of jobs and files are refused by name: they keep their defaults */
     const re_anim_opts *d = &def->o.a;
