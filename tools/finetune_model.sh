@@ -10,7 +10,8 @@
 # Usage: sh tools/finetune_model.sh [WORK_DIR=/tmp/reenact-finetune]
 # Environment: TRAIN_CLIPS (1), EPOCHS (8), LR (0.00025), DECAY (6), LR_FINAL (0.2), PRECISION (f32), THREADS (0 =
 # all cores), MODEL (models/reenact-seed64.safetensors), SHARED (../shared), REENACT (build/reenact).
-# On the 2-core development machine (AMD EPYC, family 26) the fine-tune took 27 min and the sharpening stage 7 min,
+# On the 2-core development machine (AMD EPYC, family 26), beside other jobs, the fine-tune took 27-28 min and the
+# sharpening stage 8-10 min;
 # the evaluations and directions about 15 min.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
