@@ -16,6 +16,7 @@ import os
 import sys
 
 HELDOUT_CLIPS = {"fomm_04", "lp_d0", "sadtalker_aoc", "lp_d13"}
+VIDEO_EXTS = (".mp4", ".mov", ".mkv", ".webm", ".avi")
 
 
 def main():
@@ -46,7 +47,7 @@ def main():
     n_clips = 0
     for name in sorted(os.listdir(clips)):
         stem, ext = os.path.splitext(name)
-        if ext.lower() not in (".mp4", ".mov", ".mkv", ".webm", ".avi"):
+        if ext.lower() not in VIDEO_EXTS:
             continue
         dst = os.path.join(out, "heldout_clips" if stem in HELDOUT_CLIPS else "train/clips")
         os.makedirs(dst, exist_ok=True)
@@ -63,7 +64,7 @@ def main():
         os.makedirs(dst, exist_ok=True)
         for name in sorted(os.listdir(tclips)):
             stem, ext = os.path.splitext(name)
-            if ext.lower() not in (".mp4", ".mov", ".mkv", ".webm", ".avi"):
+            if ext.lower() not in VIDEO_EXTS:
                 continue
             if stem in HELDOUT_CLIPS:
                 sys.exit(f"prepare_training_data: {name} in train-clips has a held-out clip's name")
