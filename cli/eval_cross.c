@@ -222,7 +222,7 @@ re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_dr
     int *found = NULL;
     double(*feat)[NFEAT] = NULL;
     float *zref = NULL, *prev_x = NULL;
-    re_stats corr_st[NFEAT] = {{0}}, ceil_st[NFEAT] = {{0}}, flick = {0}, sharp_all = {0}, pair_id_med = {0};
+    re_stats corr_st[NFEAT] = {{0}}, meas_st[NFEAT] = {{0}}, ceil_st[NFEAT] = {{0}}, flick = {0}, sharp_all = {0}, pair_id_med = {0};
     re_stats smile_st = {0};
     dvec pool_src = {0}, pool_drv = {0};
     int chroma_gray = -1;
@@ -449,7 +449,10 @@ re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_dr
                 worst_mouth_d = drivers[di];
             }
             json_array_append_new(pairs, pj);
-            for (int k = 0; k < NFEAT; k++) re_stats_add(&corr_st[k], r[k]);
+            for (int k = 0; k < NFEAT; k++) {
+                re_stats_add(&corr_st[k], r[k]);
+                if (rc[k] >= EV_MEASURABLE) re_stats_add(&meas_st[k], r[k]);
+            }
             re_stats_add(&flick, fr);
             tot_frames += it.used;
             tot_no_face += P[i].no_face;
@@ -463,10 +466,11 @@ re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_dr
         ev_clip_close(&it);
     }
     double secs = ev_now_s() - t0;
-    json_t *cm = json_object(), *cc = json_object();
+    json_t *cm = json_object(), *cc = json_object(), *cme = json_object();
     for (int k = 0; k < NFEAT; k++) {
         json_object_set_new(cm, feat_names[k], ev_jstats(&corr_st[k]));
         json_object_set_new(cc, feat_names[k], ev_jstats(&ceil_st[k]));
+        json_object_set_new(cme, feat_names[k], ev_jstats(&meas_st[k]));
     }
     json_object_set_new(o, "landmark_size", json_integer(c->lm_size));
     json_object_set_new(o, "portraits", jp);
@@ -475,6 +479,8 @@ re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_dr
     jp = jd = pairs = NULL;
     json_object_set_new(o, "corr", cm);
     json_object_set_new(o, "ceiling_corr", cc);
+    json_object_set_new(o, "measurable_threshold", json_real(EV_MEASURABLE));
+    json_object_set_new(o, "corr_measurable", cme);
     json_object_set_new(o, "output_frames", json_integer(tot_frames));
     json_object_set_new(o, "output_no_face", json_integer(tot_no_face));
     json_object_set_new(o, "output_no_face_rate", ev_jnum(tot_frames ? (double)tot_no_face / tot_frames : NAN));
@@ -507,6 +513,11 @@ re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_dr
            "per pair min %+.3f max %+.3f\n", re_stats_mean(&corr_st[4]), re_stats_mean(&ceil_st[4]),
            re_stats_mean(&smile_st), c->dirs ? "smile sigmas" : "face units", smile_st.n ? smile_st.min : NAN,
            smile_st.n ? smile_st.max : NAN);
+    printf("  where the driver's own crop follows the feature (ceiling r >= %.2f): mouth %.3f (%llu pairs)  eye %.3f "
+           "(%llu)  yaw %.3f (%llu)  pitch %.3f (%llu)\n", EV_MEASURABLE, re_stats_mean(&meas_st[0]),
+           (unsigned long long)meas_st[0].n, re_stats_mean(&meas_st[1]), (unsigned long long)meas_st[1].n,
+           re_stats_mean(&meas_st[2]), (unsigned long long)meas_st[2].n, re_stats_mean(&meas_st[3]),
+           (unsigned long long)meas_st[3].n);
     if (worst_mouth_p)
         printf("  worst pair for the mouth: %s x %s, r %.3f\n", ev_base_name(worst_mouth_p), ev_base_name(worst_mouth_d),
                worst_mouth);

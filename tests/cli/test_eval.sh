@@ -113,6 +113,9 @@ else
     check '[ "$(png_size "$TMP/grid.png")" = "268 268" ]' "grid size $(png_size "$TMP/grid.png"), want 268 268"
     check 'grep -q "no face found" "$TMP/err.txt"' "image without a face is reported"
   fi
+  # corr_measurable[k].n is the number of pairs with a finite correlation whose driver's ceiling for k is at least
+  # measurable_threshold (0.8)
+  MEASURABLE_OK='(lambda c: c["measurable_threshold"] == 0.8 and all(c["corr_measurable"][k]["n"] == sum(1 for p in c["pairs"] for d in c["drivers"] if d["path"] == p["driver"] and (d["ceiling_corr"][k] or -1) >= 0.8 and p["corr"][k] is not None) for k in c["corr"]))(j["cross_identity"])'
   if expect_rc 0 "eval faces + clip + cross" -- "$CLI" eval --model "$MODEL" --faces "$SHARED/data/faces/utkface" \
        --max-images 6 --clips "$D/lp_d0.mp4" --max-frames 10 --cross "$P/fomm_01.png" --drivers "$D/fomm_04.mp4" \
        --json "$TMP/e.json"; then
@@ -126,6 +129,9 @@ else
       # the driver's own crop must track its mouth: real landmarks at 64x64 still correlate
       check '[ "$(json_get "$TMP/e.json" "(j[\"cross_identity\"][\"drivers\"][0][\"ceiling_corr\"][\"mouth_open\"] or 0) > 0.5")" = True ]' \
         "ceiling mouth correlation $(json_get "$TMP/e.json" "j['cross_identity']['drivers'][0]['ceiling_corr']['mouth_open']" 2>&1) > 0.5"
+      # the measurable-motion means count exactly the pairs whose driver's own crop follows the feature
+      check '[ "$(json_get "$TMP/e.json" "$MEASURABLE_OK")" = True ]' \
+        "corr_measurable counts: $(json_get "$TMP/e.json" "{k: v['n'] for k, v in j['cross_identity']['corr_measurable'].items()}" 2>&1)"
     fi
   fi
   # the filter settings reach the measurement (with the bundled model: the synthetic test model's output barely
@@ -169,6 +175,8 @@ else
     check '[ "$(python3 -c "print($ps > 0.8 and $ps > $ms)")" = True ]' "photo render detail $ps > 0.8 and > model render $ms"
     check '[ "$(json_get "$TMP/rp.json" "0.8 < j[\"cross_identity\"][\"seam_max\"] < 1.3 and j[\"cross_identity\"][\"pairs\"][0][\"corr\"][\"mouth_open\"] > 0.5")" = True ]' \
       "photo render: no seam, mouth follows ($(json_get "$TMP/rp.json" "j['cross_identity']['seam_max'], j['cross_identity']['pairs'][0]['corr']['mouth_open']" 2>&1))"
+    check '[ "$(json_get "$TMP/rp.json" "$MEASURABLE_OK and j[\"cross_identity\"][\"corr_measurable\"][\"mouth_open\"][\"n\"] == 2")" = True ]' \
+      "photo render: both pairs count for the mouth ($(json_get "$TMP/rp.json" "{k: v['n'] for k, v in j['cross_identity']['corr_measurable'].items()}" 2>&1))"
     if [ -n "$IDOPT" ]; then
       pi=$(json_get "$TMP/rp.json" "j['cross_identity']['identity']['median']")
       mi=$(json_get "$TMP/rm.json" "j['cross_identity']['identity']['median']")
