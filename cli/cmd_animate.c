@@ -132,7 +132,8 @@ static const char *audio_str(re_audio_mode a) {
 
 static const cli_choice format_choices[] = {
     {"mp4", RE_VIDEO_MP4}, {"webm", RE_VIDEO_WEBM}, {"gif", RE_VIDEO_GIF}, {"png", RE_VIDEO_PNG_SEQ}, {NULL, 0}};
-static const cli_choice ref_choices[] = {{"first", RE_REF_FIRST}, {"best", RE_REF_BEST}, {NULL, 0}};
+static const cli_choice ref_choices[] = {
+    {"first", RE_REF_FIRST}, {"best", RE_REF_BEST}, {"pose", RE_REF_POSE}, {NULL, 0}};
 
 void anim_cli_run_opts(cli_opt t[ANIM_CLI_RUN_OPTS], re_anim_opts *o, anim_cli_run *run) {
     const cli_opt src[ANIM_CLI_RUN_OPTS] = {
@@ -191,8 +192,10 @@ int cmd_animate(int argc, char **argv) {
         CLI_FLAG("--no-audio", NULL, &o.audio, 0, "do not copy the driver's audio"),
         CLI_SECTION("motion:"),
         CLI_NUM("--strength", NULL, &o.strength, "S", -RE_ANIM_STRENGTH_MAX, RE_ANIM_STRENGTH_MAX, "motion strength s"),
-        CLI_ENUM("--ref", NULL, &o.ref, ref_choices, "reference driving frame: the first with a face, or the one whose "
-                 "landmarks are closest to the photo's (FOMM find_best_frame; less identity leakage)"),
+        CLI_ENUM("--ref", NULL, &o.ref, ref_choices, "reference driving frame: the first with a face; the one whose "
+                 "landmarks are closest to the photo's (best: FOMM find_best_frame); or the first, with the head's pose "
+                 "measured from that best frame (pose: the head turns about the photo's own pose; needs the model's "
+                 "directions and a detected face, else first)"),
         CLI_FLAG("--smooth", NULL, &o.smooth, 1, "temporal One-Euro filtering of the driving codes against flicker "
                  "(the default)"),
         CLI_FLAG("--no-smooth", NULL, &o.smooth, 0, "no temporal filtering"),
@@ -315,8 +318,9 @@ int cmd_animate(int argc, char **argv) {
                (double)st.fps_num / st.fps_den, audio_str(st.audio), st.wall_s > 0 ? st.frames / st.wall_s : 0.0,
                st.wall_s);
         if (o.storyboard) printf("wrote %s: storyboard, %d columns\n", o.storyboard, st.storyboard_cols);
-        printf("  reference frame %lld (%s)%s\n", (long long)st.ref_frame, o.ref == RE_REF_BEST ? "best" : "first",
-               o.smooth ? ", smoothed" : "");
+        printf("  reference frame %lld (%s)", (long long)st.ref_frame, o.ref == RE_REF_BEST ? "best" : "first");
+        if (st.pose_ref_frame >= 0) printf(", head pose from frame %lld (best)", (long long)st.pose_ref_frame);
+        printf("%s\n", o.smooth ? ", smoothed" : "");
         anim_cli_print_times(stdout, &st);
     }
     return RE_EXIT_OK;

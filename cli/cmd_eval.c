@@ -214,7 +214,8 @@ static const char usage[] =
     "                     whole output photo, plus identity (--id-model), detail, colour and seam\n\n";
 
 static const cli_choice split_choices[] = {{"val", 1}, {"all", 0}, {NULL, 0}};
-static const cli_choice eval_ref_choices[] = {{"first", 0}, {"best", 1}, {NULL, 0}};
+static const cli_choice eval_ref_choices[] = {
+    {"first", RE_REF_FIRST}, {"best", RE_REF_BEST}, {"pose", RE_REF_POSE}, {NULL, 0}};
 static const cli_choice eval_render_choices[] = {
     {"photo", RE_RENDER_PHOTO}, {"model", RE_RENDER_MODEL}, {"crop", -1}, {NULL, 0}};
 
@@ -235,6 +236,7 @@ int cmd_eval(int argc, char **argv) {
     const char *id_model = NULL;
     re_latent_filter_opts_default(&c.smooth_opts);
     re_steer_opts_default(&c.steer);
+    c.ref = RE_REF_POSE;   /* animate's default */
     {
         re_loader_opts lo;
         re_loader_opts_default(&lo);
@@ -271,9 +273,9 @@ int cmd_eval(int argc, char **argv) {
                 "longest side"),
         CLI_ENUM("--field", NULL, &c.field, cli_field_choices, "--render photo: motion field from the decoded faces' "
                  "landmarks or optical flow, as animate's --field"),
-        CLI_ENUM("--ref", NULL, &c.ref_best, eval_ref_choices, "cross-identity reference driving frame: the first "
-                 "with a face, or per portrait the one whose landmarks are closest to the portrait's (as animate's "
-                 "--ref)"),
+        CLI_ENUM("--ref", NULL, &c.ref, eval_ref_choices, "cross-identity reference driving frame, as animate's --ref: "
+                 "the first with a face; per portrait the one whose landmarks are closest to the portrait's (best); or "
+                 "the first, with the head's pose measured from that one (pose)"),
         CLI_INT("--max-frames", NULL, &c.max_frames, "N", 0, 1L << 40, "at most N frames per clip, from the first frame "
                 "with a face", .def = "0 = all"),
         CLI_INT("--landmark-size", NULL, &lm_size, "N", 64, 1024, "side the 64x64 frames are upscaled to before "
@@ -376,11 +378,11 @@ int cmd_eval(int argc, char **argv) {
     c.z2 = malloc((size_t)c.batch * c.L * sizeof(float));
     c.attr = calloc((size_t)c.batch, sizeof *c.attr);
     c.parts = calloc((size_t)c.batch, sizeof *c.parts);
-    if (c.ref_best) {
+    if (c.ref != RE_REF_FIRST) {
         c.lmn = calloc((size_t)c.batch, sizeof *c.lmn);
         c.lmn_ok = calloc((size_t)c.batch, sizeof *c.lmn_ok);
     }
-    if (!c.attr || !c.parts || (c.ref_best && (!c.lmn || !c.lmn_ok))) {
+    if (!c.attr || !c.parts || (c.ref != RE_REF_FIRST && (!c.lmn || !c.lmn_ok))) {
         rc = cli_fail(CMD, RE_ERR_NOMEM, "out of memory");
         goto done;
     }

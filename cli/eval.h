@@ -52,7 +52,8 @@ typedef struct ctx {
     float (*attr)[RE_ATTR_COUNT]; /* [batch] with steering: the driver's attributes (full-resolution landmarks) in
                                      each frame of the batch; attr[j][0] is NaN when frame j has none */
     re_render_parts *parts;   /* [batch] ev_transfer: the renderer's parts per frame (re_steer_state_render_parts) */
-    int ref_best;        /* --ref best: per portrait, the driving frame whose landmarks are closest to the portrait's */
+    int ref;             /* --ref: RE_REF_FIRST, RE_REF_BEST (per portrait, the driving frame whose landmarks are
+                            closest to the portrait's) or RE_REF_POSE (the first, with the pose from that frame) */
     float (*lmn)[RE_FACE_LANDMARKS][2]; /* [batch] with --ref best: the frames' normalized landmarks (ev_clip_next) */
     int *lmn_ok;         /* [batch] with --ref best: lmn[j] is valid */
 } ctx;

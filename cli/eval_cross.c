@@ -165,7 +165,8 @@ typedef struct portrait {
     int lmn_ok;
     float *zref;                /* --ref best: [L] the current driver's code at ref_frame (unsmoothed) */
     float aref[RE_ATTR_COUNT];  /* --ref best: the driver's attributes there (aref[0] NaN: none) */
-    long ref_frame;             /* --ref best: the reference among the driver's used frames; -1: the first */
+    long ref_frame;             /* --ref best|pose: the best frame among the driver's used frames; -1: none */
+    int pose_ref;               /* --ref pose: the head's pose is measured from ref_frame (steering with attributes) */
 } portrait;
 
 /* --ref best: one pass over the frames of the driver that the measurement will use. For each portrait, the frame
@@ -269,7 +270,7 @@ re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_dr
         re_image_to_chw(&c->crops[0], c->x);
         if ((st = re_encode(c->r, c->x, 1, P[i].z, NULL)) != RE_OK) goto fail;
         P[i].has_attr = re_face_attributes(c->last_face.lm, P[i].attr) == RE_OK;
-        if (c->ref_best) {
+        if (c->ref != RE_REF_FIRST) {
             P[i].lmn_ok = re_anim_landmarks_normalize(c->last_face.lm, P[i].lmn) == RE_OK;
             if (!(P[i].zref = malloc((size_t)c->L * sizeof(float)))) {
                 st = re_fail(RE_ERR_NOMEM, "out of memory");
@@ -316,15 +317,21 @@ re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_dr
             P[i].chroma = 0;
             P[i].seam = 0;
         }
-        if (c->ref_best && (st = best_refs(c, &it, drivers[di], P, n_ports, found, feat)) != RE_OK) goto fail;
+        if (c->ref != RE_REF_FIRST && (st = best_refs(c, &it, drivers[di], P, n_ports, found, feat)) != RE_OK)
+            goto fail;
         if ((st = ev_clip_open(c, &it, drivers[di])) != RE_OK) goto fail;
         for (int i = 0; i < n_ports; i++) {
             if (!P[i].ok) continue;
             re_steer_state_free(P[i].steer);
             P[i].steer = NULL;
             if ((st = ev_steer_open(c, &it, P[i].has_attr ? P[i].attr : NULL, &P[i].steer)) != RE_OK) goto fail;
-            if (c->ref_best && P[i].ref_frame >= 0 && isfinite(P[i].aref[0]))
+            P[i].pose_ref = 0;
+            if (c->ref == RE_REF_BEST && P[i].ref_frame >= 0 && isfinite(P[i].aref[0]))
                 re_steer_state_set_ref(P[i].steer, P[i].aref);
+            if (c->ref == RE_REF_POSE && P[i].ref_frame >= 0 && isfinite(P[i].aref[0]) && c->steer.attr_drive) {
+                re_steer_state_set_pose_ref(P[i].steer, P[i].aref);
+                P[i].pose_ref = 1;
+            }
         }
         int nb;
         for (;;) {
@@ -348,7 +355,7 @@ re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_dr
             }
             for (int i = 0; i < n_ports; i++) {
                 if (!P[i].ok) continue;
-                ev_transfer(c, P[i].steer, P[i].z, c->ref_best && P[i].ref_frame >= 0 ? P[i].zref : zref, nb);
+                ev_transfer(c, P[i].steer, P[i].z, c->ref == RE_REF_BEST && P[i].ref_frame >= 0 ? P[i].zref : zref, nb);
                 if ((st = re_decode(c->r, c->z2, nb, c->y)) != RE_OK) goto fail;
                 for (int j = 0; j < nb; j++) {
                     const float *gen = c->y + (size_t)j * c->per;
@@ -403,7 +410,9 @@ re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_dr
             json_object_set_new(pj, "portrait", json_string(P[i].path));
             json_object_set_new(pj, "driver", json_string(drivers[di]));
             json_object_set_new(pj, "frames", json_integer(it.used));
-            json_object_set_new(pj, "ref_frame", json_integer(c->ref_best && P[i].ref_frame >= 0 ? P[i].ref_frame : 0));
+            json_object_set_new(pj, "ref_frame",
+                                json_integer(c->ref == RE_REF_BEST && P[i].ref_frame >= 0 ? P[i].ref_frame : 0));
+            if (c->ref == RE_REF_POSE) json_object_set_new(pj, "pose_ref_frame", json_integer(P[i].pose_ref ? P[i].ref_frame : -1));
             json_object_set_new(pj, "output_no_face", json_integer(P[i].no_face));
             json_object_set_new(pj, "frames_used", json_integer((json_int_t)used));
             json_object_set_new(pj, "corr", corr_json(r));
@@ -487,7 +496,7 @@ re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_dr
     json_object_set_new(o, "flicker_ratio", ev_jstats(&flick));
     json_object_set_new(o, "smile_bias", ev_jstats(&smile_st));
     json_object_set_new(o, "seconds", json_real(secs));
-    json_object_set_new(o, "ref", json_string(c->ref_best ? "best" : "first"));
+    json_object_set_new(o, "ref", json_string(c->ref == RE_REF_BEST ? "best" : c->ref == RE_REF_POSE ? "pose" : "first"));
     json_object_set_new(o, "render", json_string(c->render < 0 ? "crop" : c->render == RE_RENDER_PHOTO ? "photo" : "model"));
     json_t *worst = json_object();
     if (worst_mouth_p) json_object_set_new(worst, "mouth_open", worst_pair(worst_mouth, worst_mouth_p, worst_mouth_d));

@@ -175,7 +175,7 @@ int serve_opts_set(serve_opts *o, const char *key, const char *val, char *err, s
                        sizeof(re_region) == sizeof(int) && sizeof(re_motion_space) == sizeof(int),
                    "serve_opts_set: the enum fields are int-sized");
     const struct { const char *key; const char *names[5]; int values[5]; void *p; const char *want; } word[] = {
-        {"ref", {"first", "best"}, {RE_REF_FIRST, RE_REF_BEST}, &a->ref, "first or best"},
+        {"ref", {"first", "best", "pose"}, {RE_REF_FIRST, RE_REF_BEST, RE_REF_POSE}, &a->ref, "first, best or pose"},
         {"render", {"photo", "model"}, {RE_RENDER_PHOTO, RE_RENDER_MODEL}, &a->render, "photo or model"},
         {"field", {"landmarks", "flow"}, {RE_FIELD_LANDMARKS, RE_FIELD_FLOW}, &a->render_field, "landmarks or flow"},
         {"format", {"mp4", "webm", "gif"}, {RE_VIDEO_MP4, RE_VIDEO_WEBM, RE_VIDEO_GIF}, &a->format,

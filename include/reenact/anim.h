@@ -101,6 +101,9 @@ RE_API void re_steer_state_set_photo(re_steer_state *st, const float *a_photo);
 /* The driver's attributes at the reference frame (e.g. the one of RE_REF_BEST; copied, unsmoothed), or NULL: the
  * first attributes given to re_steer_state_next are the reference. */
 RE_API void re_steer_state_set_ref(re_steer_state *st, const float *a_ref);
+/* The pose reference only: a_ref's yaw, pitch and roll (copied) replace the reference attributes' (set_ref's or the
+ * first seen), the other attributes keep their reference. NULL: none. */
+RE_API void re_steer_state_set_pose_ref(re_steer_state *st, const float *a_ref);
 /* Start a new driver: forget the attributes seen, the reference attributes (also set_ref's) and the filter's
  * history; the photo's attributes stay. */
 RE_API void re_steer_state_reset(re_steer_state *st);
@@ -318,7 +321,13 @@ RE_API re_status re_motion_check_model(const re_motion *mo, const re_model *m, c
  * With pipeline = 1 they run on three threads (reader+tracker, model, composer+writer = the caller's thread) joined
  * by bounded queues, so memory does not grow with the video's length.
  * ------------------------------------------------------------------------------------------------------- */
-typedef enum re_anim_ref { RE_REF_FIRST = 0, RE_REF_BEST = 1 } re_anim_ref;
+/* The reference driving frame, whose code and attributes the motion is measured from. RE_REF_FIRST: the first frame
+ * with a face. RE_REF_BEST: the frame whose normalized landmarks are closest to the photo's (FOMM's find_best_frame),
+ * for everything. RE_REF_POSE: the first frame, except the head's pose (the yaw, pitch and roll attributes), measured
+ * from that best frame (re_steer_state_set_pose_ref): the head then turns about the photo's own pose rather than
+ * about the driver's first pose. It needs the source's landmarks and a model with directions driving the attributes;
+ * otherwise it is RE_REF_FIRST. */
+typedef enum re_anim_ref { RE_REF_FIRST = 0, RE_REF_BEST = 1, RE_REF_POSE = 2 } re_anim_ref;
 /* RE_RENDER_PHOTO: the photo's own pixels at its resolution, moved by the model's motion (re_render above);
  * RE_RENDER_MODEL: the decoded face itself, upscaled (paste-back blends it into the photo). */
 typedef enum re_anim_render { RE_RENDER_PHOTO = 0, RE_RENDER_MODEL = 1 } re_anim_render;
@@ -354,7 +363,7 @@ typedef struct re_anim_opts {
     re_steer_opts steer;         /* motion controls (directions.h), used when the model has directions: attribute
                                     drive, motion space, region, lips/eyes, offsets [re_steer_opts_default]; with a
                                     model without directions anything but the defaults fails (RE_ERR_UNSUPPORTED) */
-    re_anim_ref ref;             /* [RE_REF_FIRST] */
+    re_anim_ref ref;             /* [RE_REF_POSE] */
     int smooth;                  /* temporal smoothing of the driving latents [1] */
     re_latent_filter_opts smooth_opts;
     int sample;                  /* 1: sampled z (mu + sigma * eps) for the source and each driving frame instead of
@@ -409,6 +418,7 @@ typedef struct re_anim_stats {
     int64_t frames;          /* driving frames processed = output frames */
     int64_t lost_frames;     /* driving frames without a face (the last face's code was held) */
     int64_t ref_frame;       /* driving frame used as the reference */
+    int64_t pose_ref_frame;  /* RE_REF_POSE: the frame the head's pose is measured from; -1: none (ref_frame's) */
     int source_faces;        /* faces found in the source photo (the largest is used) */
     int fps_num, fps_den;    /* output frame rate (the driver's) */
     int out_w, out_h;        /* output frame size */

@@ -33,7 +33,7 @@ void re_anim_opts_default(re_anim_opts *o) {
     o->render = RE_RENDER_PHOTO;
     re_render_opts_default(&o->render_opts);
     o->strength = 1.0f;
-    o->ref = RE_REF_FIRST;
+    o->ref = RE_REF_POSE;
     o->smooth = 1;
     re_latent_filter_opts_default(&o->smooth_opts);
     o->paste_max_side = 1920;
@@ -178,7 +178,8 @@ static re_status check_opts(const re_anim_opts *o, pipe_mode mode) {
     if (!o->driving == !o->motion) return re_fail(RE_ERR_ARG, "give exactly one of a driving video and a motion");
     re_status s = anim_check_output_opts(o);
     if (s != RE_OK) return s;
-    if (o->ref != RE_REF_FIRST && o->ref != RE_REF_BEST) return re_fail(RE_ERR_ARG, "unknown reference mode %d", o->ref);
+    if (o->ref != RE_REF_FIRST && o->ref != RE_REF_BEST && o->ref != RE_REF_POSE)
+        return re_fail(RE_ERR_ARG, "unknown reference mode %d", o->ref);
     if (o->paste_back && (o->paste_max_side < 16 || !(o->paste_feather > 0 && o->paste_feather <= 1)))
         return re_fail(RE_ERR_ARG, "paste-back needs paste_max_side >= 16 and feather in (0,1]");
     if (o->storyboard && (o->storyboard_every < 0 || o->storyboard_tile < 16 || o->storyboard_tile > 1024))
@@ -213,9 +214,11 @@ static re_status ctx_init(pipe_ctx *c, re_model *m, const re_anim_opts *o, pipe_
     return alloc_jobs(c);
 }
 
-/* The reference pass of --ref best on a video: track every frame, keep the crop whose normalized landmarks are
- * closest to the source's, then rewind. */
-static re_status best_ref_pass(pipe_ctx *c, const float src_lmn[RE_FACE_LANDMARKS][2], float *best_crop) {
+/* The reference pass of --ref best and --ref pose on a video: track every frame, keep the index (*frame), the
+ * attributes and, when best_crop is not NULL, the crop of the one whose normalized landmarks are closest to the
+ * source's, then rewind. */
+static re_status best_ref_pass(pipe_ctx *c, const float src_lmn[RE_FACE_LANDMARKS][2], float *best_crop,
+                               int64_t *frame) {
     double best = INFINITY;
     int64_t n = 0;
     float lmn[RE_FACE_LANDMARKS][2];
@@ -231,8 +234,9 @@ static re_status best_ref_pass(pipe_ctx *c, const float src_lmn[RE_FACE_LANDMARK
         double d = re_anim_landmarks_distance(lmn, src_lmn);
         if (d < best) {
             best = d;
-            c->st->ref_frame = n;
+            *frame = n;
             if (c->dirs) c->has_ref_attr = re_face_attributes(tr.face.lm, c->ref_attr) == RE_OK;
+            if (!best_crop) continue;
             s = re_image_warp_affine(&c->frame, &c->crop_img, c->res, c->res, tr.m_dst_to_src, RE_BORDER_REPLICATE);
             if (s != RE_OK) return s;
             re_image_to_chw(&c->crop_img, best_crop);
@@ -285,6 +289,7 @@ re_status re_animate(re_model *m, const re_anim_opts *o, re_anim_stats *st_out) 
     re_anim_stats st_local;
     re_anim_stats *st = st_out ? st_out : &st_local;
     memset(st, 0, sizeof *st);
+    st->pose_ref_frame = -1;
     if (!m || !o) return re_fail(RE_ERR_ARG, "re_animate: NULL argument");
     re_status s = check_opts(o, MODE_ANIMATE);
     if (s != RE_OK) return s;
@@ -294,6 +299,7 @@ re_status re_animate(re_model *m, const re_anim_opts *o, re_anim_stats *st_out) 
     float a_photo[RE_ATTR_COUNT];   /* the photo's attributes from its own landmarks, when has_a_photo */
     int has_a_photo = 0;
     re_face_frame sframe;
+    int pose_ref = 0;   /* RE_REF_POSE applies: the source has landmarks and the attributes drive the pose */
     const double t_start = pipe_now_s();
     s = ctx_init(&c, m, o, MODE_ANIMATE, st);
     if (s != RE_OK) goto done;
@@ -336,6 +342,7 @@ re_status re_animate(re_model *m, const re_anim_opts *o, re_anim_stats *st_out) 
     }
     if (s != RE_OK) goto done;
     re_image_to_chw(&c.crop_img, c.src_crop);
+    pose_ref = o->ref == RE_REF_POSE && !o->aligned && c.dirs && o->steer.attr_drive;
 
     /* the driving side */
     int fps_num, fps_den, drv_w = 0, drv_h = 0;
@@ -353,32 +360,36 @@ re_status re_animate(re_model *m, const re_anim_opts *o, re_anim_stats *st_out) 
             s = re_fail(RE_ERR_NO_FACE, "the motion has no frame with a face");
             goto done;
         }
-        if (o->ref == RE_REF_BEST) {
-            if (!c.mo->landmarks || o->aligned) {
-                s = re_fail(RE_ERR_ARG, "--ref best needs landmarks in the motion file and a detected source face; "
-                            "use --ref first");
-                goto done;
-            }
+        if (o->ref == RE_REF_BEST && (!c.mo->landmarks || o->aligned)) {
+            s = re_fail(RE_ERR_ARG, "--ref best needs landmarks in the motion file and a detected source face; "
+                        "use --ref first");
+            goto done;
+        }
+        /* deltas are relative to the file's reference, the first frame with a face */
+        st->ref_frame = c.mo_first_found;
+        if (o->ref == RE_REF_BEST || (pose_ref && c.mo->landmarks)) {
             double best = INFINITY;
-            int64_t lim = c.limit > 0 && c.limit < c.mo->frames ? c.limit : c.mo->frames;
+            int64_t lim = c.limit > 0 && c.limit < c.mo->frames ? c.limit : c.mo->frames, bt = -1;
             for (int64_t t = 0; t < lim; t++) {
                 if (!c.mo->found[t]) continue;
                 double d = re_anim_landmarks_distance((const float(*)[2])(c.mo->landmarks + (size_t)t * 136), src_lmn);
                 if (d < best) {
                     best = d;
-                    st->ref_frame = t;
+                    bt = t;
                 }
             }
             if (!isfinite(best)) {
                 s = re_fail(RE_ERR_NO_FACE, "the motion has no frame with a face in its first %" PRId64 " frames", lim);
                 goto done;
             }
-            memcpy(c.zref, c.mo->deltas + (size_t)st->ref_frame * c.latent, (size_t)c.latent * sizeof(float));
-            c.has_ref_attr = re_face_attributes((const float(*)[2])(c.mo->landmarks + (size_t)st->ref_frame * 136),
+            c.has_ref_attr = re_face_attributes((const float(*)[2])(c.mo->landmarks + (size_t)bt * 136),
                                                 c.ref_attr) == RE_OK;
-        } else {
-            /* deltas are relative to the file's reference, the first frame with a face */
-            st->ref_frame = c.mo_first_found;
+            if (o->ref == RE_REF_BEST) {
+                st->ref_frame = bt;
+                memcpy(c.zref, c.mo->deltas + (size_t)bt * c.latent, (size_t)c.latent * sizeof(float));
+            } else {
+                st->pose_ref_frame = bt;
+            }
         }
         c.have_ref = 1;   /* motion mode: zref is a delta (0 for --ref first) */
     } else {
@@ -400,8 +411,10 @@ re_status re_animate(re_model *m, const re_anim_opts *o, re_anim_stats *st_out) 
                 s = re_fail(RE_ERR_ARG, "--ref best needs face landmarks; it cannot be used with aligned input");
                 goto done;
             }
-            if ((s = best_ref_pass(&c, src_lmn, c.ref_crop)) != RE_OK) goto done;
+            if ((s = best_ref_pass(&c, src_lmn, c.ref_crop, &st->ref_frame)) != RE_OK) goto done;
             c.ref_pending = 1;   /* encoded by the model stage */
+        } else if (pose_ref && !o->aligned) {
+            if ((s = best_ref_pass(&c, src_lmn, NULL, &st->pose_ref_frame)) != RE_OK) goto done;
         }
     }
     if (c.limit > 0 && (c.total < 0 || c.total > c.limit)) c.total = c.limit;
@@ -416,7 +429,9 @@ re_status re_animate(re_model *m, const re_anim_opts *o, re_anim_stats *st_out) 
                               o->smooth ? &o->smooth_opts : NULL);
     if (s != RE_OK) goto done;
     re_steer_state_set_photo(c.steer, has_a_photo ? a_photo : NULL);
-    if (c.has_ref_attr) re_steer_state_set_ref(c.steer, c.ref_attr);
+    if (c.has_ref_attr && o->ref == RE_REF_BEST) re_steer_state_set_ref(c.steer, c.ref_attr);
+    if (c.has_ref_attr && o->ref == RE_REF_POSE) re_steer_state_set_pose_ref(c.steer, c.ref_attr);
+    if (!c.has_ref_attr) st->pose_ref_frame = -1;
 
     /* output geometry */
     if (o->paste_back) {

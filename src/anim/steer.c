@@ -22,6 +22,8 @@ struct re_steer_state {
     re_latent_filter *afilt;    /* the attributes' One-Euro filter, or NULL */
     float a_photo[RE_ATTR_COUNT], aref[RE_ATTR_COUNT], alast[RE_ATTR_COUNT];
     int has_a_photo, have_aref, have_alast;
+    float apose[3];             /* the pose reference (yaw, pitch, roll), when have_apose */
+    int have_apose;
     float *tmp;                 /* [3 * latent]: the delta, then re_steer_apply's scratch */
 };
 
@@ -77,11 +79,21 @@ void re_steer_state_set_ref(re_steer_state *st, const float *a_ref) {
     if (a_ref) memcpy(st->aref, a_ref, sizeof st->aref);
 }
 
+void re_steer_state_set_pose_ref(re_steer_state *st, const float *a_ref) {
+    if (!st) return;
+    st->have_apose = a_ref != NULL;
+    if (!a_ref) return;
+    for (int k = 0; k < 3; k++) st->apose[k] = a_ref[RE_ATTR_YAW + k];
+    if (st->have_aref)
+        for (int k = 0; k < 3; k++) st->aref[RE_ATTR_YAW + k] = st->apose[k];
+}
+
 void re_steer_state_reset(re_steer_state *st) {
     if (!st) return;
     if (st->afilt) re_latent_filter_reset(st->afilt);
     st->have_alast = 0;
     st->have_aref = 0;
+    st->have_apose = 0;
 }
 
 void re_steer_state_next(re_steer_state *st, const float *z_src, const float *z_drive, const float *z_ref,
@@ -98,6 +110,8 @@ void re_steer_state_next(re_steer_state *st, const float *z_src, const float *z_
     }
     if (!st->have_aref && st->have_alast) {   /* the first attributes seen are the reference's */
         memcpy(st->aref, st->alast, sizeof st->aref);
+        if (st->have_apose)
+            for (int k = 0; k < 3; k++) st->aref[RE_ATTR_YAW + k] = st->apose[k];
         st->have_aref = 1;
     }
     float da[RE_ATTR_COUNT] = {0}, *dz = st->tmp;

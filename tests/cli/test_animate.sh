@@ -198,6 +198,14 @@ if [ -d "$SHARED/data/examples/portraits" ] && [ -d "$SHARED/data/examples/drivi
   P=$SHARED/data/examples/portraits/lp_s1.jpg
   expect_rc 0 "--ref best --paste-back --side-by-side" -- "$CLI" animate --model "$M" --source "$P" --driving "$DRV" -o "$TMP/r.mp4" --max-frames 30 --ref best --paste-back --side-by-side
   check 'grep -q "reference frame [0-9]* (best)" "$TMP/out.txt"' "best reference frame reported"
+  # --ref pose (the default): with a model that has directions, the head's pose is measured from the best frame;
+  # a model without them (M) and --ref first keep the first frame for everything
+  expect_rc 0 "--ref pose (default), bundled model" -- "$CLI" animate --model models/reenact-seed64.safetensors --source "$P" --driving "$DRV" -o "$TMP/rp.mp4" --max-frames 30
+  check 'grep -q "reference frame [0-9]* (first), head pose from frame [0-9]* (best)" "$TMP/out.txt"' "pose reference frame reported"
+  expect_rc 0 "--ref first, bundled model" -- "$CLI" animate --model models/reenact-seed64.safetensors --source "$P" --driving "$DRV" -o "$TMP/rp.mp4" --max-frames 30 --ref first
+  check 'grep -q "reference frame 0 (first)" "$TMP/out.txt" && ! grep -q "head pose" "$TMP/out.txt"' "--ref first: no pose reference"
+  expect_rc 0 "--ref pose, model without directions" -- "$CLI" animate --model "$M" --source "$P" --driving "$DRV" -o "$TMP/rp.mp4" --max-frames 30
+  check '! grep -q "head pose" "$TMP/out.txt"' "no directions: --ref pose is --ref first"
   expect_rc 0 "motion extract of a real driver" -- "$CLI" motion extract --model "$M" --driving "$DRV" -o "$TMP/real.motion" --max-frames 40 -q
   expect_rc 0 "--motion --ref best" -- "$CLI" animate --model "$M" --source "$P" --motion "$TMP/real.motion" -o "$TMP/rm.mp4" --ref best -q
   [ $have_probe = 1 ] && check '[ "$(frames "$TMP/rm.mp4")" = 40 ] && [ "$(audio "$TMP/rm.mp4")" = audio ]' "real motion: 40 frames with audio"

@@ -680,6 +680,8 @@ static void test_pipeline(void) {
     CHECK_EQ_INT(st.frames, T);
     CHECK_EQ_INT(st.lost_frames, 0);
     CHECK_EQ_INT(st.ref_frame, 0);
+    CHECK_MSG(o.ref == RE_REF_POSE && st.pose_ref_frame == -1, "ref %d, pose reference %lld: aligned input has no "
+              "landmarks, so the default --ref pose is the first frame", (int)o.ref, (long long)st.pose_ref_frame);
     CHECK(st.fps_num == 25 && st.fps_den == 1 && st.out_w == 256 && st.out_h == 256);
     CHECK_EQ_INT(st.storyboard_cols, 3);
     re_video_info vi;
@@ -806,7 +808,9 @@ static void test_pipeline(void) {
         o.max_frames = 0;
         o.ref = RE_REF_BEST;   /* no landmarks in an aligned-mode motion */
         CHECK(re_animate(m, &o, &st) == RE_ERR_ARG);
-        o.ref = RE_REF_FIRST;
+        o.ref = RE_REF_POSE;   /* the default: without landmarks it is the first frame, no error */
+        CHECK_OK(re_animate(m, &o, &st));
+        CHECK_EQ_INT(st.pose_ref_frame, -1);
         re_motion_free(mo);
     }
     o.motion = NULL;

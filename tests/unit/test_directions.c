@@ -425,6 +425,34 @@ static void test_steer_state(void) {
     re_latent_filter_free(f);
     re_steer_state_free(st);
 
+    /* a pose reference (--ref pose): yaw, pitch and roll measured against a[0], the rest against the first attributes
+     * seen; given before the first frame or after it, and forgotten by a reset */
+    for (int late = 0; late < 2; late++) {
+        re_steer_opts_default(&o);
+        CHECK_OK(re_steer_state_create(&st, d, &o, 1, SL, 25, NULL));
+        re_steer_state_set_photo(st, ap);
+        if (!late) re_steer_state_set_pose_ref(st, a[0]);
+        re_steer_state_next(st, zs, z[1], zr, a[1], out);
+        if (late) re_steer_state_set_pose_ref(st, a[0]);
+        re_steer_state_next(st, zs, z[3], zr, a[3], out);
+        float ref[K];
+        memcpy(ref, a[1], sizeof ref);
+        for (int k = RE_ATTR_YAW; k <= RE_ATTR_ROLL; k++) ref[k] = a[0][k];
+        re_steer_attr_delta(&o, a[3], ref, ap, da);
+        CHECK_MSG(da[RE_ATTR_YAW] == a[3][RE_ATTR_YAW] - a[0][RE_ATTR_YAW] &&
+                      da[RE_ATTR_SMILE] == a[3][RE_ATTR_SMILE] - a[1][RE_ATTR_SMILE],
+                  "pose reference deltas");
+        steer_by_hand(d, &o, 1, zs, z[3], zr, da, want);
+        CHECK_MSG(memcmp(out, want, sizeof out) == 0, "steering with a pose reference (given %s the first frame)",
+                  late ? "after" : "before");
+        re_steer_state_reset(st);   /* a new driver: its own first attributes for everything */
+        re_steer_state_next(st, zs, z[4], zr, a[4], out);
+        re_steer_attr_delta(&o, a[4], a[4], ap, da);
+        steer_by_hand(d, &o, 1, zs, z[4], zr, da, want);
+        CHECK_MSG(memcmp(out, want, sizeof out) == 0, "a reset forgets the pose reference");
+        re_steer_state_free(st);
+    }
+
     /* the renderer's parts: the eyes' opening from the driver's against its reference's, scaled by strength and
      * --eyes, plus the offset over the reference's; still eyes (ratio 1) in a region without them or with --eyes 0;
      * a still mouth with --lips 0 or a region without it; nothing before attributes, without attribute drive, or
