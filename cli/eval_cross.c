@@ -169,10 +169,10 @@ typedef struct portrait {
     int pose_ref;               /* --ref pose: the head's pose is measured from ref_frame (steering with attributes) */
 } portrait;
 
-/* --ref best: one pass over the frames of the driver that the measurement will use. For each portrait, the frame
- * whose normalized landmarks are closest to the portrait's (as animate --ref best picks it), its code (unsmoothed,
- * as animate encodes its reference crop) and the driver's attributes there. A portrait without usable landmarks
- * keeps the first frame (ref_frame -1). */
+/* --ref best and --ref pose: one pass over the frames of the driver that the measurement will use. For each
+ * portrait, the frame whose normalized landmarks are closest to the portrait's (as animate picks it), the driver's
+ * attributes there and, for --ref best only, its code (unsmoothed, as animate encodes its reference crop). A portrait
+ * without usable landmarks keeps the first frame (ref_frame -1). */
 static re_status best_refs(ctx *c, clip_iter *it, const char *path, portrait *P, int n_ports, int *found,
                            double (*feat)[NFEAT]) {
     double *best = malloc((size_t)n_ports * sizeof *best);
@@ -191,11 +191,13 @@ static re_status best_refs(ctx *c, clip_iter *it, const char *path, portrait *P,
                 if (!P[i].ok || !P[i].lmn_ok || !c->lmn_ok[j]) continue;
                 const double d = re_anim_landmarks_distance((const float(*)[2])c->lmn[j], (const float(*)[2])P[i].lmn);
                 if (!(d < best[i])) continue;
-                if (!coded && (st = re_encode(c->r, c->x, nb, c->z, NULL)) != RE_OK) break;
-                coded = 1;
                 best[i] = d;
                 P[i].ref_frame = t0 + j;
-                memcpy(P[i].zref, c->z + (size_t)j * c->L, (size_t)c->L * sizeof(float));
+                if (c->ref == RE_REF_BEST) {   /* --ref pose keeps the first frame's code */
+                    if (!coded && (st = re_encode(c->r, c->x, nb, c->z, NULL)) != RE_OK) break;
+                    coded = 1;
+                    memcpy(P[i].zref, c->z + (size_t)j * c->L, (size_t)c->L * sizeof(float));
+                }
                 if (c->steer_on && isfinite(c->attr[j][0])) memcpy(P[i].aref, c->attr[j], sizeof P[i].aref);
                 else P[i].aref[0] = NAN;
             }
@@ -223,7 +225,8 @@ re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_dr
     int *found = NULL;
     double(*feat)[NFEAT] = NULL;
     float *zref = NULL, *prev_x = NULL;
-    re_stats corr_st[NFEAT] = {{0}}, meas_st[NFEAT] = {{0}}, ceil_st[NFEAT] = {{0}}, flick = {0}, sharp_all = {0}, pair_id_med = {0};
+    re_stats corr_st[NFEAT] = {{0}}, meas_st[NFEAT] = {{0}}, ceil_st[NFEAT] = {{0}};
+    re_stats flick = {0}, sharp_all = {0}, pair_id_med = {0};
     re_stats smile_st = {0};
     dvec pool_src = {0}, pool_drv = {0};
     int chroma_gray = -1;
@@ -272,7 +275,7 @@ re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_dr
         P[i].has_attr = re_face_attributes(c->last_face.lm, P[i].attr) == RE_OK;
         if (c->ref != RE_REF_FIRST) {
             P[i].lmn_ok = re_anim_landmarks_normalize(c->last_face.lm, P[i].lmn) == RE_OK;
-            if (!(P[i].zref = malloc((size_t)c->L * sizeof(float)))) {
+            if (c->ref == RE_REF_BEST && !(P[i].zref = malloc((size_t)c->L * sizeof(float)))) {
                 st = re_fail(RE_ERR_NOMEM, "out of memory");
                 goto fail;
             }
@@ -412,7 +415,8 @@ re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_dr
             json_object_set_new(pj, "frames", json_integer(it.used));
             json_object_set_new(pj, "ref_frame",
                                 json_integer(c->ref == RE_REF_BEST && P[i].ref_frame >= 0 ? P[i].ref_frame : 0));
-            if (c->ref == RE_REF_POSE) json_object_set_new(pj, "pose_ref_frame", json_integer(P[i].pose_ref ? P[i].ref_frame : -1));
+            if (c->ref == RE_REF_POSE)
+                json_object_set_new(pj, "pose_ref_frame", json_integer(P[i].pose_ref ? P[i].ref_frame : -1));
             json_object_set_new(pj, "output_no_face", json_integer(P[i].no_face));
             json_object_set_new(pj, "frames_used", json_integer((json_int_t)used));
             json_object_set_new(pj, "corr", corr_json(r));

@@ -413,7 +413,7 @@ re_status re_animate(re_model *m, const re_anim_opts *o, re_anim_stats *st_out) 
             }
             if ((s = best_ref_pass(&c, src_lmn, c.ref_crop, &st->ref_frame)) != RE_OK) goto done;
             c.ref_pending = 1;   /* encoded by the model stage */
-        } else if (pose_ref && !o->aligned) {
+        } else if (pose_ref) {
             if ((s = best_ref_pass(&c, src_lmn, NULL, &st->pose_ref_frame)) != RE_OK) goto done;
         }
     }

@@ -79,13 +79,18 @@ void re_steer_state_set_ref(re_steer_state *st, const float *a_ref) {
     if (a_ref) memcpy(st->aref, a_ref, sizeof st->aref);
 }
 
+/* The pose reference, when given, replaces the reference attributes' yaw, pitch and roll. */
+static void apply_pose_ref(re_steer_state *st) {
+    if (st->have_apose && st->have_aref)
+        for (int k = 0; k < 3; k++) st->aref[RE_ATTR_YAW + k] = st->apose[k];
+}
+
 void re_steer_state_set_pose_ref(re_steer_state *st, const float *a_ref) {
     if (!st) return;
     st->have_apose = a_ref != NULL;
     if (!a_ref) return;
     for (int k = 0; k < 3; k++) st->apose[k] = a_ref[RE_ATTR_YAW + k];
-    if (st->have_aref)
-        for (int k = 0; k < 3; k++) st->aref[RE_ATTR_YAW + k] = st->apose[k];
+    apply_pose_ref(st);
 }
 
 void re_steer_state_reset(re_steer_state *st) {
@@ -110,9 +115,8 @@ void re_steer_state_next(re_steer_state *st, const float *z_src, const float *z_
     }
     if (!st->have_aref && st->have_alast) {   /* the first attributes seen are the reference's */
         memcpy(st->aref, st->alast, sizeof st->aref);
-        if (st->have_apose)
-            for (int k = 0; k < 3; k++) st->aref[RE_ATTR_YAW + k] = st->apose[k];
         st->have_aref = 1;
+        apply_pose_ref(st);
     }
     float da[RE_ATTR_COUNT] = {0}, *dz = st->tmp;
     if (st->have_aref) re_steer_attr_delta(&st->o, st->alast, st->aref, st->has_a_photo ? st->a_photo : NULL, da);
