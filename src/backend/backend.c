@@ -44,6 +44,13 @@ const re_compute_backend *re_compute_backend_get(re_backend id) {
     return NULL;
 }
 
+const char *re_compute_backend_bf16_where(const re_compute_backend *be) {
+    static _Thread_local char buf[96];
+    if (be && be->id == RE_BACKEND_DNNL) snprintf(buf, sizeof buf, "this CPU: oneDNN ISA %s", re_dnnl_isa_name());
+    else snprintf(buf, sizeof buf, "this model uses %s", be ? be->title : "another backend");
+    return buf;
+}
+
 re_status re_compute_backend_select(re_backend id, const re_compute_backend **out) {
     *out = NULL;
     const re_compute_backend *be = re_compute_backend_get(id);

@@ -113,6 +113,9 @@ extern const re_compute_backend re_backend_dnnl;
 /* The table of a backend choice (RE_BACKEND_REF, RE_BACKEND_DNNL; RE_BACKEND_AUTO: the first built, most
  * preferred), or NULL when this build has none for it. */
 const re_compute_backend *re_compute_backend_get(re_backend id);
+/* Why bf16 is refused, for messages: "this model uses <title>" for a table without bf16, else "this CPU: oneDNN
+ * ISA <isa>" (a oneDNN build on a CPU below AVX-512). A thread-local string, valid until the next call. */
+const char *re_compute_backend_bf16_where(const re_compute_backend *be);
 /* re_model_set_backend's choice: the table of id (RE_BACKEND_AUTO: the most preferred built), made usable (its
  * init) into *out. RE_ERR_UNSUPPORTED when this build has no table for id (the message says how to get one), or
  * init's failure; *out is NULL then. */

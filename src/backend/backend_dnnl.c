@@ -54,13 +54,14 @@ static int conv_bf16(const re_layer *l, int flags) {
 
 /* NHWC activations in inference states: REENACT_DNNL_LAYOUT=nhwc|blocked decides when set (A/B timing, tests);
  * else NHWC on AMX CPUs (oneDNN's AMX convolutions are brgemm-based and want NHWC; untimed: no AMX machine was at
- * hand, issue 17) and blocked elsewhere. */
+ * hand, issue 17) and below AVX-512 (AVX2: there oneDNN has no nChw16c kernels, see re_dnnl_blocked16_native, and
+ * runs jit:avx2 on NHWC), blocked elsewhere. */
 static int want_nhwc(int flags) {
     (void)flags;
     const char *e = getenv("REENACT_DNNL_LAYOUT");
     if (e && !strcmp(e, "nhwc")) return 1;
-    if (e && !strcmp(e, "blocked")) return 0;
-    return !strcmp(re_dnnl_isa_name(), "avx512_core_amx");
+    if (e && !strcmp(e, "blocked") && re_dnnl_blocked16_native()) return 0;
+    return !strcmp(re_dnnl_isa_name(), "avx512_core_amx") || !re_dnnl_blocked16_native();
 }
 
 static re_status dnnl_plan(re_net_state *st, const re_model *m, const re_net *net) {
@@ -108,6 +109,12 @@ static re_status dnnl_plan(re_net_state *st, const re_model *m, const re_net *ne
             if (!fused) continue;
             for (int k = i; k < j; k++) st->layout[k] = RE_LAYOUT_NHWC;
         }
+    /* below AVX-512 the blocked layout has no oneDNN kernels (re_dnnl_blocked16_native): what is still blocked
+     * (training states, stretches with a BN of their own) stays plain NCHW at the interface, and each convolution's
+     * primitive picks its own layout (nChw8c on AVX2) behind reorders */
+    if (!re_dnnl_blocked16_native())
+        for (int i = 0; i < L; i++)
+            if (st->layout[i] == RE_LAYOUT_BLOCKED16) st->layout[i] = RE_LAYOUT_NCHW;
     /* bf16: a conv running in bf16 reads a bf16 copy of its input (kept for its backward-weights pass) and its
      * output gradient in bf16. The copy is written by the BN (+ activation) that produces the input when there
      * is one, which then writes only bf16 (nothing else reads its f32 output); otherwise the conv converts its
@@ -180,7 +187,8 @@ static void dnnl_describe(const re_layer *l, const void *obj, char *buf, size_t 
 
 static int dnnl_supports(const re_layer *l, re_precision prec) {
     (void)l;
-    return prec == RE_PREC_F32 || prec == RE_PREC_BF16;
+    /* bf16 convolutions exist in oneDNN 2.6 from AVX-512 up only (below, only its reference kernels) */
+    return prec == RE_PREC_F32 || (prec == RE_PREC_BF16 && re_dnnl_blocked16_native());
 }
 
 static re_status dnnl_forward(const re_layer *l, void *obj, int n, float *y, const void *x, const float *w,

@@ -85,6 +85,8 @@ const char *re_dnnl_isa_name(void) {
     }
 }
 
+int re_dnnl_blocked16_native(void) { return !strncmp(re_dnnl_isa_name(), "avx512_core", 11); }
+
 void re_dnnl_version_str(char *buf, size_t len) {
     const dnnl_version_t *v = dnnl_version();
     if (!buf || !len) return;

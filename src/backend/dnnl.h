@@ -92,6 +92,11 @@ int re_dnnl_available(void);
 /* The ISA oneDNN dispatches to (dnnl_get_effective_cpu_isa) as a constant name, e.g. "avx512_core_bf16",
  * "avx512_core_amx"; and the library's version "major.minor.patch" into buf. */
 const char *re_dnnl_isa_name(void);
+/* 1 when oneDNN's convolutions run natively on the blocked nChw16c layout (RE_DNNL_BLOCKED): an AVX-512 core ISA
+ * (avx512_core and up). Below it (AVX2: 8-float vectors) oneDNN 2.6 has no kernel for nChw16c and falls back to its
+ * reference convolution, 100-1000x slower, so the plan keeps plain or NHWC activations there. ONEDNN_MAX_CPU_ISA
+ * caps the ISA (e.g. AVX2 on an AVX-512 machine: tests/unit/test_isa_avx2.c). */
+int re_dnnl_blocked16_native(void);
 void re_dnnl_version_str(char *buf, size_t len);
 /* Time one representative seed64 layer in f32 and in bf16 (best of a few interleaved repetitions, milliseconds):
  * training != 0: a k4 s2 conv's forward + backward at batch 16; else a k4 s2 conv's inference forward at batch 1.
@@ -199,6 +204,7 @@ static inline re_status re_dnnl_unsupported_(void) {
 static inline re_status re_dnnl_init(void) { return re_dnnl_unsupported_(); }
 static inline int re_dnnl_available(void) { return 0; }
 static inline const char *re_dnnl_isa_name(void) { return "none"; }
+static inline int re_dnnl_blocked16_native(void) { return 0; }
 static inline re_status re_dnnl_bf16_probe(int training, double *ms_f32, double *ms_bf16) {
     (void)training; (void)ms_f32; (void)ms_bf16;
     return re_dnnl_unsupported_();

@@ -19,7 +19,7 @@
  */
 #include <math.h>
 #include <string.h>
-#ifdef __AVX512F__
+#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 #include <immintrin.h>
 #endif
 
@@ -82,6 +82,27 @@ static inline float dot_bf16w(const uint16_t *w, const float *x, int len) {
         a0 = _mm512_fmadd_ps(_mm512_castsi512_ps(_mm512_slli_epi32(w0, 16)), _mm512_loadu_ps(x + i), a0);
     }
     s = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+#elif defined(__AVX2__) && defined(__FMA__)
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    for (; i + 32 <= len; i += 32) {
+        __m256i w0 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + i)));
+        __m256i w1 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + i + 8)));
+        __m256i w2 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + i + 16)));
+        __m256i w3 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + i + 24)));
+        a0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(w0, 16)), _mm256_loadu_ps(x + i), a0);
+        a1 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(w1, 16)), _mm256_loadu_ps(x + i + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(w2, 16)), _mm256_loadu_ps(x + i + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(w3, 16)), _mm256_loadu_ps(x + i + 24), a3);
+    }
+    for (; i + 8 <= len; i += 8) {
+        __m256i w0 = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + i)));
+        a0 = _mm256_fmadd_ps(_mm256_castsi256_ps(_mm256_slli_epi32(w0, 16)), _mm256_loadu_ps(x + i), a0);
+    }
+    const __m256 t = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+    __m128 q = _mm_add_ps(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1));
+    q = _mm_add_ps(q, _mm_movehl_ps(q, q));
+    q = _mm_add_ss(q, _mm_movehdup_ps(q));
+    s = _mm_cvtss_f32(q);
 #else
     float acc[16] = {0};
     for (; i + 16 <= len; i += 16)
@@ -96,6 +117,8 @@ static inline float dot_bf16w(const uint16_t *w, const float *x, int len) {
 const char *re_gemv_isa(void) {
 #ifdef __AVX512F__
     return "avx512f";
+#elif defined(__AVX2__) && defined(__FMA__)
+    return "avx2";
 #else
     return "c";
 #endif

@@ -69,7 +69,8 @@ re_status re_runner_create_ex(re_runner **out, re_model *m, int max_batch, re_pr
         if (!be || !be->plan) precision = RE_PREC_F32;
     }
     if (precision == RE_PREC_BF16 && (!be || !be->supports(NULL, precision)))
-        return re_fail(RE_ERR_UNSUPPORTED, "runner: bf16 precision needs the oneDNN backend");
+        return re_fail(RE_ERR_UNSUPPORTED, "runner: bf16 precision needs the oneDNN backend on a CPU with AVX-512 "
+                       "(%s); use auto, mixed or f32 precision", re_compute_backend_bf16_where(be));
     if (precision == RE_PREC_MIXED && (!be || !be->plan))
         return re_fail(RE_ERR_UNSUPPORTED, "runner: mixed precision (bf16 linear weights) needs the oneDNN backend");
     re_runner *r = calloc(1, sizeof *r);

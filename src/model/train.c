@@ -158,8 +158,8 @@ re_status re_trainer_create(re_trainer **out, re_model *m, const re_train_opts *
                        (int)o->precision);
     const re_compute_backend *be = re_compute_backend_get(m->backend);
     if (o->precision == RE_PREC_BF16 && !(be && be->supports(NULL, RE_PREC_BF16)))
-        return re_fail(RE_ERR_UNSUPPORTED, "trainer: bf16 precision needs the oneDNN backend (this model uses %s)",
-                       be ? be->title : "another backend");
+        return re_fail(RE_ERR_UNSUPPORTED, "trainer: bf16 precision needs the oneDNN backend on a CPU with AVX-512 "
+                       "(%s); use f32 or auto precision", re_compute_backend_bf16_where(be));
     const int world = re_dist_size(o->dist);
     if (o->batch % world)
         return re_fail(RE_ERR_ARG, "trainer: the global batch %d does not split evenly over %d ranks (use a multiple "
