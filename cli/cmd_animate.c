@@ -140,7 +140,8 @@ void anim_cli_run_opts(cli_opt t[ANIM_CLI_RUN_OPTS], re_anim_opts *o, anim_cli_r
         CLI_INT("--max-frames", NULL, &o->max_frames, "N", 1, CLI_INF, "stop after N driving frames", .def = "all"),
         CLI_INT("--batch", NULL, &o->batch, "N", 1, 256, "model batch"),
         CLI_ENUM("--precision", NULL, &o->precision, cli_precision_choices,
-                 "model arithmetic: f32; bf16 (oneDNN bf16 kernels, pixels differ slightly from f32); mixed (f32 with "
+                 "model arithmetic: f32; bf16 (oneDNN bf16 kernels, AVX-512 CPUs only; pixels differ slightly from f32); "
+                 "mixed (f32 with "
                  "bf16 weights in the large linear layers, for memory-bound batch-1 runs); auto (what a one-time "
                  "micro-benchmark finds fastest on this CPU: 'reenact info --cpu')"),
         CLI_THREADS_OPT(&run->threads, &run->threads_given, "cores - 2, at least 1",

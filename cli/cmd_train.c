@@ -257,8 +257,9 @@ static int parse_args(int argc, char **argv, cli_args *a) {
                  .def = "dnnl when built with oneDNN, else ref", .bits = F_BACKEND),
         CLI_ENUM("--precision", NULL, &prec, cli_train_precision_choices, "arithmetic of the convolutions and linear "
                  "layers: bf16 runs them on oneDNN's bf16 kernels (f32 accumulation, f32 master weights, BatchNorm and "
-                 "Adam; faster on some CPUs with AVX-512 BF16, slower on others: docs/PERF.md); auto picks f32 or bf16 "
-                 "by a one-time micro-benchmark and records the choice in the run; needs --backend dnnl", .bits = F_PREC),
+                 "Adam; needs AVX-512; faster on some CPUs with AVX-512 BF16, slower on others: docs/PERF.md); auto "
+                 "picks f32 or bf16 by a one-time micro-benchmark and records the choice in the run; needs --backend "
+                 "dnnl", .bits = F_PREC),
         CLI_INT("--prefetch", NULL, &a->prefetch, "N", 0, 64, "training batches read ahead on a background thread, "
                 "0 = none"),
         CLI_FLAG("--quiet", "-q", &a->quiet, 1, "no progress bar or config table (errors and the final summary "
