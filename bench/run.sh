@@ -11,7 +11,7 @@
 #                   [--targets vae,vaegan,infer]
 # Besides the f32 targets, reenact's bf16 modes (training with --precision bf16, a bf16 runner) are timed as rows
 # *_bf16 and compared with the same tuned PyTorch f32 figures (PyTorch 1.13 has no faster CPU path for this model);
-# --no-bf16 skips them. Inference also runs the mixed runner (f32 with bf16 weights of the large linear layers,
+# --no-bf16 skips them, and so does a CPU without AVX-512 (the library refuses bf16 there). Inference also runs the mixed runner (f32 with bf16 weights of the large linear layers,
 # --precision mixed) as rows *_mixed against the same PyTorch f32 figures.
 # --targets: a comma-separated subset of vae, vaegan, infer [all three].
 # The table's header names the CPU model and the ISA oneDNN dispatches to (from bench_infer).
@@ -88,6 +88,12 @@ trap 'rm -rf "$TMP"' EXIT INT TERM
 
 BK=""
 [ -n "$BACKEND" ] && BK="--backend $BACKEND"
+# bf16 needs oneDNN's bf16 convolutions (AVX-512 and up): where the library refuses it, the bf16 rows are left out
+# shellcheck disable=SC2086
+if [ "$BF16" = 1 ] && ! "$BI" --threads 1 --runs 1 --warmup 0 $BK --precision bf16 >"$TMP/bf16_probe.txt" 2>&1; then
+  echo "run.sh: no bf16 rows on this CPU: $(grep -m1 -i 'bf16' "$TMP/bf16_probe.txt")" >&2
+  BF16=0
+fi
 load() { cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo "?"; }
 echo "run.sh: $ROUNDS round(s), $THREADS threads, OMP_WAIT_POLICY=${OMP_WAIT:-default}," \
      "train $REPS x $STEPS steps/round, infer $RUNS runs/round; load average at start: $(load)" >&2
