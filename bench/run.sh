@@ -11,8 +11,9 @@
 #                   [--targets vae,vaegan,infer]
 # Besides the f32 targets, reenact's bf16 modes (training with --precision bf16, a bf16 runner) are timed as rows
 # *_bf16 and compared with the same tuned PyTorch f32 figures (PyTorch 1.13 has no faster CPU path for this model);
-# --no-bf16 skips them, and so does a CPU without AVX-512 (the library refuses bf16 there). Inference also runs the mixed runner (f32 with bf16 weights of the large linear layers,
-# --precision mixed) as rows *_mixed against the same PyTorch f32 figures.
+# --no-bf16 skips them, and so does a CPU without AVX-512 (the library refuses bf16 there). Inference also runs
+# the mixed runner (f32 with bf16 weights of the large linear layers, --precision mixed) as rows *_mixed against the
+# same PyTorch f32 figures.
 # --targets: a comma-separated subset of vae, vaegan, infer [all three].
 # The table's header names the CPU model and the ISA oneDNN dispatches to (from bench_infer).
 # --quick: 1 round, 2 steps x 2 reps, 50 inference runs (a smoke run, not a measurement).
