@@ -120,18 +120,26 @@ RE_API void re_steer_state_next(re_steer_state *st, const float *z_src, const fl
  *    NaN read as 1; its change from 1 is multiplied by re_render_opts.eye_motion), placed along the generated
  *    face's corner line; ratio 1 keeps the source's lids.
  *  - mouth_still: the lips (48-67) keep the source face's shape, moved with the face (an affine map fitted to the
- *    eye corners, the nose and the upper jaw), and no generated pixels are added around the mouth. */
+ *    eye corners, the nose and the upper jaw), and no generated pixels are added around the mouth.
+ *  - pose: the head's yaw, pitch and roll (RE_ATTR_* units, degrees; NaN read as 0, clamped to +-90) are the source
+ *    face's plus these, whatever the generated face's are: its landmarks are turned (each along the eye line by its
+ *    depth on a head-shaped model: the nose most, the jaw line's ends not at all), nodded and rolled until they
+ *    measure so (re_face_attributes). Applied before the eyes and the mouth. */
 typedef struct re_render_parts {
     int eyes;
     float eye_ratio[2];
     int mouth_still;
+    int pose;
+    float yaw, pitch, roll;
 } re_render_parts;
 /* After re_steer_state_next: the renderer's parts for this frame. With directions: the eyes follow the driver's
  * measured eye opening (smoothed) against its reference frame's, ratio[k] = 1 + s * eyes * (a_k / a_ref,k - 1) +
  * offset_k / a_ref,k (attribute drive on, a region with the eyes, the reference frame's eyes open); they stay still
  * (ratio 1 + offset_k / a_ref,k, or 1) with --eyes 0 or a region without them (pose, lips). The mouth stays still
- * with --lips 0 or a region without it (pose, eyes). Returns 1 when a part is set, else 0 (p cleared: the generated
- * face's landmarks are all there is, as without directions). */
+ * with --lips 0 or a region without it (pose, eyes). The pose (attribute drive on, reference attributes known):
+ * yaw, pitch and roll follow the driver's measured change since its (pose) reference frame, s * (a - a_ref) +
+ * offset, in a region with the pose (all, pose); elsewhere they stay the photo's (the offset alone). Returns 1 when
+ * a part is set, else 0 (p cleared: the generated face's landmarks are all there is, as without directions). */
 RE_API int re_steer_state_render_parts(const re_steer_state *st, re_render_parts *p);
 
 /* ---- Reference frame (FOMM's find_best_frame): the driving frame whose landmarks, normalized for position and

@@ -12,7 +12,6 @@
 #include "face/face_geom.h"
 #include "reenact/directions.h"
 
-#define RE_PI 3.14159265358979323846
 #define K RE_ATTR_COUNT
 
 static const char *const attr_names[K] = {"mouth", "smile", "eye_l", "eye_r", "brows", "yaw", "pitch", "roll"};

@@ -13,8 +13,10 @@
  *      (limit_local); with landmarks its part around the eyes is then amplified (amplify_eyes: the 64 px decoder
  *      draws eyelid motion faintly), less where that would fold, unless the caller gave the eyes' opening
  *      (re_render_set_parts, from the driver's landmarks): then the target lid landmarks are placed from it before
- *      the spline is fitted (retarget_parts, which also keeps a still mouth's lips in the source's shape);
- *   3. residual: R = Dt - Ds(x + f(x)), what the warp cannot make (mouth interior, teeth, eyelids). It is moved to
+ *      the spline is fitted (retarget_parts, which also keeps a still mouth's lips in the source's shape, and, given
+ *      the head's pose, first turns, nods and rolls the generated face's landmarks to it: retarget_pose);
+ *   3. residual: R = Dt - Ds(x + f(x)), what the warp cannot make (mouth interior, teeth, eyelids); with the pose
+ *      given, Dt is first moved (a spline, bicubic) from its own landmarks to the posed ones. It is moved to
  *      the photo's colours (its luminance, scaled by the photo's contrast over the decoder's, is added; its chroma
  *      becomes the photo's skin hue, as saturated as the generated pixel is along the decoder's skin hue: a
  *      grayscale photo gets none) and gated by its own blurred size (with
@@ -61,10 +63,15 @@ struct re_render {
     int lx0, ly0, lx1, ly1;  /* the local grid's cells where loc may be non-zero: [lx0, lx1) x [ly0, ly1) */
     float gain_y, gain_c;    /* residual colour gains (photo / decoder spread) */
     float *pcrop;            /* [3][res][res] the photo at the model grid (crop square) */
+    float *genw;             /* [3][res][res] the generated face moved to the posed landmarks (prepare) */
+    float *mmask;            /* [res*res] the mouth's opening (region_mask): min_det does not look there (mmask_on) */
+    int mmask_on;
     float photo_cb, photo_cr;   /* the photo's mean chroma over the face (skin), 0..1 units */
     float dec_cb, dec_cr;       /* the decoded source face's mean chroma over the same region */
     int has_source;
     int src_lm_ok;           /* source landmarks were given */
+    float a_src[RE_ATTR_COUNT];   /* the source face's attributes (re_face_attributes of lm_s), when a_src_ok */
+    int a_src_ok;
     float lm_s[RE_FACE_LANDMARKS][2];   /* source landmarks, model pixels */
     double *tps;             /* TPS system scratch */
     float *ds;               /* [3][res][res] decoded source face */
@@ -227,8 +234,10 @@ re_status re_render_create(re_render **out, const re_image *photo, const re_face
     r->vpad = re_alloc(ns * sizeof(float), "renderer");
     r->tps = re_alloc((size_t)TPS_N * (TPS_N + 2) * sizeof(double), "renderer");
     r->pcrop = re_alloc(3 * n * sizeof(float), "renderer");
-    if (!r->pcrop || !r->wout || !r->fmask || !r->loc || !r->lkeep || !r->upad || !r->vpad || !r->tps || !r->ds ||
-        !r->lum_s || !r->lum_t || !r->pyr || !r->u || !r->v || !r->tmp || !r->field || !r->win) {
+    r->genw = re_alloc(3 * n * sizeof(float), "renderer");
+    r->mmask = re_alloc(n * sizeof(float), "renderer");
+    if (!r->pcrop || !r->genw || !r->mmask || !r->wout || !r->fmask || !r->loc || !r->lkeep || !r->upad || !r->vpad ||
+        !r->tps || !r->ds || !r->lum_s || !r->lum_t || !r->pyr || !r->u || !r->v || !r->tmp || !r->field || !r->win) {
         st = RE_ERR_NOMEM;
         goto fail;
     }
@@ -355,6 +364,7 @@ re_status re_render_set_source(re_render *r, const float *src_face, const float 
         memcpy(r->lm_s, lm, sizeof r->lm_s);
         face_mask(lm, r->side, r->pad, r->o.face_fade, r->fmask);
     }
+    r->a_src_ok = lm && re_face_attributes(lm, r->a_src) == RE_OK;
     memcpy(r->ds, src_face, (size_t)3 * n * sizeof(float));
     to_luma(r->ds, n, r->lum_s);
     /* the skin's mean chroma, photo and decoder: over the face's region inside the crop's fade (with landmarks),
@@ -383,6 +393,36 @@ re_status re_render_set_source(re_render *r, const float *src_face, const float 
 }
 
 /* ---- flow ------------------------------------------------------------------------------------------------ */
+
+/* Catmull-Rom (bicubic) sample of a res x res float plane with the border replicated: moving a decoded face
+ * bilinearly would blur its pixels before they become the residual. */
+static inline float sample_cubic(const float *im, int res, float x, float y) {
+    const float fx = floorf(x), fy = floorf(y), tx = x - fx, ty = y - fy;
+    const int ix = (int)fx, iy = (int)fy;
+    float wx[4], wy[4];
+    const float t[2] = {tx, ty};
+    float *w[2] = {wx, wy};
+    for (int k = 0; k < 2; k++) {
+        const float a = t[k], a2 = a * a, a3 = a2 * a;
+        w[k][0] = 0.5f * (-a3 + 2 * a2 - a);
+        w[k][1] = 0.5f * (3 * a3 - 5 * a2 + 2);
+        w[k][2] = 0.5f * (-3 * a3 + 4 * a2 + a);
+        w[k][3] = 0.5f * (a3 - a2);
+    }
+    float s = 0;
+    for (int j = 0; j < 4; j++) {
+        int yy = iy - 1 + j;
+        yy = yy < 0 ? 0 : yy > res - 1 ? res - 1 : yy;
+        float row = 0;
+        for (int i = 0; i < 4; i++) {
+            int xx = ix - 1 + i;
+            xx = xx < 0 ? 0 : xx > res - 1 ? res - 1 : xx;
+            row += wx[i] * im[(size_t)yy * res + xx];
+        }
+        s += wy[j] * row;
+    }
+    return s;
+}
 
 /* Bilinear sample of a w x h float plane with the border replicated. */
 static inline float sample(const float *im, int w, int h, float x, float y) {
@@ -490,13 +530,18 @@ static void flow(re_render *r, const float *I0, const float *I1) {
     }
 }
 
-/* Thin-plate spline through the landmark pairs: f(lm_t[i]) ~ lm_s[i] - lm_t[i], smoothed by lambda (in units of
- * the normalized coordinates), evaluated on the model grid into u, v. Returns 0 when the system is singular. */
-static int tps_field(re_render *r, const float (*lt)[2]) {
+/* Thin-plate splines through landmark pairs, smoothed by lambda (in units of the normalized coordinates). */
+typedef struct tps {
+    double px[RE_FACE_LANDMARKS], py[RE_FACE_LANDMARKS];   /* the control points, normalized units */
+    double wu[TPS_N], wv[TPS_N];                            /* kernel weights, then the affine part's 3 */
+} tps;
+
+/* Fit the spline f(lt[i]) ~ to[i] - lt[i] (model pixels); 0 when the system is singular. */
+static int tps_fit(re_render *r, const float (*lt)[2], const float (*to)[2], tps *t) {
     const int res = r->res, N = RE_FACE_LANDMARKS, M = TPS_N, C = M + 2;
     double *A = r->tps;   /* [M][M+2]: matrix | rhs_u rhs_v */
     const double sc = 2.0 / res;   /* model pixels -> normalized units */
-    double px[RE_FACE_LANDMARKS], py[RE_FACE_LANDMARKS];
+    double *px = t->px, *py = t->py;
     for (int i = 0; i < N; i++) {
         px[i] = lt[i][0] * sc - 1.0;
         py[i] = lt[i][1] * sc - 1.0;
@@ -511,8 +556,8 @@ static int tps_field(re_render *r, const float (*lt)[2]) {
         A[i * C + N] = A[N * C + i] = 1.0;
         A[i * C + N + 1] = A[(N + 1) * C + i] = px[i];
         A[i * C + N + 2] = A[(N + 2) * C + i] = py[i];
-        A[i * C + M] = r->lm_s[i][0] - lt[i][0];
-        A[i * C + M + 1] = r->lm_s[i][1] - lt[i][1];
+        A[i * C + M] = to[i][0] - lt[i][0];
+        A[i * C + M + 1] = to[i][1] - lt[i][1];
     }
     /* Gaussian elimination with partial pivoting */
     for (int k = 0; k < M; k++) {
@@ -538,12 +583,39 @@ static int tps_field(re_render *r, const float (*lt)[2]) {
             for (int j = k + 1; j < M; j++) v -= A[k * C + j] * A[j * C + c];
             A[k * C + c] = v / A[k * C + k];
         }
-    double wu[TPS_N], wv[TPS_N];
     for (int i = 0; i < M; i++) {
-        wu[i] = A[i * C + M];
-        wv[i] = A[i * C + M + 1];
-        if (!isfinite(wu[i]) || !isfinite(wv[i])) return 0;
+        t->wu[i] = A[i * C + M];
+        t->wv[i] = A[i * C + M + 1];
+        if (!isfinite(t->wu[i]) || !isfinite(t->wv[i])) return 0;
     }
+    return 1;
+}
+
+/* The spline at model pixel (mx, my). */
+static inline void tps_at(const tps *t, int res, int mx, int my, double *u, double *v) {
+    const int N = RE_FACE_LANDMARKS;
+    const double sc = 2.0 / res, qx = mx * sc - 1.0, qy = my * sc - 1.0;
+    const double *wu = t->wu, *wv = t->wv;
+    double su = wu[N] + wu[N + 1] * qx + wu[N + 2] * qy, sv = wv[N] + wv[N + 1] * qx + wv[N + 2] * qy;
+    for (int i = 0; i < N; i++) {
+        const double dx = qx - t->px[i], dy = qy - t->py[i], r2 = dx * dx + dy * dy;
+        if (r2 > 1e-12) {
+            const double k = r2 * log(r2);
+            su += wu[i] * k;
+            sv += wv[i] * k;
+        }
+    }
+    *u = su;
+    *v = sv;
+}
+
+/* The backward field from the landmarks lt to the source's (f(lt[i]) ~ lm_s[i] - lt[i]) on the local grid: everywhere
+ * on the model grid (the residual needs it), and around it where the face mask reaches past the crop square.
+ * Returns 0 when the system is singular. */
+static int tps_field(re_render *r, const float (*lt)[2]) {
+    tps t;
+    if (!tps_fit(r, lt, (const float(*)[2])r->lm_s, &t)) return 0;
+    const int res = r->res;
     /* evaluated on the local grid: everywhere on the model grid (the residual needs it), and around it where the
      * face mask reaches past the crop square */
     const int S = r->side, P = r->pad;
@@ -555,16 +627,8 @@ static int tps_field(re_render *r, const float (*lt)[2]) {
                 r->upad[j] = r->vpad[j] = 0.0f;
                 continue;
             }
-            const double qx = mx * sc - 1.0, qy = my * sc - 1.0;
-            double su = wu[N] + wu[N + 1] * qx + wu[N + 2] * qy, sv = wv[N] + wv[N + 1] * qx + wv[N + 2] * qy;
-            for (int i = 0; i < N; i++) {
-                const double dx = qx - px[i], dy = qy - py[i], r2 = dx * dx + dy * dy;
-                if (r2 > 1e-12) {
-                    const double k = r2 * log(r2);
-                    su += wu[i] * k;
-                    sv += wv[i] * k;
-                }
-            }
+            double su, sv;
+            tps_at(&t, res, mx, my, &su, &sv);
             r->upad[j] = (float)su;
             r->vpad[j] = (float)sv;
             if (inside) {
@@ -670,9 +734,12 @@ static void region_mask(const float (*lm)[2], int res, int parts, float *out) {
 }
 
 /* Smallest Jacobian determinant of the backward map x -> x + a(x) + k l(x) over the local grid, where l is the
- * local field (r->loc, its fades applied) and a the affine part: below 0 the warp folds over. */
+ * local field (r->loc, its fades applied) and a the affine part: below 0 the warp folds over. The mouth's opening
+ * (mmask, when on) is left out: opening a closed mouth maps the band between the lips onto the source's lip line
+ * (a determinant near 0 by design), and the generated pixels cover it. Counting it scaled the whole face's motion
+ * down whenever a closed-mouthed photo opened its mouth. */
 static float min_det(const re_render *r, float k) {
-    const int S = r->side;
+    const int S = r->side, P = r->pad, res = r->res;
     const float *L = r->loc;
     /* where l and its neighbours are 0 the determinant is the affine part's; the loop covers the rest */
     float m = (1 + r->aff[0]) * (1 + r->aff[4]) - r->aff[1] * r->aff[3];
@@ -680,6 +747,8 @@ static float min_det(const re_render *r, float k) {
     for (int y = y0; y < r->ly1 && y + 1 < S; y++)
         for (int x = x0; x < r->lx1 && x + 1 < S; x++) {
             const size_t i = (size_t)y * S + x;
+            const int mx = x - P, my = y - P;
+            if (r->mmask_on && mx >= 0 && mx < res && my >= 0 && my < res && r->mmask[my * res + mx] > 0.5f) continue;
             const float *l = L + 2 * i, *lr = l + 2, *ld = l + 2 * (size_t)S;
             const float a = 1 + r->aff[0] + k * (lr[0] - l[0]), b = r->aff[1] + k * (ld[0] - l[0]);
             const float c = r->aff[3] + k * (lr[1] - l[1]), d = 1 + r->aff[4] + k * (ld[1] - l[1]);
@@ -782,13 +851,125 @@ static void local_field(re_render *r) {
         }
 }
 
+/* Depth of landmark i in front of the head's vertical axis, in half face widths, for a face seen from the front at
+ * horizontal position xh (half face widths from the axis): the head a vertical cylinder of radius 1 (the jaw line
+ * on it, the brows, eyes and lips a little inside or outside it) and the nose standing out to 1.3 at its tip, the
+ * depth the yaw attribute assumes (asin(yaw proxy / 1.3), directions.h). */
+static float lm_depth(int i, float xh) {
+    static const float nose[9] = {1.0f, 1.1f, 1.2f, 1.3f, 1.05f, 1.15f, 1.2f, 1.15f, 1.05f};   /* 27..35 */
+    const float c2 = 1.0f - xh * xh, c = c2 > 0.0f ? sqrtf(c2) : 0.0f;
+    if (i <= 16) return c;          /* jaw line */
+    if (i <= 26) return 0.95f * c;  /* brows */
+    if (i <= 35) return nose[i - 27];
+    if (i <= 47) return 0.85f * c;  /* eyes, set in their sockets */
+    return 1.05f * c;               /* lips */
+}
+
+/* Pose landmarks lt: turn and nod them until their yaw and pitch (re_face_attributes) are the source face's plus
+ * yaw / pitch (degrees), and roll them by what their roll lacks of the source's plus roll. A turn moves each
+ * landmark along the eye line by its depth (lm_depth) times the turn, so the nose moves most and the jaw line's ends
+ * not at all; a nod moves it across the eye line by its depth's excess over the eyes' and mouth corners' mean (they
+ * stay, the nose moves toward the mouth or away from it). Three rounds of measure-and-move make up for the proxies'
+ * non-linearity; the steps are bounded (a fold is limit_local's to stop). */
+static void pose_to(const re_render *r, float lt[RE_FACE_LANDMARKS][2], float yaw, float pitch, float roll) {
+    const float d2r = (float)(RE_PI / 180.0);
+    float want_yaw = r->a_src[RE_ATTR_YAW] + yaw, want_pitch = r->a_src[RE_ATTR_PITCH] + pitch;
+    want_yaw = want_yaw > 60.0f ? 60.0f : want_yaw < -60.0f ? -60.0f : want_yaw;
+    want_pitch = want_pitch > 45.0f ? 45.0f : want_pitch < -45.0f ? -45.0f : want_pitch;
+    const float p_yaw = 1.3f * sinf(want_yaw * d2r), p_pitch = 0.43f * tanf(want_pitch * d2r);
+    float a[RE_ATTR_COUNT];
+    if (re_face_attributes(lt, a) != RE_OK) return;
+    /* roll: turn every landmark about their centroid by the roll still missing */
+    const float droll = (r->a_src[RE_ATTR_ROLL] + roll - a[RE_ATTR_ROLL]) * d2r;
+    if (fabsf(droll) > 1e-4f && fabsf(droll) < 0.6f) {
+        float cx = 0, cy = 0;
+        for (int i = 0; i < RE_FACE_LANDMARKS; i++) {
+            cx += lt[i][0];
+            cy += lt[i][1];
+        }
+        cx /= RE_FACE_LANDMARKS;
+        cy /= RE_FACE_LANDMARKS;
+        const float c = cosf(droll), s = sinf(droll);
+        for (int i = 0; i < RE_FACE_LANDMARKS; i++) {
+            const float x = lt[i][0] - cx, y = lt[i][1] - cy;
+            lt[i][0] = cx + c * x - s * y;
+            lt[i][1] = cy + s * x + c * y;
+        }
+    }
+    for (int round = 0; round < 3; round++) {
+        re_face_features f;
+        if (re_face_landmark_features(lt, &f) != RE_OK) return;
+        /* the face's axes: ex along the eye line (eye centres), ey down the face */
+        float el[2] = {0, 0}, er[2] = {0, 0};
+        for (int i = 0; i < 6; i++)
+            for (int k = 0; k < 2; k++) {
+                el[k] += lt[36 + i][k] / 6.0f;
+                er[k] += lt[42 + i][k] / 6.0f;
+            }
+        const float le = hypotf(er[0] - el[0], er[1] - el[1]);
+        if (!(le > 1e-3f)) return;
+        const float ex[2] = {(er[0] - el[0]) / le, (er[1] - el[1]) / le}, ey[2] = {-ex[1], ex[0]};
+        /* half face width and axis from the jaw line's ends; eye-to-mouth distance */
+        const float j0 = lt[0][0] * ex[0] + lt[0][1] * ex[1], j1 = lt[16][0] * ex[0] + lt[16][1] * ex[1];
+        const float R = 0.5f * (j1 - j0), axis = 0.5f * (j0 + j1);
+        const float mouth_y = 0.5f * ((lt[48][0] + lt[54][0]) * ey[0] + (lt[48][1] + lt[54][1]) * ey[1]);
+        const float eye_y = 0.5f * ((el[0] + er[0]) * ey[0] + (el[1] + er[1]) * ey[1]);
+        const float mv = mouth_y - eye_y;
+        if (!(R > 1e-3f) || !(mv > 1e-3f)) return;
+        float dyaw = p_yaw - f.yaw, dpitch = p_pitch - f.pitch;
+        dyaw = dyaw > 0.5f ? 0.5f : dyaw < -0.5f ? -0.5f : dyaw;
+        dpitch = dpitch > 0.3f ? 0.3f : dpitch < -0.3f ? -0.3f : dpitch;
+        if (fabsf(dyaw) < 1e-4f && fabsf(dpitch) < 1e-4f) break;
+        float z[RE_FACE_LANDMARKS];
+        for (int i = 0; i < RE_FACE_LANDMARKS; i++)
+            z[i] = lm_depth(i, ((lt[i][0] * ex[0] + lt[i][1] * ex[1]) - axis) / R);
+        const float zem = 0.25f * (z[36] + z[45] + z[48] + z[54]);
+        for (int i = 0; i < RE_FACE_LANDMARKS; i++) {
+            const float sx = z[i] / 1.3f * dyaw * R;
+            float wy = (z[i] - zem) / (1.3f - zem);
+            wy = wy < -0.5f ? -0.5f : wy;
+            const float sy = wy * dpitch * mv;
+            lt[i][0] += sx * ex[0] + sy * ey[0];
+            lt[i][1] += sx * ex[1] + sy * ey[1];
+        }
+    }
+}
+
+/* The head's pose from the caller (parts.pose): the generated face's landmarks are first brought to the source
+ * face's pose (pose_to); there its rigid points (eye corners, nose, upper jaw) take the source face's own shape,
+ * placed by the affine map that best takes the source's rigid points onto them, so what the 64 px decoder draws of
+ * the driver's face shape and its landmark noise stay out (72 pairs: pitch r 0.774 -> 0.810, frames over the
+ * identity threshold 0.5% -> 0.2%, yaw r 0.688 -> 0.662); then the whole set is posed as parts says. The mouth,
+ * brows, lids and lower jaw keep the generated face's expression. */
+static void retarget_pose(const re_render *r, float lt[RE_FACE_LANDMARKS][2]) {
+    if (!r->a_src_ok) return;
+    pose_to(r, lt, 0.0f, 0.0f, 0.0f);
+    static const int rigid[] = {36, 39, 42, 45, 27, 28, 29, 30, 31, 32, 33, 34, 35, 0, 1, 2, 3, 13, 14, 15, 16};
+    const int nr = (int)(sizeof rigid / sizeof rigid[0]);
+    double A[3][3] = {{0}}, bx[3] = {0}, by[3] = {0}, px[3], py[3];
+    for (int i = 0; i < nr; i++)
+        lsq_affine_add(A, bx, by, r->lm_s[rigid[i]][0], r->lm_s[rigid[i]][1], 1.0, lt[rigid[i]][0], lt[rigid[i]][1]);
+    if (solve3(A, bx, px) && solve3(A, by, py))
+        for (int i = 0; i < nr; i++) {
+            const double x = r->lm_s[rigid[i]][0], y = r->lm_s[rigid[i]][1];
+            lt[rigid[i]][0] = (float)(px[0] * x + px[1] * y + px[2]);
+            lt[rigid[i]][1] = (float)(py[0] * x + py[1] * y + py[2]);
+        }
+    pose_to(r, lt, r->parts.yaw, r->parts.pitch, r->parts.roll);
+}
+
 /* The generated face's landmarks with the parts re_render_set_parts gives. Eyes: each lid point (37, 38, 40, 41 and
  * 43, 44, 46, 47) keeps its position along the target eye's corner line and gets the source's offset from the
  * source's corner line, times the ratio (its change from 1 times eye_motion; scaled by the eye's width change).
  * A still mouth: the source's lips moved by the affine map that best takes the source's eye corners, nose and upper
  * jaw onto the target's. */
-static void retarget_parts(const re_render *r, const float (*lt)[2], float out[RE_FACE_LANDMARKS][2]) {
-    memcpy(out, lt, sizeof(float) * 2 * RE_FACE_LANDMARKS);
+
+static void retarget_parts(const re_render *r, const float (*lt_in)[2], float out[RE_FACE_LANDMARKS][2]) {
+    memcpy(out, lt_in, sizeof(float) * 2 * RE_FACE_LANDMARKS);
+    if (r->parts.pose) retarget_pose(r, out);   /* the head's pose first: the eyes and lips follow the posed face */
+    float posed[RE_FACE_LANDMARKS][2];
+    memcpy(posed, out, sizeof posed);
+    const float (*lt)[2] = (const float(*)[2])posed;
     static const int lids[4] = {1, 2, 4, 5};
     for (int e = 0; r->parts.eyes && e < 2; e++) {
         /* the lids' change times eye_motion, as the decoded face's eye motion is without parts */
@@ -834,6 +1015,13 @@ void re_render_set_parts(re_render *r, const re_render_parts *p) {
     if (!p) return;
     r->parts.eyes = p->eyes != 0;
     r->parts.mouth_still = p->mouth_still != 0;
+    r->parts.pose = p->pose != 0;
+    const float *ang[3] = {&p->yaw, &p->pitch, &p->roll};
+    float *dst[3] = {&r->parts.yaw, &r->parts.pitch, &r->parts.roll};
+    for (int k = 0; k < 3; k++) {
+        const float v = *ang[k];
+        *dst[k] = v != v ? 0.0f : v < -90.0f ? -90.0f : v > 90.0f ? 90.0f : v;
+    }
     for (int e = 0; e < 2; e++) {
         const float v = p->eye_ratio[e];
         r->parts.eye_ratio[e] = v != v ? 1.0f : v < 0 ? 0.0f : v > 2.5f ? 2.5f : v;
@@ -846,13 +1034,29 @@ static re_status prepare(re_render *r, const float *gen, const float (*lm)[2]) {
     for (int i = 0; i < 3 * n; i++)
         if (!isfinite(gen[i])) return re_fail(RE_ERR_NONFINITE, "re_render_apply: non-finite generated face");
     if (lm && !lm_ok(lm, res)) return re_fail(RE_ERR_ARG, "re_render_apply: landmarks out of range");
-    to_luma(gen, n, r->lum_t);
     r->diag.used_landmarks = 0;
     float lm_parts[RE_FACE_LANDMARKS][2];
-    if (lm && r->src_lm_ok && (r->parts.eyes || r->parts.mouth_still)) {
+    const float (*lm_gen)[2] = lm;
+    if (lm && r->src_lm_ok && (r->parts.eyes || r->parts.mouth_still || r->parts.pose)) {
         retarget_parts(r, lm, lm_parts);
         lm = (const float(*)[2])lm_parts;
     }
+    /* Posed landmarks are not where the generated face has its features: its pixels are moved to them (a spline
+     * from the posed landmarks to the generated ones) before the residual is taken, so the generated mouth's
+     * opening lands between the posed lips. */
+    tps g;
+    if (lm && lm != lm_gen && r->parts.pose && tps_fit(r, lm, lm_gen, &g)) {
+        for (int y = 0; y < res; y++)
+            for (int x = 0; x < res; x++) {
+                double gu, gv;
+                tps_at(&g, res, x, y, &gu, &gv);
+                for (int c = 0; c < 3; c++)
+                    r->genw[(size_t)c * n + y * res + x] =
+                        sample_cubic(gen + (size_t)c * n, res, x + (float)gu, y + (float)gv);
+            }
+        gen = r->genw;
+    }
+    to_luma(gen, n, r->lum_t);
     if (lm && r->src_lm_ok && tps_field(r, lm)) {
         r->diag.used_landmarks = 1;
         if (r->o.refine_iters > 0)
@@ -908,6 +1112,8 @@ static re_status prepare(re_render *r, const float *gen, const float (*lm)[2]) {
             f[R_CB - R_Y] = 255.0f * gch * tcb;
             f[R_CR - R_Y] = 255.0f * gch * tcr;
         }
+    r->mmask_on = r->diag.used_landmarks && !r->parts.mouth_still;
+    if (r->mmask_on) region_mask(lm, res, REGION_MOUTH, r->mmask);
     local_field(r);
     limit_local(r);
     amplify_eyes(r, lm);
@@ -1100,6 +1306,8 @@ void re_render_free(re_render *r) {
     re_free(r->field);
     re_free(r->win);
     re_free(r->tps);
+    re_free(r->genw);
+    re_free(r->mmask);
     re_free(r->fmask);
     re_free(r->wout);
     re_free(r->loc);

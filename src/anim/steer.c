@@ -153,5 +153,18 @@ int re_steer_state_render_parts(const re_steer_state *st, re_render_parts *p) {
         const float v = p->eye_ratio[e];
         p->eye_ratio[e] = v > 2.5f ? 2.5f : v > 0.0f ? v : 0.0f;
     }
-    return p->eyes || p->mouth_still;
+    /* the head's pose from the driver's landmarks, as measured (the 64 px decoder turns the head by about half the
+     * driver's turn, and jitters it) */
+    const int pose_in = g == RE_REGION_ALL || g == RE_REGION_POSE;
+    const int pk[3] = {RE_ATTR_YAW, RE_ATTR_PITCH, RE_ATTR_ROLL};
+    int pose_ok = st->o.attr_drive && st->have_aref && st->have_alast;
+    for (int k = 0; k < 3; k++)
+        if (!isfinite(st->aref[pk[k]]) || !isfinite(st->alast[pk[k]])) pose_ok = 0;
+    if (pose_ok) {
+        p->pose = 1;
+        float *out[3] = {&p->yaw, &p->pitch, &p->roll};
+        for (int k = 0; k < 3; k++)
+            *out[k] = (pose_in ? st->strength * (st->alast[pk[k]] - st->aref[pk[k]]) : 0.0f) + st->o.offset[pk[k]];
+    }
+    return p->eyes || p->mouth_still || p->pose;
 }

@@ -11,7 +11,6 @@
 #include "core/core.h"
 #include "reenact/anim.h"
 
-#define RE_PI 3.14159265358979323846
 
 void re_anim_transfer(const float *z_src, const float *z_drive, const float *z_ref, float strength, int n,
                       float *z_out) {

@@ -47,6 +47,7 @@ re_status re_alloc_floats(const re_float_buf *b, size_t count);
 /* Free every buffer of such a table (re_free) and set its pointer to NULL. */
 void re_free_floats(const re_float_buf *b, size_t count);
 #define RE_COUNT(a) (sizeof(a) / sizeof *(a))
+#define RE_PI 3.14159265358979323846
 
 /* ---- RNG: xoshiro256** seeded with splitmix64; deterministic across platforms. State is plain data so it can
  * be checkpointed. Normal samples use Box-Muller on two uniform doubles. */

@@ -18,7 +18,6 @@
 #include "face/face_geom.h"
 #include "reenact/face.h"
 
-#define RE_PI 3.14159265358979323846
 #define MAX_DETS 64              /* boxes kept per scan */
 #define PITCH_NEUTRAL 0.54f      /* mean nose-tip position between eye and mouth lines (300 UTKFace chips) */
 #define PATCH 24                 /* side of the tracker's appearance patch */

@@ -456,16 +456,19 @@ static void test_steer_state(void) {
     /* the renderer's parts: the eyes' opening from the driver's against its reference's, scaled by strength and
      * --eyes, plus the offset over the reference's; still eyes (ratio 1) in a region without them or with --eyes 0;
      * a still mouth with --lips 0 or a region without it; nothing before attributes, without attribute drive, or
-     * with a reference whose eyes are closed */
+     * with a reference whose eyes are closed; the pose (yaw, pitch, roll) from the driver with attribute drive */
     {
         float ar[K], an[K];
         re_render_parts rp;
         for (int k = 0; k < K; k++) ar[k] = an[k] = 0;
         ar[RE_ATTR_EYE_L] = 0.30f, ar[RE_ATTR_EYE_R] = 0.25f;
         an[RE_ATTR_EYE_L] = 0.06f, an[RE_ATTR_EYE_R] = 0.30f;   /* a wink of the image-left eye */
+        ar[RE_ATTR_YAW] = 2, ar[RE_ATTR_PITCH] = -3, ar[RE_ATTR_ROLL] = 1;
+        an[RE_ATTR_YAW] = 8, an[RE_ATTR_PITCH] = 0, an[RE_ATTR_ROLL] = -1;
         re_steer_opts_default(&o);
         o.eyes = 0.5f;
         o.offset[RE_ATTR_EYE_R] = 0.05f;
+        o.offset[RE_ATTR_YAW] = 5;
         CHECK_OK(re_steer_state_create(&st, d, &o, 2.0f, SL, 25, NULL));
         CHECK(re_steer_state_render_parts(st, &rp) == 0 && !rp.eyes && !rp.mouth_still);   /* no attributes yet */
         re_steer_state_set_ref(st, ar);
@@ -474,6 +477,10 @@ static void test_steer_state(void) {
         /* left: 1 + 2 * 0.5 * (0.06 / 0.30 - 1) = 0.2; right: 1 + 1 * (0.30 / 0.25 - 1) + 0.05 / 0.25 = 1.4 */
         CHECK_MSG(fabsf(rp.eye_ratio[0] - 0.2f) < 1e-5f && fabsf(rp.eye_ratio[1] - 1.4f) < 1e-5f, "eye ratio %g %g",
                   rp.eye_ratio[0], rp.eye_ratio[1]);
+        /* the pose: s * (a - a_ref) + offset = 2 * (8 - 2) + 5 yaw, 2 * (0 - -3) pitch, 2 * (-1 - 1) roll */
+        CHECK_MSG(rp.pose && fabsf(rp.yaw - 17.0f) < 1e-4f && fabsf(rp.pitch - 6.0f) < 1e-4f &&
+                      fabsf(rp.roll + 4.0f) < 1e-4f,
+                  "pose %d: %g %g %g", rp.pose, rp.yaw, rp.pitch, rp.roll);
         re_steer_state_free(st);
         o.eyes = 3.0f;   /* clamped at 0 */
         o.offset[RE_ATTR_EYE_R] = 0;
@@ -503,6 +510,10 @@ static void test_steer_state(void) {
             else
                 CHECK_MSG(fabsf(rp.eye_ratio[0] - 0.2f) < 1e-5f, "driven eyes, case %d: %g", v, rp.eye_ratio[0]);
             CHECK(ret == 1);
+            /* the pose follows the driver in the regions with it, and stays the photo's in the others */
+            const int pose_in = rc[v].g == RE_REGION_ALL || rc[v].g == RE_REGION_POSE;
+            CHECK_MSG(rp.pose && rp.yaw == (pose_in ? 6.0f : 0.0f) && rp.roll == (pose_in ? -2.0f : 0.0f),
+                      "pose, case %d: %d %g %g", v, rp.pose, rp.yaw, rp.roll);
             re_steer_state_free(st);
         }
         for (int v = 0; v < 2; v++) {   /* eyes from the decoded face: no attribute drive, closed reference eyes */
@@ -514,7 +525,19 @@ static void test_steer_state(void) {
             CHECK_OK(re_steer_state_create(&st, d, &o, 1.0f, SL, 25, NULL));
             re_steer_state_set_ref(st, aref);
             re_steer_state_next(st, zs, z[0], zr, an, out);
-            CHECK_MSG(re_steer_state_render_parts(st, &rp) == 0 && !rp.eyes, "eyes not driven, case %d", v);
+            /* with closed reference eyes the pose is still driven; without attribute drive nothing is */
+            CHECK_MSG(re_steer_state_render_parts(st, &rp) == v && !rp.eyes && rp.pose == v, "eyes not driven, case %d", v);
+            re_steer_state_free(st);
+        }
+        {   /* a reference without a pose (NaN yaw): the generated face's pose */
+            re_steer_opts_default(&o);
+            float aref[K];
+            memcpy(aref, ar, sizeof aref);
+            aref[RE_ATTR_YAW] = NAN;
+            CHECK_OK(re_steer_state_create(&st, d, &o, 1.0f, SL, 25, NULL));
+            re_steer_state_set_ref(st, aref);
+            re_steer_state_next(st, zs, z[0], zr, an, out);
+            CHECK(re_steer_state_render_parts(st, &rp) == 1 && rp.eyes && !rp.pose);
             re_steer_state_free(st);
         }
         CHECK_OK(re_steer_state_create(&st, NULL, NULL, 1.0f, SL, 25, NULL));   /* plain arithmetic: nothing */

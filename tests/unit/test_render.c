@@ -498,7 +498,7 @@ int main(void) {
         re_render *r = NULL;
         CHECK_OK(re_render_create(&r, &photo, &fr, RES, &oy));
         CHECK_OK(re_render_set_source(r, ds, (const float(*)[2])ls));
-        const re_render_parts one = {1, {1, 1}, 0}, quarter = {1, {0.25f, 0.25f}, 0};
+        const re_render_parts one = {1, {1, 1}, 0, 0, 0, 0, 0}, quarter = {1, {0.25f, 0.25f}, 0, 0, 0, 0, 0};
         re_render_set_parts(r, &one);
         CHECK_OK(re_render_apply(r, ds, (const float(*)[2])ls, &out));
         CHECK_MSG(center_diff(&out, &photo, 1.0) == 0.0, "ratio 1 moved the photo (%g)", center_diff(&out, &photo, 1.0));
@@ -563,7 +563,7 @@ int main(void) {
         re_render_opts_default(&om);   /* the residual on: none may be generated around a still mouth */
         CHECK_OK(re_render_create(&r, &photo, &fr, RES, &om));
         CHECK_OK(re_render_set_source(r, ds, (const float(*)[2])ls));
-        const re_render_parts still = {0, {1, 1}, 1};
+        const re_render_parts still = {0, {1, 1}, 1, 0, 0, 0, 0};
         re_render_set_parts(r, &still);
         CHECK_OK(re_render_apply(r, dt, (const float(*)[2])lt, &out));
         int worst = 0;
@@ -584,6 +584,143 @@ int main(void) {
         re_render_free(r);
         re_image_free(&moved);
         make_face(dt, 1);
+    }
+
+    /* 6f. the head's pose from the caller (re_render_parts.pose): with the generated face's landmarks equal to the
+     * source's, a zero pose change leaves the photo as it was. A 10 degree turn moves the nose tip along the eye line
+     * by 1.3 sin(10 deg) half face widths (24 px: 5.4 px; the field points back, -5.4) and leaves the jaw line's
+     * ends (depth 0) in place; a 10 degree nod moves the nose tip down, towards the mouth, by 0.43 (tan(a+10) -
+     * tan(a)) eye-to-mouth distances (about 1.6 px) and barely moves the eye line; a 10 degree roll turns the face
+     * clockwise (image-right side down). */
+    {
+        float ls[RE_FACE_LANDMARKS][2];
+        synth_landmarks(ls, 0.0f);
+        re_image_free(&photo);
+        make_photo(&photo, K, 0, 0);
+        make_face(ds, 0);
+        re_render_opts op;
+        re_render_opts_default(&op);
+        op.residual = 0;
+        op.tps_lambda = 0;
+        re_render *r = NULL;
+        CHECK_OK(re_render_create(&r, &photo, &fr, RES, &op));
+        CHECK_OK(re_render_set_source(r, ds, (const float(*)[2])ls));
+        re_render_parts pp = {0, {1, 1}, 0, 1, 0.0f, 0.0f, 0.0f};
+        re_render_set_parts(r, &pp);
+        CHECK_OK(re_render_apply(r, ds, (const float(*)[2])ls, &out));
+        CHECK_MSG(center_diff(&out, &photo, 1.0) == 0.0, "no pose change moved the photo (%g)", center_diff(&out, &photo, 1.0));
+        pp.yaw = NAN;   /* read as 0 */
+        re_render_set_parts(r, &pp);
+        CHECK_OK(re_render_apply(r, ds, (const float(*)[2])ls, &out));
+        CHECK(center_diff(&out, &photo, 1.0) == 0.0);
+        pp.yaw = 10.0f;
+        re_render_set_parts(r, &pp);
+        CHECK_OK(re_render_apply(r, ds, (const float(*)[2])ls, &out));
+        CHECK_OK(re_render_get_flow(r, u, v));
+        const double shift = 1.3 * sin(10.0 * M_PI / 180.0) * 24.0;
+        const float nose_u = u[34 * RES + 37], jl = u[26 * RES + 8], jr = u[26 * RES + 55];
+        printf("pose: yaw +10 deg: field at the turned nose tip %.2f px (want %.2f), at the jaw line's ends %.2f %.2f\n",
+               nose_u, -shift, jl, jr);
+        CHECK_MSG(fabs(nose_u + shift) < 0.25 * shift, "nose tip field %.2f, want %.2f", nose_u, -shift);
+        CHECK_MSG(fabsf(jl) < 0.2 * shift && fabsf(jr) < 0.2 * shift, "jaw ends moved %.2f %.2f", jl, jr);
+        pp.yaw = -10.0f;   /* the other way */
+        re_render_set_parts(r, &pp);
+        CHECK_OK(re_render_apply(r, ds, (const float(*)[2])ls, &out));
+        CHECK_OK(re_render_get_flow(r, u, v));
+        CHECK_MSG(fabs(u[34 * RES + 26] - shift) < 0.25 * shift, "nose tip field %.2f, want %.2f", u[34 * RES + 26], shift);
+        pp.yaw = 0.0f;
+        pp.pitch = 10.0f;
+        re_render_set_parts(r, &pp);
+        CHECK_OK(re_render_apply(r, ds, (const float(*)[2])ls, &out));
+        CHECK_OK(re_render_get_flow(r, u, v));
+        const double a0 = atan((9.0 / 20.0 - 0.54) / 0.43);
+        const double down = 0.43 * (tan(a0 + 10.0 * M_PI / 180.0) - tan(a0)) * 20.0;
+        const float nose_v = v[35 * RES + 32], eye_v = v[25 * RES + 21];
+        printf("pose: pitch +10 deg: field below the nose tip %.2f px (want about %.2f), at an eye %.2f\n", nose_v, -down,
+               eye_v);
+        CHECK_MSG(nose_v < -0.6 * down && nose_v > -1.6 * down, "nose field %.2f, want about %.2f", nose_v, -down);
+        CHECK_MSG(fabsf(eye_v) < 0.5f * fabsf(nose_v), "eye moved %.2f against the nose's %.2f", eye_v, nose_v);
+        pp.pitch = 0.0f;
+        pp.roll = 10.0f;
+        re_render_set_parts(r, &pp);
+        CHECK_OK(re_render_apply(r, ds, (const float(*)[2])ls, &out));
+        CHECK_OK(re_render_get_flow(r, u, v));
+        printf("pose: roll +10 deg: field at the jaw line's ends %.2f (left) %.2f (right)\n", v[26 * RES + 8],
+               v[26 * RES + 55]);
+        CHECK_MSG(v[26 * RES + 55] < -2.0f && v[26 * RES + 8] > 2.0f, "roll field %.2f %.2f", v[26 * RES + 8],
+                  v[26 * RES + 55]);
+        re_render_set_parts(r, NULL);   /* the generated face's pose again */
+        CHECK_OK(re_render_apply(r, ds, (const float(*)[2])ls, &out));
+        CHECK(center_diff(&out, &photo, 1.0) == 0.0);
+        re_render_free(r);
+        /* the generated face opens a dark mouth where the source's is; turned 10 degrees, the lips move right by
+         * about 1.05 / 1.3 of the nose tip's 5.4 px, and the generated pixels must move with them (the generated
+         * face is moved to the posed landmarks before the residual is taken): the darkening's centre of mass moves
+         * right by about as much as the lips */
+        op.residual = 1;
+        CHECK_OK(re_render_create(&r, &photo, &fr, RES, &op));
+        CHECK_OK(re_render_set_source(r, ds, (const float(*)[2])ls));
+        memcpy(dt, ds, N * 3 * sizeof(float));
+        for (int y = 44; y < 47; y++)
+            for (int x = 27; x < 37; x++)
+                for (int c = 0; c < 3; c++) dt[c * N + y * RES + x] = 0.05f;
+        double cx[2];
+        for (int t = 0; t < 2; t++) {
+            re_render_parts pm = {0, {1, 1}, 0, 1, t ? 10.0f : 0.0f, 0.0f, 0.0f};
+            re_render_set_parts(r, &pm);
+            CHECK_OK(re_render_apply(r, dt, (const float(*)[2])ls, &out));
+            const int sc = K / RES;
+            double sw = 0, sx = 0;
+            for (int y = 41 * sc; y < 50 * sc; y++)
+                for (int x = 16 * sc; x < 52 * sc; x++) {
+                    const size_t i = (size_t)y * out.stride + 3 * (size_t)x;
+                    const double d = (double)photo.data[i + 1] - out.data[i + 1];
+                    if (d > 20) {
+                        sw += d;
+                        sx += d * x;
+                    }
+                }
+            cx[t] = sw > 0 ? sx / sw / sc : -1;
+        }
+        const double lips = 1.05 * sqrt(1 - pow(4.0 / 24, 2)) / 1.3 * shift;
+        printf("pose: the generated mouth's darkening at x %.2f, turned %.2f (lips moved %.2f)\n", cx[0], cx[1], lips);
+        CHECK_MSG(cx[0] > 28 && cx[0] < 35, "mouth at %.2f", cx[0]);
+        CHECK_MSG(cx[1] - cx[0] > 0.6 * lips && cx[1] - cx[0] < 1.4 * lips, "generated mouth moved %.2f, lips %.2f",
+                  cx[1] - cx[0], lips);
+        re_render_free(r);
+        make_face(dt, 1);
+    }
+
+    /* 6g. a closed mouth opening: the source's inner lips meet (on the mouth line, y 45), the generated face's part
+     * by 3 px (the schematic face's 61-63 are the image-lower inner lip, 65-67 the upper one). The band between them
+     * maps onto the source's lip line (a determinant near 0): it is the mouth's opening, which generated pixels
+     * cover, so the fold guard must not scale the face's motion down for it. The whole local field stays (scale 1)
+     * and the lower lip moves as far as its landmarks. */
+    {
+        float ls[RE_FACE_LANDMARKS][2], lt[RE_FACE_LANDMARKS][2];
+        synth_landmarks(ls, 0.0f);
+        for (int i = 60; i < 68; i++) ls[i][1] = 45.0f;   /* closed: the inner lips on the mouth line */
+        memcpy(lt, ls, sizeof lt);
+        for (int i = 61; i <= 63; i++) lt[i][1] += 2.0f;   /* lower inner lip down */
+        for (int i = 65; i <= 67; i++) lt[i][1] -= 1.0f;   /* upper inner lip up */
+        for (int i = 49; i <= 53; i++) lt[i][1] += 2.0f;   /* and the lower outer lip with it */
+        re_render_opts om;
+        re_render_opts_default(&om);
+        om.tps_lambda = 0;
+        re_image_free(&photo);
+        make_photo(&photo, K, 0, 0);
+        make_face(ds, 0);
+        re_render *r = make_render(&photo, &fr, &om, ds, (const float(*)[2])ls, ds, (const float(*)[2])lt, &out);
+        re_render_diag dm;
+        re_render_get_diag(r, &dm);
+        CHECK_OK(re_render_get_flow(r, u, v));
+        const float lip = v[47 * RES + 31];   /* the lower inner lip 62 moved from y 45 to 47: the field -2 */
+        printf("closed mouth opening: local scale %.2f, field at the lower lip %.2f px (landmarks -2)\n",
+               dm.local_scale, lip);
+        CHECK(dm.used_landmarks == 1);
+        CHECK_MSG(dm.local_scale == 1.0f, "the mouth's opening scaled the motion by %.2f", dm.local_scale);
+        CHECK_MSG(lip < -1.5f && lip > -2.5f, "lower lip field %.2f", lip);
+        re_render_free(r);
     }
 
     /* 7. bad arguments */
