@@ -1043,11 +1043,28 @@ static re_status prepare(re_render *r, const float *gen, const float (*lm)[2]) {
     }
     /* Posed landmarks are not where the generated face has its features: its pixels are moved to them (a spline
      * from the posed landmarks to the generated ones) before the residual is taken, so the generated mouth's
-     * opening lands between the posed lips. */
+     * opening lands between the posed lips. Only where the residual may be used (its region, grown by the gate's
+     * blur): the spline costs 68 logarithms a pixel. */
+    const int rparts = (r->parts.mouth_still ? 0 : REGION_MOUTH) | (r->o.residual_eyes ? REGION_EYES : 0);
     tps g;
-    if (lm && lm != lm_gen && r->parts.pose && tps_fit(r, lm, lm_gen, &g)) {
+    if (lm && lm != lm_gen && r->parts.pose && rparts && tps_fit(r, lm, lm_gen, &g)) {
+        region_mask(lm, res, rparts, r->mmask);
+        int x0 = res, y0 = res, x1 = -1, y1 = -1;
         for (int y = 0; y < res; y++)
-            for (int x = 0; x < res; x++) {
+            for (int x = 0; x < res; x++)
+                if (r->mmask[y * res + x] > 0.0f) {
+                    x0 = x < x0 ? x : x0;
+                    x1 = x > x1 ? x : x1;
+                    y0 = y < y0 ? y : y0;
+                    y1 = y > y1 ? y : y1;
+                }
+        memcpy(r->genw, gen, (size_t)3 * n * sizeof(float));
+        x0 = x0 - 2 < 0 ? 0 : x0 - 2;
+        y0 = y0 - 2 < 0 ? 0 : y0 - 2;
+        x1 = x1 + 2 > res - 1 ? res - 1 : x1 + 2;
+        y1 = y1 + 2 > res - 1 ? res - 1 : y1 + 2;
+        for (int y = y0; y <= y1; y++)
+            for (int x = x0; x <= x1; x++) {
                 double gu, gv;
                 tps_at(&g, res, x, y, &gu, &gv);
                 for (int c = 0; c < 3; c++)
