@@ -122,9 +122,11 @@ RE_API void re_steer_state_next(re_steer_state *st, const float *z_src, const fl
  *  - mouth_still: the lips (48-67) keep the source face's shape, moved with the face (an affine map fitted to the
  *    eye corners, the nose and the upper jaw), and no generated pixels are added around the mouth.
  *  - pose: the head's yaw, pitch and roll (RE_ATTR_* units, degrees; NaN read as 0, clamped to +-90) are the source
- *    face's plus these, whatever the generated face's are: its landmarks are turned (each along the eye line by its
- *    depth on a head-shaped model: the nose most, the jaw line's ends not at all), nodded and rolled until they
- *    measure so (re_face_attributes). Applied before the eyes and the mouth. */
+ *    face's plus these, whatever the generated face's are: its landmarks are brought to the source's pose, their
+ *    rigid points (eye corners, nose, upper jaw) take the source face's shape, and the set is turned (each landmark
+ *    along the eye line by its depth on a head-shaped model: the nose most, the jaw line's ends not at all), nodded
+ *    and rolled until it measures so (re_face_attributes). The generated face's pixels are moved with its landmarks
+ *    before the residual is taken. Applied before the eyes and the mouth. */
 typedef struct re_render_parts {
     int eyes;
     float eye_ratio[2];
