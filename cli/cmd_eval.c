@@ -286,6 +286,8 @@ int cmd_eval(int argc, char **argv) {
         CLI_INCLUDE(smooth),
         CLI_INT("--batch", NULL, &batch, "N", 1, 256, "images per forward pass"),
         CLI_STR("--json", NULL, &json_path, "OUT.json", "write the results as JSON (atomically)"),
+        CLI_FLAG("--series", NULL, &c.series, 1, "--cross: each pair's JSON also holds the per-frame measures of the "
+                 "driver and the output (null where no face was found) [off]"),
         CLI_THREADS_OPT(&threads, &threads_given, "0", "compute threads, 0 = all cores"),
         CLI_FLAG("--quiet", "-q", &c.quiet, 1, "no progress on stderr"),
         CLI_INCLUDE(steer),

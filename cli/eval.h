@@ -35,6 +35,7 @@ typedef struct ctx {
     re_runner *r;
     re_face_detector *det;
     int res, C, L, batch, align, quiet, lm_size, smooth;
+    int series;          /* --series: per-frame features of driver and output in each cross-identity pair */
     re_latent_filter_opts smooth_opts; /* with --smooth: the filter's settings (animate's defaults unless set) */
     long max_images, max_frames;
     size_t per;          /* floats per image */

@@ -92,6 +92,17 @@ static double smile_drift(const series *out, const series *drv, double unit) {
     return m > 1 ? sum / (double)m / unit : NAN;
 }
 
+/* {feature: [per-frame values, null where no face]} of the first n frames of s (--series). */
+static json_t *series_json(const series *s, size_t n) {
+    json_t *o = json_object();
+    for (int k = 0; k < NFEAT; k++) {
+        json_t *a = json_array();
+        for (size_t t = 0; t < n && t < s->n; t++) json_array_append_new(a, ev_jnum(s->v[k][t]));
+        json_object_set_new(o, feat_names[k], a);
+    }
+    return o;
+}
+
 static json_t *corr_json(const double r[NFEAT]) {
     json_t *o = json_object();
     for (int k = 0; k < NFEAT; k++) json_object_set_new(o, feat_names[k], ev_jnum(r[k]));
@@ -418,6 +429,12 @@ re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_dr
             if (c->ref == RE_REF_POSE)
                 json_object_set_new(pj, "pose_ref_frame", json_integer(P[i].pose_ref ? P[i].ref_frame : -1));
             json_object_set_new(pj, "output_no_face", json_integer(P[i].no_face));
+            if (c->series) {
+                json_t *sj = json_object();
+                json_object_set_new(sj, "driver", series_json(&drv, drv.n));
+                json_object_set_new(sj, "output", series_json(&P[i].out, P[i].out.n));
+                json_object_set_new(pj, "series", sj);
+            }
             json_object_set_new(pj, "frames_used", json_integer((json_int_t)used));
             json_object_set_new(pj, "corr", corr_json(r));
             double sd_out[NFEAT], sd_drv[NFEAT];

@@ -118,7 +118,9 @@ RE_API void re_steer_state_next(re_steer_state *st, const float *z_src, const fl
  *  - eyes: the lid landmarks (37, 38, 40, 41; 43, 44, 46, 47) get the source face's lid offsets from its eye
  *    corners' line times eye_ratio ([0] the image-left eye, 36-41; [1] the image-right one; clamped to [0, 2.5],
  *    NaN read as 1; its change from 1 is multiplied by re_render_opts.eye_motion), placed along the generated
- *    face's corner line; ratio 1 keeps the source's lids.
+ *    face's corner line; ratio 1 keeps the source's lids. The spline carries the eye's corners; the lids' change
+ *    is made at the photo's resolution, across the corner line: the band between the lids scales by the ratio, and
+ *    the skin above and below stretches to meet it (a closed eye shows the source's upper lid drawn down).
  *  - mouth_still: the lips (48-67) keep the source face's shape, moved with the face (an affine map fitted to the
  *    eye corners, the nose and the upper jaw), and no generated pixels are added around the mouth.
  *  - pose: the head's yaw, pitch and roll (RE_ATTR_* units, degrees; NaN read as 0, clamped to +-90) are the source

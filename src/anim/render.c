@@ -12,9 +12,11 @@
  *      field lives on a grid padded to cover the ring), capped, and scaled down until the warp cannot fold
  *      (limit_local); with landmarks its part around the eyes is then amplified (amplify_eyes: the 64 px decoder
  *      draws eyelid motion faintly), less where that would fold, unless the caller gave the eyes' opening
- *      (re_render_set_parts, from the driver's landmarks): then the target lid landmarks are placed from it before
- *      the spline is fitted (retarget_parts, which also keeps a still mouth's lips in the source's shape, and, given
- *      the head's pose, first turns, nods and rolls the generated face's landmarks to it: retarget_pose);
+ *      (re_render_set_parts, from the driver's landmarks): then the target lid landmarks are placed with the
+ *      source's opening on the target corner line before the spline is fitted, and the opening's change is made at
+ *      the photo's resolution in step 4 (retarget_parts, lid_map; retarget_parts also keeps a still mouth's lips in
+ *      the source's shape, and, given the head's pose, first turns, nods and rolls the generated face's landmarks
+ *      to it: retarget_pose);
  *   3. residual: R = Dt - Ds(x + f(x)), what the warp cannot make (mouth interior, teeth, eyelids); with the pose
  *      given, Dt is first moved (a spline, bicubic) from its own landmarks to the posed ones. It is moved to
  *      the photo's colours (its luminance, scaled by the photo's contrast over the decoder's, is added; its chroma
@@ -25,14 +27,16 @@
  *   4. output pixel p of the photo region: photo(p + A (w_out(p) a + l(p))) + gated residual, where A maps model
  *      pixels to photo pixels, w_out is the ring's fade and l the local part with its fades (the face's region and
  *      the ring's with landmarks, the crop square's with flow), evaluated on a grid of <= 4 photo pixels and
- *      interpolated. Outside the ring the photo is unchanged, so there is no seam: the motion goes to zero smoothly
- *      and the residual lives only inside the face.
+ *      interpolated. Around an eye whose opening the caller gave, each pixel first moves across the eye's corner
+ *      line (lid_map) and the field is taken there. Outside the ring the photo is unchanged, so there is no seam:
+ *      the motion goes to zero smoothly and the residual lives only inside the face.
  * Tested by tests/unit/test_render.c.
  */
 #include <math.h>
 #include <string.h>
 
 #include "core/core.h"
+#include "face/face_geom.h"
 #include "reenact/anim.h"
 
 #define MASK_LUT 1024
@@ -43,6 +47,17 @@
  * the residual channels only (NR, indexed from R_Y). */
 enum { F_X, F_Y, R_Y, R_G, R_CB, R_CR, NF };
 #define NR (NF - R_Y)
+
+/* One eye's opening change, made at photo resolution (lid_map): the spline's landmarks keep the source's opening
+ * on the target corner line; the lids then move to ratio times it by a remap across the corner line. Model
+ * pixels, in the eye's frame: origin at the first corner, u along the corner line (unit ex), v across it (unit ey,
+ * down the face). lid[0] the upper lid's points (u, v) at ratio 1 (v < 0), lid[1] the lower's (v > 0). */
+typedef struct lid_remap {
+    int on;
+    float ratio;
+    float c0[2], ex[2], ey[2], w;
+    float lid[2][2][2];
+} lid_remap;
 
 struct re_render {
     re_render_opts o;
@@ -85,6 +100,7 @@ struct re_render {
     re_render_diag diag;
     re_render_parts parts;   /* what the caller gives instead of the generated face's landmarks (re_render_set_parts) */
     int grid;                /* step of the photo-resolution grid the field is evaluated on (1..4 pixels) */
+    lid_remap lids[2];       /* the eyes' opening, applied at photo resolution (retarget_parts, lid_map) */
     float *gridv;            /* [bh / grid + 2][bw / grid + 2][NF] */
 };
 
@@ -900,12 +916,9 @@ static void pose_to(const re_render *r, float lt[RE_FACE_LANDMARKS][2], float ya
         re_face_features f;
         if (re_face_landmark_features(lt, &f) != RE_OK) return;
         /* the face's axes: ex along the eye line (eye centres), ey down the face */
-        float el[2] = {0, 0}, er[2] = {0, 0};
-        for (int i = 0; i < 6; i++)
-            for (int k = 0; k < 2; k++) {
-                el[k] += lt[36 + i][k] / 6.0f;
-                er[k] += lt[42 + i][k] / 6.0f;
-            }
+        double eld[2], erd[2];
+        re_face_eye_centers((const float(*)[2])lt, eld, erd);
+        const float el[2] = {(float)eld[0], (float)eld[1]}, er[2] = {(float)erd[0], (float)erd[1]};
         const float le = hypotf(er[0] - el[0], er[1] - el[1]);
         if (!(le > 1e-3f)) return;
         const float ex[2] = {(er[0] - el[0]) / le, (er[1] - el[1]) / le}, ey[2] = {-ex[1], ex[0]};
@@ -958,13 +971,49 @@ static void retarget_pose(const re_render *r, float lt[RE_FACE_LANDMARKS][2]) {
     pose_to(r, lt, r->parts.yaw, r->parts.pitch, r->parts.roll);
 }
 
+/* v of a lid at u: the broken line through the corners (v = 0 at u = 0 and u = w) and the lid's two points. */
+static float lid_curve(const float p[2][2], float w, float u) {
+    const float xs[4] = {0.0f, p[0][0], p[1][0], w}, ys[4] = {0.0f, p[0][1], p[1][1], 0.0f};
+    for (int k = 1; k < 4; k++)
+        if (u <= xs[k]) {
+            const float dx = xs[k] - xs[k - 1];
+            return dx > 1e-6f ? ys[k - 1] + (u - xs[k - 1]) / dx * (ys[k] - ys[k - 1]) : ys[k];
+        }
+    return 0.0f;
+}
+
+/* The eye's opening at photo resolution. (mx, my), a point of the output in model pixels, moves across the corner
+ * line to where it lies in the eye opened as the source's (what the spline warps): the band between the lids at
+ * ratio times the source's opening maps onto the band between the source-opened lids, and the skin above and below
+ * (down to 0.5 and 0.4 eye widths from the corner line) stretches or shrinks to meet them. A closing eye shows the
+ * source's upper lid drawn down to the lower one, with the lash lines meeting; nothing moves at the corners or
+ * outside the bands. On the model grid (64 px) the spline spread a lid's 2-3 px of motion over the lid and the
+ * skin around it, and a closed eye stayed half open (fomm_02 x lp_d13: the lids at 0.09 of the corner line, the
+ * output measured at 0.34). */
+static void lid_map(const lid_remap *L, float *mx, float *my) {
+    const float dx = *mx - L->c0[0], dy = *my - L->c0[1];
+    const float u = dx * L->ex[0] + dy * L->ex[1], v = dx * L->ey[0] + dy * L->ey[1];
+    if (!(u > 0.0f && u < L->w)) return;
+    const float vu1 = lid_curve(L->lid[0], L->w, u), vl1 = lid_curve(L->lid[1], L->w, u);
+    const float vur = L->ratio * vu1, vlr = L->ratio * vl1;
+    const float T = fminf(-0.5f * L->w, 2.0f * fminf(vu1, vur)), B = fmaxf(0.4f * L->w, 2.0f * fmaxf(vl1, vlr));
+    if (!(v > T && v < B)) return;
+    float v2;
+    if (v <= vur) v2 = T + (v - T) * (vu1 - T) / (vur - T);
+    else if (v < vlr) v2 = vu1 + (v - vur) * (vl1 - vu1) / (vlr - vur);
+    else v2 = B + (v - B) * (B - vl1) / (B - vlr);
+    *mx += (v2 - v) * L->ey[0];
+    *my += (v2 - v) * L->ey[1];
+}
+
 /* The generated face's landmarks with the parts re_render_set_parts gives. Eyes: each lid point (37, 38, 40, 41 and
  * 43, 44, 46, 47) keeps its position along the target eye's corner line and gets the source's offset from the
  * source's corner line, times the ratio (its change from 1 times eye_motion; scaled by the eye's width change).
  * A still mouth: the source's lips moved by the affine map that best takes the source's eye corners, nose and upper
  * jaw onto the target's. */
 
-static void retarget_parts(const re_render *r, const float (*lt_in)[2], float out[RE_FACE_LANDMARKS][2]) {
+static void retarget_parts(re_render *r, const float (*lt_in)[2], float out[RE_FACE_LANDMARKS][2]) {
+    r->lids[0].on = r->lids[1].on = 0;
     memcpy(out, lt_in, sizeof(float) * 2 * RE_FACE_LANDMARKS);
     if (r->parts.pose) retarget_pose(r, out);   /* the head's pose first: the eyes and lips follow the posed face */
     float posed[RE_FACE_LANDMARKS][2];
@@ -981,14 +1030,46 @@ static void retarget_parts(const re_render *r, const float (*lt_in)[2], float ou
         const float ls = sqrtf(sx * sx + sy * sy), lt_ = sqrtf(tx * tx + ty * ty);
         if (!(ls > 1e-3f) || !(lt_ > 1e-3f)) continue;
         const float ex = tx / lt_, ey = ty / lt_;   /* target corner line, and its normal (-ey, ex) */
+        lid_remap *lr = &r->lids[e];
+        lr->ratio = ratio;
+        lr->c0[0] = t0[0];
+        lr->c0[1] = t0[1];
+        lr->ex[0] = ex;
+        lr->ex[1] = ey;
+        lr->ey[0] = -ey;
+        lr->ey[1] = ex;
+        lr->w = lt_;
+        lr->on = ratio != 1.0f;
         for (int k = 0; k < 4; k++) {
             const float *ps = r->lm_s[b + lids[k]], *pt = lt[b + lids[k]];
             const float perp_s = ((ps[0] - s0[0]) * -sy + (ps[1] - s0[1]) * sx) / ls;   /* source offset */
-            const float along = (pt[0] - t0[0]) * ex + (pt[1] - t0[1]) * ey;
-            const float perp = perp_s * (lt_ / ls) * ratio;
+            float along = (pt[0] - t0[0]) * ex + (pt[1] - t0[1]) * ey;
+            along = along < 0.05f * lt_ ? 0.05f * lt_ : along > 0.95f * lt_ ? 0.95f * lt_ : along;
+            const float perp = perp_s * (lt_ / ls);   /* the source's opening: lid_map makes the ratio */
             out[b + lids[k]][0] = t0[0] + along * ex - perp * ey;
             out[b + lids[k]][1] = t0[1] + along * ey + perp * ex;
+            lr->lid[k / 2][k % 2][0] = along;
+            lr->lid[k / 2][k % 2][1] = perp;
         }
+        for (int l = 0; l < 2; l++)   /* each lid's two points in order along the corner line */
+            if (lr->lid[l][0][0] > lr->lid[l][1][0])
+                for (int c = 0; c < 2; c++) {
+                    const float t = lr->lid[l][0][c];
+                    lr->lid[l][0][c] = lr->lid[l][1][c];
+                    lr->lid[l][1][c] = t;
+                }
+        /* a lid on the wrong side of the corner line (landmark noise on a closed eye) leaves the opening alone */
+        if (!(lr->lid[0][0][1] < 0.0f && lr->lid[0][1][1] < 0.0f && lr->lid[1][0][1] > 0.0f && lr->lid[1][1][1] > 0.0f))
+            lr->on = 0;
+        if (!lr->on)   /* without the remap the spline makes the opening, as before */
+            for (int k = 0; k < 4; k++) {
+                const float *ps = r->lm_s[b + lids[k]], *pt = lt[b + lids[k]];
+                const float perp_s = ((ps[0] - s0[0]) * -sy + (ps[1] - s0[1]) * sx) / ls;
+                const float along = (pt[0] - t0[0]) * ex + (pt[1] - t0[1]) * ey;
+                const float perp = perp_s * (lt_ / ls) * ratio;
+                out[b + lids[k]][0] = t0[0] + along * ex - perp * ey;
+                out[b + lids[k]][1] = t0[1] + along * ey + perp * ex;
+            }
     }
     if (r->parts.mouth_still) {
         /* least-squares affine map over the eye corners, the nose and the upper jaw (points that a mouth's opening
@@ -1035,6 +1116,7 @@ static re_status prepare(re_render *r, const float *gen, const float (*lm)[2]) {
         if (!isfinite(gen[i])) return re_fail(RE_ERR_NONFINITE, "re_render_apply: non-finite generated face");
     if (lm && !lm_ok(lm, res)) return re_fail(RE_ERR_ARG, "re_render_apply: landmarks out of range");
     r->diag.used_landmarks = 0;
+    r->lids[0].on = r->lids[1].on = 0;
     float lm_parts[RE_FACE_LANDMARKS][2];
     const float (*lm_gen)[2] = lm;
     if (lm && r->src_lm_ok && (r->parts.eyes || r->parts.mouth_still || r->parts.pose)) {
@@ -1139,6 +1221,48 @@ static re_status prepare(re_render *r, const float *gen, const float (*lm)[2]) {
     return RE_OK;
 }
 
+/* The photo box [x0, x1) x [y0, y1) that eye e's lid_map can move (its bands, grown by 2 px), empty when off. */
+static void lid_box(const re_render *r, int e, int box[4]) {
+    box[0] = box[1] = box[2] = box[3] = 0;
+    const lid_remap *L = &r->lids[e];
+    if (!L->on) return;
+    float lo = 0.0f, hi = 0.0f;   /* the bands' extent across the corner line (lid_map's T and B at worst) */
+    for (int k = 0; k < 2; k++) {
+        lo = fminf(lo, 2.0f * fminf(L->lid[0][k][1], L->ratio * L->lid[0][k][1]));
+        hi = fmaxf(hi, 2.0f * fmaxf(L->lid[1][k][1], L->ratio * L->lid[1][k][1]));
+    }
+    lo = fminf(lo, -0.5f * L->w);
+    hi = fmaxf(hi, 0.4f * L->w);
+    const float *M = r->m2p;
+    float x0 = 1e30f, x1 = -1e30f, y0 = 1e30f, y1 = -1e30f;
+    for (int c = 0; c < 4; c++) {
+        const float u = (c & 1) ? L->w : 0.0f, v = (c & 2) ? hi : lo;
+        const float mx = L->c0[0] + u * L->ex[0] + v * L->ey[0], my = L->c0[1] + u * L->ex[1] + v * L->ey[1];
+        const float X = M[0] * mx + M[1] * my + M[2], Y = M[3] * mx + M[4] * my + M[5];
+        x0 = fminf(x0, X);
+        x1 = fmaxf(x1, X);
+        y0 = fminf(y0, Y);
+        y1 = fmaxf(y1, Y);
+    }
+    box[0] = (int)floorf(x0) - 2;
+    box[1] = (int)ceilf(x1) + 3;
+    box[2] = (int)floorf(y0) - 2;
+    box[3] = (int)ceilf(y1) + 3;
+}
+
+/* Bilinear sample of the photo-resolution grid (NF channels, gw x gh nodes) at node coordinates (gx, gy). */
+static void grid_at(const float *gd, int gw, int gh, float gx, float gy, float out[NF]) {
+    gx = gx < 0.0f ? 0.0f : gx > gw - 1.001f ? gw - 1.001f : gx;
+    gy = gy < 0.0f ? 0.0f : gy > gh - 1.001f ? gh - 1.001f : gy;
+    const int i = (int)gx, j = (int)gy;
+    const float fx = gx - i, fy = gy - j;
+    const float *a = gd + ((size_t)j * gw + i) * NF, *b = a + NF, *c = a + (size_t)gw * NF, *d = c + NF;
+    for (int k = 0; k < NF; k++) {
+        const float t = a[k] + fx * (b[k] - a[k]), u = c[k] + fx * (d[k] - c[k]);
+        out[k] = t + fy * (u - t);
+    }
+}
+
 /* Bilinear sample of a field of nc channels on a res x res grid at (x, y), border replicated. */
 static inline void sample_field(const float *F, int res, int nc, float x, float y, float *out) {
     if (x < 0) x = 0;
@@ -1208,6 +1332,8 @@ re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)
         }
     const int dxs = W > 1 ? 3 : 0;
     const float inv_g = 1.0f / G;
+    int ebox[2][4];   /* photo boxes [x0, x1) x [y0, y1) where an eye's opening is remapped per pixel (lid_map) */
+    for (int e = 0; e < 2; e++) lid_box(r, e, ebox[e]);
     for (int gj = 0; gj + 1 < gh; gj++) {
         const int yb = r->y0 + gj * G, ye = yb + G < r->y0 + r->bh ? yb + G : r->y0 + r->bh;
         if (yb >= ye) break;
@@ -1216,10 +1342,13 @@ re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)
             if (xb >= xe) break;
             const float *c00 = gd + ((size_t)gj * gw + gi) * NF, *c01 = c00 + NF, *c10 = c00 + (size_t)gw * NF,
                         *c11 = c10 + NF;
+            int eye_blk = 0;
+            for (int e = 0; e < 2; e++)
+                eye_blk |= xb < ebox[e][1] && xe > ebox[e][0] && yb < ebox[e][3] && ye > ebox[e][2];
             float amax = 0.0f;
             for (int k = 0; k < NF; k++)
                 amax = fmaxf(amax, fmaxf(fmaxf(fabsf(c00[k]), fabsf(c01[k])), fmaxf(fabsf(c10[k]), fabsf(c11[k]))));
-            if (amax < 1e-4f) continue;
+            if (amax < 1e-4f && !eye_blk) continue;
             for (int y = yb; y < ye; y++) {
                 const float ty = (y - yb) * inv_g;
                 float L[NF], R[NF];
@@ -1230,7 +1359,21 @@ re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)
                 uint8_t *o = out->data + (size_t)y * out->stride;
                 for (int x = xb; x < xe; x++) {
                     const float tx = (x - xb) * inv_g;
-                    float sx = x + L[0] + tx * (R[0] - L[0]), sy = y + L[1] + tx * (R[1] - L[1]);
+                    float at[NF];
+                    for (int k = 0; k < NF; k++) at[k] = L[k] + tx * (R[k] - L[k]);
+                    float sx = x + at[F_X], sy = y + at[F_Y];
+                    if (eye_blk) {   /* the eyes' opening: the field is taken where lid_map moves the pixel */
+                        const float mx = P[0] * x + P[1] * y + P[2], my = P[3] * x + P[4] * y + P[5];
+                        float qx = mx, qy = my;
+                        for (int e = 0; e < 2; e++)
+                            if (r->lids[e].on) lid_map(&r->lids[e], &qx, &qy);
+                        if (qx != mx || qy != my) {
+                            const float X = M[0] * qx + M[1] * qy + M[2], Y = M[3] * qx + M[4] * qy + M[5];
+                            grid_at(gd, gw, gh, (X - r->x0) * inv_g, (Y - r->y0) * inv_g, at);
+                            sx = X + at[F_X];
+                            sy = Y + at[F_Y];
+                        }
+                    }
                     if (sx < 0) sx = 0;
                     if (sy < 0) sy = 0;
                     if (sx > W - 1) sx = (float)(W - 1);
@@ -1246,8 +1389,6 @@ re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)
                         const float t = q0[c] + fx * (q0[dxs + c] - q0[c]), b = q1[c] + fx * (q1[dxs + c] - q1[c]);
                         px3[c] = t + fy * (b - t);
                     }
-                    float at[NF];
-                    for (int k = R_Y; k < NF; k++) at[k] = L[k] + tx * (R[k] - L[k]);
                     if (at[R_Y] == 0.0f && at[R_G] == 0.0f) {
                         for (int c = 0; c < 3; c++) o[3 * x + c] = clamp_u8(px3[c]);
                         continue;

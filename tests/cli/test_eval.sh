@@ -195,11 +195,15 @@ else
      expect_rc 0 "eval --cross --ref best" -- "$CLI" eval --model "$BM" --cross "$P/lp_s1.jpg" --drivers "$D/lp_d13.mp4" \
        --max-frames 50 --render crop --ref best -q --json "$TMP/rb.json" &&
      expect_rc 0 "eval --cross --ref pose" -- "$CLI" eval --model "$BM" --cross "$P/lp_s1.jpg" --drivers "$D/lp_d13.mp4" \
-       --max-frames 50 --render crop -q --json "$TMP/rpose.json"; then
+       --max-frames 50 --render crop -q --series --json "$TMP/rpose.json"; then
     check '[ "$(json_get "$TMP/rb.json" "j[\"cross_identity\"][\"ref\"], 0 < j[\"cross_identity\"][\"pairs\"][0][\"ref_frame\"] < 50")" = "best True" ]' \
       "--ref best: reference frame $(json_get "$TMP/rb.json" "j['cross_identity']['pairs'][0]['ref_frame']" 2>&1) recorded, not the first"
     check '[ "$(json_get "$TMP/rpose.json" "j[\"cross_identity\"][\"ref\"], j[\"cross_identity\"][\"pairs\"][0][\"ref_frame\"], j[\"cross_identity\"][\"pairs\"][0][\"pose_ref_frame\"]")" = "pose 0 $(json_get "$TMP/rb.json" "j[\"cross_identity\"][\"pairs\"][0][\"ref_frame\"]")" ]' \
       "--ref pose: frame 0, pose from the best frame ($(json_get "$TMP/rpose.json" "j['cross_identity']['pairs'][0]['pose_ref_frame']" 2>&1))"
+    # --series: each pair holds the per-frame measures; the pair's correlations are those of its series
+    check '[ "$(json_get "$TMP/rpose.json" "[(lambda d, o: (len(d) == len(o) == 50, abs(__import__(\"statistics\").correlation(*zip(*[(a, b) for a, b in zip(d, o) if a is not None and b is not None])) - j[\"cross_identity\"][\"pairs\"][0][\"corr\"][k]) < 1e-4))(j[\"cross_identity\"][\"pairs\"][0][\"series\"][\"driver\"][k], j[\"cross_identity\"][\"pairs\"][0][\"series\"][\"output\"][k]) for k in (\"mouth_open\", \"yaw\")]")" = "[(True, True), (True, True)]" ]' \
+      "--series: 50 frames per series, correlations recomputed from them match"
+    check '[ "$(json_get "$TMP/rb.json" "\"series\" in j[\"cross_identity\"][\"pairs\"][0]")" = "False" ]' "no series without --series"
     check '[ "$(json_get "$TMP/e.json" "j[\"cross_identity\"][\"ref\"], j[\"cross_identity\"][\"pairs\"][0][\"ref_frame\"], j[\"cross_identity\"][\"pairs\"][0][\"pose_ref_frame\"]")" = "pose 0 -1" ]' \
       "--ref pose (the default) without directions: frame 0, no pose reference"
   fi
