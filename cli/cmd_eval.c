@@ -233,6 +233,11 @@ int cmd_eval(int argc, char **argv) {
     c.align = 1;
     c.render = RE_RENDER_PHOTO;
     c.max_side = 1024;
+    {
+        re_render_opts ro;
+        re_render_opts_default(&ro);
+        c.eye_motion = ro.eye_motion;
+    }
     const char *id_model = NULL;
     re_latent_filter_opts_default(&c.smooth_opts);
     re_steer_opts_default(&c.steer);
@@ -273,6 +278,8 @@ int cmd_eval(int argc, char **argv) {
                 "longest side"),
         CLI_ENUM("--field", NULL, &c.field, cli_field_choices, "--render photo: motion field from the decoded faces' "
                  "landmarks or optical flow, as animate's --field"),
+        CLI_NUM("--eye-motion", NULL, &c.eye_motion, "G", 0, 4, "--render photo: gain of the eyes' motion, as "
+                "animate's --eye-motion"),
         CLI_ENUM("--ref", NULL, &c.ref, eval_ref_choices, "cross-identity reference driving frame, as animate's --ref: "
                  "the first with a face; per portrait the one whose landmarks are closest to the portrait's (best); or "
                  "the first, with the head's pose measured from that one (pose)"),
@@ -424,6 +431,7 @@ int cmd_eval(int argc, char **argv) {
         json_object_set_new(sj, "max_images", json_integer(c.max_images));
         json_object_set_new(sj, "max_frames", json_integer(c.max_frames));
         json_object_set_new(sj, "landmark_size", json_integer(c.lm_size));
+        json_object_set_new(sj, "eye_motion", json_real(c.eye_motion));
         json_object_set_new(sj, "batch", json_integer(c.batch));
         json_object_set_new(sj, "smooth", json_boolean(c.smooth));
         {   /* the motion path: steering settings, or plain arithmetic */

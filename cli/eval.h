@@ -47,6 +47,7 @@ typedef struct ctx {
     int max_side;        /* --cross with a render: photos downscaled to this longest side */
     re_faceid *fid;      /* --id-model, or NULL */
     re_anim_field field; /* --field */
+    float eye_motion;    /* --eye-motion: the photo render's eye gain (re_render_opts.eye_motion) */
     re_steer_opts steer; /* motion controls (steer_cli.h) */
     int steer_on;        /* steering applies: the model has directions and the options ask for it */
     const re_directions *dirs;

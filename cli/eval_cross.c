@@ -293,7 +293,7 @@ re_status eval_cross(ctx *c, char **ports, int n_ports, char **drivers, int n_dr
         }
         if (c->render >= 0) {   /* the whole photo, rendered as animate --paste-back does */
             if ((st = re_decode(c->r, P[i].z, 1, c->y)) != RE_OK) goto fail;
-            er_opts eo = {(re_anim_render)c->render, c->field, c->res, c->max_side, 384, c->det, c->fid};
+            er_opts eo = {(re_anim_render)c->render, c->field, c->res, c->max_side, 384, c->det, c->fid, c->eye_motion};
             if ((st = er_portrait_open(&P[i].er, &eo, &c->img, &c->last_face, c->y)) != RE_OK) {
                 re_fail_ctx(st, "portrait '%s'", ports[i]);
                 goto fail;

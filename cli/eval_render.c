@@ -141,7 +141,10 @@ re_status er_portrait_open(er_portrait **out, const er_opts *o, const re_image *
     if (o->render == RE_RENDER_PHOTO) {
         float lm[RE_FACE_LANDMARKS][2];
         int ok = 0;
-        if ((s = re_render_create(&p->render, &p->photo, &p->fr, o->res, NULL)) != RE_OK) goto fail;
+        re_render_opts ro;
+        re_render_opts_default(&ro);
+        ro.eye_motion = o->eye_motion;
+        if ((s = re_render_create(&p->render, &p->photo, &p->fr, o->res, &ro)) != RE_OK) goto fail;
         if ((s = decoded_landmarks(p, ds, lm, &ok)) != RE_OK) goto fail;
         if ((s = re_render_set_source(p->render, ds, ok ? (const float(*)[2])lm : NULL)) != RE_OK) goto fail;
     } else if ((s = re_paste_create(&p->paste, &p->photo, &p->fr, 0.25f)) != RE_OK) {

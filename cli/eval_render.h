@@ -21,6 +21,7 @@ typedef struct er_opts {
     int meas;                /* side of the measurement crop (the face's square grown by ER_MEAS_GROW) */
     re_face_detector *det;   /* borrowed */
     re_faceid *fid;          /* borrowed, or NULL: no identity measures */
+    float eye_motion;        /* RE_RENDER_PHOTO: re_render_opts.eye_motion */
 } er_opts;
 
 typedef struct er_result {

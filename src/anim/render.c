@@ -57,6 +57,7 @@ typedef struct lid_remap {
     float ratio;
     float c0[2], ex[2], ey[2], w;
     float lid[2][2][2];
+    float top;               /* the upper band's end: 0.6 of the way to the brow (v < 0) */
 } lid_remap;
 
 struct re_render {
@@ -971,39 +972,92 @@ static void retarget_pose(const re_render *r, float lt[RE_FACE_LANDMARKS][2]) {
     pose_to(r, lt, r->parts.yaw, r->parts.pitch, r->parts.roll);
 }
 
-/* v of a lid at u: the broken line through the corners (v = 0 at u = 0 and u = w) and the lid's two points. */
+/* v of a lid at u: the cubic through the corners (v = 0 at u = 0 and u = w) and the lid's two points (a lid is
+ * an arch; a broken line put kinks into the lash line), on the lid's side of the corner line; the broken line when
+ * the points nearly coincide along it. */
 static float lid_curve(const float p[2][2], float w, float u) {
     const float xs[4] = {0.0f, p[0][0], p[1][0], w}, ys[4] = {0.0f, p[0][1], p[1][1], 0.0f};
-    for (int k = 1; k < 4; k++)
-        if (u <= xs[k]) {
-            const float dx = xs[k] - xs[k - 1];
-            return dx > 1e-6f ? ys[k - 1] + (u - xs[k - 1]) / dx * (ys[k] - ys[k - 1]) : ys[k];
+    float v = 0.0f;
+    if (xs[2] - xs[1] > 0.05f * w && xs[1] > 0.02f * w && xs[2] < 0.98f * w) {
+        for (int i = 1; i < 3; i++) {   /* Lagrange; the corners' terms are 0 */
+            float l = ys[i];
+            for (int j = 0; j < 4; j++)
+                if (j != i) l *= (u - xs[j]) / (xs[i] - xs[j]);
+            v += l;
         }
-    return 0.0f;
+    } else {
+        for (int k = 1; k < 4; k++)
+            if (u <= xs[k]) {
+                const float dx = xs[k] - xs[k - 1];
+                v = dx > 1e-6f ? ys[k - 1] + (u - xs[k - 1]) / dx * (ys[k] - ys[k - 1]) : ys[k];
+                break;
+            }
+    }
+    const float lim = 1.5f * fmaxf(fabsf(ys[1]), fabsf(ys[2]));   /* no bulge beyond half as far again */
+    return ys[1] < 0.0f ? fmaxf(fminf(v, 0.0f), -lim) : fminf(fmaxf(v, 0.0f), lim);
 }
 
 /* The eye's opening at photo resolution. (mx, my), a point of the output in model pixels, moves across the corner
- * line to where it lies in the eye opened as the source's (what the spline warps): the band between the lids at
- * ratio times the source's opening maps onto the band between the source-opened lids, and the skin above and below
- * (down to 0.5 and 0.4 eye widths from the corner line) stretches or shrinks to meet them. A closing eye shows the
- * source's upper lid drawn down to the lower one, with the lash lines meeting; nothing moves at the corners or
- * outside the bands. On the model grid (64 px) the spline spread a lid's 2-3 px of motion over the lid and the
- * skin around it, and a closed eye stayed half open (fomm_02 x lp_d13: the lids at 0.09 of the corner line, the
- * output measured at 0.34). */
-static void lid_map(const lid_remap *L, float *mx, float *my) {
-    const float dx = *mx - L->c0[0], dy = *my - L->c0[1];
+ * line to where it lies in the eye opened as the source's (what the spline warps). Closing (ratio < 1): the lids
+ * slide over the eyeball, which stays; each lid's edge (its lash line: a quarter of the opening for the upper lid,
+ * a sixth for the lower) moves as it is, and the skin beyond it (up to 0.5 eye widths above the corner line, or
+ * 0.6 of the way to the brow if that is nearer, and 0.4 below) stretches to follow. A closed eye shows the
+ * source's lash lines meeting, with its lid skin above them. A lid's edge is antialiased over aa (half a photo
+ * pixel): the points to take, up to 3, go to q with their weights in wq. Opening (ratio > 1): the band between the
+ * lids stretches onto the source's opening, the skin beyond shrinks. Returns the number of points, 0 where
+ * nothing moves (at the corners, beyond the bands). On the model grid (64 px) the spline spread a lid's 2-3 px of
+ * motion over the lid and the skin around it, and a closed eye stayed half open (fomm_02 x lp_d13: the lids at
+ * 0.09 of the corner line, the output measured at 0.34); squeezing the eye instead of covering it drew the lashes
+ * into a thick dark band. */
+static int lid_map(const lid_remap *L, float mx, float my, float aa, float q[3][2], float wq[3]) {
+    const float dx = mx - L->c0[0], dy = my - L->c0[1];
     const float u = dx * L->ex[0] + dy * L->ex[1], v = dx * L->ey[0] + dy * L->ey[1];
-    if (!(u > 0.0f && u < L->w)) return;
+    if (!(u > 0.0f && u < L->w)) return 0;
     const float vu1 = lid_curve(L->lid[0], L->w, u), vl1 = lid_curve(L->lid[1], L->w, u);
     const float vur = L->ratio * vu1, vlr = L->ratio * vl1;
-    const float T = fminf(-0.5f * L->w, 2.0f * fminf(vu1, vur)), B = fmaxf(0.4f * L->w, 2.0f * fmaxf(vl1, vlr));
-    if (!(v > T && v < B)) return;
-    float v2;
-    if (v <= vur) v2 = T + (v - T) * (vu1 - T) / (vur - T);
-    else if (v < vlr) v2 = vu1 + (v - vur) * (vl1 - vu1) / (vlr - vur);
-    else v2 = B + (v - B) * (B - vl1) / (B - vlr);
-    *mx += (v2 - v) * L->ey[0];
-    *my += (v2 - v) * L->ey[1];
+    float vs[3], ws[3];
+    int n = 0;
+    if (L->ratio < 1.0f) {
+        const float lu = 0.25f * (vl1 - vu1), ll = (1.0f / 6.0f) * (vl1 - vu1);   /* the lash lines' width */
+        const float T = fminf(fmaxf(-0.5f * L->w, L->top), 1.5f * (vu1 - lu)), B = fmaxf(0.4f * L->w, 2.0f * (vl1 + ll));
+        if (!(v > T && v < B)) return 0;
+        /* each lid's share of the pixel (its edge antialiased over a photo pixel), the eyeball's the rest */
+        float cu = (vur - v) / (2.0f * aa) + 0.5f, cl = (v - vlr) / (2.0f * aa) + 0.5f;
+        cu = cu < 0.0f ? 0.0f : cu > 1.0f ? 1.0f : cu;
+        cl = cl < 0.0f ? 0.0f : cl > 1.0f ? 1.0f : cl;
+        if (cu + cl > 1.0f) {
+            const float k = 1.0f / (cu + cl);
+            cu *= k;
+            cl *= k;
+        }
+        if (cu > 0.0f) {   /* the upper lid: its lash line moves as it is, the skin above stretches */
+            vs[n] = v >= vur - lu ? v - (vur - vu1) : T + (v - T) * (vu1 - lu - T) / (vur - lu - T);
+            ws[n++] = cu;
+        }
+        if (cl > 0.0f) {
+            vs[n] = v <= vlr + ll ? v - (vlr - vl1) : B + (v - B) * (B - vl1 - ll) / (B - vlr - ll);
+            ws[n++] = cl;
+        }
+        if (cu + cl < 1.0f) {   /* the eyeball stays */
+            vs[n] = v;
+            ws[n++] = 1.0f - cu - cl;
+        }
+    } else {
+        const float T = fminf(fmaxf(-0.5f * L->w, L->top), 1.5f * vur), B = fmaxf(0.4f * L->w, 2.0f * vlr);
+        if (!(v > T && v < B)) return 0;
+        if (v <= vur) vs[0] = T + (v - T) * (vu1 - T) / (vur - T);
+        else if (v < vlr) vs[0] = vu1 + (v - vur) * (vl1 - vu1) / (vlr - vur);
+        else vs[0] = B + (v - B) * (B - vl1) / (B - vlr);
+        ws[0] = 1.0f;
+        n = 1;
+    }
+    if (n == 1 && vs[0] == v) return 0;
+    for (int k = 0; k < n; k++) {
+        q[k][0] = mx + (vs[k] - v) * L->ey[0];
+        q[k][1] = my + (vs[k] - v) * L->ey[1];
+        wq[k] = ws[k];
+    }
+    return n;
 }
 
 /* The generated face's landmarks with the parts re_render_set_parts gives. Eyes: each lid point (37, 38, 40, 41 and
@@ -1051,6 +1105,12 @@ static void retarget_parts(re_render *r, const float (*lt_in)[2], float out[RE_F
             lr->lid[k / 2][k % 2][0] = along;
             lr->lid[k / 2][k % 2][1] = perp;
         }
+        float vb = 0.0f;   /* the brow above this eye (17-21 over 36-41, 22-26 over 42-47), across the corner line */
+        for (int k = 0; k < 5; k++) {
+            const float *q = lt[17 + 5 * e + k];
+            vb += ((q[0] - t0[0]) * -ey + (q[1] - t0[1]) * ex) / 5.0f;
+        }
+        lr->top = vb < 0.0f ? 0.6f * vb : -0.5f * lt_;
         for (int l = 0; l < 2; l++)   /* each lid's two points in order along the corner line */
             if (lr->lid[l][0][0] > lr->lid[l][1][0])
                 for (int c = 0; c < 2; c++) {
@@ -1228,10 +1288,11 @@ static void lid_box(const re_render *r, int e, int box[4]) {
     if (!L->on) return;
     float lo = 0.0f, hi = 0.0f;   /* the bands' extent across the corner line (lid_map's T and B at worst) */
     for (int k = 0; k < 2; k++) {
-        lo = fminf(lo, 2.0f * fminf(L->lid[0][k][1], L->ratio * L->lid[0][k][1]));
-        hi = fmaxf(hi, 2.0f * fmaxf(L->lid[1][k][1], L->ratio * L->lid[1][k][1]));
+        const float open = L->lid[1][k][1] - L->lid[0][k][1];
+        lo = fminf(lo, 3.0f * fminf(L->lid[0][k][1] - 0.25f * open, L->ratio * L->lid[0][k][1]));
+        hi = fmaxf(hi, 3.0f * fmaxf(L->lid[1][k][1] + open / 6.0f, L->ratio * L->lid[1][k][1]));
     }
-    lo = fminf(lo, -0.5f * L->w);
+    lo = fminf(lo, fminf(fmaxf(-0.5f * L->w, L->top), 0.0f));
     hi = fmaxf(hi, 0.4f * L->w);
     const float *M = r->m2p;
     float x0 = 1e30f, x1 = -1e30f, y0 = 1e30f, y1 = -1e30f;
@@ -1248,6 +1309,23 @@ static void lid_box(const re_render *r, int e, int box[4]) {
     box[1] = (int)ceilf(x1) + 3;
     box[2] = (int)floorf(y0) - 2;
     box[3] = (int)ceilf(y1) + 3;
+}
+
+/* Bilinear sample of the photo at (sx, sy), clamped to its pixels. */
+static inline void sample_photo(const re_image *ph, float sx, float sy, float px3[3]) {
+    const int W = ph->w, H = ph->h, dxs = W > 1 ? 3 : 0;
+    sx = sx < 0 ? 0 : sx > W - 1 ? (float)(W - 1) : sx;
+    sy = sy < 0 ? 0 : sy > H - 1 ? (float)(H - 1) : sy;
+    int ix = (int)sx, iy = (int)sy;
+    if (ix > W - 2) ix = W > 1 ? W - 2 : 0;
+    if (iy > H - 2) iy = H > 1 ? H - 2 : 0;
+    const float fx = sx - ix, fy = sy - iy;
+    const uint8_t *q0 = ph->data + (size_t)iy * ph->stride + (size_t)ix * 3;
+    const uint8_t *q1 = H > 1 ? q0 + ph->stride : q0;
+    for (int c = 0; c < 3; c++) {
+        const float t = q0[c] + fx * (q0[dxs + c] - q0[c]), b = q1[c] + fx * (q1[dxs + c] - q1[c]);
+        px3[c] = t + fy * (b - t);
+    }
 }
 
 /* Bilinear sample of the photo-resolution grid (NF channels, gw x gh nodes) at node coordinates (gx, gy). */
@@ -1300,7 +1378,6 @@ re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)
     const float mot = r->o.motion;
     const float o4 = r->o.outer * r->o.outer * r->o.outer * r->o.outer, inv_o4 = 1.0f / o4;
     const float inv_half = 2.0f / res;
-    const int W = ph->w, H = ph->h;
     /* The field at photo resolution is smooth on the scale of a model pixel (K / res photo pixels): evaluate the
      * displacement and residual on a grid of step G <= that, then interpolate bilinearly inside each G x G block.
      * Blocks whose four corners move nothing and add nothing keep the photo's pixels (already copied). */
@@ -1330,9 +1407,9 @@ re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)
             g[1] = M[3] * dmx + M[4] * dmy;
             for (int k = R_Y; k < NF; k++) g[k] = wi * f[k];
         }
-    const int dxs = W > 1 ? 3 : 0;
     const float inv_g = 1.0f / G;
     int ebox[2][4];   /* photo boxes [x0, x1) x [y0, y1) where an eye's opening is remapped per pixel (lid_map) */
+    const float aa = 0.5f * sqrtf(fabsf(P[0] * P[4] - P[1] * P[3]));   /* half a photo pixel, in model pixels */
     for (int e = 0; e < 2; e++) lid_box(r, e, ebox[e]);
     for (int gj = 0; gj + 1 < gh; gj++) {
         const int yb = r->y0 + gj * G, ye = yb + G < r->y0 + r->bh ? yb + G : r->y0 + r->bh;
@@ -1361,34 +1438,28 @@ re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)
                     const float tx = (x - xb) * inv_g;
                     float at[NF];
                     for (int k = 0; k < NF; k++) at[k] = L[k] + tx * (R[k] - L[k]);
-                    float sx = x + at[F_X], sy = y + at[F_Y];
+                    float px3[3];
+                    int taps = 0;
                     if (eye_blk) {   /* the eyes' opening: the field is taken where lid_map moves the pixel */
                         const float mx = P[0] * x + P[1] * y + P[2], my = P[3] * x + P[4] * y + P[5];
-                        float qx = mx, qy = my;
-                        for (int e = 0; e < 2; e++)
-                            if (r->lids[e].on) lid_map(&r->lids[e], &qx, &qy);
-                        if (qx != mx || qy != my) {
-                            const float X = M[0] * qx + M[1] * qy + M[2], Y = M[3] * qx + M[4] * qy + M[5];
-                            grid_at(gd, gw, gh, (X - r->x0) * inv_g, (Y - r->y0) * inv_g, at);
-                            sx = X + at[F_X];
-                            sy = Y + at[F_Y];
+                        float q[3][2], wq[3];
+                        for (int e = 0; e < 2 && !taps; e++)
+                            if (r->lids[e].on) taps = lid_map(&r->lids[e], mx, my, aa, q, wq);
+                        if (taps) {
+                            px3[0] = px3[1] = px3[2] = 0.0f;
+                            for (int k = 0; k < taps; k++) {
+                                const float X = M[0] * q[k][0] + M[1] * q[k][1] + M[2];
+                                const float Y = M[3] * q[k][0] + M[4] * q[k][1] + M[5];
+                                float ak[NF], pk[3];
+                                grid_at(gd, gw, gh, (X - r->x0) * inv_g, (Y - r->y0) * inv_g, ak);
+                                sample_photo(ph, X + ak[F_X], Y + ak[F_Y], pk);
+                                for (int c = 0; c < 3; c++) px3[c] += wq[k] * pk[c];
+                                if (k == 0)
+                                    for (int c = R_Y; c < NF; c++) at[c] = ak[c];
+                            }
                         }
                     }
-                    if (sx < 0) sx = 0;
-                    if (sy < 0) sy = 0;
-                    if (sx > W - 1) sx = (float)(W - 1);
-                    if (sy > H - 1) sy = (float)(H - 1);
-                    int ix = (int)sx, iy = (int)sy;
-                    if (ix > W - 2) ix = W > 1 ? W - 2 : 0;
-                    if (iy > H - 2) iy = H > 1 ? H - 2 : 0;
-                    const float fx = sx - ix, fy = sy - iy;
-                    const uint8_t *q0 = ph->data + (size_t)iy * ph->stride + (size_t)ix * 3;
-                    const uint8_t *q1 = H > 1 ? q0 + ph->stride : q0;
-                    float px3[3];
-                    for (int c = 0; c < 3; c++) {
-                        const float t = q0[c] + fx * (q0[dxs + c] - q0[c]), b = q1[c] + fx * (q1[dxs + c] - q1[c]);
-                        px3[c] = t + fy * (b - t);
-                    }
+                    if (!taps) sample_photo(ph, x + at[F_X], y + at[F_Y], px3);
                     if (at[R_Y] == 0.0f && at[R_G] == 0.0f) {
                         for (int c = 0; c < 3; c++) o[3 * x + c] = clamp_u8(px3[c]);
                         continue;

@@ -487,9 +487,8 @@ int main(void) {
      * the source's, ratio 1 leaves the photo as it was; ratio 0.25 moves the upper lids towards the eyes' corner
      * line, to a quarter of the source's offset, at the photo's resolution (lid_map): a photo whose green channel
      * is its row shows which row each output pixel took. Down the eye's middle (model column 21.5, corner line at
-     * row 25, lids 1.73 px above and below it): the output's lid row shows the source's lid, the band between the
-     * lids is the source's opening shrunk 4 times, the corner line and the rows beyond the bands stay, nothing
-     * folds; the eyes change far more than the mouth; NULL goes back to the generated face's lids; gain 0 keeps
+     * row 25, lids 1.73 px above and below it): each row took the row the lids' remap says, the rows beyond the
+     * bands stay, nothing folds; the eyes change far more than the mouth; NULL goes back to the generated face's lids; gain 0 keeps
      * them. */
     {
         float ls[RE_FACE_LANDMARKS][2];
@@ -521,19 +520,33 @@ int main(void) {
         re_render_get_diag(r, &dy);
         CHECK(dy.eye_gain == 1.0f);   /* no amplification of a lid placed from the driver */
         const int sc = K / RES, px = (int)lround((21.5 + 0.5) * sc - 0.5);
-        /* the bands: from 0.5 eye widths above the corner line (T) to 0.4 below (B), each part mapped linearly */
-        const double lid_s = ls[37][1] - 25.0, lid_t = 0.25 * lid_s, T = -0.5 * 8, B = 0.4 * 8;
+        /* closing: the eyeball between the target lids stays; each lid's lash line (a quarter of the source's
+         * opening above, a sixth below) moves as it is, and the skin beyond it stretches linearly out to the bands'
+         * ends (T: 0.5 eye widths or 0.6 of the way to the brow, B: 0.4 eye widths; further when the lid reaches
+         * further) */
+        /* the lid at the column: the arch through the corners (u 0 and 8) and the lid points (u 2 and 6) */
+        const double lid_s = (ls[37][1] - 25.0) * (4.0 * 4.0) / (2.0 * 6.0), lid_t = 0.25 * lid_s;
+        const double open = -2 * lid_s, lu = 0.25 * open, ll = open / 6;
+        const double T = fmin(fmax(-0.5 * 8, 0.6 * (ls[19][1] - 25.0)), 1.5 * (lid_s - lu)), B = fmax(0.4 * 8, 2 * (-lid_s + ll));
         double worst_band = 0, worst_far = 0, prev = -1e9;
-        int folds = 0;
+        int folds = 0, edge_rows = 0;
         for (int py = 60; py < 140; py++) {
             const double my = (py + 0.5) / sc - 0.5, vt = my - 25.0;   /* output row, from the corner line */
             const double vs = (out.data[(size_t)py * out.stride + 3 * (size_t)px + 1] + 0.5) / sc - 0.5 - 25.0;
             if (vs < prev - 0.3) folds++;
             prev = vs;
-            const double want = vt <= T || vt >= B ? vt
-                                : vt <= lid_t      ? T + (vt - T) * (lid_s - T) / (lid_t - T)
-                                : vt < -lid_t      ? vt / 0.25
-                                                   : B + (vt - B) * (B + lid_s) / (B + lid_t);
+            const double want = vt <= T || vt >= B || fabs(vt) <= -lid_t ? vt
+                                : vt < 0 && vt >= lid_t - lu      ? vt - (lid_t - lid_s)
+                                : vt < 0                          ? T + (vt - T) * (lid_s - lu - T) / (lid_t - lu - T)
+                                : vt <= -lid_t + ll               ? vt + (lid_t - lid_s)
+                                                                  : B + (vt - B) * (B + lid_s - ll) / (B + lid_t - ll);
+            if (fabs(fabs(vt) + lid_t) < 0.13) {   /* a lid's edge: lid and eyeball mixed (antialiased) */
+                const double lid = vt < 0 ? vt - (lid_t - lid_s) : vt + (lid_t - lid_s);
+                CHECK_MSG(fabs(vs - lid) > 0.3 && fabs(vs - vt) > 0.3 && (vs - lid) * (vs - vt) < 0,
+                          "row %d at a lid's edge: %.2f, not between the lid's %.2f and the eyeball's %.2f", py, vs, lid, vt);
+                edge_rows++;
+                continue;
+            }
             if (vt > T && vt < B) worst_band = fmax(worst_band, fabs(vs - want));
             else worst_far = fmax(worst_far, fabs(vs - vt));
         }
@@ -541,6 +554,7 @@ int main(void) {
                "0.25), beyond them %.2f, folds %d\n", worst_band, worst_far, folds);
         CHECK_MSG(worst_band < 0.3, "rows in the lids' bands %.2f px from the remap", worst_band);
         CHECK_MSG(worst_far < 0.2, "rows beyond the lids' bands moved %.2f px", worst_far);
+        CHECK(edge_rows == 2);
         CHECK(folds == 0);
         double eyes = 0, mouth = 0;
         for (int y = 0; y < K; y++)
