@@ -58,6 +58,9 @@ typedef struct lid_remap {
     float c0[2], ex[2], ey[2], w;
     float lid[2][2][2];
     float top;               /* the upper band's end: 0.6 of the way to the brow (v < 0) */
+    float cub[2][3];         /* each lid's cubic v = c0 u + c1 u^2 + c2 u^3, when cub_ok (lid_fit) */
+    int cub_ok[2];
+    float lim[2];            /* each lid's largest |v| (lid_curve) */
 } lid_remap;
 
 struct re_render {
@@ -972,29 +975,25 @@ static void retarget_pose(const re_render *r, float lt[RE_FACE_LANDMARKS][2]) {
     pose_to(r, lt, r->parts.yaw, r->parts.pitch, r->parts.roll);
 }
 
-/* v of a lid at u: the cubic through the corners (v = 0 at u = 0 and u = w) and the lid's two points (a lid is
- * an arch; a broken line put kinks into the lash line), on the lid's side of the corner line; the broken line when
- * the points nearly coincide along it. */
-static float lid_curve(const float p[2][2], float w, float u) {
-    const float xs[4] = {0.0f, p[0][0], p[1][0], w}, ys[4] = {0.0f, p[0][1], p[1][1], 0.0f};
-    float v = 0.0f;
-    if (xs[2] - xs[1] > 0.05f * w && xs[1] > 0.02f * w && xs[2] < 0.98f * w) {
-        for (int i = 1; i < 3; i++) {   /* Lagrange; the corners' terms are 0 */
-            float l = ys[i];
-            for (int j = 0; j < 4; j++)
-                if (j != i) l *= (u - xs[j]) / (xs[i] - xs[j]);
-            v += l;
-        }
+/* v of lid l (0 upper, 1 lower) at u: the cubic through the corners (v = 0 at u = 0 and u = w) and the lid's two
+ * points (a lid is an arch; a broken line put kinks into the lash line), on the lid's side of the corner line and
+ * no further out than 1.5 times its points; the broken line where the cubic is undetermined (lid_fit). */
+static inline float lid_curve(const lid_remap *L, int l, float u) {
+    const float(*p)[2] = L->lid[l];
+    float v;
+    if (L->cub_ok[l]) {
+        const float *c = L->cub[l];
+        v = u * (c[0] + u * (c[1] + u * c[2]));
+    } else if (u <= p[0][0]) {
+        v = p[0][0] > 1e-6f ? u / p[0][0] * p[0][1] : p[0][1];
+    } else if (u <= p[1][0]) {
+        const float dx = p[1][0] - p[0][0];
+        v = dx > 1e-6f ? p[0][1] + (u - p[0][0]) / dx * (p[1][1] - p[0][1]) : p[1][1];
     } else {
-        for (int k = 1; k < 4; k++)
-            if (u <= xs[k]) {
-                const float dx = xs[k] - xs[k - 1];
-                v = dx > 1e-6f ? ys[k - 1] + (u - xs[k - 1]) / dx * (ys[k] - ys[k - 1]) : ys[k];
-                break;
-            }
+        const float dx = L->w - p[1][0];
+        v = dx > 1e-6f ? p[1][1] * (L->w - u) / dx : 0.0f;
     }
-    const float lim = 1.5f * fmaxf(fabsf(ys[1]), fabsf(ys[2]));   /* no bulge beyond half as far again */
-    return ys[1] < 0.0f ? fmaxf(fminf(v, 0.0f), -lim) : fminf(fmaxf(v, 0.0f), lim);
+    return l == 0 ? fmaxf(fminf(v, 0.0f), -L->lim[0]) : fminf(fmaxf(v, 0.0f), L->lim[1]);
 }
 
 /* The eye's opening at photo resolution. (mx, my), a point of the output in model pixels, moves across the corner
@@ -1013,7 +1012,7 @@ static int lid_map(const lid_remap *L, float mx, float my, float aa, float q[3][
     const float dx = mx - L->c0[0], dy = my - L->c0[1];
     const float u = dx * L->ex[0] + dy * L->ex[1], v = dx * L->ey[0] + dy * L->ey[1];
     if (!(u > 0.0f && u < L->w)) return 0;
-    const float vu1 = lid_curve(L->lid[0], L->w, u), vl1 = lid_curve(L->lid[1], L->w, u);
+    const float vu1 = lid_curve(L, 0, u), vl1 = lid_curve(L, 1, u);
     const float vur = L->ratio * vu1, vlr = L->ratio * vl1;
     float vs[3], ws[3];
     int n = 0;
@@ -1058,6 +1057,28 @@ static int lid_map(const lid_remap *L, float mx, float my, float aa, float q[3][
         wq[k] = ws[k];
     }
     return n;
+}
+
+/* Each lid's cubic through the corners and its two points (lid_curve): v = c0 u + c1 u^2 + c2 u^3 vanishes at
+ * u = 0; it is fitted to the points and to v(w) = 0. Not when the points nearly coincide along the corner line or
+ * sit at a corner (the broken line then). */
+static void lid_fit(lid_remap *L) {
+    for (int l = 0; l < 2; l++) {
+        const float(*p)[2] = L->lid[l];
+        L->cub_ok[l] = 0;
+        L->lim[l] = 1.5f * fmaxf(fabsf(p[0][1]), fabsf(p[1][1]));
+        if (!(p[1][0] - p[0][0] > 0.05f * L->w && p[0][0] > 0.02f * L->w && p[1][0] < 0.98f * L->w)) continue;
+        const double us[3] = {p[0][0], p[1][0], L->w}, b[3] = {p[0][1], p[1][1], 0.0};
+        double A[3][3], c[3];
+        for (int i = 0; i < 3; i++) {
+            A[i][0] = us[i];
+            A[i][1] = us[i] * us[i];
+            A[i][2] = us[i] * us[i] * us[i];
+        }
+        if (!solve3(A, b, c)) continue;
+        for (int k = 0; k < 3; k++) L->cub[l][k] = (float)c[k];
+        L->cub_ok[l] = 1;
+    }
 }
 
 /* The generated face's landmarks with the parts re_render_set_parts gives. Eyes: each lid point (37, 38, 40, 41 and
@@ -1118,6 +1139,7 @@ static void retarget_parts(re_render *r, const float (*lt_in)[2], float out[RE_F
                     lr->lid[l][0][c] = lr->lid[l][1][c];
                     lr->lid[l][1][c] = t;
                 }
+        lid_fit(lr);
         /* a lid on the wrong side of the corner line (landmark noise on a closed eye) leaves the opening alone */
         if (!(lr->lid[0][0][1] < 0.0f && lr->lid[0][1][1] < 0.0f && lr->lid[1][0][1] > 0.0f && lr->lid[1][1][1] > 0.0f))
             lr->on = 0;
