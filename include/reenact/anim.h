@@ -208,8 +208,10 @@ typedef struct re_render_opts {
                            crop square, and fades to zero over this many model pixels outside it (0..64] [12] */
     int residual_eyes;  /* with landmarks: the residual may also change the eyes, not only the mouth [0] */
     float eye_motion;   /* with landmarks: gain of the eyes' motion (0..4) [1.5]. When re_render_set_parts places
-                           the lids from the driver, their opening's change is multiplied by it (72 pairs: eye r
-                           0.588 at 1, 0.607 at 1.3, 0.621 at 1.6); otherwise the local motion around the eyes,
+                           the lids from the driver, their opening's change is multiplied by it (72 pairs, lids by
+                           the spline: eye r 0.588 at 1, 0.607 at 1.3, 0.621 at 1.6; since the opening is made at
+                           the photo's resolution: 0.569 at 1.5, 0.587 at 2, 0.588 at 2.5, and 2 shuts half-closed
+                           eyes); otherwise the local motion around the eyes,
                            where the 64 px decoder draws eyelid motion faintly, is, reduced as far as needed to keep
                            the warp from folding (eye r 0.532 -> 0.561 with residual_eyes 0) */
     float max_local;    /* the local motion is capped (smoothly) at this many model pixels (0..64] [8] */
