@@ -1115,16 +1115,15 @@ static void retarget_parts(re_render *r, const float (*lt_in)[2], float out[RE_F
         lr->ey[1] = ex;
         lr->w = lt_;
         lr->on = ratio != 1.0f;
+        float along_k[4], along_c[4], perp_k[4];   /* each lid point: along the target corner line (lid_map's
+                                                       clamped inside the eye); the source's offset */
         for (int k = 0; k < 4; k++) {
             const float *ps = r->lm_s[b + lids[k]], *pt = lt[b + lids[k]];
-            const float perp_s = ((ps[0] - s0[0]) * -sy + (ps[1] - s0[1]) * sx) / ls;   /* source offset */
-            float along = (pt[0] - t0[0]) * ex + (pt[1] - t0[1]) * ey;
-            along = along < 0.05f * lt_ ? 0.05f * lt_ : along > 0.95f * lt_ ? 0.95f * lt_ : along;
-            const float perp = perp_s * (lt_ / ls);   /* the source's opening: lid_map makes the ratio */
-            out[b + lids[k]][0] = t0[0] + along * ex - perp * ey;
-            out[b + lids[k]][1] = t0[1] + along * ey + perp * ex;
-            lr->lid[k / 2][k % 2][0] = along;
-            lr->lid[k / 2][k % 2][1] = perp;
+            const float along = along_k[k] = (pt[0] - t0[0]) * ex + (pt[1] - t0[1]) * ey;
+            along_c[k] = along < 0.05f * lt_ ? 0.05f * lt_ : along > 0.95f * lt_ ? 0.95f * lt_ : along;
+            perp_k[k] = ((ps[0] - s0[0]) * -sy + (ps[1] - s0[1]) * sx) / ls * (lt_ / ls);
+            lr->lid[k / 2][k % 2][0] = along_c[k];
+            lr->lid[k / 2][k % 2][1] = perp_k[k];
         }
         float vb = 0.0f;   /* the brow above this eye (17-21 over 36-41, 22-26 over 42-47), across the corner line */
         for (int k = 0; k < 5; k++) {
@@ -1143,15 +1142,12 @@ static void retarget_parts(re_render *r, const float (*lt_in)[2], float out[RE_F
         /* a lid on the wrong side of the corner line (landmark noise on a closed eye) leaves the opening alone */
         if (!(lr->lid[0][0][1] < 0.0f && lr->lid[0][1][1] < 0.0f && lr->lid[1][0][1] > 0.0f && lr->lid[1][1][1] > 0.0f))
             lr->on = 0;
-        if (!lr->on)   /* without the remap the spline makes the opening, as before */
-            for (int k = 0; k < 4; k++) {
-                const float *ps = r->lm_s[b + lids[k]], *pt = lt[b + lids[k]];
-                const float perp_s = ((ps[0] - s0[0]) * -sy + (ps[1] - s0[1]) * sx) / ls;
-                const float along = (pt[0] - t0[0]) * ex + (pt[1] - t0[1]) * ey;
-                const float perp = perp_s * (lt_ / ls) * ratio;
-                out[b + lids[k]][0] = t0[0] + along * ex - perp * ey;
-                out[b + lids[k]][1] = t0[1] + along * ey + perp * ex;
-            }
+        /* the spline's lids: the source's opening when lid_map makes the ratio, else the ratio's (as before) */
+        const float scale = lr->on ? 1.0f : ratio, *al = lr->on ? along_c : along_k;
+        for (int k = 0; k < 4; k++) {
+            out[b + lids[k]][0] = t0[0] + al[k] * ex - perp_k[k] * scale * ey;
+            out[b + lids[k]][1] = t0[1] + al[k] * ey + perp_k[k] * scale * ex;
+        }
     }
     if (r->parts.mouth_still) {
         /* least-squares affine map over the eye corners, the nose and the upper jaw (points that a mouth's opening
