@@ -16,7 +16,7 @@ static inline uint8_t *re_test_read_file(const char *path, size_t *n) {
     *n = 0;
     if (!f) return NULL;
     long len = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
-    uint8_t *b = len >= 0 && fseek(f, 0, SEEK_SET) == 0 ? malloc(len > 0 ? (size_t)len : 1) : NULL;
+    uint8_t *b = len >= 0 && fseek(f, 0, SEEK_SET) == 0 ? (uint8_t *)malloc(len > 0 ? (size_t)len : 1) : NULL;
     if (b && len > 0 && fread(b, 1, (size_t)len, f) != (size_t)len) {
         free(b);
         b = NULL;

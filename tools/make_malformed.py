@@ -823,7 +823,92 @@ def gen_video():
 
 
 # ---- dlib model files (face detector's shape predictor, face-id network) ----------------------------------------------
+def dlib_int(v, width):
+    """dlib's integer encoding (dlib/serialize.h): a control byte (byte count | 0x80 when negative), then the
+    magnitude's bytes, little-endian, at least one."""
+    assert abs(v) < 1 << (8 * width)
+    a = -v if v < 0 else v
+    b = bytearray()
+    while True:
+        b.append(a & 0xFF)
+        a >>= 8
+        if a == 0:
+            break
+    return bytes([len(b) | (0x80 if v < 0 else 0)]) + bytes(b)
+
+
+def dlib_float(x):
+    """dlib's float encoding (float_details.h): int64 mantissa of 24 bits, int16 exponent, low zero bytes shifted
+    off; 32000 / 32001 / 32002 as the exponent for inf / -inf / NaN."""
+    import math
+    if math.isnan(x):
+        return dlib_int(0, 8) + dlib_int(32002, 2)
+    if math.isinf(x):
+        return dlib_int(0, 8) + dlib_int(32000 if x > 0 else 32001, 2)
+    m, e = math.frexp(x)
+    man, ex = int(m * (1 << 24)), e - 24
+    for _ in range(8):
+        if man & 0xFF:
+            break
+        man >>= 8
+        ex += 8
+    return dlib_int(man, 8) + dlib_int(ex, 2)
+
+
+def shape_predictor(version=1, mean_n=136, levels=((2, 3, 7), (1, 2, 5)), leaf_n=136, nleaf=None, anchor=None,
+                    split=None, leaf=None, offsets_short=0):
+    """A small dlib shape_predictor (dlib/image_processing/shape_predictor.h serialize): version, mean shape
+    (matrix<float,0,1>: -rows, -1, values), forests (per level: trees of {splits [idx1, idx2, thresh], leaf
+    matrices}), anchor_idx, deltas. levels: (depth, trees, feature pixels) per cascade level."""
+    r = Rng(77)
+    col = lambda vals: dlib_int(-len(vals), 8) + dlib_int(-1, 8) + b"".join(dlib_float(v) for v in vals)
+    out = dlib_int(version, 4) + col(r.floats(mean_n))
+    out += dlib_int(len(levels), 8)
+    for c, (depth, ntree, nfeat) in enumerate(levels):
+        out += dlib_int(ntree, 8)
+        for k in range(ntree):
+            nl = nleaf if (nleaf and c == 0 and k == 0) else 1 << depth
+            out += dlib_int(nl - 1, 8)
+            for i in range(nl - 1):
+                a, b = (i * 3 + k) % nfeat, (i * 5 + k + 1) % nfeat
+                if split and c == 0 and k == 0 and i == 0:
+                    a = split
+                out += dlib_int(a, 8) + dlib_int(b, 8) + dlib_float(r.floats(1)[0])
+            out += dlib_int(nl, 8)
+            for v in range(nl):
+                vals = r.floats(leaf_n, 0.01)
+                if leaf is not None and c == 1 and k == 0 and v == 0:
+                    vals[5] = leaf
+                out += col(vals)
+    out += dlib_int(len(levels), 8)
+    for c, (_, _, nfeat) in enumerate(levels):
+        out += dlib_int(nfeat, 8) + b"".join(dlib_int(anchor if (anchor and c == 0 and i == 0) else (i * 13 + c) % 68, 8)
+                                              for i in range(nfeat))
+    out += dlib_int(len(levels), 8)
+    for c, (_, _, nfeat) in enumerate(levels):
+        n = nfeat - (offsets_short if c == 1 else 0)
+        out += dlib_int(n, 8) + b"".join(dlib_float(v) for v in r.floats(2 * n, 0.2))
+    return out
+
+
 def gen_dlib():
+    good = shape_predictor()
+    emit("face_model/good.dat", good, "face_model", "RE_OK", "")
+    E = lambda name, blob, status, frag: emit("face_model/" + name, blob, "face_model", status, frag)
+    E("version_2.dat", shape_predictor(version=2), "RE_ERR_FORMAT", "got version 2")
+    E("mean_134.dat", shape_predictor(mean_n=134), "RE_ERR_FORMAT", "wrong size")
+    E("leaf_135.dat", shape_predictor(leaf_n=135), "RE_ERR_FORMAT", "wrong size")
+    E("three_leaves.dat", shape_predictor(nleaf=3), "RE_ERR_FORMAT", "power of 2")
+    E("anchor_68.dat", shape_predictor(anchor=68), "RE_ERR_FORMAT", "is landmark 68")
+    E("split_beyond_features.dat", shape_predictor(split=7), "RE_ERR_FORMAT", "split on features 7/")
+    E("nan_leaf.dat", shape_predictor(leaf=float("nan")), "RE_ERR_FORMAT", "non-finite leaf")
+    E("inf_leaf.dat", shape_predictor(leaf=float("inf")), "RE_ERR_FORMAT", "non-finite leaf")
+    E("offsets_short.dat", shape_predictor(offsets_short=1), "RE_ERR_FORMAT", "feature offsets")
+    E("truncated.dat", good[: len(good) * 2 // 3], "RE_ERR_FORMAT", "ends early")
+    E("text_float.dat", dlib_int(1, 4) + dlib_int(-136, 8) + dlib_int(-1, 8) + b"0.25 " * 136, "RE_ERR_FORMAT",
+      "old text encoding")
+    head = shape_predictor(levels=())[:-6]   # version and mean shape, without the three (empty) vector sizes
+    E("huge_count.dat", head + dlib_int(1 << 40, 8), "RE_ERR_FORMAT", "larger than the file")
     for ent in ("face_model", "faceid"):
         what = "shape predictor" if ent == "face_model" else "face-recognition network"
         emit(ent + "/empty.dat", b"", ent, "RE_ERR_FORMAT", what)

@@ -4,12 +4,16 @@
  * (/usr/share/dlib/shape_predictor_68_face_landmarks.dat from Debian's libdlib-data), behind a C interface.
  * Every entry point catches every exception (face/cxx_guard.h); none reaches C code.
  *
+ * Opening is fast: the detector is read from its serialized bytes, made at build time
+ * (tools/gen_frontal_detector.cpp), not rebuilt from dlib's compressed string (~0.7 s); the shape predictor's
+ * 100 MB file is decoded by shape_model.c from memory (~0.1 s; dlib's istream deserialize takes ~1 s).
+ *
  * The landmark cascade is evaluated here rather than through dlib::shape_predictor::operator(), for two reasons:
  *   - dlib rounds its output to whole pixels and takes an integer box. Sub-pixel landmarks matter: a 64x64 crop of a
  *     256 px face moves by ~1/4 crop pixel per pixel of eye position, which shows as jitter in video.
  *   - speed: dlib keeps 7,500 trees x 16 leaves x 136 floats (65 MB) in 120,000 separate heap blocks, and a
- *     prediction visits one leaf per tree in DRAM, ~5-7 ms here. We read the model's fields in the order of dlib's
- *     deserialize(shape_predictor&), then repack them (splits as 8-byte records, leaves in one contiguous block) and
+ *     prediction visits one leaf per tree in DRAM, ~5-7 ms here. The model's fields are repacked (shape_model.h:
+ *     splits as 8-byte records, leaves in one contiguous block), and we
  *     evaluate each cascade level in two passes: all tree walks, then the leaf sums with the loads issued together
  *     and prefetched. ~4x faster than dlib's operator(). (int16 leaves were tried: no faster, and the cascade's
  *     discontinuous tree decisions turn their tiny error into 1-6 px differences on ~3% of points.)
@@ -24,7 +28,8 @@
 #include <cstring>
 #include <algorithm>
 #include <exception>
-#include <fstream>
+#include <istream>
+#include <streambuf>
 #include <new>
 #include <string>
 #include <vector>
@@ -39,16 +44,14 @@ extern "C" {
 #include "face/face_backend.h"
 
 #include "face/dlib_view.h"
+#include "face/shape_model.h"
+
+extern "C" {
+extern const unsigned char re_frontal_detector_bytes[];   /* generated/frontal_detector.c */
+extern const size_t re_frontal_detector_size;
+}
 
 namespace {
-
-/* The model as dlib stores it; only used while loading. */
-struct shape_model {
-    dlib::matrix<float, 0, 1> initial_shape;   /* mean shape, (x,y) pairs in box-normalized [0,1] units */
-    std::vector<std::vector<dlib::impl::regression_tree>> forests;
-    std::vector<std::vector<unsigned long>> anchor_idx;
-    std::vector<std::vector<dlib::vector<float, 2>>> deltas;
-};
 
 enum { NPTS = 2 * RE_FACE_LANDMARKS };   /* 136 shape coordinates */
 
@@ -202,98 +205,51 @@ void dlib_close(void *impl) {
     }
 }
 
-/* Read the shape predictor's fields exactly as dlib's deserialize(shape_predictor&, istream&) does, check that the
- * arrays agree with each other (the cascade indexes them without bounds checks), and repack them into s. */
+/* The shape predictor's file, decoded by shape_model.c (the same values as dlib's deserialize, checked there:
+ * complete trees, indices in range, finite values), copied into s level by level so that only one level is held
+ * twice at a time. */
 re_status load_model(dlib_state *s, const char *path) {
-    shape_model m;
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        return re_fail(RE_ERR_IO,
-                       "face landmark model '%s' cannot be opened: %s (install Debian's libdlib-data, or set "
-                       "$REENACT_DLIB_MODEL / pass the path of shape_predictor_68_face_landmarks.dat)",
-                       path, std::strerror(errno));
-    int version = 0;
+    re_shape_model m;
+    re_status st = re_shape_model_load(&m, path);
+    if (st != RE_OK) return st;
     try {
-        dlib::deserialize(version, in);
-        if (version != 1)
-            return re_fail(RE_ERR_FORMAT, "face landmark model '%s': expected a dlib shape_predictor (version 1), got "
-                           "version %d", path, version);
-        dlib::deserialize(m.initial_shape, in);
-        dlib::deserialize(m.forests, in);
-        dlib::deserialize(m.anchor_idx, in);
-        dlib::deserialize(m.deltas, in);
+        for (int i = 0; i < NPTS; i++) s->mean[i] = m.mean[i];
+        s->levels.resize((size_t)m.nlevels);
+        for (int c = 0; c < m.nlevels; c++) {
+            re_shape_level &S = m.levels[c];
+            level &L = s->levels[(size_t)c];
+            L.nfeat = S.nfeat;
+            L.ntree = S.ntree;
+            L.nsplit = S.nsplit;
+            L.nleaf = S.nleaf;
+            L.anchor.assign(S.anchor, S.anchor + S.nfeat);
+            L.delta.assign(S.delta, S.delta + 2 * (size_t)S.nfeat);
+            L.splits.resize((size_t)S.ntree * (size_t)S.nsplit);
+            for (size_t k = 0; k < L.splits.size(); k++)
+                L.splits[k] = split16{S.splits[k].a, S.splits[k].b, S.splits[k].thresh};
+            L.leaves.assign(S.leaves, S.leaves + (size_t)S.ntree * (size_t)S.nleaf * NPTS);
+            re_shape_level_free(&S);
+        }
     } catch (const std::bad_alloc &) {
-        return re_fail(RE_ERR_NOMEM, "face landmark model '%s': out of memory while reading", path);
-    } catch (const std::exception &e) {
-        return re_fail(RE_ERR_FORMAT, "face landmark model '%s' is not a dlib shape predictor: %s", path, e.what());
+        st = re_fail(RE_ERR_NOMEM, "face landmark model '%s': out of memory while reading", path);
     }
-    if (m.initial_shape.size() != NPTS)
-        return re_fail(RE_ERR_FORMAT, "face landmark model '%s': expected %d landmarks, got %ld", path,
-                       RE_FACE_LANDMARKS, (long)(m.initial_shape.size() / 2));
-    if (m.forests.empty() || m.anchor_idx.size() != m.forests.size() || m.deltas.size() != m.forests.size())
-        return re_fail(RE_ERR_FORMAT, "face landmark model '%s': %zu cascades but %zu anchor and %zu delta sets", path,
-                       m.forests.size(), m.anchor_idx.size(), m.deltas.size());
-    for (int i = 0; i < NPTS; i++) s->mean[i] = m.initial_shape(i);
-    s->levels.resize(m.forests.size());
-    for (size_t c = 0; c < m.forests.size(); c++) {
-        level &L = s->levels[c];
-        const size_t nfeat = m.deltas[c].size();
-        if (m.anchor_idx[c].size() != nfeat || nfeat == 0 || nfeat > 65535)
-            return re_fail(RE_ERR_FORMAT, "face landmark model '%s': cascade %zu has %zu anchors for %zu features "
-                           "(want equal, 1..65535)", path, c, m.anchor_idx[c].size(), nfeat);
-        if (m.forests[c].empty() || m.forests[c].size() > (1u << 20))
-            return re_fail(RE_ERR_FORMAT, "face landmark model '%s': cascade %zu has %zu trees", path, c,
-                           m.forests[c].size());
-        L.nfeat = (int)nfeat;
-        L.ntree = (int)m.forests[c].size();
-        L.nleaf = (int)m.forests[c][0].leaf_values.size();
-        L.nsplit = L.nleaf - 1;
-        /* the tree walk stays in bounds only for complete trees: 2^d leaves, 2^d - 1 splits (all the same depth) */
-        if (L.nleaf < 1 || L.nleaf > 4096 || (L.nleaf & (L.nleaf - 1)) != 0)
-            return re_fail(RE_ERR_FORMAT, "face landmark model '%s': cascade %zu has trees with %d leaves (want a "
-                           "power of 2 up to 4096)", path, c, L.nleaf);
-        L.anchor.resize(nfeat);
-        L.delta.resize(2 * nfeat);
-        for (size_t i = 0; i < nfeat; i++) {
-            if (m.anchor_idx[c][i] >= (unsigned long)RE_FACE_LANDMARKS)
-                return re_fail(RE_ERR_FORMAT, "face landmark model '%s': cascade %zu anchor %zu is landmark %lu", path,
-                               c, i, m.anchor_idx[c][i]);
-            L.anchor[i] = (uint16_t)m.anchor_idx[c][i];
-            L.delta[2 * i] = m.deltas[c][i].x();
-            L.delta[2 * i + 1] = m.deltas[c][i].y();
-        }
-        L.splits.resize((size_t)L.ntree * L.nsplit);
-        L.leaves.resize((size_t)L.ntree * L.nleaf * NPTS);
-        for (int k = 0; k < L.ntree; k++) {
-            dlib::impl::regression_tree &tr = m.forests[c][k];
-            if ((int)tr.leaf_values.size() != L.nleaf || (int)tr.splits.size() != L.nsplit)
-                return re_fail(RE_ERR_FORMAT, "face landmark model '%s': cascade %zu tree %d has %zu splits and %zu "
-                               "leaves (want %d and %d)", path, c, k, tr.splits.size(), tr.leaf_values.size(),
-                               L.nsplit, L.nleaf);
-            for (int i = 0; i < L.nsplit; i++) {
-                const dlib::impl::split_feature &f = tr.splits[i];
-                if (f.idx1 >= nfeat || f.idx2 >= nfeat || !std::isfinite(f.thresh))
-                    return re_fail(RE_ERR_FORMAT, "face landmark model '%s': cascade %zu has a split on features "
-                                   "%lu/%lu of %zu", path, c, f.idx1, f.idx2, nfeat);
-                L.splits[(size_t)k * L.nsplit + i] = split16{(uint16_t)f.idx1, (uint16_t)f.idx2, f.thresh};
-            }
-            float *q = L.leaves.data() + (size_t)k * L.nleaf * NPTS;
-            for (int v = 0; v < L.nleaf; v++) {
-                const dlib::matrix<float, 0, 1> &leaf = tr.leaf_values[v];
-                if (leaf.size() != NPTS)
-                    return re_fail(RE_ERR_FORMAT, "face landmark model '%s': cascade %zu has a leaf of size %ld", path,
-                                   c, (long)leaf.size());
-                for (int j = 0; j < NPTS; j++) {
-                    if (!std::isfinite(leaf(j)))
-                        return re_fail(RE_ERR_FORMAT, "face landmark model '%s': non-finite leaf value", path);
-                    q[v * NPTS + j] = leaf(j);
-                }
-            }
-        }
-        /* give this level's dlib blocks back now: the peak stays near one copy of the model */
-        std::vector<dlib::impl::regression_tree>().swap(m.forests[c]);
+    re_shape_model_free(&m);
+    return st;
+}
+
+/* dlib's frontal face detector from the bytes compiled in at build time (tools/gen_frontal_detector.cpp): the
+ * same detector as get_frontal_face_detector(), ~10 ms instead of ~0.7 s. */
+struct bytes_buf : std::streambuf {
+    bytes_buf(const unsigned char *p, size_t n) {
+        char *b = const_cast<char *>(reinterpret_cast<const char *>(p));
+        setg(b, b, b + n);
     }
-    return RE_OK;
+};
+
+void read_frontal_detector(dlib::frontal_face_detector &d) {
+    bytes_buf buf(re_frontal_detector_bytes, re_frontal_detector_size);
+    std::istream in(&buf);
+    dlib::deserialize(d, in);
 }
 
 }  // namespace
@@ -311,7 +267,7 @@ re_status re_face_dlib_open(void **impl, const char *model_path) {
         s = new dlib_state();
         st = load_model(s, model_path);
         if (st != RE_OK) goto fail;
-        s->detector = dlib::get_frontal_face_detector();
+        read_frontal_detector(s->detector);
     } catch (const std::bad_alloc &) {
         st = re_fail(RE_ERR_NOMEM, "opening the dlib face detector: out of memory");
         goto fail;
