@@ -11,6 +11,9 @@
  *                                    [--max-frames N] [--runs R] [--batch B] [--threads N] [--no-pipeline]
  *                                    [--no-memory] [--loop 10] [--precision f32|bf16]
  *                                    [--photo-side N]... [--render photo|model] [--paste-back]
+ *                                    [--render-threads N]
+ * --render-threads N: the photo renderer's per-pixel warp on N threads (re_render_opts.threads; 0 = one per core);
+ * with --photo-side, a third arm next to the library's default, with the ratio default / N.
  * --photo-side N: the source photo resized to N px on its longest side, animated with --paste-back by both renderers
  * (--render model: the decoded face upscaled and pasted; photo: the photo's pixels moved at full resolution), in the
  * same run, with the ratio photo / model; uses the bundled model (models/reenact-seed64.safetensors) unless --model
@@ -39,6 +42,7 @@ typedef struct bench_opts {
     int n_clips;
     int min_side, runs, batch, threads, pipeline, memory, loop;
     int photo_sides[8], n_photo_sides, paste_back, paste_side;
+    int render_threads;   /* re_render_opts.threads of the photo renderer; -1: the library's default */
     re_anim_render render;
     re_precision precision;
     long max_frames;
@@ -56,7 +60,8 @@ static void usage(FILE *f) {
     fprintf(f, "usage: bench_animate [--drivers DIR] [--driving FILE]... [--source PHOTO] [--model M]\n"
                "                     [--min-side 512] [--max-frames N] [--runs 1] [--batch 8] [--threads 0]\n"
                "                     [--no-pipeline] [--no-memory] [--loop 10] [--precision f32|bf16]\n"
-               "                     [--photo-side N]... [--render photo|model] [--paste-back]\n");
+               "                     [--photo-side N]... [--render photo|model] [--paste-back]\n"
+               "                     [--render-threads N]\n");
 }
 
 static int parse_int(const char *s, long lo, long hi, long *out) {
@@ -77,6 +82,7 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
     o->pipeline = 1;
     o->memory = 1;
     o->loop = 10;
+    o->render_threads = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long v;
@@ -96,6 +102,7 @@ static int parse_args(int argc, char **argv, bench_opts *o) {
         else if (!strcmp(a, "--batch") && parse_int(val, 1, 256, &v)) o->batch = (int)v;
         else if (!strcmp(a, "--threads") && parse_int(val, 0, 1024, &v)) o->threads = (int)v;
         else if (!strcmp(a, "--loop") && parse_int(val, 2, 100, &v)) o->loop = (int)v;
+        else if (!strcmp(a, "--render-threads") && parse_int(val, 0, RE_RENDER_MAX_THREADS, &v)) o->render_threads = (int)v;
         else if (!strcmp(a, "--photo-side") && parse_int(val, 64, 8192, &v) && o->n_photo_sides < 8)
             o->photo_sides[o->n_photo_sides++] = (int)v;
         else if (!strcmp(a, "--render") && (!strcmp(val, "photo") || !strcmp(val, "model")))
@@ -172,6 +179,7 @@ static int run_child(const bench_opts *o, const char *clip, result *res, long *m
             ao.paste_back = o->paste_back;
             if (o->paste_side > 0) ao.paste_max_side = o->paste_side;
             ao.render = o->render;
+            if (o->render_threads >= 0) ao.render_opts.threads = o->render_threads;
             s = re_animate(m, &ao, &r.st);
         }
         r.ok = s == RE_OK;
@@ -311,14 +319,18 @@ int main(int argc, char **argv) {
             po.source = path;
             po.paste_back = 1;
             po.paste_side = side;
-            double fps[2] = {0, 0};
-            for (int m = 0; m < 2; m++) {
+            /* arms: model; photo (the library's render threads); photo with --render-threads N, when given */
+            double fps[3] = {0, 0, 0};
+            const int arms = o.render_threads >= 0 ? 3 : 2;
+            for (int m = 0; m < arms; m++) {
                 po.render = m ? RE_RENDER_PHOTO : RE_RENDER_MODEL;
+                po.render_threads = m == 2 ? o.render_threads : -1;
                 for (int rr = 0; rr < o.runs; rr++) {
                     result r;
                     long rss = 0;
                     char label[64];
-                    snprintf(label, sizeof label, "%dx%d %s", w, h, m ? "photo" : "model");
+                    if (m == 2) snprintf(label, sizeof label, "%dx%d photo, %d thr", w, h, o.render_threads);
+                    else snprintf(label, sizeof label, "%dx%d %s", w, h, m ? "photo" : "model");
                     if (!run_child(&po, o.clips[0], &r, &rss) || !r.ok) {
                         printf("%-22s failed: %s\n", label, r.err[0] ? r.err : "child crashed");
                         fails++;
@@ -332,6 +344,10 @@ int main(int argc, char **argv) {
             if (fps[0] > 0 && fps[1] > 0)
                 printf("%dx%d: --render photo %.1f fps vs model %.1f fps (best of %d): ratio %.2f\n", w, h, fps[1],
                        fps[0], o.runs, fps[1] / fps[0]);
+            if (arms == 3 && fps[1] > 0 && fps[2] > 0)
+                printf("%dx%d: --render photo, default render threads %.1f fps vs %d render thread%s %.1f fps (best of "
+                       "%d): ratio %.2f\n", w, h, fps[1], o.render_threads, o.render_threads == 1 ? "" : "s", fps[2],
+                       o.runs, fps[1] / fps[2]);
             unlink(path);
         }
         return fails ? 1 : 0;

@@ -9,8 +9,10 @@
  * landmarks are synthetic (a schematic frontal face on the 64 px grid, the generated one moved a little and its
  * mouth opened 1 px), so the render does the work of a real frame: spline, fold guard, residual, warp.
  *
+ * With --threads T, the per-pixel warp's threads instead (re_render_opts.threads): 1 against T, lids closing in both.
+ *
  * Build: cmake --build build -j2 --target bench_render
- * Usage: build/bench/bench_render [--side 1024] [--face 600] [--rounds 40] [--reps 5]
+ * Usage: build/bench/bench_render [--side 1024] [--face 600] [--rounds 40] [--reps 5] [--threads T]
  */
 #include <math.h>
 
@@ -46,12 +48,13 @@ static void schematic_face(float ls[RE_FACE_LANDMARKS][2]) {
 }
 
 int main(int argc, char **argv) {
-    int side = 1024, face = 600, rounds = 40, reps = 5;
+    int side = 1024, face = 600, rounds = 40, reps = 5, threads = 0;
     for (int i = 1; i < argc; i++) {
         int *dst = !strcmp(argv[i], "--side") ? &side : !strcmp(argv[i], "--face") ? &face
-                   : !strcmp(argv[i], "--rounds") ? &rounds : !strcmp(argv[i], "--reps") ? &reps : NULL;
-        if (!dst || i + 1 >= argc || (*dst = atoi(argv[++i])) < 1) {
-            fprintf(stderr, "usage: bench_render [--side 1024] [--face 600] [--rounds 40] [--reps 5]\n");
+                   : !strcmp(argv[i], "--rounds") ? &rounds : !strcmp(argv[i], "--reps") ? &reps
+                   : !strcmp(argv[i], "--threads") ? &threads : NULL;
+        if (!dst || i + 1 >= argc || (*dst = atoi(argv[++i])) < 1 || threads > RE_RENDER_MAX_THREADS) {
+            fprintf(stderr, "usage: bench_render [--side 1024] [--face 600] [--rounds 40] [--reps 5] [--threads T]\n");
             return 2;
         }
     }
@@ -73,18 +76,28 @@ int main(int argc, char **argv) {
         lt[i][0] = ls[i][0] + 0.5f;
         lt[i][1] = ls[i][1] + (i >= 56 && i < 60 ? 1.2f : 0.2f);   /* the lower lip down: the mouth opens */
     }
-    re_render *r = NULL;
-    re_status s = re_render_create(&r, &photo, &fr, RES, NULL);
-    if (s == RE_OK) s = re_render_set_source(r, ds, (const float(*)[2])ls);
+    /* arm m renders with rr[m]: without --threads one renderer (threads: one per core), the lids still against
+     * closing; with --threads T two, 1 thread against T, the lids closing in both */
+    re_render *rr[2] = {NULL, NULL};
+    re_status s = RE_OK;
+    for (int m = 0; m < (threads ? 2 : 1) && s == RE_OK; m++) {
+        re_render_opts ro;
+        re_render_opts_default(&ro);
+        if (threads) ro.threads = m ? threads : 1;
+        s = re_render_create(&rr[m], &photo, &fr, RES, &ro);
+        if (s == RE_OK) s = re_render_set_source(rr[m], ds, (const float(*)[2])ls);
+    }
     if (s != RE_OK) {
         fprintf(stderr, "bench_render: %s\n", re_last_error());
         return 1;
     }
+    if (!threads) rr[1] = rr[0];
     double *t[2] = {malloc(rounds * sizeof(double)), malloc(rounds * sizeof(double))};
     if (!t[0] || !t[1]) return 1;
-    const float ratio[2] = {1.0f, 0.5f};
+    const float ratio[2] = {threads ? 0.5f : 1.0f, 0.5f};
     for (int k = 0; k < rounds; k++)
         for (int m = 0; m < 2; m++) {
+            re_render *r = rr[m];
             const re_render_parts p = {1, {ratio[m], ratio[m]}, 0, 0, 0, 0, 0};
             re_render_set_parts(r, &p);
             const double t0 = bench_now_s();
@@ -102,11 +115,19 @@ int main(int argc, char **argv) {
         qsort(t[m], rounds, sizeof(double), bench_cmp_double);
         best[m] = t[m][0];
         med[m] = bench_median_sorted(t[m], rounds);
-        printf("  lids %s: best %.2f ms, median %.2f ms per frame\n", m ? "closing (ratio 0.5, lid_map)" : "at the photo's opening (ratio 1)",
-               best[m], med[m]);
+        if (threads)
+            printf("  %d thread%s (lids closing): best %.2f ms, median %.2f ms per frame\n", m ? threads : 1,
+                   m && threads > 1 ? "s" : "", best[m], med[m]);
+        else
+            printf("  lids %s: best %.2f ms, median %.2f ms per frame\n",
+                   m ? "closing (ratio 0.5, lid_map)" : "at the photo's opening (ratio 1)", best[m], med[m]);
     }
-    printf("  ratio closing / still: best %.3f, median %.3f\n", best[1] / best[0], med[1] / med[0]);
-    re_render_free(r);
+    if (threads)
+        printf("  ratio %d threads / 1: best %.3f, median %.3f\n", threads, best[1] / best[0], med[1] / med[0]);
+    else
+        printf("  ratio closing / still: best %.3f, median %.3f\n", best[1] / best[0], med[1] / med[0]);
+    re_render_free(rr[0]);
+    if (threads) re_render_free(rr[1]);
     re_image_free(&photo);
     re_image_free(&out);
     free(ds);

@@ -217,7 +217,10 @@ typedef struct re_render_opts {
     float max_local;    /* the local motion is capped (smoothly) at this many model pixels (0..64] [8] */
     float min_det;      /* the warp may compress the photo to no less than this share of its area: the local
                            motion is scaled down until it holds, so the photo never folds over [0.2] */
+    int threads;        /* threads for the per-pixel warp at the photo's resolution, 1..RE_RENDER_MAX_THREADS; 0:
+                           one per core, at most 4 [0]. The output is the same for any count. */
 } re_render_opts;
+#define RE_RENDER_MAX_THREADS 16
 RE_API void re_render_opts_default(re_render_opts *o);
 
 /* What the last frame's rendering did (diagnostics and tests). */

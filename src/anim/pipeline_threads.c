@@ -5,7 +5,8 @@
  * queues, so memory is bounded whatever the video's length and frames stay in order; or, with pipeline = 0, one
  * batch at a time on the caller's thread. A failure anywhere stops all stages, and its thread-local error message is
  * carried to the caller's thread. The model stage's OpenMP team is model_threads wide; the other stages use one
- * thread each. Tested by tests/unit/test_anim.c (threaded against sequential, an interrupted run).
+ * thread each, except that the photo renderer shares each frame's per-pixel warp out over re_render_opts.threads
+ * threads of its own (src/anim/render.c). Tested by tests/unit/test_anim.c (threaded against sequential, an interrupted run).
  */
 #include <omp.h>
 #include <pthread.h>

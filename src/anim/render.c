@@ -33,7 +33,9 @@
  * Tested by tests/unit/test_render.c.
  */
 #include <math.h>
+#include <pthread.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/core.h"
 #include "face/face_geom.h"
@@ -148,6 +150,8 @@ static re_status check_opts(const re_render_opts *o) {
     if (!(o->face_fade > 0 && o->face_fade <= 64)) return re_fail(RE_ERR_ARG, "render: face_fade must be in (0,64]");
     if (!(o->max_local > 0 && o->max_local <= 64)) return re_fail(RE_ERR_ARG, "render: max_local must be in (0,64]");
     if (!(o->min_det >= 0 && o->min_det < 1)) return re_fail(RE_ERR_ARG, "render: min_det must be in [0,1)");
+    if (o->threads < 0 || o->threads > RE_RENDER_MAX_THREADS)
+        return re_fail(RE_ERR_ARG, "render: threads must be 0..%d, got %d", RE_RENDER_MAX_THREADS, o->threads);
     if (!(o->eye_motion >= 0 && o->eye_motion <= 4)) return re_fail(RE_ERR_ARG, "render: eye_motion must be in [0,4]");
     return RE_OK;
 }
@@ -1376,33 +1380,35 @@ static inline void sample_field(const float *F, int res, int nc, float x, float 
 
 static inline uint8_t clamp_u8(float v) { return v <= 0 ? 0 : v >= 255 ? 255 : (uint8_t)(v + 0.5f); }
 
-re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)[2], re_image *out) {
-    if (!r || !gen_face || !out) return re_fail(RE_ERR_ARG, "re_render_apply: NULL argument");
-    if (!r->has_source) return re_fail(RE_ERR_ARG, "re_render_apply: re_render_set_source was not called");
-    re_status st = prepare(r, gen_face, lm);
-    if (st != RE_OK) return st;
-    const re_image *ph = &r->photo;
-    if (!(out->data && out->w == ph->w && out->h == ph->h)) {
-        if (out->data && !out->owns_data)
-            return re_fail(RE_ERR_ARG, "re_render_apply: output image does not own its pixels and is not %dx%d", ph->w, ph->h);
-        re_image_free(out);
-        if ((st = re_image_alloc(out, ph->w, ph->h)) != RE_OK) return st;
-    }
-    for (int y = 0; y < ph->h; y++)
-        memcpy(out->data + (size_t)y * out->stride, ph->data + (size_t)y * ph->stride, (size_t)ph->w * 3);
-    if (r->bw == 0) return RE_OK;
-    const int res = r->res;
+/* ---- the per-pixel warp of re_render_apply, shared out over threads ------------------------------------------ */
+
+/* What every part of one frame's warp reads: the renderer, the output, the grid's geometry, the eyes' boxes. */
+typedef struct warp_ctx {
+    re_render *r;
+    re_image *out;
+    int G, gw, gh;      /* grid step (photo px) and size */
+    int ebox[2][4];     /* photo boxes [x0, x1) x [y0, y1) where an eye's opening is remapped per pixel (lid_map) */
+    float aa;           /* half a photo pixel, in model pixels */
+} warp_ctx;
+
+typedef struct warp_part_arg {
+    const warp_ctx *w;
+    int part, parts;    /* this part takes the rows of grid cells gj with gj % parts == part */
+} warp_part_arg;
+
+/* The field at photo resolution is smooth on the scale of a model pixel (K / res photo pixels): evaluate the
+ * displacement and residual on a grid of step G <= that, then interpolate bilinearly inside each G x G block.
+ * Blocks whose four corners move nothing and add nothing keep the photo's pixels (already copied). */
+static void grid_part(const warp_part_arg *a) {
+    const warp_ctx *w = a->w;
+    const re_render *r = w->r;
+    const int res = r->res, G = w->G, gw = w->gw, gh = w->gh;
     const float *P = r->p2m, *M = r->m2p, *aff = r->aff;
     const float mot = r->o.motion;
     const float o4 = r->o.outer * r->o.outer * r->o.outer * r->o.outer, inv_o4 = 1.0f / o4;
     const float inv_half = 2.0f / res;
-    /* The field at photo resolution is smooth on the scale of a model pixel (K / res photo pixels): evaluate the
-     * displacement and residual on a grid of step G <= that, then interpolate bilinearly inside each G x G block.
-     * Blocks whose four corners move nothing and add nothing keep the photo's pixels (already copied). */
-    const int G = r->grid;
-    const int gw = r->bw / G + 2, gh = r->bh / G + 2;
     float *gd = r->gridv;   /* [gh][gw][NF]: photo displacement dx, dy; then the residual fields R_* */
-    for (int gj = 0; gj < gh; gj++)
+    for (int gj = a->part; gj < gh; gj += a->parts)
         for (int gi = 0; gi < gw; gi++) {
             const float px = (float)(r->x0 + gi * G), py = (float)(r->y0 + gj * G);
             float *g = gd + ((size_t)gj * gw + gi) * NF;
@@ -1425,11 +1431,18 @@ re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)
             g[1] = M[3] * dmx + M[4] * dmy;
             for (int k = R_Y; k < NF; k++) g[k] = wi * f[k];
         }
-    const float inv_g = 1.0f / G;
-    int ebox[2][4];   /* photo boxes [x0, x1) x [y0, y1) where an eye's opening is remapped per pixel (lid_map) */
-    const float aa = 0.5f * sqrtf(fabsf(P[0] * P[4] - P[1] * P[3]));   /* half a photo pixel, in model pixels */
-    for (int e = 0; e < 2; e++) lid_box(r, e, ebox[e]);
-    for (int gj = 0; gj + 1 < gh; gj++) {
+}
+
+static void warp_part(const warp_part_arg *a) {
+    const warp_ctx *w = a->w;
+    const re_render *r = w->r;
+    const re_image *ph = &r->photo;
+    re_image *out = w->out;
+    const int G = w->G, gw = w->gw, gh = w->gh;
+    const float *P = r->p2m, *M = r->m2p;
+    const float *gd = r->gridv;
+    const float inv_g = 1.0f / G, aa = w->aa;
+    for (int gj = a->part; gj + 1 < gh; gj += a->parts) {
         const int yb = r->y0 + gj * G, ye = yb + G < r->y0 + r->bh ? yb + G : r->y0 + r->bh;
         if (yb >= ye) break;
         for (int gi = 0; gi + 1 < gw; gi++) {
@@ -1439,7 +1452,7 @@ re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)
                         *c11 = c10 + NF;
             int eye_blk = 0;
             for (int e = 0; e < 2; e++)
-                eye_blk |= xb < ebox[e][1] && xe > ebox[e][0] && yb < ebox[e][3] && ye > ebox[e][2];
+                eye_blk |= xb < w->ebox[e][1] && xe > w->ebox[e][0] && yb < w->ebox[e][3] && ye > w->ebox[e][2];
             float amax = 0.0f;
             for (int k = 0; k < NF; k++)
                 amax = fmaxf(amax, fmaxf(fmaxf(fabsf(c00[k]), fabsf(c01[k])), fmaxf(fabsf(c10[k]), fabsf(c11[k]))));
@@ -1494,6 +1507,66 @@ re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)
             }
         }
     }
+}
+
+static void *grid_thread(void *p) {
+    grid_part(p);
+    return NULL;
+}
+
+static void *warp_thread(void *p) {
+    warp_part(p);
+    return NULL;
+}
+
+/* Run fn over the frame in opts.threads parts: parts 1.. on their own threads, part 0 on the caller's, and any part
+ * whose thread could not be started on the caller's too. Every pixel is computed the same way whatever the split. */
+static void run_parts(const warp_ctx *w, void (*fn)(const warp_part_arg *), void *(*th)(void *)) {
+    int n = w->r->o.threads;
+    if (n == 0) {
+        const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cpus < 1 ? 1 : cpus > 4 ? 4 : (int)cpus;
+    }
+    if ((long)w->r->bw * w->r->bh < 128 * 128) n = 1;   /* small faces: a thread costs more than it saves */
+    warp_part_arg args[RE_RENDER_MAX_THREADS];
+    pthread_t tid[RE_RENDER_MAX_THREADS];
+    int started[RE_RENDER_MAX_THREADS] = {0};
+    for (int i = 0; i < n; i++) args[i] = (warp_part_arg){w, i, n};
+    for (int i = 1; i < n; i++) started[i] = pthread_create(&tid[i], NULL, th, &args[i]) == 0;
+    fn(&args[0]);
+    for (int i = 1; i < n; i++)
+        if (!started[i]) fn(&args[i]);
+    for (int i = 1; i < n; i++)
+        if (started[i]) pthread_join(tid[i], NULL);
+}
+
+re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)[2], re_image *out) {
+    if (!r || !gen_face || !out) return re_fail(RE_ERR_ARG, "re_render_apply: NULL argument");
+    if (!r->has_source) return re_fail(RE_ERR_ARG, "re_render_apply: re_render_set_source was not called");
+    re_status st = prepare(r, gen_face, lm);
+    if (st != RE_OK) return st;
+    const re_image *ph = &r->photo;
+    if (!(out->data && out->w == ph->w && out->h == ph->h)) {
+        if (out->data && !out->owns_data)
+            return re_fail(RE_ERR_ARG, "re_render_apply: output image does not own its pixels and is not %dx%d", ph->w, ph->h);
+        re_image_free(out);
+        if ((st = re_image_alloc(out, ph->w, ph->h)) != RE_OK) return st;
+    }
+    for (int y = 0; y < ph->h; y++)
+        memcpy(out->data + (size_t)y * out->stride, ph->data + (size_t)y * ph->stride, (size_t)ph->w * 3);
+    if (r->bw == 0) return RE_OK;
+    warp_ctx w;
+    w.r = r;
+    w.out = out;
+    w.G = r->grid;
+    w.gw = r->bw / w.G + 2;
+    w.gh = r->bh / w.G + 2;
+    const float *P = r->p2m;
+    w.aa = 0.5f * sqrtf(fabsf(P[0] * P[4] - P[1] * P[3]));   /* half a photo pixel, in model pixels */
+    for (int e = 0; e < 2; e++) lid_box(r, e, w.ebox[e]);
+    /* the grid first (the lids' taps read it anywhere), then the pixels; rows of blocks are shared out */
+    run_parts(&w, grid_part, grid_thread);
+    run_parts(&w, warp_part, warp_thread);
     return RE_OK;
 }
 

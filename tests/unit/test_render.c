@@ -763,6 +763,51 @@ int main(void) {
         re_render_free(r);
     }
 
+    /* 6f. the per-pixel warp shared out over threads (opts.threads): 1, 2 and 3 threads give the same bytes, with
+     * the mouth moving and an eye closing (the lids' taps read the grid across the parts' rows) */
+    {
+        float ls[RE_FACE_LANDMARKS][2], lt[RE_FACE_LANDMARKS][2];
+        synth_landmarks(ls, 0.0f);
+        synth_landmarks(lt, 1.0f);
+        for (int i = 55; i <= 59; i++) lt[i][1] += 2.0f;
+        re_image grad = {0}, o1 = {0};
+        CHECK_OK(re_image_alloc(&grad, K, K));
+        for (int y = 0; y < K; y++)
+            for (int x = 0; x < K; x++) {
+                uint8_t *q = grad.data + (size_t)y * grad.stride + 3 * (size_t)x;
+                q[0] = (uint8_t)(x * 3 + y);
+                q[1] = (uint8_t)y;
+                q[2] = (uint8_t)(x ^ y);
+            }
+        const re_render_parts quarter = {1, {0.25f, 1.0f}, 0, 0, 0, 0, 0};
+        for (int t = 1; t <= 3; t++) {
+            re_render_opts ot;
+            re_render_opts_default(&ot);
+            ot.threads = t;
+            re_render *r = NULL;
+            CHECK_OK(re_render_create(&r, &grad, &fr, RES, &ot));
+            CHECK_OK(re_render_set_source(r, ds, (const float(*)[2])ls));
+            re_render_set_parts(r, &quarter);
+            CHECK_OK(re_render_apply(r, dt, (const float(*)[2])lt, t == 1 ? &o1 : &out));
+            if (t == 1) {
+                CHECK_MSG(center_diff(&o1, &grad, 1.0) > 1.0, "the warp changed nothing (%g)", center_diff(&o1, &grad, 1.0));
+            } else {
+                size_t diff = 0;
+                for (int y = 0; y < K; y++)
+                    diff += memcmp(o1.data + (size_t)y * o1.stride, out.data + (size_t)y * out.stride, (size_t)K * 3) != 0;
+                CHECK_MSG(diff == 0, "%d threads: %zu rows differ from 1 thread's", t, diff);
+            }
+            re_render_free(r);
+        }
+        re_render_opts ob;
+        re_render_opts_default(&ob);
+        ob.threads = RE_RENDER_MAX_THREADS + 1;
+        re_render *r = NULL;
+        CHECK(re_render_create(&r, &grad, &fr, RES, &ob) == RE_ERR_ARG && r == NULL);
+        re_image_free(&o1);
+        re_image_free(&grad);
+    }
+
     /* 7. bad arguments */
     {
         re_render *r = NULL;
