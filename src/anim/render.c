@@ -554,6 +554,54 @@ static void flow(re_render *r, const float *I0, const float *I1) {
     }
 }
 
+/* ---- work shared out over threads (opts.threads) --------------------------------------------------------------- */
+
+/* How many threads a pass over `work` pixels gets: opts.threads (0: one per core, at most 4); 1 for small passes,
+ * where a thread costs more than it saves. */
+static int render_threads(const re_render *r, long work) {
+    int n = r->o.threads;
+    if (n == 0) {
+        const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        n = cpus < 1 ? 1 : cpus > 4 ? 4 : (int)cpus;
+    }
+    return work < 128 * 128 ? 1 : n;
+}
+
+typedef struct part_job {
+    void (*fn)(void *arg, int part, int parts);
+    void *arg;
+    int part, parts;
+} part_job;
+
+static void *part_thread(void *p) {
+    const part_job *j = p;
+    j->fn(j->arg, j->part, j->parts);
+    return NULL;
+}
+
+/* fn(arg, i, n) for i in 0..n-1: parts 1.. on threads of their own, part 0 on the caller's, and any part whose
+ * thread could not be started on the caller's too. fn must compute every element the same way whatever the split,
+ * so the result does not depend on n. */
+static void run_parts(int n, void (*fn)(void *arg, int part, int parts), void *arg) {
+    if (n < 1) n = 1;
+    if (n > RE_RENDER_MAX_THREADS) n = RE_RENDER_MAX_THREADS;
+    part_job jobs[RE_RENDER_MAX_THREADS];
+    pthread_t tid[RE_RENDER_MAX_THREADS];
+    int started[RE_RENDER_MAX_THREADS] = {0};
+    for (int i = 0; i < n; i++) jobs[i] = (part_job){fn, arg, i, n};
+    for (int i = 1; i < n; i++) started[i] = pthread_create(&tid[i], NULL, part_thread, &jobs[i]) == 0;
+    fn(arg, 0, n);
+    for (int i = 1; i < n; i++)
+        if (!started[i]) fn(arg, i, n);
+    for (int i = 1; i < n; i++)
+        if (started[i]) pthread_join(tid[i], NULL);
+}
+
+/* fmaxf / fminf as x86-64 glibc computes them (maxss / minss, the second operand for equal values, the number when
+ * one is NaN), inlined: the library calls cost ~2% of animate's time in the per-pixel lid remap. */
+static inline float maxf(float a, float b) { return (a > b || b != b) ? a : b; }
+static inline float minf(float a, float b) { return (a < b || b != b) ? a : b; }
+
 /* Thin-plate splines through landmark pairs, smoothed by lambda (in units of the normalized coordinates). */
 typedef struct tps {
     double px[RE_FACE_LANDMARKS], py[RE_FACE_LANDMARKS];   /* the control points, normalized units */
@@ -633,33 +681,44 @@ static inline void tps_at(const tps *t, int res, int mx, int my, double *u, doub
     *v = sv;
 }
 
-/* The backward field from the landmarks lt to the source's (f(lt[i]) ~ lm_s[i] - lt[i]) on the local grid: everywhere
- * on the model grid (the residual needs it), and around it where the face mask reaches past the crop square.
- * Returns 0 when the system is singular. */
-static int tps_field(re_render *r, const float (*lt)[2]) {
+typedef struct tps_job {
+    re_render *r;
     tps t;
-    if (!tps_fit(r, lt, (const float(*)[2])r->lm_s, &t)) return 0;
-    const int res = r->res;
-    /* evaluated on the local grid: everywhere on the model grid (the residual needs it), and around it where the
-     * face mask reaches past the crop square */
-    const int S = r->side, P = r->pad;
-    for (int y = 0; y < S; y++)
+} tps_job;
+
+/* Rows y = part, part + parts, ... of the spline's field on the local grid. */
+static void tps_rows(void *arg, int part, int parts) {
+    tps_job *j = arg;
+    re_render *r = j->r;
+    const int res = r->res, S = r->side, P = r->pad;
+    for (int y = part; y < S; y += parts)
         for (int x = 0; x < S; x++) {
-            const size_t j = (size_t)y * S + x;
+            const size_t i = (size_t)y * S + x;
             const int mx = x - P, my = y - P, inside = mx >= 0 && mx < res && my >= 0 && my < res;
-            if (!inside && !(r->fmask[j] > 0.0f)) {
-                r->upad[j] = r->vpad[j] = 0.0f;
+            if (!inside && !(r->fmask[i] > 0.0f)) {
+                r->upad[i] = r->vpad[i] = 0.0f;
                 continue;
             }
             double su, sv;
-            tps_at(&t, res, mx, my, &su, &sv);
-            r->upad[j] = (float)su;
-            r->vpad[j] = (float)sv;
+            tps_at(&j->t, res, mx, my, &su, &sv);
+            r->upad[i] = (float)su;
+            r->vpad[i] = (float)sv;
             if (inside) {
                 r->u[my * res + mx] = (float)su;
                 r->v[my * res + mx] = (float)sv;
             }
         }
+}
+
+/* The backward field from the landmarks lt to the source's (f(lt[i]) ~ lm_s[i] - lt[i]) on the local grid: everywhere
+ * on the model grid (the residual needs it), and around it where the face mask reaches past the crop square.
+ * Returns 0 when the system is singular. */
+static int tps_field(re_render *r, const float (*lt)[2]) {
+    tps_job j;
+    j.r = r;
+    if (!tps_fit(r, lt, (const float(*)[2])r->lm_s, &j.t)) return 0;
+    /* 68 logarithms a point: shared out over the threads */
+    run_parts(render_threads(r, (long)r->side * r->side * 4), tps_rows, &j);
     return 1;
 }
 
@@ -740,10 +799,10 @@ static void region_mask(const float (*lm)[2], int res, int parts, float *out) {
         if (!(parts & (g == 0 ? REGION_MOUTH : REGION_EYES))) continue;
         float x0 = 1e30f, x1 = -1e30f, y0 = 1e30f, y1 = -1e30f;
         for (int i = range[g][0]; i < range[g][1]; i++) {
-            x0 = fminf(x0, lm[i][0]);
-            x1 = fmaxf(x1, lm[i][0]);
-            y0 = fminf(y0, lm[i][1]);
-            y1 = fmaxf(y1, lm[i][1]);
+            x0 = minf(x0, lm[i][0]);
+            x1 = maxf(x1, lm[i][0]);
+            y0 = minf(y0, lm[i][1]);
+            y1 = maxf(y1, lm[i][1]);
         }
         const float cx = 0.5f * (x0 + x1), cy = 0.5f * (y0 + y1);
         const float hx = 0.5f * (x1 - x0) * grow[g] + 1.0f, hy = 0.5f * (y1 - y0) * grow[g] + 1.5f;
@@ -776,7 +835,7 @@ static float min_det(const re_render *r, float k) {
             const float *l = L + 2 * i, *lr = l + 2, *ld = l + 2 * (size_t)S;
             const float a = 1 + r->aff[0] + k * (lr[0] - l[0]), b = r->aff[1] + k * (ld[0] - l[0]);
             const float c = r->aff[3] + k * (lr[1] - l[1]), d = 1 + r->aff[4] + k * (ld[1] - l[1]);
-            m = fminf(m, a * d - b * c);
+            m = minf(m, a * d - b * c);
         }
     return m;
 }
@@ -823,7 +882,7 @@ static void amplify_eyes(re_render *r, const float (*lm)[2]) {
     float *em = r->tmp, *keep = r->lkeep;   /* the residual's scratch is free by now */
     region_mask(lm, res, REGION_EYES, em);
     memcpy(keep, r->loc, 2 * (size_t)S * S * sizeof(float));
-    const float floor_det = fminf(r->o.min_det, min_det(r, 1.0f));   /* never worse than limit_local left it */
+    const float floor_det = minf(r->o.min_det, min_det(r, 1.0f));   /* never worse than limit_local left it */
     float g = r->o.eye_motion;
     for (int it = 0;; it++) {
         for (int y = 0; y < res; y++)   /* the eyes lie inside the model grid */
@@ -997,7 +1056,7 @@ static inline float lid_curve(const lid_remap *L, int l, float u) {
         const float dx = L->w - p[1][0];
         v = dx > 1e-6f ? p[1][1] * (L->w - u) / dx : 0.0f;
     }
-    return l == 0 ? fmaxf(fminf(v, 0.0f), -L->lim[0]) : fminf(fmaxf(v, 0.0f), L->lim[1]);
+    return l == 0 ? maxf(minf(v, 0.0f), -L->lim[0]) : minf(maxf(v, 0.0f), L->lim[1]);
 }
 
 /* The eye's opening at photo resolution. (mx, my), a point of the output in model pixels, moves across the corner
@@ -1022,7 +1081,7 @@ static int lid_map(const lid_remap *L, float mx, float my, float aa, float q[3][
     int n = 0;
     if (L->ratio < 1.0f) {
         const float lu = 0.25f * (vl1 - vu1), ll = (1.0f / 6.0f) * (vl1 - vu1);   /* the lash lines' width */
-        const float T = fminf(fmaxf(-0.5f * L->w, L->top), 1.5f * (vu1 - lu)), B = fmaxf(0.4f * L->w, 2.0f * (vl1 + ll));
+        const float T = minf(maxf(-0.5f * L->w, L->top), 1.5f * (vu1 - lu)), B = maxf(0.4f * L->w, 2.0f * (vl1 + ll));
         if (!(v > T && v < B)) return 0;
         /* each lid's share of the pixel (its edge antialiased over a photo pixel), the eyeball's the rest */
         float cu = (vur - v) / (2.0f * aa) + 0.5f, cl = (v - vlr) / (2.0f * aa) + 0.5f;
@@ -1046,7 +1105,7 @@ static int lid_map(const lid_remap *L, float mx, float my, float aa, float q[3][
             ws[n++] = 1.0f - cu - cl;
         }
     } else {
-        const float T = fminf(fmaxf(-0.5f * L->w, L->top), 1.5f * vur), B = fmaxf(0.4f * L->w, 2.0f * vlr);
+        const float T = minf(maxf(-0.5f * L->w, L->top), 1.5f * vur), B = maxf(0.4f * L->w, 2.0f * vlr);
         if (!(v > T && v < B)) return 0;
         if (v <= vur) vs[0] = T + (v - T) * (vu1 - T) / (vur - T);
         else if (v < vlr) vs[0] = vu1 + (v - vur) * (vl1 - vu1) / (vlr - vur);
@@ -1070,7 +1129,7 @@ static void lid_fit(lid_remap *L) {
     for (int l = 0; l < 2; l++) {
         const float(*p)[2] = L->lid[l];
         L->cub_ok[l] = 0;
-        L->lim[l] = 1.5f * fmaxf(fabsf(p[0][1]), fabsf(p[1][1]));
+        L->lim[l] = 1.5f * maxf(fabsf(p[0][1]), fabsf(p[1][1]));
         if (!(p[1][0] - p[0][0] > 0.05f * L->w && p[0][0] > 0.02f * L->w && p[1][0] < 0.98f * L->w)) continue;
         const double us[3] = {p[0][0], p[1][0], L->w}, b[3] = {p[0][1], p[1][1], 0.0};
         double A[3][3], c[3];
@@ -1311,21 +1370,21 @@ static void lid_box(const re_render *r, int e, int box[4]) {
     float lo = 0.0f, hi = 0.0f;   /* the bands' extent across the corner line (lid_map's T and B at worst) */
     for (int k = 0; k < 2; k++) {
         const float open = L->lid[1][k][1] - L->lid[0][k][1];
-        lo = fminf(lo, 3.0f * fminf(L->lid[0][k][1] - 0.25f * open, L->ratio * L->lid[0][k][1]));
-        hi = fmaxf(hi, 3.0f * fmaxf(L->lid[1][k][1] + open / 6.0f, L->ratio * L->lid[1][k][1]));
+        lo = minf(lo, 3.0f * minf(L->lid[0][k][1] - 0.25f * open, L->ratio * L->lid[0][k][1]));
+        hi = maxf(hi, 3.0f * maxf(L->lid[1][k][1] + open / 6.0f, L->ratio * L->lid[1][k][1]));
     }
-    lo = fminf(lo, fminf(fmaxf(-0.5f * L->w, L->top), 0.0f));
-    hi = fmaxf(hi, 0.4f * L->w);
+    lo = minf(lo, minf(maxf(-0.5f * L->w, L->top), 0.0f));
+    hi = maxf(hi, 0.4f * L->w);
     const float *M = r->m2p;
     float x0 = 1e30f, x1 = -1e30f, y0 = 1e30f, y1 = -1e30f;
     for (int c = 0; c < 4; c++) {
         const float u = (c & 1) ? L->w : 0.0f, v = (c & 2) ? hi : lo;
         const float mx = L->c0[0] + u * L->ex[0] + v * L->ey[0], my = L->c0[1] + u * L->ex[1] + v * L->ey[1];
         const float X = M[0] * mx + M[1] * my + M[2], Y = M[3] * mx + M[4] * my + M[5];
-        x0 = fminf(x0, X);
-        x1 = fmaxf(x1, X);
-        y0 = fminf(y0, Y);
-        y1 = fmaxf(y1, Y);
+        x0 = minf(x0, X);
+        x1 = maxf(x1, X);
+        y0 = minf(y0, Y);
+        y1 = maxf(y1, Y);
     }
     box[0] = (int)floorf(x0) - 2;
     box[1] = (int)ceilf(x1) + 3;
@@ -1391,16 +1450,11 @@ typedef struct warp_ctx {
     float aa;           /* half a photo pixel, in model pixels */
 } warp_ctx;
 
-typedef struct warp_part_arg {
-    const warp_ctx *w;
-    int part, parts;    /* this part takes the rows of grid cells gj with gj % parts == part */
-} warp_part_arg;
-
 /* The field at photo resolution is smooth on the scale of a model pixel (K / res photo pixels): evaluate the
  * displacement and residual on a grid of step G <= that, then interpolate bilinearly inside each G x G block.
  * Blocks whose four corners move nothing and add nothing keep the photo's pixels (already copied). */
-static void grid_part(const warp_part_arg *a) {
-    const warp_ctx *w = a->w;
+static void grid_part(void *arg, int part, int parts) {
+    const warp_ctx *w = arg;
     const re_render *r = w->r;
     const int res = r->res, G = w->G, gw = w->gw, gh = w->gh;
     const float *P = r->p2m, *M = r->m2p, *aff = r->aff;
@@ -1408,7 +1462,7 @@ static void grid_part(const warp_part_arg *a) {
     const float o4 = r->o.outer * r->o.outer * r->o.outer * r->o.outer, inv_o4 = 1.0f / o4;
     const float inv_half = 2.0f / res;
     float *gd = r->gridv;   /* [gh][gw][NF]: photo displacement dx, dy; then the residual fields R_* */
-    for (int gj = a->part; gj < gh; gj += a->parts)
+    for (int gj = part; gj < gh; gj += parts)
         for (int gi = 0; gi < gw; gi++) {
             const float px = (float)(r->x0 + gi * G), py = (float)(r->y0 + gj * G);
             float *g = gd + ((size_t)gj * gw + gi) * NF;
@@ -1433,8 +1487,8 @@ static void grid_part(const warp_part_arg *a) {
         }
 }
 
-static void warp_part(const warp_part_arg *a) {
-    const warp_ctx *w = a->w;
+static void warp_part(void *arg, int part, int parts) {
+    const warp_ctx *w = arg;
     const re_render *r = w->r;
     const re_image *ph = &r->photo;
     re_image *out = w->out;
@@ -1442,7 +1496,7 @@ static void warp_part(const warp_part_arg *a) {
     const float *P = r->p2m, *M = r->m2p;
     const float *gd = r->gridv;
     const float inv_g = 1.0f / G, aa = w->aa;
-    for (int gj = a->part; gj + 1 < gh; gj += a->parts) {
+    for (int gj = part; gj + 1 < gh; gj += parts) {
         const int yb = r->y0 + gj * G, ye = yb + G < r->y0 + r->bh ? yb + G : r->y0 + r->bh;
         if (yb >= ye) break;
         for (int gi = 0; gi + 1 < gw; gi++) {
@@ -1455,7 +1509,7 @@ static void warp_part(const warp_part_arg *a) {
                 eye_blk |= xb < w->ebox[e][1] && xe > w->ebox[e][0] && yb < w->ebox[e][3] && ye > w->ebox[e][2];
             float amax = 0.0f;
             for (int k = 0; k < NF; k++)
-                amax = fmaxf(amax, fmaxf(fmaxf(fabsf(c00[k]), fabsf(c01[k])), fmaxf(fabsf(c10[k]), fabsf(c11[k]))));
+                amax = maxf(amax, maxf(maxf(fabsf(c00[k]), fabsf(c01[k])), maxf(fabsf(c10[k]), fabsf(c11[k]))));
             if (amax < 1e-4f && !eye_blk) continue;
             for (int y = yb; y < ye; y++) {
                 const float ty = (y - yb) * inv_g;
@@ -1509,37 +1563,6 @@ static void warp_part(const warp_part_arg *a) {
     }
 }
 
-static void *grid_thread(void *p) {
-    grid_part(p);
-    return NULL;
-}
-
-static void *warp_thread(void *p) {
-    warp_part(p);
-    return NULL;
-}
-
-/* Run fn over the frame in opts.threads parts: parts 1.. on their own threads, part 0 on the caller's, and any part
- * whose thread could not be started on the caller's too. Every pixel is computed the same way whatever the split. */
-static void run_parts(const warp_ctx *w, void (*fn)(const warp_part_arg *), void *(*th)(void *)) {
-    int n = w->r->o.threads;
-    if (n == 0) {
-        const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        n = cpus < 1 ? 1 : cpus > 4 ? 4 : (int)cpus;
-    }
-    if ((long)w->r->bw * w->r->bh < 128 * 128) n = 1;   /* small faces: a thread costs more than it saves */
-    warp_part_arg args[RE_RENDER_MAX_THREADS];
-    pthread_t tid[RE_RENDER_MAX_THREADS];
-    int started[RE_RENDER_MAX_THREADS] = {0};
-    for (int i = 0; i < n; i++) args[i] = (warp_part_arg){w, i, n};
-    for (int i = 1; i < n; i++) started[i] = pthread_create(&tid[i], NULL, th, &args[i]) == 0;
-    fn(&args[0]);
-    for (int i = 1; i < n; i++)
-        if (!started[i]) fn(&args[i]);
-    for (int i = 1; i < n; i++)
-        if (started[i]) pthread_join(tid[i], NULL);
-}
-
 re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)[2], re_image *out) {
     if (!r || !gen_face || !out) return re_fail(RE_ERR_ARG, "re_render_apply: NULL argument");
     if (!r->has_source) return re_fail(RE_ERR_ARG, "re_render_apply: re_render_set_source was not called");
@@ -1565,8 +1588,9 @@ re_status re_render_apply(re_render *r, const float *gen_face, const float (*lm)
     w.aa = 0.5f * sqrtf(fabsf(P[0] * P[4] - P[1] * P[3]));   /* half a photo pixel, in model pixels */
     for (int e = 0; e < 2; e++) lid_box(r, e, w.ebox[e]);
     /* the grid first (the lids' taps read it anywhere), then the pixels; rows of blocks are shared out */
-    run_parts(&w, grid_part, grid_thread);
-    run_parts(&w, warp_part, warp_thread);
+    const int n = render_threads(r, (long)r->bw * r->bh);
+    run_parts(n, grid_part, &w);
+    run_parts(n, warp_part, &w);
     return RE_OK;
 }
 
