@@ -201,6 +201,16 @@ static re_status rd_trees(rd *r, re_shape_level *L, size_t c, const char *name) 
     return RE_OK;
 }
 
+/* The size of a vector with one entry per cascade level (the anchors' and the offsets'): it must be nlev. */
+static re_status rd_per_level(rd *r, uint64_t nlev, const char *what, const char *name) {
+    uint64_t n;
+    if (rd_uint(r, 8, &n)) return RE_ERR_FORMAT;
+    if (n != nlev)
+        return re_fail(RE_ERR_FORMAT, "face landmark model '%s': %llu cascades but %llu %s sets", name,
+                       (unsigned long long)nlev, (unsigned long long)n, what);
+    return RE_OK;
+}
+
 static re_status parse(rd *r, re_shape_model *m, const char *name) {
     int64_t version;
     if (rd_int(r, 4, &version)) return RE_ERR_FORMAT;
@@ -218,10 +228,7 @@ static re_status parse(rd *r, re_shape_model *m, const char *name) {
     for (size_t c = 0; c < nlev; c++)
         if ((s = rd_trees(r, &m->levels[c], c, name)) != RE_OK) return s;
     uint64_t n;
-    if (rd_uint(r, 8, &n)) return RE_ERR_FORMAT;
-    if (n != nlev)
-        return re_fail(RE_ERR_FORMAT, "face landmark model '%s': %llu cascades but %llu anchor sets", name,
-                       (unsigned long long)nlev, (unsigned long long)n);
+    if ((s = rd_per_level(r, nlev, "anchor", name)) != RE_OK) return s;
     for (size_t c = 0; c < nlev; c++) {
         re_shape_level *L = &m->levels[c];
         if (rd_count(r, MAX_FEAT, &n)) return RE_ERR_FORMAT;
@@ -240,10 +247,7 @@ static re_status parse(rd *r, re_shape_model *m, const char *name) {
             L->anchor[i] = (uint16_t)a;
         }
     }
-    if (rd_uint(r, 8, &n)) return RE_ERR_FORMAT;
-    if (n != nlev)
-        return re_fail(RE_ERR_FORMAT, "face landmark model '%s': %llu cascades but %llu offset sets", name,
-                       (unsigned long long)nlev, (unsigned long long)n);
+    if ((s = rd_per_level(r, nlev, "offset", name)) != RE_OK) return s;
     for (size_t c = 0; c < nlev; c++) {
         re_shape_level *L = &m->levels[c];
         if (rd_uint(r, 8, &n)) return RE_ERR_FORMAT;
