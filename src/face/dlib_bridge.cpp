@@ -55,10 +55,7 @@ namespace {
 
 enum { NPTS = 2 * RE_FACE_LANDMARKS };   /* 136 shape coordinates */
 
-struct split16 {
-    uint16_t a, b;   /* feature indices */
-    float thresh;
-};
+using split16 = re_shape_split;   /* feature indices a, b and the threshold: 8 bytes */
 
 /* One cascade level, repacked. Every tree has nsplit = 2^d - 1 splits and nleaf = 2^d leaves. */
 struct level {
@@ -224,9 +221,7 @@ re_status load_model(dlib_state *s, const char *path) {
             L.nleaf = S.nleaf;
             L.anchor.assign(S.anchor, S.anchor + S.nfeat);
             L.delta.assign(S.delta, S.delta + 2 * (size_t)S.nfeat);
-            L.splits.resize((size_t)S.ntree * (size_t)S.nsplit);
-            for (size_t k = 0; k < L.splits.size(); k++)
-                L.splits[k] = split16{S.splits[k].a, S.splits[k].b, S.splits[k].thresh};
+            L.splits.assign(S.splits, S.splits + (size_t)S.ntree * (size_t)S.nsplit);
             L.leaves.assign(S.leaves, S.leaves + (size_t)S.ntree * (size_t)S.nleaf * NPTS);
             re_shape_level_free(&S);
         }
