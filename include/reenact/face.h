@@ -84,7 +84,8 @@ RE_API re_status re_face_detector_open(re_face_detector **d, const char *model_p
 /* Same with options (NULL = defaults). RE_ERR_ARG for det_max_side < 0 (or 1..63) or a non-finite threshold. */
 RE_API re_status re_face_detector_open_opts(re_face_detector **d, const re_face_detector_opts *o);
 RE_API void re_face_detector_free(re_face_detector *d);   /* NULL is fine */
-/* A copy of d for use on another thread (same model and options; ~30x faster than opening the model file again).
+/* A copy of d for use on another thread (same model and options). The read-only landmark model is shared, not
+ * copied: a clone costs a few MB and milliseconds; the model is freed with the last detector that uses it.
  * RE_ERR_ARG for NULL, RE_ERR_NOMEM, RE_ERR_BACKEND. */
 RE_API re_status re_face_detector_clone(const re_face_detector *d, re_face_detector **out);
 

@@ -30,6 +30,7 @@
 #include <exception>
 #include <istream>
 #include <streambuf>
+#include <memory>
 #include <new>
 #include <string>
 #include <vector>
@@ -69,7 +70,9 @@ struct level {
 struct dlib_state {
     dlib::frontal_face_detector detector;
     float mean[NPTS];
-    std::vector<level> levels;
+    /* the cascade is read-only once loaded: clones (one detector per thread) share it, so a clone costs the HOG
+     * detector's copy and scratch space, not another 65 MB */
+    std::shared_ptr<const std::vector<level>> levels;
     std::vector<dlib::rect_detection> dets;   /* reused between calls */
     std::vector<float> feat;
     std::vector<const float *> chosen;
@@ -118,7 +121,7 @@ void predict(dlib_state *s, const re_image *img, const float box[4], float lm[RE
     const float l = box[0], t = box[1], bw = box[2] - 1.0f - box[0], bh = box[3] - 1.0f - box[1];
     float cur[NPTS];
     std::memcpy(cur, s->mean, sizeof cur);
-    for (const level &L : s->levels) {
+    for (const level &L : *s->levels) {
         float tf[4];
         similarity_2x2(s->mean, cur, tf);
         s->feat.resize((size_t)L.nfeat);
@@ -211,10 +214,10 @@ re_status load_model(dlib_state *s, const char *path) {
     if (st != RE_OK) return st;
     try {
         for (int i = 0; i < NPTS; i++) s->mean[i] = m.mean[i];
-        s->levels.resize((size_t)m.nlevels);
+        auto levels = std::make_shared<std::vector<level>>((size_t)m.nlevels);
         for (int c = 0; c < m.nlevels; c++) {
             re_shape_level &S = m.levels[c];
-            level &L = s->levels[(size_t)c];
+            level &L = (*levels)[(size_t)c];
             L.nfeat = S.nfeat;
             L.ntree = S.ntree;
             L.nsplit = S.nsplit;
@@ -225,6 +228,7 @@ re_status load_model(dlib_state *s, const char *path) {
             L.leaves.assign(S.leaves, S.leaves + (size_t)S.ntree * (size_t)S.nleaf * NPTS);
             re_shape_level_free(&S);
         }
+        s->levels = std::move(levels);
     } catch (const std::bad_alloc &) {
         st = re_fail(RE_ERR_NOMEM, "face landmark model '%s': out of memory while reading", path);
     }

@@ -25,7 +25,8 @@ typedef struct re_face_backend {
      * the RGB image img. Returns RE_OK, RE_ERR_NOMEM or RE_ERR_BACKEND. */
     re_status (*landmarks)(void *impl, const re_image *img, const float box[4], float lm[RE_FACE_LANDMARKS][2]);
     void (*close)(void *impl);
-    /* A second, independent state for another thread, sharing nothing mutable with impl (a copy of the model).
+    /* A second, independent state for another thread, sharing nothing mutable with impl (read-only model data may
+     * be shared; it lives as long as the last state that uses it).
      * RE_OK, RE_ERR_NOMEM or RE_ERR_BACKEND. */
     re_status (*clone)(void *impl, void **out);
 } re_face_backend;
