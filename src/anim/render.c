@@ -30,6 +30,8 @@
  *      interpolated. Around an eye whose opening the caller gave, each pixel first moves across the eye's corner
  *      line (lid_map) and the field is taken there. Outside the ring the photo is unchanged, so there is no seam:
  *      the motion goes to zero smoothly and the residual lives only inside the face.
+ * The spline's field (step 1) and the per-pixel work of step 4 are shared out over opts.threads threads, by rows;
+ * every value is computed the same way whatever the split, so the output does not depend on the thread count.
  * Tested by tests/unit/test_render.c.
  */
 #include <math.h>
