@@ -238,6 +238,10 @@ re_status re_render_create(re_render **out, const re_image *photo, const re_face
     re_render *r = re_alloc(sizeof *r, "renderer");
     if (!r) return RE_ERR_NOMEM;
     r->o = *opts;
+    if (r->o.threads == 0) {   /* one per core, at most 4: looked up once, not per frame */
+        const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+        r->o.threads = cpus < 1 ? 1 : cpus > 4 ? 4 : (int)cpus;
+    }
     r->res = res;
     const size_t n = (size_t)res * res;
     r->ds = re_alloc(3 * n * sizeof(float), "renderer");
@@ -558,16 +562,9 @@ static void flow(re_render *r, const float *I0, const float *I1) {
 
 /* ---- work shared out over threads (opts.threads) --------------------------------------------------------------- */
 
-/* How many threads a pass over `work` pixels gets: opts.threads (0: one per core, at most 4); 1 for small passes,
- * where a thread costs more than it saves. */
-static int render_threads(const re_render *r, long work) {
-    int n = r->o.threads;
-    if (n == 0) {
-        const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-        n = cpus < 1 ? 1 : cpus > 4 ? 4 : (int)cpus;
-    }
-    return work < 128 * 128 ? 1 : n;
-}
+/* How many threads a pass over `work` pixels gets: opts.threads (resolved at create: 0 became one per core, at most
+ * 4); 1 for small passes, where a thread costs more than it saves. */
+static int render_threads(const re_render *r, long work) { return work < 128 * 128 ? 1 : r->o.threads; }
 
 typedef struct part_job {
     void (*fn)(void *arg, int part, int parts);
